@@ -1,0 +1,185 @@
+"""Settings for mailer, read from the environment (and `.env`) in one place.
+
+Every deploy value comes from an environment variable. With nothing set,
+mailer runs on its embedded default: SQLite in `instance/`, an in-process
+cache, jobs run in-process and mail written to `instance/outbox/`.
+
+A missing or malformed value raises ConfigError with one line that names the
+variable and what it expects; `create_app` turns that into a clean exit.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+# The seed's users come with Yandex settings (EMAIL_HOST_USER / EMAIL_HOST_PASSWORD).
+YANDEX_SMTP = {"MAIL_SERVER": "smtp.yandex.ru", "MAIL_PORT": 465, "MAIL_USE_SSL": True}
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message is one line for the operator."""
+
+
+class _Reader:
+    """Typed access to an environment mapping, failing with a clear line."""
+
+    def __init__(self, environ: Mapping[str, str]):
+        self.environ = environ
+
+    def str(self, name: str, default: str | None = None) -> str | None:
+        value = self.environ.get(name, "").strip()
+        return value or default
+
+    def bool(self, name: str, default: bool) -> bool:
+        raw = self.environ.get(name)
+        if raw is None:
+            return default
+        word = raw.strip().lower()
+        if word in TRUE_WORDS:
+            return True
+        if word in FALSE_WORDS:
+            return False
+        raise ConfigError(f"{name} must be true or false (1/0, yes/no), got {raw!r}")
+
+    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+        raw = self.str(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < minimum:
+            raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        return value
+
+    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+        raw = self.str(name)
+        if raw is None:
+            return None
+        scheme = urlsplit(raw).scheme
+        if scheme not in schemes:
+            expected = ", ".join(f"{s}://" for s in schemes)
+            raise ConfigError(f"{name} must be a URL starting with {expected}, got {scheme!r}")
+        return raw
+
+    def timezone(self, name: str, default: str) -> str:
+        value = self.str(name, default)
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"{name} must be an IANA time zone such as Europe/Moscow, got {value!r}"
+            ) from None
+        return value
+
+
+def _secret_key(env: _Reader, debug: bool, instance_path: Path) -> str:
+    key = env.str("SECRET_KEY")
+    if key:
+        return key
+    if not debug:
+        raise ConfigError("SECRET_KEY must be set when FLASK_DEBUG is off")
+    # Development: generate once and keep it, so sessions survive restarts.
+    key_file = instance_path / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    instance_path.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def _database_url(env: _Reader, instance_path: Path) -> str:
+    url = env.url("DATABASE_URL", ("postgresql", "postgres", "postgresql+psycopg2", "sqlite"))
+    if url is None:
+        return f"sqlite:///{instance_path / 'mailer.db'}"
+    return sqlalchemy_url(url)
+
+
+def sqlalchemy_url(url: str) -> str:
+    """DATABASE_URL as SQLAlchemy should read it.
+
+    SQLAlchemy 2.1 takes plain postgresql:// for psycopg 3; mailer ships psycopg2.
+    """
+    scheme, rest = url.split("://", 1)
+    if scheme in ("postgres", "postgresql"):
+        return f"postgresql+psycopg2://{rest}"
+    return url
+
+
+def _mail(env: _Reader, instance_path: Path) -> dict:
+    yandex_user = env.str("EMAIL_HOST_USER")
+    defaults = YANDEX_SMTP if yandex_user else {}
+    server = env.str("MAIL_SERVER", defaults.get("MAIL_SERVER"))
+    use_ssl = env.bool("MAIL_USE_SSL", defaults.get("MAIL_USE_SSL", False))
+    username = env.str("MAIL_USERNAME", yandex_user)
+    if env.bool("MAIL_USE_TLS", False) and use_ssl:
+        raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be on; pick one")
+    return {
+        "MAIL_SERVER": server,
+        "MAIL_PORT": env.int("MAIL_PORT", defaults.get("MAIL_PORT", 465 if use_ssl else 25)),
+        "MAIL_USE_SSL": use_ssl,
+        "MAIL_USE_TLS": env.bool("MAIL_USE_TLS", False),
+        "MAIL_USERNAME": username,
+        "MAIL_PASSWORD": env.str("MAIL_PASSWORD", env.str("EMAIL_HOST_PASSWORD")),
+        "MAIL_DEFAULT_SENDER": env.str("MAIL_DEFAULT_SENDER", username or "mailer@localhost"),
+        "MAIL_TIMEOUT": env.int("MAIL_TIMEOUT", 30, minimum=1),
+        # No SMTP server configured: every email is written here as an .eml file.
+        "MAIL_OUTBOX": None if server else str(instance_path / "outbox"),
+    }
+
+
+def _cache(env: _Reader, redis_url: str | None) -> dict:
+    if not env.bool("CACHE_ENABLED", True):
+        return {"CACHE_TYPE": "NullCache"}
+    ttl = env.int("CACHE_TTL", 60, minimum=1)
+    if redis_url:
+        return {
+            "CACHE_TYPE": "RedisCache",
+            "CACHE_REDIS_URL": redis_url,
+            "CACHE_KEY_PREFIX": "mailer:cache:",
+            "CACHE_DEFAULT_TIMEOUT": ttl,
+        }
+    return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": ttl}
+
+
+def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
+    """Build the Flask config mapping from an environment mapping."""
+    env = _Reader(environ)
+    debug = env.bool("FLASK_DEBUG", False)
+    redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"))
+    base_url = env.url("BASE_URL", ("http", "https")) or "http://127.0.0.1:5000"
+    return {
+        "DEBUG": debug,
+        # Our error pages, not Werkzeug's, even in debug.
+        "PROPAGATE_EXCEPTIONS": False,
+        "SECRET_KEY": _secret_key(env, debug, instance_path),
+        "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,
+        "BASE_URL": base_url.rstrip("/"),
+        "DEFAULT_TIMEZONE": env.timezone("DEFAULT_TIMEZONE", "UTC"),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", not debug),
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", not debug),
+        "WTF_CSRF_TIME_LIMIT": None,
+        "MAX_CONTENT_LENGTH": env.int("MAX_UPLOAD_MB", 32, minimum=1) * 1024 * 1024,
+        "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),
+        "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
+        "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),
+        "LOG_LEVEL": (env.str("LOG_LEVEL", "INFO") or "INFO").upper(),
+        **_cache(env, redis_url),
+        **_mail(env, instance_path),
+    }

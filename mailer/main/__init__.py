@@ -1,0 +1,5 @@
+from flask import Blueprint
+
+bp = Blueprint("main", __name__, template_folder="templates")
+
+from mailer.main import routes  # noqa: E402, F401  (routes attach to bp)

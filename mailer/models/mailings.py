@@ -1,0 +1,191 @@
+"""Clients, messages, mailings, and what sending them produced: runs, deliveries, attempts.
+
+Everything a user owns is read through `owned_by(user)`, the one place that
+scopes a query to its owner; a stranger's id then simply is not found (404).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    CheckConstraint,
+    Column,
+    ForeignKey,
+    Index,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from mailer.extensions import db
+from mailer.models.types import UTCDateTime, utcnow
+from mailer.models.users import User
+
+FREQUENCIES = ("once", "daily", "weekly", "monthly")
+MAILING_STATUSES = ("created", "started", "completed")
+
+# Delivery states. "sending" is written and committed before the SMTP
+# transaction starts: a delivery in that state is never sent again, and one
+# left there by a killed worker ends as "unknown".
+DELIVERY_STATUSES = ("pending", "retry", "sending", "sent", "failed", "cancelled", "unknown")
+DELIVERY_FINAL = ("sent", "failed", "cancelled", "unknown")
+
+
+def _owner_column():
+    return mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+
+
+class OwnedMixin:
+    """Rows that belong to one user."""
+
+    @classmethod
+    def owned_by(cls, user: User):
+        return cls.query.filter(cls.owner_id == user.id)
+
+
+mailing_clients = Table(
+    "mailing_clients",
+    db.metadata,
+    Column("mailing_id", ForeignKey("mailings.id", ondelete="CASCADE"), primary_key=True),
+    Column("client_id", ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
+    Index("ix_mailing_clients_client_id", "client_id"),
+)
+
+
+class Client(OwnedMixin, db.Model):
+    __tablename__ = "clients"
+    __table_args__ = (UniqueConstraint("owner_id", "email", name="one_client_per_email"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = _owner_column()
+    # Stored lower-cased: unique per owner whatever the case typed.
+    email: Mapped[str] = mapped_column(String(254))
+    full_name: Mapped[str] = mapped_column(String(200), default="")
+    comment: Mapped[str] = mapped_column(Text, default="")
+    unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    hard_bounces: Mapped[int] = mapped_column(default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+    @property
+    def can_receive(self) -> bool:
+        return self.unsubscribed_at is None and self.bounced_at is None
+
+
+class Message(OwnedMixin, db.Model):
+    __tablename__ = "messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = _owner_column()
+    subject: Mapped[str] = mapped_column(String(255))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    owner: Mapped[User] = relationship()
+
+
+class Mailing(OwnedMixin, db.Model):
+    __tablename__ = "mailings"
+    __table_args__ = (
+        CheckConstraint(f"frequency IN {FREQUENCIES!r}", name="known_frequency"),
+        CheckConstraint(f"status IN {MAILING_STATUSES!r}", name="known_status"),
+        CheckConstraint("end_at > start_at", name="ends_after_start"),
+        Index("ix_mailings_due", "is_active", "next_send_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    owner_id: Mapped[int] = _owner_column()
+    message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"))
+    start_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    end_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    frequency: Mapped[str] = mapped_column(String(10), default="once")
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    status: Mapped[str] = mapped_column(String(10), default="created")
+    # When dispatch should next send it; None when nothing remains.
+    next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    disabled_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    owner: Mapped[User] = relationship(foreign_keys=[owner_id])
+    disabled_by: Mapped[User | None] = relationship(foreign_keys=[disabled_by_id])
+    message: Mapped[Message] = relationship()
+    clients: Mapped[list[Client]] = relationship(secondary=mailing_clients)
+
+
+class Run(db.Model):
+    """One sending of a mailing: scheduled (once per slot) or forced ("send now")."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("mailing_id", "scheduled_for", name="one_run_per_slot"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
+    forced: Mapped[bool] = mapped_column(default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    mailing: Mapped[Mailing] = relationship()
+
+    @classmethod
+    def owned_by(cls, user: User):
+        return cls.query.join(Mailing).filter(Mailing.owner_id == user.id)
+
+
+class Delivery(db.Model):
+    """One client in one run; the unique key makes a second delivery impossible."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "client_id", name="one_delivery_per_client_per_run"),
+        CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="known_status"),
+        Index("ix_deliveries_run_status", "run_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    tries: Mapped[int] = mapped_column(default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    run: Mapped[Run] = relationship()
+    client: Mapped[Client] = relationship()
+
+
+class Attempt(OwnedMixin, db.Model):
+    """One try of a delivery, with the mail server's reply (the seed's "попытка рассылки")."""
+
+    __tablename__ = "attempts"
+    __table_args__ = (Index("ix_attempts_owner_time", "owner_id", "attempted_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Denormalised owner and mailing: the log is filtered by them on every page.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    mailing_id: Mapped[int] = mapped_column(
+        ForeignKey("mailings.id", ondelete="CASCADE"), index=True
+    )
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    delivery_id: Mapped[int | None] = mapped_column(
+        ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
+    )
+    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    recipient: Mapped[str] = mapped_column(String(254))
+    attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    success: Mapped[bool]
+    # The SMTP reply code (None when no reply came: refused, dropped, timed out).
+    reply_code: Mapped[int | None]
+    reply: Mapped[str] = mapped_column(Text, default="")
+
+    mailing: Mapped[Mailing] = relationship()
+    run: Mapped[Run] = relationship()
+    client: Mapped[Client | None] = relationship()

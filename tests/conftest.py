@@ -1,0 +1,184 @@
+"""Shared fixtures: the app on a test database, role fixtures, logging in.
+
+With DATABASE_URL set, tests run on PostgreSQL in a separate database named
+`<name>_test` (created when missing, emptied at start), so `make test` never
+touches the data of the database you develop with. With REDIS_URL set, they
+use Redis database 15 and flush it. With neither, they run on the embedded
+default: SQLite in a temporary folder, in-process cache and jobs.
+"""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from flask.testing import FlaskClient
+from flask_migrate import upgrade
+from sqlalchemy import create_engine, text
+
+from config import sqlalchemy_url
+from mailer import create_app
+from mailer.extensions import cache, db
+from tests import factories
+
+TEST_SECRET = "test-secret-key-not-for-production"
+
+
+def _postgres_test_url(url: str) -> str:
+    """The same server, a database of its own: `<name>_test`, created if missing."""
+    parts = urlsplit(sqlalchemy_url(url))
+    name = parts.path.lstrip("/") or "postgres"
+    test_name = name if name.endswith("_test") else f"{name}_test"
+    admin_url = urlunsplit(parts._replace(path="/postgres"))
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        exists = connection.scalar(
+            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": test_name}
+        )
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{test_name}"'))
+    admin.dispose()
+    test_url = urlunsplit(parts._replace(path=f"/{test_name}"))
+    engine = create_engine(test_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:  # start from an empty schema every session
+        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+    engine.dispose()
+    return test_url
+
+
+def _redis_test_url(url: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path="/15"))
+
+
+class IsolatedClient(FlaskClient):
+    """A test client whose every request runs in an app context of its own.
+
+    Tests keep an app context open (factories, assertions); Flask would reuse
+    it for requests, sharing `g` (Flask-Login's cached user) and the database
+    session between requests. A fresh thread starts with no context, so each
+    request gets its own, as in production. Read rows again after a request.
+    """
+
+    def open(self, *args, **kwargs):
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(super().open, *args, **kwargs).result()
+
+
+@pytest.fixture(scope="session")
+def test_environ(tmp_path_factory) -> dict[str, str]:
+    """The environment the test app is built from (never the developer's `.env`)."""
+    environ = {
+        "SECRET_KEY": TEST_SECRET,
+        "FLASK_DEBUG": "0",
+        "LOG_LEVEL": "INFO",
+        "DEFAULT_TIMEZONE": "UTC",
+    }
+    if os.environ.get("DATABASE_URL"):
+        environ["DATABASE_URL"] = _postgres_test_url(os.environ["DATABASE_URL"])
+    else:
+        environ["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    if os.environ.get("REDIS_URL"):
+        environ["REDIS_URL"] = _redis_test_url(os.environ["REDIS_URL"])
+    return environ
+
+
+@pytest.fixture(scope="session")
+def app(test_environ, tmp_path_factory):
+    app = create_app(
+        overrides={
+            "TESTING": True,
+            "WTF_CSRF_ENABLED": False,
+            "SESSION_COOKIE_SECURE": False,
+            "MAIL_OUTBOX": str(tmp_path_factory.mktemp("outbox")),
+        },
+        environ=test_environ,
+    )
+    app.test_client_class = IsolatedClient
+    with app.app_context():
+        upgrade()  # the real migrations, so they are tested on every run
+    return app
+
+
+@pytest.fixture(autouse=True)
+def _clean_state(app):
+    """Each test starts with empty tables, an empty cache and an empty outbox."""
+    with app.app_context():
+        yield
+        db.session.remove()
+        _empty_tables()
+        cache.clear()
+    outbox = Path(app.config["MAIL_OUTBOX"])
+    for eml in outbox.glob("*.eml"):
+        eml.unlink()
+
+
+def _empty_tables() -> None:
+    with db.engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            tables = ", ".join(t.name for t in db.metadata.sorted_tables)
+            connection.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))  # noqa: S608
+        else:
+            for table in db.metadata.sorted_tables[::-1]:
+                connection.execute(table.delete())
+
+
+@pytest.fixture
+def redis_conn(app):
+    """The test Redis (database 15, flushed), or a skip when Redis is not configured."""
+    from mailer.redis_client import redis_connection
+
+    connection = redis_connection()
+    if connection is None:
+        pytest.skip("needs REDIS_URL (CI runs this suite on Redis too)")
+    connection.flushdb()
+    yield connection
+    connection.flushdb()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+# Role fixtures: the same people in every test module.
+
+
+@pytest.fixture
+def user(app):
+    return factories.make_user(email="user@example.com", full_name="Ursula User")
+
+
+@pytest.fixture
+def other_user(app):
+    return factories.make_user(email="other@example.com", full_name="Oscar Other")
+
+
+@pytest.fixture
+def manager(app):
+    return factories.make_user(email="manager@example.com", roles=["manager"])
+
+
+@pytest.fixture
+def content_manager(app):
+    return factories.make_user(email="writer@example.com", roles=["content-manager"])
+
+
+@pytest.fixture
+def superuser(app):
+    return factories.make_user(email="admin@mailing.com", is_superuser=True)
+
+
+@pytest.fixture
+def login(client):
+    """Log a user in on the test client (the session Flask-Login reads)."""
+
+    def log_in(user):
+        with client.session_transaction() as session:
+            session["_user_id"] = str(user.id)
+            session["_fresh"] = True
+        return client
+
+    return log_in

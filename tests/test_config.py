@@ -1,0 +1,109 @@
+"""Configuration: every value from the environment, bad values stop start-up with one line."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def instance(tmp_path):
+    return tmp_path / "instance"
+
+
+def test_nothing_configured_runs_on_the_embedded_default(instance):
+    config = load_config({"FLASK_DEBUG": "1"}, instance)
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{instance / 'mailer.db'}"
+    assert config["CACHE_TYPE"] == "SimpleCache"
+    assert config["REDIS_URL"] is None
+    assert config["MAIL_OUTBOX"] == str(instance / "outbox")
+
+
+def test_development_secret_key_is_generated_once_and_kept(instance):
+    first = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]
+    second = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]
+    assert len(first) >= 32
+    assert first == second
+    assert (instance / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_production_refuses_to_start_without_secret_key(instance):
+    with pytest.raises(ConfigError, match="SECRET_KEY must be set"):
+        load_config({}, instance)
+
+
+def test_production_cookies_are_secure_and_debug_cookies_are_not(instance):
+    production = load_config({"SECRET_KEY": "x"}, instance)
+    debug = load_config({"FLASK_DEBUG": "1"}, instance)
+    assert production["SESSION_COOKIE_SECURE"] is True
+    assert production["SESSION_COOKIE_HTTPONLY"] is True
+    assert production["SESSION_COOKIE_SAMESITE"] == "Lax"
+    assert debug["SESSION_COOKIE_SECURE"] is False
+
+
+def test_postgres_and_redis_urls_switch_database_and_cache(instance):
+    config = load_config(
+        {
+            "SECRET_KEY": "x",
+            "DATABASE_URL": "postgres://u@db/mailer",
+            "REDIS_URL": "redis://127.0.0.1:6379/0",
+        },
+        instance,
+    )
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg2://u@db/mailer"
+    assert config["CACHE_TYPE"] == "RedisCache"
+    assert config["CACHE_REDIS_URL"] == "redis://127.0.0.1:6379/0"
+
+
+def test_cache_enabled_false_turns_caching_off(instance):
+    config = load_config({"SECRET_KEY": "x", "CACHE_ENABLED": "False"}, instance)
+    assert config["CACHE_TYPE"] == "NullCache"
+
+
+def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
+    config = load_config(
+        {"SECRET_KEY": "x", "EMAIL_HOST_USER": "me@yandex.ru", "EMAIL_HOST_PASSWORD": "pw"},
+        instance,
+    )
+    assert config["MAIL_SERVER"] == "smtp.yandex.ru"
+    assert config["MAIL_PORT"] == 465
+    assert config["MAIL_USE_SSL"] is True
+    assert config["MAIL_USERNAME"] == "me@yandex.ru"
+    assert config["MAIL_PASSWORD"] == "pw"
+    assert config["MAIL_DEFAULT_SENDER"] == "me@yandex.ru"
+    assert config["MAIL_OUTBOX"] is None
+
+
+@pytest.mark.parametrize(
+    ("environ", "message"),
+    [
+        ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a URL starting with"),
+        ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL starting with"),
+        ({"MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
+        ({"CACHE_ENABLED": "maybe"}, "CACHE_ENABLED must be true or false"),
+        ({"DEFAULT_TIMEZONE": "Mars/Base"}, "DEFAULT_TIMEZONE must be an IANA time zone"),
+        ({"MAIL_USE_SSL": "1", "MAIL_USE_TLS": "1"}, "cannot both be on"),
+    ],
+)
+def test_malformed_setting_names_the_variable_and_what_it_expects(instance, environ, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config({"SECRET_KEY": "x", **environ}, instance)
+
+
+def test_bad_setting_stops_start_up_with_one_line_and_no_traceback(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", "routes"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", "MAIL_PORT": "z"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "mailer: configuration error: MAIL_PORT must be a whole number, got 'z'" in result.stderr

@@ -1,0 +1,39 @@
+"""Error pages: a clear message and never a traceback."""
+
+import logging
+
+import pytest
+from flask import Blueprint
+
+
+def test_unknown_page_answers_404_with_a_page_of_ours(client):
+    response = client.get("/no/such/page")
+    assert response.status_code == 404
+    assert b"This page does not exist" in response.data
+
+
+def test_unexpected_error_shows_a_plain_message_and_logs_the_traceback(app, test_environ, caplog):
+    from mailer import create_app
+
+    broken = create_app(overrides={"TESTING": True}, environ=test_environ)
+    failing = Blueprint("failing", __name__)
+
+    @failing.route("/boom")
+    def boom():
+        raise RuntimeError("secret internals")
+
+    broken.register_blueprint(failing)
+    caplog.set_level(logging.ERROR)
+    response = broken.test_client().get("/boom")
+    assert response.status_code == 500
+    assert b"Something went wrong on our side" in response.data
+    assert b"secret internals" not in response.data
+    assert b"Traceback" not in response.data
+    assert any("Unhandled error on GET /boom" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize("path", ["/healthz"])
+def test_json_clients_get_json_errors(client, path):
+    response = client.post(path, headers={"Accept": "application/json"})
+    assert response.status_code == 405
+    assert response.get_json() == {"error": "This action is not allowed here."}

@@ -1,0 +1,26 @@
+"""Logging: one format on stdout, request ids, nothing secret."""
+
+import logging
+
+from mailer.logs import redact
+
+
+def test_each_response_carries_a_request_id_that_the_log_line_shows(client, caplog):
+    caplog.set_level(logging.INFO, logger="mailer.request")
+    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    assert response.headers["X-Request-ID"] == "abc-123"
+    records = [r for r in caplog.records if r.name == "mailer.request"]
+    assert records[-1].request_id == "abc-123"
+    assert "GET /healthz 200" in records[-1].getMessage()
+
+
+def test_a_strange_incoming_request_id_is_replaced(client):
+    response = client.get("/healthz", headers={"X-Request-ID": 'bad id with spaces and "quotes"'})
+    assert response.headers["X-Request-ID"] != 'bad id with spaces and "quotes"'
+    assert len(response.headers["X-Request-ID"]) == 16
+
+
+def test_tokens_in_paths_are_redacted_from_the_log():
+    token = "IjEi.ZXhhbXBsZS10b2tlbi10aGF0LWlzLWxvbmc.abcdefghijk"
+    assert redact(f"/auth/confirm/{token}") == "/auth/confirm/[redacted]"
+    assert redact("/mailings/42/edit") == "/mailings/42/edit"
