@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format lock bench bench-send clean
+.PHONY: run test lint format lock bench bench-send clean schema
 
 # The venv is rebuilt from the lock whenever the lock changes.
 $(STAMP): requirements-dev.txt
@@ -40,3 +40,10 @@ lock: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
+
+## Before the first release only: rebuild the one initial migration from the models.
+schema: $(STAMP)
+	rm -f migrations/versions/*.py
+	tmp=$$(mktemp -d) && DATABASE_URL=sqlite:///$$tmp/schema.db SECRET_KEY=schema \
+		$(BIN)/flask --app wsgi db migrate -m "initial schema" >/dev/null && rm -rf $$tmp
+	ls migrations/versions

@@ -55,10 +55,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from mailer import errors
-    from mailer.main import bp as main_bp
+    from mailer import auth, blog, errors, mailings, main, manager
 
-    app.register_blueprint(main_bp)
+    for blueprint_package in (main, auth, mailings, manager, blog):
+        app.register_blueprint(blueprint_package.bp)
     errors.init_app(app)
 
 

@@ -33,6 +33,7 @@ def seed_demo_command() -> None:
 def up_command(host: str, port: int) -> None:
     """Migrate, load the demo data once, and serve mailer with its scheduler (`make run`)."""
     app = current_app._get_current_object()
+    _stop_on_signals()
     upgrade()
     if not demo.has_data():
         demo.seed_demo()
@@ -54,6 +55,16 @@ def up_command(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the server and everything it started.
+
+    A shell starts background jobs with SIGINT ignored; restore it so Ctrl-C
+    (or `kill -INT`) always reaches us.
+    """
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 
 
 def _start_background(app: Flask) -> list[subprocess.Popen]:

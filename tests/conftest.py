@@ -50,7 +50,8 @@ def _postgres_test_url(url: str) -> str:
 
 
 def _redis_test_url(url: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/15"))
+    """Redis database TEST_REDIS_DB (15 unless set), which the tests flush."""
+    return urlunsplit(urlsplit(url)._replace(path=f"/{os.environ.get('TEST_REDIS_DB', '15')}"))
 
 
 class IsolatedClient(FlaskClient):

@@ -20,11 +20,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from mailer.delivery.schedule import FREQUENCIES
 from mailer.extensions import db
 from mailer.models.types import UTCDateTime, utcnow
 from mailer.models.users import User
 
-FREQUENCIES = ("once", "daily", "weekly", "monthly")
 MAILING_STATUSES = ("created", "started", "completed")
 
 # Delivery states. "sending" is written and committed before the SMTP

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: feed25c37ba1
+Revision ID: 8a8374871e9c
 Revises: 
-Create Date: 2026-11-29 05:41:11.956595
+Create Date: 2026-11-29 05:45:21.866208
 
 """
 from alembic import op
@@ -12,7 +12,7 @@ import mailer.models.types
 
 
 # revision identifiers, used by Alembic.
-revision = 'feed25c37ba1'
+revision = '8a8374871e9c'
 down_revision = None
 branch_labels = None
 depends_on = None

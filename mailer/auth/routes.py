@@ -1,0 +1,3 @@
+"""Routes of the auth blueprint."""
+
+from mailer.auth import bp  # noqa: F401

@@ -1,0 +1,3 @@
+"""Routes of the mailings blueprint."""
+
+from mailer.mailings import bp  # noqa: F401

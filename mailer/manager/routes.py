@@ -1,0 +1,3 @@
+"""Routes of the manager blueprint."""
+
+from mailer.manager import bp  # noqa: F401
