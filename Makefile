@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format lock bench bench-send clean schema
+.PHONY: run test lint format lock bench bench-send clean schema messages
 
 # The venv is rebuilt from the lock whenever the lock changes.
 $(STAMP): requirements-dev.txt
@@ -17,12 +17,23 @@ $(STAMP): requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
+# Compiled translations follow their .po files.
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard mailer/translations/*/LC_MESSAGES/messages.po))
+%.mo: %.po $(STAMP)
+	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+
+## Extract the interface's strings and merge them into every language's .po file.
+messages: $(STAMP)
+	$(BIN)/pybabel extract -F mailer/translations/babel.cfg -k _l -k lazy_gettext \
+		-o mailer/translations/messages.pot --no-location --sort-output mailer
+	$(BIN)/pybabel update -i mailer/translations/messages.pot -d mailer/translations --no-fuzzy-matching
+
 ## Serve mailer on http://127.0.0.1:5000 with its scheduler (and worker with Redis).
-run: $(STAMP)
+run: $(STAMP) $(MO_FILES)
 	FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/flask --app wsgi up --host $(HOST) --port $(PORT)
 
 ## Linters, then the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: $(STAMP) lint
+test: $(STAMP) $(MO_FILES) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)

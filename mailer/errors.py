@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -13,13 +15,13 @@ from mailer.extensions import db
 log = logging.getLogger(__name__)
 
 MESSAGES = {
-    400: "The request could not be understood.",
-    403: "You do not have access to this page.",
-    404: "This page does not exist, or it is not yours.",
-    405: "This action is not allowed here.",
-    413: "The upload is too large.",
-    429: "Too many attempts. Please wait a few minutes and try again.",
-    500: "Something went wrong on our side. It has been logged; please try again.",
+    400: _l("The request could not be understood."),
+    403: _l("You do not have access to this page."),
+    404: _l("This page does not exist, or it is not yours."),
+    405: _l("This action is not allowed here."),
+    413: _l("The upload is too large."),
+    429: _l("Too many attempts. Please wait a few minutes and try again."),
+    500: _l("Something went wrong on our side. It has been logged; please try again."),
 }
 
 
@@ -28,7 +30,7 @@ def _wants_json() -> bool:
 
 
 def render_error(status: int, message: str | None = None):
-    message = message or MESSAGES.get(status, "Something went wrong.")
+    message = str(message or MESSAGES.get(status, _("Something went wrong.")))
     if _wants_json():
         return {"error": message}, status
     return render_template("error.html", status=status, message=message), status
@@ -40,8 +42,10 @@ def init_app(app: Flask) -> None:
         log.warning("CSRF check failed on %s: %s", request.path, error.description)
         return render_error(
             400,
-            "The form expired or was not sent from this site. "
-            "Please go back, reload the page and try again.",
+            _(
+                "The form expired or was not sent from this site. "
+                "Please go back, reload the page and try again."
+            ),
         )
 
     @app.errorhandler(HTTPException)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Flask, abort, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from flask_principal import AnonymousIdentity, Identity, Permission, RoleNeed, identity_loaded
 
@@ -66,7 +67,7 @@ def init_app(app: Flask) -> None:
     def log_out_blocked_user():
         if current_user.is_authenticated and current_user.is_blocked:
             logout_user()
-            flash("Your account has been blocked. Contact a manager.", "danger")
+            flash(_("Your account has been blocked. Contact a manager."), "danger")
             if request.blueprint != "auth":
                 return redirect(url_for("auth.login"))
         return None
