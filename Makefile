@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format lock bench bench-send clean schema messages
+.PHONY: run test lint format lock bench bench-send bench-home clean migration messages
 
 # The venv is rebuilt from the lock whenever the lock changes.
 $(STAMP): requirements-dev.txt
@@ -52,9 +52,25 @@ lock: $(STAMP)
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
 
-## Before the first release only: rebuild the one initial migration from the models.
-schema: $(STAMP)
-	rm -f migrations/versions/*.py
-	tmp=$$(mktemp -d) && DATABASE_URL=sqlite:///$$tmp/schema.db SECRET_KEY=schema \
-		$(BIN)/flask --app wsgi db migrate -m "initial schema" >/dev/null && rm -rf $$tmp
-	ls migrations/versions
+## A new migration for what the models changed: make migration MSG="what changed".
+## Autogenerate misses CHECK constraints and data changes: read and edit the file.
+migration: $(STAMP)
+	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed"'; exit 1; }
+	tmp=$$(mktemp -d) && export DATABASE_URL=sqlite:///$$tmp/schema.db SECRET_KEY=schema \
+		&& $(BIN)/flask --app wsgi db upgrade >/dev/null \
+		&& $(BIN)/flask --app wsgi db migrate -m "$(MSG)" >/dev/null; rm -rf $$tmp
+	ls -t migrations/versions | head -1
+
+## Client import rows/s and client list times on a throwaway database (BENCH_ARGS="--clients 1000000").
+bench: $(STAMP)
+	$(BIN)/python benchmarks/bench_clients.py $(BENCH_ARGS)
+
+## Home page throughput, cached vs uncached, on a throwaway PostgreSQL database (needs wrk).
+bench-home: $(STAMP)
+	$(BIN)/python benchmarks/bench_home.py
+
+## Sending throughput: the real pipeline against Postfix's smtp-sink (installs postfix if missing).
+bench-send: $(STAMP)
+	command -v smtp-sink >/dev/null || test -x /usr/sbin/smtp-sink \
+		|| DEBIAN_FRONTEND=noninteractive apt-get install -y postfix
+	$(BIN)/python benchmarks/bench_send.py $(BENCH_SEND_ARGS)

@@ -148,8 +148,27 @@ def _cache(env: _Reader, redis_url: str | None) -> dict:
             "CACHE_REDIS_URL": redis_url,
             "CACHE_KEY_PREFIX": "mailer:cache:",
             "CACHE_DEFAULT_TIMEOUT": ttl,
+            # A dead Redis must cost a page at most a second, not a hang.
+            "CACHE_OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+            "CACHE_RETRY_SECONDS": env.int("CACHE_RETRY_SECONDS", 5),
         }
     return {"CACHE_TYPE": "SimpleCache", "CACHE_DEFAULT_TIMEOUT": ttl}
+
+
+def _sending(env: _Reader) -> dict:
+    """How mailings are sent: batches, retries, bounces, the SMTP account's rate limit."""
+    return {
+        "SEND_BATCH_SIZE": env.int("SEND_BATCH_SIZE", 200, minimum=1),
+        "SEND_MAX_ATTEMPTS": env.int("SEND_MAX_ATTEMPTS", 5, minimum=1),
+        "SEND_RETRY_BASE_SECONDS": env.int("SEND_RETRY_BASE_SECONDS", 60),
+        "SEND_STALL_SECONDS": env.int("SEND_STALL_SECONDS", 600),
+        "HARD_BOUNCE_LIMIT": env.int("HARD_BOUNCE_LIMIT", 1, minimum=1),
+        "SEND_RATE_PER_SECOND": env.int("SEND_RATE_PER_SECOND", 0),
+        "SEND_RATE_PER_DAY": env.int("SEND_RATE_PER_DAY", 0),
+        "RQ_QUEUE": env.str("RQ_QUEUE", "mailer"),
+        # Embedded default only: run jobs in the caller's thread instead of a background one.
+        "JOBS_SYNCHRONOUS": env.bool("JOBS_SYNCHRONOUS", False),
+    }
 
 
 def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
@@ -176,9 +195,16 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "REMEMBER_COOKIE_SECURE": env.bool("SESSION_COOKIE_SECURE", not debug),
         "WTF_CSRF_TIME_LIMIT": None,
         "MAX_CONTENT_LENGTH": env.int("MAX_UPLOAD_MB", 32, minimum=1) * 1024 * 1024,
+        "ARTICLE_UPLOAD_DIR": env.str(
+            "ARTICLE_UPLOAD_DIR", str(instance_path / "uploads" / "articles")
+        ),
+        "ARTICLE_IMAGE_MAX_BYTES": env.int("ARTICLE_IMAGE_MAX_KB", 2048, minimum=1) * 1024,
+        # Uploaded client CSV files wait here between the preview and the confirmation.
+        "CLIENT_IMPORT_DIR": env.str("CLIENT_IMPORT_DIR", str(instance_path / "imports")),
         "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
         "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),
+        **_sending(env),
         "LOG_LEVEL": (env.str("LOG_LEVEL", "INFO") or "INFO").upper(),
         **_cache(env, redis_url),
         **_mail(env, instance_path),

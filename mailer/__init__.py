@@ -16,7 +16,7 @@ from flask import Flask
 
 from config import ConfigError, load_config
 from mailer import logs
-from mailer.extensions import cache, csrf, db, login_manager, mail, migrate, principal
+from mailer.extensions import cache, csrf, db, login_manager, migrate, principal
 
 
 def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | None = None) -> Flask:
@@ -43,6 +43,10 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
 def _init_extensions(app: Flask) -> None:
     from mailer import i18n, permissions
 
+    # Importing the submodule `mailer.mail` rebinds the package attribute `mail`
+    # (this module's global) to that module; read the extension from its home.
+    from mailer.extensions import mail
+
     db.init_app(app)
     migrate.init_app(app, db, directory=str(Path(app.root_path).parent / "migrations"))
     login_manager.init_app(app)
@@ -59,11 +63,16 @@ def _register_blueprints(app: Flask) -> None:
 
     for blueprint_package in (main, auth, mailings, manager, blog):
         app.register_blueprint(blueprint_package.bp)
+    from mailer.delivery import unsubscribe
+
+    app.register_blueprint(unsubscribe.bp)  # /u/<token>: the one route of delivery
     errors.init_app(app)
 
 
 def _register_admin(app: Flask) -> None:
-    pass
+    from mailer.blog import admin
+
+    admin.init_app(app)
 
 
 def _register_cli(app: Flask) -> None:

@@ -99,6 +99,176 @@ def _print_logins(logins: list[demo.DemoLogin]) -> None:
         click.echo(f"    {login.role:<16} {login.email:<24} password: {login.password}")
 
 
+@click.command("csu")
+@click.option("--password", help="The superuser's password (asked for when not given).")
+@with_appcontext
+def csu_command(password: str | None) -> None:
+    """Create the superuser admin@mailing.com, or set its password (the seed's `csu`)."""
+    from mailer.auth import services
+    from mailer.auth.passwords import MIN_LENGTH
+
+    if password is None and current_app.debug:
+        password = demo.SUPERUSER_DEMO_PASSWORD  # the seed's demo password, only in debug
+    elif password is None:
+        password = click.prompt(
+            f"Password for {services.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
+        )
+    if not current_app.debug and len(password) < MIN_LENGTH:
+        raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
+    user, created = services.ensure_superuser(password=password)
+    db.session.commit()
+    click.echo(f"{'Created' if created else 'Updated'} the superuser {user.email}.")
+
+
+@click.group("user")
+def user_group() -> None:
+    """Manage users' roles."""
+
+
+def _user_or_fail(email: str):
+    from mailer.models import User
+
+    user = User.by_email(email)
+    if user is None:
+        raise click.ClickException(f"No user with the email {email!r}.")
+    return user
+
+
+def _change_role(change, email: str, role: str) -> bool:
+    from mailer.auth import services
+
+    try:
+        changed = change(user=_user_or_fail(email), role=role)
+    except services.AccountError as error:
+        raise click.ClickException(str(error)) from None
+    db.session.commit()
+    return changed
+
+
+@user_group.command("grant")
+@click.argument("email")
+@click.argument("role")
+@with_appcontext
+def grant_command(email: str, role: str) -> None:
+    """Give EMAIL the ROLE (manager or content-manager)."""
+    from mailer.auth import services
+
+    changed = _change_role(services.grant_role, email, role)
+    click.echo(f"{email} {'is now' if changed else 'already was'} a {role}.")
+
+
+@user_group.command("revoke")
+@click.argument("email")
+@click.argument("role")
+@with_appcontext
+def revoke_command(email: str, role: str) -> None:
+    """Take the ROLE (manager or content-manager) away from EMAIL."""
+    from mailer.auth import services
+
+    changed = _change_role(services.revoke_role, email, role)
+    click.echo(f"{email} {'is no longer' if changed else 'was not'} a {role}.")
+
+
+# -- sending (the seed's mailing_start, mailing_start_now, start_apscheduler) -------------
+
+
+@click.command("mailing-start")
+@with_appcontext
+def mailing_start_command() -> None:
+    """Dispatch once now: send what is due, as the scheduler would."""
+    from mailer.delivery import dispatch
+
+    # Without Redis the batches run here; the command returns when they are sent.
+    current_app.config["JOBS_SYNCHRONOUS"] = True
+    runs = dispatch.dispatch_due()
+    click.echo(f"Dispatched {runs} run(s).")
+
+
+@click.command("mailing-start-now")
+@click.option("--mailing", "mailing_id", type=int, help="Only this mailing (its id).")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@with_appcontext
+def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
+    """Send every active mailing now, ignoring its schedule (or only --mailing ID)."""
+    from sqlalchemy import select
+
+    from mailer.delivery import dispatch
+    from mailer.models import Mailing
+
+    query = select(Mailing.id).where(Mailing.is_active.is_(True)).order_by(Mailing.id)
+    if mailing_id is not None:
+        query = query.where(Mailing.id == mailing_id)
+    ids = list(db.session.scalars(query))
+    if not ids:
+        raise click.ClickException("No active mailing to send.")
+    if not yes:
+        click.confirm(f"Send {len(ids)} mailing(s) to all their clients now?", abort=True)
+    for one_id in ids:
+        run_id = dispatch.start_forced_run(one_id)
+        if run_id is None:
+            click.echo(f"Mailing {one_id}: not sent (disabled, or its owner is blocked).")
+        elif current_app.config["REDIS_URL"]:
+            batches = dispatch.enqueue_run(run_id)
+            click.echo(f"Mailing {one_id}: run {run_id} queued in {batches} batch(es).")
+        else:
+            _send_in_process(one_id, run_id)
+
+
+def _send_in_process(mailing_id: int, run_id: int) -> None:
+    """No worker in the embedded default: send here, with a progress bar."""
+    from mailer.delivery import dispatch, progress, sender
+
+    batches = dispatch.run_batches(run_id)
+    total = sum(len(batch) for batch in batches)
+    with click.progressbar(length=total, label=f"Mailing {mailing_id}") as bar:
+        for batch in batches:
+            sender.send_batch(run_id, batch, on_progress=bar.update)
+    counts = progress.run_progress(run_id)
+    click.echo(
+        f"Mailing {mailing_id}: {counts['sent']} sent, {counts['failed']} failed, "
+        f"{counts['pending']} waiting for a retry."
+    )
+
+
+@click.command("worker")
+@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--simple", is_flag=True, help="Run jobs in this process (no fork per job).")
+@with_appcontext
+def worker_command(burst: bool, simple: bool) -> None:
+    """Run an RQ worker on the mailer queue (needs REDIS_URL)."""
+    from mailer.delivery import worker
+
+    if not current_app.config["REDIS_URL"]:
+        raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker needed.")
+    worker.run_worker(current_app._get_current_object(), burst=burst, simple=simple)
+
+
+@click.command("start-scheduler")
+@with_appcontext
+def start_scheduler_command() -> None:
+    """Enqueue dispatch every minute: rq-scheduler with Redis, a plain loop without."""
+    from mailer.delivery import scheduler
+
+    app = current_app._get_current_object()
+    if app.config["REDIS_URL"]:
+        scheduler.run_rq_scheduler(app)
+        return
+    stop = threading.Event()
+    try:
+        scheduler.run_embedded(app, stop)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 def init_app(app: Flask) -> None:
     for command in (seed_demo_command, up_command):
+        app.cli.add_command(command)
+    for command in (csu_command, user_group):
+        app.cli.add_command(command)
+    for command in (
+        mailing_start_command,
+        mailing_start_now_command,
+        worker_command,
+        start_scheduler_command,
+    ):
         app.cli.add_command(command)

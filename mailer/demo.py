@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask import current_app
 from werkzeug.security import generate_password_hash
 
 from mailer.extensions import db
 from mailer.models import CONTENT_MANAGER, MANAGER, User, UserRole, utcnow
 
 DEMO_PASSWORD = "demo-pass-123"  # noqa: S105 - printed for people trying mailer locally
+# The seed's superuser and password; created only in debug (demo) mode, never in production.
+SUPERUSER_DEMO_EMAIL = "admin@mailing.com"
+SUPERUSER_DEMO_PASSWORD = "qwerty12"  # noqa: S105 - the seed's demo password, debug only
 
 
 @dataclass(frozen=True)
@@ -27,7 +31,10 @@ DEMO_USERS = (
 
 
 def demo_logins() -> list[DemoLogin]:
-    return [DemoLogin(role, email, DEMO_PASSWORD) for role, email, _name, _roles in DEMO_USERS]
+    logins = [DemoLogin(role, email, DEMO_PASSWORD) for role, email, _name, _roles in DEMO_USERS]
+    if current_app.debug:
+        logins.append(DemoLogin("superuser", SUPERUSER_DEMO_EMAIL, SUPERUSER_DEMO_PASSWORD))
+    return logins
 
 
 def has_data() -> bool:
@@ -47,5 +54,15 @@ def seed_demo() -> list[DemoLogin]:
             roles=[UserRole(name=role) for role in roles],
         )
         db.session.add(user)
+    if current_app.debug and not User.by_email(SUPERUSER_DEMO_EMAIL):
+        from mailer.auth.services import ensure_superuser
+
+        ensure_superuser(password=SUPERUSER_DEMO_PASSWORD, email=SUPERUSER_DEMO_EMAIL)
     db.session.flush()
+    from mailer.blog.demo_articles import load_demo_articles
+
+    load_demo_articles(author=User.by_email("writer@example.com"))
+    from mailer.mailings.mailing_demo import load_main_app_data
+
+    load_main_app_data()  # main_app_data.json: the demo user's clients, messages, mailings
     return demo_logins()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request, session
+from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
@@ -11,8 +11,15 @@ from mailer.extensions import babel
 LANGUAGES = {"en": "English", "ru": "Русский"}
 
 
-def select_locale() -> str:
-    """The user's setting, else the language chosen in this session, else the browser's."""
+def select_locale() -> str | None:
+    """The user's setting, else the language chosen in this session, else the browser's.
+
+    Outside a request (a worker, a command) there is nobody looking: None means
+    the default language, and code writing to a person wraps itself in
+    `flask_babel.force_locale(their_locale)`.
+    """
+    if not has_request_context():
+        return None
     if current_user and current_user.is_authenticated and current_user.locale in LANGUAGES:
         return current_user.locale
     if session.get("locale") in LANGUAGES:
@@ -21,7 +28,7 @@ def select_locale() -> str:
 
 
 def select_timezone() -> str:
-    if current_user and current_user.is_authenticated:
+    if has_request_context() and current_user and current_user.is_authenticated:
         return current_user.timezone
     from flask import current_app
 

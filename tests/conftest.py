@@ -64,6 +64,11 @@ class IsolatedClient(FlaskClient):
     """
 
     def open(self, *args, **kwargs):
+        # A streamed body (CSV exports) is read and closed in the request's own
+        # thread, as a server does; read later from here, its context could not
+        # be popped and its database transaction would stay open, blocking the
+        # TRUNCATE between tests on PostgreSQL.
+        kwargs.setdefault("buffered", True)
         with ThreadPoolExecutor(max_workers=1) as pool:
             return pool.submit(super().open, *args, **kwargs).result()
 
@@ -76,6 +81,8 @@ def test_environ(tmp_path_factory) -> dict[str, str]:
         "FLASK_DEBUG": "0",
         "LOG_LEVEL": "INFO",
         "DEFAULT_TIMEZONE": "UTC",
+        # Uploaded article images go to a temporary folder, never the real instance/.
+        "ARTICLE_UPLOAD_DIR": str(tmp_path_factory.mktemp("uploads")),
     }
     if os.environ.get("DATABASE_URL"):
         environ["DATABASE_URL"] = _postgres_test_url(os.environ["DATABASE_URL"])
@@ -183,3 +190,24 @@ def login(client):
         return client
 
     return log_in
+
+
+@pytest.fixture
+def count_queries(app):
+    """`count_queries(callable)` -> (its result, the SQL statements it sent), any thread."""
+    from sqlalchemy import event
+
+    def counted(action):
+        statements: list[str] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany):
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            result = action()
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        return result, statements
+
+    return counted

@@ -29,8 +29,18 @@ MAILING_STATUSES = ("created", "started", "completed")
 
 # Delivery states. "sending" is written and committed before the SMTP
 # transaction starts: a delivery in that state is never sent again, and one
-# left there by a killed worker ends as "unknown".
-DELIVERY_STATUSES = ("pending", "retry", "sending", "sent", "failed", "cancelled", "unknown")
+# left there by a killed worker ends as "unknown". "claimed": taken by a
+# worker for its next few emails, not started yet (see delivery/ledger.py).
+DELIVERY_STATUSES = (
+    "pending",
+    "retry",
+    "claimed",
+    "sending",
+    "sent",
+    "failed",
+    "cancelled",
+    "unknown",
+)
 DELIVERY_FINAL = ("sent", "failed", "cancelled", "unknown")
 
 
@@ -57,10 +67,18 @@ mailing_clients = Table(
 
 class Client(OwnedMixin, db.Model):
     __tablename__ = "clients"
-    __table_args__ = (UniqueConstraint("owner_id", "email", name="one_client_per_email"),)
+    __table_args__ = (
+        UniqueConstraint("owner_id", "email", name="one_client_per_email"),
+        # The client list sorts by name or by date; with a million clients a
+        # sort without these indexes takes seconds (the email order uses the key above).
+        Index("ix_clients_owner_name", "owner_id", "full_name", "id"),
+        Index("ix_clients_owner_created", "owner_id", "created_at", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    owner_id: Mapped[int] = _owner_column()
+    # No index of its own: the indexes above all start with owner_id, and a
+    # fourth index would only slow the CSV import down.
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     # Stored lower-cased: unique per owner whatever the case typed.
     email: Mapped[str] = mapped_column(String(254))
     full_name: Mapped[str] = mapped_column(String(200), default="")
@@ -133,6 +151,8 @@ class Run(db.Model):
     forced: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set while the daily sending quota is used up: sending resumes then.
+    paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     mailing: Mapped[Mailing] = relationship()
 
@@ -149,6 +169,7 @@ class Delivery(db.Model):
         UniqueConstraint("run_id", "client_id", name="one_delivery_per_client_per_run"),
         CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="known_status"),
         Index("ix_deliveries_run_status", "run_id", "status"),
+        Index("ix_deliveries_waiting", "status", "next_try_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -156,6 +177,8 @@ class Delivery(db.Model):
     client_id: Mapped[int] = mapped_column(ForeignKey("clients.id", ondelete="CASCADE"))
     status: Mapped[str] = mapped_column(String(10), default="pending")
     tries: Mapped[int] = mapped_column(default=0)
+    # A "retry" delivery waits until then (backoff, or the daily quota); None once enqueued.
+    next_try_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     run: Mapped[Run] = relationship()

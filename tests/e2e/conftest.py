@@ -44,7 +44,6 @@ def live_app(test_environ, app):
         overrides={
             "SESSION_COOKIE_SECURE": False,
             "MAIL_OUTBOX": app.config["MAIL_OUTBOX"],
-            "JOBS_IN_PROCESS_SYNC": True,
         },
         environ=test_environ,
     )
