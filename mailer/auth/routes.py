@@ -1,3 +1,235 @@
-"""Routes of the auth blueprint."""
+"""Routes of the auth blueprint: register, confirm, log in/out, passwords, profile."""
 
-from mailer.auth import bp  # noqa: F401
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    send_from_directory,
+    session,
+    url_for,
+)
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from mailer.auth import bp, services
+from mailer.auth.forms import (
+    ChangePasswordForm,
+    EmailForm,
+    LanguageForm,
+    LoginForm,
+    ProfileForm,
+    RegisterForm,
+    ResetPasswordForm,
+)
+from mailer.auth.passwords import check_password_hash
+from mailer.auth.throttle import login_throttle, throttle_keys
+from mailer.extensions import db
+from mailer.models import User, normalize_email
+from mailer.permissions import manager_permission, superuser_permission
+
+
+def safe_next(target: str | None) -> str:
+    """`target` when it is a path on this site; the home page otherwise (no open redirects)."""
+    if target:
+        parts = urlsplit(target.strip())
+        if (
+            not parts.scheme
+            and not parts.netloc
+            and target.startswith("/")
+            and not target.startswith(("//", "/\\"))
+        ):
+            return target
+    return url_for("main.index")
+
+
+@bp.route("/register", methods=["GET", "POST"])
+def register():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = RegisterForm()
+    if form.validate_on_submit():
+        services.register_user(
+            email=form.email.data,
+            password=form.password.data,
+            full_name=form.full_name.data or "",
+            timezone=current_app.config["DEFAULT_TIMEZONE"],
+            locale=str(get_locale() or "en"),
+        )
+        db.session.commit()
+        flash(_("Check your inbox: we sent a link to confirm your address."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/register.html", form=form)
+
+
+@bp.route("/confirm/<token>", methods=["GET", "POST"])
+def confirm(token: str):
+    # The emailed link opens a page; the address is confirmed by its POST button,
+    # so mail scanners that follow links change nothing.
+    if request.method == "POST":
+        user = services.confirm_email(token)
+        if user is None:
+            flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
+            return redirect(url_for("auth.resend_confirmation"))
+        db.session.commit()
+        flash(_("Your address is confirmed. You can log in now."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/confirm.html", token=token)
+
+
+@bp.route("/confirm", methods=["GET", "POST"])
+def resend_confirmation():
+    form = EmailForm(email=request.args.get("email", ""))
+    if form.validate_on_submit():
+        services.resend_confirmation(form.email.data)
+        db.session.commit()
+        flash(_("If that address waits for confirmation, a new link is on its way."), "info")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/resend_confirmation.html", form=form)
+
+
+@bp.route("/login", methods=["GET", "POST"])
+def login():
+    if current_user.is_authenticated:
+        return redirect(url_for("main.index"))
+    form = LoginForm(next=request.args.get("next", ""))
+    if not form.validate_on_submit():
+        return render_template("auth/login.html", form=form)
+    email = normalize_email(form.email.data)
+    throttle = login_throttle()
+    keys = throttle_keys(email, request.remote_addr)
+    wait = throttle.retry_after(keys)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        message = _(
+            "Too many failed attempts. Please wait %(minutes)d minute(s) and try again.",
+            minutes=minutes,
+        )
+        return render_template("auth/login.html", form=form, error=message), 429
+    user = services.authenticate(email, form.password.data)
+    if user is None:
+        throttle.record_failure(keys)
+        return render_template("auth/login.html", form=form, error=_("Wrong email or password."))
+    throttle.reset(keys[:1])  # the email's counter; the IP's keeps counting other emails
+    if user.is_blocked:
+        message = _("Your account has been blocked. Contact a manager.")
+        return render_template("auth/login.html", form=form, error=message), 403
+    if not user.is_confirmed:
+        return render_template("auth/login.html", form=form, unconfirmed_email=user.email)
+    login_user(user, remember=form.remember.data)
+    services.record_login(user)
+    db.session.commit()
+    return redirect(safe_next(form.next.data))
+
+
+@bp.route("/logout", methods=["POST"])
+@login_required
+def logout():
+    logout_user()
+    flash(_("You have logged out."), "info")
+    return redirect(url_for("main.index"))
+
+
+@bp.route("/reset", methods=["GET", "POST"])
+def forgot_password():
+    form = EmailForm()
+    if form.validate_on_submit():
+        services.request_password_reset(form.email.data)
+        db.session.commit()
+        flash(_("If that address has an account, a link to reset the password is on its way."))
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot_password.html", form=form)
+
+
+@bp.route("/reset/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = ResetPasswordForm()
+    if form.validate_on_submit():
+        if services.reset_password(token, form.password.data) is None:
+            flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
+            return redirect(url_for("auth.forgot_password"))
+        db.session.commit()
+        flash(_("Your password has been changed. Log in with the new one."), "success")
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset_password.html", form=form)
+
+
+@bp.route("/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    form = ChangePasswordForm()
+    if form.validate_on_submit():
+        if not check_password_hash(current_user.password_hash, form.current_password.data):
+            form.current_password.errors.append(_("This is not your current password."))
+        else:
+            services.set_password(current_user, form.password.data)
+            db.session.commit()
+            flash(_("Your password has been changed."), "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/change_password.html", form=form)
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+@login_required
+def profile():
+    form = ProfileForm(obj=current_user)
+    if not current_user.avatar:
+        del form.remove_avatar  # nothing to remove
+    if form.validate_on_submit():
+        try:
+            _save_profile(form)
+        except services.AccountError as error:
+            db.session.rollback()
+            form.avatar_upload.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Your profile has been saved."), "success")
+            return redirect(url_for("auth.profile"))
+    return render_template("auth/profile.html", form=form)
+
+
+def _save_profile(form: ProfileForm) -> None:
+    services.update_profile(
+        user=current_user,
+        full_name=form.full_name.data or "",
+        phone=form.phone.data,
+        timezone=form.timezone.data,
+        locale=form.locale.data,
+    )
+    if form.avatar_upload.data:
+        services.save_avatar(user=current_user, upload=form.avatar_upload.data)
+    elif "remove_avatar" in form and form.remove_avatar.data:
+        services.remove_avatar(user=current_user)
+
+
+@bp.route("/avatar/<int:user_id>")
+@login_required
+def avatar(user_id: int):
+    """A user's own avatar; managers and the superuser see everyone's (the users screen)."""
+    may_see = user_id == current_user.id or manager_permission.can() or superuser_permission.can()
+    user = db.session.get(User, user_id) if may_see else None
+    if user is None or not user.avatar:
+        abort(404)
+    response = send_from_directory(services.avatar_folder(), user.avatar)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@bp.route("/language", methods=["POST"])
+def set_language():
+    form = LanguageForm()
+    if form.validate_on_submit():
+        session["locale"] = form.locale.data
+        if current_user.is_authenticated:
+            current_user.locale = form.locale.data
+            db.session.commit()
+    return redirect(
+        safe_next(form.next.data or request.referrer and urlsplit(request.referrer).path)
+    )

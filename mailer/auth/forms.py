@@ -1,0 +1,135 @@
+"""Forms of the auth blueprint."""
+
+from __future__ import annotations
+
+from functools import cache
+from zoneinfo import available_timezones
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import (
+    DataRequired,
+    Email,
+    EqualTo,
+    Length,
+    Optional,
+    Regexp,
+    ValidationError,
+)
+
+from mailer.auth.passwords import MIN_LENGTH, is_common
+from mailer.i18n import LANGUAGES
+
+
+@cache
+def timezone_choices() -> list[SelectChoice]:
+    return [SelectChoice(name) for name in sorted(available_timezones())]
+
+
+def language_choices() -> list[SelectChoice]:
+    return [SelectChoice(code, name) for code, name in LANGUAGES.items()]
+
+
+def strong_password(form, field) -> None:
+    if is_common(field.data or ""):
+        raise ValidationError(
+            _l("This password is too common; choose one that is harder to guess.")
+        )
+
+
+def _email_field() -> EmailField:
+    return EmailField(
+        _l("Email"),
+        validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
+        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        render_kw={"autocomplete": "email"},
+    )
+
+
+def _new_password_fields() -> tuple[PasswordField, PasswordField]:
+    password = PasswordField(
+        _l("Password"),
+        validators=[
+            DataRequired(),
+            Length(
+                min=MIN_LENGTH,
+                max=200,
+                message=_l(
+                    "The password must be at least %(min)d characters long.", min=MIN_LENGTH
+                ),
+            ),
+            strong_password,
+        ],
+        description=_l("At least %(count)d characters; not a common password.", count=MIN_LENGTH),
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm = PasswordField(
+        _l("Repeat the password"),
+        validators=[DataRequired(), EqualTo("password", message=_l("The passwords do not match."))],
+        render_kw={"autocomplete": "new-password"},
+    )
+    return password, confirm
+
+
+class RegisterForm(FlaskForm):
+    email = _email_field()
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    password, password_confirm = _new_password_fields()
+
+
+class LoginForm(FlaskForm):
+    email = _email_field()
+    password = PasswordField(
+        _l("Password"), validators=[DataRequired()], render_kw={"autocomplete": "current-password"}
+    )
+    remember = BooleanField(_l("Remember me"))
+    next = HiddenField()
+
+
+class EmailForm(FlaskForm):
+    """Asks only for an address: a new confirmation link, a password reset link."""
+
+    email = _email_field()
+
+
+class ResetPasswordForm(FlaskForm):
+    password, password_confirm = _new_password_fields()
+
+
+class ChangePasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
+    password, password_confirm = _new_password_fields()
+
+
+class ProfileForm(FlaskForm):
+    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    phone = StringField(
+        _l("Phone"),
+        validators=[
+            Optional(),
+            Length(max=32),
+            Regexp(r"^\+?[0-9 ()\-]{5,31}$", message=_l("Digits, spaces, +, - and brackets only.")),
+        ],
+        render_kw={"autocomplete": "tel"},
+    )
+    # Not named "avatar": the form is filled from the user, whose avatar is a file name.
+    avatar_upload = FileField(_l("Avatar"), description=_l("PNG, JPEG or GIF, at most 2 MB."))
+    remove_avatar = BooleanField(_l("Remove the current avatar"))
+    timezone = SelectField(
+        _l("Time zone"),
+        choices=timezone_choices,
+        description=_l("Every time is shown and entered in this zone."),
+    )
+    locale = SelectField(_l("Interface language"), choices=language_choices)
+
+
+class LanguageForm(FlaskForm):
+    locale = SelectField(choices=language_choices)
+    next = HiddenField()

@@ -1,0 +1,259 @@
+"""Accounts: registration, confirmation, passwords, profile, roles and blocking.
+
+Services flush; the route or command that called them commits.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from flask import current_app, render_template
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from werkzeug.datastructures import FileStorage
+
+from mailer.auth import tokens
+from mailer.auth.passwords import check_password_hash, generate_password_hash
+from mailer.extensions import db
+from mailer.mail import send_email
+from mailer.models import User, UserRole, normalize_email, utcnow
+from mailer.models.users import ROLES
+
+SUPERUSER_EMAIL = "admin@mailing.com"
+AVATAR_MAX_BYTES = 2 * 1024 * 1024
+# Recognised by their first bytes, never by the name or the browser's word.
+AVATAR_SIGNATURES = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpg",
+    b"GIF87a": "gif",
+    b"GIF89a": "gif",
+}
+
+
+class AccountError(Exception):
+    """A refused account action; the message is shown to the person who asked.
+
+    Messages are lazy strings, so services also run outside a request (CLI, jobs).
+    """
+
+
+# Registration and confirmation
+
+
+def register_user(*, email: str, password: str, full_name: str, timezone: str, locale: str) -> None:
+    """Create an unconfirmed user and email a confirmation link.
+
+    An address that is already registered gets a note instead, so the page
+    answers the same either way and never reveals who has an account.
+    """
+    existing = User.by_email(email)
+    if existing is not None:
+        _send("auth/email/already_registered", existing, _("Your Mailer account"))
+        return
+    user = User(
+        email=normalize_email(email),
+        password_hash=generate_password_hash(password),
+        full_name=full_name.strip(),
+        timezone=timezone,
+        locale=locale,
+    )
+    db.session.add(user)
+    db.session.flush()
+    send_confirmation(user)
+
+
+def send_confirmation(user: User) -> None:
+    token = tokens.make_token(user, tokens.CONFIRM)
+    _send("auth/email/confirm", user, _("Confirm your email address"), link=_link("confirm", token))
+
+
+def resend_confirmation(email: str) -> None:
+    """A new link for an unconfirmed address; silently nothing otherwise."""
+    user = User.by_email(email)
+    if user is not None and not user.is_confirmed:
+        send_confirmation(user)
+
+
+def confirm_email(token: str) -> User | None:
+    user = tokens.read_token(token, tokens.CONFIRM)
+    if user is not None and not user.is_confirmed:
+        user.confirmed_at = utcnow()
+        db.session.flush()
+    return user
+
+
+# Logging in
+
+
+def authenticate(email: str, password: str) -> User | None:
+    """The user with this email and password, or None (the caller counts the failure)."""
+    user = User.by_email(email)
+    if user is None:
+        # Hash anyway, so the answer takes as long whether or not the email exists.
+        check_password_hash(_dummy_hash(), password)
+        return None
+    return user if check_password_hash(user.password_hash, password) else None
+
+
+def _dummy_hash() -> str:
+    dummy = current_app.extensions.get("mailer_dummy_hash")
+    if dummy is None:
+        dummy = current_app.extensions["mailer_dummy_hash"] = generate_password_hash("x" * 16)
+    return dummy
+
+
+def record_login(user: User) -> None:
+    user.last_login_at = utcnow()
+    db.session.flush()
+
+
+# Passwords
+
+
+def set_password(user: User, password: str) -> None:
+    user.password_hash = generate_password_hash(password)
+    db.session.flush()
+
+
+def request_password_reset(email: str) -> None:
+    """Email a reset link when the address is registered; nothing otherwise (same answer)."""
+    user = User.by_email(email)
+    if user is None:
+        return
+    token = tokens.make_token(user, tokens.RESET)
+    _send("auth/email/reset", user, _("Reset your password"), link=_link("reset_password", token))
+
+
+def reset_password(token: str, password: str) -> User | None:
+    user = tokens.read_token(token, tokens.RESET)
+    if user is None:
+        return None
+    set_password(user, password)
+    # Following the emailed link proves the address, too.
+    if not user.is_confirmed:
+        user.confirmed_at = utcnow()
+    db.session.flush()
+    return user
+
+
+# Profile
+
+
+def update_profile(
+    *, user: User, full_name: str, phone: str | None, timezone: str, locale: str
+) -> User:
+    user.full_name = full_name.strip()
+    user.phone = (phone or "").strip() or None
+    user.timezone = timezone
+    user.locale = locale
+    db.session.flush()
+    return user
+
+
+def avatar_folder() -> Path:
+    configured = current_app.config.get("AVATAR_FOLDER")
+    return Path(configured) if configured else Path(current_app.instance_path) / "avatars"
+
+
+def save_avatar(*, user: User, upload: FileStorage) -> None:
+    """Store a PNG, JPEG or GIF of at most AVATAR_MAX_BYTES under a random name."""
+    data = upload.read(AVATAR_MAX_BYTES + 1)
+    if len(data) > AVATAR_MAX_BYTES:
+        raise AccountError(_l("The picture is larger than 2 MB."))
+    extension = next((ext for sig, ext in AVATAR_SIGNATURES.items() if data.startswith(sig)), None)
+    if extension is None:
+        raise AccountError(_l("The picture must be a PNG, JPEG or GIF image."))
+    folder = avatar_folder()
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{user.id}-{secrets.token_hex(8)}.{extension}"
+    (folder / name).write_bytes(data)
+    remove_avatar(user=user)
+    user.avatar = name
+    db.session.flush()
+
+
+def remove_avatar(*, user: User) -> None:
+    if user.avatar:
+        (avatar_folder() / user.avatar).unlink(missing_ok=True)
+        user.avatar = None
+        db.session.flush()
+
+
+# Roles and blocking
+
+
+def block_user(*, user: User, by: User) -> User:
+    if user.id == by.id:
+        raise AccountError(_l("You cannot block yourself."))
+    if user.is_superuser:
+        raise AccountError(_l("The superuser cannot be blocked."))
+    if not user.is_blocked:
+        user.is_blocked = True
+        user.blocked_at = utcnow()
+        user.blocked_by = by
+        db.session.flush()
+    return user
+
+
+def unblock_user(*, user: User, by: User) -> User:
+    user.is_blocked = False
+    user.blocked_at = None
+    user.blocked_by = None
+    db.session.flush()
+    return user
+
+
+def grant_role(*, user: User, role: str) -> bool:
+    """Give a role; False when the user already had it."""
+    _check_role(role)
+    if user.has_role(role):
+        return False
+    user.roles.append(UserRole(name=role))
+    db.session.flush()
+    return True
+
+
+def revoke_role(*, user: User, role: str) -> bool:
+    """Take a role away; False when the user did not have it."""
+    _check_role(role)
+    kept = [r for r in user.roles if r.name != role]
+    if len(kept) == len(user.roles):
+        return False
+    user.roles = kept
+    db.session.flush()
+    return True
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise AccountError(f"Unknown role {role!r}; choose one of: {', '.join(ROLES)}")
+
+
+def ensure_superuser(*, password: str, email: str = SUPERUSER_EMAIL) -> tuple[User, bool]:
+    """Create the superuser, or reset its password; True when it was created."""
+    user = User.by_email(email)
+    created = user is None
+    if created:
+        user = User(email=normalize_email(email), full_name="Administrator", password_hash="")
+        db.session.add(user)
+    user.password_hash = generate_password_hash(password)
+    user.is_superuser = True
+    user.is_blocked = False
+    user.confirmed_at = user.confirmed_at or utcnow()
+    db.session.flush()
+    return user, created
+
+
+# Emails
+
+
+def _link(endpoint: str, token: str) -> str:
+    # Built from BASE_URL, not from the request: links in emails must point at the public site.
+    paths = {"confirm": "/auth/confirm/", "reset_password": "/auth/reset/"}
+    return f"{current_app.config['BASE_URL']}{paths[endpoint]}{token}"
+
+
+def _send(template: str, user: User, subject: str, **context) -> None:
+    text = render_template(f"{template}.txt", user=user, **context)
+    send_email(to=user.email, subject=subject, text=text)

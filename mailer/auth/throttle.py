@@ -1,0 +1,105 @@
+"""Login throttling: after LOGIN_MAX_FAILURES failed logins for one email or one IP,
+further attempts are refused for LOGIN_LOCKOUT_SECONDS (counted from the last failure).
+
+With REDIS_URL the counters live in Redis, so every web process shares them;
+otherwise in a lock-protected dict of this process (the embedded default).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from flask import current_app
+from redis import Redis
+
+from mailer.redis_client import redis_connection
+
+
+class MemoryThrottle:
+    def __init__(self, max_failures: int, lockout_seconds: int, clock: Callable = time.monotonic):
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._failures: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
+
+    def _current(self, key: str) -> tuple[int, float]:
+        count, expires_at = self._failures.get(key, (0, 0.0))
+        if expires_at <= self.clock():
+            self._failures.pop(key, None)
+            return 0, 0.0
+        return count, expires_at
+
+    def retry_after(self, keys: list[str]) -> int:
+        """Seconds until the first of `keys` is allowed again; 0 when none is locked."""
+        with self._lock:
+            waits = [
+                expires_at - self.clock()
+                for count, expires_at in map(self._current, keys)
+                if count >= self.max_failures
+            ]
+        return max(1, round(max(waits))) if waits else 0
+
+    def record_failure(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                count, _ = self._current(key)
+                self._failures[key] = (count + 1, self.clock() + self.lockout_seconds)
+
+    def reset(self, keys: list[str]) -> None:
+        with self._lock:
+            for key in keys:
+                self._failures.pop(key, None)
+
+
+class RedisThrottle:
+    PREFIX = "mailer:login-failures:"
+
+    def __init__(self, redis: Redis, max_failures: int, lockout_seconds: int):
+        self.redis = redis
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+
+    def retry_after(self, keys: list[str]) -> int:
+        pipe = self.redis.pipeline()
+        for key in keys:
+            pipe.get(self.PREFIX + key)
+            pipe.ttl(self.PREFIX + key)
+        replies = pipe.execute()
+        waits = [
+            ttl
+            for count, ttl in zip(replies[::2], replies[1::2], strict=True)
+            if count is not None and int(count) >= self.max_failures
+        ]
+        return max(1, max(waits)) if waits else 0
+
+    def record_failure(self, keys: list[str]) -> None:
+        pipe = self.redis.pipeline()
+        for key in keys:
+            pipe.incr(self.PREFIX + key)
+            pipe.expire(self.PREFIX + key, self.lockout_seconds)
+        pipe.execute()
+
+    def reset(self, keys: list[str]) -> None:
+        self.redis.delete(*(self.PREFIX + key for key in keys))
+
+
+def login_throttle() -> MemoryThrottle | RedisThrottle:
+    """The throttle of this app, built on first use."""
+    throttle = current_app.extensions.get("mailer_login_throttle")
+    if throttle is None:
+        max_failures = current_app.config["LOGIN_MAX_FAILURES"]
+        lockout_seconds = current_app.config["LOGIN_LOCKOUT_SECONDS"]
+        redis = redis_connection()
+        if redis is not None:
+            throttle = RedisThrottle(redis, max_failures, lockout_seconds)
+        else:
+            throttle = MemoryThrottle(max_failures, lockout_seconds)
+        current_app.extensions["mailer_login_throttle"] = throttle
+    return throttle
+
+
+def throttle_keys(email: str, ip: str | None) -> list[str]:
+    return [f"email:{email}", f"ip:{ip or 'unknown'}"]

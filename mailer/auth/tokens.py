@@ -1,0 +1,47 @@
+"""Signed, expiring tokens for links in emails (confirm an address, reset a password).
+
+Each purpose has its own salt, so a token made for one cannot be used for another.
+A token carries a fingerprint of what it acts on (the email to confirm, the current
+password hash), so it stops working once it has been used.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from flask import current_app
+from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
+
+from mailer.extensions import db
+from mailer.models import User
+
+CONFIRM = "confirm-email"
+RESET = "reset-password"
+MAX_AGE = {CONFIRM: 3 * 24 * 3600, RESET: 2 * 3600}
+
+
+def _serializer(purpose: str) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"mailer.{purpose}")
+
+
+def _fingerprint(user: User, purpose: str) -> str:
+    state = user.email if purpose == CONFIRM else user.password_hash
+    return hashlib.sha256(state.encode()).hexdigest()[:16]
+
+
+def make_token(user: User, purpose: str) -> str:
+    return _serializer(purpose).dumps({"id": user.id, "fp": _fingerprint(user, purpose)})
+
+
+def read_token(token: str, purpose: str) -> User | None:
+    """The user a valid, unexpired, unused token was made for; None otherwise."""
+    try:
+        data = _serializer(purpose).loads(token, max_age=MAX_AGE[purpose])
+    except (SignatureExpired, BadSignature):
+        return None
+    if not isinstance(data, dict):
+        return None
+    user = db.session.get(User, data.get("id"))
+    if user is None or data.get("fp") != _fingerprint(user, purpose):
+        return None
+    return user

@@ -1,0 +1,82 @@
+"""Managers' users screen: every user with counts of their clients and mailings; block/unblock."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, or_, select
+
+from mailer.auth import services
+from mailer.extensions import db
+from mailer.manager import bp
+from mailer.models import Client, Mailing, User
+from mailer.permissions import manager_permission, role_required
+
+PER_PAGE = 25
+
+
+def _users_query(search: str):
+    query = select(User).order_by(User.email)
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(or_(User.email.like(pattern), func.lower(User.full_name).like(pattern)))
+    return query
+
+
+def _counts(model, user_ids: list[int]) -> dict[int, int]:
+    """Rows of `model` per owner, in one grouped query for the whole page (no N+1)."""
+    if not user_ids:
+        return {}
+    rows = db.session.execute(
+        select(model.owner_id, func.count())
+        .where(model.owner_id.in_(user_ids))
+        .group_by(model.owner_id)
+    )
+    return {owner_id: count for owner_id, count in rows}
+
+
+@bp.route("/users")
+@role_required(manager_permission)
+def users():
+    search = request.args.get("q", "").strip()
+    page = db.paginate(_users_query(search), per_page=PER_PAGE, error_out=False)
+    ids = [user.id for user in page.items]
+    return render_template(
+        "manager/users.html",
+        page=page,
+        search=search,
+        client_counts=_counts(Client, ids),
+        mailing_counts=_counts(Mailing, ids),
+    )
+
+
+@bp.route("/users/<int:user_id>/block", methods=["POST"])
+@role_required(manager_permission)
+def block_user(user_id: int):
+    user = db.get_or_404(User, user_id)
+    try:
+        services.block_user(user=user, by=current_user)
+    except services.AccountError as error:
+        flash(str(error), "danger")
+    else:
+        db.session.commit()
+        flash(_("%(email)s is blocked.", email=user.email), "success")
+    return redirect(_back())
+
+
+@bp.route("/users/<int:user_id>/unblock", methods=["POST"])
+@role_required(manager_permission)
+def unblock_user(user_id: int):
+    user = db.get_or_404(User, user_id)
+    services.unblock_user(user=user, by=current_user)
+    db.session.commit()
+    flash(_("%(email)s is unblocked.", email=user.email), "success")
+    return redirect(_back())
+
+
+def _back() -> str:
+    """Back to the list page the button was on (the action URL carries its page and search)."""
+    page = request.args.get("page", type=int)
+    search = request.args.get("q", "").strip()
+    return url_for("manager.users", page=page if page and page > 1 else None, q=search or None)

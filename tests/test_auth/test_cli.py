@@ -1,0 +1,124 @@
+"""`flask csu`, `flask user grant/revoke`, and the superuser of the demo data."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer import create_app, demo
+from mailer.auth.passwords import check_password_hash
+from mailer.extensions import db
+from mailer.models import User
+
+
+@pytest.fixture
+def debug_app(test_environ):
+    return create_app(overrides={"TESTING": True}, environ={**test_environ, "FLASK_DEBUG": "1"})
+
+
+def superuser_row() -> User | None:
+    db.session.expire_all()
+    return User.by_email("admin@mailing.com")
+
+
+def test_csu_in_debug_uses_the_seed_password(debug_app):
+    with debug_app.app_context():
+        result = debug_app.test_cli_runner().invoke(args=["csu"])
+
+    assert result.exit_code == 0, result.output
+    assert "Created the superuser admin@mailing.com" in result.output
+    admin = superuser_row()
+    assert admin.is_superuser
+    assert admin.is_confirmed
+    assert check_password_hash(admin.password_hash, "qwerty12")
+
+
+def test_csu_outside_debug_asks_for_a_password_twice(app):
+    result = app.test_cli_runner().invoke(
+        args=["csu"], input="strong-admin-pass\nstrong-admin-pass\n"
+    )
+
+    assert result.exit_code == 0, result.output
+    assert check_password_hash(superuser_row().password_hash, "strong-admin-pass")
+    assert "qwerty12" not in result.output
+
+
+def test_csu_outside_debug_never_falls_back_to_the_seed_password(app):
+    result = app.test_cli_runner().invoke(args=["csu"], input="\n")
+
+    assert result.exit_code != 0
+    assert superuser_row() is None
+
+
+def test_csu_takes_the_password_as_an_option_and_updates_an_existing_superuser(app, superuser):
+    result = app.test_cli_runner().invoke(args=["csu", "--password", "new-admin-pass-1"])
+
+    assert result.exit_code == 0, result.output
+    assert "Updated the superuser" in result.output
+    assert check_password_hash(superuser_row().password_hash, "new-admin-pass-1")
+    assert User.query.count() == 1
+
+
+def test_csu_refuses_a_short_password_outside_debug(app):
+    result = app.test_cli_runner().invoke(args=["csu", "--password", "short"])
+
+    assert result.exit_code != 0
+    assert "at least 10 characters" in result.output
+    assert superuser_row() is None
+
+
+def test_user_grant_and_revoke_roles(app, user):
+    runner = app.test_cli_runner()
+
+    granted = runner.invoke(args=["user", "grant", "USER@example.com", "manager"])
+    again = runner.invoke(args=["user", "grant", "user@example.com", "manager"])
+    db.session.expire_all()
+    assert User.by_email("user@example.com").is_manager
+    revoked = runner.invoke(args=["user", "revoke", "user@example.com", "manager"])
+
+    assert granted.exit_code == again.exit_code == revoked.exit_code == 0
+    assert "is now a manager" in granted.output
+    assert "already was a manager" in again.output
+    db.session.expire_all()
+    assert not User.by_email("user@example.com").is_manager
+
+
+def test_user_grant_content_manager(app, user):
+    result = app.test_cli_runner().invoke(args=["user", "grant", user.email, "content-manager"])
+
+    assert result.exit_code == 0
+    db.session.expire_all()
+    assert User.by_email(user.email).is_content_manager
+
+
+def test_user_grant_names_an_unknown_email(app):
+    result = app.test_cli_runner().invoke(args=["user", "grant", "ghost@example.com", "manager"])
+
+    assert result.exit_code != 0
+    assert "No user with the email 'ghost@example.com'" in result.output
+
+
+def test_user_grant_names_an_unknown_role(app, user):
+    result = app.test_cli_runner().invoke(args=["user", "grant", user.email, "admin"])
+
+    assert result.exit_code != 0
+    assert "Unknown role 'admin'" in result.output
+    assert "manager, content-manager" in result.output
+
+
+def test_demo_data_in_debug_includes_the_superuser(debug_app):
+    with debug_app.app_context():
+        logins = demo.seed_demo()
+        db.session.commit()
+
+    roles = {login.role: login for login in logins}
+    assert roles["superuser"].email == "admin@mailing.com"
+    assert {"user", "manager", "content manager"} <= roles.keys()
+    assert superuser_row().is_superuser
+
+
+def test_demo_data_outside_debug_has_no_superuser_with_a_known_password(app):
+    logins = demo.seed_demo()
+    db.session.commit()
+
+    assert "superuser" not in {login.role for login in logins}
+    assert superuser_row() is None

@@ -1,0 +1,159 @@
+"""Logging in and out, safe redirects, blocked users, cookies and CSRF."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer import create_app
+from mailer.auth.services import block_user
+from mailer.extensions import db
+from mailer.models import User
+from tests import factories
+
+PASSWORD = factories.PASSWORD
+
+
+def log_in(client, email="user@example.com", password=PASSWORD, **extra):
+    return client.post("/auth/login", data={"email": email, "password": password, **extra})
+
+
+def logged_in_id(client):
+    with client.session_transaction() as session:
+        return session.get("_user_id")
+
+
+def test_right_password_logs_in_and_records_the_time(client, user):
+    response = log_in(client, email="USER@example.com")
+
+    assert response.status_code == 302
+    assert response.location == "/"
+    assert logged_in_id(client) == str(user.id)
+    db.session.expire_all()
+    assert db.session.get(User, user.id).last_login_at is not None
+
+
+def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, user):
+    wrong_password = log_in(client, password="not-the-password")
+    unknown_email = log_in(client, email="nobody@example.com")
+
+    for response in (wrong_password, unknown_email):
+        assert response.status_code == 200
+        assert b"Wrong email or password." in response.data
+    assert logged_in_id(client) is None
+
+
+def test_login_goes_on_to_next_on_this_site(client, user):
+    response = log_in(client, next="/auth/profile?tab=1")
+
+    assert response.location == "/auth/profile?tab=1"
+
+
+@pytest.mark.parametrize(
+    "target",
+    ["https://evil.example", "//evil.example/path", "/\\evil.example", "javascript:alert(1)"],
+)
+def test_login_refuses_to_redirect_to_another_site(client, user, target):
+    response = log_in(client, next=target)
+
+    assert response.location == "/"
+
+
+def test_login_page_carries_next_from_the_query_string(client, user):
+    page = client.get("/auth/profile")
+    assert page.status_code == 302
+    assert page.location.startswith("/auth/login?next=")
+
+    form = client.get(page.location)
+    assert b'name="next" type="hidden" value="/auth/profile"' in form.data
+
+
+def test_logout_is_a_post_and_ends_the_session(client, login, user):
+    login(user)
+
+    assert client.get("/auth/logout").status_code == 405
+    assert logged_in_id(client) == str(user.id)
+    assert client.post("/auth/logout").status_code == 302
+    assert logged_in_id(client) is None
+
+
+def test_blocked_user_cannot_log_in_and_is_told_why(client, user, manager):
+    block_user(user=user, by=manager)
+    db.session.commit()
+
+    response = log_in(client)
+
+    assert response.status_code == 403
+    assert b"Your account has been blocked" in response.data
+    assert logged_in_id(client) is None
+
+
+def test_blocked_user_is_logged_out_at_the_next_request(client, login, user, manager):
+    login(user)
+    assert client.get("/auth/profile").status_code == 200
+
+    block_user(user=user, by=manager)
+    db.session.commit()
+    response = client.get("/auth/profile")
+
+    assert response.status_code == 302
+    assert response.location.startswith("/auth/login")
+    assert logged_in_id(client) is None
+
+
+def test_session_cookie_is_httponly_and_samesite_lax(client, user):
+    response = log_in(client)
+
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie
+    assert "SameSite=Lax" in cookie
+
+
+def test_session_cookie_is_secure_outside_debug(test_environ):
+    production = create_app(environ=test_environ)
+    debug = create_app(environ={**test_environ, "FLASK_DEBUG": "1"})
+
+    assert production.config["SESSION_COOKIE_SECURE"] is True
+    assert production.config["REMEMBER_COOKIE_SECURE"] is True
+    assert debug.config["SESSION_COOKIE_SECURE"] is False
+
+
+@pytest.fixture
+def csrf_app(test_environ, app):
+    """A second app with CSRF on, as in production (the suite turns it off elsewhere)."""
+    csrf_app = create_app(
+        overrides={"TESTING": True, "SESSION_COOKIE_SECURE": False}, environ=test_environ
+    )
+    csrf_app.test_client_class = app.test_client_class
+    return csrf_app
+
+
+def test_post_without_csrf_token_is_refused(csrf_app, user):
+    client = csrf_app.test_client()
+
+    response = client.post("/auth/login", data={"email": user.email, "password": PASSWORD})
+
+    assert response.status_code == 400
+    assert b"The form expired" in response.data
+    assert logged_in_id(client) is None
+
+
+def test_post_with_the_form_csrf_token_is_accepted(csrf_app, user):
+    client = csrf_app.test_client()
+    page = client.get("/auth/login").get_data(as_text=True)
+    token = page.split('name="csrf_token" type="hidden" value="', 1)[1].split('"', 1)[0]
+
+    response = client.post(
+        "/auth/login", data={"email": user.email, "password": PASSWORD, "csrf_token": token}
+    )
+
+    assert response.status_code == 302
+    assert logged_in_id(client) == str(user.id)
+
+
+def test_logout_without_csrf_token_is_refused(csrf_app, user):
+    client = csrf_app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(user.id)
+
+    assert client.post("/auth/logout").status_code == 400
+    assert logged_in_id(client) == str(user.id)

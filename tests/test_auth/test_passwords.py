@@ -1,0 +1,94 @@
+"""Password reset by emailed link and password change when logged in."""
+
+from __future__ import annotations
+
+from mailer.auth.passwords import check_password_hash
+from mailer.extensions import db
+from mailer.models import User
+from tests import factories
+from tests.test_auth.conftest import link_in
+
+NEW_PASSWORD = "lantern-meadow-77"
+
+
+def test_reset_link_sets_a_new_password(app, client, outbox, user):
+    client.post("/auth/reset", data={"email": "User@Example.com"})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    assert client.get(path).status_code == 200
+    response = client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+
+    assert response.location == "/auth/login"
+    login = client.post("/auth/login", data={"email": user.email, "password": NEW_PASSWORD})
+    assert login.status_code == 302
+
+
+def test_reset_link_works_only_once(app, client, outbox, user):
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+
+    again = client.post(
+        path, data={"password": "another-pass-99", "password_confirm": "another-pass-99"}
+    )
+
+    assert again.location == "/auth/reset"
+    db.session.expire_all()
+    assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
+
+
+def test_reset_answers_the_same_for_unknown_addresses_and_sends_nothing(client, outbox, user):
+    known = client.post("/auth/reset", data={"email": user.email}, follow_redirects=True)
+    unknown = client.post(
+        "/auth/reset", data={"email": "nobody@example.com"}, follow_redirects=True
+    )
+
+    assert len(outbox()) == 1
+    assert b"If that address has an account" in known.data
+    assert b"If that address has an account" in unknown.data
+
+
+def test_reset_refuses_a_common_password(app, client, outbox, user):
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    response = client.post(
+        path, data={"password": "qwerty123456", "password_confirm": "qwerty123456"}
+    )
+
+    assert b"too common" in response.data
+    db.session.expire_all()
+    assert check_password_hash(db.session.get(User, user.id).password_hash, factories.PASSWORD)
+
+
+def test_change_password_needs_the_current_one(client, login, user):
+    login(user)
+
+    wrong = client.post(
+        "/auth/password",
+        data={
+            "current_password": "guess",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
+    right = client.post(
+        "/auth/password",
+        data={
+            "current_password": factories.PASSWORD,
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
+
+    assert b"This is not your current password." in wrong.data
+    assert right.status_code == 302
+    db.session.expire_all()
+    assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
+
+
+def test_change_password_needs_login(client):
+    response = client.get("/auth/password")
+
+    assert response.status_code == 302
+    assert response.location.startswith("/auth/login")

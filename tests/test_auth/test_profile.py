@@ -1,0 +1,162 @@
+"""Profile: name, phone, time zone, language, avatar; the language switcher."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import User
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+
+
+@pytest.fixture(autouse=True)
+def _avatars_in_tmp(app, tmp_path, monkeypatch):
+    monkeypatch.setitem(app.config, "AVATAR_FOLDER", str(tmp_path / "avatars"))
+
+
+def profile_data(**changes):
+    data = {"full_name": "Ursula U.", "phone": "+7 (900) 123-45-67", "timezone": "Europe/Moscow"}
+    return {"locale": "en", **data, **changes}
+
+
+def test_profile_saves_name_phone_time_zone_and_language(client, login, user):
+    login(user)
+
+    response = client.post("/auth/profile", data=profile_data(locale="ru"))
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.id)
+    assert (saved.full_name, saved.phone, saved.timezone, saved.locale) == (
+        "Ursula U.",
+        "+7 (900) 123-45-67",
+        "Europe/Moscow",
+        "ru",
+    )
+    assert b'<html lang="ru">' in client.get("/auth/profile").data
+
+
+def test_unknown_time_zone_is_refused_and_the_form_keeps_the_input(client, login, user):
+    login(user)
+
+    response = client.post("/auth/profile", data=profile_data(timezone="Mars/Olympus"))
+
+    assert response.status_code == 200
+    assert b"Not a valid choice" in response.data
+    assert b'value="+7 (900) 123-45-67"' in response.data
+    db.session.expire_all()
+    assert db.session.get(User, user.id).timezone == "UTC"
+
+
+def test_bad_phone_is_refused(client, login, user):
+    login(user)
+
+    response = client.post("/auth/profile", data=profile_data(phone="call me maybe"))
+
+    assert b"Digits, spaces" in response.data
+
+
+def test_avatar_upload_is_stored_and_served_to_its_owner(client, login, user):
+    login(user)
+
+    client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(PNG), "me.png")),
+        content_type="multipart/form-data",
+    )
+
+    db.session.expire_all()
+    assert db.session.get(User, user.id).avatar.endswith(".png")
+    served = client.get(f"/auth/avatar/{user.id}")
+    assert served.status_code == 200
+    assert served.data == PNG
+
+
+def test_avatar_that_is_not_an_image_is_refused(client, login, user):
+    login(user)
+
+    response = client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(b"<script>alert(1)</script>"), "me.png")),
+        content_type="multipart/form-data",
+    )
+
+    assert b"must be a PNG, JPEG or GIF" in response.data
+    db.session.expire_all()
+    assert db.session.get(User, user.id).avatar is None
+
+
+def test_avatar_larger_than_two_megabytes_is_refused(client, login, user):
+    login(user)
+    big = PNG + b"\x00" * (2 * 1024 * 1024)
+
+    response = client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(big), "big.png")),
+        content_type="multipart/form-data",
+    )
+
+    assert b"larger than 2 MB" in response.data
+
+
+def test_avatar_is_hidden_from_other_users_but_shown_to_managers(
+    client, login, user, other_user, manager
+):
+    login(user)
+    client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(PNG), "me.png")),
+        content_type="multipart/form-data",
+    )
+
+    login(other_user)
+    assert client.get(f"/auth/avatar/{user.id}").status_code == 404
+    login(manager)
+    assert client.get(f"/auth/avatar/{user.id}").status_code == 200
+
+
+def test_language_switcher_keeps_the_choice_for_an_anonymous_visitor(client):
+    response = client.post("/auth/language", data={"locale": "ru", "next": "/blog/"})
+
+    assert response.location == "/blog/"
+    assert b'<html lang="ru">' in client.get("/").data
+
+
+def test_language_switcher_refuses_to_redirect_elsewhere(client):
+    response = client.post("/auth/language", data={"locale": "en", "next": "https://evil.example"})
+
+    assert response.location == "/"
+
+
+def test_avatar_can_be_removed(client, login, user):
+    login(user)
+    client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(PNG), "me.png")),
+        content_type="multipart/form-data",
+    )
+    assert b"Remove the current avatar" in client.get("/auth/profile").data
+
+    client.post("/auth/profile", data=profile_data(remove_avatar="y"))
+
+    db.session.expire_all()
+    assert db.session.get(User, user.id).avatar is None
+    assert client.get(f"/auth/avatar/{user.id}").status_code == 404
+    assert b"Remove the current avatar" not in client.get("/auth/profile").data
+
+
+def test_saving_the_profile_again_keeps_the_avatar(client, login, user):
+    login(user)
+    client.post(
+        "/auth/profile",
+        data=profile_data(avatar_upload=(io.BytesIO(PNG), "me.png")),
+        content_type="multipart/form-data",
+    )
+
+    response = client.post("/auth/profile", data=profile_data(full_name="Renamed"))
+
+    assert response.status_code == 302
+    assert client.get(f"/auth/avatar/{user.id}").data == PNG

@@ -1,0 +1,152 @@
+"""Registration, email confirmation and new confirmation links."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import time_machine
+
+from mailer.extensions import db
+from mailer.models import User
+from tests import factories
+from tests.test_auth.conftest import link_in
+
+GOOD_PASSWORD = "violet-harbour-42"
+
+
+def register(client, email="new@example.com", password=GOOD_PASSWORD, confirm=None, **extra):
+    data = {"email": email, "password": password, "password_confirm": confirm or password, **extra}
+    return client.post("/auth/register", data=data)
+
+
+def test_registration_sends_a_confirmation_link_built_from_base_url(app, client, outbox):
+    response = register(client, full_name="Nina New")
+
+    assert response.status_code == 302
+    user = User.by_email("new@example.com")
+    assert user.full_name == "Nina New"
+    assert not user.is_confirmed
+    assert user.password_hash.startswith("scrypt:")
+    [message] = outbox()
+    assert message["To"] == "new@example.com"
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    assert f"{app.config['BASE_URL']}/auth/confirm/" in text
+
+
+def test_confirmation_link_confirms_the_address_by_its_button(app, client, outbox):
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    page = client.get(path)
+    assert page.status_code == 200
+    assert not User.by_email("new@example.com").is_confirmed  # opening the link changes nothing
+    assert client.post(path).status_code == 302
+
+    db.session.expire_all()
+    assert User.by_email("new@example.com").is_confirmed
+
+
+def test_unconfirmed_user_cannot_log_in_and_is_offered_a_new_link(app, client, outbox):
+    register(client)
+    response = client.post(
+        "/auth/login", data={"email": "new@example.com", "password": GOOD_PASSWORD}
+    )
+
+    assert response.status_code == 200
+    assert b"confirm your email address first" in response.data
+    assert b"/auth/confirm?email=new@example.com" in response.data
+    with client.session_transaction() as session:
+        assert "_user_id" not in session
+
+    client.post("/auth/confirm", data={"email": "new@example.com"})
+    assert len(outbox()) == 2
+    assert link_in(outbox()[1], app.config["BASE_URL"]).startswith("/auth/confirm/")
+
+
+def test_email_is_unique_whatever_the_case_and_the_answer_does_not_tell(client, outbox, user):
+    response = register(client, email="  USER@Example.COM ")
+    fresh = register(client, email="fresh@example.com")
+
+    assert response.status_code == fresh.status_code == 302
+    assert response.location == fresh.location
+    assert User.query.filter_by(email="user@example.com").count() == 1
+    texts = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox()]
+    assert "already have one" in texts[0]  # the owner of the address learns of it, nobody else
+
+
+def test_registered_email_is_stored_lower_case(client):
+    register(client, email="Mixed.Case@Example.com")
+
+    assert User.query.one().email == "mixed.case@example.com"
+
+
+def test_short_password_is_refused_and_the_form_keeps_the_email(client):
+    response = register(client, email="keep@example.com", password="short-1")
+
+    assert response.status_code == 200
+    assert b"at least 10 characters" in response.data
+    assert b'value="keep@example.com"' in response.data
+    assert User.query.count() == 0
+
+
+def test_common_password_is_refused(client):
+    response = register(client, password="Password123")
+
+    assert b"too common" in response.data
+    assert User.query.count() == 0
+
+
+def test_mismatched_password_confirmation_is_refused(client):
+    response = register(client, confirm="violet-harbour-43")
+
+    assert b"do not match" in response.data
+    assert User.query.count() == 0
+
+
+def test_expired_confirmation_link_is_refused(app, client, outbox):
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    with time_machine.travel(timedelta(days=4), tick=False):
+        response = client.post(path)
+
+    assert response.location.endswith("/auth/confirm")
+    db.session.expire_all()
+    assert not User.by_email("new@example.com").is_confirmed
+
+
+def test_tampered_confirmation_link_is_refused(app, client, outbox):
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    client.post(path[:-3] + "xyz")
+
+    assert not User.by_email("new@example.com").is_confirmed
+
+
+def test_new_link_for_unknown_or_confirmed_address_sends_nothing_and_says_the_same(
+    client, outbox, user
+):
+    unknown = client.post("/auth/confirm", data={"email": "nobody@example.com"})
+    confirmed = client.post("/auth/confirm", data={"email": user.email})
+
+    assert unknown.location == confirmed.location
+    assert outbox() == []
+
+
+def test_logged_in_user_is_sent_home_from_register_page(client, login, user):
+    login(user)
+
+    assert client.get("/auth/register").location == "/"
+
+
+def test_reset_link_cannot_confirm_an_address(app, client, outbox):
+    unconfirmed = factories.make_user("late@example.com", confirmed=False)
+    client.post("/auth/reset", data={"email": unconfirmed.email})
+    reset_path = link_in(outbox()[0], app.config["BASE_URL"])
+    token = reset_path.rsplit("/", 1)[1]
+
+    client.post(f"/auth/confirm/{token}")
+
+    db.session.expire_all()
+    assert not User.by_email("late@example.com").is_confirmed
