@@ -1,3 +1,11 @@
 """Routes of the mailings blueprint."""
 
-from mailer.mailings import bp  # noqa: F401
+from mailer.mailings import (
+    attempt_routes,  # noqa: F401  (the attempt log)
+    bp,  # noqa: F401
+    client_routes,  # noqa: F401  (clients, CSV import/export)
+    mailing_routes,  # noqa: F401  (mailings)
+    message_routes,  # noqa: F401  (messages)
+    report_routes,  # noqa: F401  (reports)
+    send_routes,  # noqa: F401  (send now, live progress)
+)

@@ -1,0 +1,105 @@
+"""The attempt log: filters, one page, and the rows of its CSV export.
+
+The owner's log and the managers' log are the same query; the owner's is
+scoped with `Attempt.owned_by`, the managers' may filter by owner email.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import contains_eager
+
+from mailer.models import Attempt, Client, Mailing, Message, Run, User
+
+PER_PAGE = 50
+CSV_HEADER = [
+    "time",
+    "result",
+    "reply_code",
+    "reply",
+    "recipient",
+    "client_name",
+    "mailing_id",
+    "subject",
+    "run_id",
+    "run_scheduled_for",
+    "owner",
+]
+
+
+@dataclass(frozen=True)
+class AttemptFilters:
+    mailing_id: int | None = None
+    run_id: int | None = None
+    status: str = ""  # "", "success" or "failure"
+    date_from: date | None = None  # local dates in the viewer's time zone, inclusive
+    date_to: date | None = None
+    owner_email: str = ""  # managers only
+
+
+def _local_midnight(day: date, tz: str) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+
+
+def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = None):
+    """Attempts newest first with mailing, message, run, client and owner loaded in one query."""
+    query = Attempt.owned_by(owner) if owner is not None else Attempt.query
+    query = (
+        query.join(Attempt.mailing)
+        .join(Mailing.message)
+        .join(Mailing.owner)
+        .join(Attempt.run)
+        .outerjoin(Attempt.client)
+        .options(
+            contains_eager(Attempt.mailing).contains_eager(Mailing.message),
+            contains_eager(Attempt.mailing).contains_eager(Mailing.owner),
+            contains_eager(Attempt.run),
+            contains_eager(Attempt.client),
+        )
+    )
+    if filters.mailing_id is not None:
+        query = query.filter(Attempt.mailing_id == filters.mailing_id)
+    if filters.run_id is not None:
+        query = query.filter(Attempt.run_id == filters.run_id)
+    if filters.status in ("success", "failure"):
+        query = query.filter(Attempt.success.is_(filters.status == "success"))
+    if filters.date_from is not None:
+        query = query.filter(Attempt.attempted_at >= _local_midnight(filters.date_from, tz))
+    if filters.date_to is not None:
+        end = _local_midnight(filters.date_to + timedelta(days=1), tz)
+        query = query.filter(Attempt.attempted_at < end)
+    if filters.owner_email.strip():
+        query = query.filter(User.email.contains(filters.owner_email.strip().lower()))
+    return query.order_by(Attempt.attempted_at.desc(), Attempt.id.desc())
+
+
+def csv_rows(filters: AttemptFilters, *, tz: str, owner: User | None = None) -> Iterator[list]:
+    """The CSV lines of a filtered log, streamed in batches (the log may be millions long).
+
+    The query is built on the first line, not before: a streamed response runs
+    in a context (and database session) of its own, and a query made earlier
+    would keep the request's closed session, and its connection, busy.
+    """
+    zone = ZoneInfo(tz)
+    yield CSV_HEADER
+    for attempt in attempts_query(filters, tz=tz, owner=owner).yield_per(1000):
+        client: Client | None = attempt.client
+        run: Run = attempt.run
+        message: Message = attempt.mailing.message
+        yield [
+            attempt.attempted_at.astimezone(zone).isoformat(timespec="seconds"),
+            "success" if attempt.success else "failure",
+            "" if attempt.reply_code is None else attempt.reply_code,
+            attempt.reply,
+            attempt.recipient,
+            client.full_name if client else "",
+            attempt.mailing_id,
+            message.subject,
+            attempt.run_id,
+            run.scheduled_for.astimezone(zone).isoformat(timespec="seconds"),
+            attempt.mailing.owner.email,
+        ]

@@ -1,0 +1,138 @@
+"""The owner's attempt log: filters, pagination, CSV export of what is filtered."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Iterator
+
+from flask import Response, render_template, request, stream_with_context
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, login_required
+from flask_wtf import FlaskForm
+from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import Optional
+
+from mailer.mailings import attempt_queries, bp
+from mailer.models import Mailing, Message, utcnow
+
+# The mailing filter lists the newest mailings; an older one is still
+# reachable through its page's "Attempts" link (the id is kept).
+MAILING_CHOICE_LIMIT = 500
+
+
+class AttemptFilterForm(FlaskForm):
+    """Read from the query string: a GET form, so no CSRF token."""
+
+    class Meta:
+        csrf = False
+
+    mailing = SelectField(_l("Mailing"), coerce=str, validate_choice=False)
+    status = SelectField(
+        _l("Result"),
+        choices=[
+            SelectChoice("", _l("Any")),
+            SelectChoice("success", _l("Success")),
+            SelectChoice("failure", _l("Failure")),
+        ],
+        validate_choice=False,
+    )
+    date_from = DateField(_l("From"), validators=[Optional()])
+    date_to = DateField(_l("To"), validators=[Optional()])
+    run = HiddenField()
+    owner = StringField(_l("Owner email"))  # the managers' log only
+
+    def filters(self) -> attempt_queries.AttemptFilters:
+        self.validate()  # a bad date is shown as an error and left out of the filter
+        return attempt_queries.AttemptFilters(
+            mailing_id=_int_or_none(self.mailing.data),
+            run_id=_int_or_none(self.run.data),
+            status=self.status.data or "",
+            date_from=self.date_from.data,
+            date_to=self.date_to.data,
+            owner_email=self.owner.data or "",
+        )
+
+
+def _int_or_none(value) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def filter_form(owner=None) -> AttemptFilterForm:
+    form = AttemptFilterForm(request.args)
+    choices = [SelectChoice("", _l("All mailings"))]
+    if owner is not None:
+        rows = (
+            Mailing.owned_by(owner)
+            .join(Mailing.message)
+            .with_entities(Mailing.id, Message.subject)
+            .order_by(Mailing.id.desc())
+            .limit(MAILING_CHOICE_LIMIT)
+            .all()
+        )
+        choices += [
+            SelectChoice(str(mailing_id), f"#{mailing_id} {subject}")
+            for mailing_id, subject in rows
+        ]
+    form.mailing.choices = choices
+    return form
+
+
+def csv_response(rows: Iterable[list], filename: str) -> Response:
+    return Response(
+        stream_with_context(_csv_lines(rows)),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
+
+
+def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
+    yield "\ufeff"  # the BOM: Excel then reads the file as UTF-8 (Cyrillic names)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow([_safe_cell(value) for value in row])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def _safe_cell(value):
+    """A server's reply is outside text: keep spreadsheets from running it as a formula."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+@bp.route("/attempts/")
+@login_required
+def attempt_list():
+    form = filter_form(current_user)
+    query = attempt_queries.attempts_query(
+        form.filters(), tz=current_user.timezone, owner=current_user
+    )
+    page = query.paginate(
+        page=request.args.get("page", 1, type=int), per_page=attempt_queries.PER_PAGE
+    )
+    return render_template(
+        "mailings/attempts/list.html",
+        form=form,
+        page=page,
+        endpoint="mailings.attempt_list",
+        csv_endpoint="mailings.attempt_export",
+        show_owner=False,
+    )
+
+
+@bp.route("/attempts.csv")
+@login_required
+def attempt_export():
+    filters = filter_form(current_user).filters()
+    rows = attempt_queries.csv_rows(
+        filters, tz=current_user.timezone, owner=current_user._get_current_object()
+    )
+    return csv_response(rows, f"attempts-{utcnow():%Y%m%d-%H%M}.csv")

@@ -1,0 +1,49 @@
+"""Forms of the client screens."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from mailer.mailings.client_services import (
+    COMMENT_MAX,
+    EMAIL_MAX,
+    FULL_NAME_MAX,
+    ClientData,
+    email_error,
+)
+
+
+def _valid_email(form, field) -> None:
+    problem = email_error(field.data.strip())
+    if problem:
+        raise ValidationError(problem)
+
+
+class ClientForm(FlaskForm):
+    email = StringField(
+        _l("Email"), validators=[InputRequired(), Length(max=EMAIL_MAX), _valid_email]
+    )
+    full_name = StringField(_l("Full name"), validators=[Length(max=FULL_NAME_MAX)])
+    comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])
+
+    def data_for_model(self) -> ClientData:
+        return ClientData(
+            email=self.email.data.strip(),
+            full_name=(self.full_name.data or "").strip(),
+            comment=(self.comment.data or "").strip(),
+        )
+
+
+class ClientImportForm(FlaskForm):
+    file = FileField(
+        _l("CSV file"),
+        validators=[FileRequired(_l("Choose a CSV file to import."))],
+        description=_l(
+            "Columns: email, full name, comment; with or without a header row; "
+            "separated by commas, semicolons or tabs; UTF-8 or Windows-1251."
+        ),
+    )

@@ -1,0 +1,354 @@
+"""CSV import of clients: read the file, validate every row in Python, insert in chunks.
+
+The file is parsed twice: once for the preview (nothing written) and once
+on confirmation. Rows are validated here (email-validator, lengths,
+duplicates in the file); the owner's existing emails are looked up once per
+chunk and the chunk goes in as one set-based INSERT that skips conflicts
+(a concurrent import of the same email is reported, never an error).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import NamedTuple
+
+from flask import current_app
+from flask_babel import gettext as _
+from sqlalchemy import Integer, Text, bindparam, func, literal, select, text, true
+
+from mailer.extensions import db
+from mailer.mailings.client_queries import unprotect_formula
+from mailer.mailings.client_services import COMMENT_MAX, FULL_NAME_MAX, email_error
+from mailer.models import Client, User, normalize_email, utcnow
+from mailer.models.types import UTCDateTime
+
+DELIMITERS = (",", ";", "\t")
+CHUNK = 5000
+PREVIEW_ROWS = 20
+ANALYZE_AFTER_ROWS = 10_000
+IMPORT_COLUMNS = ["owner_id", "email", "full_name", "comment", "hard_bounces", "created_at"]
+SNIFF_LINES = 50
+SNIFF_CHARS = 64 * 1024
+# Header cells we recognise (lower-cased), in English and Russian.
+HEADER_NAMES = {
+    "email": {"email", "e-mail", "mail", "адрес", "почта", "эл. почта", "электронная почта"},
+    "full_name": {"full_name", "full name", "name", "имя", "фио", "ф.и.о.", "клиент"},
+    "comment": {"comment", "comments", "note", "комментарий", "примечание"},
+}
+
+
+class Row(NamedTuple):  # a tuple: a million of them are built quickly
+    line: int
+    email: str
+    full_name: str
+    comment: str
+
+
+class Rejected(NamedTuple):
+    line: int
+    email: str
+    reason: str
+
+
+@dataclass
+class ParsedFile:
+    encoding: str
+    delimiter: str
+    header: list[str] | None
+    rows: list[Row]
+
+
+@dataclass
+class ImportReport:
+    imported: int = 0
+    rejected: list[Rejected] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return self.imported + len(self.rejected)
+
+
+# --- reading the file ----------------------------------------------------------------------
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding's name: UTF-8 (with or without BOM) if it is valid, else cp1251."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "UTF-8 (BOM)"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        # Excel's "CSV" on a Russian Windows; 0x98 is its one undefined byte.
+        return data.decode("cp1251", errors="replace"), "Windows-1251"
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits most lines into the same number (>1) of fields."""
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        counts = Counter(len(row) for row in csv.reader(lines, delimiter=delimiter))
+        width, rows = max(counts.items(), key=lambda item: (item[1], item[0]), default=(0, 0))
+        score = (rows, width) if width > 1 else (0, 0)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _columns(header: list[str] | None) -> tuple[int, int, int]:
+    """Positions of email, full name and comment: by header names, else the first three.
+
+    A header naming some columns leaves the unnamed ones empty (-1) rather than guessing.
+    """
+    positions = {"email": 0, "full_name": 1, "comment": 2}
+    cells = [cell.strip().lower() for cell in header or []]
+    found = {
+        name: cells.index(word)
+        for name, words in HEADER_NAMES.items()
+        for word in words
+        if word in cells
+    }
+    if found:
+        positions = {name: found.get(name, -1) for name in positions}
+        if positions["email"] == -1:
+            positions["email"] = 0
+    return positions["email"], positions["full_name"], positions["comment"]
+
+
+def _is_header(cells: list[str]) -> bool:
+    # A data row always has an address in it; a header never does.
+    return bool(cells) and not any("@" in cell for cell in cells)
+
+
+def parse(data: bytes) -> ParsedFile:
+    text, encoding = decode(data)
+    sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
+    delimiter = sniff_delimiter(sample)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header, rows = None, []
+    email_at, name_at, comment_at = _columns(None)
+    for cells in reader:
+        if not any(cell.strip() for cell in cells):
+            continue
+        if header is None and not rows and _is_header(cells):
+            header = cells
+            email_at, name_at, comment_at = _columns(header)
+            continue
+        rows.append(
+            Row(
+                line=reader.line_num,
+                email=_cell(cells, email_at),
+                full_name=unprotect_formula(_cell(cells, name_at)),
+                comment=unprotect_formula(_cell(cells, comment_at)),
+            )
+        )
+    return ParsedFile(encoding=encoding, delimiter=delimiter, header=header, rows=rows)
+
+
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index].strip() if 0 <= index < len(cells) else ""
+
+
+# --- validating and importing --------------------------------------------------------------
+
+
+def row_error(row: Row) -> str | None:
+    """Why a row cannot become a client, by itself (no database), or None."""
+    if not row.email:
+        return _("invalid email: empty")
+    problem = email_error(row.email)
+    if problem:
+        return _("invalid email: %(reason)s", reason=problem)
+    if len(row.full_name) > FULL_NAME_MAX:
+        return _("too long: full name (at most %(max)d characters)", max=FULL_NAME_MAX)
+    if len(row.comment) > COMMENT_MAX:
+        return _("too long: comment (at most %(max)d characters)", max=COMMENT_MAX)
+    return None
+
+
+def valid_rows(rows: list[Row], report: ImportReport) -> list[Row]:
+    """The rows that pass every check in the file itself; the others go to `report`."""
+    first_line: dict[str, int] = {}
+    good = []
+    for row in rows:
+        problem = row_error(row)
+        email = normalize_email(row.email)
+        if problem is None and email in first_line:
+            problem = _("duplicate in file (first on line %(line)d)", line=first_line[email])
+        if problem is not None:
+            report.rejected.append(Rejected(row.line, row.email, problem))
+            continue
+        first_line[email] = row.line
+        good.append(Row(row.line, email, row.full_name, row.comment))
+    return good
+
+
+def import_rows(*, owner: User, rows: list[Row]) -> ImportReport:
+    """Validate and insert `rows` for `owner`; flushes, the caller commits."""
+    report = ImportReport()
+    good = valid_rows(rows, report)
+    now = utcnow()
+    for start in range(0, len(good), CHUNK):
+        _import_chunk(owner, good[start : start + CHUNK], now, report)
+    report.rejected.sort(key=lambda rejected: rejected.line)
+    return report
+
+
+def _import_chunk(owner: User, chunk: list[Row], now, report: ImportReport) -> None:
+    existing = set(
+        db.session.scalars(
+            select(Client.email).where(
+                Client.owner_id == owner.id, Client.email.in_([row.email for row in chunk])
+            )
+        )
+    )
+    new = [row for row in chunk if row.email not in existing]
+    inserted = _insert_ignoring_conflicts(owner, new, now)
+    for row in chunk:
+        if row.email not in inserted:
+            report.rejected.append(Rejected(row.line, row.email, _("already a client")))
+    report.imported += len(inserted)
+
+
+def _insert_ignoring_conflicts(owner: User, rows: list[Row], now) -> set[str]:
+    """Insert the chunk in one statement, skipping emails that exist; the emails inserted."""
+    if not rows:
+        return set()
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        result = connection.execute(_postgres_insert(owner, rows, now))
+    else:
+        result = connection.execute(*_sqlite_insert(owner, rows, now))
+    return set(result.scalars())
+
+
+def _postgres_insert(owner: User, rows: list[Row], now):
+    """INSERT ... SELECT FROM unnest(three arrays) ON CONFLICT DO NOTHING.
+
+    Three array parameters instead of 6 x 5,000 scalar ones: measured here at
+    twice the rows per second of a multi-row VALUES insert, the difference
+    between missing and meeting the import's 20,000 rows/s.
+    """
+    from sqlalchemy.dialects.postgresql import ARRAY, insert
+
+    table = Client.__table__
+    arrays = [
+        bindparam(name, [getattr(row, name) for row in rows], type_=ARRAY(Text))
+        for name in ("email", "full_name", "comment")
+    ]
+    source = func.unnest(*arrays).table_valued("email", "full_name", "comment").render_derived()
+    rows_select = select(
+        literal(owner.id, Integer),
+        source.c.email,
+        source.c.full_name,
+        source.c.comment,
+        literal(0, Integer),
+        literal(now, UTCDateTime),
+    ).where(true())  # PostgreSQL needs a WHERE before ON CONFLICT in INSERT ... SELECT
+    return (
+        insert(table)
+        .from_select(IMPORT_COLUMNS, rows_select)
+        .on_conflict_do_nothing(index_elements=[table.c.owner_id, table.c.email])
+        .returning(table.c.email)
+    )
+
+
+def _sqlite_insert(owner: User, rows: list[Row], now):
+    """INSERT ... ON CONFLICT DO NOTHING (SQLite's INSERT OR IGNORE) and its rows.
+
+    Executed with a list of rows, SQLAlchemy sends them as multi-row VALUES
+    batches sized to SQLite's limit on parameters.
+    """
+    from sqlalchemy.dialects.sqlite import insert
+
+    table = Client.__table__
+    values = [
+        {
+            "owner_id": owner.id,
+            "email": row.email,
+            "full_name": row.full_name,
+            "comment": row.comment,
+            "hard_bounces": 0,
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    statement = (
+        insert(table)
+        .on_conflict_do_nothing(index_elements=[table.c.owner_id, table.c.email])
+        .returning(table.c.email)
+    )
+    return statement, values
+
+
+def refresh_statistics(imported: int) -> None:
+    """After a big import, let PostgreSQL's planner know (call after the commit).
+
+    Until autovacuum gets to it, the planner would still think the owner has a
+    handful of clients and pick plans that make the list pages slow.
+    """
+    if imported >= ANALYZE_AFTER_ROWS and db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("ANALYZE clients"))
+        db.session.commit()
+
+
+def preview_rows(parsed: ParsedFile) -> Iterator[tuple[Row, str | None]]:
+    """The first rows with what is wrong with each on its own (before the database check)."""
+    for row in parsed.rows[:PREVIEW_ROWS]:
+        yield row, row_error(row)
+
+
+# --- the uploaded file between preview and confirmation ------------------------------------
+
+PENDING_MAX_AGE_SECONDS = 24 * 3600
+
+
+def _imports_dir() -> Path:
+    return Path(current_app.config["CLIENT_IMPORT_DIR"])
+
+
+def _pending_path(owner: User, token: str) -> Path | None:
+    # The owner's id is part of the name: a token never opens someone else's file.
+    if not token or not token.replace("-", "").replace("_", "").isalnum():
+        return None
+    return _imports_dir() / f"{owner.id}-{token}.csv"
+
+
+def keep_upload(*, owner: User, data: bytes) -> str:
+    """Store an uploaded file until it is confirmed; returns its token."""
+    folder = _imports_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    _forget_old(folder)
+    token = secrets.token_urlsafe(16)
+    path = _pending_path(owner, token)
+    path.write_bytes(data)
+    return token
+
+
+def pending_upload(*, owner: User, token: str) -> bytes | None:
+    path = _pending_path(owner, token)
+    if path is None or not path.is_file():
+        return None
+    return path.read_bytes()
+
+
+def discard_upload(*, owner: User, token: str) -> None:
+    path = _pending_path(owner, token)
+    if path is not None:
+        path.unlink(missing_ok=True)
+
+
+def _forget_old(folder: Path) -> None:
+    """Uploads never confirmed are removed after a day."""
+    oldest = time.time() - PENDING_MAX_AGE_SECONDS
+    for path in folder.glob("*.csv"):
+        with contextlib.suppress(OSError):
+            if path.stat().st_mtime < oldest:
+                path.unlink()

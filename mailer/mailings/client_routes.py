@@ -1,0 +1,158 @@
+"""The owner's client screens: list, create, edit, delete, CSV import and export."""
+
+from __future__ import annotations
+
+from flask import (
+    Response,
+    flash,
+    redirect,
+    render_template,
+    request,
+    session,
+    stream_with_context,
+    url_for,
+)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mailer.extensions import db
+from mailer.mailings import bp, client_import, client_queries
+from mailer.mailings import client_services as services
+from mailer.mailings.client_forms import ClientForm, ClientImportForm
+from mailer.main.stats import counts_changed
+from mailer.models import Client
+
+IMPORT_SESSION_KEY = "client_import"
+# The report lists this many rejected lines; the count covers them all.
+REPORT_MAX_LINES = 1000
+
+
+def _own_client(client_id: int) -> Client:
+    return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
+
+
+@bp.route("/clients/")
+@login_required
+def client_list():
+    search = request.args.get("q", "").strip()
+    sort = request.args.get("sort", client_queries.DEFAULT_SORT)
+    if sort not in client_queries.SORTS:
+        sort = client_queries.DEFAULT_SORT
+    page = client_queries.client_page(
+        current_user, search=search, sort=sort, page=request.args.get("page", 1, type=int)
+    )
+    return render_template("mailings/clients/list.html", page=page, search=search, sort=sort)
+
+
+@bp.route("/clients/new", methods=["GET", "POST"])
+@login_required
+def client_create():
+    form = ClientForm()
+    if form.validate_on_submit():
+        try:
+            services.create_client(owner=current_user, data=form.data_for_model())
+        except services.ClientError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            db.session.commit()
+            counts_changed()
+            flash(_("Client added."), "success")
+            return redirect(url_for("mailings.client_list"))
+    return render_template("mailings/clients/form.html", form=form, client=None)
+
+
+@bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
+@login_required
+def client_edit(client_id: int):
+    client = _own_client(client_id)
+    form = ClientForm(obj=client)
+    if form.validate_on_submit():
+        try:
+            services.update_client(client=client, data=form.data_for_model())
+        except services.ClientError as error:
+            getattr(form, error.field).errors.append(error.message)
+        else:
+            db.session.commit()
+            counts_changed()
+            flash(_("Client saved."), "success")
+            return redirect(url_for("mailings.client_list"))
+    return render_template("mailings/clients/form.html", form=form, client=client)
+
+
+@bp.route("/clients/<int:client_id>/delete", methods=["POST"])
+@login_required
+def client_delete(client_id: int):
+    client = _own_client(client_id)
+    services.delete_client(client=client)
+    db.session.commit()
+    counts_changed()
+    flash(_("Client deleted."), "success")
+    return redirect(url_for("mailings.client_list"))
+
+
+@bp.route("/clients/export.csv")
+@login_required
+def client_export():
+    rows = client_queries.export_rows(current_user)
+    return Response(
+        stream_with_context(line.encode("utf-8") for line in rows),
+        mimetype="text/csv; charset=utf-8",
+        headers={"Content-Disposition": 'attachment; filename="clients.csv"'},
+    )
+
+
+@bp.route("/clients/import", methods=["GET", "POST"])
+@login_required
+def client_import_upload():
+    form = ClientImportForm()
+    if form.validate_on_submit():
+        data = form.file.data.read()
+        parsed = client_import.parse(data)
+        if not parsed.rows:
+            form.file.errors.append(_("The file has no rows to import."))
+        else:
+            _forget_pending()
+            session[IMPORT_SESSION_KEY] = client_import.keep_upload(owner=current_user, data=data)
+            return render_template(
+                "mailings/clients/import_preview.html",
+                parsed=parsed,
+                preview=list(client_import.preview_rows(parsed)),
+                filename=form.file.data.filename,
+            )
+    return render_template("mailings/clients/import.html", form=form)
+
+
+@bp.route("/clients/import/confirm", methods=["POST"])
+@login_required
+def client_import_confirm():
+    token = session.pop(IMPORT_SESSION_KEY, "")
+    data = client_import.pending_upload(owner=current_user, token=token)
+    if data is None:
+        flash(
+            _("That upload has expired or was already imported. Upload the file again."), "warning"
+        )
+        return redirect(url_for("mailings.client_import_upload"))
+    report = client_import.import_rows(owner=current_user, rows=client_import.parse(data).rows)
+    db.session.commit()
+    client_import.refresh_statistics(report.imported)
+    client_import.discard_upload(owner=current_user, token=token)
+    counts_changed()
+    return render_template(
+        "mailings/clients/import_report.html",
+        report=report,
+        shown=report.rejected[:REPORT_MAX_LINES],
+    )
+
+
+@bp.route("/clients/import/cancel", methods=["POST"])
+@login_required
+def client_import_cancel():
+    _forget_pending()
+    flash(_("Import cancelled; nothing was imported."), "info")
+    return redirect(url_for("mailings.client_list"))
+
+
+def _forget_pending() -> None:
+    token = session.pop(IMPORT_SESSION_KEY, None)
+    if token:
+        client_import.discard_upload(owner=current_user, token=token)

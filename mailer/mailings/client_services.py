@@ -1,0 +1,111 @@
+"""Writes on clients: create, edit, delete. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+from email_validator import EmailNotValidError, validate_email
+from flask_babel import gettext as _
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.extensions import db
+from mailer.models import Client, User, mailing_clients, normalize_email
+
+EMAIL_MAX = 254
+FULL_NAME_MAX = 200
+COMMENT_MAX = 2000
+
+# The common shape of a local part (RFC 5322 dot-atom, ASCII): email-validator
+# accepts every such one, so only the domain needs its full check (cached).
+_ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~-"
+_SIMPLE_LOCAL = re.compile(f"[{_ATEXT}]+(?:\\.[{_ATEXT}]+)*")
+
+
+class ClientError(Exception):
+    """A client cannot be saved; `field` names the form field to show it on."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClientData:
+    email: str
+    full_name: str = ""
+    comment: str = ""
+
+
+def email_error(email: str) -> str | None:
+    """Why `email` is not a usable address (email-validator, no DNS), or None."""
+    if len(email) > EMAIL_MAX:
+        return _("too long (at most %(max)d characters)", max=EMAIL_MAX)
+    local, at, domain = email.rpartition("@")
+    if at and len(local) <= 64 and _simple_local(local):
+        return _domain_error(domain)
+    try:
+        validate_email(email, check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+def _simple_local(local: str) -> bool:
+    return _SIMPLE_LOCAL.fullmatch(local) is not None
+
+
+@lru_cache(maxsize=4096)
+def _domain_error(domain: str) -> str | None:
+    # Imports repeat a few domains (gmail.com, mail.ru) thousands of times.
+    try:
+        validate_email(f"a@{domain}", check_deliverability=False)
+    except EmailNotValidError as error:
+        return str(error)
+    return None
+
+
+def _check_unique(owner: User, email: str, client_id: int | None = None) -> None:
+    query = select(Client.id).where(Client.owner_id == owner.id, Client.email == email)
+    if client_id is not None:
+        query = query.where(Client.id != client_id)
+    if db.session.scalar(query.limit(1)) is not None:
+        raise ClientError("email", _("You already have a client with this email."))
+
+
+def _flush_unique() -> None:
+    """Flush; a concurrent insert of the same email is answered like the check above."""
+    try:
+        db.session.flush()
+    except IntegrityError:
+        db.session.rollback()
+        raise ClientError("email", _("You already have a client with this email.")) from None
+
+
+def create_client(*, owner: User, data: ClientData) -> Client:
+    email = normalize_email(data.email)
+    _check_unique(owner, email)
+    client = Client(owner_id=owner.id, email=email, full_name=data.full_name, comment=data.comment)
+    db.session.add(client)
+    _flush_unique()
+    return client
+
+
+def update_client(*, client: Client, data: ClientData) -> Client:
+    email = normalize_email(data.email)
+    _check_unique(client.owner, email, client_id=client.id)
+    client.email = email
+    client.full_name = data.full_name
+    client.comment = data.comment
+    _flush_unique()
+    return client
+
+
+def delete_client(*, client: Client) -> None:
+    # SQLite does not enforce ON DELETE CASCADE here, so the links go explicitly.
+    db.session.execute(delete(mailing_clients).where(mailing_clients.c.client_id == client.id))
+    db.session.delete(client)
+    db.session.flush()

@@ -1,0 +1,98 @@
+"""The mailing form: what the owner types, turned into `MailingData` for the services."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    DateTimeLocalField,
+    RadioField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+)
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, ValidationError
+
+from mailer.mailings.mailing_services import (
+    ClientSelection,
+    MailingData,
+    is_known_timezone,
+    local_to_utc,
+)
+
+FREQUENCY_CHOICES = [
+    SelectChoice("once", _l("Once")),
+    SelectChoice("daily", _l("Daily")),
+    SelectChoice("weekly", _l("Weekly")),
+    SelectChoice("monthly", _l("Monthly")),
+]
+SCOPE_CHOICES = [
+    SelectChoice("chosen", _l("The clients ticked below")),
+    SelectChoice("all", _l("All my clients")),
+    SelectChoice("search", _l("All my clients matching the search")),
+]
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+
+
+class MailingForm(FlaskForm):
+    # Choices are the owner's messages, set by the route; the service checks
+    # ownership again, so a forged id is refused with a message on this field.
+    message_id = SelectField(_l("Message"), coerce=int, validate_choice=False)
+    client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
+    client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
+    client_ids = SelectMultipleField(_l("Chosen clients"), coerce=int, validate_choice=False)
+    start_at = DateTimeLocalField(
+        _l("Start"), format=DATETIME_FORMAT, validators=[InputRequired(_l("Enter the start."))]
+    )
+    end_at = DateTimeLocalField(
+        _l("End"), format=DATETIME_FORMAT, validators=[InputRequired(_l("Enter the end."))]
+    )
+    frequency = SelectField(_l("Frequency"), choices=FREQUENCY_CHOICES, default="once")
+    timezone = StringField(
+        _l("Time zone"),
+        validators=[InputRequired(_l("Enter a time zone.")), Length(max=64)],
+        description=_l("The start and end are read in this zone, e.g. Europe/Moscow."),
+    )
+    is_active = BooleanField(_l("Active"), default=True)
+
+    def validate_timezone(self, field) -> None:
+        if not is_known_timezone(field.data.strip()):
+            raise ValidationError(_l("Unknown time zone. Use a name such as Europe/Moscow."))
+
+    def data_for_model(self) -> MailingData:
+        tz = self.timezone.data.strip()
+        return MailingData(
+            message_id=self.message_id.data,
+            clients=ClientSelection(
+                scope=self.client_scope.data,
+                ids=list(self.client_ids.data or []),
+                search=self.client_search.data or "",
+            ),
+            start_at=local_to_utc(self.start_at.data, tz),
+            end_at=local_to_utc(self.end_at.data, tz),
+            frequency=self.frequency.data,
+            timezone=tz,
+            is_active=self.is_active.data,
+        )
+
+
+class ManagerMailingFilterForm(FlaskForm):
+    """Filters of the managers' list; read from the query string, so no CSRF."""
+
+    class Meta:
+        csrf = False
+
+    owner = StringField(_l("Owner email"))
+    status = SelectField(
+        _l("Status"),
+        choices=[
+            SelectChoice("", _l("Any")),
+            SelectChoice("created", _l("Created")),
+            SelectChoice("started", _l("Started")),
+            SelectChoice("completed", _l("Completed")),
+            SelectChoice("disabled", _l("Disabled")),
+        ],
+        default="",
+    )

@@ -1,0 +1,115 @@
+"""Reads for the mailing screens, each a fixed number of queries whatever the row count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import case, func, select
+from sqlalchemy.orm import joinedload
+
+from mailer.extensions import db
+from mailer.models import Client, Delivery, Mailing, Run, User, mailing_clients
+
+PER_PAGE = 25
+# The form shows at most this many clients as checkboxes; beyond it the
+# owner chooses "all my clients" or "clients matching the search".
+CLIENT_CHECKBOX_LIMIT = 200
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: int
+    scheduled_for: datetime
+    forced: bool
+    finished_at: datetime | None
+    sent: int
+    failed: int
+    total: int
+
+
+def mailings_query(owner: User | None = None):
+    """Mailings with their message and owner loaded; all users' when `owner` is None."""
+    query = Mailing.owned_by(owner) if owner is not None else Mailing.query
+    return query.options(
+        joinedload(Mailing.message), joinedload(Mailing.owner), joinedload(Mailing.disabled_by)
+    ).order_by(Mailing.id.desc())
+
+
+def _summaries(run_filter) -> list[tuple[int, RunSummary]]:
+    sent = func.sum(case((Delivery.status == "sent", 1), else_=0))
+    failed = func.sum(case((Delivery.status.in_(("failed", "unknown")), 1), else_=0))
+    rows = db.session.execute(
+        select(
+            Run.id,
+            Run.mailing_id,
+            Run.scheduled_for,
+            Run.forced,
+            Run.finished_at,
+            func.coalesce(sent, 0),
+            func.coalesce(failed, 0),
+            func.count(Delivery.id),
+        )
+        .outerjoin(Delivery, Delivery.run_id == Run.id)
+        .where(run_filter)
+        .group_by(Run.id)
+        .order_by(Run.scheduled_for.desc(), Run.id.desc())
+    ).all()
+    return [(row[1], RunSummary(row[0], *row[2:])) for row in rows]
+
+
+def last_runs(mailing_ids: list[int]) -> dict[int, RunSummary]:
+    """The newest run of each mailing with its sent/failed counts: one query."""
+    if not mailing_ids:
+        return {}
+    newest = (
+        select(func.max(Run.id)).where(Run.mailing_id.in_(mailing_ids)).group_by(Run.mailing_id)
+    )
+    return dict(_summaries(Run.id.in_(newest)))
+
+
+def run_summaries(mailing: Mailing, *, page: int = 1, per_page: int = PER_PAGE):
+    """One page of a mailing's runs (newest first) with counts, and the number of runs."""
+    total = db.session.scalar(select(func.count(Run.id)).where(Run.mailing_id == mailing.id)) or 0
+    page_ids = (
+        select(Run.id)
+        .where(Run.mailing_id == mailing.id)
+        .order_by(Run.scheduled_for.desc(), Run.id.desc())
+        .limit(per_page)
+        .offset((max(page, 1) - 1) * per_page)
+    )
+    return [summary for _id, summary in _summaries(Run.id.in_(page_ids))], total
+
+
+def client_count(mailing: Mailing) -> int:
+    return (
+        db.session.scalar(select(func.count()).where(mailing_clients.c.mailing_id == mailing.id))
+        or 0
+    )
+
+
+def client_choices(owner: User, mailing: Mailing | None = None):
+    """The owner's clients to show as checkboxes, which of them the mailing has, and counts.
+
+    Returns (clients, chosen ids among them, the owner's client count, the mailing's count).
+    """
+    clients = (
+        Client.owned_by(owner)
+        .order_by(Client.full_name, Client.email)
+        .limit(CLIENT_CHECKBOX_LIMIT)
+        .all()
+    )
+    owner_total = db.session.scalar(
+        select(func.count(Client.id)).where(Client.owner_id == owner.id)
+    )
+    if mailing is None or mailing.id is None:
+        return clients, set(), owner_total or 0, 0
+    chosen = set(
+        db.session.scalars(
+            select(mailing_clients.c.client_id).where(
+                mailing_clients.c.mailing_id == mailing.id,
+                mailing_clients.c.client_id.in_([client.id for client in clients]),
+            )
+        )
+    )
+    return clients, chosen, owner_total or 0, client_count(mailing)

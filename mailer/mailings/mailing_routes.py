@@ -1,0 +1,187 @@
+"""The owner's mailing screens: list, create, edit, detail, delete, disable, enable."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+from wtforms.fields.choices import SelectChoice
+
+from mailer.delivery.schedule import next_send_times
+from mailer.extensions import db
+from mailer.mailings import bp, mailing_queries
+from mailer.mailings import mailing_services as services
+from mailer.mailings.mailing_forms import FREQUENCY_CHOICES, SCOPE_CHOICES, MailingForm
+from mailer.models import Mailing, Message, utcnow
+
+FREQUENCY_LABELS = {choice.value: choice.label for choice in FREQUENCY_CHOICES}
+
+
+@bp.app_template_global()
+def frequency_label(frequency: str) -> str:
+    return str(FREQUENCY_LABELS.get(frequency, frequency))
+
+
+def _own_mailing(mailing_id: int) -> Mailing:
+    return Mailing.owned_by(current_user).filter_by(id=mailing_id).first_or_404()
+
+
+@bp.route("/mailings/")
+@login_required
+def mailing_list():
+    page = mailing_queries.mailings_query(current_user).paginate(
+        page=request.args.get("page", 1, type=int), per_page=mailing_queries.PER_PAGE
+    )
+    last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
+    return render_template("mailings/mailings/list.html", page=page, last_runs=last_runs)
+
+
+@bp.route("/mailings/new", methods=["GET", "POST"])
+@login_required
+def mailing_create():
+    form = _prepared_form(MailingForm(), mailing=None)
+    if form.validate_on_submit():
+        try:
+            mailing = services.create_mailing(owner=current_user, data=form.data_for_model())
+        except services.MailingError as error:
+            _field_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("Mailing created."), "success")
+            return redirect(url_for("mailings.mailing_detail", mailing_id=mailing.id))
+    return _render_form(form, mailing=None)
+
+
+@bp.route("/mailings/<int:mailing_id>/edit", methods=["GET", "POST"])
+@login_required
+def mailing_edit(mailing_id: int):
+    mailing = _own_mailing(mailing_id)
+    form = _prepared_form(MailingForm(obj=_form_values(mailing)), mailing=mailing)
+    if form.validate_on_submit():
+        try:
+            services.update_mailing(mailing=mailing, data=form.data_for_model())
+        except services.MailingError as error:
+            db.session.rollback()
+            _field_error(form, error)
+        else:
+            db.session.commit()
+            flash(_("Mailing saved."), "success")
+            return redirect(url_for("mailings.mailing_detail", mailing_id=mailing.id))
+    return _render_form(form, mailing=mailing)
+
+
+@bp.route("/mailings/<int:mailing_id>")
+@login_required
+def mailing_detail(mailing_id: int):
+    mailing = (
+        mailing_queries.mailings_query(current_user).filter(Mailing.id == mailing_id).first_or_404()
+    )
+    page = request.args.get("page", 1, type=int)
+    runs, run_total = mailing_queries.run_summaries(mailing, page=page)
+    upcoming = []
+    if mailing.is_active and mailing.next_send_at is not None:
+        upcoming = [mailing.next_send_at] + next_send_times(
+            start_at=mailing.start_at,
+            end_at=mailing.end_at,
+            frequency=mailing.frequency,
+            tz=mailing.timezone,
+            after=mailing.next_send_at,
+            count=4,
+        )
+    return render_template(
+        "mailings/mailings/detail.html",
+        mailing=mailing,
+        upcoming=upcoming,
+        runs=runs,
+        run_total=run_total,
+        run_page=page,
+        run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
+        client_total=mailing_queries.client_count(mailing),
+    )
+
+
+@bp.route("/mailings/<int:mailing_id>/delete", methods=["POST"])
+@login_required
+def mailing_delete(mailing_id: int):
+    services.delete_mailing(mailing=_own_mailing(mailing_id))
+    db.session.commit()
+    flash(_("Mailing deleted."), "success")
+    return redirect(url_for("mailings.mailing_list"))
+
+
+@bp.route("/mailings/<int:mailing_id>/disable", methods=["POST"])
+@login_required
+def mailing_disable(mailing_id: int):
+    services.disable_mailing(mailing=_own_mailing(mailing_id), by=current_user)
+    db.session.commit()
+    flash(_("Mailing disabled: it sends nothing more."), "success")
+    return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+
+
+@bp.route("/mailings/<int:mailing_id>/enable", methods=["POST"])
+@login_required
+def mailing_enable(mailing_id: int):
+    services.enable_mailing(mailing=_own_mailing(mailing_id), by=current_user)
+    db.session.commit()
+    flash(_("Mailing enabled."), "success")
+    return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+
+
+# -- form helpers -------------------------------------------------------------
+
+
+class _FormValues:
+    """A mailing as the form shows it: local times in the mailing's own zone."""
+
+    def __init__(self, mailing: Mailing):
+        self.message_id = mailing.message_id
+        self.start_at = services.utc_to_local(mailing.start_at, mailing.timezone)
+        self.end_at = services.utc_to_local(mailing.end_at, mailing.timezone)
+        self.frequency = mailing.frequency
+        self.timezone = mailing.timezone
+        self.is_active = mailing.is_active
+
+
+def _form_values(mailing: Mailing) -> _FormValues:
+    return _FormValues(mailing)
+
+
+def _prepared_form(form: MailingForm, *, mailing: Mailing | None) -> MailingForm:
+    messages = Message.owned_by(current_user).order_by(Message.subject).all()
+    form.message_id.choices = [SelectChoice(message.id, message.subject) for message in messages]
+    if mailing is not None:
+        form.client_scope.choices = [
+            SelectChoice("keep", _("Keep the current clients")),
+            *SCOPE_CHOICES,
+        ]
+    if request.method == "GET":
+        if mailing is None:
+            form.timezone.data = current_user.timezone
+        form.client_scope.data = "keep" if mailing is not None else "chosen"
+    return form
+
+
+def _render_form(form: MailingForm, *, mailing: Mailing | None):
+    clients, chosen, owner_total, mailing_total = mailing_queries.client_choices(
+        current_user, mailing
+    )
+    if request.method == "POST":
+        chosen = set(form.client_ids.data or [])
+    return render_template(
+        "mailings/mailings/form.html",
+        form=form,
+        mailing=mailing,
+        clients=clients,
+        chosen=chosen,
+        owner_total=owner_total,
+        mailing_total=mailing_total,
+        limit=mailing_queries.CLIENT_CHECKBOX_LIMIT,
+        now_local=services.utc_to_local(utcnow(), current_user.timezone),
+    )
+
+
+def _field_error(form: MailingForm, error: services.MailingError) -> None:
+    field = getattr(form, error.field, None)
+    if field is None:
+        abort(400)
+    field.errors = [*field.errors, error.message]

@@ -1,0 +1,222 @@
+"""Writes to mailings: create, update, delete, disable, enable.
+
+Services flush; the caller commits. Validation that needs the database (the
+message and the clients must belong to the mailing's owner) lives here, so a
+forged id from another user's data is rejected whatever form sent it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import delete, func, insert, literal, select
+
+from mailer.delivery import schedule
+from mailer.extensions import db
+from mailer.mailings.client_queries import clients_query
+from mailer.main.stats import counts_changed
+from mailer.models import (
+    Attempt,
+    Client,
+    Delivery,
+    Mailing,
+    Message,
+    Run,
+    User,
+    mailing_clients,
+    utcnow,
+)
+
+# How the clients of a mailing are chosen. "keep" leaves them as they are
+# (editing a mailing whose list is too long to show as checkboxes).
+CLIENT_SCOPES = ("chosen", "all", "search", "keep")
+
+
+class MailingError(ValueError):
+    """Bad input found by a service; `field` names the form field it belongs to."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ClientSelection:
+    scope: str = "chosen"
+    ids: list[int] = field(default_factory=list)
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class MailingData:
+    message_id: int | None
+    clients: ClientSelection
+    start_at: datetime
+    end_at: datetime
+    frequency: str
+    timezone: str
+    is_active: bool = True
+
+
+def local_to_utc(local: datetime, tz: str) -> datetime:
+    """A naive local date-time typed in a form, read in time zone `tz`, as aware UTC."""
+    return local.replace(tzinfo=ZoneInfo(tz)).astimezone(ZoneInfo("UTC"))
+
+
+def utc_to_local(moment: datetime, tz: str) -> datetime:
+    """An aware datetime as the naive wall-clock time a date-time input shows."""
+    return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
+
+
+def is_known_timezone(tz: str) -> bool:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return bool(tz)
+
+
+def create_mailing(*, owner: User, data: MailingData, now: datetime | None = None) -> Mailing:
+    mailing = Mailing(owner_id=owner.id, owner=owner)
+    _apply(mailing, data, now or utcnow(), has_runs=False)
+    db.session.add(mailing)
+    db.session.flush()
+    _set_clients(mailing, data.clients)
+    counts_changed()
+    return mailing
+
+
+def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None = None) -> Mailing:
+    has_runs = db.session.scalar(select(Run.id).where(Run.mailing_id == mailing.id).limit(1))
+    _apply(mailing, data, now or utcnow(), has_runs=has_runs is not None)
+    db.session.flush()
+    _set_clients(mailing, data.clients)
+    counts_changed()
+    return mailing
+
+
+def delete_mailing(*, mailing: Mailing) -> None:
+    """Delete a mailing with its runs, deliveries and attempts.
+
+    Explicit deletes rather than ON DELETE CASCADE alone: SQLite enforces
+    foreign keys only when asked to, and the embedded default does not ask.
+    """
+    run_ids = select(Run.id).where(Run.mailing_id == mailing.id)
+    db.session.execute(delete(Attempt).where(Attempt.mailing_id == mailing.id))
+    db.session.execute(delete(Delivery).where(Delivery.run_id.in_(run_ids)))
+    db.session.execute(delete(Run).where(Run.mailing_id == mailing.id))
+    db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
+    db.session.delete(mailing)
+    db.session.flush()
+    counts_changed()
+
+
+def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -> Mailing:
+    """Stop a mailing sending; remembers who did it and when. Disabling twice keeps the first."""
+    if mailing.is_active:
+        mailing.is_active = False
+        mailing.disabled_by = by
+        mailing.disabled_at = now or utcnow()
+        db.session.flush()
+        counts_changed()
+    return mailing
+
+
+def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -> Mailing:
+    """Let a mailing send again from now on: the slots missed while disabled are skipped."""
+    if not mailing.is_active:
+        mailing.is_active = True
+        mailing.disabled_by = None
+        mailing.disabled_at = None
+        _schedule(mailing, now or utcnow(), has_runs=mailing.status != "created")
+        db.session.flush()
+        counts_changed()
+    return mailing
+
+
+# -- helpers ------------------------------------------------------------------
+
+
+def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool) -> None:
+    _validate(mailing.owner, data)
+    mailing.message_id = data.message_id
+    mailing.start_at = data.start_at
+    mailing.end_at = data.end_at
+    mailing.frequency = data.frequency
+    mailing.timezone = data.timezone
+    if data.is_active != mailing.is_active or mailing.id is None:
+        mailing.is_active = data.is_active
+        mailing.disabled_by = None if data.is_active else mailing.owner
+        mailing.disabled_at = None if data.is_active else now
+    _schedule(mailing, now, has_runs=has_runs)
+
+
+def _schedule(mailing: Mailing, now: datetime, *, has_runs: bool) -> None:
+    """Status and next send time from the schedule: `completed` when no send remains."""
+    mailing.next_send_at = schedule.first_send_time(
+        start_at=mailing.start_at,
+        end_at=mailing.end_at,
+        frequency=mailing.frequency,
+        tz=mailing.timezone,
+        now=now,
+    )
+    if mailing.next_send_at is None:
+        mailing.status = "completed"
+    else:
+        mailing.status = "started" if has_runs else "created"
+
+
+def _validate(owner: User, data: MailingData) -> None:
+    if data.frequency not in schedule.FREQUENCIES:
+        raise MailingError("frequency", _l("Choose how often the mailing is sent."))
+    if not is_known_timezone(data.timezone):
+        raise MailingError("timezone", _l("Unknown time zone: %(tz)s.", tz=data.timezone))
+    if data.end_at <= data.start_at:
+        raise MailingError("end_at", _l("The end must be after the start."))
+    owned_message = (
+        data.message_id is not None
+        and Message.owned_by(owner).filter(Message.id == data.message_id).first() is not None
+    )
+    if not owned_message:
+        raise MailingError("message_id", _l("Choose one of your messages."))
+    if data.clients.scope not in CLIENT_SCOPES:
+        raise MailingError("client_scope", _l("Choose which clients receive the mailing."))
+    if data.clients.scope == "chosen":
+        _check_client_ids(owner, data.clients.ids)
+    if data.clients.scope == "search" and not data.clients.search.strip():
+        raise MailingError("client_search", _l("Type a search to choose clients by."))
+
+
+def _check_client_ids(owner: User, ids: list[int]) -> None:
+    unique = set(ids)
+    if not unique:
+        raise MailingError("client_ids", _l("Choose at least one client."))
+    found = (
+        db.session.scalar(
+            select(func.count(Client.id)).where(Client.owner_id == owner.id, Client.id.in_(unique))
+        )
+        or 0
+    )
+    if found != len(unique):
+        raise MailingError("client_ids", _l("Some chosen clients are not yours."))
+
+
+def _set_clients(mailing: Mailing, selection: ClientSelection) -> None:
+    """Replace the mailing's clients in SQL: "all my clients" may be a million rows."""
+    if selection.scope == "keep":
+        return
+    if selection.scope == "search":
+        # The same clients the client list shows for this search.
+        owned = clients_query(mailing.owner, search=selection.search).order_by(None)
+    else:
+        owned = Client.owned_by(mailing.owner)
+    if selection.scope == "chosen":
+        owned = owned.filter(Client.id.in_(set(selection.ids)))
+    chosen = owned.with_entities(literal(mailing.id), Client.id).statement
+    db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
+    db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], chosen))
+    db.session.expire(mailing, ["clients"])

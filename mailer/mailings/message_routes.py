@@ -1,0 +1,117 @@
+"""The owner's message screens: list, create, edit, delete, preview for a client."""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mailer.delivery.render import SAMPLE_CLIENT
+from mailer.extensions import db
+from mailer.mailings import bp
+from mailer.mailings import message_services as services
+from mailer.mailings.message_forms import MessageForm
+from mailer.models import Client, Message
+
+PER_PAGE = 25
+# The preview's client menu lists this many; any other own client works by id.
+PREVIEW_CLIENT_CHOICES = 100
+
+
+def _own_message(message_id: int) -> Message:
+    return Message.owned_by(current_user).filter_by(id=message_id).first_or_404()
+
+
+@bp.route("/messages/")
+@login_required
+def message_list():
+    page = (
+        Message.owned_by(current_user)
+        .order_by(Message.updated_at.desc(), Message.id.desc())
+        .paginate(page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+    )
+    return render_template("mailings/messages/list.html", page=page)
+
+
+@bp.route("/messages/new", methods=["GET", "POST"])
+@login_required
+def message_create():
+    form = MessageForm()
+    if form.validate_on_submit():
+        try:
+            message = services.create_message(owner=current_user, data=form.data_for_model())
+        except services.MessageError as error:
+            _show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Message saved."), "success")
+            return redirect(url_for("mailings.message_preview", message_id=message.id))
+    return render_template("mailings/messages/form.html", form=form, message=None)
+
+
+@bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])
+@login_required
+def message_edit(message_id: int):
+    message = _own_message(message_id)
+    form = MessageForm(obj=message)
+    if form.validate_on_submit():
+        try:
+            services.update_message(message=message, data=form.data_for_model())
+        except services.MessageError as error:
+            _show_errors(form, error)
+        else:
+            db.session.commit()
+            flash(_("Message saved."), "success")
+            return redirect(url_for("mailings.message_preview", message_id=message.id))
+    return render_template("mailings/messages/form.html", form=form, message=message)
+
+
+@bp.route("/messages/<int:message_id>/delete", methods=["POST"])
+@login_required
+def message_delete(message_id: int):
+    message = _own_message(message_id)
+    try:
+        services.delete_message(message=message)
+    except services.MessageError as error:
+        flash(error.errors["message"], "danger")
+        return redirect(url_for("mailings.message_preview", message_id=message_id))
+    db.session.commit()
+    flash(_("Message deleted."), "success")
+    return redirect(url_for("mailings.message_list"))
+
+
+@bp.route("/messages/<int:message_id>")
+@login_required
+def message_preview(message_id: int):
+    message = _own_message(message_id)
+    choices = (
+        Client.owned_by(current_user).order_by(Client.email).limit(PREVIEW_CLIENT_CHOICES).all()
+    )
+    chosen = _preview_client(request.args.get("client_id", type=int), choices)
+    rendered = services.render_preview(
+        message=message,
+        client=chosen or SAMPLE_CLIENT,
+        unsubscribe_url=f"{current_app.config['BASE_URL']}/unsubscribe/preview",
+    )
+    return render_template(
+        "mailings/messages/preview.html",
+        message=message,
+        choices=choices,
+        chosen=chosen,
+        rendered=rendered,
+    )
+
+
+def _preview_client(client_id: int | None, choices: list[Client]) -> Client | None:
+    """The client asked for (only the owner's own), else the first in the menu."""
+    if client_id is None:
+        return choices[0] if choices else None
+    for client in choices:
+        if client.id == client_id:
+            return client
+    return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
+
+
+def _show_errors(form: MessageForm, error: services.MessageError) -> None:
+    for name, text in error.errors.items():
+        getattr(form, name).errors.append(text)

@@ -1,0 +1,101 @@
+"""Writes on messages: create, edit, delete. Services flush; the caller commits.
+
+A message's templates are checked by `delivery.render.validate_message` on
+every save, so a template that would fail when sending is refused here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import nh3
+from flask_babel import gettext as _
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from mailer.delivery.render import Rendered, render_for_client, validate_message
+from mailer.extensions import db
+from mailer.models import Mailing, Message, User
+
+SUBJECT_MAX = 255
+
+
+class MessageError(Exception):
+    """The message cannot be saved or deleted; `errors` maps form fields to messages."""
+
+    def __init__(self, errors: dict[str, str]):
+        super().__init__("; ".join(errors.values()))
+        self.errors = errors
+
+
+@dataclass(frozen=True)
+class MessageData:
+    subject: str
+    body_text: str
+    body_html: str = ""
+
+
+def _check_templates(data: MessageData) -> None:
+    errors = validate_message(
+        subject=data.subject, body_text=data.body_text, body_html=data.body_html
+    )
+    if errors:
+        raise MessageError(errors)
+
+
+def create_message(*, owner: User, data: MessageData) -> Message:
+    _check_templates(data)
+    message = Message(
+        owner_id=owner.id, subject=data.subject, body_text=data.body_text, body_html=data.body_html
+    )
+    db.session.add(message)
+    db.session.flush()
+    return message
+
+
+def update_message(*, message: Message, data: MessageData) -> Message:
+    _check_templates(data)
+    message.subject = data.subject
+    message.body_text = data.body_text
+    message.body_html = data.body_html
+    db.session.flush()
+    return message
+
+
+def mailings_using(message: Message) -> int:
+    return (
+        db.session.scalar(select(func.count(Mailing.id)).where(Mailing.message_id == message.id))
+        or 0
+    )
+
+
+def delete_message(*, message: Message) -> None:
+    """Delete a message no mailing uses (the foreign key refuses the others too)."""
+    used = mailings_using(message)
+    if used:
+        raise MessageError({"message": _in_use(used)})
+    db.session.delete(message)
+    try:
+        db.session.flush()
+    except IntegrityError:  # a mailing took it between the check and the delete
+        db.session.rollback()
+        raise MessageError({"message": _in_use(1)}) from None
+
+
+def _in_use(count: int) -> str:
+    return _(
+        "This message is used by %(count)d mailing(s); delete or change them first.",
+        count=count,
+    )
+
+
+def render_preview(*, message: Message, client, unsubscribe_url: str) -> Rendered:
+    """The message as `client` would get it; the HTML part sanitised for showing in a page."""
+    rendered = render_for_client(
+        subject=message.subject,
+        body_text=message.body_text,
+        body_html=message.body_html or "",
+        client=client,
+        unsubscribe_url=unsubscribe_url,
+    )
+    return rendered._replace(html=nh3.clean(rendered.html) if rendered.html else "")

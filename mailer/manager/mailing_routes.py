@@ -1,0 +1,89 @@
+"""Managers' oversight of mailings: all users' mailings (disable/enable) and attempts (read-only).
+
+Managers never edit or delete another user's mailing: those routes stay
+owner-scoped in the mailings blueprint.
+"""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from mailer.extensions import db
+from mailer.mailings import attempt_queries, mailing_queries
+from mailer.mailings import mailing_services as services
+from mailer.mailings.attempt_routes import csv_response, filter_form
+from mailer.mailings.mailing_forms import ManagerMailingFilterForm
+from mailer.manager import bp
+from mailer.models import Mailing, User
+from mailer.permissions import manager_permission, role_required
+
+
+@bp.route("/mailings")
+@role_required(manager_permission)
+def mailings():
+    form = ManagerMailingFilterForm(request.args)
+    query = mailing_queries.mailings_query().join(Mailing.owner)
+    if form.owner.data and form.owner.data.strip():
+        query = query.filter(User.email.contains(form.owner.data.strip().lower()))
+    if form.status.data == "disabled":
+        query = query.filter(Mailing.is_active.is_(False))
+    elif form.status.data in ("created", "started", "completed"):
+        query = query.filter(Mailing.status == form.status.data, Mailing.is_active.is_(True))
+    page = query.paginate(
+        page=request.args.get("page", 1, type=int), per_page=mailing_queries.PER_PAGE
+    )
+    last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
+    return render_template("manager/mailings.html", form=form, page=page, last_runs=last_runs)
+
+
+@bp.route("/mailings/<int:mailing_id>/disable", methods=["POST"])
+@role_required(manager_permission)
+def mailing_disable(mailing_id: int):
+    services.disable_mailing(mailing=db.get_or_404(Mailing, mailing_id), by=current_user)
+    db.session.commit()
+    flash(_("Mailing #%(id)d disabled.", id=mailing_id), "success")
+    return _back_to_list()
+
+
+@bp.route("/mailings/<int:mailing_id>/enable", methods=["POST"])
+@role_required(manager_permission)
+def mailing_enable(mailing_id: int):
+    services.enable_mailing(mailing=db.get_or_404(Mailing, mailing_id), by=current_user)
+    db.session.commit()
+    flash(_("Mailing #%(id)d enabled.", id=mailing_id), "success")
+    return _back_to_list()
+
+
+def _back_to_list():
+    """Back to the filtered list the manager came from; only ever to this site."""
+    referrer = request.referrer or ""
+    if referrer.startswith(request.host_url):
+        return redirect(referrer)
+    return redirect(url_for("manager.mailings"))
+
+
+@bp.route("/attempts")
+@role_required(manager_permission)
+def attempts():
+    form = filter_form()
+    query = attempt_queries.attempts_query(form.filters(), tz=current_user.timezone)
+    page = query.paginate(
+        page=request.args.get("page", 1, type=int), per_page=attempt_queries.PER_PAGE
+    )
+    return render_template(
+        "mailings/attempts/list.html",
+        form=form,
+        page=page,
+        endpoint="manager.attempts",
+        csv_endpoint="manager.attempts_export",
+        show_owner=True,
+    )
+
+
+@bp.route("/attempts.csv")
+@role_required(manager_permission)
+def attempts_export():
+    rows = attempt_queries.csv_rows(filter_form().filters(), tz=current_user.timezone)
+    return csv_response(rows, "attempts-all.csv")

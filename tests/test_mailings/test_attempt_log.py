@@ -1,0 +1,132 @@
+"""The owner's attempt log: only their own, filters, pagination, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime
+
+import pytest
+
+from tests import factories
+
+
+@pytest.fixture
+def log(user, other_user):
+    """Two mailings of `user` with a success and a failure, and a stranger's attempt."""
+    anna = factories.make_client(user, "anna@example.com", full_name="Анна Иванова")
+    boris = factories.make_client(user, "boris@example.com", full_name="Boris")
+    news = factories.make_mailing(user, message=factories.make_message(user, "News"))
+    promo = factories.make_mailing(user, message=factories.make_message(user, "Promo"))
+    news_run = factories.make_run(news, scheduled_for=datetime(2030, 1, 10, 9, tzinfo=UTC))
+    promo_run = factories.make_run(promo, scheduled_for=datetime(2030, 2, 10, 9, tzinfo=UTC))
+    factories.make_attempt(
+        news_run, anna, success=True, attempted_at=datetime(2030, 1, 10, 9, 1, tzinfo=UTC)
+    )
+    factories.make_attempt(
+        promo_run,
+        boris,
+        success=False,
+        reply="=HYPERLINK(5.1.1 User unknown)",
+        attempted_at=datetime(2030, 2, 10, 9, 1, tzinfo=UTC),
+    )
+    stranger = factories.make_client(other_user, "secret@example.com")
+    their = factories.make_mailing(other_user, message=factories.make_message(other_user, "Theirs"))
+    factories.make_attempt(factories.make_run(their), stranger, success=True)
+    return {"news": news, "promo": promo, "news_run": news_run}
+
+
+def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user, log):
+    page = login(user).get("/attempts/").get_data(as_text=True)
+
+    assert "anna@example.com" in page
+    assert "Анна Иванова" in page
+    assert "2.0.0 Ok: queued" in page
+    assert "User unknown" in page
+    assert f"#{log['news_run'].id}" in page
+    assert "2030-01-10 09:01:00" in page
+    assert "secret@example.com" not in page
+    assert "Theirs" not in page
+
+
+def test_times_are_shown_in_the_users_time_zone(login, user, log):
+    user.timezone = "Europe/Moscow"
+    factories.db.session.commit()
+    page = login(user).get("/attempts/").get_data(as_text=True)
+    assert "2030-01-10 12:01:00" in page
+
+
+def test_filter_by_mailing(login, user, log):
+    page = login(user).get(f"/attempts/?mailing={log['promo'].id}").get_data(as_text=True)
+    assert "boris@example.com" in page
+    assert "anna@example.com" not in page
+
+
+def test_filter_by_result(login, user, log):
+    page = login(user).get("/attempts/?status=failure").get_data(as_text=True)
+    assert "boris@example.com" in page
+    assert "anna@example.com" not in page
+
+
+def test_filter_by_date_range_is_inclusive_local_days(login, user, log):
+    browser = login(user)
+    january = browser.get("/attempts/?date_from=2030-01-10&date_to=2030-01-10")
+    assert "anna@example.com" in january.get_data(as_text=True)
+    assert "boris@example.com" not in january.get_data(as_text=True)
+    later = browser.get("/attempts/?date_from=2030-01-11").get_data(as_text=True)
+    assert "anna@example.com" not in later
+    assert "boris@example.com" in later
+
+
+def test_a_bad_date_is_reported_not_a_crash(login, user, log):
+    response = login(user).get("/attempts/?date_from=yesterday")
+    assert response.status_code == 200
+    assert "Not a valid date value." in response.get_data(as_text=True)
+
+
+def test_another_users_mailing_filter_shows_nothing(login, user, other_user, log):
+    their = factories.make_mailing(other_user)
+    page = login(user).get(f"/attempts/?mailing={their.id}").get_data(as_text=True)
+    assert "No attempts match these filters." in page
+
+
+def test_log_is_paginated(login, user):
+    client = factories.make_client(user, "many@example.com")
+    run = factories.make_run(factories.make_mailing(user))
+    for _ in range(51):
+        factories.make_attempt(run, client)
+    browser = login(user)
+    assert browser.get("/attempts/").get_data(as_text=True).count("many@example.com") == 50
+    assert browser.get("/attempts/?page=2").get_data(as_text=True).count("many@example.com") == 1
+
+
+def test_csv_export_holds_the_filtered_log_only(login, user, log):
+    response = login(user).get("/attempts.csv?status=failure", buffered=True)
+
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
+    assert len(rows) == 1
+    assert rows[0]["recipient"] == "boris@example.com"
+    assert rows[0]["result"] == "failure"
+    assert rows[0]["reply_code"] == "550"
+    assert rows[0]["subject"] == "Promo"
+    assert rows[0]["time"] == "2030-02-10T09:01:00+00:00"
+
+
+def test_csv_export_defuses_spreadsheet_formulas(login, user, log):
+    text = login(user).get("/attempts.csv?status=failure", buffered=True).get_data(as_text=True)
+    assert "'=HYPERLINK" in text
+
+
+def test_csv_export_never_holds_another_users_attempts(login, user, log):
+    text = login(user).get("/attempts.csv", buffered=True).get_data(as_text=True)
+    assert text.startswith("\ufefftime,result,")
+    assert "secret@example.com" not in text
+    assert len(list(csv.DictReader(io.StringIO(text)))) == 2
+
+
+def test_empty_log_says_what_to_do(login, user):
+    page = login(user).get("/attempts/").get_data(as_text=True)
+    assert "No attempts yet." in page

@@ -1,0 +1,293 @@
+"""The owner's client screens: list, search, sort, pages, create, edit, delete, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Client, Mailing, utcnow
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _import_dir(app, tmp_path, monkeypatch):
+    """Uploads wait in a folder of this test's own, never in the real instance/."""
+    monkeypatch.setitem(app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+
+
+def _clients(owner) -> list[Client]:
+    db.session.expire_all()
+    return Client.owned_by(owner).order_by(Client.email).all()
+
+
+def test_empty_list_says_how_to_add_clients(login, user):
+    page = login(user).get("/clients/")
+    assert page.status_code == 200
+    assert "No clients yet" in page.text
+    assert "/clients/import" in page.text
+
+
+def test_list_shows_only_own_clients(login, user, other_user):
+    factories.make_client(user, "mine@example.com")
+    factories.make_client(other_user, "theirs@example.com")
+    page = login(user).get("/clients/")
+    assert "mine@example.com" in page.text
+    assert "theirs@example.com" not in page.text
+
+
+def test_search_matches_email_or_name_in_any_case(login, user):
+    factories.make_client(user, "anna@example.com", full_name="Анна Иванова")
+    factories.make_client(user, "boris@example.com", full_name="Boris Petrov")
+    browser = login(user)
+    by_name = browser.get("/clients/?q=PETROV").text
+    assert "boris@example.com" in by_name
+    assert "anna@example.com" not in by_name
+    by_email = browser.get("/clients/?q=ANNA@").text
+    assert "anna@example.com" in by_email
+    assert "boris@example.com" not in by_email
+
+
+def test_search_treats_percent_as_a_plain_character(login, user):
+    factories.make_client(user, "a@example.com", full_name="Plain")
+    page = login(user).get("/clients/?q=%25")
+    assert "a@example.com" not in page.text
+    assert "No clients match" in page.text
+
+
+@pytest.mark.parametrize(
+    ("sort", "expected"),
+    [
+        ("email", ["a@example.com", "b@example.com", "c@example.com"]),
+        ("-email", ["c@example.com", "b@example.com", "a@example.com"]),
+        ("name", ["c@example.com", "a@example.com", "b@example.com"]),
+        ("-created", ["b@example.com", "c@example.com", "a@example.com"]),
+    ],
+)
+def test_list_sorts_by_the_chosen_column(login, user, sort, expected):
+    from datetime import timedelta
+
+    now = utcnow()
+    factories.make_client(user, "a@example.com", full_name="Bob", created_at=now)
+    factories.make_client(
+        user, "b@example.com", full_name="Carl", created_at=now + timedelta(minutes=2)
+    )
+    factories.make_client(
+        user, "c@example.com", full_name="Alice", created_at=now + timedelta(minutes=1)
+    )
+    text = login(user).get(f"/clients/?sort={sort}").text
+    assert sorted(expected, key=text.index) == expected
+
+
+def test_list_pages_by_fifty(login, user):
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(60)
+    )
+    db.session.commit()
+    browser = login(user)
+    first = browser.get("/clients/").text
+    second = browser.get("/clients/?page=2").text
+    assert "c049@example.com" in first
+    assert "c050@example.com" not in first
+    assert "c050@example.com" in second
+    assert "c059@example.com" in second
+    assert "c000@example.com" not in second
+
+
+def test_list_and_form_show_unsubscribed_and_bounced(login, user):
+    gone = factories.make_client(user, "gone@example.com", unsubscribed_at=utcnow())
+    factories.make_client(user, "dead@example.com", bounced_at=utcnow())
+    browser = login(user)
+    listing = browser.get("/clients/").text
+    assert "unsubscribed" in listing
+    assert "bounced" in listing
+    form = browser.get(f"/clients/{gone.id}/edit").text
+    assert "Unsubscribed on" in form
+
+
+def test_create_client_lowercases_email(login, user):
+    response = login(user).post(
+        "/clients/new",
+        data={"email": " Anna@Example.COM ", "full_name": "Anna", "comment": "from the fair"},
+    )
+    assert response.status_code == 302
+    [client] = _clients(user)
+    assert (client.email, client.full_name, client.comment) == (
+        "anna@example.com",
+        "Anna",
+        "from the fair",
+    )
+
+
+def test_invalid_email_is_refused_and_the_form_keeps_what_was_typed(login, user):
+    response = login(user).post(
+        "/clients/new", data={"email": "anna@@example", "full_name": "Anna Typed"}
+    )
+    assert response.status_code == 200
+    assert "is-invalid" in response.text
+    assert 'value="anna@@example"' in response.text
+    assert 'value="Anna Typed"' in response.text
+    assert _clients(user) == []
+
+
+def test_same_email_in_another_case_is_refused_with_a_clear_message(login, user):
+    factories.make_client(user, "anna@example.com")
+    response = login(user).post("/clients/new", data={"email": "ANNA@example.com"})
+    assert response.status_code == 200
+    assert "You already have a client with this email." in response.text
+    assert len(_clients(user)) == 1
+
+
+def test_another_users_client_with_the_same_email_is_no_conflict(login, user, other_user):
+    factories.make_client(other_user, "anna@example.com")
+    response = login(user).post("/clients/new", data={"email": "anna@example.com"})
+    assert response.status_code == 302
+    assert len(_clients(user)) == 1
+
+
+def test_too_long_full_name_is_refused(login, user):
+    response = login(user).post(
+        "/clients/new", data={"email": "a@example.com", "full_name": "x" * 201}
+    )
+    assert response.status_code == 200
+    assert "is-invalid" in response.text
+    assert _clients(user) == []
+
+
+def test_edit_client_saves_changes(login, user):
+    client = factories.make_client(user, "old@example.com")
+    response = login(user).post(
+        f"/clients/{client.id}/edit", data={"email": "new@example.com", "full_name": "New"}
+    )
+    assert response.status_code == 302
+    [saved] = _clients(user)
+    assert (saved.email, saved.full_name) == ("new@example.com", "New")
+
+
+def test_edit_to_an_email_the_owner_already_has_is_refused(login, user):
+    factories.make_client(user, "taken@example.com")
+    client = factories.make_client(user, "mine@example.com")
+    response = login(user).post(
+        f"/clients/{client.id}/edit", data={"email": "Taken@example.com", "full_name": "Typed"}
+    )
+    assert "You already have a client with this email." in response.text
+    assert 'value="Typed"' in response.text
+    assert {c.email for c in _clients(user)} == {"taken@example.com", "mine@example.com"}
+
+
+def test_delete_is_a_post_with_a_confirmation(login, user):
+    client = factories.make_client(user, "a@example.com")
+    browser = login(user)
+    assert browser.get(f"/clients/{client.id}/delete").status_code == 405
+    listing = browser.get("/clients/").text
+    assert f'action="/clients/{client.id}/delete"' in listing
+    assert "data-confirm=" in listing
+    assert browser.post(f"/clients/{client.id}/delete").status_code == 302
+    assert _clients(user) == []
+
+
+def test_deleting_a_client_removes_it_from_mailings(login, user):
+    client = factories.make_client(user, "a@example.com")
+    mailing = factories.make_mailing(user, clients=[client])
+    login(user).post(f"/clients/{client.id}/delete")
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).clients == []
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/clients/{id}/edit"),
+        ("post", "/clients/{id}/edit"),
+        ("post", "/clients/{id}/delete"),
+    ],
+)
+def test_another_users_client_is_not_found(login, user, other_user, method, path):
+    theirs = factories.make_client(other_user, "theirs@example.com")
+    response = getattr(login(user), method)(
+        path.format(id=theirs.id), data={"email": "stolen@example.com"}
+    )
+    assert response.status_code == 404
+    assert _clients(other_user)[0].email == "theirs@example.com"
+
+
+def test_client_pages_need_a_login(client):
+    assert client.get("/clients/").status_code == 302
+    assert client.get("/clients/export.csv").status_code == 302
+
+
+def test_export_is_utf8_with_bom_and_round_trips_through_import(login, user, other_user):
+    factories.make_client(user, "anna@example.com", full_name="Анна Иванова", comment="a, b")
+    factories.make_client(user, "eq@example.com", full_name="=SUM(A1)", comment="")
+    factories.make_client(other_user, "theirs@example.com")
+    browser = login(user)
+    export = browser.get("/clients/export.csv")
+    assert export.status_code == 200
+    assert export.data.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["email", "full_name", "comment"]
+    assert [row[:3] for row in rows[1:]] == [
+        ["anna@example.com", "Анна Иванова", "a, b"],
+        ["eq@example.com", "'=SUM(A1)", ""],
+    ]
+
+    # Into a fresh account: the same clients come back.
+    fresh = factories.make_user(email="fresh@example.com")
+    browser = login(fresh)
+    browser.post(
+        "/clients/import",
+        data={"file": (io.BytesIO(export.data), "clients.csv")},
+        content_type="multipart/form-data",
+    )
+    report = browser.post("/clients/import/confirm")
+    assert "Imported 2 clients." in report.text
+    assert [(c.email, c.full_name, c.comment) for c in _clients(fresh)] == [
+        ("anna@example.com", "Анна Иванова", "a, b"),
+        ("eq@example.com", "=SUM(A1)", ""),
+    ]
+
+
+def _many_clients(owner, count: int, *, start: int = 0) -> None:
+    now = utcnow()
+    db.session.add_all(
+        Client(
+            owner_id=owner.id,
+            email=f"c{number}@example.com",
+            full_name=f"Client {number}",
+            unsubscribed_at=now if number % 3 == 0 else None,
+            bounced_at=now if number % 5 == 0 else None,
+        )
+        for number in range(start, start + count)
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize("path", ["/clients/", "/clients/?q=client&sort=-name", "/clients/?page=2"])
+def test_client_list_runs_the_same_queries_for_3_or_60_clients(login, user, count_queries, path):
+    browser = login(user)
+    _many_clients(user, 3)
+    few_response, few = count_queries(lambda: browser.get(path))
+    _many_clients(user, 57, start=3)
+    many_response, many = count_queries(lambda: browser.get(path))
+    assert few_response.status_code == many_response.status_code == 200
+    assert len(few) == len(many)
+
+
+def test_client_edit_page_runs_a_fixed_number_of_queries(login, user, count_queries):
+    browser = login(user)
+    client = factories.make_client(user, "a@example.com", unsubscribed_at=utcnow())
+    _response, first = count_queries(lambda: browser.get(f"/clients/{client.id}/edit"))
+    _many_clients(user, 60, start=10)
+    _response, second = count_queries(lambda: browser.get(f"/clients/{client.id}/edit"))
+    assert len(first) == len(second)
+
+
+def test_search_results_are_paged_with_their_total(login, user):
+    _many_clients(user, 60)
+    factories.make_client(user, "other@example.org", full_name="Nobody")
+    page = login(user).get("/clients/?q=client&sort=email&page=2").text
+    assert '<small class="text-body-secondary">60</small>' in page
+    assert page.count('href="/clients/') >= 10
+    assert "c9@example.com" in page  # emails sort as text: c0, c1, c10 … c9 last

@@ -1,0 +1,190 @@
+"""CSV import of clients: encodings, separators, header, preview, a report of each bad line."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from mailer.extensions import db
+from mailer.mailings import client_import
+from mailer.models import Client
+from tests import factories
+
+
+@pytest.fixture(autouse=True)
+def _import_dir(app, tmp_path, monkeypatch):
+    """Uploads wait in a folder of this test's own, never in the real instance/."""
+    monkeypatch.setitem(app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+
+
+LONG_NAME = "Я" * 201
+# One bad line of each kind, with Cyrillic names (line numbers count the header).
+LINES = [
+    "email;full name;comment",
+    "anna@example.com;Анна Иванова;с выставки",
+    "not-an-email;Борис;",
+    "ANNA@example.com;Анна снова;",
+    "known@example.com;Уже клиент;",
+    f"long@example.com;{LONG_NAME};",
+    "vera@example.com;Вера Петрова;",
+]
+
+
+def _upload(browser, data: bytes, filename: str = "clients.csv"):
+    return browser.post(
+        "/clients/import",
+        data={"file": (io.BytesIO(data), filename)},
+        content_type="multipart/form-data",
+    )
+
+
+def _emails(owner) -> list[str]:
+    db.session.expire_all()
+    return sorted(c.email for c in Client.owned_by(owner))
+
+
+@pytest.mark.parametrize(
+    ("encoding", "shown"),
+    [("utf-8", "UTF-8"), ("utf-8-sig", "UTF-8 (BOM)"), ("cp1251", "Windows-1251")],
+)
+def test_import_reports_each_bad_line_with_its_number_and_reason(login, user, encoding, shown):
+    factories.make_client(user, "known@example.com")
+    browser = login(user)
+    preview = _upload(browser, "\r\n".join(LINES).encode(encoding))
+    assert preview.status_code == 200
+    assert shown in preview.text
+    assert "Анна Иванова" in preview.text
+    assert _emails(user) == ["known@example.com"]  # nothing imported before confirming
+
+    report = browser.post("/clients/import/confirm")
+    assert report.status_code == 200
+    assert "Imported 2 clients." in report.text
+    text = report.text
+    for line, reason in [
+        (3, "invalid email"),
+        (4, "duplicate in file (first on line 2)"),
+        (5, "already a client"),
+        (6, "too long: full name"),
+    ]:
+        assert f"<td>{line}</td>" in text
+        assert reason in text
+    assert _emails(user) == ["anna@example.com", "known@example.com", "vera@example.com"]
+    anna = Client.owned_by(user).filter_by(email="anna@example.com").one()
+    assert (anna.full_name, anna.comment) == ("Анна Иванова", "с выставки")
+
+
+def test_file_without_header_uses_email_name_comment_columns(login, user):
+    browser = login(user)
+    preview = _upload(browser, b"anna@example.com,Anna,first\nboris@example.com,Boris,\n")
+    assert "none: columns are email, full name, comment" in preview.text
+    assert "Imported 2 clients." in browser.post("/clients/import/confirm").text
+    anna = Client.owned_by(user).filter_by(email="anna@example.com").one()
+    assert (anna.full_name, anna.comment) == ("Anna", "first")
+
+
+def test_header_columns_are_found_by_name_in_any_order(login, user):
+    browser = login(user)
+    _upload(browser, "Имя\tКомментарий\tE-mail\nАнна\tзаметка\tanna@example.com\n".encode())
+    browser.post("/clients/import/confirm")
+    anna = Client.owned_by(user).one()
+    assert (anna.email, anna.full_name, anna.comment) == ("anna@example.com", "Анна", "заметка")
+
+
+@pytest.mark.parametrize(
+    ("text", "delimiter"),
+    [
+        ("a@example.com,Anna\nb@example.com,Boris\n", ","),
+        ("a@example.com;Иванов, Иван;x\nb@example.com;Петров, Пётр;y\n", ";"),
+        ('a@example.com,"Smith; John",x\nb@example.com,Doe,y\n', ","),
+        ("a@example.com\tAnna\nb@example.com\tBoris\n", "\t"),
+        ("a@example.com\nb@example.com\n", ","),
+    ],
+)
+def test_delimiter_is_sniffed(text, delimiter):
+    assert client_import.parse(text.encode()).delimiter == delimiter
+
+
+def test_quoted_field_with_a_line_break_keeps_later_line_numbers_right(app):
+    parsed = client_import.parse(b'a@example.com,"two\nlines",x\nnot-valid,B,\n')
+    assert [(row.line, row.email) for row in parsed.rows] == [
+        (2, "a@example.com"),
+        (3, "not-valid"),
+    ]
+
+
+def test_preview_shows_the_first_twenty_rows_and_the_count(login, user):
+    data = "\n".join(f"c{n}@example.com,Client {n}" for n in range(30)).encode()
+    preview = _upload(login(user), data)
+    assert "c19@example.com" in preview.text
+    assert "c20@example.com" not in preview.text
+    assert 'id="row-count">30<' in preview.text
+
+
+def test_empty_file_is_refused_with_a_message(login, user):
+    response = _upload(login(user), b"email,full name\n\n")
+    assert "The file has no rows to import." in response.text
+
+
+def test_upload_without_a_file_is_refused(login, user):
+    response = login(user).post("/clients/import", data={}, content_type="multipart/form-data")
+    assert "Choose a CSV file to import." in response.text
+
+
+def test_confirm_without_an_upload_sends_back_to_the_upload_page(login, user):
+    response = login(user).post("/clients/import/confirm")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/clients/import")
+
+
+def test_an_upload_is_imported_once(login, user):
+    browser = login(user)
+    _upload(browser, b"a@example.com\n")
+    assert "Imported 1 clients." in browser.post("/clients/import/confirm").text
+    assert browser.post("/clients/import/confirm").status_code == 302
+    assert _emails(user) == ["a@example.com"]
+
+
+def test_another_users_upload_token_opens_nothing(app, login, user, other_user):
+    with app.test_request_context():
+        token = client_import.keep_upload(owner=other_user, data=b"x@example.com\n")
+        assert client_import.pending_upload(owner=user, token=token) is None
+        assert client_import.pending_upload(owner=other_user, token=token) == b"x@example.com\n"
+        assert client_import.pending_upload(owner=other_user, token="../secret_key") is None
+        client_import.discard_upload(owner=other_user, token=token)
+
+
+def test_cancel_forgets_the_upload(login, user):
+    browser = login(user)
+    _upload(browser, b"a@example.com\n")
+    assert browser.post("/clients/import/cancel").status_code == 302
+    assert browser.post("/clients/import/confirm").status_code == 302
+    assert _emails(user) == []
+
+
+def test_import_service_inserts_in_chunks_and_skips_existing(app, user, monkeypatch):
+    monkeypatch.setattr(client_import, "CHUNK", 7)
+    factories.make_client(user, "c5@example.com")
+    data = "\n".join(f"c{n}@example.com,Client {n}" for n in range(40)).encode()
+    with app.test_request_context():
+        report = client_import.import_rows(owner=user, rows=client_import.parse(data).rows)
+        db.session.commit()
+    assert report.imported == 39
+    assert [(r.line, r.reason) for r in report.rejected] == [(6, "already a client")]
+    assert len(_emails(user)) == 40
+
+
+def test_import_changes_the_home_page_counts(login, user):
+    browser = login(user)
+    browser.get("/")  # the counts are cached now
+    _upload(browser, b"a@example.com\nb@example.com\n")
+    browser.post("/clients/import/confirm")
+    from mailer.main.stats import home_counts
+
+    assert home_counts(user)["clients"] == 2
+
+
+def test_header_columns_it_does_not_know_are_left_out(app):
+    parsed = client_import.parse(b"email,phone,name\na@example.com,+7 900,Anna\n")
+    [row] = parsed.rows
+    assert (row.email, row.full_name, row.comment) == ("a@example.com", "Anna", "")

@@ -1,0 +1,266 @@
+"""The owner's mailing screens: create, edit, list, detail, delete, disable/enable."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Mailing, mailing_clients, utcnow
+from tests import factories
+
+
+def form_data(message, clients, **overrides):
+    data = {
+        "message_id": str(message.id),
+        "client_scope": "chosen",
+        "client_ids": [str(client.id) for client in clients],
+        "client_search": "",
+        "start_at": "2031-03-01T09:00",
+        "end_at": "2031-06-01T09:00",
+        "frequency": "weekly",
+        "timezone": "Europe/Moscow",
+        "is_active": "y",
+    }
+    data.update(overrides)
+    return data
+
+
+def client_ids_of(mailing_id: int) -> set[int]:
+    rows = db.session.execute(
+        db.select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
+    )
+    return set(rows.scalars())
+
+
+@pytest.fixture
+def message(user):
+    return factories.make_message(user, subject="Spring news")
+
+
+@pytest.fixture
+def clients(user):
+    return [
+        factories.make_client(user, "anna@example.com", full_name="Анна Иванова"),
+        factories.make_client(user, "boris@example.com", full_name="Борис Петров"),
+    ]
+
+
+def test_owner_creates_a_mailing_read_in_its_time_zone(login, user, message, clients):
+    response = login(user).post("/mailings/new", data=form_data(message, clients))
+
+    assert response.status_code == 302
+    mailing = db.session.scalar(db.select(Mailing))
+    # 09:00 in Moscow (UTC+3) is 06:00 UTC.
+    assert mailing.start_at == datetime(2031, 3, 1, 6, 0, tzinfo=UTC)
+    assert mailing.timezone == "Europe/Moscow"
+    assert mailing.status == "created"
+    assert mailing.next_send_at == mailing.start_at
+    assert client_ids_of(mailing.id) == {client.id for client in clients}
+
+
+def test_form_defaults_to_the_owners_time_zone(login, user, message):
+    user.timezone = "Asia/Vladivostok"
+    db.session.commit()
+    page = login(user).get("/mailings/new").get_data(as_text=True)
+    assert 'value="Asia/Vladivostok"' in page
+
+
+def test_end_before_start_is_refused_and_the_form_keeps_the_input(login, user, message, clients):
+    data = form_data(message, clients, end_at="2031-02-01T09:00", client_search="анна")
+    response = login(user).post("/mailings/new", data=data)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "The end must be after the start." in page
+    assert 'value="2031-02-01T09:00"' in page
+    assert 'value="анна"' in page
+    assert f'value="{clients[0].id}" id="client-{clients[0].id}" checked' in page
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_unknown_time_zone_is_refused_with_the_typed_value_kept(login, user, message, clients):
+    response = login(user).post(
+        "/mailings/new", data=form_data(message, clients, timezone="Mars/Olympus")
+    )
+    page = response.get_data(as_text=True)
+    assert "Unknown time zone" in page
+    assert 'value="Mars/Olympus"' in page
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_another_users_client_id_is_refused_never_attached(
+    login, user, other_user, message, clients
+):
+    stranger = factories.make_client(other_user, "stranger@example.com")
+    data = form_data(message, [*clients, stranger])
+
+    response = login(user).post("/mailings/new", data=data)
+
+    assert "Some chosen clients are not yours." in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+    assert db.session.scalar(db.select(db.func.count()).select_from(mailing_clients)) == 0
+
+
+def test_another_users_message_id_is_refused(login, user, other_user, clients):
+    foreign = factories.make_message(other_user, subject="Not yours")
+    response = login(user).post("/mailings/new", data=form_data(foreign, clients))
+    assert "Choose one of your messages." in response.get_data(as_text=True)
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_no_client_chosen_is_refused(login, user, message):
+    response = login(user).post("/mailings/new", data=form_data(message, []))
+    assert "Choose at least one client." in response.get_data(as_text=True)
+
+
+def test_all_my_clients_attaches_every_own_client_only(login, user, other_user, message, clients):
+    factories.make_client(other_user, "stranger@example.com")
+    data = form_data(message, [], client_scope="all")
+
+    login(user).post("/mailings/new", data=data)
+
+    mailing = db.session.scalar(db.select(Mailing))
+    assert client_ids_of(mailing.id) == {client.id for client in clients}
+
+
+def test_clients_matching_search_attaches_only_the_matches(login, user, message, clients):
+    data = form_data(message, [], client_scope="search", client_search="Борис")
+
+    login(user).post("/mailings/new", data=data)
+
+    mailing = db.session.scalar(db.select(Mailing))
+    assert client_ids_of(mailing.id) == {clients[1].id}
+
+
+def test_search_ignores_the_case_of_emails(login, user, message, clients):
+    data = form_data(message, [], client_scope="search", client_search="ANNA@")
+    login(user).post("/mailings/new", data=data)
+    mailing = db.session.scalar(db.select(Mailing))
+    assert client_ids_of(mailing.id) == {clients[0].id}
+
+
+def test_editing_keeps_the_clients_unless_asked(login, user, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    data = form_data(message, [], client_scope="keep", frequency="daily")
+
+    response = login(user).post(f"/mailings/{mailing.id}/edit", data=data)
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).frequency == "daily"
+    assert client_ids_of(mailing.id) == {client.id for client in clients}
+
+
+def test_edit_form_shows_local_times_of_the_mailing(login, user, message, clients):
+    mailing = factories.make_mailing(
+        user,
+        message=message,
+        clients=clients,
+        timezone="Europe/Moscow",
+        start_at=datetime(2031, 3, 1, 6, 0, tzinfo=UTC),
+    )
+    page = login(user).get(f"/mailings/{mailing.id}/edit").get_data(as_text=True)
+    assert 'value="2031-03-01T09:00"' in page
+
+
+def test_mailing_ending_in_the_past_is_completed_with_nothing_to_send(
+    login, user, message, clients
+):
+    data = form_data(message, clients, start_at="2020-01-01T09:00", end_at="2020-02-01T09:00")
+    login(user).post("/mailings/new", data=data)
+    mailing = db.session.scalar(db.select(Mailing))
+    assert mailing.status == "completed"
+    assert mailing.next_send_at is None
+
+
+def test_detail_page_shows_the_next_five_send_times(login, user, message, clients):
+    login(user).post("/mailings/new", data=form_data(message, clients, frequency="daily"))
+    mailing = db.session.scalar(db.select(Mailing))
+
+    page = login(user).get(f"/mailings/{mailing.id}").get_data(as_text=True)
+
+    # The user is in UTC; 09:00 Moscow is 06:00 UTC on five consecutive days.
+    for day in range(1, 6):
+        assert f"2031-03-0{day} 06:00" in page
+    assert "2031-03-06 06:00" not in page
+
+
+def test_list_shows_status_next_send_and_last_result(login, user, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients, status="started")
+    run = factories.make_run(mailing)
+    factories.make_delivery(run, clients[0], status="sent")
+    factories.make_delivery(run, clients[1], status="failed")
+
+    page = login(user).get("/mailings/").get_data(as_text=True)
+
+    assert "Spring news" in page
+    assert "started" in page
+    assert "1 sent" in page
+    assert "1 failed" in page
+
+
+def test_list_tells_a_new_user_what_to_do(login, user):
+    page = login(user).get("/mailings/").get_data(as_text=True)
+    assert "Create your first mailing" in page
+
+
+def test_owner_deletes_a_mailing_with_its_log(login, user, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    run = factories.make_run(mailing)
+    factories.make_attempt(run, clients[0])
+
+    response = login(user).post(f"/mailings/{mailing.id}/delete")
+
+    assert response.status_code == 302
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_owner_disables_and_enables_their_mailing(login, user, message, clients):
+    mailing = factories.make_mailing(
+        user, message=message, clients=clients, start_at=utcnow() - timedelta(days=10)
+    )
+    login(user).post(f"/mailings/{mailing.id}/disable")
+
+    page = login(user).get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert "Disabled by user@example.com" in page
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
+
+    login(user).post(f"/mailings/{mailing.id}/enable")
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is True
+    assert db.session.get(Mailing, mailing.id).disabled_by_id is None
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/mailings/{id}"),
+        ("get", "/mailings/{id}/edit"),
+        ("post", "/mailings/{id}/edit"),
+        ("post", "/mailings/{id}/delete"),
+        ("post", "/mailings/{id}/disable"),
+        ("post", "/mailings/{id}/enable"),
+    ],
+)
+def test_another_users_mailing_is_not_found(login, user, other_user, method, path):
+    mailing = factories.make_mailing(other_user)
+    response = getattr(login(user), method)(path.format(id=mailing.id))
+    assert response.status_code == 404
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is True
+
+
+def test_a_manager_cannot_edit_or_delete_someone_elses_mailing(login, manager, other_user):
+    mailing = factories.make_mailing(other_user)
+    browser = login(manager)
+    assert browser.get(f"/mailings/{mailing.id}/edit").status_code == 404
+    assert browser.post(f"/mailings/{mailing.id}/delete").status_code == 404
+
+
+def test_anonymous_visitor_is_sent_to_log_in(client):
+    response = client.get("/mailings/")
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]

@@ -1,0 +1,189 @@
+"""The owner's message screens: list, create, edit, delete, preview for a chosen client."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Message
+from tests import factories
+
+
+def _messages(owner) -> list[Message]:
+    db.session.expire_all()
+    return Message.owned_by(owner).order_by(Message.id).all()
+
+
+def test_empty_list_says_how_to_start(login, user):
+    page = login(user).get("/messages/")
+    assert "No messages yet" in page.text
+    assert "/messages/new" in page.text
+
+
+def test_list_shows_only_own_messages(login, user, other_user):
+    factories.make_message(user, "Mine")
+    factories.make_message(other_user, "Theirs")
+    page = login(user).get("/messages/").text
+    assert "Mine" in page
+    assert "Theirs" not in page
+
+
+def test_create_message_with_placeholders(login, user):
+    response = login(user).post(
+        "/messages/new",
+        data={
+            "subject": "Hello {{ client.full_name }}",
+            "body_text": "Dear {{ client.full_name }},\nbye: {{ unsubscribe_url }}",
+            "body_html": "<p>Dear {{ client.full_name }}</p>",
+        },
+    )
+    assert response.status_code == 302
+    [message] = _messages(user)
+    assert message.subject == "Hello {{ client.full_name }}"
+    assert message.body_html == "<p>Dear {{ client.full_name }}</p>"
+
+
+def test_bad_template_is_refused_on_its_field_with_the_line_and_the_text_kept(login, user):
+    response = login(user).post(
+        "/messages/new",
+        data={
+            "subject": "Hi",
+            "body_text": "line one\nHello {{ client.phone }}",
+            "body_html": "<p>{% if %}</p>",
+        },
+    )
+    assert response.status_code == 200
+    assert "line 2" in response.text
+    assert "phone" in response.text
+    assert "line 1" in response.text  # the HTML body's syntax error
+    assert "Hello {{ client.phone }}" in response.text
+    assert response.text.count("is-invalid") == 2
+    assert _messages(user) == []
+
+
+def test_template_reaching_python_internals_is_refused(login, user):
+    response = login(user).post(
+        "/messages/new",
+        data={"subject": "Hi", "body_text": "{{ client.__class__.__mro__ }}"},
+    )
+    assert response.status_code == 200
+    assert "is-invalid" in response.text
+    assert _messages(user) == []
+
+
+def test_empty_subject_and_body_are_refused(login, user):
+    response = login(user).post("/messages/new", data={"subject": "", "body_text": ""})
+    assert response.status_code == 200
+    assert response.text.count("is-invalid") == 2
+
+
+def test_edit_message_saves_and_a_bad_edit_keeps_the_old_text(login, user):
+    message = factories.make_message(user, "Old", body_text="old body")
+    browser = login(user)
+    bad = browser.post(
+        f"/messages/{message.id}/edit", data={"subject": "New", "body_text": "{{ oops( }}"}
+    )
+    assert bad.status_code == 200
+    assert "{{ oops( }}" in bad.text
+    assert _messages(user)[0].body_text == "old body"
+    good = browser.post(
+        f"/messages/{message.id}/edit", data={"subject": "New", "body_text": "new body"}
+    )
+    assert good.status_code == 302
+    assert (_messages(user)[0].subject, _messages(user)[0].body_text) == ("New", "new body")
+
+
+def test_delete_is_a_post_with_a_confirmation(login, user):
+    message = factories.make_message(user)
+    browser = login(user)
+    assert browser.get(f"/messages/{message.id}/delete").status_code == 405
+    page = browser.get(f"/messages/{message.id}").text
+    assert f'action="/messages/{message.id}/delete"' in page
+    assert "data-confirm=" in page
+    assert browser.post(f"/messages/{message.id}/delete").status_code == 302
+    assert _messages(user) == []
+
+
+def test_message_used_by_a_mailing_cannot_be_deleted(login, user):
+    message = factories.make_message(user)
+    factories.make_mailing(user, message=message)
+    response = login(user).post(f"/messages/{message.id}/delete", follow_redirects=True)
+    assert "used by 1 mailing(s)" in response.text
+    assert len(_messages(user)) == 1
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/messages/{id}"),
+        ("get", "/messages/{id}/edit"),
+        ("post", "/messages/{id}/edit"),
+        ("post", "/messages/{id}/delete"),
+    ],
+)
+def test_another_users_message_is_not_found(login, user, other_user, method, path):
+    theirs = factories.make_message(other_user, "Theirs")
+    response = getattr(login(user), method)(
+        path.format(id=theirs.id), data={"subject": "Stolen", "body_text": "x"}
+    )
+    assert response.status_code == 404
+    assert _messages(other_user)[0].subject == "Theirs"
+
+
+def test_preview_renders_for_the_first_client_by_default_and_a_chosen_one(login, user):
+    factories.make_client(user, "anna@example.com", full_name="Anna")
+    boris = factories.make_client(user, "boris@example.com", full_name="Boris")
+    message = factories.make_message(
+        user, "Hi {{ client.full_name }}", body_text="Mail {{ client.email }}"
+    )
+    browser = login(user)
+    first = browser.get(f"/messages/{message.id}").text
+    assert "Hi Anna" in first
+    assert "Mail anna@example.com" in first
+    chosen = browser.get(f"/messages/{message.id}?client_id={boris.id}").text
+    assert "Hi Boris" in chosen
+    assert "Mail boris@example.com" in chosen
+
+
+def test_preview_for_another_users_client_is_not_found(login, user, other_user):
+    theirs = factories.make_client(other_user, "theirs@example.com")
+    message = factories.make_message(user)
+    assert login(user).get(f"/messages/{message.id}?client_id={theirs.id}").status_code == 404
+
+
+def test_preview_without_clients_uses_a_sample_client(login, user):
+    message = factories.make_message(user, body_text="Dear {{ client.full_name }}")
+    page = login(user).get(f"/messages/{message.id}").text
+    assert "Dear Sample Client" in page
+    assert "a sample client is shown" in page
+
+
+def test_preview_html_is_sanitised(login, user):
+    factories.make_client(user, "anna@example.com", full_name="<b>Anna</b>")
+    message = factories.make_message(
+        user,
+        body_html='<p onclick="steal()">Hi {{ client.full_name }}</p><script>alert(1)</script>',
+    )
+    page = login(user).get(f"/messages/{message.id}").text
+    html_part = page.split('id="rendered-html">', 1)[1].split("</div>", 1)[0]
+    assert "<p>Hi &lt;b&gt;Anna&lt;/b&gt;</p>" in html_part
+    assert "<script" not in html_part
+    assert "onclick" not in html_part
+
+
+@pytest.mark.parametrize("path", ["/messages/", "/messages/{id}"])
+def test_message_pages_run_the_same_queries_for_3_or_60_rows(login, user, count_queries, path):
+    browser = login(user)
+    message = factories.make_message(user)
+    for number in range(2):
+        factories.make_message(user, f"Message {number}")
+        factories.make_client(user, f"c{number}@example.com")
+    url = path.format(id=message.id)
+    _response, few = count_queries(lambda: browser.get(url))
+    from mailer.models import Client
+
+    db.session.add_all(Message(owner_id=user.id, subject=f"M{n}", body_text="x") for n in range(58))
+    db.session.add_all(Client(owner_id=user.id, email=f"d{n}@example.com") for n in range(58))
+    db.session.commit()
+    _response, many = count_queries(lambda: browser.get(url))
+    assert len(few) == len(many)

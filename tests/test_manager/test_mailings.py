@@ -1,0 +1,125 @@
+"""Managers' screens: all mailings (filter, disable/enable) and all attempts (read-only)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Mailing
+from tests import factories
+
+
+@pytest.fixture
+def mailings(user, other_user):
+    return {
+        "mine": factories.make_mailing(
+            user, message=factories.make_message(user, "Ursula news"), status="started"
+        ),
+        "theirs": factories.make_mailing(
+            other_user, message=factories.make_message(other_user, "Oscar promo")
+        ),
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("get", "/manager/mailings"),
+        ("post", "/manager/mailings/{id}/disable"),
+        ("post", "/manager/mailings/{id}/enable"),
+        ("get", "/manager/attempts"),
+        ("get", "/manager/attempts.csv"),
+    ],
+)
+def test_manager_screens_are_forbidden_to_a_plain_user(login, user, mailings, method, path):
+    mailing = mailings["theirs"]
+    response = getattr(login(user), method)(path.format(id=mailing.id))
+    assert response.status_code == 403
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is True
+
+
+def test_manager_sees_every_users_mailings(login, manager, mailings):
+    page = login(manager).get("/manager/mailings").get_data(as_text=True)
+    assert "Ursula news" in page
+    assert "Oscar promo" in page
+    assert "other@example.com" in page
+
+
+def test_manager_filters_by_owner_and_status(login, manager, mailings):
+    browser = login(manager)
+    by_owner = browser.get("/manager/mailings?owner=OTHER@").get_data(as_text=True)
+    assert "Oscar promo" in by_owner
+    assert "Ursula news" not in by_owner
+    by_status = browser.get("/manager/mailings?status=started").get_data(as_text=True)
+    assert "Ursula news" in by_status
+    assert "Oscar promo" not in by_status
+
+
+def test_manager_disables_any_mailing_and_the_owner_sees_who_and_when(
+    login, manager, other_user, mailings
+):
+    mailing = mailings["theirs"]
+    response = login(manager).post(f"/manager/mailings/{mailing.id}/disable")
+    assert response.status_code == 302
+
+    db.session.expire_all()
+    stored = db.session.get(Mailing, mailing.id)
+    assert stored.is_active is False
+    assert stored.disabled_by_id == manager.id
+    assert stored.disabled_at is not None
+    owner_page = login(other_user).get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert "Disabled by manager@example.com" in owner_page
+    manager_page = login(manager).get("/manager/mailings?status=disabled").get_data(as_text=True)
+    assert "by manager@example.com" in manager_page
+
+
+def test_manager_enables_a_mailing_from_now_without_a_burst(login, manager, other_user):
+    from datetime import timedelta
+
+    from mailer.models import utcnow
+
+    start = utcnow() - timedelta(days=10, hours=1)
+    mailing = factories.make_mailing(other_user, start_at=start, frequency="daily", is_active=False)
+
+    login(manager).post(f"/manager/mailings/{mailing.id}/enable")
+
+    db.session.expire_all()
+    stored = db.session.get(Mailing, mailing.id)
+    assert stored.is_active is True
+    assert stored.disabled_by_id is None
+    # The ten missed daily slots are skipped: the next send is in the future.
+    assert stored.next_send_at > utcnow()
+    assert stored.next_send_at - utcnow() < timedelta(days=1)
+
+
+def test_a_missing_mailing_answers_404_to_a_manager(login, manager):
+    assert login(manager).post("/manager/mailings/999/disable").status_code == 404
+
+
+def test_manager_sees_all_users_attempts_read_only(login, manager, user, other_user, mailings):
+    anna = factories.make_client(user, "anna@example.com")
+    oscar_client = factories.make_client(other_user, "olga@example.com")
+    factories.make_attempt(factories.make_run(mailings["mine"]), anna)
+    factories.make_attempt(factories.make_run(mailings["theirs"]), oscar_client, success=False)
+    browser = login(manager)
+
+    page = browser.get("/manager/attempts").get_data(as_text=True)
+    assert "anna@example.com" in page
+    assert "olga@example.com" in page
+    assert 'method="post"' not in page.split("<main", 1)[1]
+
+    filtered = browser.get("/manager/attempts?owner=other@").get_data(as_text=True)
+    assert "olga@example.com" in filtered
+    assert "anna@example.com" not in filtered
+
+    exported = browser.get("/manager/attempts.csv?status=failure", buffered=True).get_data(
+        as_text=True
+    )
+    assert "olga@example.com" in exported
+    assert "anna@example.com" not in exported
+
+
+def test_all_mailings_link_only_for_managers(login, user, manager):
+    assert "All mailings" not in login(user).get("/mailings/").get_data(as_text=True)
+    assert "All mailings" in login(manager).get("/mailings/").get_data(as_text=True)
