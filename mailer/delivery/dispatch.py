@@ -1,11 +1,230 @@
-"""Claim due mailings, create their runs and deliveries, enqueue send batches after commit."""
+"""Claim due mailings, create their runs and deliveries, enqueue send batches after commit.
+
+Several dispatchers may run at once (schedulers on two machines, a CLI
+call during a tick). A mailing is claimed by a conditional UPDATE that moves
+its `next_send_at` on only if it still holds the value this dispatcher read:
+one row changed means the claim is ours, none means someone else's. The
+unique key (mailing, scheduled_for) on runs backs it; on PostgreSQL
+`FOR UPDATE SKIP LOCKED` lets dispatchers pass each other's rows without
+waiting. A run's deliveries are one INSERT ... SELECT, and its send jobs are
+enqueued only after the transaction that created them committed.
+
+Each tick also puts waiting work back on the queue: retries whose time has
+come, the rest of a run paused by the daily quota, and deliveries left
+behind by a worker that died.
+"""
 
 from __future__ import annotations
 
+import logging
+from collections import defaultdict
+from datetime import datetime, timedelta
 
-def dispatch_due() -> int:
-    """Dispatch every due mailing; returns the number of runs created.
+from flask import current_app
+from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
-    Sending is built in the delivery issue; until then nothing is due.
+from mailer.delivery import jobs, ledger, schedule, sender
+from mailer.extensions import db
+from mailer.main import stats
+from mailer.models import Client, Delivery, Mailing, Run, User, mailing_clients, utcnow
+from mailer.models.types import UTCDateTime
+
+log = logging.getLogger(__name__)
+
+
+def dispatch_due(now: datetime | None = None) -> int:
+    """Dispatch every due mailing and re-enqueue waiting deliveries; returns runs created."""
+    now = now or utcnow()
+    created = 0
+    for mailing_id, due in _due_mailings(now):
+        run_id = claim_and_create_run(mailing_id, due, now)
+        if run_id is not None:
+            enqueue_run(run_id)
+            created += 1
+    requeue_waiting(now)
+    return created
+
+
+def _due_mailings(now: datetime) -> list[tuple[int, datetime]]:
+    rows = db.session.execute(
+        select(Mailing.id, Mailing.next_send_at)
+        .join(User, User.id == Mailing.owner_id)
+        .where(Mailing.is_active.is_(True), User.is_blocked.is_(False))
+        .where(Mailing.next_send_at.is_not(None), Mailing.next_send_at <= now)
+        .order_by(Mailing.next_send_at)
+    ).all()
+    db.session.commit()
+    return [(row.id, row.next_send_at) for row in rows]
+
+
+def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int | None:
+    """Claim the mailing's slot `due` and create its run; None when another dispatcher won.
+
+    Commits. The slot moves on to the next send time after `now`, so a
+    dispatcher that was down sends one catch-up run, never a burst.
     """
-    return 0
+    if not _lock_if_free(mailing_id, due):
+        db.session.rollback()
+        return None
+    mailing = db.session.get(Mailing, mailing_id)
+    next_time = schedule.next_send_time(
+        start_at=mailing.start_at,
+        end_at=mailing.end_at,
+        frequency=mailing.frequency,
+        tz=mailing.timezone,
+        after=now,
+    )
+    status = "started" if next_time is not None else "completed"
+    claimed = db.session.execute(
+        update(Mailing)
+        .where(Mailing.id == mailing_id, Mailing.next_send_at == due)
+        .where(Mailing.is_active.is_(True))
+        .values(next_send_at=next_time, status=status)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        db.session.rollback()
+        return None
+    if now > mailing.end_at:
+        # Down past the end of the mailing: the window is over, nothing is sent late.
+        db.session.commit()
+        stats.counts_changed()
+        return None
+    return _create_run(mailing_id, scheduled_for=due, forced=False, now=now)
+
+
+def _lock_if_free(mailing_id: int, due: datetime) -> bool:
+    """PostgreSQL: skip a row another dispatcher holds. Elsewhere the UPDATE decides alone."""
+    if db.engine.dialect.name != "postgresql":
+        return True
+    locked = db.session.scalar(
+        select(Mailing.id)
+        .where(Mailing.id == mailing_id, Mailing.next_send_at == due)
+        .with_for_update(skip_locked=True)
+    )
+    return locked is not None
+
+
+def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None:
+    """ "Send now": a run of the mailing outside its schedule; None when it may not send.
+
+    Commits. The schedule is left as it is; the caller enqueues (or sends) the run.
+    """
+    now = now or utcnow()
+    mailing = db.session.get(Mailing, mailing_id)
+    if mailing is None or not mailing.is_active or mailing.owner.is_blocked:
+        return None
+    if mailing.status == "created":
+        mailing.status = "started"
+    return _create_run(mailing_id, scheduled_for=now, forced=True, now=now)
+
+
+def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: datetime):
+    run = Run(mailing_id=mailing_id, scheduled_for=scheduled_for, forced=forced, created_at=now)
+    db.session.add(run)
+    try:
+        db.session.flush()
+    except IntegrityError:  # this slot already has its run
+        db.session.rollback()
+        return None
+    count = _create_deliveries(run.id, mailing_id, now)
+    if count == 0:
+        run.finished_at = now
+    run_id = run.id
+    db.session.commit()
+    stats.counts_changed()
+    log.info("mailing %s: run %s created with %s deliveries", mailing_id, run_id, count)
+    return run_id
+
+
+def _create_deliveries(run_id: int, mailing_id: int, now: datetime) -> int:
+    """One INSERT ... SELECT: a delivery per client of the mailing who may still receive mail."""
+    owner_id = select(Mailing.owner_id).where(Mailing.id == mailing_id).scalar_subquery()
+    clients = (
+        select(
+            literal(run_id),
+            Client.id,
+            literal("pending"),
+            literal(0),
+            literal(now, UTCDateTime()),
+        )
+        .select_from(mailing_clients.join(Client, Client.id == mailing_clients.c.client_id))
+        .where(mailing_clients.c.mailing_id == mailing_id, Client.owner_id == owner_id)
+        .where(Client.unsubscribed_at.is_(None), Client.bounced_at.is_(None))
+    )
+    columns = ["run_id", "client_id", "status", "tries", "updated_at"]
+    return db.session.execute(insert(Delivery).from_select(columns, clients)).rowcount
+
+
+def run_batches(run_id: int, delivery_ids: list[int] | None = None) -> list[list[int]]:
+    """The run's waiting delivery ids in SEND_BATCH_SIZE chunks."""
+    if delivery_ids is None:
+        delivery_ids = list(
+            db.session.scalars(
+                select(Delivery.id)
+                .where(Delivery.run_id == run_id, Delivery.status.in_(sender.WAITING))
+                .order_by(Delivery.id)
+            )
+        )
+    size = current_app.config["SEND_BATCH_SIZE"]
+    return [delivery_ids[i : i + size] for i in range(0, len(delivery_ids), size)]
+
+
+def enqueue_run(run_id: int, delivery_ids: list[int] | None = None) -> int:
+    """Enqueue the send jobs of a committed run; returns the number of batches."""
+    batches = run_batches(run_id, delivery_ids)
+    db.session.commit()
+    for batch in batches:
+        jobs.enqueue(jobs.send_batch_job, run_id, batch)
+    return len(batches)
+
+
+def requeue_waiting(now: datetime | None = None) -> int:
+    """Put waiting deliveries back on the queue; returns how many.
+
+    - "retry" deliveries whose time has come (backoff over, or the next day);
+    - deliveries of unfinished runs untouched for SEND_STALL_SECONDS: their
+      job was lost with a dead worker (one left "sending" becomes "unknown").
+    Each is taken by a conditional UPDATE, so two dispatchers requeue it once.
+    """
+    now = now or utcnow()
+    stall_cutoff = now - timedelta(seconds=current_app.config["SEND_STALL_SECONDS"])
+    ledger.recover_claimed(stall_cutoff)
+    _mark_stalled_unknown(stall_cutoff)
+    due_retry = and_(Delivery.status == "retry", Delivery.next_try_at <= now)
+    stalled = and_(
+        Delivery.status.in_(sender.WAITING),
+        Delivery.next_try_at.is_(None),
+        Delivery.updated_at < stall_cutoff,
+    )
+    unfinished_runs = select(Run.id).where(Run.finished_at.is_(None))
+    taken = db.session.execute(
+        update(Delivery)
+        .where(or_(due_retry, stalled), Delivery.run_id.in_(unfinished_runs))
+        .values(next_try_at=None, updated_at=now)
+        .returning(Delivery.run_id, Delivery.id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    db.session.commit()
+    by_run: dict[int, list[int]] = defaultdict(list)
+    for run_id, delivery_id in taken:
+        by_run[run_id].append(delivery_id)
+    for run_id, ids in by_run.items():
+        enqueue_run(run_id, sorted(ids))
+    return len(taken)
+
+
+def _mark_stalled_unknown(stall_cutoff: datetime) -> None:
+    """Deliveries a dead worker left "sending": their outcome is unknown; never resent."""
+    stalled = db.session.execute(
+        select(Delivery.run_id, Delivery.id).where(
+            Delivery.status == "sending", Delivery.updated_at < stall_cutoff
+        )
+    ).all()
+    db.session.commit()
+    by_run: dict[int, list[int]] = defaultdict(list)
+    for run_id, delivery_id in stalled:
+        by_run[run_id].append(delivery_id)
+    for run_id, ids in by_run.items():
+        sender.mark_stalled_unknown(run_id, ids, stall_cutoff)

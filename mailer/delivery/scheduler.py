@@ -1,17 +1,90 @@
-"""What ticks every minute: rq-scheduler with Redis, a plain loop in the embedded default."""
+"""What ticks every minute: rq-scheduler with Redis, a plain loop in the embedded default.
+
+With Redis, `flask start-scheduler` registers the periodic jobs defined in
+PERIODIC_JOBS with rq-scheduler and runs its loop. Registration is
+idempotent: each job's id is derived from its definition, ids no longer
+defined are cancelled and only missing ones are added, so starting the
+scheduler twice (or on two machines) leaves one job. rq-scheduler's lock
+(`rq:scheduler_lock`) keeps one scheduler active; a second one waits.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
+from datetime import UTC, datetime
+from typing import NamedTuple
 
-from flask import Flask
+from flask import Flask, current_app
 
 log = logging.getLogger(__name__)
 
+ID_PREFIX = "mailer-periodic-"  # RQ ids: letters, digits, - and _
+
+
+class PeriodicJob(NamedTuple):
+    func: str  # dotted path: the job's id must not change with the code's memory address
+    interval_seconds: int
+
+    @property
+    def id(self) -> str:
+        digest = hashlib.sha256(f"{self.func}|{self.interval_seconds}".encode()).hexdigest()
+        return f"{ID_PREFIX}{digest[:16]}"
+
+
+def periodic_jobs(app: Flask) -> list[PeriodicJob]:
+    return [
+        PeriodicJob("mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"])
+    ]
+
+
+def make_scheduler(connection, queue_name: str, interval: int = 10):
+    from rq_scheduler import Scheduler
+
+    return Scheduler(queue_name=queue_name, connection=connection, interval=interval)
+
+
+def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
+    """Make rq-scheduler hold exactly our periodic jobs; returns their ids."""
+    wanted = {job.id: job for job in periodic_jobs(app)}
+    existing = {job.id: job for job in scheduler.get_jobs() if job.id.startswith(ID_PREFIX)}
+    for job_id, job in existing.items():
+        if job_id not in wanted:
+            log.info("cancelling periodic job %s, no longer defined", job_id)
+            scheduler.cancel(job)
+    for job_id, job in wanted.items():
+        if job_id in existing:
+            continue
+        scheduler.schedule(
+            scheduled_time=datetime.now(UTC),
+            func=job.func,
+            interval=job.interval_seconds,
+            repeat=None,
+            id=job_id,
+            queue_name=app.config["RQ_QUEUE"],
+            result_ttl=job.interval_seconds * 10,
+            timeout=job.interval_seconds * 5,
+        )
+        log.info("registered periodic job %s: %s every %ss", job_id, job.func, job.interval_seconds)
+    return sorted(wanted)
+
+
+def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
+    """Register the periodic jobs and run rq-scheduler's loop (one active, by its lock)."""
+    from mailer.redis_client import redis_connection
+
+    connection = redis_connection()
+    scheduler = make_scheduler(connection, app.config["RQ_QUEUE"])
+    register_periodic_jobs(app, scheduler)
+    scheduler.run(burst=burst)
+
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:
-    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, in-process, until `stop` is set."""
+    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, in-process, until `stop` is set.
+
+    Dispatch also puts due retries and stalled deliveries back on the queue.
+    """
     from mailer.delivery import dispatch
 
     interval = app.config["SCHEDULER_INTERVAL_SECONDS"]
@@ -23,3 +96,7 @@ def run_embedded(app: Flask, stop: threading.Event) -> None:
             except Exception:
                 log.exception("dispatch failed; trying again at the next tick")
         stop.wait(interval)
+
+
+def current_queue_name() -> str:
+    return current_app.config["RQ_QUEUE"]

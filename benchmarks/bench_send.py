@@ -1,0 +1,433 @@
+"""How fast mailer sends: `make bench-send` (prints figures; not a timed test).
+
+Sends a mailing to N clients (default 20,000; personalised subject and body,
+a ~2 KB text part and a ~6 KB HTML part) through the real pipeline - dispatch,
+RQ workers, SMTP - to Postfix's `smtp-sink` on 127.0.0.1, and compares it with
+
+- the transport ceiling: the same N messages prebuilt as bytes, sent with
+  bare smtplib over one connection;
+- the plain baseline: a loop that builds each email with the `email` package
+  (MIMEMultipart, text + HTML) and sends it over one connection.
+
+It works on its own throwaway database: `<DATABASE_URL's name>_bench` on
+PostgreSQL (dropped and created again), or a temporary SQLite file; and on
+Redis database 13 of REDIS_URL (flushed). Without REDIS_URL the pipeline runs
+in-process (one "worker").
+
+    python benchmarks/bench_send.py [--clients N] [--skip-two]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SENDER = "news@bench.example"
+SUBJECT = "News for {{ client.full_name }}"
+PARAGRAPH = (
+    "Our weekly news: new products, better prices and stories from customers like you. "
+    "Read on for the details of everything that changed this week at our shop. "
+)
+TEXT = (
+    "Dear {{ client.full_name }},\n\n"
+    + (PARAGRAPH + "\n") * 12
+    + "\nYour address: {{ client.email }}\nUnsubscribe: {{ unsubscribe_url }}\n"
+)
+HTML = (
+    "<html><body><h1>Hello, {{ client.full_name }}!</h1>"
+    + ("<p style='font-family: sans-serif; color: #333'>" + PARAGRAPH * 2 + "</p>\n") * 16
+    + "<p>Sent to {{ client.email }}. <a href='{{ unsubscribe_url }}'>Unsubscribe</a></p>"
+    + "</body></html>"
+)
+
+
+# -- environment ----------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Sink:
+    """Postfix's smtp-sink on a free loopback port, counting what it accepted."""
+
+    def __init__(self) -> None:
+        binary = shutil.which("smtp-sink") or "/usr/sbin/smtp-sink"
+        self.port = free_port()
+        # Its counter goes to a file: a pipe nobody reads would fill and stall the sink.
+        self.output = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the sink
+        self.process = subprocess.Popen(  # noqa: S603 - a fixed local binary
+            [binary, "-c", "-u", "nobody", f"127.0.0.1:{self.port}", "256"],
+            stdout=self.output,
+            stderr=subprocess.STDOUT,
+        )
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise SystemExit("smtp-sink did not start")
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=10)
+        self.output.seek(0)
+        output = self.output.read().decode(errors="replace")
+        self.output.close()
+        counts = re.findall(r"mesg=(\d+)", output)
+        return int(counts[-1]) if counts else 0
+
+
+def bench_environ() -> dict[str, str]:
+    environ = {k: v for k, v in os.environ.items()}
+    environ.setdefault("SECRET_KEY", "bench-secret")
+    environ["FLASK_DEBUG"] = "0"
+    environ["LOG_LEVEL"] = "WARNING"
+    url = os.environ.get("DATABASE_URL")
+    if url:
+        environ["DATABASE_URL"] = _fresh_postgres(url)
+    else:
+        environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
+    if os.environ.get("REDIS_URL"):
+        environ["REDIS_URL"] = urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/13"))
+    return environ
+
+
+def _fresh_postgres(url: str) -> str:
+    from sqlalchemy import create_engine, text
+
+    from config import sqlalchemy_url
+
+    parts = urlsplit(sqlalchemy_url(url))
+    name = f"{parts.path.lstrip('/') or 'mailer'}_bench"
+    admin = create_engine(
+        urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT"
+    )
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+# -- the data ---------------------------------------------------------------------
+
+
+def create_mailing(clients: int) -> int:
+    from datetime import timedelta
+
+    from sqlalchemy import insert, select
+
+    from mailer.extensions import db
+    from mailer.models import Client, Mailing, Message, User, mailing_clients, utcnow
+
+    user = User(email="bench@bench.example", password_hash="!", confirmed_at=utcnow())  # noqa: S106
+    db.session.add(user)
+    db.session.flush()
+    message = Message(owner_id=user.id, subject=SUBJECT, body_text=TEXT, body_html=HTML)
+    later = utcnow() + timedelta(days=365)
+    mailing = Mailing(
+        owner_id=user.id, message=message, start_at=later, end_at=later + timedelta(days=1)
+    )
+    db.session.add(mailing)
+    db.session.flush()
+    for start in range(0, clients, 10_000):
+        rows = [
+            {
+                "owner_id": user.id,
+                "email": f"client{n}@example.com",
+                "full_name": f"Client Number {n}",
+                "comment": "",
+                "hard_bounces": 0,
+            }
+            for n in range(start, min(clients, start + 10_000))
+        ]
+        db.session.execute(insert(Client), rows)
+    ids = db.session.scalars(select(Client.id).where(Client.owner_id == user.id)).all()
+    db.session.execute(
+        insert(mailing_clients), [{"mailing_id": mailing.id, "client_id": i} for i in ids]
+    )
+    db.session.commit()
+    return mailing.id
+
+
+def client_rows(clients: int) -> list[tuple[int, str, str]]:
+    return [(n + 1, f"client{n}@example.com", f"Client Number {n}") for n in range(clients)]
+
+
+# -- the measurements ------------------------------------------------------------------
+
+
+def measure_dispatch(mailing_id: int) -> tuple[int, float, int]:
+    from sqlalchemy import func, select
+
+    from mailer.delivery import dispatch
+    from mailer.extensions import db
+    from mailer.models import Delivery
+
+    started = time.perf_counter()
+    run_id = dispatch.start_forced_run(mailing_id)
+    elapsed = time.perf_counter() - started
+    count = db.session.scalar(select(func.count()).where(Delivery.run_id == run_id))
+    return run_id, elapsed, count
+
+
+def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) -> dict:
+    """Warm workers wait on the queue; the clock runs from enqueue to the run's end."""
+    from mailer.delivery import dispatch
+
+    run_id, dispatch_seconds, count = measure_dispatch(mailing_id)
+    if not app.config["REDIS_URL"]:
+        from mailer.delivery import sender
+
+        started = time.perf_counter()
+        for batch in dispatch.run_batches(run_id):
+            sender.send_batch(run_id, batch)
+        elapsed = time.perf_counter() - started
+        memory = [{"worker_mb": _maxrss_mb(resource.RUSAGE_SELF), "horse_mb": 0.0}]
+    else:
+        processes = _start_workers(environ, workers, sink)
+        started = time.perf_counter()
+        dispatch.enqueue_run(run_id)
+        _wait_finished(run_id)
+        elapsed = time.perf_counter() - started
+        for process in processes:
+            process.send_signal(signal.SIGTERM)
+        memory = [_worker_report(process) for process in processes]
+    return {
+        "run_id": run_id,
+        "deliveries": count,
+        "dispatch_seconds": dispatch_seconds,
+        "seconds": elapsed,
+        "rate": count / elapsed,
+        "memory": memory,
+    }
+
+
+def _start_workers(environ: dict, workers: int, sink: Sink) -> list[subprocess.Popen]:
+    from rq import Worker
+
+    from mailer.redis_client import redis_connection
+
+    env = {**environ, "MAIL_SERVER": "127.0.0.1", "MAIL_PORT": str(sink.port)}
+    processes = []
+    for _ in range(workers):
+        # Output to a file: RQ logs every job, and a pipe read only at the end would fill.
+        log = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the worker
+        process = subprocess.Popen(  # noqa: S603 - this script, as a worker
+            [sys.executable, __file__, "--worker"], env=env, cwd=ROOT, stdout=log
+        )
+        process.log = log
+        processes.append(process)
+    while len(Worker.all(connection=redis_connection())) < workers:
+        time.sleep(0.1)
+    return processes
+
+
+def _worker_report(process: subprocess.Popen) -> dict:
+    process.wait(timeout=60)
+    process.log.seek(0)
+    lines = process.log.read().decode(errors="replace").strip().splitlines()
+    process.log.close()
+    return json.loads(lines[-1])
+
+
+def _wait_finished(run_id: int) -> None:
+    from mailer.extensions import db
+    from mailer.models import Run
+
+    while True:
+        db.session.expire_all()
+        if db.session.get(Run, run_id).finished_at is not None:
+            db.session.commit()
+            return
+        db.session.commit()
+        time.sleep(0.05)
+
+
+def transport_ceiling(port: int, messages: list[tuple[str, bytes]]) -> float:
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    started = time.perf_counter()
+    for recipient, data in messages:
+        smtp.sendmail(SENDER, [recipient], data)
+    elapsed = time.perf_counter() - started
+    smtp.quit()
+    return len(messages) / elapsed
+
+
+def prebuilt_messages(clients: list[tuple[int, str, str]]) -> list[tuple[str, bytes]]:
+    from mailer.delivery.mime import MessageBuilder
+    from mailer.delivery.render import ClientContext, compile_message
+
+    compiled = compile_message(subject=SUBJECT, body_text=TEXT, body_html=HTML)
+    builder = MessageBuilder(sender=SENDER, run_id=0, has_html=True)
+    built = []
+    for client_id, address, name in clients:
+        url = f"http://127.0.0.1/u/{client_id}"
+        rendered = compiled.render(client=ClientContext(address, name), unsubscribe_url=url)
+        built.append(
+            (
+                address,
+                builder.build(to=address, rendered=rendered, unsubscribe_url=url, mailto=SENDER),
+            )
+        )
+    return built
+
+
+def plain_baseline(port: int, clients: list[tuple[int, str, str]]) -> float:
+    """What typical code does: build each email with the email package, send it."""
+    smtp = smtplib.SMTP("127.0.0.1", port)
+    text = TEXT.replace("{{ ", "{").replace(" }}", "}").replace("client.", "")
+    html = HTML.replace("{{ ", "{").replace(" }}", "}").replace("client.", "")
+    subject = SUBJECT.replace("{{ ", "{").replace(" }}", "}").replace("client.", "")
+    started = time.perf_counter()
+    for client_id, address, name in clients:
+        values = {
+            "full_name": name,
+            "email": address,
+            "unsubscribe_url": f"http://127.0.0.1/u/{client_id}",
+        }
+        message = MIMEMultipart("alternative")
+        message["From"] = SENDER
+        message["To"] = address
+        message["Subject"] = subject.format(**values)
+        message["Date"] = formatdate(localtime=False)
+        message["Message-ID"] = make_msgid(domain="bench.example")
+        message.attach(MIMEText(text.format(**values), "plain", "utf-8"))
+        message.attach(MIMEText(html.format(**values), "html", "utf-8"))
+        smtp.sendmail(SENDER, [address], message.as_bytes())
+    elapsed = time.perf_counter() - started
+    smtp.quit()
+    return len(clients) / elapsed
+
+
+def _maxrss_mb(who: int) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024
+
+
+def worker_main() -> None:
+    """One RQ worker in burst mode; prints its peak memory (and its work horses') as JSON."""
+    from mailer import create_app
+    from mailer.delivery import worker
+
+    app = create_app()
+    with app.app_context():
+        worker.run_worker(app)  # until the bench sends SIGTERM
+    report = {
+        "worker_mb": _maxrss_mb(resource.RUSAGE_SELF),
+        "horse_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
+    }
+    print(json.dumps(report))  # noqa: T201 - the parent reads it
+
+
+# -- main ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=20_000)
+    parser.add_argument("--skip-two", action="store_true", help="only one worker")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        worker_main()
+        return
+
+    environ = bench_environ()
+    os.environ.update(environ)
+    from flask_migrate import upgrade
+
+    from mailer import create_app
+
+    app = create_app(environ=environ)
+    n = args.clients
+    with app.app_context():
+        upgrade()
+        from mailer.redis_client import redis_connection
+
+        if redis_connection() is not None:
+            redis_connection().flushdb()
+        database = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
+        queue = "RQ on Redis" if app.config["REDIS_URL"] else "in-process (no Redis)"
+        print(f"mailer bench-send: {n} clients, database {database}, jobs {queue}")
+        print("creating the clients and the mailing ...", flush=True)
+        mailing_id = create_mailing(n)
+
+        results = {}
+        for workers in (1,) if args.skip_two or not app.config["REDIS_URL"] else (1, 2):
+            sink = Sink()
+            app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_OUTBOX=None)
+            print(f"pipeline with {workers} worker(s) ...", flush=True)
+            results[workers] = run_pipeline(app, environ, mailing_id, workers, sink)
+            results[workers]["sink"] = sink.stop()
+
+    clients = client_rows(n)
+    print("transport ceiling and plain baseline ...", flush=True)
+    messages = prebuilt_messages(clients)
+    sink = Sink()
+    ceiling = transport_ceiling(sink.port, messages)
+    ceiling_count = sink.stop()
+    del messages
+    sink = Sink()
+    baseline = plain_baseline(sink.port, clients)
+    baseline_count = sink.stop()
+
+    print()
+    one = results[1]
+    print(
+        f"dispatch: run with {one['deliveries']} deliveries created in "
+        f"{one['dispatch_seconds']:.2f} s"
+    )
+    for workers, result in results.items():
+        peak = max(max(m["worker_mb"], m["horse_mb"]) for m in result["memory"])
+        print(
+            f"pipeline, {workers} worker(s): {result['rate']:8.0f} emails/s "
+            f"({result['deliveries']} in {result['seconds']:.1f} s; sink counted {result['sink']}; "
+            f"peak memory per worker {peak:.0f} MB)"
+        )
+    print(
+        f"transport ceiling (prebuilt bytes, bare smtplib): {ceiling:8.0f} emails/s "
+        f"(sink counted {ceiling_count})"
+    )
+    print(
+        f"plain baseline (email package + smtplib):         {baseline:8.0f} emails/s "
+        f"(sink counted {baseline_count})"
+    )
+    print()
+    print(
+        f"pipeline (1 worker) / plain baseline:     {one['rate'] / baseline:5.2f}x  (target >= 2)"
+    )
+    print(
+        f"pipeline (1 worker) / transport ceiling:  {one['rate'] / ceiling:5.0%}   (target >= 30%)"
+    )
+    if 2 in results:
+        print(
+            f"pipeline 2 workers / 1 worker:            "
+            f"{results[2]['rate'] / one['rate']:5.2f}x  (target >= 1.6)"
+        )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""Background jobs: thin entry points, and `enqueue` that runs them in-process without Redis.
+
+With REDIS_URL a job goes to the RQ queue RQ_QUEUE and an RQ worker runs
+it. Without Redis (the embedded default) it runs in this process: at once
+when testing or with JOBS_SYNCHRONOUS, else on one background thread (so
+the request or command that enqueued it returns at once).
+
+Jobs get ids, never rows: a worker loads what it needs in its own app
+context. They do not retry by raising: a temporary SMTP failure is stored
+on the delivery as "retry" with its time, and the next dispatch tick
+enqueues it again, so retries survive a restart of Redis or of the workers.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+
+from flask import Flask, current_app, has_app_context
+
+from mailer.redis_client import redis_connection
+
+log = logging.getLogger(__name__)
+
+RESULT_TTL = 600  # seconds RQ keeps a finished job's result
+FAILURE_TTL = 7 * 86400
+JOB_TIMEOUT = 3600  # a batch under a tight per-second rate limit takes long
+
+_process_app: Flask | None = None
+
+
+def enqueue(func: Callable, *args) -> None:
+    """Run `func(*args)` in the background: on RQ with Redis, in-process without."""
+    connection = redis_connection()
+    if connection is not None:
+        from rq import Queue
+
+        queue = Queue(current_app.config["RQ_QUEUE"], connection=connection)
+        queue.enqueue(
+            func,
+            *args,
+            result_ttl=RESULT_TTL,
+            failure_ttl=FAILURE_TTL,
+            job_timeout=JOB_TIMEOUT,
+        )
+        return
+    app = current_app._get_current_object()
+    if app.testing or app.config.get("JOBS_SYNCHRONOUS"):
+        func(*args)
+        return
+    if _process_app is None:
+        set_process_app(app)
+    _executor(app).submit(_run_logged, func, args)
+
+
+def _executor(app: Flask) -> ThreadPoolExecutor:
+    # One thread: batches of the embedded default go one after another, like one worker.
+    executor = app.extensions.get("mailer_jobs")
+    if executor is None:
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-job")
+        app.extensions["mailer_jobs"] = executor
+    return executor
+
+
+def _run_logged(func: Callable, args: tuple) -> None:
+    try:
+        func(*args)
+    except Exception:
+        log.exception("background job %s failed", func.__name__)
+
+
+def set_process_app(app: Flask) -> None:
+    """The app jobs of this process use (a worker creates it once, before forking)."""
+    global _process_app
+    _process_app = app
+
+
+@contextmanager
+def job_context():
+    """A fresh app context (and so a fresh database session) for one job."""
+    global _process_app
+    if _process_app is None:
+        if has_app_context():
+            _process_app = current_app._get_current_object()
+        else:
+            from mailer import create_app
+
+            _process_app = create_app()
+    app = current_app._get_current_object() if has_app_context() else _process_app
+    with app.app_context():
+        yield app
+
+
+# -- the jobs ------------------------------------------------------------------
+
+
+def dispatch_job() -> int:
+    """Every minute (rq-scheduler or the embedded loop): dispatch due mailings."""
+    from mailer.delivery import dispatch
+
+    with job_context():
+        return dispatch.dispatch_due()
+
+
+def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
+    """Send one batch; temporary failures are left as "retry" for the next tick."""
+    from mailer.delivery import sender
+
+    with job_context():
+        result = sender.send_batch(run_id, delivery_ids)
+        log.info("run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
+        return {"sent": result.sent, "failed": result.failed, "retry": result.retry}

@@ -1,0 +1,272 @@
+"""How the sender writes a delivery's state: safely, and on PostgreSQL fast.
+
+The rule (invariant 1): a delivery is marked "sending" in the database before
+its SMTP transaction, so nothing sends it again. The outcome of one email is
+written together with the "sending" mark of the next: one transaction per
+email.
+
+`SessionLedger` (SQLite, and the reference) commits each of those
+transactions durably. On PostgreSQL a durable commit costs a disk flush
+(about a millisecond here) per email, more than building the email, so
+`PostgresLedger` does this instead:
+
+1. it claims the next few deliveries (CLAIM_CHUNK) with one durable commit:
+   pending -> "claimed";
+2. each email's transaction (the previous outcome, its attempt row, and
+   claimed -> "sending") is one round trip, committed with
+   `synchronous_commit = off`: PostgreSQL applies it at once, in order, and
+   writes it to disk within a fraction of a second;
+3. the end of a batch is committed durably.
+
+A killed *worker* loses nothing: what PostgreSQL acknowledged is there, so
+only the email truly in flight is left "sending" (-> "unknown") and its
+still "claimed" neighbours are sent after the restart. A crash of the
+*database server* may lose the last unflushed marks; a "claimed" delivery
+older than the server's start is therefore treated as "unknown", never
+resent (`recover_claimed`). Either way no client receives a run twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import case, insert, select, text, update
+
+from mailer.extensions import db
+from mailer.models import Attempt, Client, Delivery, Run
+
+WAITING = ("pending", "retry")
+CLAIM_CHUNK = 25
+
+
+class SessionLedger:
+    """One durable transaction per email through the SQLAlchemy session."""
+
+    def __init__(self, hard_bounce_limit: int) -> None:
+        self.limit = hard_bounce_limit
+        self.writes: list = []
+        self.attempts: list[dict] = []
+
+    def claim(self, ids: list[int], now: datetime) -> list[int]:
+        return ids  # each delivery is claimed by `start`
+
+    def start(self, delivery_id: int, now: datetime) -> bool:
+        self._execute_pending()
+        started = db.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status.in_(WAITING))
+            .values(status="sending", tries=Delivery.tries + 1, next_try_at=None, updated_at=now)
+        ).rowcount
+        db.session.commit()
+        return started == 1
+
+    def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
+        self.writes.append(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status.in_(("sending", "unknown")))
+            .values(status=status, next_try_at=next_try_at, updated_at=now)
+        )
+        self.attempts.append(attempt)
+        if bounce:
+            self.writes.append(_hard_bounce(attempt["client_id"], now, self.limit))
+
+    def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
+        changed = db.session.execute(
+            update(Delivery)
+            .where(Delivery.id == delivery_id, Delivery.status == "sending")
+            .values(status="unknown", updated_at=now)
+        ).rowcount
+        if changed:
+            self.attempts.append(attempt)
+        return changed == 1
+
+    def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
+        if ids:
+            self.writes.append(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status.in_(current))
+                .values(**values)
+            )
+
+    def pause_run(self, run_id: int, until: datetime) -> None:
+        self.writes.append(update(Run).where(Run.id == run_id).values(paused_until=until))
+
+    def finish(self, unstarted: list[int], now: datetime) -> None:
+        self._execute_pending()
+        db.session.commit()
+
+    def _execute_pending(self) -> None:
+        for statement in self.writes:
+            db.session.execute(statement)
+        if self.attempts:
+            db.session.execute(insert(Attempt), self.attempts)
+        self.writes.clear()
+        self.attempts.clear()
+
+
+class PostgresLedger(SessionLedger):
+    """Chunks claimed durably, each email's marks in one asynchronous round trip."""
+
+    def __init__(self, hard_bounce_limit: int) -> None:
+        super().__init__(hard_bounce_limit)
+        self.raw = db.engine.raw_connection()
+        self.cursor = self.raw.cursor()
+        self.sql: list[bytes] = []
+
+    def claim(self, ids: list[int], now: datetime) -> list[int]:
+        if not ids:
+            return []
+        self._run_pending(durable=True)
+        self.cursor.execute(
+            "UPDATE deliveries SET status = 'claimed', updated_at = %s"
+            " WHERE id = ANY(%s) AND status IN ('pending', 'retry')"
+            " AND (next_try_at IS NULL OR next_try_at <= %s) RETURNING id",
+            (now, ids, now),
+        )
+        claimed = sorted(row[0] for row in self.cursor.fetchall())
+        self.raw.commit()
+        return claimed
+
+    def start(self, delivery_id: int, now: datetime) -> bool:
+        self.sql.append(
+            self.cursor.mogrify(
+                "UPDATE deliveries SET status = 'sending', tries = tries + 1,"
+                " next_try_at = NULL, updated_at = %s WHERE id = %s AND status = 'claimed'"
+                " RETURNING id",
+                (now, delivery_id),
+            )
+        )
+        rows = self._run_pending(durable=False)
+        return bool(rows)
+
+    def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
+        self.sql.append(
+            self.cursor.mogrify(
+                "UPDATE deliveries SET status = %s, next_try_at = %s, updated_at = %s"
+                " WHERE id = %s AND status IN ('sending', 'unknown')",
+                (status, next_try_at, now, delivery_id),
+            )
+        )
+        self._attempt(attempt)
+        if bounce:
+            self.sql.append(
+                self.cursor.mogrify(
+                    "UPDATE clients SET hard_bounces = hard_bounces + 1, bounced_at = CASE"
+                    " WHEN bounced_at IS NULL AND hard_bounces + 1 >= %s THEN %s"
+                    " ELSE bounced_at END WHERE id = %s",
+                    (self.limit, now, attempt["client_id"]),
+                )
+            )
+
+    def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
+        self._run_pending(durable=True)
+        self.cursor.execute(
+            "UPDATE deliveries SET status = 'unknown', updated_at = %s"
+            " WHERE id = %s AND status = 'sending'",
+            (now, delivery_id),
+        )
+        changed = self.cursor.rowcount == 1
+        if changed:
+            self._attempt(attempt)
+        self._run_pending(durable=True)
+        return changed
+
+    def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
+        if not ids:
+            return
+        columns = ", ".join(f"{name} = %({name})s" for name in values)
+        self.sql.append(
+            self.cursor.mogrify(
+                f"UPDATE deliveries SET {columns}"  # noqa: S608 - column names are ours
+                " WHERE id = ANY(%(ids)s) AND status = ANY(%(current)s)",
+                {**values, "ids": ids, "current": list(current)},
+            )
+        )
+
+    def pause_run(self, run_id: int, until: datetime) -> None:
+        self.sql.append(
+            self.cursor.mogrify("UPDATE runs SET paused_until = %s WHERE id = %s", (until, run_id))
+        )
+
+    def finish(self, unstarted: list[int], now: datetime) -> None:
+        try:
+            self.set_status(unstarted, ("claimed",), {"status": "pending", "updated_at": now})
+            self._run_pending(durable=True)
+        finally:
+            self.cursor.close()
+            self.raw.close()  # back to the pool
+
+    def _attempt(self, attempt: dict) -> None:
+        self.sql.append(
+            self.cursor.mogrify(
+                "INSERT INTO attempts (owner_id, mailing_id, run_id, delivery_id, client_id,"
+                " recipient, attempted_at, success, reply_code, reply) VALUES"
+                " (%(owner_id)s, %(mailing_id)s, %(run_id)s, %(delivery_id)s, %(client_id)s,"
+                " %(recipient)s, %(attempted_at)s, %(success)s, %(reply_code)s, %(reply)s)",
+                attempt,
+            )
+        )
+
+    def _run_pending(self, *, durable: bool) -> list:
+        """Send the queued statements as one round trip and commit; returns the last rows."""
+        if not self.sql:
+            return []
+        prefix = b"" if durable else b"SET LOCAL synchronous_commit TO OFF;"
+        self.cursor.execute(prefix + b";".join(self.sql))
+        self.sql.clear()
+        rows = self.cursor.fetchall() if self.cursor.description else []
+        self.raw.commit()
+        return rows
+
+
+def ledger_for_engine(hard_bounce_limit: int) -> SessionLedger:
+    if db.engine.dialect.name == "postgresql":
+        return PostgresLedger(hard_bounce_limit)
+    return SessionLedger(hard_bounce_limit)
+
+
+def database_started_at() -> datetime | None:
+    """When the database server last started (PostgreSQL); None elsewhere."""
+    if db.engine.dialect.name != "postgresql":
+        return None
+    return db.session.scalar(text("SELECT pg_postmaster_start_time()"))
+
+
+def recover_claimed(stall_cutoff: datetime) -> None:
+    """Stale "claimed" deliveries go back to "pending" (their worker died before sending),
+    or, claimed before the database server last started, to "sending": their mark may have
+    been lost in the crash, so they end "unknown" like any stale "sending" one. Commits.
+    """
+    rows = db.session.execute(
+        select(Delivery.id, Delivery.run_id, Delivery.client_id, Delivery.updated_at).where(
+            Delivery.status == "claimed", Delivery.updated_at < stall_cutoff
+        )
+    ).all()
+    started_at = database_started_at()
+    lost = [r for r in rows if started_at is not None and r.updated_at < started_at]
+    kept = [r.id for r in rows if r not in lost]
+    # updated_at is kept: the stalled-delivery pass right after picks them up.
+    for ids, status in ((kept, "pending"), ([r.id for r in lost], "sending")):
+        if ids:
+            db.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == "claimed")
+                # Naming updated_at keeps it: the column's onupdate would set it to now.
+                .values(status=status, updated_at=Delivery.updated_at)
+                .execution_options(synchronize_session=False)
+            )
+    db.session.commit()
+
+
+def _hard_bounce(client_id: int, now: datetime, limit: int):
+    return (
+        update(Client)
+        .where(Client.id == client_id)
+        .values(
+            hard_bounces=Client.hard_bounces + 1,
+            bounced_at=case(
+                (Client.bounced_at.is_(None) & (Client.hard_bounces + 1 >= limit), now),
+                else_=Client.bounced_at,
+            ),
+        )
+    )

@@ -1,0 +1,136 @@
+"""Building one email as bytes, fast.
+
+The `email` package rebuilds every header and part for each message, which
+costs more than the SMTP conversation. Here everything that is the same for
+a whole run (From, the boundary, a part without placeholders) is encoded
+once, and each client's email only joins bytes: its To, Subject,
+Message-ID, unsubscribe links and rendered parts. The result is a plain
+RFC 5322 / MIME message with CRLF line ends, as SMTP wants.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from email.utils import formataddr, formatdate, parseaddr
+
+from mailer.delivery.render import Rendered
+
+_CRLF = b"\r\n"
+_MAX_LINE = 998
+
+
+class MessageBuilder:
+    """Builds the bytes of one run's emails; `build` personalises them per client."""
+
+    def __init__(self, *, sender: str, run_id: int, has_html: bool) -> None:
+        self.sender = sender
+        self.sender_address = parseaddr(sender)[1] or sender
+        self.domain = self.sender_address.rpartition("@")[2] or "localhost"
+        self.run_id = run_id
+        self.has_html = has_html
+        self.boundary = f"=_mailer_{uuid.uuid4().hex}"
+        name, address = parseaddr(sender)
+        self._from = b"From: " + formataddr((name, address or sender)).encode() + _CRLF
+        self._tail_headers = (
+            b"MIME-Version: 1.0\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
+        )
+        if has_html:
+            self._tail_headers += (
+                f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode()
+            )
+        self._part_cache: dict[tuple[str, str], bytes] = {}
+        self._date = ("", b"")
+
+    def build(self, *, to: str, rendered: Rendered, unsubscribe_url: str, mailto: str) -> bytes:
+        headers = b"".join(
+            (
+                self._from,
+                b"To: ",
+                to.encode(),
+                _CRLF,
+                b"Subject: ",
+                _header_value(rendered.subject),
+                _CRLF,
+                self._date_header(),
+                b"Message-ID: <",
+                f"{uuid.uuid4().hex}.{self.run_id}@{self.domain}".encode(),
+                b">\r\nList-Unsubscribe: <",
+                unsubscribe_url.encode(),
+                b">,\r\n <mailto:",
+                mailto.encode(),
+                b">\r\n",
+                self._tail_headers,
+            )
+        )
+        if not self.has_html:
+            return headers + self._part(rendered.text, "plain", with_boundary=False)
+        marker = b"--" + self.boundary.encode()
+        return b"".join(
+            (
+                headers,
+                _CRLF,
+                marker,
+                _CRLF,
+                self._part(rendered.text, "plain"),
+                _CRLF,
+                marker,
+                _CRLF,
+                self._part(rendered.html, "html"),
+                _CRLF,
+                marker,
+                b"--",
+                _CRLF,
+            )
+        )
+
+    def _date_header(self) -> bytes:
+        # Formatting a date costs as much as the rest of the headers; reuse it within a second.
+        stamp = formatdate(usegmt=True)
+        if stamp != self._date[0]:
+            self._date = (stamp, b"Date: " + stamp.encode() + _CRLF)
+        return self._date[1]
+
+    def _part(self, body: str, subtype: str, *, with_boundary: bool = True) -> bytes:
+        key = (subtype, body)
+        cached = self._part_cache.get(key)
+        if cached is not None:
+            return cached
+        encoding, payload = _encode_body(body)
+        part = (
+            f"Content-Type: text/{subtype}; charset=utf-8\r\n"
+            f"Content-Transfer-Encoding: {encoding}\r\n\r\n"
+        ).encode() + payload
+        # Only parts without placeholders repeat; keep a few, never one per client.
+        if len(self._part_cache) < 4:
+            self._part_cache[key] = part
+        return part
+
+
+def _encode_body(body: str) -> tuple[str, bytes]:
+    """7bit when the text is plain ASCII with short lines, base64 otherwise."""
+    lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+    if body.isascii() and all(len(line) <= _MAX_LINE for line in lines):
+        return "7bit", "\r\n".join(lines).encode("ascii") + _CRLF
+    encoded = base64.encodebytes(body.encode("utf-8"))
+    return "base64", encoded.replace(b"\n", _CRLF)
+
+
+def _header_value(value: str) -> bytes:
+    """A header value: ASCII as it is, anything else as RFC 2047 encoded words."""
+    if value.isascii() and len(value) < _MAX_LINE - 80:
+        return value.encode("ascii")
+    words, chunk, size = [], [], 0
+    for char in value:
+        width = len(char.encode("utf-8"))
+        if size + width > 45:  # 45 bytes -> 60 base64 chars: a word stays under 76
+            words.append("".join(chunk))
+            chunk, size = [], 0
+        chunk.append(char)
+        size += width
+    words.append("".join(chunk))
+    encoded = (
+        "=?utf-8?b?" + base64.b64encode(word.encode("utf-8")).decode("ascii") + "?="
+        for word in words
+    )
+    return "\r\n ".join(encoded).encode("ascii")

@@ -1,0 +1,135 @@
+"""The SMTP account's sending rate, shared by every worker.
+
+SEND_RATE_PER_SECOND and SEND_RATE_PER_DAY (0 = unlimited) bound the emails
+all workers together hand to the SMTP server. With Redis the counters live
+there and one Lua script checks and counts atomically, on Redis's clock, so
+N workers on N machines share one budget. Without Redis (the embedded
+default: one process) they are counted in memory.
+
+Days are UTC days: a provider's daily quota is a rolling or calendar day of
+its own, so set SEND_RATE_PER_DAY a little below it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from flask import current_app
+
+from mailer.redis_client import redis_connection
+
+KEY_PREFIX = "mailer:rate:"
+DAY_SECONDS = 86400
+
+# Returns {0, 0} to go, {1, µs to wait} when this second's budget is spent,
+# {2, seconds to the next UTC day} when today's is.
+_LUA = """
+local per_second = tonumber(ARGV[1])
+local per_day = tonumber(ARGV[2])
+local now = redis.call('TIME')
+local seconds = tonumber(now[1])
+local micros = tonumber(now[2])
+local day_key = ARGV[3] .. 'day:' .. math.floor(seconds / 86400)
+local second_key = ARGV[3] .. 'second:' .. seconds
+if per_day > 0 then
+  local used = tonumber(redis.call('GET', day_key) or '0')
+  if used >= per_day then
+    return {2, 86400 - (seconds % 86400)}
+  end
+end
+if per_second > 0 then
+  local used = tonumber(redis.call('GET', second_key) or '0')
+  if used >= per_second then
+    return {1, 1000000 - micros}
+  end
+  redis.call('INCR', second_key)
+  redis.call('EXPIRE', second_key, 2)
+end
+if per_day > 0 then
+  redis.call('INCR', day_key)
+  redis.call('EXPIRE', day_key, 172800)
+end
+return {0, 0}
+"""
+
+
+class DayQuotaUsed(Exception):
+    """Today's quota is spent; sending may go on at `until` (aware UTC)."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"daily sending quota used up until {until.isoformat()}")
+        self.until = until
+
+
+class RateLimiter:
+    """`acquire()` blocks for the per-second budget and raises DayQuotaUsed for the daily one."""
+
+    def __init__(self, *, per_second: int, per_day: int, redis=None) -> None:
+        self.per_second = per_second
+        self.per_day = per_day
+        self.redis = redis
+        self._script = redis.register_script(_LUA) if redis is not None else None
+
+    @property
+    def unlimited(self) -> bool:
+        return not self.per_second and not self.per_day
+
+    def acquire(self) -> None:
+        if self.unlimited:
+            return
+        while True:
+            verdict, amount = self._check()
+            if verdict == 0:
+                return
+            if verdict == 2:
+                until = datetime.now(UTC) + timedelta(seconds=int(amount))
+                raise DayQuotaUsed(until.replace(microsecond=0))
+            time.sleep(amount / 1_000_000)
+
+    def _check(self) -> tuple[int, int]:
+        if self._script is not None:
+            verdict, amount = self._script(args=[self.per_second, self.per_day, KEY_PREFIX])
+            return int(verdict), int(amount)
+        return _local_counter.check(self.per_second, self.per_day)
+
+
+class _LocalCounter:
+    """The same budget in memory, for the embedded default (one process)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.counts: dict[str, int] = {}
+
+    def check(self, per_second: int, per_day: int) -> tuple[int, int]:
+        with self.lock:
+            now = time.time()
+            seconds, micros = int(now), int((now % 1) * 1_000_000)
+            day_key, second_key = f"day:{seconds // DAY_SECONDS}", f"second:{seconds}"
+            if per_day and self.counts.get(day_key, 0) >= per_day:
+                return 2, DAY_SECONDS - seconds % DAY_SECONDS
+            if per_second and self.counts.get(second_key, 0) >= per_second:
+                return 1, 1_000_000 - micros
+            # Keep only the current keys: the dict never grows.
+            self.counts = {k: v for k, v in self.counts.items() if k in (day_key, second_key)}
+            if per_second:
+                self.counts[second_key] = self.counts.get(second_key, 0) + 1
+            if per_day:
+                self.counts[day_key] = self.counts.get(day_key, 0) + 1
+            return 0, 0
+
+
+_local_counter = _LocalCounter()
+
+
+def limiter_from_config() -> RateLimiter:
+    config = current_app.config
+    per_second, per_day = config["SEND_RATE_PER_SECOND"], config["SEND_RATE_PER_DAY"]
+    redis = redis_connection() if (per_second or per_day) else None
+    return RateLimiter(per_second=per_second, per_day=per_day, redis=redis)
+
+
+def reset_local_counters() -> None:
+    """Forget the in-memory counts (tests; a restarted process starts fresh anyway)."""
+    _local_counter.counts.clear()

@@ -1,0 +1,202 @@
+"""Message templates: validate them on save, render them per client when sending.
+
+Pure: no Flask, no database. A message's subject, text body and HTML body are
+Jinja templates rendered in a sandbox (a user writes them, so they must not
+reach Python internals) with `StrictUndefined` (a typo is an error on save,
+never an empty hole in a sent email). Only the HTML part is autoescaped.
+
+The context is `client` (email, full_name, comment) and `unsubscribe_url`.
+
+The sender compiles a message once per run (`compile_message`) and renders
+it for each client; `render_for_client` is the one-off form of the same.
+"""
+
+from __future__ import annotations
+
+import traceback
+from functools import lru_cache
+from typing import Any, NamedTuple
+
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import SandboxedEnvironment
+
+__all__ = [
+    "ClientContext",
+    "CompiledMessage",
+    "Rendered",
+    "compile_message",
+    "render_for_client",
+    "validate_message",
+]
+
+# The name Jinja gives the frames of a template compiled from a string.
+_TEMPLATE_FILENAME = "<template>"
+
+
+class ClientContext(NamedTuple):
+    """What a template sees as `client`: the client's fields, nothing else."""
+
+    email: str
+    full_name: str = ""
+    comment: str = ""
+
+
+class Rendered(NamedTuple):
+    subject: str
+    text: str
+    html: str  # "" when the message has no HTML part
+
+
+SAMPLE_CLIENT = ClientContext(
+    email="client@example.com", full_name="Sample Client", comment="A comment"
+)
+SAMPLE_UNSUBSCRIBE_URL = "https://mailer.example/u/sample-token"
+
+
+class _Undefined(StrictUndefined):
+    """StrictUndefined whose messages name `client` as the user wrote it."""
+
+    __slots__ = ()
+
+    @property
+    def _undefined_message(self) -> str:
+        if isinstance(self._undefined_obj, ClientContext) and isinstance(self._undefined_name, str):
+            return f"'client' has no attribute {self._undefined_name!r}"
+        return super()._undefined_message
+
+
+def _environment(*, html: bool) -> SandboxedEnvironment:
+    return SandboxedEnvironment(
+        undefined=_Undefined,
+        autoescape=html,
+        keep_trailing_newline=True,
+        auto_reload=False,
+    )
+
+
+_TEXT_ENV = _environment(html=False)
+_HTML_ENV = _environment(html=True)
+
+
+class _Part:
+    """One compiled template; a part with no Jinja syntax is returned as it is."""
+
+    __slots__ = ("_static", "_template")
+
+    def __init__(self, source: str, *, html: bool) -> None:
+        env = _HTML_ENV if html else _TEXT_ENV
+        if "{" in source:
+            self._template = env.from_string(source)
+            self._static = None
+        else:
+            self._template = None
+            self._static = source
+
+    def render(self, context: dict[str, Any]) -> str:
+        if self._template is None:
+            return self._static
+        return self._template.render(context)
+
+
+class CompiledMessage:
+    """A message compiled once; `render` fills it in for one client."""
+
+    __slots__ = ("_html", "_subject", "_text", "has_html")
+
+    def __init__(self, *, subject: str, body_text: str, body_html: str = "") -> None:
+        self._subject = _Part(subject, html=False)
+        self._text = _Part(body_text, html=False)
+        self.has_html = bool(body_html and body_html.strip())
+        self._html = _Part(body_html, html=True) if self.has_html else None
+
+    def render(self, *, client: ClientContext, unsubscribe_url: str) -> Rendered:
+        context = {"client": client, "unsubscribe_url": unsubscribe_url}
+        return Rendered(
+            subject=_one_line(self._subject.render(context)),
+            text=self._text.render(context),
+            html=self._html.render(context) if self._html is not None else "",
+        )
+
+
+@lru_cache(maxsize=32)
+def compile_message(*, subject: str, body_text: str, body_html: str = "") -> CompiledMessage:
+    """The compiled form of a message (cached: a run compiles its message once)."""
+    return CompiledMessage(subject=subject, body_text=body_text, body_html=body_html)
+
+
+def render_for_client(
+    *,
+    subject: str,
+    body_text: str,
+    body_html: str,
+    client: Any,
+    unsubscribe_url: str,
+) -> Rendered:
+    """Render a message for one client (any object with email, full_name, comment)."""
+    compiled = compile_message(subject=subject, body_text=body_text, body_html=body_html or "")
+    return compiled.render(client=to_context(client), unsubscribe_url=unsubscribe_url)
+
+
+def to_context(client: Any) -> ClientContext:
+    """A client row (or anything with its fields) as the template sees it."""
+    if isinstance(client, ClientContext):
+        return client
+    return ClientContext(
+        email=client.email,
+        full_name=getattr(client, "full_name", "") or "",
+        comment=getattr(client, "comment", "") or "",
+    )
+
+
+def validate_message(*, subject: str, body_text: str, body_html: str) -> dict[str, str]:
+    """Errors by field name ("subject", "body_text", "body_html"); empty when valid.
+
+    Each error names the line and the reason, e.g. "line 3: 'client' has no
+    attribute 'phone'". The templates are rendered against a sample client so
+    unknown names and attributes are caught on save, not when sending.
+    """
+    errors: dict[str, str] = {}
+    fields = (("subject", subject, False), ("body_text", body_text, False))
+    if body_html and body_html.strip():
+        fields += (("body_html", body_html, True),)
+    for name, source, html in fields:
+        error = _template_error(source or "", html=html)
+        if error:
+            errors[name] = error
+    return errors
+
+
+def _template_error(source: str, *, html: bool) -> str | None:
+    env = _HTML_ENV if html else _TEXT_ENV
+    try:
+        template = env.from_string(source)
+    except TemplateSyntaxError as error:
+        return f"line {error.lineno}: {error.message}"
+    context = {"client": SAMPLE_CLIENT, "unsubscribe_url": SAMPLE_UNSUBSCRIBE_URL}
+    try:
+        template.render(context)
+    except TemplateSyntaxError as error:  # e.g. a bad {% include %}
+        return f"line {error.lineno}: {error.message}"
+    except (UndefinedError, SecurityError) as error:
+        return _with_line(error, str(error))
+    except Exception as error:  # noqa: BLE001 - any failure of user code is a validation error
+        return _with_line(error, f"{type(error).__name__}: {error}")
+    return None
+
+
+def _with_line(error: BaseException, reason: str) -> str:
+    """Prefix the template line where `error` happened (Jinja rewrites tracebacks to it)."""
+    frames = [
+        f for f in traceback.extract_tb(error.__traceback__) if f.filename == _TEMPLATE_FILENAME
+    ]
+    if frames and frames[-1].lineno:
+        return f"line {frames[-1].lineno}: {reason}"
+    return reason
+
+
+def _one_line(subject: str) -> str:
+    """A header value: no line breaks (a template could otherwise inject headers)."""
+    if "\n" in subject or "\r" in subject:
+        return " ".join(subject.split())
+    return subject.strip()

@@ -1,0 +1,325 @@
+"""Sending one batch of a run's deliveries: one SMTP connection, one email per client.
+
+The rules that keep a client from receiving a run twice (invariant 1):
+
+- a delivery is claimed by a conditional UPDATE (pending/retry -> sending)
+  committed *before* the SMTP transaction; a second job or worker finds it
+  claimed and leaves it alone;
+- a delivery still "sending" after SEND_STALL_SECONDS belonged to a worker
+  that died mid-transaction: it becomes "unknown" (with an attempt row that
+  says so) and is never sent again;
+- the outcome of one delivery is committed together with the claim of the
+  next one, so a crash between them leaves at most the one email in flight
+  "sending".
+
+Every try is an Attempt row with the server's reply (invariant 2). A
+temporary failure (4xx, refused, dropped, timed out) waits as "retry" with
+exponential backoff and jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx)
+fails at once and counts a hard bounce; at HARD_BOUNCE_LIMIT the client is
+marked bounced (invariant 7). Before each batch the mailing must still be
+active and its owner not blocked, or the run's remaining deliveries are
+cancelled (invariant 6).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from urllib.parse import quote
+
+from flask import current_app
+from sqlalchemy import exists, select, update
+
+from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
+from mailer.delivery.mime import MessageBuilder
+from mailer.delivery.ratelimit import DayQuotaUsed, RateLimiter, limiter_from_config
+from mailer.delivery.render import ClientContext, compile_message
+from mailer.delivery.transport import Reply, transport_from_config
+from mailer.delivery.unsubscribe import unsubscribe_token
+from mailer.extensions import db
+from mailer.models import Client, Delivery, Mailing, Run, User, utcnow
+
+log = logging.getLogger(__name__)
+
+WAITING = ("pending", "retry")
+UNFINISHED = ("pending", "retry", "claimed", "sending")
+UNKNOWN_REPLY = "the worker stopped during sending: the outcome is unknown, not resent"
+
+
+@dataclass
+class BatchResult:
+    sent: int = 0
+    failed: int = 0
+    retry: int = 0
+    cancelled: int = 0
+    unknown: int = 0
+    paused_until: datetime | None = None
+    stopped: bool = False  # the mailing was disabled or its owner blocked
+
+    @property
+    def handled(self) -> int:
+        return self.sent + self.failed + self.retry + self.cancelled + self.unknown
+
+
+@dataclass
+class _Run:
+    """What every email of a run shares, prepared once per batch."""
+
+    id: int
+    mailing_id: int
+    owner_id: int
+    compiled: object
+    builder: MessageBuilder
+    sender: str
+    base_url: str
+
+
+def send_batch(
+    run_id: int,
+    delivery_ids: Iterable[int],
+    *,
+    on_progress: Callable[[int], None] | None = None,
+) -> BatchResult:
+    """Send the waiting deliveries among `delivery_ids` of run `run_id`; commits as it goes.
+
+    Safe to call twice with the same ids, concurrently or after a crash:
+    claimed, sent and final deliveries are skipped.
+    """
+    result = BatchResult()
+    run = db.session.get(Run, run_id)
+    if run is None or run.finished_at is not None:
+        return result
+    if not _may_send(run.mailing_id):
+        result.stopped = True
+        result.cancelled = cancel_remaining(run_id)
+        finish_if_done(run_id)
+        db.session.commit()
+        return result
+    context = _prepare(run)
+    rows = _load(sorted(set(delivery_ids)), run_id)
+    db.session.commit()  # end the read transaction: each claim commits on its own
+    _send_rows(context, rows, result, on_progress)
+    if result.sent and result.paused_until is None and run.paused_until is not None:
+        db.session.execute(update(Run).where(Run.id == run_id).values(paused_until=None))
+    finish_if_done(run_id)
+    db.session.commit()
+    return result
+
+
+def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
+    config = current_app.config
+    limiter = limiter_from_config()
+    transport = transport_from_config(config)
+    ledger = ledger_for_engine(config["HARD_BOUNCE_LIMIT"])
+    stall_cutoff = utcnow() - timedelta(seconds=config["SEND_STALL_SECONDS"])
+    by_id = {row.id: row for row in rows}
+    unstarted: list[int] = []
+    try:
+        sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
+        for start in range(0, len(sendable), CLAIM_CHUNK):
+            unstarted = ledger.claim(sendable[start : start + CLAIM_CHUNK], utcnow())
+            while unstarted:
+                _send_one(context, by_id[unstarted[0]], result, limiter, transport, ledger)
+                if result.paused_until is not None:
+                    break  # this one was not sent: it waits with the rest
+                unstarted.pop(0)
+                if on_progress is not None:
+                    on_progress(1)
+            if result.paused_until is not None:
+                waiting = unstarted + sendable[start + CLAIM_CHUNK :]
+                _defer(context, ledger, waiting, result.paused_until)
+                unstarted = []
+                break
+    finally:
+        ledger.finish(unstarted, utcnow())
+        transport.close()
+
+
+def _ready(context: _Run, row, result: BatchResult, ledger, stall_cutoff) -> bool:
+    """Whether the row is this batch's to send; settles the ones that are not."""
+    now = utcnow()
+    if row.status == "sending":
+        # Its worker died mid-transaction (or another is on it right now, if fresh).
+        if row.updated_at < stall_cutoff:
+            attempt = _attempt(context, row, now, False, None, UNKNOWN_REPLY)
+            result.unknown += ledger.unknown(row.id, now, attempt)
+        return False
+    if row.status not in WAITING or (row.next_try_at is not None and row.next_try_at > now):
+        return False
+    if row.unsubscribed_at is not None or row.bounced_at is not None:
+        ledger.set_status([row.id], WAITING, {"status": "cancelled", "updated_at": now})
+        result.cancelled += 1
+        return False
+    return True
+
+
+def _send_one(context: _Run, row, result: BatchResult, limiter: RateLimiter, transport, ledger):
+    try:
+        limiter.acquire()
+    except DayQuotaUsed as quota:
+        result.paused_until = quota.until
+        return
+    if not ledger.start(row.id, utcnow()):
+        return
+    client = ClientContext(row.email, row.full_name or "", row.comment or "")
+    token = unsubscribe_token(row.client_id)
+    url = f"{context.base_url}/u/{token}"
+    rendered = context.compiled.render(client=client, unsubscribe_url=url)
+    data = context.builder.build(
+        to=row.email, rendered=rendered, unsubscribe_url=url, mailto=_mailto(context, token)
+    )
+    reply = transport.send(context.builder.sender_address, row.email, data)
+    _record(context, ledger, row, reply, utcnow(), result)
+
+
+def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> None:
+    tries = row.tries + 1
+    bounce = False
+    if reply.ok:
+        status, next_try_at = "sent", None
+        result.sent += 1
+    elif reply.permanent or tries >= current_app.config["SEND_MAX_ATTEMPTS"]:
+        status, next_try_at = "failed", None
+        result.failed += 1
+        bounce = reply.permanent and reply.stage in ("rcpt", "data")
+    else:
+        status, next_try_at = "retry", now + retry_delay(tries)
+        result.retry += 1
+    attempt = _attempt(context, row, now, reply.ok, reply.code, reply.text)
+    ledger.outcome(row.id, status, next_try_at, now, attempt, bounce)
+
+
+def retry_delay(tries: int) -> timedelta:
+    """Exponential backoff with full jitter on top: base * 2^(tries-1) + [0, base)."""
+    base = current_app.config["SEND_RETRY_BASE_SECONDS"]
+    jitter = random.uniform(0, base)  # noqa: S311 - spreading retries, not security
+    return timedelta(seconds=base * 2 ** (tries - 1) + jitter)
+
+
+def _defer(context: _Run, ledger, delivery_ids: list[int], until: datetime) -> None:
+    """The daily quota is spent: the rest waits for tomorrow as "retry", untried."""
+    values = {"status": "retry", "next_try_at": until, "updated_at": utcnow()}
+    ledger.set_status(delivery_ids, (*WAITING, "claimed"), values)
+    ledger.pause_run(context.id, until)
+
+
+def _attempt(context: _Run, row, now, success: bool, code: int | None, text: str) -> dict:
+    return {
+        "owner_id": context.owner_id,
+        "mailing_id": context.mailing_id,
+        "run_id": context.id,
+        "delivery_id": row.id,
+        "client_id": row.client_id,
+        "recipient": row.email,
+        "attempted_at": now,
+        "success": success,
+        "reply_code": code,
+        "reply": text[:2000],
+    }
+
+
+def _mailto(context: _Run, token: str) -> str:
+    return f"{context.builder.sender_address}?subject={quote('unsubscribe ' + token)}"
+
+
+def _prepare(run: Run) -> _Run:
+    message = run.mailing.message
+    compiled = compile_message(
+        subject=message.subject, body_text=message.body_text, body_html=message.body_html or ""
+    )
+    sender = current_app.config["MAIL_DEFAULT_SENDER"]
+    return _Run(
+        id=run.id,
+        mailing_id=run.mailing_id,
+        owner_id=run.mailing.owner_id,
+        compiled=compiled,
+        builder=MessageBuilder(sender=sender, run_id=run.id, has_html=compiled.has_html),
+        sender=sender,
+        base_url=current_app.config["BASE_URL"],
+    )
+
+
+def _load(delivery_ids: list[int], run_id: int) -> list:
+    if not delivery_ids:
+        return []
+    return db.session.execute(
+        select(
+            Delivery.id,
+            Delivery.status,
+            Delivery.tries,
+            Delivery.next_try_at,
+            Delivery.updated_at,
+            Delivery.client_id,
+            Client.email,
+            Client.full_name,
+            Client.comment,
+            Client.unsubscribed_at,
+            Client.bounced_at,
+        )
+        .join(Client, Client.id == Delivery.client_id)
+        .where(Delivery.id.in_(delivery_ids), Delivery.run_id == run_id)
+        .order_by(Delivery.id)
+    ).all()
+
+
+def _may_send(mailing_id: int) -> bool:
+    """The mailing is still active and its owner not blocked (checked before each batch)."""
+    return bool(
+        db.session.scalar(
+            select(Mailing.id)
+            .join(User, User.id == Mailing.owner_id)
+            .where(Mailing.id == mailing_id, Mailing.is_active.is_(True))
+            .where(User.is_blocked.is_(False))
+        )
+    )
+
+
+def cancel_remaining(run_id: int) -> int:
+    """Cancel the run's deliveries that have not been tried yet; returns how many."""
+    return db.session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
+        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
+    ).rowcount
+
+
+def finish_if_done(run_id: int) -> bool:
+    """Mark the run finished when none of its deliveries remains to be sent."""
+    remaining = exists().where(Delivery.run_id == run_id, Delivery.status.in_(UNFINISHED))
+    return (
+        db.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.finished_at.is_(None), ~remaining)
+            .values(finished_at=utcnow(), paused_until=None)
+        ).rowcount
+        == 1
+    )
+
+
+def mark_stalled_unknown(run_id: int, delivery_ids: list[int], stall_cutoff: datetime) -> int:
+    """Deliveries left "sending" since before `stall_cutoff` become "unknown"; commits."""
+    run = db.session.get(Run, run_id)
+    context = _Run(
+        id=run_id,
+        mailing_id=run.mailing_id,
+        owner_id=run.mailing.owner_id,
+        compiled=None,
+        builder=None,
+        sender="",
+        base_url="",
+    )
+    ledger = SessionLedger(current_app.config["HARD_BOUNCE_LIMIT"])
+    marked = 0
+    for row in _load(delivery_ids, run_id):
+        if row.status == "sending" and row.updated_at < stall_cutoff:
+            now = utcnow()
+            marked += ledger.unknown(
+                row.id, now, _attempt(context, row, now, False, None, UNKNOWN_REPLY)
+            )
+    ledger.finish([], utcnow())
+    finish_if_done(run_id)
+    db.session.commit()
+    return marked

@@ -1,0 +1,40 @@
+""" "Send now" and the live progress of a mailing's latest run (owner only)."""
+
+from __future__ import annotations
+
+from flask import flash, jsonify, redirect, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mailer.delivery import dispatch, progress
+from mailer.mailings import bp
+from mailer.models import Mailing
+
+
+def _own_mailing(mailing_id: int) -> Mailing:
+    return Mailing.owned_by(current_user).filter_by(id=mailing_id).first_or_404()
+
+
+@bp.app_template_global()
+def mailing_progress(mailing_id: int) -> dict | None:
+    return progress.mailing_progress(mailing_id)
+
+
+@bp.route("/mailings/<int:mailing_id>/send-now", methods=["POST"])
+@login_required
+def mailing_send_now(mailing_id: int):
+    mailing = _own_mailing(mailing_id)
+    run_id = dispatch.start_forced_run(mailing.id)
+    if run_id is None:
+        flash(_("This mailing cannot send: it is disabled or your account is blocked."), "danger")
+    else:
+        dispatch.enqueue_run(run_id)
+        flash(_("Sending started. The progress below updates by itself."), "success")
+    return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+
+
+@bp.route("/mailings/<int:mailing_id>/progress")
+@login_required
+def mailing_progress_json(mailing_id: int):
+    mailing = _own_mailing(mailing_id)
+    return jsonify(progress.mailing_progress(mailing.id) or {})

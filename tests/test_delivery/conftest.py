@@ -1,0 +1,254 @@
+"""Fixtures for sending: an aiosmtpd SMTP sink on 127.0.0.1, mailings with clients, jobs.
+
+The sink can be told to answer a recipient with a given reply (421, 451,
+550...) a number of times, to drop the connection at a recipient, or to stall
+on one until released; it records every email it accepted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import socket
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from email.policy import default as default_policy
+
+import pytest
+from aiosmtpd.controller import Controller
+from sqlalchemy import insert, select
+
+from mailer.delivery import ratelimit
+from mailer.extensions import db
+from mailer.models import Attempt, Client, Delivery, mailing_clients
+from tests import factories
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class Received:
+    mail_from: str
+    rcpt_tos: list[str]
+    data: bytes
+
+    @property
+    def message(self):
+        return email.message_from_bytes(self.data, policy=default_policy)
+
+
+@dataclass
+class SinkHandler:
+    received: list[Received] = field(default_factory=list)
+    # recipient -> replies to give at RCPT, one per try; accepted once they run out.
+    rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
+    data_replies: dict[str, list[str]] = field(default_factory=dict)
+    drop_at: set[str] = field(default_factory=set)  # close the connection at this RCPT, once
+    stall_at: set[str] = field(default_factory=set)  # hang at DATA until released
+    released: threading.Event = field(default_factory=threading.Event)
+    stalled: threading.Event = field(default_factory=threading.Event)
+    connections: int = 0
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        with self.lock:
+            self.connections += 1
+        session.host_name = hostname
+        return responses
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.drop_at:
+            self.drop_at.discard(address)
+            server.transport.close()
+            return "421 dropping"
+        replies = self.rcpt_replies.get(address)
+        if replies:
+            return replies.pop(0)
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        [recipient] = envelope.rcpt_tos
+        if recipient in self.stall_at:
+            self.stalled.set()
+            for _ in range(600):  # at most a minute, then go on as usual
+                if self.released.is_set():
+                    break
+                await asyncio.sleep(0.1)
+        replies = self.data_replies.get(recipient)
+        if replies:
+            return replies.pop(0)
+        with self.lock:
+            self.received.append(
+                Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
+            )
+        return "250 2.0.0 Ok: queued"
+
+    def to_counts(self) -> Counter:
+        return Counter(address for item in self.received for address in item.rcpt_tos)
+
+    def by_recipient(self) -> dict[str, Received]:
+        return {item.rcpt_tos[0]: item for item in self.received}
+
+
+@pytest.fixture
+def smtp_sink():
+    handler = SinkHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    handler.port = controller.port
+    yield handler
+    handler.released.set()
+    controller.stop()
+
+
+@pytest.fixture
+def send_via(app, monkeypatch):
+    """Point the app's mail settings at an SMTP port (the sink's, or a closed one)."""
+
+    def configure(port: int, **settings):
+        for name, value in {
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_USE_SSL": False,
+            "MAIL_USE_TLS": False,
+            "MAIL_USERNAME": None,
+            "MAIL_PASSWORD": None,
+            "MAIL_OUTBOX": None,
+            "MAIL_TIMEOUT": 5,
+            "MAIL_DEFAULT_SENDER": "Sender <news@mailer.example>",
+            **settings,
+        }.items():
+            monkeypatch.setitem(app.config, name, value)
+
+    return configure
+
+
+@pytest.fixture
+def via_sink(smtp_sink, send_via):
+    send_via(smtp_sink.port)
+    return smtp_sink
+
+
+@pytest.fixture
+def sending_config(app, monkeypatch):
+    """Sending settings for a test; retries wait 0 s so the next tick picks them up."""
+
+    def configure(**settings):
+        for name, value in settings.items():
+            monkeypatch.setitem(app.config, name, value)
+
+    configure(SEND_RETRY_BASE_SECONDS=0, SEND_BATCH_SIZE=200)
+    ratelimit.reset_local_counters()
+    yield configure
+    ratelimit.reset_local_counters()
+
+
+@pytest.fixture
+def run_jobs(app):
+    """Run what was enqueued: a real RQ SimpleWorker in burst mode with Redis, no-op without
+    (jobs then ran synchronously when enqueued)."""
+    from mailer.redis_client import redis_connection
+
+    def run() -> None:
+        connection = redis_connection()
+        if connection is None:
+            return
+        from rq import Queue, SimpleWorker
+
+        queue = Queue(app.config["RQ_QUEUE"], connection=connection)
+        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+
+    return run
+
+
+@pytest.fixture
+def fresh_queue(app):
+    """With Redis: start from an empty queue (the test Redis db is shared by the session)."""
+    from mailer.redis_client import redis_connection
+
+    connection = redis_connection()
+    if connection is not None:
+        connection.flushdb()
+    yield
+    if connection is not None:
+        connection.flushdb()
+
+
+def add_clients(owner, mailing, count: int, *, prefix: str = "client") -> list[int]:
+    """`count` clients (prefix-N@example.com, full name "Name N") in the mailing, in bulk."""
+    rows = [
+        {
+            "owner_id": owner.id,
+            "email": f"{prefix}-{n}@example.com",
+            "full_name": f"Name {n}",
+            "comment": f"comment {n}",
+            "hard_bounces": 0,
+        }
+        for n in range(count)
+    ]
+    db.session.execute(insert(Client), rows)
+    ids = list(
+        db.session.scalars(
+            select(Client.id).where(Client.email.like(f"{prefix}-%")).order_by(Client.id)
+        )
+    )
+    db.session.execute(
+        insert(mailing_clients), [{"mailing_id": mailing.id, "client_id": i} for i in ids]
+    )
+    db.session.commit()
+    return ids
+
+
+@pytest.fixture
+def mailing_for(user, sending_config, fresh_queue):
+    """A due 'once' mailing of `user` to the clients given by email."""
+
+    def make(*emails: str, **fields):
+        clients = [
+            factories.make_client(user, email, full_name=email.split("@")[0].title())
+            for email in emails
+        ]
+        message = factories.make_message(
+            user,
+            subject="News for {{ client.full_name }}",
+            body_text=(
+                "Dear {{ client.full_name }} <{{ client.email }}>\nLeave: {{ unsubscribe_url }}"
+            ),
+            body_html="<p>Dear <b>{{ client.full_name }}</b></p>",
+        )
+        return factories.make_mailing(user, message=message, clients=clients, **fields)
+
+    return make
+
+
+def statuses(run_id: int | None = None) -> Counter:
+    query = select(Delivery.status)
+    if run_id is not None:
+        query = query.where(Delivery.run_id == run_id)
+    db.session.expire_all()
+    return Counter(db.session.scalars(query))
+
+
+def attempts_for(email_address: str) -> list[Attempt]:
+    db.session.expire_all()
+    return list(
+        db.session.scalars(
+            select(Attempt).where(Attempt.recipient == email_address).order_by(Attempt.id)
+        )
+    )
+
+
+def wait_for(predicate, timeout: float = 30.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()

@@ -1,0 +1,57 @@
+"""The seed's commands as flask commands: mailing-start, mailing-start-now."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from mailer.extensions import db
+from mailer.models import Run, utcnow
+from tests.test_delivery.conftest import statuses
+
+
+def test_mailing_start_dispatches_what_is_due(app, via_sink, mailing_for, run_jobs):
+    mailing_for("ann@example.com")
+    later = utcnow() + timedelta(days=1)
+    mailing_for("bob@example.com", start_at=later, next_send_at=later)
+    result = app.test_cli_runner().invoke(args=["mailing-start"])
+    assert result.exit_code == 0, result.output
+    assert "Dispatched 1 run(s)." in result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+
+
+def test_mailing_start_now_sends_every_active_mailing_after_confirmation(
+    app, via_sink, mailing_for, run_jobs
+):
+    later = utcnow() + timedelta(days=1)
+    mailing_for("ann@example.com", start_at=later, next_send_at=later)
+    mailing_for("bob@example.com", start_at=later, next_send_at=later, is_active=False)
+    result = app.test_cli_runner().invoke(args=["mailing-start-now"], input="y\n")
+    assert result.exit_code == 0, result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    if not app.config["REDIS_URL"]:
+        assert "1 sent, 0 failed" in result.output
+
+
+def test_mailing_start_now_asks_and_a_no_sends_nothing(app, via_sink, mailing_for, run_jobs):
+    mailing_for("ann@example.com")
+    result = app.test_cli_runner().invoke(args=["mailing-start-now"], input="n\n")
+    assert result.exit_code != 0
+    assert "Aborted" in result.output
+    run_jobs()
+    assert via_sink.received == []
+    assert db.session.scalars(db.select(Run)).all() == []
+
+
+def test_mailing_start_now_for_one_mailing_with_yes(app, via_sink, mailing_for, run_jobs):
+    later = utcnow() + timedelta(days=1)
+    first = mailing_for("ann@example.com", start_at=later, next_send_at=later)
+    mailing_for("bob@example.com", start_at=later, next_send_at=later)
+    result = app.test_cli_runner().invoke(
+        args=["mailing-start-now", "--mailing", str(first.id), "--yes"]
+    )
+    assert result.exit_code == 0, result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert statuses() == {"sent": 1}

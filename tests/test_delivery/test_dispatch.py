@@ -1,0 +1,213 @@
+"""Dispatch: claims each due slot once, whatever runs at the same time."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+
+from mailer.delivery import dispatch
+from mailer.extensions import db
+from mailer.models import Mailing, Run, utcnow
+from tests import factories
+from tests.test_delivery.conftest import add_clients, statuses
+
+
+def _runs(mailing_id: int) -> list[Run]:
+    db.session.expire_all()
+    return db.session.scalars(
+        db.select(Run).where(Run.mailing_id == mailing_id).order_by(Run.scheduled_for)
+    ).all()
+
+
+def test_second_dispatch_in_same_minute_sends_nothing(via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    assert dispatch.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+    assert len(_runs(mailing.id)) == 1
+
+
+def test_once_mailing_is_completed_after_its_run(via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com")
+    dispatch.dispatch_due()
+    db.session.expire_all()
+    mailing = db.session.get(Mailing, mailing.id)
+    assert (mailing.status, mailing.next_send_at) == ("completed", None)
+
+
+def test_daily_mailing_moves_to_its_next_slot(via_sink, mailing_for, run_jobs):
+    start = utcnow() - timedelta(seconds=5)
+    mailing = mailing_for("ann@example.com", frequency="daily", start_at=start)
+    dispatch.dispatch_due()
+    db.session.expire_all()
+    mailing = db.session.get(Mailing, mailing.id)
+    assert mailing.status == "started"
+    assert mailing.next_send_at == start + timedelta(days=1)
+
+
+def test_after_downtime_one_catch_up_run_not_a_burst(via_sink, mailing_for, run_jobs):
+    start = utcnow() - timedelta(days=3, minutes=1)
+    mailing = mailing_for("ann@example.com", frequency="daily", start_at=start, next_send_at=start)
+    assert dispatch.dispatch_due() == 1
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).next_send_at > utcnow()
+
+
+def test_disabled_mailing_and_blocked_owner_are_not_dispatched(
+    via_sink, mailing_for, user, run_jobs
+):
+    mailing_for("ann@example.com", is_active=False)
+    other = factories.make_user("blocked@example.com", is_blocked=True)
+    client = factories.make_client(other, "bob@example.com")
+    factories.make_mailing(other, clients=[client])
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+    assert via_sink.received == []
+
+
+def test_mailing_whose_end_passed_during_downtime_sends_nothing(via_sink, mailing_for, run_jobs):
+    start = utcnow() - timedelta(days=2)
+    mailing = mailing_for("ann@example.com", start_at=start, end_at=start + timedelta(hours=1))
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+    assert via_sink.received == []
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).status == "completed"
+
+
+def test_forced_run_sends_now_and_keeps_the_schedule(via_sink, mailing_for, run_jobs):
+    later = utcnow() + timedelta(days=1)
+    mailing = mailing_for("ann@example.com", start_at=later, next_send_at=later)
+    run_id = dispatch.start_forced_run(mailing.id)
+    dispatch.enqueue_run(run_id)
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    db.session.expire_all()
+    mailing = db.session.get(Mailing, mailing.id)
+    assert mailing.next_send_at == later
+    assert _runs(mailing.id)[0].forced is True
+
+
+def test_run_deliveries_are_created_for_every_client_of_the_mailing(mailing_for, user):
+    mailing = mailing_for()
+    add_clients(user, mailing, 250)
+    stranger = factories.make_user("stranger@example.com")
+    factories.make_client(stranger, "not-in-mailing@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    assert statuses(run_id) == {"pending": 250}
+    assert [len(batch) for batch in dispatch.run_batches(run_id)] == [200, 50]
+
+
+def test_two_dispatchers_in_threads_create_one_run(app, via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com", frequency="daily")
+    barrier = threading.Barrier(2)
+    created = []
+
+    def dispatcher():
+        with app.app_context():
+            barrier.wait()
+            created.append(dispatch.dispatch_due())
+            db.session.remove()
+
+    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    run_jobs()
+    assert sorted(created) == [0, 1]
+    assert len(_runs(mailing.id)) == 1
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_claim_of_a_slot_already_taken_changes_nothing(mailing_for):
+    mailing = mailing_for("ann@example.com", frequency="daily")
+    due = mailing.next_send_at
+    first = dispatch.claim_and_create_run(mailing.id, due, utcnow())
+    second = dispatch.claim_and_create_run(mailing.id, due, utcnow())
+    assert first is not None
+    assert second is None
+    assert len(_runs(mailing.id)) == 1
+
+
+def _process_env(test_environ: dict, port: int, **extra) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE", "REDIS"))}
+    env.update(test_environ)
+    env.update(
+        MAIL_SERVER="127.0.0.1",
+        MAIL_PORT=str(port),
+        MAIL_DEFAULT_SENDER="news@mailer.example",
+        SCHEDULER_INTERVAL_SECONDS="60",
+        **extra,
+    )
+    return env
+
+
+def _flask(*args: str) -> list[str]:
+    return [sys.executable, "-m", "flask", "--app", "wsgi", *args]
+
+
+def test_two_dispatcher_processes_and_two_workers_send_nothing_twice(
+    test_environ, redis_conn, via_sink, mailing_for, user
+):
+    mailing = mailing_for(frequency="daily", start_at=utcnow() - timedelta(seconds=2))
+    add_clients(user, mailing, 120)
+    env = _process_env(test_environ, via_sink.port, SEND_BATCH_SIZE="10")
+    cwd = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    dispatchers = [
+        subprocess.Popen(_flask("mailing-start"), env=env, cwd=cwd, stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    # The last line is the command's answer (logs come before it).
+    outputs = sorted(p.communicate(timeout=60)[0].decode().splitlines()[-1] for p in dispatchers)
+    assert outputs == ["Dispatched 0 run(s).", "Dispatched 1 run(s)."]
+    workers = [subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=cwd) for _ in range(2)]
+    for worker in workers:
+        assert worker.wait(timeout=120) == 0
+    counts = via_sink.to_counts()
+    assert len(counts) == 120
+    assert set(counts.values()) == {1}
+    assert statuses() == {"sent": 120}
+
+
+@pytest.mark.parametrize("tz", ["Europe/Berlin", "America/New_York"])
+def test_daily_nine_oclock_stays_nine_local_across_dst_through_dispatch(
+    via_sink, mailing_for, run_jobs, tz
+):
+    zone = ZoneInfo(tz)
+    # Both zones change their clocks in March (Berlin on the 29th, New York on the 8th).
+    first_day = (
+        datetime(2026, 3, 5, 9, 0, tzinfo=zone)
+        if "New" in tz
+        else datetime(2026, 3, 27, 9, 0, tzinfo=zone)
+    )
+    start = first_day.astimezone(UTC)
+    with time_machine.travel(start - timedelta(minutes=5), tick=False):
+        mailing = mailing_for(
+            "ann@example.com", frequency="daily", timezone=tz, start_at=start, next_send_at=start
+        )
+    for day in range(5):
+        local_nine = (first_day + timedelta(days=day)).replace(tzinfo=None)
+        moment = local_nine.replace(tzinfo=zone).astimezone(UTC) + timedelta(seconds=30)
+        with time_machine.travel(moment, tick=False):
+            assert dispatch.dispatch_due() == 1
+            run_jobs()
+    runs = _runs(mailing.id)
+    assert [run.scheduled_for.astimezone(zone).strftime("%d %H:%M") for run in runs] == [
+        (first_day + timedelta(days=d)).strftime("%d 09:00") for d in range(5)
+    ]
+    assert len({run.scheduled_for.astimezone(UTC).hour for run in runs}) == 2  # UTC hour moved
+    assert via_sink.to_counts() == {"ann@example.com": 5}

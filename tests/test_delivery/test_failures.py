@@ -1,0 +1,139 @@
+"""SMTP failures: each ends in its documented outcome, with an attempt row per try."""
+
+from __future__ import annotations
+
+from mailer.delivery import dispatch
+from mailer.extensions import db
+from mailer.models import Client, Delivery
+from tests.test_delivery.conftest import attempts_for, free_port, statuses
+
+
+def _tick(run_jobs) -> None:
+    """What the scheduler does every minute: dispatch, which requeues due retries."""
+    dispatch.dispatch_due()
+    run_jobs()
+
+
+def _tries(email_address: str) -> list[tuple[bool, int | None]]:
+    return [(a.success, a.reply_code) for a in attempts_for(email_address)]
+
+
+def test_refused_connection_is_retried_then_fails_after_max_attempts(
+    send_via, mailing_for, sending_config, run_jobs
+):
+    sending_config(SEND_MAX_ATTEMPTS=3)
+    send_via(free_port())  # nothing listens there
+    mailing_for("ann@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"retry": 1}
+    _tick(run_jobs)
+    _tick(run_jobs)
+    assert statuses() == {"failed": 1}
+    assert _tries("ann@example.com") == [(False, None)] * 3
+    assert attempts_for("ann@example.com")[0].reply == "connection refused"
+    _tick(run_jobs)
+    assert len(attempts_for("ann@example.com")) == 3  # a failed delivery is not tried again
+
+
+def test_refused_then_server_back_delivers_on_retry(send_via, smtp_sink, mailing_for, run_jobs):
+    send_via(free_port())
+    mailing_for("ann@example.com")
+    _tick(run_jobs)
+    send_via(smtp_sink.port)
+    _tick(run_jobs)
+    assert smtp_sink.to_counts() == {"ann@example.com": 1}
+    assert _tries("ann@example.com") == [(False, None), (True, 250)]
+
+
+def test_421_is_retried_and_delivered_next_time(via_sink, mailing_for, run_jobs):
+    via_sink.rcpt_replies["bob@example.com"] = ["421 4.7.0 Try again later, closing"]
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    _tick(run_jobs)
+    assert via_sink.to_counts() == {"ann@example.com": 1, "cat@example.com": 1}
+    assert statuses() == {"sent": 2, "retry": 1}
+    _tick(run_jobs)
+    assert via_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+    }
+    assert _tries("bob@example.com") == [(False, 421), (True, 250)]
+    assert "Try again later" in attempts_for("bob@example.com")[0].reply
+
+
+def test_451_is_retried_with_backoff_until_delivered(via_sink, mailing_for, run_jobs):
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.3.0 Greylisted"] * 2
+    mailing_for("ann@example.com")
+    for _ in range(3):
+        _tick(run_jobs)
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert _tries("ann@example.com") == [(False, 451), (False, 451), (True, 250)]
+    assert db.session.scalar(db.select(Delivery.tries)) == 3
+
+
+def test_retry_waits_for_its_backoff(via_sink, mailing_for, sending_config, run_jobs):
+    sending_config(SEND_RETRY_BASE_SECONDS=3600)
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.3.0 Later"]
+    mailing_for("ann@example.com")
+    _tick(run_jobs)
+    _tick(run_jobs)  # an hour has not passed: nothing is tried
+    assert _tries("ann@example.com") == [(False, 451)]
+    delivery = db.session.scalars(db.select(Delivery)).one()
+    assert delivery.status == "retry"
+    waited = (
+        delivery.next_try_at - attempts_for("ann@example.com")[0].attempted_at
+    ).total_seconds()
+    assert 3600 <= waited <= 7200  # base plus up to one base of jitter
+
+
+def test_550_fails_at_once_and_bounces_the_client(via_sink, mailing_for, user, run_jobs):
+    via_sink.rcpt_replies["bad@example.com"] = ["550 5.1.1 No such user"]
+    mailing = mailing_for("ann@example.com", "bad@example.com")
+    _tick(run_jobs)
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert _tries("bad@example.com") == [(False, 550)]
+    assert "No such user" in attempts_for("bad@example.com")[0].reply
+    bad = db.session.scalar(db.select(Client).where(Client.email == "bad@example.com"))
+    assert bad.bounced_at is not None
+    assert bad.hard_bounces == 1
+    # The next run leaves the bounced client out.
+    dispatch.start_forced_run(mailing.id)
+    assert statuses() == {"sent": 1, "failed": 1, "pending": 1}
+
+
+def test_bounce_limit_counts_hard_bounces_before_marking(
+    via_sink, mailing_for, sending_config, run_jobs
+):
+    sending_config(HARD_BOUNCE_LIMIT=2)
+    via_sink.data_replies["bad@example.com"] = ["554 5.7.1 Rejected"] * 2
+    mailing = mailing_for("bad@example.com")
+    _tick(run_jobs)
+    bad = db.session.scalar(db.select(Client).where(Client.email == "bad@example.com"))
+    assert (bad.hard_bounces, bad.bounced_at) == (1, None)
+    run_id = dispatch.start_forced_run(mailing.id)
+    dispatch.enqueue_run(run_id)
+    run_jobs()
+    db.session.expire_all()
+    bad = db.session.get(Client, bad.id)
+    assert bad.hard_bounces == 2
+    assert bad.bounced_at is not None
+    assert via_sink.received == []
+
+
+def test_connection_dropped_mid_batch_reconnects_and_retries_only_the_dropped_one(
+    via_sink, mailing_for, run_jobs
+):
+    via_sink.drop_at.add("bob@example.com")
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    _tick(run_jobs)
+    assert via_sink.to_counts() == {"ann@example.com": 1, "cat@example.com": 1}
+    assert _tries("bob@example.com") == [(False, None)]
+    assert "dropped" in attempts_for("bob@example.com")[0].reply
+    assert via_sink.connections == 2
+    _tick(run_jobs)
+    assert via_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+    }
+    assert statuses() == {"sent": 3}

@@ -1,0 +1,133 @@
+"""Message templates: rejected on save with the line and reason, rendered per client."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from mailer.delivery.render import (
+    ClientContext,
+    compile_message,
+    render_for_client,
+    validate_message,
+)
+
+
+def _valid(**fields) -> dict[str, str]:
+    message = {"subject": "Hello", "body_text": "Text", "body_html": ""}
+    return validate_message(**{**message, **fields})
+
+
+def test_message_using_client_fields_and_unsubscribe_url_is_valid():
+    errors = _valid(
+        subject="Hi {{ client.full_name }}",
+        body_text="{{ client.email }} {{ client.comment }}\n{{ unsubscribe_url }}",
+        body_html="<a href='{{ unsubscribe_url }}'>{{ client.full_name|upper }}</a>",
+    )
+    assert errors == {}
+
+
+def test_unknown_client_attribute_names_line_and_attribute():
+    errors = _valid(body_text="Dear {{ client.full_name }},\n\nCall {{ client.phone }}")
+    assert errors == {"body_text": "line 3: 'client' has no attribute 'phone'"}
+
+
+def test_unknown_name_is_reported_for_the_html_part():
+    errors = _valid(body_html="<p>\n{{ coupon }}</p>")
+    assert errors == {"body_html": "line 2: 'coupon' is undefined"}
+
+
+def test_syntax_error_names_its_line():
+    errors = _valid(subject="Hi {{ client.full_name")
+    assert list(errors) == ["subject"]
+    assert errors["subject"].startswith("line 1: ")
+
+
+def test_unclosed_block_is_a_syntax_error():
+    errors = _valid(body_text="one\n{% if client.full_name %}\nhi")
+    assert errors["body_text"].startswith("line ")
+    assert "endif" in errors["body_text"]
+
+
+def test_error_at_render_time_is_reported_not_raised():
+    errors = _valid(body_text="a\n{{ 1 / 0 }}")
+    assert errors == {"body_text": "line 2: ZeroDivisionError: division by zero"}
+
+
+def test_templates_cannot_reach_python_internals():
+    errors = _valid(body_text="{{ client.__class__.__mro__ }}")
+    assert "body_text" in errors
+    rendered_errors = _valid(body_text="{{ ''.__class__ }}")
+    assert "body_text" in rendered_errors
+
+
+def test_every_bad_field_is_reported_at_once():
+    errors = validate_message(subject="{{ x }}", body_text="{{ y }}", body_html="{{ z }}")
+    assert set(errors) == {"subject", "body_text", "body_html"}
+
+
+def test_render_personalises_each_part():
+    rendered = render_for_client(
+        subject="Hi {{ client.full_name }}",
+        body_text="Your address: {{ client.email }}\nLeave: {{ unsubscribe_url }}",
+        body_html="<p>{{ client.full_name }}</p>",
+        client=ClientContext(email="ann@example.com", full_name="Ann"),
+        unsubscribe_url="https://m.example/u/abc",
+    )
+    assert rendered.subject == "Hi Ann"
+    assert rendered.text == "Your address: ann@example.com\nLeave: https://m.example/u/abc"
+    assert rendered.html == "<p>Ann</p>"
+
+
+def test_html_part_is_escaped_and_text_part_is_not():
+    rendered = render_for_client(
+        subject="{{ client.full_name }}",
+        body_text="{{ client.full_name }}",
+        body_html="{{ client.full_name }} <a href='{{ unsubscribe_url }}'>x</a>",
+        client=ClientContext(email="a@example.com", full_name="<b>Tom & Jerry</b>"),
+        unsubscribe_url="https://m.example/u/a?x=1&y=2",
+    )
+    assert rendered.text == "<b>Tom & Jerry</b>"
+    assert rendered.html.startswith("&lt;b&gt;Tom &amp; Jerry&lt;/b&gt;")
+    assert "x=1&amp;y=2" in rendered.html
+
+
+def test_rendered_subject_cannot_inject_headers():
+    rendered = render_for_client(
+        subject="Hi {{ client.full_name }}",
+        body_text="x",
+        body_html="",
+        client=ClientContext(email="a@example.com", full_name="Eve\r\nBcc: all@example.com"),
+        unsubscribe_url="u",
+    )
+    assert rendered.subject == "Hi Eve Bcc: all@example.com"
+
+
+def test_message_without_html_renders_no_html_part():
+    rendered = render_for_client(
+        subject="s",
+        body_text="t",
+        body_html="",
+        client=ClientContext("a@example.com"),
+        unsubscribe_url="u",
+    )
+    assert rendered.html == ""
+
+
+def test_client_rows_render_through_their_fields():
+    row = SimpleNamespace(email="row@example.com", full_name="Row", comment="vip", id=7)
+    rendered = render_for_client(
+        subject="{{ client.comment }}",
+        body_text="{{ client.email }}",
+        body_html="",
+        client=row,
+        unsubscribe_url="u",
+    )
+    assert rendered == ("vip", "row@example.com", "")
+
+
+def test_compiled_message_renders_many_clients_independently():
+    compiled = compile_message(subject="Hi {{ client.full_name }}", body_text="{{ client.email }}")
+    first = compiled.render(client=ClientContext("a@example.com", "A"), unsubscribe_url="u1")
+    second = compiled.render(client=ClientContext("b@example.com", "B"), unsubscribe_url="u2")
+    assert (first.subject, first.text) == ("Hi A", "a@example.com")
+    assert (second.subject, second.text) == ("Hi B", "b@example.com")

@@ -1,0 +1,64 @@
+"""rq-scheduler registration is idempotent; its loop enqueues dispatch, which a worker runs."""
+
+from __future__ import annotations
+
+import pytest
+
+from mailer.delivery import scheduler
+from tests.test_delivery.conftest import statuses
+
+
+def _our_jobs(rq_scheduler) -> list[str]:
+    return [job.id for job in rq_scheduler.get_jobs() if job.id.startswith(scheduler.ID_PREFIX)]
+
+
+def test_starting_the_scheduler_twice_registers_one_dispatch_job(app, redis_conn):
+    first = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    second = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    scheduler.register_periodic_jobs(app, first)
+    scheduler.register_periodic_jobs(app, second)
+    [job_id] = _our_jobs(first)
+    job = first.connection and next(j for j in first.get_jobs() if j.id == job_id)
+    assert job.func_name == "mailer.delivery.jobs.dispatch_job"
+    assert job.meta["interval"] == app.config["SCHEDULER_INTERVAL_SECONDS"]
+
+
+def test_a_job_no_longer_defined_is_cancelled(app, redis_conn, monkeypatch):
+    rq_scheduler = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    monkeypatch.setitem(app.config, "SCHEDULER_INTERVAL_SECONDS", 30)
+    [old_id] = scheduler.register_periodic_jobs(app, rq_scheduler)
+    monkeypatch.setitem(app.config, "SCHEDULER_INTERVAL_SECONDS", 60)
+    [new_id] = scheduler.register_periodic_jobs(app, rq_scheduler)
+    assert old_id != new_id
+    assert _our_jobs(rq_scheduler) == [new_id]
+
+
+def test_scheduler_loop_enqueues_dispatch_that_a_worker_runs(
+    app, redis_conn, via_sink, mailing_for, run_jobs
+):
+    mailing_for("ann@example.com")
+    scheduler.run_rq_scheduler(app, burst=True)
+    run_jobs()  # the dispatch job, then the batches it enqueued
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert statuses() == {"sent": 1}
+
+
+def test_embedded_loop_dispatches_until_stopped(app, via_sink, mailing_for, monkeypatch):
+    import threading
+
+    if app.config["REDIS_URL"]:
+        pytest.skip("the embedded loop is what runs without Redis")
+    monkeypatch.setitem(app.config, "JOBS_SYNCHRONOUS", True)
+    mailing_for("ann@example.com")
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run_embedded, args=(app, stop))
+    thread.start()
+    try:
+        from tests.test_delivery.conftest import wait_for
+
+        assert wait_for(lambda: via_sink.to_counts() == {"ann@example.com": 1})
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()

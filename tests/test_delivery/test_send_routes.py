@@ -1,0 +1,69 @@
+""" "Send now" on the mailing page and its live progress: the owner's only."""
+
+from __future__ import annotations
+
+from mailer.extensions import db
+from mailer.models import Run
+from tests import factories
+
+
+def test_owner_sends_now_and_sees_the_progress(login, user, via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    client = login(user)
+    response = client.post(f"/mailings/{mailing.id}/send-now")
+    assert response.status_code == 302
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+    progress = client.get(f"/mailings/{mailing.id}/progress").get_json()
+    assert progress["sent"] == 2
+    assert progress["pending"] == 0
+    assert progress["failed"] == 0
+    assert progress["finished_at"] is not None
+    assert progress["paused_until"] is None
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Run)).one().forced is True
+
+
+def test_mailing_page_shows_send_now_and_the_latest_counts(login, user, via_sink, mailing_for):
+    mailing = mailing_for("ann@example.com")
+    client = login(user)
+    page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert f"/mailings/{mailing.id}/send-now" in page
+    assert "Nothing sent yet" in page
+    client.post(f"/mailings/{mailing.id}/send-now")
+    page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert 'id="send-progress"' in page
+    assert f"/mailings/{mailing.id}/progress" in page
+
+
+def test_another_users_mailing_answers_404(login, other_user, via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com")
+    client = login(other_user)
+    assert client.post(f"/mailings/{mailing.id}/send-now").status_code == 404
+    assert client.get(f"/mailings/{mailing.id}/progress").status_code == 404
+    run_jobs()
+    assert via_sink.received == []
+    assert db.session.scalars(db.select(Run)).all() == []
+
+
+def test_send_now_needs_login(client, mailing_for):
+    mailing = mailing_for("ann@example.com")
+    assert client.post(f"/mailings/{mailing.id}/send-now").status_code in (302, 401)
+    assert db.session.scalars(db.select(Run)).all() == []
+
+
+def test_send_now_of_a_disabled_mailing_explains_and_sends_nothing(login, user, mailing_for):
+    mailing = mailing_for("ann@example.com", is_active=False)
+    client = login(user)
+    response = client.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True)
+    assert "cannot send" in response.get_data(as_text=True)
+    assert db.session.scalars(db.select(Run)).all() == []
+
+
+def test_send_now_button_is_a_csrf_protected_post(app, login, user, mailing_for, monkeypatch):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    mailing = mailing_for("ann@example.com")
+    client = login(user)
+    assert client.post(f"/mailings/{mailing.id}/send-now").status_code == 400
+    assert client.get(f"/mailings/{mailing.id}/send-now").status_code == 405
+    assert factories  # the factories module stays the one source of rows

@@ -1,0 +1,139 @@
+"""One personalised email per client per run, with only that client in To:."""
+
+from __future__ import annotations
+
+from mailer.delivery import dispatch
+from mailer.delivery.unsubscribe import client_for_token
+from mailer.extensions import db
+from mailer.models import Attempt, Client, Mailing, Run
+from tests.test_delivery.conftest import add_clients, statuses
+
+
+def test_each_client_receives_one_email_addressed_to_them_alone(via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    assert dispatch.dispatch_due() == 1
+    run_jobs()
+    assert via_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+    }
+    for address, item in via_sink.by_recipient().items():
+        message = item.message
+        assert message["To"] == address
+        assert "Cc" not in message
+        assert "Bcc" not in message
+        name = address.split("@")[0].title()
+        assert message["Subject"] == f"News for {name}"
+        text = message.get_body(("plain",)).get_content()
+        assert f"Dear {name} <{address}>" in text
+        html = message.get_body(("html",)).get_content()
+        assert f"<b>{name}</b>" in html
+    assert statuses() == {"sent": 3}
+    run = db.session.scalar(db.select(Run).where(Run.mailing_id == mailing.id))
+    assert run.finished_at is not None
+
+
+def test_each_email_has_a_unique_message_id_and_unsubscribe_headers(
+    via_sink, mailing_for, run_jobs
+):
+    mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    messages = [item.message for item in via_sink.received]
+    assert len({m["Message-ID"] for m in messages}) == 2
+    for message in messages:
+        assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        links = message["List-Unsubscribe"]
+        assert "<http" in links
+        assert "<mailto:news@mailer.example?subject=unsubscribe" in links
+        url = links.split("<", 1)[1].split(">", 1)[0]
+        client = client_for_token(url.rsplit("/u/", 1)[1])
+        assert client.email == message["To"]
+        text = message.get_body(("plain",)).get_content()
+        assert url in text
+
+
+def test_message_without_html_is_sent_as_plain_text(via_sink, user, sending_config, run_jobs):
+    from tests import factories
+
+    client = factories.make_client(user, "ann@example.com", full_name="Ann")
+    message = factories.make_message(user, subject="Hi", body_text="Привет, {{ client.full_name }}")
+    factories.make_mailing(user, message=message, clients=[client])
+    dispatch.dispatch_due()
+    run_jobs()
+    [item] = via_sink.received
+    assert item.message.get_content_type() == "text/plain"
+    assert item.message.get_content().strip() == "Привет, Ann"
+
+
+def test_every_successful_send_is_an_attempt_with_the_server_reply(via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    attempts = db.session.scalars(db.select(Attempt).order_by(Attempt.recipient)).all()
+    assert [(a.recipient, a.success, a.reply_code) for a in attempts] == [
+        ("ann@example.com", True, 250),
+        ("bob@example.com", True, 250),
+    ]
+    assert all("queued" in a.reply for a in attempts)
+    assert {a.mailing_id for a in attempts} == {mailing.id}
+    assert {a.owner_id for a in attempts} == {mailing.owner_id}
+
+
+def test_a_large_run_is_sent_in_batches_over_one_connection_each(
+    via_sink, mailing_for, sending_config, run_jobs, user
+):
+    sending_config(SEND_BATCH_SIZE=10)
+    mailing = mailing_for()
+    add_clients(user, mailing, 35)
+    dispatch.dispatch_due()
+    run_jobs()
+    assert len(via_sink.received) == 35
+    assert set(via_sink.to_counts().values()) == {1}
+    assert via_sink.connections == 4  # one per batch of 10
+
+
+def test_unsubscribed_and_bounced_clients_receive_nothing(via_sink, mailing_for, run_jobs):
+    from mailer.models import utcnow
+
+    mailing = mailing_for("ann@example.com", "gone@example.com", "bounced@example.com")
+    db.session.execute(
+        db.update(Client).where(Client.email == "gone@example.com").values(unsubscribed_at=utcnow())
+    )
+    db.session.execute(
+        db.update(Client).where(Client.email == "bounced@example.com").values(bounced_at=utcnow())
+    )
+    db.session.commit()
+    dispatch.dispatch_due()
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert statuses() == {"sent": 1}
+    assert db.session.get(Mailing, mailing.id).status == "completed"
+
+
+def test_client_unsubscribed_after_dispatch_is_not_sent_to(via_sink, mailing_for, run_jobs):
+    from mailer.models import utcnow
+
+    mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()  # without Redis this already sent; with Redis the jobs wait
+    if via_sink.received:
+        return  # in-process jobs ran at once: nothing was waiting to skip
+    db.session.execute(
+        db.update(Client).where(Client.email == "bob@example.com").values(unsubscribed_at=utcnow())
+    )
+    db.session.commit()
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert statuses() == {"sent": 1, "cancelled": 1}
+
+
+def test_outbox_transport_writes_one_eml_per_client(app, mailing_for, run_jobs):
+    from pathlib import Path
+
+    mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    files = sorted(Path(app.config["MAIL_OUTBOX"]).glob("*.eml"))
+    assert len(files) == 2
+    assert statuses() == {"sent": 2}

@@ -1,0 +1,58 @@
+"""A disabled mailing or a blocked owner sends nothing more after the batch in flight."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from mailer.delivery import dispatch, jobs
+from mailer.extensions import db
+from mailer.models import Mailing, Run, User
+from tests.test_delivery.conftest import add_clients, statuses
+
+
+def _stop_mailing(mailing_id: int) -> None:
+    db.session.execute(db.update(Mailing).where(Mailing.id == mailing_id).values(is_active=False))
+    db.session.commit()
+
+
+def _block_owner(mailing_id: int) -> None:
+    owner_id = db.session.get(Mailing, mailing_id).owner_id
+    db.session.execute(db.update(User).where(User.id == owner_id).values(is_blocked=True))
+    db.session.commit()
+
+
+@pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
+def test_stop_during_a_batch_lets_it_finish_and_cancels_the_rest(
+    app, via_sink, mailing_for, sending_config, user, run_jobs, stop
+):
+    sending_config(SEND_BATCH_SIZE=3)
+    mailing = mailing_for()
+    add_clients(user, mailing, 9)
+    via_sink.stall_at.add("client-1@example.com")  # the second email of the first batch
+    run_id = dispatch.start_forced_run(mailing.id)
+    first, *rest = dispatch.run_batches(run_id)
+
+    def worker_on_first_batch():
+        with app.app_context():
+            jobs.send_batch_job(run_id, first)
+
+    worker = threading.Thread(target=worker_on_first_batch)
+    worker.start()
+    assert via_sink.stalled.wait(30)
+    stop(mailing.id)  # while the first batch is in flight
+    via_sink.released.set()
+    worker.join(30)
+    dispatch.enqueue_run(run_id)  # the remaining batches reach a worker
+    run_jobs()
+    assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
+    assert statuses(run_id) == {"sent": 3, "cancelled": 6}
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+def test_forced_run_of_a_disabled_mailing_is_refused(mailing_for):
+    mailing = mailing_for("ann@example.com", is_active=False)
+    assert dispatch.start_forced_run(mailing.id) is None
+    assert statuses() == {}

@@ -1,0 +1,77 @@
+"""Unsubscribe links work without login, through a signed token tied to the client."""
+
+from __future__ import annotations
+
+from mailer.delivery import dispatch
+from mailer.delivery.unsubscribe import unsubscribe_token
+from mailer.extensions import db
+from mailer.models import Client
+from tests import factories
+from tests.test_delivery.conftest import statuses
+
+
+def _client(email: str) -> Client:
+    db.session.expire_all()
+    return db.session.scalar(db.select(Client).where(Client.email == email))
+
+
+def test_link_shows_a_confirmation_page_and_changes_nothing(client, user):
+    ann = factories.make_client(user, "ann@example.com")
+    response = client.get(f"/u/{unsubscribe_token(ann.id)}")
+    assert response.status_code == 200
+    assert b"ann@example.com" in response.data
+    assert b"<form" in response.data
+    assert _client("ann@example.com").unsubscribed_at is None
+
+
+def test_confirming_unsubscribes_the_client(client, user):
+    ann = factories.make_client(user, "ann@example.com")
+    response = client.post(f"/u/{unsubscribe_token(ann.id)}")
+    assert response.status_code == 200
+    assert b"unsubscribed" in response.data
+    assert _client("ann@example.com").unsubscribed_at is not None
+
+
+def test_one_click_post_unsubscribes_without_a_page_and_without_csrf(
+    app, client, user, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    ann = factories.make_client(user, "ann@example.com")
+    response = client.post(
+        f"/u/{unsubscribe_token(ann.id)}", data={"List-Unsubscribe": "One-Click"}
+    )
+    assert response.status_code == 204
+    assert response.data == b""
+    assert _client("ann@example.com").unsubscribed_at is not None
+
+
+def test_only_the_client_named_by_the_token_is_unsubscribed(client, user, other_user):
+    ann = factories.make_client(user, "ann@example.com")
+    factories.make_client(other_user, "ann@example.com")
+    client.post(f"/u/{unsubscribe_token(ann.id)}")
+    db.session.expire_all()
+    rows = db.session.scalars(db.select(Client).order_by(Client.id)).all()
+    assert [row.unsubscribed_at is not None for row in rows] == [True, False]
+
+
+def test_forged_or_damaged_token_is_not_found(client, user):
+    ann = factories.make_client(user, "ann@example.com")
+    token = unsubscribe_token(ann.id)
+    assert client.get(f"/u/{token[:-2]}xx").status_code == 404
+    assert client.post("/u/1").status_code == 404
+    assert _client("ann@example.com").unsubscribed_at is None
+
+
+def test_unsubscribed_client_gets_nothing_from_later_runs(client, via_sink, mailing_for, run_jobs):
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    link = via_sink.by_recipient()["ann@example.com"].message["List-Unsubscribe"]
+    url = link.split("<", 1)[1].split(">", 1)[0]
+    path = "/u/" + url.split("/u/", 1)[1]
+    assert client.post(path).status_code == 200
+    run_id = dispatch.start_forced_run(mailing.id)
+    dispatch.enqueue_run(run_id)
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 2}
+    assert statuses(run_id) == {"sent": 1}
