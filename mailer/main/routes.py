@@ -1,12 +1,62 @@
-from flask import render_template
+import random
 
+from flask import current_app, render_template
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from mailer.blog.queries import article_cards
 from mailer.main import bp
 from mailer.main.health import run_checks
+from mailer.main.stats import (
+    blog_generation,
+    cache_get_many,
+    cache_set,
+    home_counts,
+    published_article_ids,
+)
+
+HOME_ARTICLES = 3
+# A manager's screens, linked from their home page once the manager area provides them.
+MANAGER_SCREENS = (
+    ("manager.users", _l("Users")),
+    ("manager.mailings", _l("All mailings")),
+    ("manager.attempts", _l("All attempts")),
+)
 
 
 @bp.route("/")
 def index():
-    return render_template("main/index.html")
+    user = current_user if current_user.is_authenticated else None
+    return render_template(
+        "main/index.html",
+        counts=home_counts(user),
+        articles=_random_articles(),
+        manager_links=_manager_links(user),
+    )
+
+
+def _random_articles() -> list[dict]:
+    """Three published articles, a different pick on each load, without a query when cached."""
+    generation = blog_generation()
+    ids = published_article_ids(generation)
+    chosen = random.sample(ids, min(HOME_ARTICLES, len(ids)))  # noqa: S311 - not security
+    keys = [f"blog:{generation}:card:{article_id}" for article_id in chosen]
+    cards = cache_get_many(keys)  # one round trip for the three
+    for index, (key, article_id) in enumerate(zip(keys, chosen, strict=True)):
+        if cards[index] is None:
+            cards[index] = article_cards([article_id])
+            cache_set(key, cards[index])
+    return [card for found in cards for card in found]
+
+
+def _manager_links(user) -> list[tuple[str, str]]:
+    if user is None or not user.is_manager:
+        return []
+    return [
+        (endpoint, label)
+        for endpoint, label in MANAGER_SCREENS
+        if endpoint in current_app.view_functions
+    ]
 
 
 @bp.route("/healthz")

@@ -1,0 +1,212 @@
+"""The admin panel (Flask-Admin): articles for content managers, users and roles for the superuser.
+
+Every view, the index included, is gated by a Flask-Principal permission:
+anonymous visitors are sent to the login page, everyone else without the
+permission gets 403. A content manager sees only the articles; the
+superuser also sees users and roles. Password hashes are never listed,
+shown, exported or editable. Forms carry the app's CSRF token (Flask-WTF's
+CSRFProtect checks every POST; Flask-Admin's templates render `csrf_token()`).
+"""
+
+from __future__ import annotations
+
+from flask import Flask, abort, flash, has_request_context, redirect, request, url_for
+from flask_admin import Admin, AdminIndexView, expose
+from flask_admin.actions import action
+from flask_admin.contrib.sqla import ModelView
+from flask_admin.menu import MenuLink
+from flask_admin.theme import Bootstrap4Theme
+from flask_babel import gettext, ngettext
+from flask_babel.speaklater import LazyString
+from flask_login import current_user
+from flask_principal import Permission
+from markupsafe import Markup
+from wtforms import FileField, ValidationError
+
+from mailer.blog import services
+from mailer.extensions import db
+from mailer.main.stats import blog_changed
+from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
+from mailer.permissions import blog_permission, superuser_permission
+
+
+def _l(text: str) -> LazyString:
+    """lazy_gettext that also works outside a request: Flask-Admin reads names at start-up."""
+    return LazyString(lambda: gettext(text) if has_request_context() else text)
+
+
+class GatedMixin:
+    """Log in first, then the view's permission; never a page of the panel without both."""
+
+    permission: Permission = superuser_permission
+
+    def is_accessible(self) -> bool:
+        return current_user.is_authenticated and self.permission.can()
+
+    def inaccessible_callback(self, name, **kwargs):
+        if not current_user.is_authenticated:
+            return redirect(url_for("auth.login", next=request.url))
+        abort(403)
+
+
+class IndexView(GatedMixin, AdminIndexView):
+    permission = blog_permission
+
+    @expose("/")
+    def index(self):
+        return self.render("admin/mailer_index.html")
+
+
+def check_image(form, field) -> None:
+    """Inline error for an upload that is not a PNG/JPEG/GIF/WebP image or is too large."""
+    upload = field.data
+    if not upload or not getattr(upload, "filename", ""):
+        return
+    try:
+        services.read_image(upload)
+    except services.ImageError as error:
+        raise ValidationError(str(error)) from None
+    finally:
+        upload.stream.seek(0)
+
+
+def _title_with_preview(view, context, article: Article, name: str) -> Markup:
+    url = url_for("blog.article", article_id=article.id)
+    return Markup('{} <a href="{}" class="small" target="_blank">{}</a>').format(
+        article.title, url, _l("preview")
+    )
+
+
+def _rendered_body(view, context, article: Article, name: str) -> Markup:
+    return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
+
+
+class ArticleView(GatedMixin, ModelView):
+    permission = blog_permission
+
+    can_view_details = True
+    column_list = ("title", "is_published", "published_at", "views", "author")
+    column_default_sort = ("created_at", True)
+    column_searchable_list = ("title",)
+    column_filters = ("is_published",)
+    column_labels = {
+        "title": _l("Title"),
+        "body": _l("Text (Markdown)"),
+        "is_published": _l("Published"),
+        "published_at": _l("Published at"),
+        "views": _l("Views"),
+        "author": _l("Author"),
+        "image": _l("Image"),
+        "image_file": _l("Image"),
+    }
+    column_formatters = {
+        "title": _title_with_preview,
+        "author": lambda v, c, article, n: article.author.email if article.author else "",
+    }
+    column_details_list = ("title", "is_published", "published_at", "views", "author", "body")
+    column_formatters_detail = {
+        "body": _rendered_body,
+        "author": lambda v, c, article, n: article.author.email if article.author else "",
+    }
+    form_columns = ("title", "body", "image_file", "is_published")
+    form_extra_fields = {
+        "image_file": FileField(
+            _l("Image"),
+            validators=[check_image],
+            description=_l("PNG, JPEG, GIF or WebP. Leave empty to keep the current image."),
+        )
+    }
+    form_widget_args = {"body": {"rows": 18}}
+
+    def on_model_change(self, form, article: Article, is_created: bool) -> None:
+        upload = form.image_file.data
+        if upload and getattr(upload, "filename", ""):
+            old_image = article.image
+            article.image = services.save_image(upload)
+            services.delete_image(old_image)
+        services.prepare_for_save(article, author=current_user, is_new=is_created)
+
+    def after_model_change(self, form, article: Article, is_created: bool) -> None:
+        blog_changed()
+
+    def after_model_delete(self, article: Article) -> None:
+        services.delete_image(article.image)
+        blog_changed()
+
+    @action("publish", _l("Publish"), _l("Publish the selected articles?"))
+    def action_publish(self, ids: list[str]) -> None:
+        self._set_published(ids, True)
+
+    @action("unpublish", _l("Unpublish"), _l("Hide the selected articles from visitors?"))
+    def action_unpublish(self, ids: list[str]) -> None:
+        self._set_published(ids, False)
+
+    def _set_published(self, ids: list[str], published: bool) -> None:
+        articles = db.session.scalars(db.select(Article).where(Article.id.in_(map(int, ids))))
+        count = 0
+        for article in articles:
+            services.set_published(article, published)
+            count += 1
+        db.session.commit()
+        blog_changed()
+        if published:
+            flash(ngettext("%(num)d article published.", "%(num)d articles published.", count))
+        else:
+            flash(ngettext("%(num)d article unpublished.", "%(num)d articles unpublished.", count))
+
+
+def _role_names(view, context, user: User, name: str) -> str:
+    return ", ".join(sorted(user.role_names))
+
+
+class UserView(GatedMixin, ModelView):
+    """People and their flags; password hashes stay out of every list, page and form."""
+
+    can_create = False  # people register themselves (or `flask csu` for the superuser)
+    can_view_details = True
+    column_list = ("email", "full_name", "roles", "is_superuser", "is_blocked", "created_at")
+    column_details_list = (
+        "email",
+        "full_name",
+        "phone",
+        "timezone",
+        "locale",
+        "roles",
+        "is_superuser",
+        "is_blocked",
+        "confirmed_at",
+        "created_at",
+        "last_login_at",
+    )
+    column_formatters = {"roles": _role_names}
+    column_formatters_detail = {"roles": _role_names}
+    column_searchable_list = ("email", "full_name")
+    column_sortable_list = ("email", "full_name", "is_superuser", "is_blocked", "created_at")
+    form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")
+
+
+class RoleView(GatedMixin, ModelView):
+    """Grant or take back a role (manager, content manager)."""
+
+    can_edit = False
+    column_list = ("user", "name")
+    column_formatters = {"user": lambda v, c, role, n: role.user.email}
+    form_columns = ("user", "name")
+    form_choices = {"name": [(MANAGER, _l("Manager")), (CONTENT_MANAGER, _l("Content manager"))]}
+    form_args = {"user": {"get_label": "email"}}
+
+
+def init_app(app: Flask) -> None:
+    """A new Admin and new views for each app: Flask-Admin keeps per-app blueprints."""
+    admin = Admin(
+        app,
+        name=_l("Mailer admin"),
+        index_view=IndexView(name=_l("Overview")),
+        theme=Bootstrap4Theme(),
+    )
+    admin.add_view(ArticleView(Article, db, name=_l("Articles"), endpoint="articles"))
+    admin.add_view(UserView(User, db, name=_l("Users"), endpoint="users", category=_l("People")))
+    admin.add_view(
+        RoleView(UserRole, db, name=_l("Roles"), endpoint="roles", category=_l("People"))
+    )
+    admin.add_link(MenuLink(name=_l("Back to the site"), endpoint="main.index"))

@@ -1,0 +1,235 @@
+"""The admin panel: who may enter, what each role sees, writing and publishing articles."""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pytest
+
+from mailer import create_app
+from mailer.extensions import db
+from mailer.models import Article
+from tests.factories import make_article
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+ADMIN_PAGES = (
+    "/admin/",
+    "/admin/articles/",
+    "/admin/articles/new/",
+    "/admin/users/",
+    "/admin/roles/",
+)
+
+
+def articles() -> list[Article]:
+    db.session.expire_all()
+    return list(db.session.scalars(db.select(Article).order_by(Article.id)))
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+def test_anonymous_visitor_is_sent_to_log_in(client, path):
+    response = client.get(path)
+    assert response.status_code == 302
+    assert "/login" in response.headers["Location"]
+    assert "next=" in response.headers["Location"]
+
+
+@pytest.mark.parametrize("path", ADMIN_PAGES)
+@pytest.mark.parametrize("role", ["user", "manager"])
+def test_users_and_managers_have_no_admin_panel(client, login, request, role, path):
+    login(request.getfixturevalue(role))
+    assert client.get(path).status_code == 403
+
+
+def test_content_manager_sees_only_articles(client, login, content_manager):
+    login(content_manager)
+    index = client.get("/admin/")
+    assert index.status_code == 200
+    html = index.get_data(as_text=True)
+    assert "/admin/articles/" in html
+    assert "/admin/users/" not in html
+    assert "/admin/roles/" not in html
+    assert client.get("/admin/articles/").status_code == 200
+    assert client.get("/admin/users/").status_code == 403
+    assert client.get("/admin/roles/").status_code == 403
+
+
+def test_superuser_sees_articles_users_and_roles(client, login, superuser, user):
+    login(superuser)
+    html = client.get("/admin/").get_data(as_text=True)
+    for path in ("/admin/articles/", "/admin/users/", "/admin/roles/"):
+        assert path in html
+        assert client.get(path).status_code == 200
+
+
+def test_password_hashes_are_never_shown_or_editable(client, login, superuser, user):
+    login(superuser)
+    pages = [
+        client.get("/admin/users/"),
+        client.get(f"/admin/users/details/?id={user.id}"),
+        client.get(f"/admin/users/edit/?id={user.id}"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        html = page.get_data(as_text=True)
+        assert user.password_hash not in html
+        assert "password" not in html.lower()
+
+
+def test_admin_link_in_the_menu_only_for_people_who_write(client, login, content_manager, user):
+    login(user)
+    assert 'href="/admin/"' not in client.get("/").get_data(as_text=True)
+    login(content_manager)
+    assert 'href="/admin/"' in client.get("/").get_data(as_text=True)
+
+
+def test_content_manager_writes_and_publishes_an_article(client, login, content_manager):
+    login(content_manager)
+    response = client.post(
+        "/admin/articles/new/",
+        data={"title": "Hello readers", "body": "First **post**."},
+    )
+    assert response.status_code == 302
+    [article] = articles()
+    assert article.title == "Hello readers"
+    assert article.author_id == content_manager.id
+    assert not article.is_published
+    assert client.get("/blog/").get_data(as_text=True).count("Hello readers") == 0
+
+    response = client.post(
+        "/admin/articles/action/", data={"action": "publish", "rowid": [str(article.id)]}
+    )
+    assert response.status_code == 302
+    [article] = articles()
+    assert article.is_published
+    first_published_at = article.published_at
+    assert first_published_at is not None
+    assert "Hello readers" in client.get("/blog/").get_data(as_text=True)
+    assert "Hello readers" in client.get("/").get_data(as_text=True)
+    assert "<strong>post</strong>" in client.get(f"/blog/{article.id}").get_data(as_text=True)
+
+    client.post("/admin/articles/action/", data={"action": "unpublish", "rowid": [str(article.id)]})
+    client.post("/admin/articles/action/", data={"action": "publish", "rowid": [str(article.id)]})
+    [article] = articles()
+    assert article.published_at == first_published_at  # the date of the first publication
+
+
+def test_editing_an_article_shows_at_once(client, login, content_manager):
+    article = make_article("Old title")
+    assert "Old title" in client.get("/blog/").get_data(as_text=True)
+    assert "Old title" in client.get(f"/blog/{article.id}").get_data(as_text=True)
+    login(content_manager)
+    client.post(
+        f"/admin/articles/edit/?id={article.id}",
+        data={"title": "New title", "body": "Changed", "is_published": "y"},
+    )
+    assert "New title" in client.get("/blog/").get_data(as_text=True)
+    assert "New title" in client.get(f"/blog/{article.id}").get_data(as_text=True)
+
+
+def test_unpublishing_hides_the_article_from_the_blog_at_once(client, login, content_manager):
+    article = make_article("Going away")
+    assert "Going away" in client.get("/blog/").get_data(as_text=True)
+    login(content_manager)
+    client.post("/admin/articles/action/", data={"action": "unpublish", "rowid": [str(article.id)]})
+    assert "Going away" not in client.get("/blog/").get_data(as_text=True)
+    assert "Going away" not in client.get("/").get_data(as_text=True)
+
+
+def test_deleting_an_article_removes_it_from_the_blog(client, login, content_manager):
+    article_id = make_article("Deleted soon").id
+    assert "Deleted soon" in client.get("/blog/").get_data(as_text=True)
+    assert client.get(f"/blog/{article_id}").status_code == 200
+    login(content_manager)
+    client.post("/admin/articles/delete/", data={"id": str(article_id)})
+    assert articles() == []
+    assert "Deleted soon" not in client.get("/blog/").get_data(as_text=True)
+    assert client.get(f"/blog/{article_id}").status_code == 404
+
+
+def test_preview_renders_the_markdown_in_the_admin(client, login, content_manager):
+    article = make_article("Draft", body="Some *emphasis*", published=False)
+    login(content_manager)
+    html = client.get(f"/admin/articles/details/?id={article.id}").get_data(as_text=True)
+    assert "<em>emphasis</em>" in html
+
+
+def upload(data: bytes, name: str) -> tuple[io.BytesIO, str]:
+    return io.BytesIO(data), name
+
+
+def test_image_upload_is_stored_and_served(app, client, login, content_manager):
+    login(content_manager)
+    client.post(
+        "/admin/articles/new/",
+        data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "photo.png")},
+        content_type="multipart/form-data",
+    )
+    [article] = articles()
+    assert article.image.endswith(".png")
+    assert (Path(app.config["ARTICLE_UPLOAD_DIR"]) / article.image).read_bytes() == PNG
+    served = client.get(f"/blog/images/{article.image}")
+    assert served.status_code == 200
+    assert served.data == PNG
+
+
+def test_upload_that_is_not_an_image_is_refused_inline(client, login, content_manager):
+    login(content_manager)
+    response = client.post(
+        "/admin/articles/new/",
+        data={
+            "title": "Kept title",
+            "body": "x",
+            "image_file": upload(b"<?php echo 'hi'; ?>", "photo.png"),
+        },
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert "Only PNG, JPEG, GIF and WebP images" in html
+    assert "Kept title" in html
+    assert articles() == []
+
+
+def test_image_larger_than_the_limit_is_refused(app, client, login, content_manager):
+    login(content_manager)
+    too_big = PNG + b"\x00" * app.config["ARTICLE_IMAGE_MAX_BYTES"]
+    response = client.post(
+        "/admin/articles/new/",
+        data={"title": "Huge", "body": "x", "image_file": upload(too_big, "big.png")},
+        content_type="multipart/form-data",
+    )
+    assert response.status_code == 200
+    assert "The image is larger than" in response.get_data(as_text=True)
+    assert articles() == []
+
+
+@pytest.fixture
+def csrf_app(test_environ):
+    return create_app(
+        overrides={"TESTING": True, "SESSION_COOKIE_SECURE": False}, environ=test_environ
+    )
+
+
+def test_admin_forms_need_the_csrf_token(csrf_app, content_manager):
+    client = csrf_app.test_client()
+    with client.session_transaction() as session:
+        session["_user_id"] = str(content_manager.id)
+    form = client.get("/admin/articles/new/").get_data(as_text=True)
+    assert 'name="csrf_token"' in form
+    response = client.post("/admin/articles/new/", data={"title": "Forged", "body": "x"})
+    assert response.status_code == 400
+    assert articles() == []
+
+
+def test_admin_pages_load_no_assets_from_other_sites(client, login, superuser):
+    login(superuser)
+    for path in ("/admin/", "/admin/articles/", "/admin/articles/new/", "/admin/users/"):
+        html = client.get(path).get_data(as_text=True)
+        assets = re.findall(r'<(?:script|link)[^>]+(?:src|href)="([^"]+)"', html)
+        assert assets, path
+        assert all(asset.startswith("/") for asset in assets), (path, assets)
+        for asset in assets:
+            assert client.get(asset).status_code == 200, asset
