@@ -13,7 +13,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, logout_user
 from flask_principal import AnonymousIdentity, Identity, Permission, RoleNeed, identity_loaded
 
-from mailer.extensions import db, login_manager, principal
+from mailer.extensions import login_manager, principal
 from mailer.models import CONTENT_MANAGER, MANAGER, User
 
 SUPERUSER = "superuser"
@@ -45,8 +45,8 @@ def init_app(app: Flask) -> None:
     login_manager.login_message_category = "info"
 
     @login_manager.user_loader
-    def load_user(user_id: str) -> User | None:
-        return db.session.get(User, int(user_id))
+    def load_user(session_id: str) -> User | None:
+        return User.from_session_id(session_id)
 
     @principal.identity_loader
     def identity_from_login() -> Identity:

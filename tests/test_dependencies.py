@@ -44,5 +44,5 @@ def test_flask_principal_gives_roles_from_the_flask_login_user(test_environ, man
     client = app.test_client()
     for person, expected in ((manager, True), (user, False)):
         with client.session_transaction() as session:
-            session["_user_id"] = str(person.id)
+            session["_user_id"] = person.get_id()
         assert client.get("/probe").get_json() == {"manager": expected, "blog": False}

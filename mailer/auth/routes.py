@@ -171,7 +171,11 @@ def change_password():
         else:
             services.set_password(current_user, form.password.data)
             db.session.commit()
-            flash(_("Your password has been changed."), "success")
+            # The new password stamp ends every other session; this one carries on.
+            login_user(current_user._get_current_object())
+            flash(
+                _("Your password has been changed. Your other sessions are logged out."), "success"
+            )
             return redirect(url_for("auth.profile"))
     return render_template("auth/change_password.html", form=form)
 

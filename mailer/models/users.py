@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -43,6 +45,29 @@ class User(UserMixin, db.Model):
 
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
+
+    def get_id(self) -> str:
+        """What the session and the remember cookie hold: the id and a password stamp.
+
+        A new password changes the stamp, so every other session of this user
+        (another browser, a stolen cookie) is logged out at its next request.
+        """
+        return f"{self.id}:{self.password_stamp}"
+
+    @property
+    def password_stamp(self) -> str:
+        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
+
+    @classmethod
+    def from_session_id(cls, session_id: str) -> User | None:
+        """The user a session id names, if its password stamp is still current."""
+        user_id, _, stamp = session_id.partition(":")
+        if not user_id.isdigit():
+            return None
+        user = db.session.get(cls, int(user_id))
+        if user is None or not hmac.compare_digest(stamp, user.password_stamp):
+            return None
+        return user
 
     @property
     def role_names(self) -> set[str]:

@@ -92,3 +92,35 @@ def test_change_password_needs_login(client):
 
     assert response.status_code == 302
     assert response.location.startswith("/auth/login")
+
+
+def test_a_new_password_logs_out_the_other_sessions_but_not_this_one(app, user):
+    this_browser, other_browser = app.test_client(), app.test_client()
+    for browser in (this_browser, other_browser):
+        browser.post("/auth/login", data={"email": user.email, "password": factories.PASSWORD})
+    assert other_browser.get("/clients/").status_code == 200
+
+    this_browser.post(
+        "/auth/password",
+        data={
+            "current_password": factories.PASSWORD,
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD,
+        },
+    )
+
+    assert this_browser.get("/clients/").status_code == 200
+    stale = other_browser.get("/clients/")
+    assert stale.status_code == 302
+    assert stale.location.startswith("/auth/login")
+
+
+def test_a_password_reset_logs_out_every_session(app, client, outbox, user):
+    logged_in = app.test_client()
+    logged_in.post("/auth/login", data={"email": user.email, "password": factories.PASSWORD})
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+
+    assert logged_in.get("/clients/").status_code == 302

@@ -216,7 +216,7 @@ def csrf_app(test_environ):
 def test_admin_forms_need_the_csrf_token(csrf_app, content_manager):
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = str(content_manager.id)
+        session["_user_id"] = content_manager.get_id()
     form = client.get("/admin/articles/new/").get_data(as_text=True)
     assert 'name="csrf_token"' in form
     response = client.post("/admin/articles/new/", data={"title": "Forged", "body": "x"})
