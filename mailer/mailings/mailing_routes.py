@@ -121,9 +121,13 @@ def mailing_disable(mailing_id: int):
 @bp.route("/mailings/<int:mailing_id>/enable", methods=["POST"])
 @login_required
 def mailing_enable(mailing_id: int):
-    services.enable_mailing(mailing=_own_mailing(mailing_id), by=current_user)
-    db.session.commit()
-    flash(_("Mailing enabled."), "success")
+    try:
+        services.enable_mailing(mailing=_own_mailing(mailing_id), by=current_user)
+    except services.MailingError as error:
+        flash(error.message, "danger")
+    else:
+        db.session.commit()
+        flash(_("Mailing enabled."), "success")
     return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
 
 

@@ -127,7 +127,13 @@ def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) 
 
 
 def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -> Mailing:
-    """Let a mailing send again from now on: the slots missed while disabled are skipped."""
+    """Let a mailing send again from now on: the slots missed while disabled are skipped.
+
+    A mailing a manager disabled stays disabled for its owner: the manager's
+    decision is not theirs to undo.
+    """
+    if by.id == mailing.owner_id:
+        _check_not_disabled_by_manager(mailing)
     if not mailing.is_active:
         mailing.is_active = True
         mailing.disabled_by = None
@@ -148,11 +154,21 @@ def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool
     mailing.end_at = data.end_at
     mailing.frequency = data.frequency
     mailing.timezone = data.timezone
+    if data.is_active:
+        _check_not_disabled_by_manager(mailing)
     if data.is_active != mailing.is_active or mailing.id is None:
         mailing.is_active = data.is_active
         mailing.disabled_by = None if data.is_active else mailing.owner
         mailing.disabled_at = None if data.is_active else now
     _schedule(mailing, now, has_runs=has_runs)
+
+
+def _check_not_disabled_by_manager(mailing: Mailing) -> None:
+    if mailing.disabled_by_manager:
+        raise MailingError(
+            "is_active",
+            _l("A manager disabled this mailing; only a manager can enable it again."),
+        )
 
 
 def _schedule(mailing: Mailing, now: datetime, *, has_runs: bool) -> None:

@@ -138,6 +138,11 @@ class Mailing(OwnedMixin, db.Model):
     message: Mapped[Message] = relationship()
     clients: Mapped[list[Client]] = relationship(secondary=mailing_clients)
 
+    @property
+    def disabled_by_manager(self) -> bool:
+        """Disabled by someone other than its owner: only a manager may enable it again."""
+        return not self.is_active and self.disabled_by_id not in (None, self.owner_id)
+
 
 class Run(db.Model):
     """One sending of a mailing: scheduled (once per slot) or forced ("send now")."""

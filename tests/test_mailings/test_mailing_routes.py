@@ -234,6 +234,21 @@ def test_owner_disables_and_enables_their_mailing(login, user, message, clients)
     assert db.session.get(Mailing, mailing.id).disabled_by_id is None
 
 
+def test_saving_as_active_does_not_undo_a_managers_disable(login, user, manager, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    login(manager).post(f"/manager/mailings/{mailing.id}/disable")
+
+    response = login(user).post(
+        f"/mailings/{mailing.id}/edit", data=form_data(message, clients, frequency="daily")
+    )
+
+    assert response.status_code == 200
+    assert "only a manager can enable it again" in response.get_data(as_text=True)
+    db.session.expire_all()
+    stored = db.session.get(Mailing, mailing.id)
+    assert (stored.is_active, stored.frequency) == (False, "once")
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [

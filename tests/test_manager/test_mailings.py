@@ -74,6 +74,21 @@ def test_manager_disables_any_mailing_and_the_owner_sees_who_and_when(
     assert "by manager@example.com" in manager_page
 
 
+def test_the_owner_cannot_undo_a_managers_disable(login, manager, other_user, mailings):
+    mailing = mailings["theirs"]
+    login(manager).post(f"/manager/mailings/{mailing.id}/disable")
+    owner = login(other_user)
+
+    page = owner.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert "Only a manager can enable it again." in page
+    assert f"/mailings/{mailing.id}/enable" not in page
+
+    refused = owner.post(f"/mailings/{mailing.id}/enable", follow_redirects=True)
+    assert "only a manager can enable it again" in refused.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
+
+
 def test_manager_enables_a_mailing_from_now_without_a_burst(login, manager, other_user):
     from datetime import timedelta
 
