@@ -199,6 +199,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
             "ARTICLE_UPLOAD_DIR", str(instance_path / "uploads" / "articles")
         ),
         "ARTICLE_IMAGE_MAX_BYTES": env.int("ARTICLE_IMAGE_MAX_KB", 2048, minimum=1) * 1024,
+        "AVATAR_UPLOAD_DIR": env.str(
+            "AVATAR_UPLOAD_DIR", str(instance_path / "uploads" / "avatars")
+        ),
         # Uploaded client CSV files wait here between the preview and the confirmation.
         "CLIENT_IMPORT_DIR": env.str("CLIENT_IMPORT_DIR", str(instance_path / "imports")),
         "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),

@@ -152,8 +152,7 @@ def update_profile(
 
 
 def avatar_folder() -> Path:
-    configured = current_app.config.get("AVATAR_FOLDER")
-    return Path(configured) if configured else Path(current_app.instance_path) / "avatars"
+    return Path(current_app.config["AVATAR_UPLOAD_DIR"])
 
 
 def save_avatar(*, user: User, upload: FileStorage) -> None:

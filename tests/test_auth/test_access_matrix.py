@@ -265,7 +265,7 @@ def test_access_table_names_only_existing_routes():
 
 @pytest.fixture
 def objs(user, other_user, manager, content_manager, superuser, app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "AVATAR_FOLDER", str(tmp_path / "avatars"))
+    monkeypatch.setitem(app.config, "AVATAR_UPLOAD_DIR", str(tmp_path / "avatars"))
     monkeypatch.setitem(app.config, "ARTICLE_UPLOAD_DIR", str(tmp_path / "articles"))
     return Objects(
         user=user,

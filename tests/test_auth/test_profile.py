@@ -14,7 +14,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
 @pytest.fixture(autouse=True)
 def _avatars_in_tmp(app, tmp_path, monkeypatch):
-    monkeypatch.setitem(app.config, "AVATAR_FOLDER", str(tmp_path / "avatars"))
+    monkeypatch.setitem(app.config, "AVATAR_UPLOAD_DIR", str(tmp_path / "avatars"))
 
 
 def profile_data(**changes):
