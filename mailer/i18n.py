@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from flask import Flask, has_request_context, request, session
 from flask_babel import get_locale
 from flask_login import current_user
 
 from mailer.extensions import babel
 
+log = logging.getLogger(__name__)
+
 LANGUAGES = {"en": "English", "ru": "Русский"}
+# <language>/LC_MESSAGES/messages.po here; the .mo next to each is built, not committed.
+TRANSLATIONS = Path(__file__).parent / "translations"
 
 
 def select_locale() -> str | None:
@@ -35,6 +46,44 @@ def select_timezone() -> str:
     return current_app.config["DEFAULT_TIMEZONE"]
 
 
+def stale_catalogues(folder: Path = TRANSLATIONS) -> list[Path]:
+    """The .po files whose compiled .mo is missing or older than they are."""
+    return [
+        po
+        for po in sorted(folder.glob("*/LC_MESSAGES/*.po"))
+        if not po.with_suffix(".mo").exists()
+        or po.with_suffix(".mo").stat().st_mtime < po.stat().st_mtime
+    ]
+
+
+def compile_catalogues(folder: Path = TRANSLATIONS) -> list[Path]:
+    """Compile every stale .po (what `make` and `pybabel compile` do); fuzzy entries are left out.
+
+    Each .mo is written under a temporary name of its own and renamed into place,
+    so a process reading it (or compiling it too) meanwhile never sees half a file.
+    """
+    compiled = []
+    for po in stale_catalogues(folder):
+        with po.open("rb") as source:
+            catalog = read_po(source, locale=po.parent.parent.name)
+        handle, name = tempfile.mkstemp(dir=po.parent, suffix=".mo.tmp")
+        with os.fdopen(handle, "wb") as target:
+            write_mo(target, catalog)
+        os.chmod(name, 0o644)  # mkstemp's 0600 would hide it from a web server's own user
+        Path(name).replace(po.with_suffix(".mo"))
+        compiled.append(po.with_suffix(".mo"))
+    return compiled
+
+
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)
+    try:
+        compile_catalogues()
+    except OSError as error:
+        # A read-only install: pages still work, in English; say why instead of failing.
+        log.warning(
+            "translations not compiled (%s): run `make translations` or "
+            "`pybabel compile -d mailer/translations` where the code is writable",
+            error,
+        )

@@ -10,6 +10,7 @@ from functools import wraps
 
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, logout_user
 from flask_principal import AnonymousIdentity, Identity, Permission, RoleNeed, identity_loaded
 
@@ -42,7 +43,10 @@ def role_required(permission: Permission):
 
 def init_app(app: Flask) -> None:
     login_manager.login_view = "auth.login"
+    login_manager.login_message = _l("Please log in to open this page.")
     login_manager.login_message_category = "info"
+    # Flash plain text: the session would hand a lazy string back as Markup (unescaped).
+    login_manager.localize_callback = str
 
     @login_manager.user_loader
     def load_user(session_id: str) -> User | None:

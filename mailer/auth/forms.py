@@ -6,6 +6,7 @@ from functools import cache
 from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
@@ -57,13 +58,19 @@ def _new_password_fields() -> tuple[PasswordField, PasswordField]:
             Length(
                 min=MIN_LENGTH,
                 max=200,
-                message=_l(
-                    "The password must be at least %(min)d characters long.", min=MIN_LENGTH
+                message=lazy_ngettext(
+                    "The password must be at least %(num)d character long.",
+                    "The password must be at least %(num)d characters long.",
+                    MIN_LENGTH,
                 ),
             ),
             strong_password,
         ],
-        description=_l("At least %(count)d characters; not a common password.", count=MIN_LENGTH),
+        description=lazy_ngettext(
+            "At least %(num)d character; not a common password.",
+            "At least %(num)d characters; not a common password.",
+            MIN_LENGTH,
+        ),
         render_kw={"autocomplete": "new-password"},
     )
     confirm = PasswordField(

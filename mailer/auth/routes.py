@@ -15,7 +15,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
@@ -108,9 +108,10 @@ def login():
     wait = throttle.retry_after(keys)
     if wait:
         minutes = max(1, (wait + 59) // 60)
-        message = _(
-            "Too many failed attempts. Please wait %(minutes)d minute(s) and try again.",
-            minutes=minutes,
+        message = ngettext(
+            "Too many failed attempts. Please wait %(num)d minute and try again.",
+            "Too many failed attempts. Please wait %(num)d minutes and try again.",
+            minutes,
         )
         return render_template("auth/login.html", form=form, error=message), 429
     user = services.authenticate(email, form.password.data)

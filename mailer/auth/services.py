@@ -9,8 +9,9 @@ import secrets
 from pathlib import Path
 
 from flask import current_app, render_template
-from flask_babel import gettext as _
+from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from werkzeug.datastructures import FileStorage
 
 from mailer.auth import tokens
@@ -49,7 +50,7 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     """
     existing = User.by_email(email)
     if existing is not None:
-        _send("auth/email/already_registered", existing, _("Your Mailer account"))
+        _send("auth/email/already_registered", existing, _l("Your Mailer account"))
         return
     user = User(
         email=normalize_email(email),
@@ -65,7 +66,9 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
 
 def send_confirmation(user: User) -> None:
     token = tokens.make_token(user, tokens.CONFIRM)
-    _send("auth/email/confirm", user, _("Confirm your email address"), link=_link("confirm", token))
+    _send(
+        "auth/email/confirm", user, _l("Confirm your email address"), link=_link("confirm", token)
+    )
 
 
 def resend_confirmation(email: str) -> None:
@@ -122,7 +125,7 @@ def request_password_reset(email: str) -> None:
     if user is None:
         return
     token = tokens.make_token(user, tokens.RESET)
-    _send("auth/email/reset", user, _("Reset your password"), link=_link("reset_password", token))
+    _send("auth/email/reset", user, _l("Reset your password"), link=_link("reset_password", token))
 
 
 def reset_password(token: str, password: str) -> User | None:
@@ -253,6 +256,9 @@ def _link(endpoint: str, token: str) -> str:
     return f"{current_app.config['BASE_URL']}{paths[endpoint]}{token}"
 
 
-def _send(template: str, user: User, subject: str, **context) -> None:
-    text = render_template(f"{template}.txt", user=user, **context)
+def _send(template: str, user: User, subject: LazyString, **context) -> None:
+    """Write to `user` in their language, whatever the language of the page that asked."""
+    with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
+        text = render_template(f"{template}.txt", user=user, **context)
+        subject = str(subject)
     send_email(to=user.email, subject=subject, text=text)

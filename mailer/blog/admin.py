@@ -10,13 +10,16 @@ CSRFProtect checks every POST; Flask-Admin's templates render `csrf_token()`).
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import Flask, abort, flash, has_request_context, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.menu import MenuLink
+from flask_admin.model import typefmt
 from flask_admin.theme import Bootstrap4Theme
-from flask_babel import gettext, ngettext
+from flask_babel import format_datetime, gettext, ngettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
@@ -47,6 +50,17 @@ class GatedMixin:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.url))
         abort(403)
+
+
+def _local_time(view, value: datetime, name: str) -> str:
+    return format_datetime(value, "short")
+
+
+class LocalTimesMixin:
+    """Times in the viewer's zone and language, not the database's UTC."""
+
+    column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _local_time}
+    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: _local_time}
 
 
 class IndexView(GatedMixin, AdminIndexView):
@@ -81,7 +95,7 @@ def _rendered_body(view, context, article: Article, name: str) -> Markup:
     return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
 
 
-class ArticleView(GatedMixin, ModelView):
+class ArticleView(GatedMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
     can_view_details = True
@@ -155,11 +169,18 @@ class ArticleView(GatedMixin, ModelView):
             flash(ngettext("%(num)d article unpublished.", "%(num)d articles unpublished.", count))
 
 
+ROLE_LABELS = {MANAGER: _l("Manager"), CONTENT_MANAGER: _l("Content manager")}
+
+
+def _role_label(role: str) -> str:
+    return str(ROLE_LABELS.get(role, role))
+
+
 def _role_names(view, context, user: User, name: str) -> str:
-    return ", ".join(sorted(user.role_names))
+    return ", ".join(sorted(_role_label(role) for role in user.role_names))
 
 
-class UserView(GatedMixin, ModelView):
+class UserView(GatedMixin, LocalTimesMixin, ModelView):
     """People and their flags; password hashes stay out of every list, page and form."""
 
     can_create = False  # people register themselves (or `flask csu` for the superuser)
@@ -178,6 +199,19 @@ class UserView(GatedMixin, ModelView):
         "created_at",
         "last_login_at",
     )
+    column_labels = {
+        "email": _l("Email"),
+        "full_name": _l("Full name"),
+        "phone": _l("Phone"),
+        "timezone": _l("Time zone"),
+        "locale": _l("Interface language"),
+        "roles": _l("Roles"),
+        "is_superuser": _l("Superuser"),
+        "is_blocked": _l("Blocked"),
+        "confirmed_at": _l("Confirmed at"),
+        "created_at": _l("Registered at"),
+        "last_login_at": _l("Last login"),
+    }
     column_formatters = {"roles": _role_names}
     column_formatters_detail = {"roles": _role_names}
     column_searchable_list = ("email", "full_name")
@@ -185,14 +219,18 @@ class UserView(GatedMixin, ModelView):
     form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")
 
 
-class RoleView(GatedMixin, ModelView):
+class RoleView(GatedMixin, LocalTimesMixin, ModelView):
     """Grant or take back a role (manager, content manager)."""
 
     can_edit = False
     column_list = ("user", "name")
-    column_formatters = {"user": lambda v, c, role, n: role.user.email}
+    column_labels = {"user": _l("User"), "name": _l("Role")}
+    column_formatters = {
+        "user": lambda v, c, role, n: role.user.email,
+        "name": lambda v, c, role, n: _role_label(role.name),
+    }
     form_columns = ("user", "name")
-    form_choices = {"name": [(MANAGER, _l("Manager")), (CONTENT_MANAGER, _l("Content manager"))]}
+    form_choices = {"name": list(ROLE_LABELS.items())}
     form_args = {"user": {"get_label": "email"}}
 
 

@@ -90,7 +90,7 @@ def message_preview(message_id: int):
     chosen = _preview_client(request.args.get("client_id", type=int), choices)
     rendered = services.render_preview(
         message=message,
-        client=chosen or SAMPLE_CLIENT,
+        client=chosen or _sample_client(),
         unsubscribe_url=f"{current_app.config['BASE_URL']}/unsubscribe/preview",
     )
     return render_template(
@@ -100,6 +100,11 @@ def message_preview(message_id: int):
         chosen=chosen,
         rendered=rendered,
     )
+
+
+def _sample_client():
+    """The stand-in shown to an owner with no clients yet, named in their language."""
+    return SAMPLE_CLIENT._replace(full_name=_("Sample Client"), comment=_("A comment"))
 
 
 def _preview_client(client_id: int | None, choices: list[Client]) -> Client | None:

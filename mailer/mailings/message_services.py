@@ -6,10 +6,12 @@ every save, so a template that would fail when sending is refused here.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import nh3
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -18,6 +20,7 @@ from mailer.extensions import db
 from mailer.models import Mailing, Message, User
 
 SUBJECT_MAX = 255
+_LINE_PREFIX = re.compile(r"line (?P<line>\d+): (?P<reason>.*)", re.DOTALL)
 
 
 class MessageError(Exception):
@@ -40,7 +43,15 @@ def _check_templates(data: MessageData) -> None:
         subject=data.subject, body_text=data.body_text, body_html=data.body_html
     )
     if errors:
-        raise MessageError(errors)
+        raise MessageError({name: _localised(error) for name, error in errors.items()})
+
+
+def _localised(error: str) -> str:
+    """`line 3: <Jinja's reason>` in the user's language (the reason stays Jinja's)."""
+    match = _LINE_PREFIX.match(error)
+    if match is None:
+        return error
+    return _("line %(line)s: %(reason)s", line=match["line"], reason=match["reason"])
 
 
 def create_message(*, owner: User, data: MessageData) -> Message:
@@ -83,9 +94,10 @@ def delete_message(*, message: Message) -> None:
 
 
 def _in_use(count: int) -> str:
-    return _(
-        "This message is used by %(count)d mailing(s); delete or change them first.",
-        count=count,
+    return ngettext(
+        "This message is used by %(num)d mailing; delete or change it first.",
+        "This message is used by %(num)d mailings; delete or change them first.",
+        count,
     )
 
 

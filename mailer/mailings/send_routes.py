@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from flask import flash, jsonify, redirect, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
@@ -17,7 +20,15 @@ def _own_mailing(mailing_id: int) -> Mailing:
 
 @bp.app_template_global()
 def mailing_progress(mailing_id: int) -> dict | None:
-    return progress.mailing_progress(mailing_id)
+    return _for_viewer(progress.mailing_progress(mailing_id))
+
+
+def _for_viewer(shown: dict | None) -> dict | None:
+    """Adds `paused_until_text`: the pause's end in the viewer's language and time zone."""
+    if shown and shown.get("paused_until"):
+        until = datetime.fromisoformat(shown["paused_until"])
+        shown["paused_until_text"] = format_datetime(until, "short")
+    return shown
 
 
 @bp.route("/mailings/<int:mailing_id>/send-now", methods=["POST"])
@@ -37,4 +48,4 @@ def mailing_send_now(mailing_id: int):
 @login_required
 def mailing_progress_json(mailing_id: int):
     mailing = _own_mailing(mailing_id)
-    return jsonify(progress.mailing_progress(mailing.id) or {})
+    return jsonify(_for_viewer(progress.mailing_progress(mailing.id)) or {})

@@ -42,7 +42,7 @@ def test_repeated_failures_for_one_email_answer_429_even_with_the_right_password
     response = log_in(client, ip="10.0.0.2")  # another IP: the email is what is locked
 
     assert response.status_code == 429
-    assert b"Too many failed attempts. Please wait 1 minute(s)" in response.data
+    assert b"Too many failed attempts. Please wait 1 minute and try again" in response.data
 
 
 def test_repeated_failures_from_one_ip_lock_that_ip_for_every_email(strict, client, user):

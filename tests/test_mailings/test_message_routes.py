@@ -108,7 +108,7 @@ def test_message_used_by_a_mailing_cannot_be_deleted(login, user):
     message = factories.make_message(user)
     factories.make_mailing(user, message=message)
     response = login(user).post(f"/messages/{message.id}/delete", follow_redirects=True)
-    assert "used by 1 mailing(s)" in response.text
+    assert "used by 1 mailing;" in response.text
     assert len(_messages(user)) == 1
 
 
