@@ -28,7 +28,7 @@ def test_import_preview_confirm_and_delete_with_confirmation(
     assert page.get_by_text("Анна Иванова").is_visible()
 
     page.get_by_role("button", name="Import 2 rows").click()
-    assert page.locator("#imported").inner_text() == "Imported 1 clients."
+    assert page.locator("#imported").inner_text() == "Imported 1 client."
     assert page.get_by_text("not-an-email").is_visible()
 
     page.get_by_role("link", name="Go to clients").click()
