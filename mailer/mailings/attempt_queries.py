@@ -11,8 +11,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
+from mailer.mailings.pagination import CappedPagination
 from mailer.models import Attempt, Client, Mailing, Message, Run, User
 
 PER_PAGE = 50
@@ -45,22 +47,13 @@ def _local_midnight(day: date, tz: str) -> datetime:
     return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
 
 
-def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = None):
-    """Attempts newest first with mailing, message, run, client and owner loaded in one query."""
+def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = None):
+    """The attempts `filters` choose (the owner's, or everyone's), with no joins.
+
+    Counting a page's total on this rather than on the joined query below lets
+    PostgreSQL read one index instead of planning five tables.
+    """
     query = Attempt.owned_by(owner) if owner is not None else Attempt.query
-    query = (
-        query.join(Attempt.mailing)
-        .join(Mailing.message)
-        .join(Mailing.owner)
-        .join(Attempt.run)
-        .outerjoin(Attempt.client)
-        .options(
-            contains_eager(Attempt.mailing).contains_eager(Mailing.message),
-            contains_eager(Attempt.mailing).contains_eager(Mailing.owner),
-            contains_eager(Attempt.run),
-            contains_eager(Attempt.client),
-        )
-    )
     if filters.mailing_id is not None:
         query = query.filter(Attempt.mailing_id == filters.mailing_id)
     if filters.run_id is not None:
@@ -73,8 +66,40 @@ def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = Non
         end = _local_midnight(filters.date_to + timedelta(days=1), tz)
         query = query.filter(Attempt.attempted_at < end)
     if filters.owner_email.strip():
-        query = query.filter(User.email.contains(filters.owner_email.strip().lower()))
-    return query.order_by(Attempt.attempted_at.desc(), Attempt.id.desc())
+        owners = select(User.id).where(User.email.contains(filters.owner_email.strip().lower()))
+        query = query.filter(Attempt.owner_id.in_(owners))
+    return query
+
+
+def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = None):
+    """Attempts newest first with mailing, message, run, client and owner loaded in one query."""
+    return (
+        matching_attempts(filters, tz=tz, owner=owner)
+        .join(Attempt.mailing)
+        .join(Mailing.message)
+        .join(Mailing.owner)
+        .join(Attempt.run)
+        .outerjoin(Attempt.client)
+        .options(
+            contains_eager(Attempt.mailing).contains_eager(Mailing.message),
+            contains_eager(Attempt.mailing).contains_eager(Mailing.owner),
+            contains_eager(Attempt.run),
+            contains_eager(Attempt.client),
+        )
+        .order_by(Attempt.attempted_at.desc(), Attempt.id.desc())
+    )
+
+
+def attempt_page(
+    filters: AttemptFilters, *, tz: str, page: int, owner: User | None = None
+) -> CappedPagination:
+    """One page of the log (PER_PAGE), its total counted up to COUNT_LIMIT: a fixed 2 queries."""
+    return CappedPagination(
+        query=attempts_query(filters, tz=tz, owner=owner),
+        count_query=matching_attempts(filters, tz=tz, owner=owner),
+        page=page,
+        per_page=PER_PAGE,
+    )
 
 
 def csv_rows(filters: AttemptFilters, *, tz: str, owner: User | None = None) -> Iterator[list]:

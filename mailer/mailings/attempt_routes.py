@@ -112,11 +112,11 @@ def _safe_cell(value):
 @login_required
 def attempt_list():
     form = filter_form(current_user)
-    query = attempt_queries.attempts_query(
-        form.filters(), tz=current_user.timezone, owner=current_user
-    )
-    page = query.paginate(
-        page=request.args.get("page", 1, type=int), per_page=attempt_queries.PER_PAGE
+    page = attempt_queries.attempt_page(
+        form.filters(),
+        tz=current_user.timezone,
+        owner=current_user,
+        page=request.args.get("page", 1, type=int),
     )
     return render_template(
         "mailings/attempts/list.html",

@@ -132,7 +132,7 @@ def client_import_confirm():
             _("That upload has expired or was already imported. Upload the file again."), "warning"
         )
         return redirect(url_for("mailings.client_import_upload"))
-    report = client_import.import_rows(owner=current_user, rows=client_import.parse(data).rows)
+    report = client_import.import_rows(owner=current_user, rows=client_import.read_rows(data))
     db.session.commit()
     client_import.refresh_statistics(report.imported)
     client_import.discard_upload(owner=current_user, token=token)

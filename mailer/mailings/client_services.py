@@ -8,6 +8,8 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
@@ -40,18 +42,74 @@ class ClientData:
     comment: str = ""
 
 
+# email-validator answers in English: its common answers, in the user's language.
+# The rest (rare: IDNA, quoting, IP literals) are shown as the library words them.
+_EMAIL_PROBLEMS = {
+    "An email address must have an @-sign.": _l("An email address must have an @-sign."),
+    "There must be something before the @-sign.": _l("There must be something before the @-sign."),
+    "There must be something after the @-sign.": _l("There must be something after the @-sign."),
+    "The part after the @-sign is not valid. It should have a period.": _l(
+        "The part after the @-sign is not valid. It should have a period."
+    ),
+    "The part after the @-sign is not valid. It is not within a valid top-level domain.": _l(
+        "The part after the @-sign is not valid. It is not within a valid top-level domain."
+    ),
+    "The part after the @-sign is a special-use or reserved name that cannot be used with email.": (
+        _l("The part after the @-sign is a reserved name that cannot be used with email.")
+    ),
+    "An email address cannot have two periods in a row.": _l(
+        "An email address cannot have two periods in a row."
+    ),
+    "An email address cannot start with a period.": _l(
+        "An email address cannot start with a period."
+    ),
+    "An email address cannot end with a period.": _l("An email address cannot end with a period."),
+    "An email address cannot have a period immediately before the @-sign.": _l(
+        "An email address cannot have a period immediately before the @-sign."
+    ),
+    "An email address cannot have a hyphen immediately after the @-sign.": _l(
+        "An email address cannot have a hyphen immediately after the @-sign."
+    ),
+}
+_EMAIL_PROBLEM_PREFIXES = (
+    (
+        "The email address contains invalid characters before the @-sign: ",
+        _l("The email address contains invalid characters before the @-sign: %(chars)s"),
+    ),
+    (
+        "The part after the @-sign contains invalid characters: ",
+        _l("The part after the @-sign contains invalid characters: %(chars)s"),
+    ),
+)
+
+
 def email_error(email: str) -> str | None:
     """Why `email` is not a usable address (email-validator, no DNS), or None."""
     if len(email) > EMAIL_MAX:
-        return _("too long (at most %(max)d characters)", max=EMAIL_MAX)
+        return ngettext(
+            "too long (at most %(num)d character)",
+            "too long (at most %(num)d characters)",
+            EMAIL_MAX,
+        )
     local, at, domain = email.rpartition("@")
     if at and len(local) <= 64 and _simple_local(local):
-        return _domain_error(domain)
+        return _localised(_domain_error(domain))
     try:
         validate_email(email, check_deliverability=False)
     except EmailNotValidError as error:
-        return str(error)
+        return _localised(str(error))
     return None
+
+
+def _localised(problem: str | None) -> str | None:
+    if problem is None:
+        return None
+    if problem in _EMAIL_PROBLEMS:
+        return str(_EMAIL_PROBLEMS[problem])
+    for prefix, translated in _EMAIL_PROBLEM_PREFIXES:
+        if problem.startswith(prefix):
+            return str(translated) % {"chars": problem.removeprefix(prefix)}
+    return problem
 
 
 def _simple_local(local: str) -> bool:

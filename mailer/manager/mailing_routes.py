@@ -68,9 +68,8 @@ def _back_to_list():
 @role_required(manager_permission)
 def attempts():
     form = filter_form()
-    query = attempt_queries.attempts_query(form.filters(), tz=current_user.timezone)
-    page = query.paginate(
-        page=request.args.get("page", 1, type=int), per_page=attempt_queries.PER_PAGE
+    page = attempt_queries.attempt_page(
+        form.filters(), tz=current_user.timezone, page=request.args.get("page", 1, type=int)
     )
     return render_template(
         "mailings/attempts/list.html",

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, literal, or_, select, union_all
 
 from mailer.auth import services
 from mailer.extensions import db
+from mailer.mailings import pagination
 from mailer.manager import bp
 from mailer.models import Client, Mailing, User
 from mailer.permissions import manager_permission, role_required
@@ -25,14 +26,30 @@ def _users_query(search: str):
 
 
 def _counts(model, user_ids: list[int]) -> dict[int, int]:
-    """Rows of `model` per owner, in one grouped query for the whole page (no N+1)."""
+    """Rows of `model` per owner for the page's users, in one query (no N+1).
+
+    Each is counted up to pagination.COUNT_LIMIT and shown as "10000+" beyond:
+    counting a user's million clients would take longer than the whole page may.
+    """
     if not user_ids:
         return {}
-    rows = db.session.execute(
-        select(model.owner_id, func.count())
-        .where(model.owner_id.in_(user_ids))
-        .group_by(model.owner_id)
-    )
+    # One capped count per user, each with its id written in, so that PostgreSQL
+    # plans it for that user (an index probe for the one who has no clients).
+    per_user = [
+        select(
+            literal(user_id),
+            select(func.count())
+            .select_from(
+                select(model.id)
+                .where(model.owner_id == user_id)
+                .limit(pagination.COUNT_LIMIT + 1)
+                .subquery()
+            )
+            .scalar_subquery(),
+        )
+        for user_id in user_ids
+    ]
+    rows = db.session.execute(union_all(*per_user))
     return {owner_id: count for owner_id, count in rows}
 
 
@@ -48,6 +65,7 @@ def users():
         search=search,
         client_counts=_counts(Client, ids),
         mailing_counts=_counts(Mailing, ids),
+        count_limit=pagination.COUNT_LIMIT,
     )
 
 

@@ -27,5 +27,17 @@ __all__ = [
     "UserRole",
     "mailing_clients",
     "normalize_email",
+    "schema_filter",
     "utcnow",
 ]
+
+
+def schema_filter(dialect: str):
+    """Alembic's `include_object` on `dialect`: leaves out what the models build only on
+    another database (`Index(...).ddl_if(dialect=...)`), which autogenerate cannot tell."""
+
+    def include_object(item, name, type_, reflected, compare_to) -> bool:
+        only_on = getattr(getattr(item, "_ddl_if", None), "dialect", None)
+        return only_on is None or only_on == dialect
+
+    return include_object

@@ -17,6 +17,8 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    func,
+    literal_column,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -93,6 +95,29 @@ class Client(OwnedMixin, db.Model):
     @property
     def can_receive(self) -> bool:
         return self.unsubscribed_at is None and self.bounced_at is None
+
+
+# What the client search looks in: the name (lower-cased) and the email, in one
+# string so that one trigram index serves both. A search never contains the
+# separator (it is taken out of it), so no match spans the two.
+CLIENT_SEARCH_SEPARATOR = "\x1f"
+_separator = literal_column(f"'{CLIENT_SEARCH_SEPARATOR}'", String)
+# `op("||")` rather than `+`: a flat a || b || c list is not tied to its table,
+# and the index below needs to be.
+client_search_text = (
+    func.lower(Client.__table__.c.full_name)
+    .op("||", return_type=String)(_separator)
+    .op("||", return_type=String)(Client.__table__.c.email)
+)
+# PostgreSQL only (pg_trgm): a substring search in a million clients reads a
+# few index pages instead of every row. SQLite keeps scanning; it would only
+# get a B-tree here, useless for LIKE '%...%'.
+Index(
+    "ix_clients_search",
+    client_search_text.label("search_text"),
+    postgresql_using="gin",
+    postgresql_ops={"search_text": "gin_trgm_ops"},
+).ddl_if(dialect="postgresql")
 
 
 class Message(OwnedMixin, db.Model):
@@ -194,7 +219,11 @@ class Attempt(OwnedMixin, db.Model):
     """One try of a delivery, with the mail server's reply (the seed's "попытка рассылки")."""
 
     __tablename__ = "attempts"
-    __table_args__ = (Index("ix_attempts_owner_time", "owner_id", "attempted_at"),)
+    __table_args__ = (
+        Index("ix_attempts_owner_time", "owner_id", "attempted_at"),
+        # The managers' log: everyone's attempts, newest first.
+        Index("ix_attempts_time", "attempted_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     # Denormalised owner and mailing: the log is filtered by them on every page.

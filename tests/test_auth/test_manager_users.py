@@ -9,6 +9,7 @@ from sqlalchemy import event
 
 from mailer.auth import services
 from mailer.extensions import db
+from mailer.mailings import pagination
 from mailer.models import Client, Mailing, Message, User, utcnow
 from tests import factories
 
@@ -39,6 +40,18 @@ def test_manager_sees_every_user_with_counts_of_clients_and_mailings(
     assert '<td class="text-end">2</td>' in row
     assert "other@example.com" in page
     assert "manager@example.com" in page
+
+
+def test_users_screen_counts_up_to_the_limit(client, login, manager, user, monkeypatch):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 2)
+    give_data(user, clients=3, mailings=2)
+    login(manager)
+
+    page = client.get("/manager/users").get_data(as_text=True)
+
+    row = page.split("user@example.com", 1)[1].split("</tr>", 1)[0]
+    assert '<td class="text-end">2+</td>' in row  # clients: more than counted
+    assert '<td class="text-end">2</td>' in row  # mailings: exactly
 
 
 def test_users_screen_searches_by_email_and_name(client, login, manager, user, other_user):

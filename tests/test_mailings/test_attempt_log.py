@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from mailer.mailings import pagination
 from tests import factories
 
 
@@ -98,6 +99,14 @@ def test_log_is_paginated(login, user):
     browser = login(user)
     assert browser.get("/attempts/").get_data(as_text=True).count("many@example.com") == 50
     assert browser.get("/attempts/?page=2").get_data(as_text=True).count("many@example.com") == 1
+
+
+def test_a_long_log_says_how_to_reach_the_older_attempts(login, user, log, monkeypatch):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 1)
+    browser = login(user)
+    assert "The pages go through the newest 1;" in browser.get("/attempts/").text
+    one_mailing = browser.get(f"/attempts/?mailing={log['news'].id}").text
+    assert "The pages go through" not in one_mailing
 
 
 def test_csv_export_holds_the_filtered_log_only(login, user, log):

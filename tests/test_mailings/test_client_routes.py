@@ -6,8 +6,10 @@ import csv
 import io
 
 import pytest
+from sqlalchemy import select, text
 
 from mailer.extensions import db
+from mailer.mailings import client_queries, pagination
 from mailer.models import Client, Mailing, utcnow
 from tests import factories
 
@@ -94,6 +96,51 @@ def test_list_pages_by_fifty(login, user):
     assert "c050@example.com" in second
     assert "c059@example.com" in second
     assert "c000@example.com" not in second
+
+
+def test_a_long_list_counts_up_to_the_limit_and_pages_through_those(login, user, monkeypatch):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 60)
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(70)
+    )
+    db.session.commit()
+    browser = login(user)
+
+    first = browser.get("/clients/").text
+    assert '<small class="text-body-secondary">60+</small>' in first
+    assert "The pages go through the first 60" in first
+    # Page 2 is the last counted one; a page number past it shows that page.
+    last = browser.get("/clients/?page=2").text
+    assert "c050@example.com" in last
+    assert browser.get("/clients/?page=9").text == last
+
+
+def test_a_short_list_shows_its_exact_count_without_the_hint(login, user):
+    factories.make_client(user, "a@example.com")
+    page = login(user).get("/clients/").text
+    assert '<small class="text-body-secondary">1</small>' in page
+    assert "The pages go through" not in page
+
+
+def test_search_never_matches_across_the_name_and_the_email(login, user):
+    # The search looks in one string, name + separator + email (one index on PostgreSQL).
+    factories.make_client(user, "x@example.com", full_name="Anna")
+    browser = login(user)
+    assert "No clients match" in browser.get("/clients/?q=annax@").text
+    assert "No clients match" in browser.get("/clients/?q=anna x@").text
+    assert "x@example.com" in browser.get("/clients/?q=nna").text
+
+
+def test_postgresql_answers_the_search_from_the_trigram_index(app):
+    """The query's expression must be the index's, character for character."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the trigram index is PostgreSQL's only")
+    query = select(Client.id).where(client_queries.search_condition("Анна"))
+    sql = query.compile(db.engine, compile_kwargs={"literal_binds": True})
+    db.session.execute(text("SET LOCAL enable_seqscan = off"))
+    plan = "\n".join(db.session.execute(text(f"EXPLAIN {sql}")).scalars())
+    db.session.rollback()
+    assert "ix_clients_search" in plan
 
 
 def test_list_and_form_show_unsubscribed_and_bounced(login, user):

@@ -140,7 +140,7 @@ def test_confirm_without_an_upload_sends_back_to_the_upload_page(login, user):
 def test_an_upload_is_imported_once(login, user):
     browser = login(user)
     _upload(browser, b"a@example.com\n")
-    assert "Imported 1 clients." in browser.post("/clients/import/confirm").text
+    assert "Imported 1 client." in browser.post("/clients/import/confirm").text
     assert browser.post("/clients/import/confirm").status_code == 302
     assert _emails(user) == ["a@example.com"]
 
@@ -172,6 +172,33 @@ def test_import_service_inserts_in_chunks_and_skips_existing(app, user, monkeypa
     assert report.imported == 39
     assert [(r.line, r.reason) for r in report.rejected] == [(6, "already a client")]
     assert len(_emails(user)) == 40
+
+
+def test_rows_read_one_by_one_import_like_parsed_ones_across_chunks(app, user, monkeypatch):
+    # The import reads, checks and inserts chunk after chunk (two threads on
+    # PostgreSQL): duplicates and existing clients are found across chunks.
+    monkeypatch.setattr(client_import, "CHUNK", 2)
+    factories.make_client(user, "known@example.com")
+    lines = [
+        "email;name",
+        "a@example.com;A",
+        "b@example.com;B",
+        "known@example.com;K",
+        "A@example.com;again",
+        "not-an-email;X",
+        "c@example.com;C",
+    ]
+    data = "\n".join(lines).encode()
+    with app.test_request_context():
+        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
+        db.session.commit()
+    assert report.imported == 3
+    assert [(r.line, r.reason.split(":")[0]) for r in report.rejected] == [
+        (4, "already a client"),
+        (5, "duplicate in file (first on line 2)"),
+        (6, "invalid email"),
+    ]
+    assert client_import.parse(data).rows == list(client_import.read_rows(data))
 
 
 def test_import_changes_the_home_page_counts(login, user):

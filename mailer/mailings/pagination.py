@@ -1,0 +1,46 @@
+"""Pages of lists that may be a million rows long, counted only up to a limit.
+
+Counting a million rows takes longer than a whole page may (100 ms), and so
+does skipping half a million to reach a deep page. These lists count at most
+COUNT_LIMIT rows (a few milliseconds), page through those, and say "10000+"
+beyond: the owner narrows such a list with a search, a filter or the other
+sort order. A page number past the counted ones shows the last of them.
+"""
+
+from __future__ import annotations
+
+from flask_sqlalchemy.pagination import QueryPagination
+from sqlalchemy import func, select
+
+from mailer.extensions import db
+
+COUNT_LIMIT = 10_000
+
+
+class CappedPagination(QueryPagination):
+    """`total` is the number of rows, or COUNT_LIMIT when there are more (`capped`).
+
+    `count_query`, when given, is counted instead of `query`: the same rows
+    without the joins that only load what the page shows.
+    """
+
+    capped: bool = False
+
+    def __init__(self, **kwargs):
+        self.limit = COUNT_LIMIT
+        super().__init__(**kwargs)
+
+    def _prepare_page_args(self, **kwargs) -> tuple[int, int]:
+        page, per_page = super()._prepare_page_args(**kwargs)
+        last_counted = max(1, -(-self.limit // per_page))
+        return min(page, last_counted), per_page
+
+    def _query_count(self) -> int:
+        query = self._query_args.get("count_query")
+        if query is None:
+            query = self._query_args["query"]
+        query = query.enable_eagerloads(False).order_by(None)
+        rows = query.limit(self.limit + 1).subquery()
+        counted = db.session.scalar(select(func.count()).select_from(rows)) or 0
+        self.capped = counted > self.limit
+        return min(counted, self.limit)
