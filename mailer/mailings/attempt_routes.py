@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional
 
 from mailer.mailings import attempt_queries, bp
-from mailer.models import Mailing, Message, utcnow
+from mailer.models import Mailing, Message, User, utcnow
 
 # The mailing filter lists the newest mailings; an older one is still
 # reachable through its page's "Attempts" link (the id is kept).
@@ -108,31 +108,45 @@ def _safe_cell(value):
     return value
 
 
-@bp.route("/attempts/")
-@login_required
-def attempt_list():
-    form = filter_form(current_user)
+def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
+    """The log page: one owner's attempts, or (owner None, the managers') everyone's."""
+    form = filter_form(owner)
     page = attempt_queries.attempt_page(
         form.filters(),
         tz=current_user.timezone,
-        owner=current_user,
+        owner=owner,
         page=request.args.get("page", 1, type=int),
     )
     return render_template(
         "mailings/attempts/list.html",
         form=form,
         page=page,
+        endpoint=endpoint,
+        csv_endpoint=csv_endpoint,
+        show_owner=owner is None,
+    )
+
+
+def attempt_csv(*, owner: User | None) -> Response:
+    """What the log shows under the same filters, as CSV."""
+    rows = attempt_queries.csv_rows(
+        filter_form(owner).filters(), tz=current_user.timezone, owner=owner
+    )
+    who = "all" if owner is None else "mine"
+    return csv_response(rows, f"attempts-{who}-{utcnow():%Y%m%d-%H%M}.csv")
+
+
+@bp.route("/attempts/")
+@login_required
+def attempt_list():
+    return attempt_log(
+        owner=current_user._get_current_object(),
         endpoint="mailings.attempt_list",
         csv_endpoint="mailings.attempt_export",
-        show_owner=False,
     )
 
 
 @bp.route("/attempts.csv")
 @login_required
 def attempt_export():
-    filters = filter_form(current_user).filters()
-    rows = attempt_queries.csv_rows(
-        filters, tz=current_user.timezone, owner=current_user._get_current_object()
-    )
-    return csv_response(rows, f"attempts-{utcnow():%Y%m%d-%H%M}.csv")
+    return attempt_csv(owner=current_user._get_current_object())

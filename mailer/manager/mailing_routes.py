@@ -11,9 +11,9 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from mailer.extensions import db
-from mailer.mailings import attempt_queries, mailing_queries
+from mailer.mailings import mailing_queries
 from mailer.mailings import mailing_services as services
-from mailer.mailings.attempt_routes import csv_response, filter_form
+from mailer.mailings.attempt_routes import attempt_csv, attempt_log
 from mailer.mailings.mailing_forms import ManagerMailingFilterForm
 from mailer.manager import bp
 from mailer.models import Mailing, User
@@ -67,22 +67,12 @@ def _back_to_list():
 @bp.route("/attempts")
 @role_required(manager_permission)
 def attempts():
-    form = filter_form()
-    page = attempt_queries.attempt_page(
-        form.filters(), tz=current_user.timezone, page=request.args.get("page", 1, type=int)
-    )
-    return render_template(
-        "mailings/attempts/list.html",
-        form=form,
-        page=page,
-        endpoint="manager.attempts",
-        csv_endpoint="manager.attempts_export",
-        show_owner=True,
+    return attempt_log(
+        owner=None, endpoint="manager.attempts", csv_endpoint="manager.attempts_export"
     )
 
 
 @bp.route("/attempts.csv")
 @role_required(manager_permission)
 def attempts_export():
-    rows = attempt_queries.csv_rows(filter_form().filters(), tz=current_user.timezone)
-    return csv_response(rows, "attempts-all.csv")
+    return attempt_csv(owner=None)
