@@ -9,10 +9,15 @@ RQ workers, SMTP - to Postfix's `smtp-sink` on 127.0.0.1, and compares it with
 - the plain baseline: a loop that builds each email with the `email` package
   (MIMEMultipart, text + HTML) and sends it over one connection.
 
+It also sends the prebuilt messages through mailer's own SMTP transport, to
+show how much of the smtplib "ceiling" is smtplib's own work.
+
 It works on its own throwaway database: `<DATABASE_URL's name>_bench` on
 PostgreSQL (dropped and created again), or a temporary SQLite file; and on
-Redis database 13 of REDIS_URL (flushed). Without REDIS_URL the pipeline runs
-in-process (one "worker").
+Redis database BENCH_REDIS_DB (13) of REDIS_URL (flushed). Without REDIS_URL
+the pipeline runs in-process (one "worker"). The workers use the configured
+SEND_BATCH_SIZE (200 by default). The machine's load average is printed at
+the start and the end: other work on the machine skews every figure.
 
     python benchmarks/bench_send.py [--clients N] [--skip-two]
 """
@@ -111,7 +116,10 @@ def bench_environ() -> dict[str, str]:
     else:
         environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     if os.environ.get("REDIS_URL"):
-        environ["REDIS_URL"] = urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/13"))
+        database = os.environ.get("BENCH_REDIS_DB", "13")
+        environ["REDIS_URL"] = urlunsplit(
+            urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{database}")
+        )
     return environ
 
 
@@ -277,6 +285,31 @@ def transport_ceiling(port: int, messages: list[tuple[str, bytes]]) -> float:
     return len(messages) / elapsed
 
 
+def mailer_transport(port: int, messages: list[tuple[str, bytes]]) -> float:
+    """The same prebuilt messages through mailer's SMTP transport (pipelined when offered)."""
+    from mailer.delivery.transport import SmtpTransport
+
+    transport = SmtpTransport(
+        {
+            "MAIL_SERVER": "127.0.0.1",
+            "MAIL_PORT": port,
+            "MAIL_USE_SSL": False,
+            "MAIL_USE_TLS": False,
+            "MAIL_USERNAME": None,
+            "MAIL_PASSWORD": None,
+            "MAIL_TIMEOUT": 30,
+        }
+    )
+    started = time.perf_counter()
+    for (recipient, data), following in zip(messages, messages[1:] + [None], strict=True):
+        reply = transport.send(SENDER, recipient, data, following=following and following[0])
+        if not reply.ok:
+            raise SystemExit(f"the sink refused a message: {reply}")
+    elapsed = time.perf_counter() - started
+    transport.close()
+    return len(messages) / elapsed
+
+
 def prebuilt_messages(clients: list[tuple[int, str, str]]) -> list[tuple[str, bytes]]:
     from mailer.delivery.mime import MessageBuilder
     from mailer.delivery.render import ClientContext, compile_message
@@ -323,8 +356,30 @@ def plain_baseline(port: int, clients: list[tuple[int, str, str]]) -> float:
     return len(clients) / elapsed
 
 
+def _load_average() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
 def _maxrss_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024
+
+
+def _own_peak_mb() -> float:
+    """This process's own peak memory.
+
+    On Linux ru_maxrss of a process started by (v)fork + exec also counts the
+    memory its parent had at that moment - here the bench itself, which holds
+    all N clients - so the kernel's high-water mark of this process is read
+    instead.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return _maxrss_mb(resource.RUSAGE_SELF)
 
 
 def worker_main() -> None:
@@ -336,7 +391,7 @@ def worker_main() -> None:
     with app.app_context():
         worker.run_worker(app)  # until the bench sends SIGTERM
     report = {
-        "worker_mb": _maxrss_mb(resource.RUSAGE_SELF),
+        "worker_mb": _own_peak_mb(),
         "horse_mb": _maxrss_mb(resource.RUSAGE_CHILDREN),
     }
     print(json.dumps(report))  # noqa: T201 - the parent reads it
@@ -372,6 +427,7 @@ def main() -> None:
         database = app.config["SQLALCHEMY_DATABASE_URI"].split(":", 1)[0]
         queue = "RQ on Redis" if app.config["REDIS_URL"] else "in-process (no Redis)"
         print(f"mailer bench-send: {n} clients, database {database}, jobs {queue}")
+        print(f"load average at the start: {_load_average()}; {os.cpu_count()} CPUs")
         print("creating the clients and the mailing ...", flush=True)
         mailing_id = create_mailing(n)
 
@@ -389,6 +445,9 @@ def main() -> None:
     sink = Sink()
     ceiling = transport_ceiling(sink.port, messages)
     ceiling_count = sink.stop()
+    sink = Sink()
+    own_transport = mailer_transport(sink.port, messages)
+    own_transport_count = sink.stop()
     del messages
     sink = Sink()
     baseline = plain_baseline(sink.port, clients)
@@ -412,6 +471,10 @@ def main() -> None:
         f"(sink counted {ceiling_count})"
     )
     print(
+        f"  the same through mailer's transport:             {own_transport:8.0f} emails/s "
+        f"(sink counted {own_transport_count}; for comparison, not a target)"
+    )
+    print(
         f"plain baseline (email package + smtplib):         {baseline:8.0f} emails/s "
         f"(sink counted {baseline_count})"
     )
@@ -427,6 +490,7 @@ def main() -> None:
             f"pipeline 2 workers / 1 worker:            "
             f"{results[2]['rate'] / one['rate']:5.2f}x  (target >= 1.6)"
         )
+    print(f"load average at the end: {_load_average()}")
 
 
 if __name__ == "__main__":

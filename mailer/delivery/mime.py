@@ -11,6 +11,7 @@ RFC 5322 / MIME message with CRLF line ends, as SMTP wants.
 from __future__ import annotations
 
 import base64
+import time
 import uuid
 from email.utils import formataddr, formatdate, parseaddr
 
@@ -40,7 +41,7 @@ class MessageBuilder:
                 f'Content-Type: multipart/alternative; boundary="{self.boundary}"\r\n'.encode()
             )
         self._part_cache: dict[tuple[str, str], bytes] = {}
-        self._date = ("", b"")
+        self._date = (0, b"")
 
     def build(self, *, to: str, rendered: Rendered, unsubscribe_url: str, mailto: str) -> bytes:
         headers = b"".join(
@@ -86,9 +87,10 @@ class MessageBuilder:
 
     def _date_header(self) -> bytes:
         # Formatting a date costs as much as the rest of the headers; reuse it within a second.
-        stamp = formatdate(usegmt=True)
-        if stamp != self._date[0]:
-            self._date = (stamp, b"Date: " + stamp.encode() + _CRLF)
+        second = int(time.time())
+        if second != self._date[0]:
+            stamp = formatdate(second, usegmt=True)
+            self._date = (second, b"Date: " + stamp.encode() + _CRLF)
         return self._date[1]
 
     def _part(self, body: str, subtype: str, *, with_boundary: bool = True) -> bytes:
@@ -111,6 +113,8 @@ def _encode_body(body: str) -> tuple[str, bytes]:
     """7bit when the text is plain ASCII with short lines, base64 otherwise."""
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
     if body.isascii() and all(len(line) <= _MAX_LINE for line in lines):
+        if lines[-1] == "":  # the text ends with its own line break
+            lines.pop()
         return "7bit", "\r\n".join(lines).encode("ascii") + _CRLF
     encoded = base64.encodebytes(body.encode("utf-8"))
     return "base64", encoded.replace(b"\n", _CRLF)

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from collections.abc import Callable
 from typing import NamedTuple
 
 from mailer.mail import write_to_outbox
+
+_MAX_REPLY_LINE = 8192  # as smtplib
+_STAGES = ("mail", "rcpt", "data")
+# The replies that let a transaction go on, by stage.
+_EXPECTED = {"mail": (250,), "rcpt": (250, 251), "data": (354,)}
 
 
 class Reply(NamedTuple):
@@ -29,7 +35,15 @@ class Reply(NamedTuple):
 
 
 class SmtpTransport:
-    """One SMTP connection, opened on first use and again after the server drops it."""
+    """One SMTP connection, opened on first use and again after the server drops it.
+
+    smtplib opens the connection (EHLO, STARTTLS, AUTH); the mail transactions
+    are written here, on its socket: smtplib parses both addresses with the
+    `email` package and runs a regex over every message, which costs more
+    than the conversation itself. When the server offers PIPELINING (RFC 2920)
+    MAIL, RCPT and DATA go out in one write, so an email takes two round trips
+    instead of four - what matters most on a distant server.
+    """
 
     def __init__(self, config) -> None:
         self.host = config["MAIL_SERVER"]
@@ -41,6 +55,10 @@ class SmtpTransport:
         self.timeout = config["MAIL_TIMEOUT"]
         self.smtp: smtplib.SMTP | None = None
         self.connections = 0
+        self.pipelining = False
+        self.smtputf8 = False
+        self.stage = "connect"  # where the current email's conversation is
+        self.announced: tuple[str, str] | None = None  # the envelope written ahead
 
     def _connect(self) -> smtplib.SMTP:
         # Loading the CA store costs ~30 ms: only when TLS is used.
@@ -59,40 +77,144 @@ class SmtpTransport:
         except BaseException:
             smtp.close()
             raise
+        if smtp.file is None:  # replies are read from smtplib's own buffer, never a second one
+            smtp.file = smtp.sock.makefile("rb")
+        self.pipelining = smtp.has_extn("pipelining")
+        self.smtputf8 = smtp.has_extn("smtputf8")
         self.connections += 1
         return smtp
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
-        stage = "connect"
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        following: str | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> Reply:
+        """Send one email and return the server's reply.
+
+        `following`: the next email's recipient. With PIPELINING its MAIL, RCPT and
+        DATA go out behind this message (RFC 2920 allows commands after the final
+        dot), so its own `send` finds the replies waiting. Nothing of it is
+        delivered before that `send` writes its message, so a crash in between
+        sends nothing. `meanwhile` (which must not raise) runs while the server
+        takes this message.
+        """
+        announced = self.announced == (sender, recipient)
+        if self.announced is not None and not announced:
+            self.close()  # another email's envelope is out: that transaction must not go on
+        self.announced = None
+        self.stage = "connect"
         try:
             if self.smtp is None:
                 self.smtp = self._connect()
-            smtp = self.smtp
-            stage = "mail"
-            code, text = smtp.mail(sender)
-            if code == 250:
-                stage = "rcpt"
-                code, text = smtp.rcpt(recipient)
-                if code in (250, 251):
-                    stage = "data"
-                    code, text = smtp.data(data)
-            reply = Reply(code, _text(text), stage)
+            self.stage = "mail"
+            envelope = self._envelope(sender, recipient)
+            if envelope is None:
+                return Reply(None, "the address is not ASCII and the server lacks SMTPUTF8", "rcpt")
+            refused = self._open_data(envelope, written=announced)
+            if refused is not None:
+                return refused
+            self.stage = "data"
+            message = _dot_stuffed(data)
+            ahead = self._envelope(sender, following) if following and self.pipelining else None
+            if ahead is not None:
+                message += b"".join(ahead)
+                self.announced = (sender, following)
+            self.smtp.sock.sendall(message)
+            if meanwhile is not None:
+                meanwhile()
+            code, text = self._reply()
             if code == 421:  # the server is closing the connection
                 self.close()
-            elif not reply.ok:
-                smtp.rset()
-            return reply
+            return Reply(code, text, "data")
         except smtplib.SMTPResponseException as error:
             self.close()
-            return Reply(error.smtp_code, _text(error.smtp_error), stage)
+            return Reply(error.smtp_code, _text(error.smtp_error), self.stage)
         except (smtplib.SMTPException, OSError) as error:  # timeouts are OSErrors
             self.close()
-            return Reply(None, _no_reply(stage, error), stage)
+            return Reply(None, _no_reply(self.stage, error), self.stage)
+
+    def _envelope(self, sender: str, recipient: str) -> tuple[bytes, bytes, bytes] | None:
+        """MAIL, RCPT and DATA; None when an address needs SMTPUTF8 and the server lacks it."""
+        option = b""
+        if not (sender.isascii() and recipient.isascii()):
+            if not self.smtputf8:
+                return None
+            option = b" SMTPUTF8"
+        return (
+            b"MAIL FROM:<%s>%s\r\n" % (sender.encode(), option),
+            b"RCPT TO:<%s>\r\n" % recipient.encode(),
+            b"DATA\r\n",
+        )
+
+    def _open_data(self, envelope: tuple[bytes, bytes, bytes], *, written: bool) -> Reply | None:
+        """MAIL, RCPT and DATA until the server's 354; the first refusal when there is one."""
+        sock = self.smtp.sock
+        if self.pipelining and not written:
+            sock.sendall(b"".join(envelope))
+        refused = None
+        for stage, command in zip(_STAGES, envelope, strict=True):
+            self.stage = stage
+            if not self.pipelining:
+                sock.sendall(command)
+            code, text = self._reply()
+            if code == 421:  # the server is closing: no more replies will come
+                self.close()
+                return Reply(code, text, self.stage)
+            if refused is None and code not in _EXPECTED[self.stage]:
+                refused = Reply(code, text, self.stage)
+                if not self.pipelining:
+                    break  # in lockstep the rest was never sent
+        if refused is None:
+            return None
+        if code == 354:  # DATA accepted without a recipient (RFC 2920 3.1): end it empty
+            sock.sendall(b".\r\n")
+            self._reply()
+        self._reset()
+        return refused
+
+    def _reply(self) -> tuple[int, str]:
+        """One reply (all its lines), as smtplib reads it."""
+        lines = []
+        while True:
+            line = self.smtp.file.readline(_MAX_REPLY_LINE + 1)
+            if not line:
+                raise smtplib.SMTPServerDisconnected("connection closed")
+            if len(line) > _MAX_REPLY_LINE:
+                raise smtplib.SMTPResponseException(500, "Line too long.")
+            lines.append(line[4:].strip(b" \t\r\n"))
+            try:
+                code = int(line[:3])
+            except ValueError:
+                code = -1
+                break
+            if line[3:4] != b"-":
+                break
+        return code, b"\n".join(lines).decode("utf-8", "replace")
+
+    def _reset(self) -> None:
+        """RSET after a refused transaction; a server that does not answer is dropped."""
+        if self.smtp is None:
+            return
+        try:
+            self.smtp.sock.sendall(b"RSET\r\n")
+            self._reply()
+        except (smtplib.SMTPException, OSError):
+            self.close()
 
     def close(self) -> None:
         if self.smtp is None:
             return
         smtp, self.smtp = self.smtp, None
+        if self.announced is not None:
+            # The server may be reading a message now: a QUIT would be a line of it.
+            # Dropping the connection aborts that transaction; nothing is delivered.
+            self.announced = None
+            smtp.close()
+            return
         try:
             smtp.quit()
         except (smtplib.SMTPException, OSError):
@@ -105,8 +227,19 @@ class OutboxTransport:
     def __init__(self, outbox: str) -> None:
         self.outbox = outbox
         self.connections = 0
+        self.announced = None  # files have no envelopes to write ahead
 
-    def send(self, sender: str, recipient: str, data: bytes) -> Reply:
+    def send(
+        self,
+        sender: str,
+        recipient: str,
+        data: bytes,
+        *,
+        following: str | None = None,
+        meanwhile: Callable[[], object] | None = None,
+    ) -> Reply:
+        if meanwhile is not None:
+            meanwhile()
         try:
             path = write_to_outbox(self.outbox, recipient, data)
         except OSError as error:
@@ -121,6 +254,16 @@ def transport_from_config(config) -> SmtpTransport | OutboxTransport:
     if config.get("MAIL_OUTBOX"):
         return OutboxTransport(config["MAIL_OUTBOX"])
     return SmtpTransport(config)
+
+
+def _dot_stuffed(data: bytes) -> bytes:
+    """The message as DATA sends it: a dot doubled at each line start, then the final dot."""
+    if data.startswith(b"."):
+        data = b"." + data
+    data = data.replace(b"\n.", b"\n..")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    return data + b".\r\n"
 
 
 def _text(text: bytes | str) -> str:

@@ -9,14 +9,21 @@ client. It does not expire: links in old emails must keep working.
 
 from __future__ import annotations
 
+import hmac
+from collections.abc import Callable
+
 from flask import Blueprint, abort, current_app, render_template, request
 from itsdangerous import BadSignature, URLSafeSerializer
+from itsdangerous.encoding import base64_encode
 from sqlalchemy import update
 
 from mailer.extensions import csrf, db
 from mailer.models import Client, utcnow
 
 SALT = "unsubscribe"
+# The serializer zlib-compresses a payload when that makes it shorter, which
+# never happens below ten digits: the fast path stays below them.
+_COMPRESSIBLE = 10**9
 
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
 
@@ -31,6 +38,27 @@ def _serializer() -> URLSafeSerializer:
 
 def unsubscribe_token(client_id: int) -> str:
     return _serializer().dumps(client_id)
+
+
+def token_maker() -> Callable[[int], str]:
+    """`unsubscribe_token` for a whole batch: the same tokens, several times faster.
+
+    The serializer encodes and signs anew for each call; here the signing key
+    is derived once and each token is one HMAC. Checked against the
+    serializer on a sample, so a different itsdangerous falls back to it.
+    """
+    signer = _serializer().make_signer()
+    key, separator = signer.derive_key(), signer.sep
+
+    def token(client_id: int) -> str:
+        if client_id >= _COMPRESSIBLE:
+            return unsubscribe_token(client_id)
+        payload = base64_encode(str(client_id).encode())
+        signature = base64_encode(hmac.digest(key, payload, "sha1"))
+        return (payload + separator + signature).decode("ascii")
+
+    sample = 1234567
+    return token if token(sample) == unsubscribe_token(sample) else unsubscribe_token
 
 
 def unsubscribe_url(client_id: int) -> str:

@@ -55,11 +55,19 @@ class SinkHandler:
     stalled: threading.Event = field(default_factory=threading.Event)
     connections: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Offer PIPELINING (RFC 2920), as most servers do. aiosmtpd reads commands one by
+    # one from the stream, so pipelined ones work; it just does not say so itself.
+    pipelining: bool = False
+    smtputf8: bool = True  # aiosmtpd's Controller offers SMTPUTF8
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         with self.lock:
             self.connections += 1
         session.host_name = hostname
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        if not self.smtputf8:
+            responses = [line for line in responses if "SMTPUTF8" not in line]
         return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):

@@ -7,6 +7,8 @@ import signal
 import subprocess
 from datetime import timedelta
 
+import pytest
+
 from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.models import Attempt, Run, utcnow
@@ -14,9 +16,12 @@ from tests.test_delivery.conftest import add_clients, statuses
 from tests.test_delivery.test_dispatch import _flask, _process_env
 
 
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
 def test_worker_killed_mid_batch_then_restarted_sends_the_rest_once(
-    test_environ, redis_conn, via_sink, mailing_for, sending_config, user
+    test_environ, redis_conn, via_sink, mailing_for, sending_config, user, pipelining
 ):
+    # With PIPELINING the next email's envelope is already out behind the one in flight.
+    via_sink.pipelining = pipelining
     later = utcnow() + timedelta(days=1)
     mailing = mailing_for(start_at=later, next_send_at=later)  # only the forced run is due
     add_clients(user, mailing, 6)

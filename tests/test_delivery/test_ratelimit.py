@@ -7,7 +7,7 @@ import subprocess
 from datetime import timedelta
 
 from mailer.delivery import dispatch, progress
-from mailer.delivery.ratelimit import RateLimiter
+from mailer.delivery.ratelimit import GRANT_BLOCK, RateLimiter
 from mailer.extensions import db
 from mailer.models import Delivery, Run, utcnow
 from tests.test_delivery.conftest import add_clients, statuses
@@ -104,3 +104,76 @@ def test_paused_run_resumes_the_next_day(via_sink, mailing_for, sending_config, 
     run = db.session.scalars(db.select(Run)).one()
     assert run.paused_until is None
     assert run.finished_at is not None
+
+
+def _counted(redis_conn, kind: str) -> dict[str, int]:
+    return {
+        key.decode(): int(redis_conn.get(key))
+        for key in redis_conn.scan_iter(f"mailer:rate:{kind}:*")
+    }
+
+
+def test_generous_budget_is_granted_in_blocks_and_unused_sends_go_back(redis_conn):
+    redis_conn.flushdb()
+    limiter = RateLimiter(per_second=0, per_day=1_000_000, redis=redis_conn)
+    for _ in range(10):
+        limiter.acquire()
+    assert list(_counted(redis_conn, "day").values()) == [GRANT_BLOCK]  # one round trip
+    limiter.release()
+    assert list(_counted(redis_conn, "day").values()) == [10]
+
+
+def test_tight_budget_is_asked_one_send_at_a_time(redis_conn):
+    redis_conn.flushdb()
+    limiter = RateLimiter(per_second=5, per_day=450, redis=redis_conn)
+    limiter.acquire()
+    limiter.acquire()
+    assert list(_counted(redis_conn, "day").values()) == [2]
+    limiter.release()
+    assert list(_counted(redis_conn, "day").values()) == [2]
+
+
+def test_sends_granted_in_a_second_lapse_with_it(redis_conn):
+    import time
+
+    redis_conn.flushdb()
+    limiter = RateLimiter(per_second=1000, per_day=0, redis=redis_conn)
+    limiter.acquire()
+    limiter._granted_until = time.monotonic() - 1  # that second is over
+    limiter.acquire()
+    assert sum(_counted(redis_conn, "second").values()) == 2 * GRANT_BLOCK
+
+
+def test_a_daily_budget_alone_keeps_its_block_across_seconds(redis_conn):
+    import time
+
+    redis_conn.flushdb()
+    limiter = RateLimiter(per_second=0, per_day=1_000_000, redis=redis_conn)
+    limiter.acquire()
+    limiter._granted_until = time.monotonic() - 1  # no per-second limit: seconds do not matter
+    limiter.acquire()
+    assert list(_counted(redis_conn, "day").values()) == [GRANT_BLOCK]
+
+
+def test_a_lapsed_block_gives_the_days_share_back(redis_conn):
+    import time
+
+    redis_conn.flushdb()
+    limiter = RateLimiter(per_second=1000, per_day=1_000_000, redis=redis_conn)
+    limiter.acquire()
+    limiter._granted_until = time.monotonic() - 1
+    limiter.acquire()  # 24 unused go back to the day, a new block is taken
+    assert list(_counted(redis_conn, "day").values()) == [1 + GRANT_BLOCK]
+    limiter.release()
+    assert list(_counted(redis_conn, "day").values()) == [2]
+
+
+def test_blocks_never_exceed_the_shared_per_second_budget(redis_conn):
+    redis_conn.flushdb()
+    limiters = [RateLimiter(per_second=250, per_day=0, redis=redis_conn) for _ in range(2)]
+    assert {limiter.block for limiter in limiters} == {GRANT_BLOCK}
+    for n in range(300):
+        limiters[n % 2].acquire()
+    counted = _counted(redis_conn, "second")
+    assert max(counted.values()) <= 250
+    assert sum(counted.values()) >= 300

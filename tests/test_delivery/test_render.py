@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 from mailer.delivery.render import (
     ClientContext,
     compile_message,
@@ -131,3 +133,43 @@ def test_compiled_message_renders_many_clients_independently():
     second = compiled.render(client=ClientContext("b@example.com", "B"), unsubscribe_url="u2")
     assert (first.subject, first.text) == ("Hi A", "a@example.com")
     assert (second.subject, second.text) == ("Hi B", "b@example.com")
+
+
+# Templates the sender fills in by joining strings, without running Jinja.
+SPLICED = [
+    "Hi {{ client.full_name }}",
+    "{{client.email}}{{ client.comment }}{{unsubscribe_url}}",
+    "Dear {{ client.full_name }},\r\n\r\nno trailing newline",
+    "Keeps the last line break: {{ client.email }}\n",
+    "Trims   {{- client.full_name -}}   around\n",
+    "{# a comment #}Raw: {% raw %}{{ client.full_name }}{% endraw %} {{ client.email }}",
+    "<a href='{{ unsubscribe_url }}'>{{ client.full_name }}</a> &amp; <b>static</b>",
+    "Здравствуйте, {{ client.full_name }}! " * 50 + "\n",
+]
+# Anything more renders through Jinja, as before.
+THROUGH_JINJA = [
+    "{{ client.full_name|upper }}",
+    "{% if client.comment %}{{ client.comment }}{% endif %}",
+    "{{ client.full_name ~ '!' }}",
+    "{{ client['email'] }}",
+    "{% set x = 1 %}{{ x }}",
+]
+CLIENTS = [
+    ClientContext("ann@example.com", "Ann", "vip"),
+    ClientContext("tom@example.com", "<b>Tom & Jerry</b>", "\"quoted\" 'single'"),
+    ClientContext("иван@пример.рф", "Иван Петров", ""),
+]
+URL = "https://m.example/u/a?x=1&y=2"
+
+
+@pytest.mark.parametrize("html", [False, True])
+@pytest.mark.parametrize("source", SPLICED + THROUGH_JINJA)
+def test_fast_rendering_equals_jinja(source, html):
+    from mailer.delivery.render import _HTML_ENV, _TEXT_ENV, _Part
+
+    part = _Part(source, html=html)
+    assert (part._pieces is not None) is (source in SPLICED)
+    template = (_HTML_ENV if html else _TEXT_ENV).from_string(source)
+    for client in CLIENTS:
+        expected = template.render(client=client, unsubscribe_url=URL)
+        assert part.render((*client, URL)) == expected

@@ -137,3 +137,62 @@ def test_outbox_transport_writes_one_eml_per_client(app, mailing_for, run_jobs):
     files = sorted(Path(app.config["MAIL_OUTBOX"]).glob("*.eml"))
     assert len(files) == 2
     assert statuses() == {"sent": 2}
+
+
+def test_pipelining_server_gets_one_email_each_and_refusals_keep_their_reply(
+    via_sink, mailing_for, run_jobs
+):
+    via_sink.pipelining = True
+    via_sink.rcpt_replies["bad@example.com"] = ["550 5.1.1 No such user"]
+    via_sink.rcpt_replies["later@example.com"] = ["451 4.3.0 Greylisted"]
+    via_sink.data_replies["spam@example.com"] = ["554 5.7.1 Rejected"]
+    via_sink.drop_at.add("drop@example.com")
+    mailing_for(
+        "ann@example.com",
+        "bad@example.com",
+        "later@example.com",
+        "spam@example.com",
+        "drop@example.com",
+        "zed@example.com",
+    )
+    dispatch.dispatch_due()
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "zed@example.com": 1}
+    assert statuses() == {"sent": 2, "failed": 2, "retry": 2}
+    attempts = db.session.scalars(db.select(Attempt)).all()
+    replies = {a.recipient: (a.success, a.reply_code) for a in attempts}
+    assert replies == {
+        "ann@example.com": (True, 250),
+        "bad@example.com": (False, 550),
+        "later@example.com": (False, 451),
+        "spam@example.com": (False, 554),
+        "drop@example.com": (False, None),
+        "zed@example.com": (True, 250),
+    }
+    for item in via_sink.received:
+        assert item.message["To"] == item.rcpt_tos[0]
+    dispatch.dispatch_due()  # the retries' time has come (0 s backoff in tests)
+    run_jobs()
+    assert set(via_sink.to_counts().values()) == {1}
+    assert set(via_sink.to_counts()) == {
+        "ann@example.com",
+        "later@example.com",
+        "drop@example.com",
+        "zed@example.com",
+    }
+
+
+def test_sending_leaves_the_database_connection_as_the_pool_lent_it(
+    via_sink, mailing_for, sending_config, run_jobs, user
+):
+    sending_config(SEND_BATCH_SIZE=4)
+    mailing = mailing_for()
+    add_clients(user, mailing, 10)
+    dispatch.dispatch_due()
+    run_jobs()  # three batches, one after another, on the same pooled connection
+    assert statuses() == {"sent": 10}
+    connection = db.session.connection()
+    if connection.dialect.name == "postgresql":
+        assert connection.connection.driver_connection.autocommit is False
+        setting = db.text("SELECT current_setting('synchronous_commit')")
+        assert connection.execute(setting).scalar() == "on"

@@ -75,3 +75,25 @@ def test_unsubscribed_client_gets_nothing_from_later_runs(client, via_sink, mail
     run_jobs()
     assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 2}
     assert statuses(run_id) == {"sent": 1}
+
+
+def test_batch_tokens_are_the_same_tokens(app):
+    from mailer.delivery.unsubscribe import _serializer, token_maker
+
+    make = token_maker()
+    for client_id in (1, 42, 65_536, 999_999_999, 10**9, 10**12):
+        token = make(client_id)
+        assert token == unsubscribe_token(client_id)
+        assert _serializer().loads(token) == client_id
+
+
+def test_mailto_link_names_the_clients_token(via_sink, mailing_for, run_jobs):
+    from urllib.parse import parse_qs, urlsplit
+
+    mailing = mailing_for("ann@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    [item] = via_sink.received
+    mailto = item.message["List-Unsubscribe"].split("<mailto:", 1)[1].split(">", 1)[0]
+    subject = parse_qs(urlsplit(f"mailto:{mailto}").query)["subject"]
+    assert subject == [f"unsubscribe {unsubscribe_token(mailing.clients[0].id)}"]
