@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 5000
 
-.PHONY: run test lint format lock bench bench-send bench-home clean migration messages
+.PHONY: run test lint format lock bench bench-send bench-home clean migration messages screenshots translations
 
 # The venv is rebuilt from the lock whenever the lock changes.
 $(STAMP): requirements-dev.txt
@@ -17,23 +17,32 @@ $(STAMP): requirements-dev.txt
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-# Compiled translations follow their .po files.
+# Compiled translations follow their .po files (built, never committed; fuzzy entries
+# left out). The app compiles stale ones itself when it starts; this is for read-only installs.
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard mailer/translations/*/LC_MESSAGES/messages.po))
 %.mo: %.po $(STAMP)
-	$(BIN)/pybabel compile --use-fuzzy -i $< -o $@
+	$(BIN)/pybabel compile -i $< -o $@
+
+## Compile the translations (.po -> .mo) ahead of time, e.g. for a read-only install.
+translations: $(MO_FILES)
 
 ## Extract the interface's strings and merge them into every language's .po file.
 messages: $(STAMP)
-	$(BIN)/pybabel extract -F mailer/translations/babel.cfg -k _l -k lazy_gettext \
-		-o mailer/translations/messages.pot --no-location --sort-output mailer
-	$(BIN)/pybabel update -i mailer/translations/messages.pot -d mailer/translations --no-fuzzy-matching
+	$(BIN)/pybabel extract -F mailer/translations/babel.cfg \
+		-o mailer/translations/messages.pot --no-location --sort-output --project mailer mailer
+	$(BIN)/pybabel update -i mailer/translations/messages.pot -d mailer/translations \
+		--no-fuzzy-matching --ignore-obsolete
+
+## PNGs of the main pages in English and Russian for the README, into docs/screenshots/.
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 ## Serve mailer on http://127.0.0.1:5000 with its scheduler (and worker with Redis).
-run: $(STAMP) $(MO_FILES)
+run: $(STAMP)
 	FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/flask --app wsgi up --host $(HOST) --port $(PORT)
 
 ## Linters, then the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
-test: $(STAMP) $(MO_FILES) lint
+test: $(STAMP) lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -61,7 +70,7 @@ migration: $(STAMP)
 		&& $(BIN)/flask --app wsgi db migrate -m "$(MSG)" >/dev/null; rm -rf $$tmp
 	ls -t migrations/versions | head -1
 
-## Client import rows/s and client list times on a throwaway database (BENCH_ARGS="--clients 1000000").
+## Client import rows/s and every list page's time on a throwaway database (BENCH_ARGS="--clients 1000000").
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_clients.py $(BENCH_ARGS)
 
