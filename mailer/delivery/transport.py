@@ -113,7 +113,11 @@ class SmtpTransport:
             self.stage = "mail"
             envelope = self._envelope(sender, recipient)
             if envelope is None:
-                return Reply(None, "the address is not ASCII and the server lacks SMTPUTF8", "rcpt")
+                # What the server would answer (RFC 6531: 553): permanent, never retried;
+                # stage "mail", so the client is not marked bounced for our server's limit.
+                return Reply(
+                    553, "not sent: the address is not ASCII and the server lacks SMTPUTF8", "mail"
+                )
             refused = self._open_data(envelope, written=announced)
             if refused is not None:
                 return refused
