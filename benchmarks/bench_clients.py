@@ -27,17 +27,15 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bench_mailings  # noqa: E402 - this folder is on sys.path: the script's own
+from databases import fresh_postgres_database  # noqa: E402 - a sibling module
 from dotenv import dotenv_values  # noqa: E402
 from flask_migrate import upgrade  # noqa: E402
 from pages import logged_in, time_pages  # noqa: E402
-from sqlalchemy import create_engine, func, inspect, select, text  # noqa: E402
-
-from config import sqlalchemy_url  # noqa: E402
+from sqlalchemy import func, inspect, select  # noqa: E402
 
 IMPORT_TARGET = 20_000  # rows per second
 FIRST_NAMES = ["Анна", "Борис", "Вера", "Глеб", "Anna", "Boris", "Maria", "John"]
@@ -87,7 +85,7 @@ def _bench_database(url: str | None, *, in_place: bool):
     if in_place:
         return url or "", lambda: None
     if url and url.startswith(("postgres", "postgresql")):
-        return _postgres_bench(url), lambda: None
+        return fresh_postgres_database(url), lambda: None
     folder = tempfile.mkdtemp(prefix="mailer-bench-")
     path = Path(folder) / "bench.db"
 
@@ -96,28 +94,6 @@ def _bench_database(url: str | None, *, in_place: bool):
         os.rmdir(folder)
 
     return f"sqlite:///{path}", cleanup
-
-
-def _postgres_bench(url: str) -> str:
-    parts = urlsplit(sqlalchemy_url(url))
-    name = parts.path.lstrip("/") or "postgres"
-    bench_name = name if name.endswith("_bench") else f"{name}_bench"
-    admin = create_engine(
-        urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        exists = connection.scalar(
-            text("SELECT 1 FROM pg_database WHERE datname = :name"), {"name": bench_name}
-        )
-        if not exists:
-            connection.execute(text(f'CREATE DATABASE "{bench_name}"'))
-    admin.dispose()
-    bench_url = urlunsplit(parts._replace(path=f"/{bench_name}"))
-    engine = create_engine(bench_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
-    engine.dispose()
-    return bench_url
 
 
 def _run(args: argparse.Namespace, environ: dict[str, str]) -> int:

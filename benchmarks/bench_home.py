@@ -30,7 +30,7 @@ from sqlalchemy import create_engine, text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from config import sqlalchemy_url  # noqa: E402
+from databases import fresh_postgres_database  # noqa: E402 - a sibling module
 
 USERS, MAILINGS, CLIENTS, ARTICLES = 10_000, 100_000, 1_000_000, 1_000
 DISTINCT_EMAILS = 400_000  # clients share addresses across owners, as real lists do
@@ -73,32 +73,9 @@ POPULATE = [
 ]
 
 
-def database_urls() -> tuple[str, str]:
-    """(admin URL on the `postgres` database, URL of the bench database)."""
-    parts = urlsplit(
-        sqlalchemy_url(
-            os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/mailer")
-        )
-    )
-    name = (parts.path.lstrip("/") or "mailer").removesuffix("_test")
-    bench = f"{name}_home_bench"
-    return urlunsplit(parts._replace(path="/postgres")), urlunsplit(
-        parts._replace(path=f"/{bench}")
-    )
-
-
 def redis_url() -> str:
     parts = urlsplit(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"))
     return urlunsplit(parts._replace(path=f"/{os.environ.get('BENCH_REDIS_DB', '11')}"))
-
-
-def recreate_database(admin_url: str, bench_url: str) -> None:
-    name = urlsplit(bench_url).path.lstrip("/")
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
 
 
 def migrate(bench_url: str) -> None:
@@ -210,9 +187,11 @@ def main() -> None:
     if shutil.which("wrk") is None:
         raise SystemExit("bench-home needs wrk: apt-get install wrk")
     port = int(os.environ.get("BENCH_PORT", "5105"))
-    admin_url, bench_url = database_urls()
+    bench_url = fresh_postgres_database(
+        os.environ.get("DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/mailer"),
+        "_home_bench",
+    )
     print(f"database: {urlsplit(bench_url).path.lstrip('/')} (dropped and recreated)")
-    recreate_database(admin_url, bench_url)
     migrate(bench_url)
     took = populate(bench_url)
     print(

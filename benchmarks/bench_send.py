@@ -46,6 +46,8 @@ from urllib.parse import urlsplit, urlunsplit
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from databases import fresh_postgres_database  # noqa: E402 - a sibling module
+
 SENDER = "news@bench.example"
 SUBJECT = "News for {{ client.full_name }}"
 PARAGRAPH = (
@@ -112,7 +114,7 @@ def bench_environ() -> dict[str, str]:
     environ["LOG_LEVEL"] = "WARNING"
     url = os.environ.get("DATABASE_URL")
     if url:
-        environ["DATABASE_URL"] = _fresh_postgres(url)
+        environ["DATABASE_URL"] = fresh_postgres_database(url)
     else:
         environ["DATABASE_URL"] = f"sqlite:///{tempfile.mkdtemp()}/bench.db"
     if os.environ.get("REDIS_URL"):
@@ -121,23 +123,6 @@ def bench_environ() -> dict[str, str]:
             urlsplit(os.environ["REDIS_URL"])._replace(path=f"/{database}")
         )
     return environ
-
-
-def _fresh_postgres(url: str) -> str:
-    from sqlalchemy import create_engine, text
-
-    from config import sqlalchemy_url
-
-    parts = urlsplit(sqlalchemy_url(url))
-    name = f"{parts.path.lstrip('/') or 'mailer'}_bench"
-    admin = create_engine(
-        urlunsplit(parts._replace(path="/postgres")), isolation_level="AUTOCOMMIT"
-    )
-    with admin.connect() as connection:
-        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
-    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
 
 
 # -- the data ---------------------------------------------------------------------
