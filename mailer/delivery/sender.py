@@ -2,9 +2,9 @@
 
 The rules that keep a client from receiving a run twice (invariant 1):
 
-- a delivery is claimed by a conditional UPDATE (pending/retry -> sending)
-  committed *before* the SMTP transaction; a second job or worker finds it
-  claimed and leaves it alone;
+- a delivery is marked by a conditional UPDATE (pending/retry -> sending;
+  on PostgreSQL by way of "claimed", see ledger.py) committed *before* the
+  SMTP transaction; a second job or worker finds it taken and leaves it alone;
 - a delivery still "sending" after SEND_STALL_SECONDS belonged to a worker
   that died mid-transaction: it becomes "unknown" (with an attempt row that
   says so) and is never sent again;
