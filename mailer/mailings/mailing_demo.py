@@ -34,8 +34,8 @@ def load_main_app_data(path: Path = FIXTURE, *, now: datetime | None = None) -> 
     if owner is None:
         return 0
     now = now or utcnow()
-    clients = _clients(owner, data["clients"])
-    messages = _messages(owner, data["messages"])
+    clients = _owned_by_key(Client, owner, data["clients"], "email")
+    messages = _owned_by_key(Message, owner, data["messages"], "subject")
     added = 0
     for spec in data["mailings"]:
         message = messages[spec["message"]]
@@ -46,24 +46,14 @@ def load_main_app_data(path: Path = FIXTURE, *, now: datetime | None = None) -> 
     return added
 
 
-def _clients(owner: User, specs: list[dict[str, str]]) -> dict[str, Client]:
-    existing = {client.email: client for client in Client.owned_by(owner)}
+def _owned_by_key(model, owner: User, specs: list[dict[str, str]], key: str) -> dict:
+    """The owner's rows of `model` by `key`, adding those of `specs` not there yet."""
+    existing = {getattr(row, key): row for row in model.owned_by(owner)}
     for spec in specs:
-        if spec["email"] not in existing:
-            client = Client(owner_id=owner.id, **spec)
-            db.session.add(client)
-            existing[client.email] = client
-    db.session.flush()
-    return existing
-
-
-def _messages(owner: User, specs: list[dict[str, str]]) -> dict[str, Message]:
-    existing = {message.subject: message for message in Message.owned_by(owner)}
-    for spec in specs:
-        if spec["subject"] not in existing:
-            message = Message(owner_id=owner.id, **spec)
-            db.session.add(message)
-            existing[message.subject] = message
+        if spec[key] not in existing:
+            row = model(owner_id=owner.id, **spec)
+            db.session.add(row)
+            existing[spec[key]] = row
     db.session.flush()
     return existing
 
