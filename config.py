@@ -158,7 +158,7 @@ def _cache(env: _Reader, redis_url: str | None) -> dict:
 def _sending(env: _Reader) -> dict:
     """How mailings are sent: batches, retries, bounces, the SMTP account's rate limit."""
     return {
-        "SEND_BATCH_SIZE": env.int("SEND_BATCH_SIZE", 200, minimum=1),
+        "SEND_BATCH_SIZE": env.int("SEND_BATCH_SIZE", 1000, minimum=1),
         "SEND_MAX_ATTEMPTS": env.int("SEND_MAX_ATTEMPTS", 5, minimum=1),
         "SEND_RETRY_BASE_SECONDS": env.int("SEND_RETRY_BASE_SECONDS", 60),
         "SEND_STALL_SECONDS": env.int("SEND_STALL_SECONDS", 600),

@@ -232,15 +232,15 @@ def _send_in_process(mailing_id: int, run_id: int) -> None:
 
 @click.command("worker")
 @click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
-@click.option("--simple", is_flag=True, help="Run jobs in this process (no fork per job).")
+@click.option("--fork", is_flag=True, help="Run each job in a forked work horse (slower).")
 @with_appcontext
-def worker_command(burst: bool, simple: bool) -> None:
+def worker_command(burst: bool, fork: bool) -> None:
     """Run an RQ worker on the mailer queue (needs REDIS_URL)."""
     from mailer.delivery import worker
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker needed.")
-    worker.run_worker(current_app._get_current_object(), burst=burst, simple=simple)
+    worker.run_worker(current_app._get_current_object(), burst=burst, fork=fork)
 
 
 @click.command("start-scheduler")

@@ -21,9 +21,10 @@ Every try is an Attempt row with the server's reply (invariant 2). A
 temporary failure (4xx, refused, dropped, timed out) waits as "retry" with
 exponential backoff and jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx)
 fails at once and counts a hard bounce; at HARD_BOUNCE_LIMIT the client is
-marked bounced (invariant 7). Before each batch the mailing must still be
-active and its owner not blocked, or the run's remaining deliveries are
-cancelled (invariant 6).
+marked bounced (invariant 7). Before each batch, and before each chunk of
+CLAIM_CHUNK deliveries within it, the mailing must still be active and its
+owner not blocked, or the run's remaining deliveries are cancelled
+(invariant 6): a stop takes effect after at most one chunk in flight.
 """
 
 from __future__ import annotations
@@ -108,6 +109,8 @@ def send_batch(
     rows = _load(sorted(set(delivery_ids)), run_id)
     db.session.commit()  # end the read transaction: each claim commits on its own
     _send_rows(context, rows, result, on_progress)
+    if result.stopped:
+        result.cancelled += cancel_remaining(run_id)
     if result.sent and result.paused_until is None:
         db.session.execute(
             update(Run)
@@ -139,6 +142,18 @@ def _load_run(run_id: int):
     ).first()
 
 
+def _stopped(run_id: int) -> bool:
+    """Whether the mailing was disabled or its owner blocked since the batch began."""
+    row = db.session.execute(
+        select(Mailing.is_active, User.is_blocked)
+        .join(User, User.id == Mailing.owner_id)
+        .join(Run, Run.mailing_id == Mailing.id)
+        .where(Run.id == run_id)
+    ).first()
+    db.session.commit()  # a read: ends its transaction so the next check sees news
+    return row is None or not row.is_active or row.is_blocked
+
+
 def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     config = current_app.config
     limiter = limiter_from_config()
@@ -151,6 +166,9 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     try:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
         for start in range(0, len(sendable), CLAIM_CHUNK):
+            if start and _stopped(context.id):
+                result.stopped = True
+                break
             unstarted = ledger.claim(sendable[start : start + CLAIM_CHUNK], utcnow())
             while unstarted:
                 following = by_id[unstarted[1]] if len(unstarted) > 1 else None

@@ -20,7 +20,7 @@ def main() -> None:
     spec = json.loads(os.environ["MAILER_E2E_APP"])
     app = create_app(overrides=spec["overrides"], environ=spec["environ"])
     with app.app_context():
-        run_worker(app, simple=True)  # no fork per job: quicker, and one process to stop
+        run_worker(app)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ def test_worker_killed_mid_batch_then_restarted_sends_the_rest_once(
     dispatch.enqueue_run(run_id)
     env = _process_env(test_environ, via_sink.port)
     cwd = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
-    # --simple: the job runs in the worker process itself, so SIGKILL stops the sending.
-    worker = subprocess.Popen(_flask("worker", "--burst", "--simple"), env=env, cwd=cwd)
+    # The job runs in the worker process itself (no --fork), so SIGKILL stops the sending.
+    worker = subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=cwd)
     try:
         assert via_sink.stalled.wait(60)
     finally:

@@ -174,7 +174,11 @@ def test_two_dispatcher_processes_and_two_workers_send_nothing_twice(
     # The last line is the command's answer (logs come before it).
     outputs = sorted(p.communicate(timeout=60)[0].decode().splitlines()[-1] for p in dispatchers)
     assert outputs == ["Dispatched 0 run(s).", "Dispatched 1 run(s)."]
-    workers = [subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=cwd) for _ in range(2)]
+    # One worker runs jobs in its own process (the default), the other forks one per job.
+    workers = [
+        subprocess.Popen(_flask("worker", "--burst", *extra), env=env, cwd=cwd)
+        for extra in ((), ("--fork",))
+    ]
     for worker in workers:
         assert worker.wait(timeout=120) == 0
     counts = via_sink.to_counts()

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from mailer.delivery import dispatch, jobs
+from mailer.delivery import dispatch, jobs, sender
 from mailer.extensions import db
 from mailer.models import Mailing, Run, User
 from tests.test_delivery.conftest import add_clients, statuses
@@ -46,6 +46,35 @@ def test_stop_during_a_batch_lets_it_finish_and_cancels_the_rest(
     worker.join(30)
     dispatch.enqueue_run(run_id)  # the remaining batches reach a worker
     run_jobs()
+    assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
+    assert statuses(run_id) == {"sent": 3, "cancelled": 6}
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+@pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
+def test_stop_during_a_big_batch_takes_effect_after_the_chunk_in_flight(
+    app, via_sink, mailing_for, sending_config, user, run_jobs, monkeypatch, stop
+):
+    # One batch of 9, claimed 3 at a time: the stop ends it after its first chunk.
+    sending_config(SEND_BATCH_SIZE=9)
+    monkeypatch.setattr(sender, "CLAIM_CHUNK", 3)
+    mailing = mailing_for()
+    add_clients(user, mailing, 9)
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+
+    def worker_on_the_batch():
+        with app.app_context():
+            jobs.send_batch_job(run_id, batch)
+
+    worker = threading.Thread(target=worker_on_the_batch)
+    worker.start()
+    assert via_sink.stalled.wait(30)
+    stop(mailing.id)
+    via_sink.released.set()
+    worker.join(30)
     assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
     assert statuses(run_id) == {"sent": 3, "cancelled": 6}
     db.session.expire_all()
