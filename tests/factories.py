@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from werkzeug.security import generate_password_hash
 
+from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import User, UserRole, normalize_email, utcnow
 
@@ -108,6 +109,10 @@ def make_delivery(run, client, *, status: str = "sent", **fields):
 
     delivery = Delivery(run_id=run.id, client_id=client.id, status=status, **fields)
     db.session.add(delivery)
+    run.total += 1
+    db.session.flush()
+    if status in ("sent", "failed", "unknown", "cancelled"):
+        tallies.add(run.id, **{status: 1})  # as the sender counts it
     db.session.commit()
     return delivery
 
@@ -128,5 +133,7 @@ def make_attempt(run, client, *, success: bool = True, **fields):
         **fields,
     )
     db.session.add(attempt)
+    db.session.flush()
+    tallies.add(run.id, attempts=1, successes=int(success))
     db.session.commit()
     return attempt

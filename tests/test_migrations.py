@@ -19,3 +19,60 @@ def test_migrations_match_the_models(app):
         )
         differences = compare_metadata(context, db.metadata)
     assert differences == []
+
+
+def test_the_tally_migration_counts_what_runs_sent_before_it(app, user):
+    """Runs from before the tallies keep their counts on every page after the upgrade."""
+    from flask_migrate import downgrade, upgrade
+    from sqlalchemy import text
+
+    from mailer.delivery import tallies
+    from tests import factories
+
+    mailing_id, owner_id = factories.make_mailing(user).id, user.id
+    clients = [
+        (c.id, c.email)
+        for c in (factories.make_client(user, f"c{n}@example.com") for n in range(4))
+    ]
+    db.session.remove()
+    downgrade(revision="7742a62dbf0e")  # the schema before the tallies
+    try:
+        with db.engine.begin() as connection:
+            run_id = connection.execute(
+                text(
+                    "INSERT INTO runs (mailing_id, scheduled_for, forced, created_at)"
+                    " VALUES (:m, CURRENT_TIMESTAMP, false, CURRENT_TIMESTAMP) RETURNING id"
+                ),
+                {"m": mailing_id},
+            ).scalar()
+            for (client_id, address), status, tries in zip(
+                clients, ("sent", "sent", "failed", "retry"), (1, 2, 1, 1), strict=True
+            ):
+                connection.execute(
+                    text(
+                        "INSERT INTO deliveries (run_id, client_id, status, tries, updated_at)"
+                        " VALUES (:r, :c, :s, :t, CURRENT_TIMESTAMP)"
+                    ),
+                    {"r": run_id, "c": client_id, "s": status, "t": tries},
+                )
+                for attempt in range(tries):
+                    connection.execute(
+                        text(
+                            "INSERT INTO attempts (owner_id, mailing_id, run_id, client_id,"
+                            " recipient, attempted_at, success, reply_code, reply) VALUES"
+                            " (:o, :m, :r, :c, :e, CURRENT_TIMESTAMP, :ok, 250, '')"
+                        ),
+                        {
+                            "o": owner_id,
+                            "m": mailing_id,
+                            "r": run_id,
+                            "c": client_id,
+                            "e": address,
+                            "ok": status == "sent" and attempt == tries - 1,
+                        },
+                    )
+    finally:
+        upgrade()
+    counts = tallies.counts(run_id)
+    assert (counts.total, counts.sent, counts.failed, counts.pending) == (4, 2, 1, 1)
+    assert (counts.attempts, counts.successes) == (5, 2)

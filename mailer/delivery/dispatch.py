@@ -129,6 +129,7 @@ def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: 
         db.session.rollback()
         return None
     count = _create_deliveries(run.id, mailing_id, now)
+    run.total = count
     if count == 0:
         run.finished_at = now
     run_id = run.id

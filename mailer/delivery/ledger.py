@@ -21,6 +21,10 @@ transactions durably. On PostgreSQL a durable commit costs a disk flush
 (The statements are prepared per connection, so workers need PostgreSQL
 itself or a PgBouncer in session mode, not transaction mode.)
 
+Whatever settles a delivery or records an attempt also adds to the run's
+tally (tallies.py) in the same transaction, so the counts the pages show are
+exactly what the rows say.
+
 A killed *worker* loses nothing: what PostgreSQL acknowledged is there, so
 only the email truly in flight is left "sending" (-> "unknown") and its
 still "claimed" neighbours are sent after the restart. A crash of the
@@ -35,43 +39,48 @@ from datetime import datetime
 
 from sqlalchemy import case, insert, select, text, update
 
+from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, Run
 
 WAITING = ("pending", "retry")
-CLAIM_CHUNK = 250  # a default batch (200) is claimed in one durable commit
+CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
 
 
 class SessionLedger:
-    """One durable transaction per email through the SQLAlchemy session."""
+    """One durable transaction per email through the SQLAlchemy session.
 
-    def __init__(self, hard_bounce_limit: int) -> None:
+    Each write that settles a delivery also adds to the run's tally (tallies.py)
+    in the same transaction; SQLite has one writer, so one tally row will do.
+    """
+
+    def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
         self.limit = hard_bounce_limit
-        self.writes: list = []
-        self.attempts: list[dict] = []
+        self.run_id = run_id
 
     def claim(self, ids: list[int], now: datetime) -> list[int]:
         return ids  # each delivery is claimed by `start`
 
     def start(self, delivery_id: int, now: datetime) -> bool:
-        self._execute_pending()
         started = db.session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.status.in_(WAITING))
             .values(status="sending", tries=Delivery.tries + 1, next_try_at=None, updated_at=now)
         ).rowcount
-        db.session.commit()
+        db.session.commit()  # with it, the previous email's outcome
         return started == 1
 
     def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
-        self.writes.append(
+        settled = db.session.execute(
             update(Delivery)
-            .where(Delivery.id == delivery_id, Delivery.status.in_(("sending", "unknown")))
+            .where(Delivery.id == delivery_id, Delivery.status == "sending")
             .values(status=status, next_try_at=next_try_at, updated_at=now)
-        )
-        self.attempts.append(attempt)
+        ).rowcount
+        db.session.execute(insert(Attempt), [attempt])
+        final = {status: settled} if status in ("sent", "failed") else {}
+        tallies.add(self.run_id, attempts=1, successes=int(attempt["success"]), **final)
         if bounce:
-            self.writes.append(_hard_bounce(attempt["client_id"], now, self.limit))
+            db.session.execute(_hard_bounce(attempt["client_id"], now, self.limit))
 
     def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
         changed = db.session.execute(
@@ -80,62 +89,85 @@ class SessionLedger:
             .values(status="unknown", updated_at=now)
         ).rowcount
         if changed:
-            self.attempts.append(attempt)
+            db.session.execute(insert(Attempt), [attempt])
+            tallies.add(self.run_id, attempts=1, unknown=1)
         return changed == 1
 
-    def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
+    def cancel(self, ids: list[int], now: datetime) -> None:
+        """Waiting deliveries that will not be sent (the client unsubscribed or bounced)."""
         if ids:
-            self.writes.append(
+            cancelled = db.session.execute(
+                update(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status.in_(WAITING))
+                .values(status="cancelled", updated_at=now)
+            ).rowcount
+            tallies.add(self.run_id, cancelled=cancelled)
+
+    def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
+        """A change between unfinished states (to "retry", back to "pending"): not tallied."""
+        if ids:
+            db.session.execute(
                 update(Delivery)
                 .where(Delivery.id.in_(ids), Delivery.status.in_(current))
                 .values(**values)
             )
 
     def pause_run(self, run_id: int, until: datetime) -> None:
-        self.writes.append(update(Run).where(Run.id == run_id).values(paused_until=until))
+        db.session.execute(update(Run).where(Run.id == run_id).values(paused_until=until))
 
     def finish(self, unstarted: list[int], now: datetime) -> None:
-        self._execute_pending()
         db.session.commit()
-
-    def _execute_pending(self) -> None:
-        for statement in self.writes:
-            db.session.execute(statement)
-        if self.attempts:
-            db.session.execute(insert(Attempt), self.attempts)
-        self.writes.clear()
-        self.attempts.clear()
 
 
 # Prepared once per database connection: planning these costs more than running them.
-# $1-$12: an email's outcome and its attempt row; mailer_step adds $13, the next delivery.
-_PREPARE = """
-PREPARE mailer_outcome
-    (text, timestamptz, timestamptz, int, int, int, int, int, text, bool, int, text) AS
+# $1-$12: an email's outcome and its attempt row, $13 its tally row (the chunk's shard);
+# mailer_step adds $14, the next delivery. The outcome counts only if the delivery was
+# still "sending"; the attempt always.
+_OUTCOME = """
 WITH outcome AS (
     UPDATE deliveries SET status = $1, next_try_at = $2, updated_at = $3
-    WHERE id = $4 AND status IN ('sending', 'unknown'))
-INSERT INTO attempts (owner_id, mailing_id, run_id, delivery_id, client_id, recipient,
-                      attempted_at, success, reply_code, reply)
-VALUES ($5, $6, $7, $4, $8, $9, $3, $10, $11, $12);
+    WHERE id = $4 AND status = 'sending' RETURNING status),
+attempt AS (
+    INSERT INTO attempts (owner_id, mailing_id, run_id, delivery_id, client_id, recipient,
+                          attempted_at, success, reply_code, reply)
+    VALUES ($5, $6, $7, $4, $8, $9, $3, $10, $11, $12)),
+tally AS (
+    UPDATE run_tallies SET attempts = attempts + 1, successes = successes + $10::int,
+        sent = sent + (SELECT count(*) FROM outcome WHERE status = 'sent'),
+        failed = failed + (SELECT count(*) FROM outcome WHERE status = 'failed')
+    WHERE run_id = $7 AND shard = $13)
+"""
+_OUTCOME_TYPES = (
+    "text, timestamptz, timestamptz, int, int, int, int, int, text, bool, int, text, int"
+)
+_PREPARE = f"""
+PREPARE mailer_outcome ({_OUTCOME_TYPES}) AS
+{_OUTCOME}
+SELECT 1;
 
 PREPARE mailer_start (timestamptz, int) AS
 UPDATE deliveries SET status = 'sending', tries = tries + 1, next_try_at = NULL, updated_at = $1
 WHERE id = $2 AND status = 'claimed' RETURNING id;
 
-PREPARE mailer_step
-    (text, timestamptz, timestamptz, int, int, int, int, int, text, bool, int, text, int) AS
-WITH outcome AS (
-    UPDATE deliveries SET status = $1, next_try_at = $2, updated_at = $3
-    WHERE id = $4 AND status IN ('sending', 'unknown')),
-attempt AS (
-    INSERT INTO attempts (owner_id, mailing_id, run_id, delivery_id, client_id, recipient,
-                          attempted_at, success, reply_code, reply)
-    VALUES ($5, $6, $7, $4, $8, $9, $3, $10, $11, $12))
+PREPARE mailer_step ({_OUTCOME_TYPES}, int) AS
+{_OUTCOME}
 UPDATE deliveries SET status = 'sending', tries = tries + 1, next_try_at = NULL, updated_at = $3
-WHERE id = $13 AND status = 'claimed' RETURNING id;
-"""
-_PREPARED = "mailer_ledger_prepared"  # key in the pooled connection's info
+WHERE id = $14 AND status = 'claimed' RETURNING id;
+"""  # noqa: S608 - built from the constants above
+_PREPARED = "mailer_ledger_prepared_v2"  # key in the pooled connection's info
+# Settled outside a chunk (unknown, cancelled): tally row 0, created if need be.
+_TALLY_UNKNOWN = (
+    "INSERT INTO run_tallies (run_id, shard, attempts, unknown) VALUES (%s, 0, 1, 1)"
+    " ON CONFLICT (run_id, shard) DO UPDATE"
+    " SET attempts = run_tallies.attempts + 1, unknown = run_tallies.unknown + 1"
+)
+_CANCEL = (
+    "WITH cancelled AS (UPDATE deliveries SET status = 'cancelled', updated_at = %s"
+    " WHERE id = ANY(%s) AND status IN ('pending', 'retry') RETURNING 1)"
+    " INSERT INTO run_tallies (run_id, shard, cancelled) SELECT %s, 0, count(*) FROM cancelled"
+    " ON CONFLICT (run_id, shard) DO UPDATE"
+    " SET cancelled = run_tallies.cancelled + EXCLUDED.cancelled"
+)
 
 
 class PostgresLedger(SessionLedger):
@@ -144,16 +176,19 @@ class PostgresLedger(SessionLedger):
     The ledger works on a connection of its own in autocommit mode: each
     round trip is one multi-statement query, which PostgreSQL runs as one
     transaction, so the writes of an email cost one round trip instead of
-    three (BEGIN, the writes, COMMIT).
+    three (BEGIN, the writes, COMMIT). Each claimed chunk has its own tally
+    row (shard: its first delivery id), created with the claim, so two
+    workers never wait on each other's counts.
     """
 
-    def __init__(self, hard_bounce_limit: int) -> None:
-        super().__init__(hard_bounce_limit)
+    def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
+        super().__init__(hard_bounce_limit, run_id)
         self.raw = db.engine.raw_connection()
         self.connection = self.raw.driver_connection
         self.connection.autocommit = True
         self.cursor = self.connection.cursor()
         self.sql: list[bytes] = []
+        self.shard = tallies.OUTSIDE_A_CHUNK
         self.outcome_args: tuple | None = None  # the last outcome, written with the next mark
         if not self.raw.info.get(_PREPARED):
             self.cursor.execute(_PREPARE)
@@ -163,6 +198,13 @@ class PostgresLedger(SessionLedger):
         if not ids:
             return []
         self._queue_outcome()
+        self.shard = ids[0]
+        self.sql.append(
+            self.cursor.mogrify(
+                "INSERT INTO run_tallies (run_id, shard) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (self.run_id, self.shard),
+            )
+        )
         self.sql.append(
             self.cursor.mogrify(
                 "UPDATE deliveries SET status = 'claimed', updated_at = %s"
@@ -178,7 +220,7 @@ class PostgresLedger(SessionLedger):
             statement = self.cursor.mogrify("EXECUTE mailer_start (%s, %s)", (now, delivery_id))
         else:
             statement = self.cursor.mogrify(
-                "EXECUTE mailer_step (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                "EXECUTE mailer_step (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                 (*self.outcome_args, delivery_id),
             )
             self.outcome_args = None
@@ -200,6 +242,7 @@ class PostgresLedger(SessionLedger):
             attempt["success"],
             attempt["reply_code"],
             attempt["reply"],
+            self.shard,
         )
         if bounce:
             self.sql.append(
@@ -221,8 +264,14 @@ class PostgresLedger(SessionLedger):
         changed = self.cursor.rowcount == 1
         if changed:
             self._attempt(attempt)
+            self.sql.append(self.cursor.mogrify(_TALLY_UNKNOWN, (self.run_id,)))
         self._run_pending(durable=True)
         return changed
+
+    def cancel(self, ids: list[int], now: datetime) -> None:
+        if not ids:
+            return
+        self.sql.append(self.cursor.mogrify(_CANCEL, (now, ids, self.run_id)))
 
     def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
         if not ids:
@@ -266,7 +315,7 @@ class PostgresLedger(SessionLedger):
         if self.outcome_args is not None:
             self.sql.append(
                 self.cursor.mogrify(
-                    "EXECUTE mailer_outcome (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                    "EXECUTE mailer_outcome (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)",
                     self.outcome_args,
                 )
             )
@@ -287,10 +336,10 @@ class PostgresLedger(SessionLedger):
         return self.cursor.fetchall() if self.cursor.description else []
 
 
-def ledger_for_engine(hard_bounce_limit: int) -> SessionLedger:
+def ledger_for_engine(hard_bounce_limit: int, run_id: int) -> SessionLedger:
     if db.engine.dialect.name == "postgresql":
-        return PostgresLedger(hard_bounce_limit)
-    return SessionLedger(hard_bounce_limit)
+        return PostgresLedger(hard_bounce_limit, run_id)
+    return SessionLedger(hard_bounce_limit, run_id)
 
 
 def database_started_at() -> datetime | None:

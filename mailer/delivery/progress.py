@@ -1,35 +1,27 @@
-"""How far a run got: counts by outcome, for the mailing page and the CLI."""
+"""How far a run got: counts by outcome (from its tally), for the mailing page and the CLI."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
+from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Delivery, Run
-
-# What the page shows -> the delivery states it counts.
-GROUPS = {
-    "sent": ("sent",),
-    "failed": ("failed",),
-    "pending": ("pending", "retry", "claimed", "sending"),
-    "cancelled": ("cancelled",),
-    "unknown": ("unknown",),
-}
+from mailer.models import Run
 
 
 def run_progress(run_id: int) -> dict:
-    counts = dict(
-        db.session.execute(
-            select(Delivery.status, func.count())
-            .where(Delivery.run_id == run_id)
-            .group_by(Delivery.status)
-        ).all()
-    )
-    result = {name: sum(counts.get(s, 0) for s in states) for name, states in GROUPS.items()}
-    result["total"] = sum(counts.values())
-    return result
+    """What the page and the CLI show: sent, failed, pending, cancelled, unknown, total."""
+    counts = tallies.counts(run_id)
+    return {
+        "sent": counts.sent,
+        "failed": counts.failed,
+        "pending": counts.pending,
+        "cancelled": counts.cancelled,
+        "unknown": counts.unknown,
+        "total": counts.total,
+    }
 
 
 def latest_run(mailing_id: int) -> Run | None:

@@ -39,6 +39,7 @@ from functools import partial
 from flask import current_app
 from sqlalchemy import exists, select, update
 
+from mailer.delivery import tallies
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
 from mailer.delivery.mime import MessageBuilder
 from mailer.delivery.ratelimit import DayQuotaUsed, RateLimiter, limiter_from_config
@@ -158,7 +159,7 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     config = current_app.config
     limiter = limiter_from_config()
     transport = transport_from_config(config)
-    ledger = ledger_for_engine(config["HARD_BOUNCE_LIMIT"])
+    ledger = ledger_for_engine(config["HARD_BOUNCE_LIMIT"], context.id)
     stall_cutoff = utcnow() - timedelta(seconds=config["SEND_STALL_SECONDS"])
     by_id = {row.id: row for row in rows}
     ahead = _Ahead(context)
@@ -202,7 +203,7 @@ def _ready(context: _Run, row, result: BatchResult, ledger, stall_cutoff) -> boo
     if row.status not in WAITING or (row.next_try_at is not None and row.next_try_at > now):
         return False
     if row.unsubscribed_at is not None or row.bounced_at is not None:
-        ledger.set_status([row.id], WAITING, {"status": "cancelled", "updated_at": now})
+        ledger.cancel([row.id], now)
         result.cancelled += 1
         return False
     return True
@@ -372,11 +373,13 @@ def _load(delivery_ids: list[int], run_id: int) -> list:
 
 def cancel_remaining(run_id: int) -> int:
     """Cancel the run's deliveries that have not been tried yet; returns how many."""
-    return db.session.execute(
+    cancelled = db.session.execute(
         update(Delivery)
         .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
         .values(status="cancelled", next_try_at=None, updated_at=utcnow())
     ).rowcount
+    tallies.add(run_id, cancelled=cancelled)
+    return cancelled
 
 
 def finish_if_done(run_id: int) -> bool:
@@ -404,7 +407,7 @@ def mark_stalled_unknown(run_id: int, delivery_ids: list[int], stall_cutoff: dat
         sender="",
         base_url="",
     )
-    ledger = SessionLedger(current_app.config["HARD_BOUNCE_LIMIT"])
+    ledger = SessionLedger(current_app.config["HARD_BOUNCE_LIMIT"], run_id)
     marked = 0
     for row in _load(delivery_ids, run_id):
         if row.status == "sending" and row.updated_at < stall_cutoff:

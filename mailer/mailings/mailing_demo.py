@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from mailer.delivery import tallies
 from mailer.delivery.schedule import slot
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
@@ -104,9 +105,13 @@ def _history(mailing: Mailing, count: int, now: datetime) -> None:
         )
         if when > now:
             break
-        run = Run(mailing_id=mailing.id, scheduled_for=when, finished_at=when)
+        run = Run(
+            mailing_id=mailing.id, scheduled_for=when, finished_at=when, total=len(recipients)
+        )
         db.session.add(run)
         db.session.flush()
+        sent = len(recipients)
+        tallies.add(run.id, attempts=sent, successes=sent, sent=sent)
         for client in recipients:
             delivery = Delivery(run_id=run.id, client_id=client.id, status="sent", tries=1)
             db.session.add(delivery)

@@ -1,14 +1,14 @@
-"""The report: per mailing and in total, aggregated by the database (GROUP BY)."""
+"""The report: per mailing and in total, added up from the runs' tallies by the database."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import case, func, select, true
+from sqlalchemy import func, select
 
 from mailer.extensions import db
-from mailer.models import Attempt, Mailing, Message, Run, User
+from mailer.models import Mailing, Message, Run, RunTally, User
 
 PER_PAGE = 50
 
@@ -39,11 +39,27 @@ class ReportTotals:
 def report(owner: User, *, page: int = 1, per_page: int = PER_PAGE):
     """(rows of one page, totals over all the owner's mailings): 2 queries.
 
-    The rows aggregate only the page's mailings, so a page costs what its
-    mailings sent, not what the owner ever sent. The totals still read every
-    attempt of the owner once (one index scan).
+    Both add up the runs' tallies (kept as they send), never the attempts
+    themselves: an owner's log may hold millions of them.
     """
     return _rows(owner, page=page, per_page=per_page), _totals(owner)
+
+
+def _per_run(run_filter):
+    """Each run's attempts and successes from its tally rows: a subquery keyed by run."""
+    return (
+        select(
+            Run.id.label("run_id"),
+            Run.mailing_id,
+            Run.scheduled_for,
+            func.coalesce(func.sum(RunTally.attempts), 0).label("attempts"),
+            func.coalesce(func.sum(RunTally.successes), 0).label("successes"),
+        )
+        .outerjoin(RunTally, RunTally.run_id == Run.id)
+        .where(run_filter)
+        .group_by(Run.id)
+        .subquery()
+    )
 
 
 def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
@@ -55,87 +71,61 @@ def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
         .offset((max(page, 1) - 1) * per_page)
         .cte("shown")
     )
-    shown_ids = select(shown.c.id)
-    attempts = (
+    runs = _per_run(Run.mailing_id.in_(select(shown.c.id)))
+    per_mailing = (
         select(
-            Attempt.mailing_id,
-            func.count().label("attempts"),
-            func.sum(case((Attempt.success.is_(True), 1), else_=0)).label("successes"),
-        )
-        .where(Attempt.mailing_id.in_(shown_ids))
-        .group_by(Attempt.mailing_id)
-        .subquery()
-    )
-    runs = (
-        select(
-            Run.mailing_id,
+            runs.c.mailing_id,
             func.count().label("runs"),
-            func.max(Run.scheduled_for).label("last_run"),
+            func.sum(runs.c.attempts).label("attempts"),
+            func.sum(runs.c.successes).label("successes"),
+            func.max(runs.c.scheduled_for).label("last_run"),
         )
-        .where(Run.mailing_id.in_(shown_ids))
-        .group_by(Run.mailing_id)
+        .group_by(runs.c.mailing_id)
         .subquery()
     )
-    n_attempts = func.coalesce(attempts.c.attempts, 0)
-    n_successes = func.coalesce(attempts.c.successes, 0)
+    n_attempts = func.coalesce(per_mailing.c.attempts, 0)
+    n_successes = func.coalesce(per_mailing.c.successes, 0)
     rows = db.session.execute(
         select(
             shown.c.id,
             Message.subject,
             shown.c.status,
             shown.c.is_active,
-            func.coalesce(runs.c.runs, 0),
+            func.coalesce(per_mailing.c.runs, 0),
             n_attempts,
             n_successes,
             n_attempts - n_successes,
-            runs.c.last_run,
+            per_mailing.c.last_run,
         )
         .join(Message, Message.id == shown.c.message_id)
-        .outerjoin(attempts, attempts.c.mailing_id == shown.c.id)
-        .outerjoin(runs, runs.c.mailing_id == shown.c.id)
+        .outerjoin(per_mailing, per_mailing.c.mailing_id == shown.c.id)
         .order_by(shown.c.id.desc())
     ).all()
-    return [ReportRow(*row[:-1], last_run=_aware(row[-1])) for row in rows]
+    return [
+        ReportRow(*row[:4], *(int(n) for n in row[4:8]), last_run=_aware(row[-1])) for row in rows
+    ]
 
 
 def _totals(owner: User) -> ReportTotals:
-    # Attempts carry their owner (denormalised): no join to count them.
-    attempts = (
-        select(
-            func.count().label("attempts"),
-            func.coalesce(func.sum(case((Attempt.success.is_(True), 1), else_=0)), 0).label(
-                "successes"
-            ),
-        )
-        .where(Attempt.owner_id == owner.id)
-        .subquery()
-    )
-    runs = (
-        select(func.count().label("runs"), func.max(Run.scheduled_for).label("last_run"))
-        .join(Mailing, Mailing.id == Run.mailing_id)
-        .where(Mailing.owner_id == owner.id)
-        .subquery()
-    )
-    mailings = select(func.count().label("mailings")).where(Mailing.owner_id == owner.id).subquery()
+    owned = Run.mailing_id.in_(select(Mailing.id).where(Mailing.owner_id == owner.id))
+    runs = _per_run(owned)
+    mailings = select(func.count()).where(Mailing.owner_id == owner.id).scalar_subquery()
     row = db.session.execute(
         select(
-            mailings.c.mailings,
-            runs.c.runs,
-            attempts.c.attempts,
-            attempts.c.successes,
-            runs.c.last_run,
-        )
-        # Three one-row subqueries side by side: joined on nothing, on purpose.
-        .select_from(mailings)
-        .join(runs, true())
-        .join(attempts, true())
+            mailings,
+            func.count(runs.c.run_id),
+            func.coalesce(func.sum(runs.c.attempts), 0),
+            func.coalesce(func.sum(runs.c.successes), 0),
+            func.max(runs.c.scheduled_for),
+        ).select_from(runs)
     ).one()
+    attempts, successes = int(row[2]), int(row[3])
     return ReportTotals(
         mailings=row[0],
         runs=int(row[1]),
-        attempts=int(row[2]),
-        successes=int(row[3]),
-        failures=int(row[2]) - int(row[3]),
+        attempts=attempts,
+        successes=successes,
+        failures=attempts - successes,
         last_run=_aware(row[4]),
     )
 

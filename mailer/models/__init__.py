@@ -8,6 +8,7 @@ from mailer.models.mailings import (
     Mailing,
     Message,
     Run,
+    RunTally,
     mailing_clients,
 )
 from mailer.models.types import utcnow
@@ -23,6 +24,7 @@ __all__ = [
     "Mailing",
     "Message",
     "Run",
+    "RunTally",
     "User",
     "UserRole",
     "mailing_clients",

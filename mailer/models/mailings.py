@@ -183,12 +183,39 @@ class Run(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # Set while the daily sending quota is used up: sending resumes then.
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How many deliveries dispatch created; what became of them is in RunTally.
+    total: Mapped[int] = mapped_column(default=0, server_default="0")
 
     mailing: Mapped[Mailing] = relationship()
 
     @classmethod
     def owned_by(cls, user: User):
         return cls.query.join(Mailing).filter(Mailing.owner_id == user.id)
+
+
+class RunTally(db.Model):
+    """Running counts of a run's outcomes, kept in the transaction that changes them.
+
+    A run to a million clients is a million deliveries: counting them for every
+    list page would cost a second. Each chunk a worker claims gets its own row
+    (`shard`: the chunk's first delivery id; 0 for writes outside a chunk), so
+    workers never wait on one another's counter and no row is updated more than
+    a chunk's worth of times. A run's counts are the sum of its rows
+    (mailer/delivery/tallies.py).
+    """
+
+    __tablename__ = "run_tallies"
+
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    shard: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    # Attempt rows, and those of them the server accepted.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    successes: Mapped[int] = mapped_column(default=0, server_default="0")
+    # Deliveries that reached each final state.
+    sent: Mapped[int] = mapped_column(default=0, server_default="0")
+    failed: Mapped[int] = mapped_column(default=0, server_default="0")
+    unknown: Mapped[int] = mapped_column(default=0, server_default="0")
+    cancelled: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class Delivery(db.Model):
