@@ -338,3 +338,41 @@ def test_search_results_are_paged_with_their_total(login, user):
     assert '<small class="text-body-secondary">60</small>' in page
     assert page.count('href="/clients/') >= 10
     assert "c9@example.com" in page  # emails sort as text: c0, c1, c10 … c9 last
+
+
+def _emails_in_order(page: str, emails: list[str]) -> list[str]:
+    return sorted((email for email in emails if email in page), key=page.index)
+
+
+@pytest.mark.parametrize(
+    ("sort", "first_page", "second_page"),
+    [
+        # The matches sort after every other client: the page lies beyond the first rows.
+        ("name", ["z0@example.com", "z1@example.com"], ["z2@example.com", "z3@example.com"]),
+        # The matches sort first: the page lies within them.
+        ("-name", ["z5@example.com", "z4@example.com"], ["z3@example.com", "z2@example.com"]),
+    ],
+)
+def test_a_search_with_many_matches_pages_in_order_wherever_they_sort(
+    login, user, monkeypatch, sort, first_page, second_page
+):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 4)
+    monkeypatch.setattr(client_queries, "PER_PAGE", 2)
+    monkeypatch.setattr(client_queries, "PROBE_MAX_ROWS", 3)
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"a{number}@example.com", full_name=f"Aaron {number}")
+        for number in range(10)
+    )
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"z{number}@example.com", full_name=f"Zoe {number}")
+        for number in range(6)
+    )
+    db.session.commit()
+    browser = login(user)
+    everyone = [f"{letter}{number}@example.com" for letter in "az" for number in range(10)]
+
+    first = browser.get(f"/clients/?q=ZOE&sort={sort}").text
+    assert _emails_in_order(first, everyone) == first_page
+    assert '<small class="text-body-secondary">4+</small>' in first
+    second = browser.get(f"/clients/?q=ZOE&sort={sort}&page=2").text
+    assert _emails_in_order(second, everyone) == second_page
