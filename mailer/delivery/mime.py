@@ -112,7 +112,7 @@ class MessageBuilder:
 def _encode_body(body: str) -> tuple[str, bytes]:
     """7bit when the text is plain ASCII with short lines, base64 otherwise."""
     lines = body.replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if body.isascii() and all(len(line) <= _MAX_LINE for line in lines):
+    if body.isascii() and max(map(len, lines)) <= _MAX_LINE:
         if lines[-1] == "":  # the text ends with its own line break
             lines.pop()
         return "7bit", "\r\n".join(lines).encode("ascii") + _CRLF
