@@ -72,6 +72,16 @@ SEED = [
                    ELSE '550 5.1.1 <' || c.email || '>: Recipient address rejected' END
        FROM deliveries d JOIN runs r ON r.id = d.run_id JOIN clients c ON c.id = d.client_id
        WHERE d.status IN ('sent', 'failed')""",
+    # What the sender keeps as it goes: each run's total, and a tally row per chunk of
+    # 250 deliveries a worker claimed (one attempt per tried delivery here).
+    """UPDATE runs SET total = (SELECT count(*) FROM deliveries d WHERE d.run_id = runs.id)
+       WHERE mailing_id IN (SELECT id FROM mailings WHERE owner_id = :owner)""",
+    """INSERT INTO run_tallies (run_id, shard, attempts, successes, sent, failed)
+       SELECT d.run_id, min(d.id), count(*), count(*) FILTER (WHERE d.status = 'sent'),
+              count(*) FILTER (WHERE d.status = 'sent'), count(*) FILTER (WHERE d.status = 'failed')
+       FROM deliveries d JOIN runs r ON r.id = d.run_id JOIN mailings m ON m.id = r.mailing_id
+       WHERE m.owner_id = :owner AND d.status IN ('sent', 'failed')
+       GROUP BY d.run_id, d.id / 250""",
     """INSERT INTO users (email, password_hash, full_name, timezone, locale, is_superuser,
                           is_blocked, confirmed_at, created_at)
        VALUES ('manager-' || :stamp || '@example.com', '!', 'Bench manager', 'UTC', 'en',
@@ -145,7 +155,15 @@ def _seed(db, owner: int, mailings: int, attempts: int) -> Seeded:
 def _vacuum(db) -> None:
     """The state autovacuum reaches soon after: statistics and visibility maps up to date."""
     with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
-        for table in ("messages", "mailings", "mailing_clients", "runs", "deliveries", "attempts"):
+        for table in (
+            "messages",
+            "mailings",
+            "mailing_clients",
+            "runs",
+            "run_tallies",
+            "deliveries",
+            "attempts",
+        ):
             connection.execute(text(f"VACUUM ANALYZE {table}"))
 
 
