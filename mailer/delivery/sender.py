@@ -100,7 +100,7 @@ def send_batch(
     run = _load_run(run_id)
     if run is None or run.finished_at is not None:
         return result
-    if not run.is_active or run.owner_blocked:
+    if _stopped(run):
         result.stopped = True
         result.cancelled = cancel_remaining(run_id)
         finish_if_done(run_id)
@@ -143,16 +143,16 @@ def _load_run(run_id: int):
     ).first()
 
 
-def _stopped(run_id: int) -> bool:
-    """Whether the mailing was disabled or its owner blocked since the batch began."""
-    row = db.session.execute(
-        select(Mailing.is_active, User.is_blocked)
-        .join(User, User.id == Mailing.owner_id)
-        .join(Run, Run.mailing_id == Mailing.id)
-        .where(Run.id == run_id)
-    ).first()
-    db.session.commit()  # a read: ends its transaction so the next check sees news
-    return row is None or not row.is_active or row.is_blocked
+def _stopped(run) -> bool:
+    """Invariant 6: the run's mailing was disabled, or its owner blocked (or it is gone)."""
+    return run is None or not run.is_active or run.owner_blocked
+
+
+def _stopped_since(run_id: int) -> bool:
+    """Checked again between chunks: ends its read transaction so the next check sees news."""
+    run = _load_run(run_id)
+    db.session.commit()
+    return _stopped(run)
 
 
 def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
@@ -167,7 +167,7 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     try:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
         for start in range(0, len(sendable), CLAIM_CHUNK):
-            if start and _stopped(context.id):
+            if start and _stopped_since(context.id):
                 result.stopped = True
                 break
             unstarted = ledger.claim(sendable[start : start + CLAIM_CHUNK], utcnow())
