@@ -15,11 +15,16 @@ transactions durably. On PostgreSQL a durable commit costs a disk flush
 2. each email's transaction (the previous outcome, its attempt row, and
    claimed -> "sending") is one prepared statement in one round trip,
    committed with `synchronous_commit = off`: PostgreSQL applies it at once,
-   in order, and writes it to disk within a fraction of a second;
+   in order, and writes it to disk within a fraction of a second. The
+   round trip is asynchronous: the sender builds the next email while the
+   database works, and writes this email's message only once the answer
+   says the mark was made (`begin_start`, then `started`);
 3. the end of a batch is committed durably.
 
-(The statements are prepared per connection, so workers need PostgreSQL
-itself or a PgBouncer in session mode, not transaction mode.)
+The ledger has a connection of its own (psycopg2's asynchronous mode), kept
+by the process from batch to batch. (The statements are prepared on it, so
+workers need PostgreSQL itself or a PgBouncer in session mode, not
+transaction mode.)
 
 Whatever settles a delivery or records an attempt also adds to the run's
 tally (tallies.py) in the same transaction, so the counts the pages show are
@@ -35,8 +40,12 @@ resent (`recover_claimed`). Either way no client receives a run twice.
 
 from __future__ import annotations
 
+import os
 from datetime import datetime
+from select import select as wait_for_fds
 
+import psycopg2
+from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
 from sqlalchemy import case, insert, select, text, update
 
 from mailer.delivery import tallies
@@ -57,18 +66,26 @@ class SessionLedger:
     def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
         self.limit = hard_bounce_limit
         self.run_id = run_id
+        self._started = False
 
     def claim(self, ids: list[int], now: datetime) -> list[int]:
         return ids  # each delivery is claimed by `start`
 
-    def start(self, delivery_id: int, now: datetime) -> bool:
+    def begin_start(self, delivery_id: int, now: datetime) -> None:
+        """Mark the delivery "sending" (with the previous email's outcome); `started()`
+        then tells whether it was still this batch's to send. Here both happen at once;
+        PostgresLedger lets the caller work while the database does it."""
         started = db.session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id, Delivery.status.in_(WAITING))
             .values(status="sending", tries=Delivery.tries + 1, next_try_at=None, updated_at=now)
         ).rowcount
         db.session.commit()  # with it, the previous email's outcome
-        return started == 1
+        self._started = started == 1
+
+    def started(self) -> bool:
+        """Whether the last `begin_start` marked its delivery: only then may it be sent."""
+        return self._started
 
     def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
         settled = db.session.execute(
@@ -154,7 +171,7 @@ PREPARE mailer_step ({_OUTCOME_TYPES}, int) AS
 UPDATE deliveries SET status = 'sending', tries = tries + 1, next_try_at = NULL, updated_at = $3
 WHERE id = $14 AND status = 'claimed' RETURNING id;
 """  # noqa: S608 - built from the constants above
-_PREPARED = "mailer_ledger_prepared_v2"  # key in the pooled connection's info
+_ASYNCHRONOUS_COMMIT = b"SET LOCAL synchronous_commit TO OFF;"
 # Settled outside a chunk (unknown, cancelled): tally row 0, created if need be.
 _TALLY_UNKNOWN = (
     "INSERT INTO run_tallies (run_id, shard, attempts, unknown) VALUES (%s, 0, 1, 1)"
@@ -183,16 +200,12 @@ class PostgresLedger(SessionLedger):
 
     def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
         super().__init__(hard_bounce_limit, run_id)
-        self.raw = db.engine.raw_connection()
-        self.connection = self.raw.driver_connection
-        self.connection.autocommit = True
+        self.connection = _asynchronous_connection()
         self.cursor = self.connection.cursor()
         self.sql: list[bytes] = []
         self.shard = tallies.OUTSIDE_A_CHUNK
         self.outcome_args: tuple | None = None  # the last outcome, written with the next mark
-        if not self.raw.info.get(_PREPARED):
-            self.cursor.execute(_PREPARE)
-            self.raw.info[_PREPARED] = True
+        self.start_sent = False  # a mark is on its way: `started()` reads its answer
 
     def claim(self, ids: list[int], now: datetime) -> list[int]:
         if not ids:
@@ -213,9 +226,15 @@ class PostgresLedger(SessionLedger):
                 (now, ids, now),
             )
         )
-        return sorted(row[0] for row in self._run_pending(durable=True))
+        return sorted(row[0] for row in self._run_pending())
 
-    def start(self, delivery_id: int, now: datetime) -> bool:
+    def begin_start(self, delivery_id: int, now: datetime) -> None:
+        """Send the mark (and the previous outcome) without waiting for the answer.
+
+        PostgreSQL applies it at once, in order, and writes it to disk a moment
+        later (`synchronous_commit = off`): see the module's docstring.
+        """
+        self._drain()
         if self.outcome_args is None:
             statement = self.cursor.mogrify("EXECUTE mailer_start (%s, %s)", (now, delivery_id))
         else:
@@ -225,7 +244,20 @@ class PostgresLedger(SessionLedger):
             )
             self.outcome_args = None
         self.sql.append(statement)
-        return bool(self._run_pending(durable=False))
+        self.cursor.execute(_ASYNCHRONOUS_COMMIT + b";".join(self.sql))
+        self.sql.clear()
+        self.start_sent = True
+
+    def started(self) -> bool:
+        if self.start_sent:
+            self.start_sent = False
+            _wait(self.connection)
+            self._started = bool(self.cursor.fetchall())
+        return self._started
+
+    def _drain(self) -> None:
+        """Read the answer to a mark still on its way, so the connection is free."""
+        self.started()
 
     def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
         self._queue_outcome()
@@ -255,17 +287,19 @@ class PostgresLedger(SessionLedger):
             )
 
     def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
-        self._run_pending(durable=True)
-        self.cursor.execute(
-            "UPDATE deliveries SET status = 'unknown', updated_at = %s"
-            " WHERE id = %s AND status = 'sending'",
-            (now, delivery_id),
+        self._run_pending()
+        self._execute(
+            self.cursor.mogrify(
+                "UPDATE deliveries SET status = 'unknown', updated_at = %s"
+                " WHERE id = %s AND status = 'sending'",
+                (now, delivery_id),
+            )
         )
         changed = self.cursor.rowcount == 1
         if changed:
             self._attempt(attempt)
             self.sql.append(self.cursor.mogrify(_TALLY_UNKNOWN, (self.run_id,)))
-        self._run_pending(durable=True)
+        self._run_pending()
         return changed
 
     def cancel(self, ids: list[int], now: datetime) -> None:
@@ -293,12 +327,12 @@ class PostgresLedger(SessionLedger):
     def finish(self, unstarted: list[int], now: datetime) -> None:
         try:
             self.set_status(unstarted, ("claimed",), {"status": "pending", "updated_at": now})
-            self._run_pending(durable=True)
-        finally:
-            self.cursor.close()
-            if not self.connection.closed:
-                self.connection.autocommit = False  # as the pool lends it
-            self.raw.close()  # back to the pool
+            self._run_pending()
+        except BaseException:
+            _forget(self.connection)  # in an unknown state: the next batch connects anew
+            raise
+        else:
+            self.cursor.close()  # the connection stays open for the next batch
 
     def _attempt(self, attempt: dict) -> None:
         self.sql.append(
@@ -321,19 +355,80 @@ class PostgresLedger(SessionLedger):
             )
             self.outcome_args = None
 
-    def _run_pending(self, *, durable: bool) -> list:
-        """Send the queued statements as one round trip, one transaction; returns the last rows.
-
-        Durable: committed to disk before it returns. Otherwise PostgreSQL applies
-        it at once, in order, and writes it to disk a moment later.
-        """
+    def _run_pending(self) -> list:
+        """Send the queued statements as one round trip, one transaction, committed to
+        disk before it returns; returns the last statement's rows."""
+        self._drain()
         self._queue_outcome()
         if not self.sql:
             return []
-        prefix = b"" if durable else b"SET LOCAL synchronous_commit TO OFF;"
-        self.cursor.execute(prefix + b";".join(self.sql))
+        self._execute(b";".join(self.sql))
         self.sql.clear()
         return self.cursor.fetchall() if self.cursor.description else []
+
+    def _execute(self, sql: bytes | str) -> None:
+        self.cursor.execute(sql)
+        _wait(self.connection)
+
+
+# The process's connection for ledgers, kept warm between batches: a new PostgreSQL
+# backend spends its first few hundred statements filling its caches.
+_connections: dict[tuple[int, str], object] = {}
+
+
+def _asynchronous_connection():
+    """The process's ledger connection: autocommit, asynchronous, statements prepared."""
+    key = (os.getpid(), str(db.engine.url))  # a forked process connects anew
+    connection = _connections.pop(key, None)
+    if connection is not None and _alive(connection):
+        _connections[key] = connection
+        return connection
+    arguments, options = db.engine.dialect.create_connect_args(db.engine.url)
+    connection = psycopg2.connect(*arguments, **options, async_=True)
+    try:
+        _wait(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(_PREPARE)
+            _wait(connection)
+    except BaseException:
+        connection.close()
+        raise
+    _connections[key] = connection
+    return connection
+
+
+def _alive(connection) -> bool:
+    """One round trip per batch, as the pool's pre-ping: after a database restart the
+    kept connection is dead, and the batch must not fail for it."""
+    if connection.closed:
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            _wait(connection)
+        return True
+    except psycopg2.Error:
+        connection.close()
+        return False
+
+
+def _forget(connection) -> None:
+    for key, known in list(_connections.items()):
+        if known is connection:
+            del _connections[key]
+    connection.close()
+
+
+def _wait(connection) -> None:
+    """Until the asynchronous connection has its answer (psycopg2's wait loop)."""
+    while True:
+        state = connection.poll()
+        if state == POLL_OK:
+            return
+        if state == POLL_READ:
+            wait_for_fds([connection.fileno()], [], [])
+        elif state == POLL_WRITE:
+            wait_for_fds([], [connection.fileno()], [])
 
 
 def ledger_for_engine(hard_bounce_limit: int, run_id: int) -> SessionLedger:

@@ -15,7 +15,9 @@ The rules that keep a client from receiving a run twice (invariant 1):
   the current message, before its mark: an envelope delivers nothing, its
   message is written only after the mark is committed.
 
-Each email is built while the server takes the previous one (`_Ahead`).
+On PostgreSQL the mark is sent without waiting for its answer: the next
+email is built while the database writes it (`_Ahead`), and the message
+goes out once the answer says the delivery is this batch's.
 
 Every try is an Attempt row with the server's reply (invariant 2). A
 temporary failure (4xx, refused, dropped, timed out) waits as "retry" with
@@ -34,7 +36,6 @@ import random
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from functools import partial
 
 from flask import current_app
 from sqlalchemy import exists, select, update
@@ -186,9 +187,11 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 unstarted = []
                 break
     finally:
-        ledger.finish(unstarted, utcnow())
-        limiter.release()
-        transport.close()
+        try:
+            transport.close()
+            limiter.release()
+        finally:
+            ledger.finish(unstarted, utcnow())
 
 
 def _ready(context: _Run, row, result: BatchResult, ledger, stall_cutoff) -> bool:
@@ -219,32 +222,35 @@ def _send_one(
     transport,
     ledger: SessionLedger,
 ) -> None:
-    """Send `row`'s email; `following` (the next claimed row, if any) is prepared meanwhile."""
+    """Send `row`'s email; `following` (the next claimed row, if any) is built meanwhile."""
     try:
         limiter.acquire()
     except DayQuotaUsed as quota:
         result.paused_until = quota.until
         return
-    data = ahead.take(row)
-    if not ledger.start(row.id, utcnow()):
+    data = ahead.take(row)  # a build error is raised here, before the mark
+    ledger.begin_start(row.id, utcnow())
+    if following is not None:
+        ahead.build(following)  # while the database marks this one
+    if not ledger.started():
         if transport.announced is not None:
             transport.close()  # drops the envelope written ahead for it
-        return
+        return  # another batch has it (or had): this one sends nothing
     reply = transport.send(
         context.builder.sender_address,
         row.email,
         data,
         following=following.email if following is not None else None,
-        meanwhile=partial(ahead.build, following) if following is not None else None,
     )
     _record(context, ledger, row, reply, utcnow(), result)
 
 
 class _Ahead:
-    """The next email, built while the SMTP server takes the current one.
+    """The next email, built while the database marks the current one "sending".
 
-    Building is the sender's own work; waiting for the server's reply is not.
-    Doing one during the other takes the building off each email's time.
+    Building is the sender's own work; waiting for the database is not. Doing
+    one during the other takes the building off each email's time. A build
+    error is raised when that email's turn comes, before its mark.
     """
 
     def __init__(self, context: _Run) -> None:
@@ -257,7 +263,7 @@ class _Ahead:
         self.row_id, self.data, self.error = row.id, None, None
         try:
             self.data = _build(self.context, row)
-        except Exception as error:  # noqa: BLE001 - raised when its turn comes, not mid-SMTP
+        except Exception as error:  # noqa: BLE001 - raised when its turn comes
             self.error = error
 
     def take(self, row) -> bytes:

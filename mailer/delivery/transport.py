@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from collections.abc import Callable
 from typing import NamedTuple
 
 from mailer.mail import write_to_outbox
@@ -91,7 +90,6 @@ class SmtpTransport:
         data: bytes,
         *,
         following: str | None = None,
-        meanwhile: Callable[[], object] | None = None,
     ) -> Reply:
         """Send one email and return the server's reply.
 
@@ -99,8 +97,7 @@ class SmtpTransport:
         DATA go out behind this message (RFC 2920 allows commands after the final
         dot), so its own `send` finds the replies waiting. Nothing of it is
         delivered before that `send` writes its message, so a crash in between
-        sends nothing. `meanwhile` (which must not raise) runs while the server
-        takes this message.
+        sends nothing.
         """
         announced = self.announced == (sender, recipient)
         if self.announced is not None and not announced:
@@ -128,8 +125,6 @@ class SmtpTransport:
                 message += b"".join(ahead)
                 self.announced = (sender, following)
             self.smtp.sock.sendall(message)
-            if meanwhile is not None:
-                meanwhile()
             code, text = self._reply()
             if code == 421:  # the server is closing the connection
                 self.close()
@@ -240,10 +235,7 @@ class OutboxTransport:
         data: bytes,
         *,
         following: str | None = None,
-        meanwhile: Callable[[], object] | None = None,
     ) -> Reply:
-        if meanwhile is not None:
-            meanwhile()
         try:
             path = write_to_outbox(self.outbox, recipient, data)
         except OSError as error:

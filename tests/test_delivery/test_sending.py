@@ -189,7 +189,7 @@ def test_sending_leaves_the_database_connection_as_the_pool_lent_it(
     mailing = mailing_for()
     add_clients(user, mailing, 10)
     dispatch.dispatch_due()
-    run_jobs()  # three batches, one after another, on the same pooled connection
+    run_jobs()  # three batches, one after another; the ledger has a connection of its own
     assert statuses() == {"sent": 10}
     connection = db.session.connection()
     if connection.dialect.name == "postgresql":

@@ -106,7 +106,8 @@ def test_a_late_reply_for_a_delivery_marked_unknown_is_logged_but_not_counted_tw
     delivery = db.session.scalar(select(Delivery).where(Delivery.run_id == run_id))
     record = ledger.ledger_for_engine(1, run_id)
     record.claim([delivery.id], utcnow())
-    assert record.start(delivery.id, utcnow())
+    record.begin_start(delivery.id, utcnow())
+    assert record.started()
     # Meanwhile another job found it stalled and marked it unknown.
     attempt = {
         "owner_id": mailing.owner_id,

@@ -1,0 +1,76 @@
+"""The marks that keep a client from receiving a run twice, under the races they guard."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select, text, update
+
+from mailer.delivery import dispatch, ledger, sender
+from mailer.extensions import db
+from mailer.models import Client, Delivery
+from tests.test_delivery.conftest import statuses
+
+
+def _delivery_of(address: str) -> int:
+    return db.session.scalar(
+        select(Delivery.id)
+        .join(Client, Client.id == Delivery.client_id)
+        .where(Client.email == address)
+    )
+
+
+@pytest.mark.parametrize("pipelining", [True, False])
+def test_a_delivery_taken_elsewhere_while_the_one_before_it_is_marked_is_not_sent(
+    via_sink, mailing_for, run_jobs, monkeypatch, pipelining
+):
+    via_sink.pipelining = pipelining
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    build = sender._build
+    taken = []
+
+    def build_while_another_worker_takes_bob(context, row):
+        # Bob's email is built while Ann's mark is on its way to the database:
+        # that is when another worker takes Bob's delivery.
+        if row.email == "bob@example.com" and not taken:
+            with db.engine.begin() as connection:
+                connection.execute(
+                    update(Delivery).where(Delivery.id == row.id).values(status="sending")
+                )
+            taken.append(row.id)
+        return build(context, row)
+
+    monkeypatch.setattr(sender, "_build", build_while_another_worker_takes_bob)
+    dispatch.dispatch_due()
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "cat@example.com": 1}
+    # Bob's envelope, written ahead behind Ann's message, was dropped with its connection.
+    assert via_sink.connections == (2 if pipelining else 1)
+    assert statuses() == {"sent": 2, "sending": 1}  # Bob's is the other worker's to finish
+    assert db.session.get(Delivery, _delivery_of("bob@example.com")).tries == 0
+
+
+def test_batches_go_on_after_the_database_dropped_the_ledger_connection(
+    via_sink, mailing_for, sending_config
+):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the kept asynchronous connection is PostgreSQL's ledger")
+    sending_config(SEND_BATCH_SIZE=2)
+    mailing = mailing_for(
+        "ann@example.com", "bob@example.com", "cat@example.com", "dan@example.com"
+    )
+    run_id = dispatch.start_forced_run(mailing.id)
+    first, second = dispatch.run_batches(run_id)
+    sender.send_batch(run_id, first)
+    kept = [c.info.backend_pid for c in ledger._connections.values() if not c.closed]
+    assert kept  # one connection, kept for the next batch
+    # As after a restart of the database server: its end of the connection is gone.
+    db.session.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:p) pid"), {"p": kept})
+    db.session.commit()
+    sender.send_batch(run_id, second)
+    assert via_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+        "dan@example.com": 1,
+    }
+    assert statuses() == {"sent": 4}
