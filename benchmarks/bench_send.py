@@ -16,8 +16,11 @@ It works on its own throwaway database: `<DATABASE_URL's name>_bench` on
 PostgreSQL (dropped and created again), or a temporary SQLite file; and on
 Redis database BENCH_REDIS_DB (13) of REDIS_URL (flushed). Without REDIS_URL
 the pipeline runs in-process (one "worker"). The workers use the configured
-SEND_BATCH_SIZE (200 by default). The machine's load average is printed at
-the start and the end: other work on the machine skews every figure.
+SEND_BATCH_SIZE (1000 by default). The machine's load average is printed at
+the start and the end: other work on the machine skews every figure. Each
+pipeline line also says how many of the machine's CPUs were busy while it
+ran (the workers, PostgreSQL, Redis and the sink together): two workers
+cannot send twice as fast as one on a machine whose CPUs they fill.
 
     python benchmarks/bench_send.py [--clients N] [--skip-two]
 """
@@ -195,17 +198,21 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
     if not app.config["REDIS_URL"]:
         from mailer.delivery import sender
 
+        cpu_before = _machine_cpu()
         started = time.perf_counter()
         for batch in dispatch.run_batches(run_id):
             sender.send_batch(run_id, batch)
         elapsed = time.perf_counter() - started
+        cpu_after = _machine_cpu()
         memory = [{"worker_mb": _maxrss_mb(resource.RUSAGE_SELF), "horse_mb": 0.0}]
     else:
         processes = _start_workers(environ, workers, sink)
+        cpu_before = _machine_cpu()
         started = time.perf_counter()
         dispatch.enqueue_run(run_id)
         _wait_finished(run_id)
         elapsed = time.perf_counter() - started
+        cpu_after = _machine_cpu()
         for process in processes:
             process.send_signal(signal.SIGTERM)
         memory = [_worker_report(process) for process in processes]
@@ -216,6 +223,7 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
         "seconds": elapsed,
         "rate": count / elapsed,
         "memory": memory,
+        "cpus_busy": _cpus_busy(cpu_before, cpu_after),
     }
 
 
@@ -341,6 +349,48 @@ def plain_baseline(port: int, clients: list[tuple[int, str, str]]) -> float:
     return len(clients) / elapsed
 
 
+def _machine_cpu() -> tuple[int, int] | None:
+    """The whole machine's busy and total CPU time so far (Linux's /proc/stat)."""
+    try:
+        with open("/proc/stat") as stat:
+            times = [int(value) for value in stat.readline().split()[1:]]
+    except OSError:
+        return None
+    idle = times[3] + times[4]  # idle, iowait
+    return sum(times) - idle, sum(times)
+
+
+def _cpus_busy(before, after) -> float | None:
+    """How many of the machine's CPUs were busy between two readings, on average."""
+    if before is None or after is None or after[1] == before[1]:
+        return None
+    return (after[0] - before[0]) / (after[1] - before[1]) * os.cpu_count()
+
+
+def _spin(rounds: int) -> None:
+    total = 0
+    for value in range(rounds):
+        total += value
+
+
+def machine_two_process_ratio(rounds: int = 10_000_000) -> float:
+    """How much more two CPU-bound processes get done here than one, side by side:
+    what two workers can gain at most once, with PostgreSQL and the sink, they fill
+    the machine's CPUs (less than 2 where the CPUs share a core or a host)."""
+    from multiprocessing import get_context
+
+    started = time.perf_counter()
+    _spin(rounds)
+    alone = time.perf_counter() - started
+    processes = [get_context("fork").Process(target=_spin, args=(rounds,)) for _ in range(2)]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    return 2 * alone / (time.perf_counter() - started)
+
+
 def _load_average() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
@@ -437,6 +487,7 @@ def main() -> None:
     sink = Sink()
     baseline = plain_baseline(sink.port, clients)
     baseline_count = sink.stop()
+    two_processes = machine_two_process_ratio()
 
     print()
     one = results[1]
@@ -446,10 +497,12 @@ def main() -> None:
     )
     for workers, result in results.items():
         peak = max(max(m["worker_mb"], m["horse_mb"]) for m in result["memory"])
+        busy = result["cpus_busy"]
         print(
             f"pipeline, {workers} worker(s): {result['rate']:8.0f} emails/s "
             f"({result['deliveries']} in {result['seconds']:.1f} s; sink counted {result['sink']}; "
-            f"peak memory per worker {peak:.0f} MB)"
+            f"peak memory per worker {peak:.0f} MB"
+            + (f"; CPUs busy {busy:.2f} of {os.cpu_count()})" if busy is not None else ")")
         )
     print(
         f"transport ceiling (prebuilt bytes, bare smtplib): {ceiling:8.0f} emails/s "
@@ -475,6 +528,10 @@ def main() -> None:
             f"pipeline 2 workers / 1 worker:            "
             f"{results[2]['rate'] / one['rate']:5.2f}x  (target >= 1.6)"
         )
+    print(
+        f"this machine, 2 CPU-bound processes / 1:  {two_processes:5.2f}x  "
+        "(the most two workers can gain once they fill its CPUs)"
+    )
     print(f"load average at the end: {_load_average()}")
 
 
