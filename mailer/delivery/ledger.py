@@ -40,6 +40,7 @@ resent (`recover_claimed`). Either way no client receives a run twice.
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import datetime
 from select import select as wait_for_fds
@@ -51,6 +52,8 @@ from sqlalchemy import case, insert, select, text, update
 from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, Run
+
+log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
@@ -407,7 +410,8 @@ def _alive(connection) -> bool:
             cursor.execute("SELECT 1")
             _wait(connection)
         return True
-    except psycopg2.Error:
+    except psycopg2.Error as error:
+        log.info("the ledger's database connection was lost (%s); connecting anew", error)
         connection.close()
         return False
 

@@ -50,7 +50,7 @@ def test_a_delivery_taken_elsewhere_while_the_one_before_it_is_marked_is_not_sen
 
 
 def test_batches_go_on_after_the_database_dropped_the_ledger_connection(
-    via_sink, mailing_for, sending_config
+    via_sink, mailing_for, sending_config, caplog
 ):
     if db.engine.dialect.name != "postgresql":
         pytest.skip("the kept asynchronous connection is PostgreSQL's ledger")
@@ -66,7 +66,9 @@ def test_batches_go_on_after_the_database_dropped_the_ledger_connection(
     # As after a restart of the database server: its end of the connection is gone.
     db.session.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:p) pid"), {"p": kept})
     db.session.commit()
-    sender.send_batch(run_id, second)
+    with caplog.at_level("INFO", logger="mailer.delivery.ledger"):
+        sender.send_batch(run_id, second)
+    assert "database connection was lost" in caplog.text
     assert via_sink.to_counts() == {
         "ann@example.com": 1,
         "bob@example.com": 1,
