@@ -253,7 +253,7 @@ class PostgresLedger(SessionLedger):
 
     def started(self) -> bool:
         if self.start_sent:
-            self.start_sent = False
+            self.start_sent, self._started = False, False  # unless the answer says so
             _wait(self.connection)
             self._started = bool(self.cursor.fetchall())
         return self._started
