@@ -22,9 +22,9 @@ transactions durably. On PostgreSQL a durable commit costs a disk flush
 3. the end of a batch is committed durably.
 
 The ledger has a connection of its own (psycopg2's asynchronous mode), kept
-by the process from batch to batch. (The statements are prepared on it, so
-workers need PostgreSQL itself or a PgBouncer in session mode, not
-transaction mode.)
+by the process from batch to batch (ledger_connection.py). The statements
+are prepared on it, so workers need PostgreSQL itself or a PgBouncer in
+session mode, not transaction mode.
 
 Whatever settles a delivery or records an attempt also adds to the run's
 tally (tallies.py) in the same transaction, so the counts the pages show are
@@ -40,20 +40,14 @@ resent (`recover_claimed`). Either way no client receives a run twice.
 
 from __future__ import annotations
 
-import logging
-import os
 from datetime import datetime
-from select import select as wait_for_fds
 
-import psycopg2
-from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
 from sqlalchemy import case, insert, select, text, update
 
 from mailer.delivery import tallies
+from mailer.delivery.ledger_connection import forget, kept_connection, wait
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, Run
-
-log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
@@ -203,7 +197,7 @@ class PostgresLedger(SessionLedger):
 
     def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
         super().__init__(hard_bounce_limit, run_id)
-        self.connection = _asynchronous_connection()
+        self.connection = kept_connection(_PREPARE)
         self.cursor = self.connection.cursor()
         self.sql: list[bytes] = []
         self.shard = tallies.OUTSIDE_A_CHUNK
@@ -254,7 +248,7 @@ class PostgresLedger(SessionLedger):
     def started(self) -> bool:
         if self.start_sent:
             self.start_sent, self._started = False, False  # unless the answer says so
-            _wait(self.connection)
+            wait(self.connection)
             self._started = bool(self.cursor.fetchall())
         return self._started
 
@@ -332,7 +326,7 @@ class PostgresLedger(SessionLedger):
             self.set_status(unstarted, ("claimed",), {"status": "pending", "updated_at": now})
             self._run_pending()
         except BaseException:
-            _forget(self.connection)  # in an unknown state: the next batch connects anew
+            forget(self.connection)  # in an unknown state: the next batch connects anew
             raise
         else:
             self.cursor.close()  # the connection stays open for the next batch
@@ -371,68 +365,7 @@ class PostgresLedger(SessionLedger):
 
     def _execute(self, sql: bytes | str) -> None:
         self.cursor.execute(sql)
-        _wait(self.connection)
-
-
-# The process's connection for ledgers, kept warm between batches: a new PostgreSQL
-# backend spends its first few hundred statements filling its caches.
-_connections: dict[tuple[int, str], object] = {}
-
-
-def _asynchronous_connection():
-    """The process's ledger connection: autocommit, asynchronous, statements prepared."""
-    key = (os.getpid(), str(db.engine.url))  # a forked process connects anew
-    connection = _connections.pop(key, None)
-    if connection is not None and _alive(connection):
-        _connections[key] = connection
-        return connection
-    arguments, options = db.engine.dialect.create_connect_args(db.engine.url)
-    connection = psycopg2.connect(*arguments, **options, async_=True)
-    try:
-        _wait(connection)
-        with connection.cursor() as cursor:
-            cursor.execute(_PREPARE)
-            _wait(connection)
-    except BaseException:
-        connection.close()
-        raise
-    _connections[key] = connection
-    return connection
-
-
-def _alive(connection) -> bool:
-    """One round trip per batch, as the pool's pre-ping: after a database restart the
-    kept connection is dead, and the batch must not fail for it."""
-    if connection.closed:
-        return False
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            _wait(connection)
-        return True
-    except psycopg2.Error as error:
-        log.info("the ledger's database connection was lost (%s); connecting anew", error)
-        connection.close()
-        return False
-
-
-def _forget(connection) -> None:
-    for key, known in list(_connections.items()):
-        if known is connection:
-            del _connections[key]
-    connection.close()
-
-
-def _wait(connection) -> None:
-    """Until the asynchronous connection has its answer (psycopg2's wait loop)."""
-    while True:
-        state = connection.poll()
-        if state == POLL_OK:
-            return
-        if state == POLL_READ:
-            wait_for_fds([connection.fileno()], [], [])
-        elif state == POLL_WRITE:
-            wait_for_fds([], [connection.fileno()], [])
+        wait(self.connection)
 
 
 def ledger_for_engine(hard_bounce_limit: int, run_id: int) -> SessionLedger:

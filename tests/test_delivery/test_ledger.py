@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select, text, update
 
-from mailer.delivery import dispatch, ledger, sender
+from mailer.delivery import dispatch, ledger_connection, sender
 from mailer.extensions import db
 from mailer.models import Client, Delivery
 from tests.test_delivery.conftest import statuses
@@ -61,12 +61,12 @@ def test_batches_go_on_after_the_database_dropped_the_ledger_connection(
     run_id = dispatch.start_forced_run(mailing.id)
     first, second = dispatch.run_batches(run_id)
     sender.send_batch(run_id, first)
-    kept = [c.info.backend_pid for c in ledger._connections.values() if not c.closed]
+    kept = [c.info.backend_pid for c in ledger_connection._connections.values() if not c.closed]
     assert kept  # one connection, kept for the next batch
     # As after a restart of the database server: its end of the connection is gone.
     db.session.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(:p) pid"), {"p": kept})
     db.session.commit()
-    with caplog.at_level("INFO", logger="mailer.delivery.ledger"):
+    with caplog.at_level("INFO", logger="mailer.delivery.ledger_connection"):
         sender.send_batch(run_id, second)
     assert "database connection was lost" in caplog.text
     assert via_sink.to_counts() == {

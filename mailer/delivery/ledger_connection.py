@@ -1,0 +1,80 @@
+"""The PostgreSQL ledger's connection: asynchronous, and kept by the process.
+
+psycopg2's asynchronous mode sends a statement and returns at once, so the
+sender can build the next email while the database writes a mark (`wait`
+reads the answer). The connection is kept from batch to batch, since a new
+PostgreSQL backend spends its first few hundred statements filling its
+caches, and pinged before each batch, as the pool's pre-ping would.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from select import select as wait_for_fds
+
+import psycopg2
+from psycopg2.extensions import POLL_OK, POLL_READ, POLL_WRITE
+
+from mailer.extensions import db
+
+log = logging.getLogger(__name__)
+
+_connections: dict[tuple[int, str], object] = {}
+
+
+def kept_connection(prepare: str):
+    """The process's ledger connection: autocommit, asynchronous, `prepare` run on it once."""
+    key = (os.getpid(), str(db.engine.url))  # a forked process connects anew
+    connection = _connections.pop(key, None)
+    if connection is not None and _alive(connection):
+        _connections[key] = connection
+        return connection
+    arguments, options = db.engine.dialect.create_connect_args(db.engine.url)
+    connection = psycopg2.connect(*arguments, **options, async_=True)
+    try:
+        wait(connection)
+        with connection.cursor() as cursor:
+            cursor.execute(prepare)
+            wait(connection)
+    except BaseException:
+        connection.close()
+        raise
+    _connections[key] = connection
+    return connection
+
+
+def _alive(connection) -> bool:
+    """One round trip per batch, as the pool's pre-ping: after a database restart the
+    kept connection is dead, and the batch must not fail for it."""
+    if connection.closed:
+        return False
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            wait(connection)
+        return True
+    except psycopg2.Error as error:
+        log.info("the ledger's database connection was lost (%s); connecting anew", error)
+        connection.close()
+        return False
+
+
+def forget(connection) -> None:
+    """Close a connection left in an unknown state; the next batch connects anew."""
+    for key, known in list(_connections.items()):
+        if known is connection:
+            del _connections[key]
+    connection.close()
+
+
+def wait(connection) -> None:
+    """Until the asynchronous connection has its answer (psycopg2's wait loop)."""
+    while True:
+        state = connection.poll()
+        if state == POLL_OK:
+            return
+        if state == POLL_READ:
+            wait_for_fds([connection.fileno()], [], [])
+        elif state == POLL_WRITE:
+            wait_for_fds([], [connection.fileno()], [])
