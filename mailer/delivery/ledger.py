@@ -66,7 +66,7 @@ class SessionLedger:
         self._started = False
 
     def claim(self, ids: list[int], now: datetime) -> list[int]:
-        return ids  # each delivery is claimed by `start`
+        return ids  # each delivery is claimed by `begin_start`
 
     def begin_start(self, delivery_id: int, now: datetime) -> None:
         """Mark the delivery "sending" (with the previous email's outcome); `started()`
@@ -286,11 +286,9 @@ class PostgresLedger(SessionLedger):
     def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
         self._run_pending()
         self._execute(
-            self.cursor.mogrify(
-                "UPDATE deliveries SET status = 'unknown', updated_at = %s"
-                " WHERE id = %s AND status = 'sending'",
-                (now, delivery_id),
-            )
+            "UPDATE deliveries SET status = 'unknown', updated_at = %s"
+            " WHERE id = %s AND status = 'sending'",
+            (now, delivery_id),
         )
         changed = self.cursor.rowcount == 1
         if changed:
@@ -363,8 +361,8 @@ class PostgresLedger(SessionLedger):
         self.sql.clear()
         return self.cursor.fetchall() if self.cursor.description else []
 
-    def _execute(self, sql: bytes | str) -> None:
-        self.cursor.execute(sql)
+    def _execute(self, sql: bytes | str, parameters: tuple | None = None) -> None:
+        self.cursor.execute(sql, parameters)
         wait(self.connection)
 
 

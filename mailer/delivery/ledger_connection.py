@@ -23,12 +23,14 @@ log = logging.getLogger(__name__)
 _connections: dict[tuple[int, str], object] = {}
 
 
+def _key() -> tuple[int, str]:
+    return os.getpid(), str(db.engine.url)  # a forked process connects anew
+
+
 def kept_connection(prepare: str):
     """The process's ledger connection: autocommit, asynchronous, `prepare` run on it once."""
-    key = (os.getpid(), str(db.engine.url))  # a forked process connects anew
-    connection = _connections.pop(key, None)
+    connection = _connections.get(_key())
     if connection is not None and _alive(connection):
-        _connections[key] = connection
         return connection
     arguments, options = db.engine.dialect.create_connect_args(db.engine.url)
     connection = psycopg2.connect(*arguments, **options, async_=True)
@@ -40,7 +42,7 @@ def kept_connection(prepare: str):
     except BaseException:
         connection.close()
         raise
-    _connections[key] = connection
+    _connections[_key()] = connection
     return connection
 
 
@@ -62,9 +64,8 @@ def _alive(connection) -> bool:
 
 def forget(connection) -> None:
     """Close a connection left in an unknown state; the next batch connects anew."""
-    for key, known in list(_connections.items()):
-        if known is connection:
-            del _connections[key]
+    if _connections.get(_key()) is connection:
+        del _connections[_key()]
     connection.close()
 
 
