@@ -207,12 +207,17 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
         memory = [{"worker_mb": _maxrss_mb(resource.RUSAGE_SELF), "horse_mb": 0.0}]
     else:
         processes = _start_workers(environ, workers, sink)
-        cpu_before = _machine_cpu()
-        started = time.perf_counter()
-        dispatch.enqueue_run(run_id)
-        _wait_finished(run_id)
-        elapsed = time.perf_counter() - started
-        cpu_after = _machine_cpu()
+        try:
+            cpu_before = _machine_cpu()
+            started = time.perf_counter()
+            dispatch.enqueue_run(run_id)
+            _wait_finished(run_id, processes)
+            elapsed = time.perf_counter() - started
+            cpu_after = _machine_cpu()
+        except BaseException:
+            for process in processes:
+                process.kill()
+            raise
         for process in processes:
             process.send_signal(signal.SIGTERM)
         memory = [_worker_report(process) for process in processes]
@@ -255,16 +260,30 @@ def _worker_report(process: subprocess.Popen) -> dict:
     return json.loads(lines[-1])
 
 
-def _wait_finished(run_id: int) -> None:
+def _wait_finished(run_id: int, processes: list[subprocess.Popen]) -> None:
+    """Until the run is finished; stops the bench when a job failed or a worker died,
+    which would otherwise leave it waiting for ever."""
+    from flask import current_app
+    from rq import Queue
+
     from mailer.extensions import db
     from mailer.models import Run
+    from mailer.redis_client import redis_connection
 
+    queue = Queue(current_app.config["RQ_QUEUE"], connection=redis_connection())
+    failed = queue.failed_job_registry
     while True:
         db.session.expire_all()
         if db.session.get(Run, run_id).finished_at is not None:
             db.session.commit()
             return
         db.session.commit()
+        if failed.count:
+            job = failed.get_job_ids()[0]
+            result = failed.job_class.fetch(job, connection=failed.connection).latest_result()
+            raise SystemExit(f"a send job failed:\n{result.exc_string if result else job}")
+        if any(process.poll() is not None for process in processes):
+            raise SystemExit("a worker exited before the run finished")
         time.sleep(0.05)
 
 
@@ -471,8 +490,11 @@ def main() -> None:
             sink = Sink()
             app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_OUTBOX=None)
             print(f"pipeline with {workers} worker(s) ...", flush=True)
-            results[workers] = run_pipeline(app, environ, mailing_id, workers, sink)
-            results[workers]["sink"] = sink.stop()
+            try:
+                results[workers] = run_pipeline(app, environ, mailing_id, workers, sink)
+            finally:
+                counted = sink.stop()
+            results[workers]["sink"] = counted
 
     clients = client_rows(n)
     print("transport ceiling and plain baseline ...", flush=True)
