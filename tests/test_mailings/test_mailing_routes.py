@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Mailing, mailing_clients, utcnow
+from mailer.models import Attempt, Mailing, mailing_clients, utcnow
 from tests import factories
 
 
@@ -215,6 +215,7 @@ def test_owner_deletes_a_mailing_with_its_log(login, user, message, clients):
 
     assert response.status_code == 302
     assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+    assert db.session.scalar(db.select(db.func.count(Attempt.id))) == 0  # gone from the log
 
 
 def test_owner_disables_and_enables_their_mailing(login, user, message, clients):
