@@ -128,6 +128,29 @@ def test_client_unsubscribed_after_dispatch_is_not_sent_to(via_sink, mailing_for
     assert statuses() == {"sent": 1, "cancelled": 1}
 
 
+def test_client_deleted_after_dispatch_is_not_sent_to_and_the_run_finishes(
+    via_sink, mailing_for, run_jobs
+):
+    from mailer.mailings.client_services import delete_client
+
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    dispatch.enqueue_run(dispatch.start_forced_run(mailing.id))
+    run_jobs()
+    second = dispatch.start_forced_run(mailing.id)  # deliveries created, not yet sent
+    delete_client(client=next(c for c in mailing.clients if c.email == "ann@example.com"))
+    db.session.commit()
+    dispatch.enqueue_run(second)
+    run_jobs()
+
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 2}
+    assert statuses(second) == {"sent": 1}
+    db.session.expire_all()
+    assert db.session.get(Run, second).finished_at is not None
+    # The first run's email to her stays in the log, without the client.
+    logged = db.session.scalars(db.select(Attempt).where(Attempt.recipient == "ann@example.com"))
+    assert [(a.client_id, a.delivery_id, a.success) for a in logged] == [(None, None, True)]
+
+
 def test_outbox_transport_writes_one_eml_per_client(app, mailing_for, run_jobs):
     from pathlib import Path
 
