@@ -19,8 +19,9 @@ the pipeline runs in-process (one "worker"). The workers use the configured
 SEND_BATCH_SIZE (1000 by default). The machine's load average is printed at
 the start and the end: other work on the machine skews every figure. Each
 pipeline line also says how many of the machine's CPUs were busy while it
-ran (the workers, PostgreSQL, Redis and the sink together): two workers
-cannot send twice as fast as one on a machine whose CPUs they fill.
+ran (the workers, PostgreSQL, Redis and the sink together), and what that
+comes to per email: two workers cannot send twice as fast as one on a
+machine whose CPUs they fill, nor when each email costs them more CPU.
 
     python benchmarks/bench_send.py [--clients N] [--skip-two]
 """
@@ -524,7 +525,12 @@ def main() -> None:
             f"pipeline, {workers} worker(s): {result['rate']:8.0f} emails/s "
             f"({result['deliveries']} in {result['seconds']:.1f} s; sink counted {result['sink']}; "
             f"peak memory per worker {peak:.0f} MB"
-            + (f"; CPUs busy {busy:.2f} of {os.cpu_count()})" if busy is not None else ")")
+            + (
+                f"; CPUs busy {busy:.2f} of {os.cpu_count()}, "
+                f"{busy / result['rate'] * 1e6:.0f} µs of CPU per email)"
+                if busy is not None
+                else ")"
+            )
         )
     print(
         f"transport ceiling (prebuilt bytes, bare smtplib): {ceiling:8.0f} emails/s "
