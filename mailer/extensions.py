@@ -1,5 +1,7 @@
 """Flask extensions, created unbound; `create_app` binds them to an app."""
 
+import sqlite3
+
 from flask_babel import Babel
 from flask_caching import Cache
 from flask_login import LoginManager
@@ -8,7 +10,7 @@ from flask_migrate import Migrate
 from flask_principal import Principal
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
-from sqlalchemy import MetaData
+from sqlalchemy import Engine, MetaData, event
 
 # Stable constraint names: SQLite batch migrations and reviews need them.
 NAMING_CONVENTION = {
@@ -20,6 +22,17 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
+    """SQLite enforces foreign keys and their ON DELETE rules only when asked to, per
+    connection: ask, so the embedded default keeps its data as PostgreSQL does.
+    (The migrations turn it off while they rebuild tables: migrations/env.py.)"""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA foreign_keys = ON")
+
+
 migrate = Migrate()
 login_manager = LoginManager()
 # Flask-Principal 0.4 on Flask 3: identities come from Flask-Login, not its own session.

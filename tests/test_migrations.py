@@ -76,3 +76,24 @@ def test_the_tally_migration_counts_what_runs_sent_before_it(app, user):
     counts = tallies.counts(run_id)
     assert (counts.total, counts.sent, counts.failed, counts.pending) == (4, 2, 1, 1)
     assert (counts.attempts, counts.successes) == (5, 2)
+
+
+def test_migrations_keep_the_rows_that_refer_to_a_table_they_rebuild(app, user):
+    """SQLite rebuilds a table to change it; with its foreign keys enforced, dropping the
+    old table would take the runs' deliveries and attempts along (ON DELETE CASCADE)."""
+    from flask_migrate import downgrade, upgrade
+
+    from mailer.models import Attempt, Delivery, Run
+    from tests import factories
+
+    client = factories.make_client(user, "ann@example.com")
+    run = factories.make_run(factories.make_mailing(user, clients=[client]))
+    db.session.add(Delivery(run_id=run.id, client_id=client.id, status="sent"))
+    factories.make_attempt(run, client)
+    db.session.commit()
+    db.session.remove()
+    downgrade(revision="7742a62dbf0e")  # rebuilds attempts, then runs (its `total` goes)
+    upgrade()
+
+    counts = [db.session.scalar(db.select(db.func.count(m.id))) for m in (Run, Delivery, Attempt)]
+    assert counts == [1, 1, 1]

@@ -10,11 +10,11 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import delete, select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
-from mailer.models import Attempt, Client, Delivery, User, mailing_clients, normalize_email
+from mailer.models import Client, User, normalize_email
 
 EMAIL_MAX = 254
 FULL_NAME_MAX = 200
@@ -163,18 +163,8 @@ def update_client(*, client: Client, data: ClientData) -> Client:
 
 
 def delete_client(*, client: Client) -> None:
-    """Delete a client with their links and deliveries: a run waiting to send to them
-    finishes without them. Their attempts stay in the log, without the client.
-
-    Explicitly, as the foreign keys' ON DELETE rules say: SQLite enforces them
-    only when asked to, and the embedded default does not ask.
-    """
-    db.session.execute(delete(mailing_clients).where(mailing_clients.c.client_id == client.id))
-    db.session.execute(
-        update(Attempt)
-        .where(Attempt.client_id == client.id)
-        .values(client_id=None, delivery_id=None)
-    )
-    db.session.execute(delete(Delivery).where(Delivery.client_id == client.id))
+    """Delete a client. The foreign keys' ON DELETE rules take them out of every mailing
+    and of any run still waiting to send to them, which then finishes without them; the
+    attempts log keeps the emails they were sent, without the client."""
     db.session.delete(client)
     db.session.flush()

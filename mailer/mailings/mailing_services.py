@@ -19,9 +19,7 @@ from mailer.extensions import db
 from mailer.mailings.client_queries import clients_query
 from mailer.main.stats import counts_changed
 from mailer.models import (
-    Attempt,
     Client,
-    Delivery,
     Mailing,
     Message,
     Run,
@@ -100,16 +98,8 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
 
 
 def delete_mailing(*, mailing: Mailing) -> None:
-    """Delete a mailing with its runs, deliveries and attempts.
-
-    Explicit deletes rather than ON DELETE CASCADE alone: SQLite enforces
-    foreign keys only when asked to, and the embedded default does not ask.
-    """
-    run_ids = select(Run.id).where(Run.mailing_id == mailing.id)
-    db.session.execute(delete(Attempt).where(Attempt.mailing_id == mailing.id))
-    db.session.execute(delete(Delivery).where(Delivery.run_id.in_(run_ids)))
-    db.session.execute(delete(Run).where(Run.mailing_id == mailing.id))
-    db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
+    """Delete a mailing; the foreign keys' ON DELETE rules take its runs, their
+    deliveries and attempts, and its links to clients along."""
     db.session.delete(mailing)
     db.session.flush()
     counts_changed()

@@ -11,6 +11,7 @@ import pytest
 from mailer import create_app
 from mailer.extensions import db
 from mailer.models import Article
+from tests import factories
 from tests.factories import make_article
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -62,6 +63,31 @@ def test_superuser_sees_articles_users_and_roles(client, login, superuser, user)
     for path in ("/admin/articles/", "/admin/users/", "/admin/roles/"):
         assert path in html
         assert client.get(path).status_code == 200
+
+
+def test_deleting_a_user_in_the_admin_deletes_their_data_and_keeps_their_articles(
+    client, login, superuser, user, manager
+):
+    from mailer.models import Attempt, Client, Mailing, User
+
+    ann = factories.make_client(user, "ann@example.com")
+    run = factories.make_run(factories.make_mailing(user, clients=[ann]))
+    factories.make_attempt(run, ann)
+    theirs = factories.make_mailing(manager)
+    factories.make_attempt(factories.make_run(theirs), factories.make_client(manager, "bo@x.org"))
+    article_id = make_article("Still here", author=user).id
+    user_id = user.id
+    login(superuser)
+
+    client.post("/admin/users/delete/", data={"id": str(user_id)})
+
+    db.session.expire_all()
+    assert db.session.get(User, user_id) is None
+    count = db.session.scalar
+    assert count(db.select(db.func.count(Client.id)).where(Client.owner_id == user_id)) == 0
+    assert [m.id for m in db.session.scalars(db.select(Mailing))] == [theirs.id]
+    assert [a.recipient for a in db.session.scalars(db.select(Attempt))] == ["bo@x.org"]
+    assert db.session.get(Article, article_id).author_id is None
 
 
 def test_password_hashes_are_never_shown_or_editable(client, login, superuser, user):
