@@ -255,7 +255,7 @@ class Attempt(OwnedMixin, db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     # The run's owner and mailing, copied: the log is filtered by them on every page.
     # No foreign keys of their own: the run's removes the row with its mailing or owner,
-    # and PostgreSQL checks each key on every email sent (about 10 µs apiece).
+    # and the database checks each key on every email sent (PostgreSQL: ~10 µs apiece).
     owner_id: Mapped[int]
     mailing_id: Mapped[int] = mapped_column(index=True)
     run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
