@@ -98,10 +98,8 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
 
 
 def delete_mailing(*, mailing: Mailing) -> None:
-    """Delete a mailing; the foreign keys' ON DELETE rules take its runs, their
-    deliveries and attempts along. Its links to clients go first, in one statement:
-    the ORM would load every client of the mailing to unlink them one by one."""
-    db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
+    """Delete a mailing; the foreign keys' ON DELETE rules take its links to clients,
+    its runs, their deliveries and attempts along."""
     db.session.delete(mailing)
     db.session.flush()
     counts_changed()

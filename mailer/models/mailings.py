@@ -161,7 +161,8 @@ class Mailing(OwnedMixin, db.Model):
     owner: Mapped[User] = relationship(foreign_keys=[owner_id])
     disabled_by: Mapped[User | None] = relationship(foreign_keys=[disabled_by_id])
     message: Mapped[Message] = relationship()
-    clients: Mapped[list[Client]] = relationship(secondary=mailing_clients)
+    # Unlinked by ON DELETE CASCADE: the ORM would load every client to unlink them.
+    clients: Mapped[list[Client]] = relationship(secondary=mailing_clients, passive_deletes=True)
 
     @property
     def disabled_by_manager(self) -> bool:
