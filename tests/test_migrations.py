@@ -97,3 +97,14 @@ def test_migrations_keep_the_rows_that_refer_to_a_table_they_rebuild(app, user):
 
     counts = [db.session.scalar(db.select(db.func.count(m.id))) for m in (Run, Delivery, Attempt)]
     assert counts == [1, 1, 1]
+
+
+@pytest.mark.parametrize("table", ["deliveries", "attempts"])
+def test_deleting_a_client_finds_its_rows_by_index(app, table):
+    """ON DELETE looks up each deleted client's deliveries and attempts by client_id:
+    without an index led by it, deleting a user with 20,000 clients took minutes."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(db.engine)
+    keys = inspector.get_indexes(table) + inspector.get_unique_constraints(table)
+    assert any(key["column_names"][0] == "client_id" for key in keys), keys

@@ -224,7 +224,9 @@ class Delivery(db.Model):
 
     __tablename__ = "deliveries"
     __table_args__ = (
-        UniqueConstraint("run_id", "client_id", name="one_delivery_per_client_per_run"),
+        # Client first: deleting a client finds its deliveries through this key
+        # (runs find theirs through ix_deliveries_run_status).
+        UniqueConstraint("client_id", "run_id", name="one_delivery_per_client_per_run"),
         CheckConstraint(f"status IN {DELIVERY_STATUSES!r}", name="known_status"),
         Index("ix_deliveries_run_status", "run_id", "status"),
         Index("ix_deliveries_waiting", "status", "next_try_at"),
@@ -263,7 +265,10 @@ class Attempt(OwnedMixin, db.Model):
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
     )
-    client_id: Mapped[int | None] = mapped_column(ForeignKey("clients.id", ondelete="SET NULL"))
+    # Indexed so that deleting a client does not scan every attempt to unlink its own.
+    client_id: Mapped[int | None] = mapped_column(
+        ForeignKey("clients.id", ondelete="SET NULL"), index=True
+    )
     recipient: Mapped[str] = mapped_column(String(254))
     attempted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     success: Mapped[bool]
