@@ -2,8 +2,8 @@
 
 Deleting a client cascades to its deliveries and unlinks its attempts. With the
 delivery key led by run_id and no index on attempts.client_id, each deleted
-client scanned both tables: 7.4 ms a client on 40,000 rows of each, so about
-150 s to delete a user with 20,000 clients.
+client scanned both tables: about 6 ms a client on 40,000 rows of each (2 min
+for a user with 20,000 clients); with these indexes, 0.2 ms.
 
 Revision ID: c4e1f0a7d2b6
 Revises: b999335d3102
