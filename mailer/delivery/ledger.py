@@ -90,6 +90,10 @@ class SessionLedger:
             .where(Delivery.id == delivery_id, Delivery.status == "sending")
             .values(status=status, next_try_at=next_try_at, updated_at=now)
         ).rowcount
+        if not settled:
+            attempt = _without_the_deleted(attempt)
+            if attempt is None:
+                return  # the run was deleted with its mailing: nothing to log or count
         db.session.execute(insert(Attempt), [attempt])
         final = {status: settled} if status in ("sent", "failed") else {}
         tallies.add(self.run_id, attempts=1, successes=int(attempt["success"]), **final)
@@ -136,15 +140,23 @@ class SessionLedger:
 # Prepared once per database connection: planning these costs more than running them.
 # $1-$12: an email's outcome and its attempt row, $13 its tally row (the chunk's shard);
 # mailer_step adds $14, the next delivery. The outcome counts only if the delivery was
-# still "sending"; the attempt always.
+# still "sending"; the attempt always, but links only what still exists: a client deleted
+# while their email was on its way leaves it in the log without them (as the ON DELETE
+# rules leave their earlier ones), a run deleted with its mailing leaves nothing. FOR KEY
+# SHARE makes a deletion committed meanwhile count as done, not fail the foreign key check
+# (outcome's row, updated by this very statement, could not be locked again: it is read).
 _OUTCOME = """
 WITH outcome AS (
     UPDATE deliveries SET status = $1, next_try_at = $2, updated_at = $3
-    WHERE id = $4 AND status = 'sending' RETURNING status),
+    WHERE id = $4 AND status = 'sending' RETURNING id, status),
 attempt AS (
     INSERT INTO attempts (owner_id, mailing_id, run_id, delivery_id, client_id, recipient,
                           attempted_at, success, reply_code, reply)
-    VALUES ($5, $6, $7, $4, $8, $9, $3, $10, $11, $12)),
+    SELECT $5, $6, $7,
+           COALESCE((SELECT id FROM outcome),
+                    (SELECT id FROM deliveries WHERE id = $4 FOR KEY SHARE)),
+           (SELECT id FROM clients WHERE id = $8 FOR KEY SHARE), $9, $3, $10, $11, $12
+    FROM runs WHERE id = $7 FOR KEY SHARE),
 tally AS (
     UPDATE run_tallies SET attempts = attempts + 1, successes = successes + $10::int,
         sent = sent + (SELECT count(*) FROM outcome WHERE status = 'sent'),
@@ -403,6 +415,23 @@ def recover_claimed(stall_cutoff: datetime) -> None:
                 .execution_options(synchronize_session=False)
             )
     db.session.commit()
+
+
+def _without_the_deleted(attempt: dict) -> dict | None:
+    """The attempt of a delivery no longer "sending", unlinked from what was deleted while
+    its email was on its way, as _OUTCOME does on PostgreSQL; None if the run is gone. On
+    SQLite the UPDATE before this holds the write lock: nothing is deleted meanwhile."""
+
+    def exists(model, row_id: int) -> bool:
+        return db.session.scalar(select(model.id).where(model.id == row_id)) is not None
+
+    if not exists(Run, attempt["run_id"]):
+        return None
+    return {
+        **attempt,
+        "client_id": attempt["client_id"] if exists(Client, attempt["client_id"]) else None,
+        "delivery_id": attempt["delivery_id"] if exists(Delivery, attempt["delivery_id"]) else None,
+    }
 
 
 def _hard_bounce(client_id: int, now: datetime, limit: int):

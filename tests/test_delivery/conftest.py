@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select
 
-from mailer.delivery import ratelimit
+from mailer.delivery import jobs, ratelimit
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, mailing_clients
 from tests import factories
@@ -234,6 +234,29 @@ def mailing_for(user, sending_config, fresh_queue):
         return factories.make_mailing(user, message=message, clients=clients, **fields)
 
     return make
+
+
+def while_the_sink_holds_one(app, sink, run_id: int, batch: list[int], action) -> None:
+    """A worker thread sends `batch`; `action` runs while the sink holds the email of a
+    recipient in `sink.stall_at` (the SMTP transaction is under way), then the sink goes on.
+    The job must end without an error."""
+    errors: list[BaseException] = []
+
+    def worker_on_the_batch():
+        with app.app_context():
+            try:
+                jobs.send_batch_job(run_id, batch)
+            except BaseException as error:
+                errors.append(error)
+
+    worker = threading.Thread(target=worker_on_the_batch)
+    worker.start()
+    assert sink.stalled.wait(30)
+    action()
+    sink.released.set()
+    worker.join(30)
+    assert not worker.is_alive()
+    assert errors == []
 
 
 def statuses(run_id: int | None = None) -> Counter:

@@ -7,8 +7,8 @@ from sqlalchemy import select, text, update
 
 from mailer.delivery import dispatch, ledger_connection, sender
 from mailer.extensions import db
-from mailer.models import Client, Delivery
-from tests.test_delivery.conftest import statuses
+from mailer.models import Attempt, Client, Delivery
+from tests.test_delivery.conftest import add_clients, statuses, wait_for, while_the_sink_holds_one
 
 
 def _delivery_of(address: str) -> int:
@@ -76,3 +76,46 @@ def test_batches_go_on_after_the_database_dropped_the_ledger_connection(
         "dan@example.com": 1,
     }
     assert statuses() == {"sent": 4}
+
+
+def test_a_client_deleted_while_their_outcome_is_written_is_logged_without_them(
+    app, via_sink, mailing_for, user
+):
+    # The deletion holds the client's delivery while the worker's outcome waits for it,
+    # then commits: the worker must take it as done, not fail its foreign key checks.
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: the outcome cannot wait for a deletion")
+    mailing = mailing_for()
+    add_clients(user, mailing, 3)
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+
+    def outcome_waiting_for_a_lock() -> bool:
+        with db.engine.connect() as watcher:
+            return bool(
+                watcher.scalar(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND datname = current_database()"
+                    )
+                )
+            )
+
+    def delete_as_the_outcome_is_written():
+        with db.engine.connect() as deleter:
+            deleter.execute(text("DELETE FROM clients WHERE email = 'client-1@example.com'"))
+            via_sink.released.set()  # the server accepts her email; the worker writes it
+            assert wait_for(outcome_waiting_for_a_lock)
+            deleter.commit()
+
+    while_the_sink_holds_one(app, via_sink, run_id, batch, delete_as_the_outcome_is_written)
+
+    assert via_sink.to_counts() == {f"client-{n}@example.com": 1 for n in range(3)}
+    assert statuses(run_id) == {"sent": 2}
+    logged = db.session.scalars(select(Attempt).order_by(Attempt.recipient))
+    assert [(a.recipient, a.client_id is None, a.delivery_id is None) for a in logged] == [
+        ("client-0@example.com", False, False),
+        ("client-1@example.com", True, True),
+        ("client-2@example.com", False, False),
+    ]

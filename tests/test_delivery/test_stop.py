@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
-from mailer.delivery import dispatch, jobs, sender
+from mailer.delivery import dispatch, sender
 from mailer.extensions import db
 from mailer.models import Mailing, Run, User
-from tests.test_delivery.conftest import add_clients, statuses
+from tests.test_delivery.conftest import add_clients, statuses, while_the_sink_holds_one
 
 
 def _stop_mailing(mailing_id: int) -> None:
@@ -23,21 +21,6 @@ def _block_owner(mailing_id: int) -> None:
     db.session.commit()
 
 
-def _stop_mid_batch(app, via_sink, run_id: int, batch: list[int], stop) -> None:
-    """A worker sends `batch`; `stop` runs while the sink holds one of its emails."""
-
-    def worker_on_the_batch():
-        with app.app_context():
-            jobs.send_batch_job(run_id, batch)
-
-    worker = threading.Thread(target=worker_on_the_batch)
-    worker.start()
-    assert via_sink.stalled.wait(30)
-    stop()
-    via_sink.released.set()
-    worker.join(30)
-
-
 @pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
 def test_stop_during_a_batch_lets_it_finish_and_cancels_the_rest(
     app, via_sink, mailing_for, sending_config, user, run_jobs, stop
@@ -48,7 +31,7 @@ def test_stop_during_a_batch_lets_it_finish_and_cancels_the_rest(
     via_sink.stall_at.add("client-1@example.com")  # the second email of the first batch
     run_id = dispatch.start_forced_run(mailing.id)
     first, *rest = dispatch.run_batches(run_id)
-    _stop_mid_batch(app, via_sink, run_id, first, lambda: stop(mailing.id))
+    while_the_sink_holds_one(app, via_sink, run_id, first, lambda: stop(mailing.id))
     dispatch.enqueue_run(run_id)  # the remaining batches reach a worker
     run_jobs()
     assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
@@ -69,7 +52,7 @@ def test_stop_during_a_big_batch_takes_effect_after_the_chunk_in_flight(
     via_sink.stall_at.add("client-1@example.com")
     run_id = dispatch.start_forced_run(mailing.id)
     (batch,) = dispatch.run_batches(run_id)
-    _stop_mid_batch(app, via_sink, run_id, batch, lambda: stop(mailing.id))
+    while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: stop(mailing.id))
     assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
     assert statuses(run_id) == {"sent": 3, "cancelled": 6}
     db.session.expire_all()
