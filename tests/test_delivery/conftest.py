@@ -20,7 +20,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import insert, select
 
-from mailer.delivery import jobs, ratelimit
+from mailer.delivery import dispatch, jobs, ratelimit
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, mailing_clients
 from tests import factories
@@ -257,6 +257,29 @@ def while_the_sink_holds_one(app, sink, run_id: int, batch: list[int], action) -
     worker.join(30)
     assert not worker.is_alive()
     assert errors == []
+
+
+@pytest.fixture
+def send_holding_client_1(app, via_sink, mailing_for, user):
+    """Send a forced run to client-0, -1 and -2 (one batch) in a worker thread, calling
+    `action()` while the sink holds client-1's email; returns the run's id."""
+
+    def send(action) -> int:
+        mailing = mailing_for()
+        add_clients(user, mailing, 3)
+        via_sink.stall_at.add("client-1@example.com")
+        run_id = dispatch.start_forced_run(mailing.id)
+        (batch,) = dispatch.run_batches(run_id)
+        while_the_sink_holds_one(app, via_sink, run_id, batch, action)
+        return run_id
+
+    return send
+
+
+def logged_links() -> list[tuple[str, bool, bool]]:
+    """Each attempt's recipient, and whether it still names its client and its delivery."""
+    logged = db.session.scalars(select(Attempt).order_by(Attempt.recipient, Attempt.id))
+    return [(a.recipient, a.client_id is not None, a.delivery_id is not None) for a in logged]
 
 
 def statuses(run_id: int | None = None) -> Counter:
