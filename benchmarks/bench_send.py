@@ -21,7 +21,9 @@ the start and the end: other work on the machine skews every figure. Each
 pipeline line also says how many of the machine's CPUs were busy while it
 ran (the workers, PostgreSQL, Redis and the sink together), and what that
 comes to per email: two workers cannot send twice as fast as one on a
-machine whose CPUs they fill, nor when each email costs them more CPU.
+machine whose CPUs they fill, nor when each email costs them more CPU. The
+line under it splits that CPU by process (read from /proc): the workers,
+PostgreSQL, the sink, and the other processes.
 
 On a virtual machine the host may take CPU time away ("steal", in
 /proc/stat): it is not counted as busy, and each line says how many CPUs it
@@ -205,22 +207,24 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
     if not app.config["REDIS_URL"]:
         from mailer.delivery import sender
 
-        cpu_before = _machine_cpu()
+        worker_pids = {os.getpid()}
+        cpu_before, processes_before = _machine_cpu(), _process_cpu()
         started = time.perf_counter()
         for batch in dispatch.run_batches(run_id):
             sender.send_batch(run_id, batch)
         elapsed = time.perf_counter() - started
-        cpu_after = _machine_cpu()
+        cpu_after, processes_after = _machine_cpu(), _process_cpu()
         memory = [{"worker_mb": _maxrss_mb(resource.RUSAGE_SELF), "horse_mb": 0.0}]
     else:
         processes = _start_workers(environ, workers, sink)
+        worker_pids = {process.pid for process in processes}
         try:
-            cpu_before = _machine_cpu()
+            cpu_before, processes_before = _machine_cpu(), _process_cpu()
             started = time.perf_counter()
             dispatch.enqueue_run(run_id)
             _wait_finished(run_id, processes)
             elapsed = time.perf_counter() - started
-            cpu_after = _machine_cpu()
+            cpu_after, processes_after = _machine_cpu(), _process_cpu()
         except BaseException:
             for process in processes:
                 process.kill()
@@ -229,6 +233,7 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
             process.send_signal(signal.SIGTERM)
         memory = [_worker_report(process) for process in processes]
     busy, stolen = _cpus_used(cpu_before, cpu_after)
+    parts = _cpu_by_part(processes_before, processes_after, worker_pids, sink.process.pid)
     return {
         "run_id": run_id,
         "deliveries": count,
@@ -238,6 +243,7 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
         "memory": memory,
         "cpus_busy": busy,
         "cpus_stolen": stolen,
+        "cpu_seconds_by_part": parts,
     }
 
 
@@ -403,6 +409,41 @@ def _cpus_used(before, after) -> tuple[float, float] | tuple[None, None]:
     return (after[0] - before[0]) / total * cpus, (after[1] - before[1]) / total * cpus
 
 
+def _process_cpu() -> dict[int, tuple[str, int]]:
+    """Each process's name and CPU time so far, in clock ticks (Linux's /proc)."""
+    times = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                data = stat.read()
+        except OSError:
+            continue  # it ended meanwhile
+        name, fields = data[data.index("(") + 1 : data.rindex(")")], data.rsplit(")", 1)[1].split()
+        times[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
+    return times
+
+
+def _cpu_by_part(before: dict, after: dict, worker_pids: set[int], sink_pid: int) -> dict:
+    """CPU seconds each part used between two readings: the workers, PostgreSQL (all its
+    processes), the sink, and other processes. CPU time outside any process (interrupts)
+    and that of processes which ended meanwhile is in none of them."""
+    parts = dict.fromkeys(("workers", "PostgreSQL", "sink", "other"), 0.0)
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid, (name, ticks) in after.items():
+        used = (ticks - before[pid][1] if pid in before else ticks) / tick
+        if pid in worker_pids:
+            parts["workers"] += used
+        elif pid == sink_pid:
+            parts["sink"] += used
+        elif name == "postgres":
+            parts["PostgreSQL"] += used
+        else:
+            parts["other"] += used
+    return parts
+
+
 def _spin(rounds: int) -> None:
     total = 0
     for value in range(rounds):
@@ -539,9 +580,13 @@ def _pipeline_line(workers: int, results: list[dict]) -> str:
     busy, stolen = best["cpus_busy"], best["cpus_stolen"]
     if busy is None:
         return line + ")"
+    parts = ", ".join(
+        f"{part} {seconds / best['deliveries'] * 1e6:.0f}"
+        for part, seconds in best["cpu_seconds_by_part"].items()
+    )
     return line + (
         f"; CPUs busy {busy:.2f} of {os.cpu_count()}, {busy / best['rate'] * 1e6:.0f} µs of CPU"
-        f" per email, {stolen:.2f} stolen by the host)"
+        f" per email, {stolen:.2f} stolen by the host)\n  CPU per email by process, µs: {parts}"
     )
 
 
