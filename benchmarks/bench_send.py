@@ -31,7 +31,13 @@ took. Because of it, and of other work on the machine, the measurements run
 in rounds (--rounds, 3 by default), each measuring everything back to back;
 each round's figures and ratios are printed, then the best of each figure.
 
+Sending to a provider's server across the internet, a worker mostly waits
+for its replies, not for the CPUs: the bench also sends a smaller run (1,000
+clients) to an aiosmtpd sink that answers each email 20 ms late, with one
+worker and with two (--distant-ms, 0 to skip; --distant-clients).
+
     python benchmarks/bench_send.py [--clients N] [--skip-two] [--rounds R]
+                                    [--distant-ms MS] [--distant-clients N]
 """
 
 from __future__ import annotations
@@ -61,6 +67,7 @@ sys.path.insert(0, str(ROOT))
 from databases import fresh_postgres_database  # noqa: E402 - a sibling module
 
 SENDER = "news@bench.example"
+DISTANT_BATCH = 50  # deliveries per job when sending to the distant server
 SUBJECT = "News for {{ client.full_name }}"
 PARAGRAPH = (
     "Our weekly news: new products, better prices and stories from customers like you. "
@@ -101,6 +108,7 @@ class Sink:
             stdout=self.output,
             stderr=subprocess.STDOUT,
         )
+        self.pid = self.process.pid
         for _ in range(100):
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
@@ -117,6 +125,35 @@ class Sink:
         self.output.close()
         counts = re.findall(r"mesg=(\d+)", output)
         return int(counts[-1]) if counts else 0
+
+
+class DistantSink:
+    """An aiosmtpd sink in this process that answers each message `delay` seconds late,
+    as a server across the internet does; counts what it accepted. Its few hundred emails
+    a second are plenty at that pace."""
+
+    def __init__(self, delay: float) -> None:
+        import asyncio
+
+        from aiosmtpd.controller import Controller
+
+        sink = self
+        self.accepted = 0
+
+        class LateHandler:
+            async def handle_DATA(self, server, session, envelope):
+                await asyncio.sleep(delay)
+                sink.accepted += 1
+                return "250 2.0.0 Ok: queued"
+
+        self.port = free_port()
+        self.pid = os.getpid()  # it runs in this process
+        self.controller = Controller(LateHandler(), hostname="127.0.0.1", port=self.port)
+        self.controller.start()
+
+    def stop(self) -> int:
+        self.controller.stop()
+        return self.accepted
 
 
 def bench_environ() -> dict[str, str]:
@@ -178,6 +215,35 @@ def create_mailing(clients: int) -> int:
     return mailing.id
 
 
+def smaller_mailing(mailing_id: int, clients: int) -> int:
+    """A copy of the mailing to its first `clients` clients."""
+    from sqlalchemy import insert, select
+
+    from mailer.extensions import db
+    from mailer.models import Mailing, mailing_clients
+
+    mailing = db.session.get(Mailing, mailing_id)
+    copy = Mailing(
+        owner_id=mailing.owner_id,
+        message_id=mailing.message_id,
+        start_at=mailing.start_at,
+        end_at=mailing.end_at,
+    )
+    db.session.add(copy)
+    db.session.flush()
+    ids = db.session.scalars(
+        select(mailing_clients.c.client_id)
+        .where(mailing_clients.c.mailing_id == mailing_id)
+        .order_by(mailing_clients.c.client_id)
+        .limit(clients)
+    ).all()
+    db.session.execute(
+        insert(mailing_clients), [{"mailing_id": copy.id, "client_id": i} for i in ids]
+    )
+    db.session.commit()
+    return copy.id
+
+
 def client_rows(clients: int) -> list[tuple[int, str, str]]:
     return [(n + 1, f"client{n}@example.com", f"Client Number {n}") for n in range(clients)]
 
@@ -199,7 +265,9 @@ def measure_dispatch(mailing_id: int) -> tuple[int, float, int]:
     return run_id, elapsed, count
 
 
-def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) -> dict:
+def run_pipeline(
+    app, environ: dict, mailing_id: int, workers: int, sink: Sink | DistantSink
+) -> dict:
     """Warm workers wait on the queue; the clock runs from enqueue to the run's end."""
     from mailer.delivery import dispatch
 
@@ -233,7 +301,7 @@ def run_pipeline(app, environ: dict, mailing_id: int, workers: int, sink: Sink) 
             process.send_signal(signal.SIGTERM)
         memory = [_worker_report(process) for process in processes]
     busy, stolen = _cpus_used(cpu_before, cpu_after)
-    parts = _cpu_by_part(processes_before, processes_after, worker_pids, sink.process.pid)
+    parts = _cpu_by_part(processes_before, processes_after, worker_pids, sink.pid)
     return {
         "run_id": run_id,
         "deliveries": count,
@@ -519,12 +587,7 @@ def measure_round(app, environ: dict, mailing_id: int, worker_counts, clients, m
     pipelines = {}
     with app.app_context():
         for workers in worker_counts:
-            sink = Sink()
-            app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_OUTBOX=None)
-            try:
-                pipelines[workers] = run_pipeline(app, environ, mailing_id, workers, sink)
-            finally:
-                pipelines[workers]["sink"] = sink.stop()
+            pipelines[workers] = pipeline_to(Sink(), app, environ, mailing_id, workers)
     figures = {"pipeline": pipelines}
     for name, measure, work in (
         ("ceiling", transport_ceiling, messages),
@@ -537,6 +600,33 @@ def measure_round(app, environ: dict, mailing_id: int, worker_counts, clients, m
     figures["two_processes"] = machine_two_process_ratio()
     figures["stolen"] = _cpus_used(cpu_before, _machine_cpu())[1]
     return figures
+
+
+def pipeline_to(sink: Sink | DistantSink, app, environ: dict, mailing_id: int, workers: int):
+    """run_pipeline against `sink`, which it then stops; with what the sink counted."""
+    app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_OUTBOX=None)
+    try:
+        result = run_pipeline(app, environ, mailing_id, workers, sink)
+    finally:
+        counted = sink.stop()
+    return {**result, "sink": counted}
+
+
+def measure_distant(app, environ: dict, mailing_id: int, milliseconds: int) -> dict:
+    """One and two workers sending to a server that answers each email `milliseconds`
+    late: waiting, not the CPUs, then bounds each worker, as with a provider's server.
+    Small batches (DISTANT_BATCH), so that both workers get a share of the run."""
+    pipelines = {}
+    with app.app_context():
+        size = app.config["SEND_BATCH_SIZE"]
+        app.config["SEND_BATCH_SIZE"] = DISTANT_BATCH
+        try:
+            for workers in (1, 2):
+                sink = DistantSink(milliseconds / 1000)
+                pipelines[workers] = pipeline_to(sink, app, environ, mailing_id, workers)
+        finally:
+            app.config["SEND_BATCH_SIZE"] = size
+    return pipelines
 
 
 def _check_counts(rounds: list[dict], n: int) -> None:
@@ -597,6 +687,15 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="times each figure is measured; the best counts"
     )
+    parser.add_argument(
+        "--distant-ms",
+        type=int,
+        default=20,
+        help="also send to a server that answers this late, with 1 and 2 workers (0: skip)",
+    )
+    parser.add_argument(
+        "--distant-clients", type=int, default=1000, help="clients of that measurement"
+    )
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -640,6 +739,22 @@ def main() -> None:
         rounds.append(measure_round(app, environ, mailing_id, worker_counts, clients, messages))
         print("  " + _round_line(number, rounds[-1]), flush=True)
     _check_counts(rounds, n)
+    distant = None
+    if args.distant_ms > 0 and 2 in worker_counts:
+        print(
+            f"1 and 2 worker(s) to a server that answers {args.distant_ms} ms late,"
+            f" {args.distant_clients} clients ...",
+            flush=True,
+        )
+        with app.app_context():
+            distant_mailing = smaller_mailing(mailing_id, args.distant_clients)
+        distant = measure_distant(app, environ, distant_mailing, args.distant_ms)
+        for workers, result in distant.items():
+            if result["sink"] != result["deliveries"]:
+                raise SystemExit(
+                    f"the distant sink counted {result['sink']} of {result['deliveries']}"
+                    f" emails with {workers} worker(s)"
+                )
 
     pipelines = {w: [figures["pipeline"][w] for figures in rounds] for w in worker_counts}
     best = {w: max(results, key=lambda result: result["rate"]) for w, results in pipelines.items()}
@@ -673,6 +788,13 @@ def main() -> None:
         print(
             f"pipeline 2 workers / 1 worker:            "
             f"{best[2]['rate'] / one:5.2f}x  (target >= 1.6)"
+        )
+    if distant:
+        one_far, two_far = distant[1]["rate"], distant[2]["rate"]
+        print(
+            f"  the same to a server {args.distant_ms} ms away:  {two_far / one_far:5.2f}x  "
+            f"(1 worker {one_far:.0f}/s, 2 workers {two_far:.0f}/s, {distant[1]['deliveries']}"
+            f" clients in batches of {DISTANT_BATCH}; for comparison, not a target)"
         )
     print(
         f"this machine, 2 CPU-bound processes / 1:  {two_processes:5.2f}x  "
