@@ -143,8 +143,9 @@ class SessionLedger:
 # still "sending"; the attempt always, but links only what still exists: a client deleted
 # while their email was on its way leaves it in the log without them (as the ON DELETE
 # rules leave their earlier ones), a run deleted with its mailing leaves nothing. FOR KEY
-# SHARE makes a deletion committed meanwhile count as done, not fail the foreign key check
-# (outcome's row, updated by this very statement, could not be locked again: it is read).
+# SHARE makes a deletion committed meanwhile count as done, not fail the foreign key check.
+# The row that outcome updated cannot be locked again by the same statement: its id comes
+# from RETURNING.
 _OUTCOME = """
 WITH outcome AS (
     UPDATE deliveries SET status = $1, next_try_at = $2, updated_at = $3
