@@ -488,7 +488,9 @@ def _process_cpu() -> dict[int, tuple[str, int]]:
                 data = stat.read()
         except OSError:
             continue  # it ended meanwhile
-        name, fields = data[data.index("(") + 1 : data.rindex(")")], data.rsplit(")", 1)[1].split()
+        # "pid (name) state ...": the name may hold spaces and parentheses.
+        name = data[data.index("(") + 1 : data.rindex(")")]
+        fields = data[data.rindex(")") + 2 :].split()
         times[int(entry.name)] = (name, int(fields[11]) + int(fields[12]))  # utime + stime
     return times
 
@@ -612,12 +614,14 @@ def pipeline_to(sink: Sink | DistantSink, app, environ: dict, mailing_id: int, w
     return {**result, "sink": counted}
 
 
-def measure_distant(app, environ: dict, mailing_id: int, milliseconds: int) -> dict:
-    """One and two workers sending to a server that answers each email `milliseconds`
-    late: waiting, not the CPUs, then bounds each worker, as with a provider's server.
-    Small batches (DISTANT_BATCH), so that both workers get a share of the run."""
+def measure_distant(app, environ: dict, mailing_id: int, milliseconds: int, clients: int):
+    """One and two workers sending the mailing's first `clients` clients to a server that
+    answers each email `milliseconds` late: waiting, not the CPUs, then bounds each
+    worker, as with a provider's server. Small batches (DISTANT_BATCH), so that both
+    workers get a share of the run."""
     pipelines = {}
     with app.app_context():
+        mailing_id = smaller_mailing(mailing_id, clients)
         size = app.config["SEND_BATCH_SIZE"]
         app.config["SEND_BATCH_SIZE"] = DISTANT_BATCH
         try:
@@ -626,6 +630,12 @@ def measure_distant(app, environ: dict, mailing_id: int, milliseconds: int) -> d
                 pipelines[workers] = pipeline_to(sink, app, environ, mailing_id, workers)
         finally:
             app.config["SEND_BATCH_SIZE"] = size
+    for workers, result in pipelines.items():
+        if result["sink"] != result["deliveries"]:
+            raise SystemExit(
+                f"the distant sink counted {result['sink']} of {result['deliveries']}"
+                f" emails with {workers} worker(s)"
+            )
     return pipelines
 
 
@@ -746,15 +756,7 @@ def main() -> None:
             f" {args.distant_clients} clients ...",
             flush=True,
         )
-        with app.app_context():
-            distant_mailing = smaller_mailing(mailing_id, args.distant_clients)
-        distant = measure_distant(app, environ, distant_mailing, args.distant_ms)
-        for workers, result in distant.items():
-            if result["sink"] != result["deliveries"]:
-                raise SystemExit(
-                    f"the distant sink counted {result['sink']} of {result['deliveries']}"
-                    f" emails with {workers} worker(s)"
-                )
+        distant = measure_distant(app, environ, mailing_id, args.distant_ms, args.distant_clients)
 
     pipelines = {w: [figures["pipeline"][w] for figures in rounds] for w in worker_counts}
     best = {w: max(results, key=lambda result: result["rate"]) for w, results in pipelines.items()}
