@@ -30,6 +30,13 @@ Whatever settles a delivery or records an attempt also adds to the run's
 tally (tallies.py) in the same transaction, so the counts the pages show are
 exactly what the rows say.
 
+A deletion can deadlock with an email's round trip: deleting a client locks
+her row, then (by cascade) her delivery, while the round trip locks that
+delivery (her outcome), then her row (the attempt's link). PostgreSQL rolls
+one of the two back; when it is the round trip, the ledger sends it again
+(`DEADLOCK_RETRIES`). Each of its statements changes only the state it
+expects, and the rollback undid them all, so sending it again does each once.
+
 A killed *worker* loses nothing: what PostgreSQL acknowledged is there, so
 only the email truly in flight is left "sending" (-> "unknown") and its
 still "claimed" neighbours are sent after the restart. A crash of the
@@ -40,8 +47,10 @@ resent (`recover_claimed`). Either way no client receives a run twice.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
+from psycopg2.errors import DeadlockDetected
 from sqlalchemy import case, insert, select, text, update
 
 from mailer.delivery import tallies
@@ -49,8 +58,11 @@ from mailer.delivery.ledger_connection import forget, kept_connection, wait
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, Run
 
+log = logging.getLogger(__name__)
+
 WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
+DEADLOCK_RETRIES = 3  # a round trip PostgreSQL rolled back to break a deadlock is sent again
 
 
 class SessionLedger:
@@ -216,6 +228,7 @@ class PostgresLedger(SessionLedger):
         self.shard = tallies.OUTSIDE_A_CHUNK
         self.outcome_args: tuple | None = None  # the last outcome, written with the next mark
         self.start_sent = False  # a mark is on its way: `started()` reads its answer
+        self.in_flight = b""  # the round trip whose answer `_wait` reads, to send it again
 
     def claim(self, ids: list[int], now: datetime) -> list[int]:
         if not ids:
@@ -254,14 +267,14 @@ class PostgresLedger(SessionLedger):
             )
             self.outcome_args = None
         self.sql.append(statement)
-        self.cursor.execute(_ASYNCHRONOUS_COMMIT + b";".join(self.sql))
+        self._send(_ASYNCHRONOUS_COMMIT + b";".join(self.sql))
         self.sql.clear()
         self.start_sent = True
 
     def started(self) -> bool:
         if self.start_sent:
             self.start_sent, self._started = False, False  # unless the answer says so
-            wait(self.connection)
+            self._wait()
             self._started = bool(self.cursor.fetchall())
         return self._started
 
@@ -370,12 +383,36 @@ class PostgresLedger(SessionLedger):
         self._queue_outcome()
         if not self.sql:
             return []
-        self._execute(b";".join(self.sql))
+        self._send(b";".join(self.sql))
         self.sql.clear()
+        self._wait()
         return self.cursor.fetchall() if self.cursor.description else []
 
-    def _execute(self, sql: bytes | str, parameters: tuple | None = None) -> None:
-        self.cursor.execute(sql, parameters)
+    def _execute(self, sql: str, parameters: tuple) -> None:
+        self._send(self.cursor.mogrify(sql, parameters))
+        self._wait()
+
+    def _send(self, sql: bytes) -> None:
+        """One round trip, one transaction; its answer is read by `_wait`."""
+        self.in_flight = sql
+        self.cursor.execute(sql)
+
+    def _wait(self) -> None:
+        """Until the answer comes; sends the round trip again if PostgreSQL rolled it back
+        to break a deadlock (see the module's docstring)."""
+        for retry in range(1, DEADLOCK_RETRIES + 1):
+            try:
+                wait(self.connection)
+                return
+            except DeadlockDetected:
+                log.warning(
+                    "run %s: PostgreSQL rolled back the ledger's writes to break a deadlock"
+                    " (a deletion at the same moment); sending them again (%d of %d)",
+                    self.run_id,
+                    retry,
+                    DEADLOCK_RETRIES,
+                )
+                self.cursor.execute(self.in_flight)
         wait(self.connection)
 
 

@@ -113,3 +113,49 @@ def test_a_client_deleted_while_their_outcome_is_written_is_logged_without_them(
         ("client-1@example.com", False, False),
         ("client-2@example.com", True, True),
     ]
+
+
+def test_a_step_that_loses_a_deadlock_with_a_deletion_is_sent_again(
+    via_sink, send_holding_client_1, caplog
+):
+    # A deletion locks the client's row, then (by cascade) her delivery; the worker's step
+    # locks that delivery (her outcome), then her client (the attempt's link). Caught
+    # between the two, PostgreSQL rolls one back. Here the worker's step is the one: the
+    # deleter waits longer before it looks for deadlocks. The step must be sent again.
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: there is no deadlock to lose")
+
+    def delete_in_two_halves():
+        with db.engine.connect() as deleter:
+            deleter.execute(text("SET LOCAL deadlock_timeout = '30s'"))
+            deleter.execute(
+                text("SELECT id FROM clients WHERE email = 'client-1@example.com' FOR UPDATE")
+            )
+            via_sink.released.set()  # the server accepts her email; the worker writes it
+            assert wait_for(_someone_waits_for_a_lock)
+            deleter.execute(text("DELETE FROM clients WHERE email = 'client-1@example.com'"))
+            deleter.commit()
+
+    with caplog.at_level("WARNING", logger="mailer.delivery.ledger"):
+        run_id = send_holding_client_1(delete_in_two_halves)
+
+    assert "deadlock" in caplog.text
+    assert via_sink.to_counts() == {f"client-{n}@example.com": 1 for n in range(3)}
+    assert statuses(run_id) == {"sent": 2}
+    assert logged_links() == [
+        ("client-0@example.com", True, True),
+        ("client-1@example.com", False, False),
+        ("client-2@example.com", True, True),
+    ]
+
+
+def _someone_waits_for_a_lock() -> bool:
+    with db.engine.connect() as watcher:
+        return bool(
+            watcher.scalar(
+                text(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+            )
+        )
