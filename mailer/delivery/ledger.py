@@ -62,7 +62,7 @@ log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
-DEADLOCK_RETRIES = 3  # a round trip PostgreSQL rolled back to break a deadlock is sent again
+DEADLOCK_RETRIES = 3  # times a round trip rolled back to break a deadlock is sent again
 
 
 class SessionLedger:
