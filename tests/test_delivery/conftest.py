@@ -11,7 +11,6 @@ import asyncio
 import email
 import socket
 import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 from email.policy import default as default_policy
@@ -297,12 +296,3 @@ def attempts_for(email_address: str) -> list[Attempt]:
             select(Attempt).where(Attempt.recipient == email_address).order_by(Attempt.id)
         )
     )
-
-
-def wait_for(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.05)
-    return predicate()

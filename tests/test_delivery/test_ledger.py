@@ -8,7 +8,8 @@ from sqlalchemy import select, text, update
 from mailer.delivery import dispatch, ledger_connection, sender
 from mailer.extensions import db
 from mailer.models import Client, Delivery
-from tests.test_delivery.conftest import logged_links, statuses, wait_for
+from tests.test_delivery.conftest import logged_links, statuses
+from tests.waiting import someone_waits_for_a_lock, wait_for
 
 
 def _delivery_of(address: str) -> int:
@@ -90,7 +91,7 @@ def test_a_client_deleted_while_their_outcome_is_written_is_logged_without_them(
         with db.engine.connect() as deleter:
             deleter.execute(text("DELETE FROM clients WHERE email = 'client-1@example.com'"))
             via_sink.released.set()  # the server accepts her email; the worker writes it
-            assert wait_for(_someone_waits_for_a_lock)
+            assert wait_for(someone_waits_for_a_lock)
             deleter.commit()
 
     run_id = send_holding_client_1(delete_as_the_outcome_is_written)
@@ -115,7 +116,7 @@ def test_a_step_that_loses_a_deadlock_with_a_deletion_is_sent_again(
                 text("SELECT id FROM clients WHERE email = 'client-1@example.com' FOR UPDATE")
             )
             via_sink.released.set()  # the server accepts her email; the worker writes it
-            assert wait_for(_someone_waits_for_a_lock)
+            assert wait_for(someone_waits_for_a_lock)
             deleter.execute(text("DELETE FROM clients WHERE email = 'client-1@example.com'"))
             deleter.commit()
 
@@ -135,15 +136,3 @@ def _assert_all_sent_and_client_1_logged_without_links(via_sink, run_id: int) ->
         ("client-1@example.com", False, False),
         ("client-2@example.com", True, True),
     ]
-
-
-def _someone_waits_for_a_lock() -> bool:
-    with db.engine.connect() as watcher:
-        return bool(
-            watcher.scalar(
-                text(
-                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-                    " AND datname = current_database()"
-                )
-            )
-        )

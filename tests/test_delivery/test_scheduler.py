@@ -55,7 +55,7 @@ def test_embedded_loop_dispatches_until_stopped(app, via_sink, mailing_for, monk
     thread = threading.Thread(target=scheduler.run_embedded, args=(app, stop))
     thread.start()
     try:
-        from tests.test_delivery.conftest import wait_for
+        from tests.waiting import wait_for
 
         assert wait_for(lambda: via_sink.to_counts() == {"ann@example.com": 1})
     finally:
