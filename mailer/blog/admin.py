@@ -10,6 +10,7 @@ CSRFProtect checks every POST; Flask-Admin's templates render `csrf_token()`).
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from flask import Flask, abort, flash, has_request_context, redirect, request, url_for
@@ -27,10 +28,13 @@ from markupsafe import Markup
 from wtforms import FileField, ValidationError
 
 from mailer.blog import services
+from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
+
+log = logging.getLogger(__name__)
 
 
 def _l(text: str) -> LazyString:
@@ -217,6 +221,26 @@ class UserView(GatedMixin, LocalTimesMixin, ModelView):
     column_searchable_list = ("email", "full_name")
     column_sortable_list = ("email", "full_name", "is_superuser", "is_blocked", "created_at")
     form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")
+
+    def delete_model(self, model: User) -> bool:
+        """ModelView's, except that a deletion PostgreSQL rolled back to break a deadlock
+        with a worker writing the user's deliveries is done again (mailer/deadlocks.py)."""
+
+        user_id = model.id
+
+        def delete() -> None:
+            self.on_model_delete(model)
+            db.session.delete(model)
+
+        try:
+            commit_retrying_deadlocks(delete, "a user's deletion")
+        except Exception as error:
+            if not self.handle_view_exception(error):
+                flash(gettext("Failed to delete record. %(error)s", error=str(error)), "error")
+                log.exception("Failed to delete user %s", user_id)
+            return False
+        self.after_model_delete(model)
+        return True
 
 
 class RoleView(GatedMixin, LocalTimesMixin, ModelView):

@@ -33,9 +33,10 @@ exactly what the rows say.
 A deletion can deadlock with an email's round trip: deleting a client locks
 her row, then (by cascade) her delivery, while the round trip locks that
 delivery (her outcome), then her row (the attempt's link). PostgreSQL rolls
-one of the two back; when it is the round trip, the ledger sends it again
-(`DEADLOCK_RETRIES`). Each of its statements changes only the state it
-expects, and the rollback undid them all, so sending it again does each once.
+one of the two back, and that one is done again (mailer/deadlocks.py); for
+the round trip, the ledger sends it again. Each of its statements changes
+only the state it expects, and the rollback undid them all, so sending it
+again does each once.
 
 A killed *worker* loses nothing: what PostgreSQL acknowledged is there, so
 only the email truly in flight is left "sending" (-> "unknown") and its
@@ -53,6 +54,7 @@ from datetime import datetime
 from psycopg2.errors import DeadlockDetected
 from sqlalchemy import case, insert, select, text, update
 
+from mailer.deadlocks import DEADLOCK_RETRIES
 from mailer.delivery import tallies
 from mailer.delivery.ledger_connection import forget, kept_connection, wait
 from mailer.extensions import db
@@ -62,7 +64,6 @@ log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
-DEADLOCK_RETRIES = 3  # times a round trip rolled back to break a deadlock is sent again
 
 
 class SessionLedger:

@@ -15,6 +15,7 @@ from flask import (
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.mailings import bp, client_import, client_queries
 from mailer.mailings import client_services as services
@@ -83,8 +84,7 @@ def client_edit(client_id: int):
 @login_required
 def client_delete(client_id: int):
     client = _own_client(client_id)
-    services.delete_client(client=client)
-    db.session.commit()
+    commit_retrying_deadlocks(lambda: services.delete_client(client=client), "a client's deletion")
     counts_changed()
     flash(_("Client deleted."), "success")
     return redirect(url_for("mailings.client_list"))

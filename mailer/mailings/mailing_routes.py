@@ -7,6 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
+from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.delivery.schedule import next_send_times
 from mailer.extensions import db
 from mailer.mailings import bp, mailing_queries
@@ -103,8 +104,10 @@ def mailing_detail(mailing_id: int):
 @bp.route("/mailings/<int:mailing_id>/delete", methods=["POST"])
 @login_required
 def mailing_delete(mailing_id: int):
-    services.delete_mailing(mailing=_own_mailing(mailing_id))
-    db.session.commit()
+    mailing = _own_mailing(mailing_id)
+    commit_retrying_deadlocks(
+        lambda: services.delete_mailing(mailing=mailing), "a mailing's deletion"
+    )
     flash(_("Mailing deleted."), "success")
     return redirect(url_for("mailings.mailing_list"))
 
