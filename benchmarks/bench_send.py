@@ -791,6 +791,13 @@ def main() -> None:
             f"pipeline 2 workers / 1 worker:            "
             f"{best[2]['rate'] / one:5.2f}x  (target >= 1.6)"
         )
+        busy = best[1]["cpus_busy"]
+        if busy:
+            print(
+                f"  at most {os.cpu_count() / busy:.2f}x on this machine: one worker already"
+                f" keeps {busy:.2f} of its {os.cpu_count()} CPUs busy (itself, PostgreSQL,"
+                " the sink), at the same CPU per email"
+            )
     if distant:
         one_far, two_far = distant[1]["rate"], distant[2]["rate"]
         print(
