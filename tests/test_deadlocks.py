@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select, text, update
 
 from mailer.extensions import db
-from mailer.models import Client, Delivery, Mailing, User
+from mailer.models import Client, Delivery, Run, User
 from tests import factories
 from tests.waiting import someone_waits_for_a_lock, wait_for
 
@@ -23,34 +23,33 @@ def sending_to(user):
     return mailing, client, run
 
 
-# The attempt's links a worker's write locks after the outcome (ledger.py's _OUTCOME).
-_LINK = {
-    "client": "SELECT id FROM clients WHERE id = :id FOR KEY SHARE",
-    "run": "SELECT id FROM runs WHERE id = :id FOR KEY SHARE",
-}
-
-
 @pytest.fixture
 def a_worker_writing(app):
     """Start, in a thread, what a worker's write of an email's outcome does: lock the
     delivery (its outcome), wait until the deletion waits for it, then lock the attempt's
-    link to the client or the run, which the deletion holds: a deadlock. The deletion looks
-    for deadlocks first (after the server's deadlock_timeout; the worker's is 30 s), so it
-    is the one rolled back. Returns a function that joins the thread, returning its errors."""
+    link (ledger.py's _OUTCOME) to `link`, a client or a run, which the deletion holds: a
+    deadlock. The deletion looks for deadlocks first (after the server's deadlock_timeout;
+    the worker's is 30 s), so it is the one rolled back. Returns a function that joins the
+    thread, returning its errors."""
     errors: list[BaseException] = []
 
-    def start(delivery_id: int, link: str, link_id: int):
+    def start(delivery_id: int, link: Client | Run):
+        model, link_id = type(link), link.id
+
         def write():
             try:
                 with app.app_context(), db.engine.connect() as worker:
                     worker.execute(text("SET LOCAL deadlock_timeout = '30s'"))
                     worker.execute(
-                        text("UPDATE deliveries SET status = 'sent' WHERE id = :id"),
-                        {"id": delivery_id},
+                        update(Delivery).where(Delivery.id == delivery_id).values(status="sent")
                     )
                     locked.set()
                     assert wait_for(someone_waits_for_a_lock)
-                    worker.execute(text(_LINK[link]), {"id": link_id})
+                    worker.execute(
+                        select(model.id)
+                        .where(model.id == link_id)
+                        .with_for_update(read=True, key_share=True)  # FOR KEY SHARE
+                    )
                     worker.commit()
             except BaseException as error:  # noqa: BLE001 - reported by the test
                 errors.append(error)
@@ -76,60 +75,47 @@ def _delivery_of(run) -> int:
     return db.session.scalar(select(Delivery.id).where(Delivery.run_id == run.id))
 
 
-def test_a_client_deletion_that_loses_a_deadlock_to_a_worker_is_done_again(
-    login, user, sending_to, a_worker_writing, caplog
-):
-    _, client, run = sending_to
-    worker = a_worker_writing(_delivery_of(run), "client", client.id)
-
+def _deleted_on_the_second_try(browser, path: str, worker, caplog, data=None) -> str:
+    """Post a deletion that loses its deadlock to `worker`; the page it leads to, once the
+    deletion was done again (the warning says so) and took the run's delivery along."""
     with caplog.at_level("WARNING", logger="mailer.deadlocks"):
-        response = login(user).post(f"/clients/{client.id}/delete", follow_redirects=True)
-
+        response = browser.post(path, data=data, follow_redirects=True)
     assert worker() == []
     assert response.status_code == 200
-    assert "Client deleted." in response.text
     assert "deadlock" in caplog.text
     db.session.expire_all()
-    assert db.session.scalar(select(func.count(Client.id))) == 0
     assert db.session.scalar(select(func.count(Delivery.id))) == 0
+    return response.text
 
 
-def test_a_mailing_deletion_that_loses_a_deadlock_to_a_worker_is_done_again(
-    login, user, sending_to, a_worker_writing, caplog
+@pytest.mark.parametrize("deleted", ["client", "mailing"])
+def test_an_owners_deletion_that_loses_a_deadlock_to_a_worker_is_done_again(
+    login, user, sending_to, a_worker_writing, caplog, deleted
 ):
-    mailing, _, run = sending_to
-    worker = a_worker_writing(_delivery_of(run), "run", run.id)
+    mailing, ann, run = sending_to
+    # The worker's link that the deletion takes first: the client, or the mailing's run.
+    row, link = (ann, ann) if deleted == "client" else (mailing, run)
+    model, row_id = type(row), row.id
+    worker = a_worker_writing(_delivery_of(run), link)
 
-    with caplog.at_level("WARNING", logger="mailer.deadlocks"):
-        response = login(user).post(f"/mailings/{mailing.id}/delete", follow_redirects=True)
+    page = _deleted_on_the_second_try(login(user), f"/{deleted}s/{row_id}/delete", worker, caplog)
 
-    assert worker() == []
-    assert response.status_code == 200
-    assert "Mailing deleted." in response.text
-    assert "deadlock" in caplog.text
-    db.session.expire_all()
-    assert db.session.scalar(select(func.count(Mailing.id))) == 0
-    assert db.session.scalar(select(func.count(Delivery.id))) == 0
+    assert f"{deleted.capitalize()} deleted." in page
+    assert db.session.get(model, row_id) is None
 
 
 def test_a_user_deletion_in_the_admin_that_loses_a_deadlock_to_a_worker_is_done_again(
-    client, login, superuser, user, sending_to, a_worker_writing, caplog
+    login, superuser, user, sending_to, a_worker_writing, caplog
 ):
     _, ann, run = sending_to
-    user_id = user.id
-    worker = a_worker_writing(_delivery_of(run), "client", ann.id)
-    login(superuser)
+    user_id, ann_id = user.id, ann.id
+    worker = a_worker_writing(_delivery_of(run), ann)
 
-    with caplog.at_level("WARNING", logger="mailer.deadlocks"):
-        response = client.post(
-            "/admin/users/delete/", data={"id": str(user_id)}, follow_redirects=True
-        )
+    page = _deleted_on_the_second_try(
+        login(superuser), "/admin/users/delete/", worker, caplog, data={"id": str(user_id)}
+    )
 
-    assert worker() == []
-    assert "Record was successfully deleted." in response.text
-    assert "Failed to delete" not in response.text
-    assert "deadlock" in caplog.text
-    db.session.expire_all()
+    assert "Record was successfully deleted." in page
+    assert "Failed to delete" not in page
     assert db.session.get(User, user_id) is None
-    assert db.session.scalar(select(func.count(Client.id))) == 0
-    assert db.session.scalar(select(func.count(Delivery.id))) == 0
+    assert db.session.get(Client, ann_id) is None
