@@ -224,8 +224,8 @@ class UserView(GatedMixin, LocalTimesMixin, ModelView):
 
     def delete_model(self, model: User) -> bool:
         """ModelView's, except that a deletion PostgreSQL rolled back to break a deadlock
-        with a worker writing the user's deliveries is done again (mailer/deadlocks.py)."""
-
+        with a worker writing the user's deliveries is done again (mailer/deadlocks.py), and
+        any other failure says so without the database's own words (they are logged)."""
         user_id = model.id
 
         def delete() -> None:
@@ -234,10 +234,12 @@ class UserView(GatedMixin, LocalTimesMixin, ModelView):
 
         try:
             commit_retrying_deadlocks(delete, "a user's deletion")
-        except Exception as error:
-            if not self.handle_view_exception(error):
-                flash(gettext("Failed to delete record. %(error)s", error=str(error)), "error")
-                log.exception("Failed to delete user %s", user_id)
+        except Exception:
+            log.exception("Failed to delete user %s", user_id)
+            flash(
+                gettext("The user could not be deleted. It has been logged; please try again."),
+                "error",
+            )
             return False
         self.after_model_delete(model)
         return True

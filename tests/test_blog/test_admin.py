@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from mailer import create_app
 from mailer.extensions import db
@@ -260,3 +261,57 @@ def test_admin_pages_load_no_assets_from_other_sites(client, login, superuser):
         assert all(asset.startswith("/") for asset in assets), (path, assets)
         for asset in assets:
             assert client.get(asset).status_code == 200, asset
+
+
+@pytest.fixture
+def users_cannot_be_deleted(app):
+    """A trigger by which the database refuses to delete any user, in words of its own."""
+    postgres = db.engine.dialect.name == "postgresql"
+    with db.engine.begin() as connection:
+        if postgres:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+                    " AS $$ BEGIN RAISE EXCEPTION 'refused by the refuse trigger'; END $$"
+                )
+            )
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE DELETE ON users"
+                    " FOR EACH ROW EXECUTE FUNCTION refuse()"
+                )
+            )
+        else:
+            connection.execute(
+                text(
+                    "CREATE TRIGGER refuse BEFORE DELETE ON users"
+                    " BEGIN SELECT RAISE(ABORT, 'refused by the refuse trigger'); END"
+                )
+            )
+    yield
+    db.session.rollback()  # the test's reads would keep the trigger's table locked
+    with db.engine.begin() as connection:
+        if postgres:
+            connection.execute(text("DROP FUNCTION refuse() CASCADE"))  # and its trigger
+        else:
+            connection.execute(text("DROP TRIGGER refuse"))
+
+
+def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
+    client, login, superuser, user, users_cannot_be_deleted, caplog
+):
+    from mailer.models import User
+
+    user_id = user.id
+    login(superuser)
+
+    with caplog.at_level("ERROR", logger="mailer.blog.admin"):
+        page = client.post(
+            "/admin/users/delete/", data={"id": str(user_id)}, follow_redirects=True
+        ).text
+
+    assert "The user could not be deleted. It has been logged; please try again." in page
+    assert "refuse" not in page
+    assert "refused by the refuse trigger" in caplog.text
+    db.session.expire_all()
+    assert db.session.get(User, user_id) is not None
