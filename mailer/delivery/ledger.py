@@ -30,13 +30,10 @@ Whatever settles a delivery or records an attempt also adds to the run's
 tally (tallies.py) in the same transaction, so the counts the pages show are
 exactly what the rows say.
 
-A deletion can deadlock with an email's round trip: deleting a client locks
-her row, then (by cascade) her delivery, while the round trip locks that
-delivery (her outcome), then her row (the attempt's link). PostgreSQL rolls
-one of the two back, and that one is done again (mailer/deadlocks.py); for
-the round trip, the ledger sends it again. Each of its statements changes
-only the state it expects, and the rollback undid them all, so sending it
-again does each once.
+A deletion can deadlock with an email's round trip (mailer/deadlocks.py says
+how). When PostgreSQL rolls back the round trip, the ledger sends it again
+(`_wait`): each of its statements changes only the state it expects, and
+the rollback undid them all, so sending it again does each once.
 
 A killed *worker* loses nothing: what PostgreSQL acknowledged is there, so
 only the email truly in flight is left "sending" (-> "unknown") and its
