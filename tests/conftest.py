@@ -211,3 +211,18 @@ def count_queries(app):
         return result, statements
 
     return counted
+
+
+@pytest.fixture(params=["from its page", "by the list's Delete action"])
+def delete_user_in_admin(request):
+    """Post the admin's deletion of one user, either way the admin offers it; the
+    response, redirects followed."""
+
+    def delete(browser: FlaskClient, user_id: int):
+        if request.param == "from its page":
+            path, data = "/admin/users/delete/", {"id": str(user_id)}
+        else:
+            path, data = "/admin/users/action/", {"action": "delete", "rowid": [str(user_id)]}
+        return browser.post(path, data=data, follow_redirects=True)
+
+    return delete

@@ -75,11 +75,11 @@ def _delivery_of(run) -> int:
     return db.session.scalar(select(Delivery.id).where(Delivery.run_id == run.id))
 
 
-def _deleted_on_the_second_try(browser, path: str, worker, caplog, data=None) -> str:
+def _deleted_on_the_second_try(post_deletion, worker, caplog) -> str:
     """Post a deletion that loses its deadlock to `worker`; the page it leads to, once the
     deletion was done again (the warning says so) and took the run's delivery along."""
     with caplog.at_level("WARNING", logger="mailer.deadlocks"):
-        response = browser.post(path, data=data, follow_redirects=True)
+        response = post_deletion()
     assert worker() == []
     assert response.status_code == 200
     assert "deadlock" in caplog.text
@@ -98,21 +98,25 @@ def test_an_owners_deletion_that_loses_a_deadlock_to_a_worker_is_done_again(
     model, row_id = type(row), row.id
     worker = a_worker_writing(_delivery_of(run), link)
 
-    page = _deleted_on_the_second_try(login(user), f"/{deleted}s/{row_id}/delete", worker, caplog)
+    browser = login(user)
+    page = _deleted_on_the_second_try(
+        lambda: browser.post(f"/{deleted}s/{row_id}/delete", follow_redirects=True), worker, caplog
+    )
 
     assert f"{deleted.capitalize()} deleted." in page
     assert db.session.get(model, row_id) is None
 
 
 def test_a_user_deletion_in_the_admin_that_loses_a_deadlock_to_a_worker_is_done_again(
-    login, superuser, user, sending_to, a_worker_writing, caplog
+    login, superuser, user, sending_to, a_worker_writing, delete_user_in_admin, caplog
 ):
     _, ann, run = sending_to
     user_id, ann_id = user.id, ann.id
     worker = a_worker_writing(_delivery_of(run), ann)
+    browser = login(superuser)
 
     page = _deleted_on_the_second_try(
-        login(superuser), "/admin/users/delete/", worker, caplog, data={"id": str(user_id)}
+        lambda: delete_user_in_admin(browser, user_id), worker, caplog
     )
 
     assert "Record was successfully deleted." in page

@@ -264,15 +264,17 @@ def test_admin_pages_load_no_assets_from_other_sites(client, login, superuser):
 
 
 @pytest.fixture
-def users_cannot_be_deleted(app):
-    """A trigger by which the database refuses to delete any user, in words of its own."""
+def user_cannot_be_deleted(app, user):
+    """A trigger by which the database refuses to delete `user`, in words of its own."""
     postgres = db.engine.dialect.name == "postgresql"
+    refused = f"OLD.email = '{user.email}'"
     with db.engine.begin() as connection:
         if postgres:
             connection.execute(
                 text(
-                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
-                    " AS $$ BEGIN RAISE EXCEPTION 'refused by the refuse trigger'; END $$"
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+                    f" IF {refused} THEN RAISE EXCEPTION 'refused by the refuse trigger';"
+                    " END IF; RETURN OLD; END $$"
                 )
             )
             connection.execute(
@@ -284,7 +286,7 @@ def users_cannot_be_deleted(app):
         else:
             connection.execute(
                 text(
-                    "CREATE TRIGGER refuse BEFORE DELETE ON users"
+                    f"CREATE TRIGGER refuse BEFORE DELETE ON users WHEN {refused}"
                     " BEGIN SELECT RAISE(ABORT, 'refused by the refuse trigger'); END"
                 )
             )
@@ -298,20 +300,42 @@ def users_cannot_be_deleted(app):
 
 
 def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
-    client, login, superuser, user, users_cannot_be_deleted, caplog
+    login, superuser, user, user_cannot_be_deleted, delete_user_in_admin, caplog
 ):
     from mailer.models import User
 
     user_id = user.id
-    login(superuser)
 
     with caplog.at_level("ERROR", logger="mailer.blog.admin"):
-        page = client.post(
-            "/admin/users/delete/", data={"id": str(user_id)}, follow_redirects=True
-        ).text
+        page = delete_user_in_admin(login(superuser), user_id).text
 
-    assert "The user could not be deleted. It has been logged; please try again." in page
+    assert (
+        "The user user@example.com could not be deleted. It has been logged; please try again."
+        in page
+    )
     assert "refuse" not in page
+    assert "successfully deleted" not in page
     assert "refused by the refuse trigger" in caplog.text
     db.session.expire_all()
     assert db.session.get(User, user_id) is not None
+
+
+def test_deleting_selected_users_deletes_the_others_when_one_is_refused(
+    client, login, superuser, user, user_cannot_be_deleted
+):
+    from mailer.models import User
+
+    others = [factories.make_user(email=f"other{n}@example.com") for n in (1, 2)]
+    ids = [user.id] + [other.id for other in others]
+    login(superuser)
+
+    page = client.post(
+        "/admin/users/action/",
+        data={"action": "delete", "rowid": [str(id) for id in ids]},
+        follow_redirects=True,
+    ).text
+
+    assert "2 records were successfully deleted." in page
+    assert "The user user@example.com could not be deleted." in page
+    db.session.expire_all()
+    assert [db.session.get(User, id) is not None for id in ids] == [True, False, False]
