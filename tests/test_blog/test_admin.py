@@ -11,7 +11,7 @@ from sqlalchemy import text
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.models import Article
+from mailer.models import Article, User
 from tests import factories
 from tests.factories import make_article
 
@@ -302,8 +302,6 @@ def user_cannot_be_deleted(app, user):
 def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
     login, superuser, user, user_cannot_be_deleted, delete_user_in_admin, caplog
 ):
-    from mailer.models import User
-
     user_id = user.id
 
     with caplog.at_level("ERROR", logger="mailer.blog.admin"):
@@ -323,8 +321,6 @@ def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
 def test_deleting_selected_users_deletes_the_others_when_one_is_refused(
     client, login, superuser, user, user_cannot_be_deleted
 ):
-    from mailer.models import User
-
     others = [factories.make_user(email=f"other{n}@example.com") for n in (1, 2)]
     ids = [user.id] + [other.id for other in others]
     login(superuser)
@@ -339,3 +335,21 @@ def test_deleting_selected_users_deletes_the_others_when_one_is_refused(
     assert "The user user@example.com could not be deleted." in page
     db.session.expire_all()
     assert [db.session.get(User, id) is not None for id in ids] == [True, False, False]
+
+
+@pytest.mark.parametrize("action", ["delete", "publish"])
+def test_a_list_action_on_ids_no_row_could_have_changes_nothing(
+    client, login, superuser, user, action
+):
+    article = make_article("Kept", published=False)
+    login(superuser)
+
+    response = client.post(
+        "/admin/articles/action/" if action == "publish" else "/admin/users/action/",
+        data={"action": action, "rowid": ["1 OR 1=1", "x", "²", str(2**31)]},
+    )
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    assert db.session.get(User, user.id) is not None
+    assert not db.session.get(Article, article.id).is_published
