@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from flask import Flask, abort, flash, has_request_context, redirect, request, url_for
+from flask import Flask, abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
 from flask_admin.actions import action
 
@@ -29,6 +29,7 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
 from markupsafe import Markup
+from sqlalchemy.exc import SQLAlchemyError
 from wtforms import FileField, ValidationError
 
 from mailer.blog import services
@@ -66,6 +67,22 @@ class GatedMixin:
         if not current_user.is_authenticated:
             return redirect(url_for("auth.login", next=request.url))
         abort(403)
+
+
+class DatabaseErrorsMixin:
+    """A write the database refuses is rolled back at once, logged in its words, and said
+    in plain ones. (Flask-Admin would show the SQL and its parameters, and read the
+    viewer's language from a session still waiting for its rollback: a 500 page.)"""
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        if not isinstance(exc, SQLAlchemyError):
+            return super().handle_view_exception(exc)
+        db.session.rollback()
+        log.error("%s: the database refused a change", type(self).__name__, exc_info=exc)
+        flash(
+            gettext("The change could not be made. It has been logged; please try again."), "error"
+        )
+        return True
 
 
 def _local_time(view, value: datetime, name: str) -> str:
@@ -111,7 +128,7 @@ def _rendered_body(view, context, article: Article, name: str) -> Markup:
     return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
 
 
-class ArticleView(GatedMixin, LocalTimesMixin, ModelView):
+class ArticleView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
     can_view_details = True
@@ -151,13 +168,20 @@ class ArticleView(GatedMixin, LocalTimesMixin, ModelView):
     def on_model_change(self, form, article: Article, is_created: bool) -> None:
         upload = form.image_file.data
         if upload and getattr(upload, "filename", ""):
-            old_image = article.image
-            article.image = services.save_image(upload)
-            services.delete_image(old_image)
+            # The files follow the database: the old one goes once the article is saved,
+            # the new one if the database refuses it (handle_view_exception).
+            g.replaced_image, article.image = article.image, services.save_image(upload)
+            g.uploaded_image = article.image
         services.prepare_for_save(article, author=current_user, is_new=is_created)
 
     def after_model_change(self, form, article: Article, is_created: bool) -> None:
+        g.pop("uploaded_image", None)  # saved with the article: it stays
+        services.delete_image(g.pop("replaced_image", None))
         blog_changed()
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        services.delete_image(g.pop("uploaded_image", None))
+        return super().handle_view_exception(exc)
 
     def after_model_delete(self, article: Article) -> None:
         services.delete_image(article.image)
@@ -196,7 +220,7 @@ def _role_names(view, context, user: User, name: str) -> str:
     return ", ".join(sorted(_role_label(role) for role in user.role_names))
 
 
-class UserView(GatedMixin, LocalTimesMixin, ModelView):
+class UserView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
     """People and their flags; password hashes stay out of every list, page and form."""
 
     can_create = False  # people register themselves (or `flask csu` for the superuser)
@@ -282,7 +306,14 @@ class UserView(GatedMixin, LocalTimesMixin, ModelView):
             )
 
 
-class RoleView(GatedMixin, LocalTimesMixin, ModelView):
+def _not_granted_yet(form, field) -> None:
+    """A role the user already has is said at the field, before the database refuses it."""
+    user = form.user.data
+    if user is not None and db.session.get(UserRole, (user.id, field.data)):
+        raise ValidationError(gettext("%(email)s already has this role.", email=user.email))
+
+
+class RoleView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
     """Grant or take back a role (manager, content manager)."""
 
     can_edit = False
@@ -294,7 +325,7 @@ class RoleView(GatedMixin, LocalTimesMixin, ModelView):
     }
     form_columns = ("user", "name")
     form_choices = {"name": list(ROLE_LABELS.items())}
-    form_args = {"user": {"get_label": "email"}}
+    form_args = {"user": {"get_label": "email"}, "name": {"validators": [_not_granted_yet]}}
 
 
 def init_app(app: Flask) -> None:

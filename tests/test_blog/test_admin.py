@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -11,7 +12,7 @@ from sqlalchemy import text
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.models import Article, User
+from mailer.models import Article, User, UserRole
 from tests import factories
 from tests.factories import make_article
 
@@ -263,40 +264,40 @@ def test_admin_pages_load_no_assets_from_other_sites(client, login, superuser):
             assert client.get(asset).status_code == 200, asset
 
 
+@contextmanager
+def refusing(event: str, table: str, when: str = "1 = 1"):
+    """A trigger by which the database refuses `event` (INSERT, UPDATE, DELETE) on the
+    rows of `table` that match `when`, in words of its own."""
+    postgres = db.engine.dialect.name == "postgresql"
+    trigger = f"CREATE TRIGGER refuse BEFORE {event} ON {table} FOR EACH ROW WHEN ({when})"
+    with db.engine.begin() as connection:
+        if postgres:
+            connection.execute(
+                text(
+                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
+                    " AS $$ BEGIN RAISE EXCEPTION 'refused by the refuse trigger'; END $$"
+                )
+            )
+            connection.execute(text(f"{trigger} EXECUTE FUNCTION refuse()"))
+        else:
+            connection.execute(
+                text(f"{trigger} BEGIN SELECT RAISE(ABORT, 'refused by the refuse trigger'); END")
+            )
+    try:
+        yield
+    finally:
+        db.session.rollback()  # the test's reads would keep the trigger's table locked
+        with db.engine.begin() as connection:
+            if postgres:
+                connection.execute(text("DROP FUNCTION refuse() CASCADE"))  # and its trigger
+            else:
+                connection.execute(text("DROP TRIGGER refuse"))
+
+
 @pytest.fixture
 def user_cannot_be_deleted(app, user):
-    """A trigger by which the database refuses to delete `user`, in words of its own."""
-    postgres = db.engine.dialect.name == "postgresql"
-    refused = f"OLD.email = '{user.email}'"
-    with db.engine.begin() as connection:
-        if postgres:
-            connection.execute(
-                text(
-                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
-                    f" IF {refused} THEN RAISE EXCEPTION 'refused by the refuse trigger';"
-                    " END IF; RETURN OLD; END $$"
-                )
-            )
-            connection.execute(
-                text(
-                    "CREATE TRIGGER refuse BEFORE DELETE ON users"
-                    " FOR EACH ROW EXECUTE FUNCTION refuse()"
-                )
-            )
-        else:
-            connection.execute(
-                text(
-                    f"CREATE TRIGGER refuse BEFORE DELETE ON users WHEN {refused}"
-                    " BEGIN SELECT RAISE(ABORT, 'refused by the refuse trigger'); END"
-                )
-            )
-    yield
-    db.session.rollback()  # the test's reads would keep the trigger's table locked
-    with db.engine.begin() as connection:
-        if postgres:
-            connection.execute(text("DROP FUNCTION refuse() CASCADE"))  # and its trigger
-        else:
-            connection.execute(text("DROP TRIGGER refuse"))
+    with refusing("DELETE", "users", f"OLD.email = '{user.email}'"):
+        yield
 
 
 def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
@@ -353,3 +354,71 @@ def test_a_list_action_on_ids_no_row_could_have_changes_nothing(
     db.session.expire_all()
     assert db.session.get(User, user.id) is not None
     assert not db.session.get(Article, article.id).is_published
+
+
+def test_a_change_the_database_refuses_says_so_in_plain_words_and_keeps_what_was_typed(
+    client, login, content_manager, caplog
+):
+    article = make_article("Before")
+    login(content_manager)
+
+    with refusing("UPDATE", "articles"), caplog.at_level("ERROR", logger="mailer.blog.admin"):
+        response = client.post(
+            f"/admin/articles/edit/?id={article.id}",
+            data={"title": "Typed title", "body": "Typed body"},
+            follow_redirects=True,
+        )
+
+    assert response.status_code == 200
+    assert "The change could not be made. It has been logged; please try again." in response.text
+    assert "refuse" not in response.text
+    assert "Typed title" in response.text
+    assert "refused by the refuse trigger" in caplog.text
+    db.session.expire_all()
+    assert db.session.get(Article, article.id).title == "Before"
+
+
+def test_a_new_image_replaces_the_old_file_only_once_the_article_is_saved(
+    app, client, login, content_manager
+):
+    folder = Path(app.config["ARTICLE_UPLOAD_DIR"])
+    login(content_manager)
+    client.post(
+        "/admin/articles/new/",
+        data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "old.png")},
+        content_type="multipart/form-data",
+    )
+    [article] = articles()
+    old = article.image
+    files_before = set(folder.iterdir())  # earlier tests' files included
+
+    def replace_image():
+        return client.post(
+            f"/admin/articles/edit/?id={article.id}",
+            data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "new.png")},
+            content_type="multipart/form-data",
+        )
+
+    with refusing("UPDATE", "articles"):
+        replace_image()
+    db.session.expire_all()
+    assert article.image == old
+    assert client.get(f"/blog/images/{old}").status_code == 200
+    assert set(folder.iterdir()) == files_before  # the refused upload is not left behind
+
+    replace_image()
+    db.session.expire_all()
+    assert article.image != old
+    assert set(folder.iterdir()) == files_before - {folder / old} | {folder / article.image}
+
+
+def test_granting_a_role_the_user_already_has_says_so_at_the_field(
+    client, login, superuser, manager
+):
+    login(superuser)
+
+    response = client.post("/admin/roles/new/", data={"user": str(manager.id), "name": "manager"})
+
+    assert response.status_code == 200
+    assert "manager@example.com already has this role." in response.text
+    assert db.session.query(UserRole).filter_by(user_id=manager.id).count() == 1
