@@ -258,11 +258,20 @@ class UserView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
     column_sortable_list = ("email", "full_name", "is_superuser", "is_blocked", "created_at")
     form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")
 
+    def on_model_change(self, form, user: User, is_created: bool) -> None:
+        if user.id == current_user.id and not user.is_superuser:
+            # Said on the form, which keeps what was typed (Flask-Admin flashes it).
+            raise ValidationError(gettext("You cannot take away your own superuser rights."))
+
     def delete_model(self, model: User) -> bool:
         """ModelView's, except that a deletion PostgreSQL rolled back to break a deadlock
         with a worker writing the user's deliveries is done again (mailer/deadlocks.py), and
-        any other failure says so without the database's own words (they are logged)."""
+        any other failure says so without the database's own words (they are logged).
+        Nobody deletes their own account here: the panel would lock them out mid-click."""
         user_id, email = model.id, model.email
+        if user_id == current_user.id:
+            flash(gettext("You cannot delete your own account here."), "error")
+            return False
 
         def delete() -> None:
             self.on_model_delete(model)

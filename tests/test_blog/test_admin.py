@@ -422,3 +422,28 @@ def test_granting_a_role_the_user_already_has_says_so_at_the_field(
     assert response.status_code == 200
     assert "manager@example.com already has this role." in response.text
     assert db.session.query(UserRole).filter_by(user_id=manager.id).count() == 1
+
+
+def test_the_superuser_cannot_delete_their_own_account_here(login, superuser, delete_user_in_admin):
+    page = delete_user_in_admin(login(superuser), superuser.id).text
+
+    assert "You cannot delete your own account here." in page
+    assert "successfully deleted" not in page
+    db.session.expire_all()
+    assert db.session.get(User, superuser.id) is not None
+
+
+def test_the_superuser_cannot_take_away_their_own_rights(client, login, superuser):
+    login(superuser)
+
+    page = client.post(
+        f"/admin/users/edit/?id={superuser.id}",
+        data={"full_name": "Typed name", "timezone": "UTC", "locale": "en"},  # box unticked
+        follow_redirects=True,
+    ).text
+
+    assert "You cannot take away your own superuser rights." in page
+    assert "Typed name" in page
+    db.session.expire_all()
+    assert db.session.get(User, superuser.id).is_superuser
+    assert client.get("/admin/users/").status_code == 200
