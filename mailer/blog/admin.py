@@ -170,8 +170,8 @@ class ArticleView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
         if upload and getattr(upload, "filename", ""):
             # The files follow the database: the old one goes once the article is saved,
             # the new one if the database refuses it (handle_view_exception).
-            g.replaced_image, article.image = article.image, services.save_image(upload)
-            g.uploaded_image = article.image
+            g.replaced_image = article.image
+            g.uploaded_image = article.image = services.save_image(upload)
         services.prepare_for_save(article, author=current_user, is_new=is_created)
 
     def after_model_change(self, form, article: Article, is_created: bool) -> None:

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import io
 import re
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from mailer import create_app
 from mailer.extensions import db
-from mailer.models import Article, User, UserRole
-from tests import factories
+from mailer.models import Article, User
 from tests.factories import make_article
+from tests.refusals import refusing
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 ADMIN_PAGES = (
@@ -65,46 +63,6 @@ def test_superuser_sees_articles_users_and_roles(client, login, superuser, user)
     for path in ("/admin/articles/", "/admin/users/", "/admin/roles/"):
         assert path in html
         assert client.get(path).status_code == 200
-
-
-def test_deleting_a_user_in_the_admin_deletes_their_data_and_keeps_their_articles(
-    client, login, superuser, user, manager
-):
-    from mailer.models import Attempt, Client, Mailing, User
-
-    ann = factories.make_client(user, "ann@example.com")
-    run = factories.make_run(factories.make_mailing(user, clients=[ann]))
-    factories.make_attempt(run, ann)
-    theirs = factories.make_mailing(manager)
-    factories.make_attempt(
-        factories.make_run(theirs), factories.make_client(manager, "bo@example.com")
-    )
-    article_id = make_article("Still here", author=user).id
-    user_id = user.id
-    login(superuser)
-
-    client.post("/admin/users/delete/", data={"id": str(user_id)})
-
-    db.session.expire_all()
-    assert db.session.get(User, user_id) is None
-    assert db.session.scalars(db.select(Client).where(Client.owner_id == user_id)).all() == []
-    assert [m.id for m in db.session.scalars(db.select(Mailing))] == [theirs.id]
-    assert [a.recipient for a in db.session.scalars(db.select(Attempt))] == ["bo@example.com"]
-    assert db.session.get(Article, article_id).author_id is None
-
-
-def test_password_hashes_are_never_shown_or_editable(client, login, superuser, user):
-    login(superuser)
-    pages = [
-        client.get("/admin/users/"),
-        client.get(f"/admin/users/details/?id={user.id}"),
-        client.get(f"/admin/users/edit/?id={user.id}"),
-    ]
-    for page in pages:
-        assert page.status_code == 200
-        html = page.get_data(as_text=True)
-        assert user.password_hash not in html
-        assert "password" not in html.lower()
 
 
 def test_admin_link_in_the_menu_only_for_people_who_write(client, login, content_manager, user):
@@ -264,80 +222,6 @@ def test_admin_pages_load_no_assets_from_other_sites(client, login, superuser):
             assert client.get(asset).status_code == 200, asset
 
 
-@contextmanager
-def refusing(event: str, table: str, when: str = "1 = 1"):
-    """A trigger by which the database refuses `event` (INSERT, UPDATE, DELETE) on the
-    rows of `table` that match `when`, in words of its own."""
-    postgres = db.engine.dialect.name == "postgresql"
-    trigger = f"CREATE TRIGGER refuse BEFORE {event} ON {table} FOR EACH ROW WHEN ({when})"
-    with db.engine.begin() as connection:
-        if postgres:
-            connection.execute(
-                text(
-                    "CREATE FUNCTION refuse() RETURNS trigger LANGUAGE plpgsql"
-                    " AS $$ BEGIN RAISE EXCEPTION 'refused by the refuse trigger'; END $$"
-                )
-            )
-            connection.execute(text(f"{trigger} EXECUTE FUNCTION refuse()"))
-        else:
-            connection.execute(
-                text(f"{trigger} BEGIN SELECT RAISE(ABORT, 'refused by the refuse trigger'); END")
-            )
-    try:
-        yield
-    finally:
-        db.session.rollback()  # the test's reads would keep the trigger's table locked
-        with db.engine.begin() as connection:
-            if postgres:
-                connection.execute(text("DROP FUNCTION refuse() CASCADE"))  # and its trigger
-            else:
-                connection.execute(text("DROP TRIGGER refuse"))
-
-
-@pytest.fixture
-def user_cannot_be_deleted(app, user):
-    with refusing("DELETE", "users", f"OLD.email = '{user.email}'"):
-        yield
-
-
-def test_a_user_deletion_the_database_refuses_says_so_in_plain_words(
-    login, superuser, user, user_cannot_be_deleted, delete_user_in_admin, caplog
-):
-    user_id = user.id
-
-    with caplog.at_level("ERROR", logger="mailer.blog.admin"):
-        page = delete_user_in_admin(login(superuser), user_id).text
-
-    assert (
-        "The user user@example.com could not be deleted. It has been logged; please try again."
-        in page
-    )
-    assert "refuse" not in page
-    assert "successfully deleted" not in page
-    assert "refused by the refuse trigger" in caplog.text
-    db.session.expire_all()
-    assert db.session.get(User, user_id) is not None
-
-
-def test_deleting_selected_users_deletes_the_others_when_one_is_refused(
-    client, login, superuser, user, user_cannot_be_deleted
-):
-    others = [factories.make_user(email=f"other{n}@example.com") for n in (1, 2)]
-    ids = [user.id] + [other.id for other in others]
-    login(superuser)
-
-    page = client.post(
-        "/admin/users/action/",
-        data={"action": "delete", "rowid": [str(id) for id in ids]},
-        follow_redirects=True,
-    ).text
-
-    assert "2 records were successfully deleted." in page
-    assert "The user user@example.com could not be deleted." in page
-    db.session.expire_all()
-    assert [db.session.get(User, id) is not None for id in ids] == [True, False, False]
-
-
 @pytest.mark.parametrize("action", ["delete", "publish"])
 def test_a_list_action_on_ids_no_row_could_have_changes_nothing(
     client, login, superuser, user, action
@@ -410,40 +294,3 @@ def test_a_new_image_replaces_the_old_file_only_once_the_article_is_saved(
     db.session.expire_all()
     assert article.image != old
     assert set(folder.iterdir()) == files_before - {folder / old} | {folder / article.image}
-
-
-def test_granting_a_role_the_user_already_has_says_so_at_the_field(
-    client, login, superuser, manager
-):
-    login(superuser)
-
-    response = client.post("/admin/roles/new/", data={"user": str(manager.id), "name": "manager"})
-
-    assert response.status_code == 200
-    assert "manager@example.com already has this role." in response.text
-    assert db.session.query(UserRole).filter_by(user_id=manager.id).count() == 1
-
-
-def test_the_superuser_cannot_delete_their_own_account_here(login, superuser, delete_user_in_admin):
-    page = delete_user_in_admin(login(superuser), superuser.id).text
-
-    assert "You cannot delete your own account here." in page
-    assert "successfully deleted" not in page
-    db.session.expire_all()
-    assert db.session.get(User, superuser.id) is not None
-
-
-def test_the_superuser_cannot_take_away_their_own_rights(client, login, superuser):
-    login(superuser)
-
-    page = client.post(
-        f"/admin/users/edit/?id={superuser.id}",
-        data={"full_name": "Typed name", "timezone": "UTC", "locale": "en"},  # box unticked
-        follow_redirects=True,
-    ).text
-
-    assert "You cannot take away your own superuser rights." in page
-    assert "Typed name" in page
-    db.session.expire_all()
-    assert db.session.get(User, superuser.id).is_superuser
-    assert client.get("/admin/users/").status_code == 200
