@@ -147,13 +147,18 @@ def upload(data: bytes, name: str) -> tuple[io.BytesIO, str]:
     return io.BytesIO(data), name
 
 
-def test_image_upload_is_stored_and_served(app, client, login, content_manager):
-    login(content_manager)
-    client.post(
-        "/admin/articles/new/",
-        data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "photo.png")},
+def save_pictured(client, path: str = "/admin/articles/new/", image: str = "photo.png"):
+    """Save an article "Pictured" with a PNG named `image`: a new one, or through `path`."""
+    return client.post(
+        path,
+        data={"title": "Pictured", "body": "x", "image_file": upload(PNG, image)},
         content_type="multipart/form-data",
     )
+
+
+def test_image_upload_is_stored_and_served(app, client, login, content_manager):
+    login(content_manager)
+    save_pictured(client)
     [article] = articles()
     assert article.image.endswith(".png")
     assert (Path(app.config["ARTICLE_UPLOAD_DIR"]) / article.image).read_bytes() == PNG
@@ -267,30 +272,20 @@ def test_a_new_image_replaces_the_old_file_only_once_the_article_is_saved(
 ):
     folder = Path(app.config["ARTICLE_UPLOAD_DIR"])
     login(content_manager)
-    client.post(
-        "/admin/articles/new/",
-        data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "old.png")},
-        content_type="multipart/form-data",
-    )
+    save_pictured(client)
     [article] = articles()
     old = article.image
     files_before = set(folder.iterdir())  # earlier tests' files included
-
-    def replace_image():
-        return client.post(
-            f"/admin/articles/edit/?id={article.id}",
-            data={"title": "Pictured", "body": "x", "image_file": upload(PNG, "new.png")},
-            content_type="multipart/form-data",
-        )
+    edit = f"/admin/articles/edit/?id={article.id}"
 
     with refusing("UPDATE", "articles"):
-        replace_image()
+        save_pictured(client, edit, "new.png")
     db.session.expire_all()
     assert article.image == old
     assert client.get(f"/blog/images/{old}").status_code == 200
     assert set(folder.iterdir()) == files_before  # the refused upload is not left behind
 
-    replace_image()
+    save_pictured(client, edit, "new.png")
     db.session.expire_all()
     assert article.image != old
     assert set(folder.iterdir()) == files_before - {folder / old} | {folder / article.image}
