@@ -5,8 +5,10 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+from jinja2.exceptions import SecurityError
 
 from mailer.delivery.render import (
+    TEMPLATE_MAX,
     ClientContext,
     compile_message,
     render_for_client,
@@ -60,6 +62,72 @@ def test_templates_cannot_reach_python_internals():
     assert "body_text" in errors
     rendered_errors = _valid(body_text="{{ ''.__class__ }}")
     assert "body_text" in rendered_errors
+
+
+# A template is rendered for each client in workers every user shares: whatever could loop
+# or grow a text without bound is refused on save, each with its reason.
+UNBOUNDED = {
+    "{% for i in range(3) %}\n{% for j in range(3) %}x{% endfor %}{% endfor %}": (
+        "line 1: loops ({% for %}) are not available in messages"
+    ),
+    "Hi\n{% macro m() %}{{ m() }}{% endmacro %}": "line 2: macros are not available in messages",
+    "{% set a = client.comment ~ client.comment %}{{ a }}": (
+        "line 1: variables ({% set %}) are not available in messages"
+    ),
+    "{% block b %}{% endblock %}": "line 1: blocks are not available in messages",
+    "{% include 'x' %}": "line 1: other templates are not available in messages",
+    "{{ range(10)|length }}": "line 1: 'range' is undefined",
+    "{{ lipsum(1000) }}": "line 1: 'lipsum' is undefined",
+    "{{ 'ab' * 100000 }}": "line 1: the text would be longer than 100000 characters",
+    "{{ client.comment * 51 }}": "line 1: the text would be longer than 100000 characters",
+    "{{ 10 ** 5000 }}": "line 1: the number would be longer than 4096 bits",
+    "{{ '%09999d' % 1 }}": "line 1: % cannot format text here; join texts with ~",
+    "{{ 'x'|center(1000000000) }}": "line 1: No filter named 'center'.",
+    "{{ (client.comment * 50)|replace('', client.comment) }}": (
+        "line 1: the text would be longer than 100000 characters"
+    ),
+    "x" * (TEMPLATE_MAX + 1): "the template is longer than 100000 characters",
+}
+
+
+@pytest.mark.parametrize("source", UNBOUNDED, ids=range(len(UNBOUNDED)))
+def test_a_template_that_could_loop_or_grow_without_bound_is_refused_on_save(source):
+    sample = "x" * 2000  # a comment as long as a client's may be
+    errors = _valid(body_text=source.replace("client.comment", f"'{sample}'"))
+
+    assert errors == {"body_text": UNBOUNDED[source]}
+
+
+def test_a_str_method_that_pads_is_refused_on_save():
+    errors = _valid(body_text="{{ client.full_name.center(1000000000) }}")
+    assert "access to attribute 'center' of 'str' object is unsafe" in errors["body_text"]
+
+
+def test_what_a_message_may_use_still_works():
+    errors = _valid(
+        subject="{{ client.full_name|replace('Sample', 'Dear')|upper }}{{ '!' * 3 }}",
+        body_text="{% if client.comment %}{{ client.comment|truncate(5) }}{% else %}-{% endif %}"
+        "{{ '=' * 40 }} {{ 2 ** 10 }} {{ client.full_name ~ ' <' ~ client.email ~ '>' }}",
+    )
+    assert errors == {}
+
+
+def test_a_branch_the_sample_client_skips_still_cannot_grow_without_bound():
+    compiled = compile_message(
+        subject="Hi",
+        body_text="{% if client.email != 'client@example.com' %}{{ client.comment * 100 }}"
+        "{% endif %}",
+    )
+    with pytest.raises(SecurityError, match="longer than 100000 characters"):
+        compiled.render(
+            client=ClientContext("ann@example.com", "Ann", "x" * 2000), unsubscribe_url="u"
+        )
+
+
+def test_a_message_saved_with_a_loop_before_loops_were_refused_fails_each_email_alike():
+    compiled = compile_message(subject="Hi", body_text="{% for i in range(3) %}x{% endfor %}")
+    with pytest.raises(SecurityError, match="loops"):
+        compiled.render(client=ClientContext("ann@example.com"), unsubscribe_url="u")
 
 
 def test_every_bad_field_is_reported_at_once():
@@ -152,7 +220,7 @@ THROUGH_JINJA = [
     "{% if client.comment %}{{ client.comment }}{% endif %}",
     "{{ client.full_name ~ '!' }}",
     "{{ client['email'] }}",
-    "{% set x = 1 %}{{ x }}",
+    "{{ (client.full_name or 'friend')|title }}",
 ]
 CLIENTS = [
     ClientContext("ann@example.com", "Ann", "vip"),
