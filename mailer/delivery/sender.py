@@ -228,13 +228,21 @@ def _send_one(
     except DayQuotaUsed as quota:
         result.paused_until = quota.until
         return
-    data = ahead.take(row)  # a build error is raised here, before the mark
+    data = unbuilt = None
+    try:
+        data = ahead.take(row)
+    except Exception as error:  # noqa: BLE001 - the owner's template fails for this client
+        log.warning("run %s: delivery %s could not be rendered: %s", context.id, row.id, error)
+        reason = f"not sent: the message failed for this client: {error}"
+        unbuilt = Reply(554, reason, "render")  # permanent, as a server's 554; not a bounce
     ledger.begin_start(row.id, utcnow())
     if following is not None:
         ahead.build(following)  # while the database marks this one
-    if not ledger.started():
+    if not ledger.started() or unbuilt is not None:
         if transport.announced is not None:
             transport.close()  # drops the envelope written ahead for it
+        if ledger.started():
+            _record(context, ledger, row, unbuilt, utcnow(), result)  # failed, unsent
         return  # another batch has it (or had): this one sends nothing
     reply = transport.send(
         context.builder.sender_address,

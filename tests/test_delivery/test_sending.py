@@ -260,3 +260,28 @@ def test_sending_leaves_the_database_connection_as_the_pool_lent_it(
         assert connection.connection.driver_connection.autocommit is False
         setting = db.text("SELECT current_setting('synchronous_commit')")
         assert connection.execute(setting).scalar() == "on"
+
+
+def test_a_client_the_message_fails_for_is_not_sent_and_the_others_are(
+    via_sink, user, sending_config, run_jobs
+):
+    from tests import factories
+
+    clients = [
+        factories.make_client(user, "ann@example.com", comment="x" * 2000),
+        factories.make_client(user, "bob@example.com", comment="short"),
+    ]
+    # It passes the save check (the sample client's comment is short), not Ann's email.
+    message = factories.make_message(user, subject="Hi", body_text="{{ client.comment * 100 }}")
+    factories.make_mailing(user, message=message, clients=clients)
+
+    dispatch.dispatch_due()
+    run_jobs()
+
+    assert via_sink.to_counts() == {"bob@example.com": 1}
+    assert statuses() == {"sent": 1, "failed": 1}
+    [failed] = db.session.scalars(db.select(Attempt).where(Attempt.success.is_(False))).all()
+    assert failed.recipient == "ann@example.com"
+    assert "longer than 100000 characters" in failed.reply
+    ann = db.session.scalar(db.select(Client).where(Client.email == "ann@example.com"))
+    assert ann.bounced_at is None
