@@ -43,8 +43,14 @@ class AttemptFilters:
     owner_email: str = ""  # managers only
 
 
-def _local_midnight(day: date, tz: str) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=ZoneInfo(tz)).astimezone(UTC)
+def _local_midnight(day: date, tz: str, *, days_later: int = 0) -> datetime | None:
+    """The UTC time of that local midnight; None past the calendar's ends (a filter
+    from the year 1 or to 9999-12-31 bounds nothing)."""
+    try:
+        midnight = datetime.combine(day + timedelta(days=days_later), time(0))
+        return midnight.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
+    except OverflowError:
+        return None
 
 
 def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = None):
@@ -60,10 +66,11 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
         query = query.filter(Attempt.run_id == filters.run_id)
     if filters.status in ("success", "failure"):
         query = query.filter(Attempt.success.is_(filters.status == "success"))
-    if filters.date_from is not None:
-        query = query.filter(Attempt.attempted_at >= _local_midnight(filters.date_from, tz))
-    if filters.date_to is not None:
-        end = _local_midnight(filters.date_to + timedelta(days=1), tz)
+    start = _local_midnight(filters.date_from, tz) if filters.date_from else None
+    if start is not None:
+        query = query.filter(Attempt.attempted_at >= start)
+    end = _local_midnight(filters.date_to, tz, days_later=1) if filters.date_to else None
+    if end is not None:
         query = query.filter(Attempt.attempted_at < end)
     if filters.owner_email.strip():
         owners = select(User.id).where(User.email.contains(filters.owner_email.strip().lower()))

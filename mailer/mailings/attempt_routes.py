@@ -12,7 +12,7 @@ from flask_login import current_user, login_required
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional
+from wtforms.validators import Optional, ValidationError
 
 from mailer.mailings import attempt_queries, bp
 from mailer.models import Mailing, Message, User, utcnow
@@ -42,6 +42,14 @@ class AttemptFilterForm(FlaskForm):
     date_to = DateField(_l("To"), validators=[Optional()])
     run = HiddenField()
     owner = StringField(_l("Owner email"))  # the managers' log only
+
+    def validate_date_to(self, field) -> None:
+        if field.data and self.date_from.data and field.data < self.date_from.data:
+            raise ValidationError(_l("This is before the “From” date."))
+
+    def query(self) -> dict[str, str]:
+        """The filters as given, for a link to the same attempts (the CSV export)."""
+        return {name: request.args[name] for name in self._fields if request.args.get(name)}
 
     def filters(self) -> attempt_queries.AttemptFilters:
         self.validate()  # a bad date is shown as an error and left out of the filter
@@ -111,8 +119,9 @@ def _safe_cell(value):
 def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
     """The log page: one owner's attempts, or (owner None, the managers') everyone's."""
     form = filter_form(owner)
+    filters = form.filters()
     page = attempt_queries.attempt_page(
-        form.filters(),
+        filters,
         tz=current_user.timezone,
         owner=owner,
         page=request.args.get("page", 1, type=int),
@@ -123,6 +132,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
         page=page,
         endpoint=endpoint,
         csv_endpoint=csv_endpoint,
+        run_id=filters.run_id,
         show_owner=owner is None,
     )
 

@@ -139,3 +139,36 @@ def test_csv_export_never_holds_another_users_attempts(login, user, log):
 def test_empty_log_says_what_to_do(login, user):
     page = login(user).get("/attempts/").get_data(as_text=True)
     assert "No attempts yet." in page
+
+
+@pytest.mark.parametrize("path", ["/attempts/", "/attempts.csv"])
+@pytest.mark.parametrize("timezone", ["UTC", "Europe/Moscow", "America/New_York"])
+def test_dates_at_the_ends_of_the_calendar_bound_nothing(login, user, log, path, timezone):
+    user.timezone = timezone
+    factories.db.session.commit()
+
+    response = login(user).get(f"{path}?date_from=0001-01-01&date_to=9999-12-31")
+
+    assert response.status_code == 200
+    body = response.get_data(as_text=True)
+    assert "anna@example.com" in body
+    assert "boris@example.com" in body
+
+
+def test_a_to_date_before_the_from_date_says_so(login, user, log):
+    page = login(user).get("/attempts/?date_from=2030-02-01&date_to=2030-01-01").text
+
+    assert "This is before the “From” date." in page
+
+
+def test_the_export_link_carries_the_filters_and_nothing_else(login, user, log):
+    page = login(user).get("/attempts/?status=success&endpoint=x&_method=DELETE&_external=1").text
+
+    assert 'href="/attempts.csv?status=success"' in page
+
+
+def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):
+    page = login(user).get("/attempts/?run=abc").text
+
+    assert "Showing run" not in page
+    assert "anna@example.com" in page
