@@ -13,6 +13,7 @@ import re
 import sys
 import time
 import uuid
+from collections.abc import Iterable
 
 from flask import Flask, g, has_request_context, request
 
@@ -60,11 +61,16 @@ def init_app(app: Flask) -> None:
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        path, status = redact(request.path), response.status_code
+        tokens = [value for name, value in (request.view_args or {}).items() if name == "token"]
+        path, status = redact(request.path, tokens), response.status_code
         log.info("%s %s %s %.1fms", request.method, path, status, elapsed_ms)
         return response
 
 
-def redact(path: str) -> str:
-    """The path without its query string and with token-like segments hidden."""
+def redact(path: str, tokens: Iterable[str] = ()) -> str:
+    """The path without its query string, with the route's `tokens` and any other
+    token-like segment hidden (a short token too: an unsubscribe link's is ~30)."""
+    for token in tokens:
+        if token:
+            path = path.replace(token, "[redacted]")
     return _TOKEN_SEGMENT.sub("[redacted]", path)

@@ -3,6 +3,7 @@
 import logging
 
 from mailer.logs import redact
+from tests import factories
 
 
 def test_each_response_carries_a_request_id_that_the_log_line_shows(client, caplog):
@@ -24,3 +25,16 @@ def test_tokens_in_paths_are_redacted_from_the_log():
     token = "IjEi.ZXhhbXBsZS10b2tlbi10aGF0LWlzLWxvbmc.abcdefghijk"
     assert redact(f"/auth/confirm/{token}") == "/auth/confirm/[redacted]"
     assert redact("/mailings/42/edit") == "/mailings/42/edit"
+
+
+def test_a_short_unsubscribe_token_is_redacted_from_the_log_too(client, user, caplog):
+    from mailer.delivery.unsubscribe import unsubscribe_token
+
+    token = unsubscribe_token(factories.make_client(user, "ann@example.com").id)
+    assert len(token) < 32  # what the length rule alone would have let through
+
+    with caplog.at_level("INFO", logger="mailer.request"):
+        assert client.get(f"/u/{token}").status_code == 200
+
+    assert "GET /u/[redacted] 200" in caplog.text
+    assert token not in caplog.text
