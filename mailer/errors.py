@@ -37,6 +37,18 @@ def render_error(status: int, message: str | None = None):
 
 
 def init_app(app: Flask) -> None:
+    @app.before_request
+    def refuse_nul_characters():
+        """No text with a NUL character gets further: PostgreSQL cannot store or compare it
+        (a browser cannot type one; a crafted request or pasted binary data can)."""
+        values = (*request.args.values(), *(v for _, vs in request.form.lists() for v in vs))
+        if any("\x00" in value for value in values):
+            log.warning("refused a NUL character in %s %s", request.method, request.path)
+            return render_error(
+                400, _("The text sent holds a NUL character, which cannot be kept.")
+            )
+        return None
+
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         log.warning("CSRF check failed on %s: %s", request.path, error.description)

@@ -37,3 +37,23 @@ def test_json_clients_get_json_errors(client, path):
     response = client.post(path, headers={"Accept": "application/json"})
     assert response.status_code == 405
     assert response.get_json() == {"error": "This action is not allowed here."}
+
+
+@pytest.mark.parametrize("path", ["/clients/?q=a%00b", "/attempts/?owner=%00"])
+def test_a_nul_character_in_a_search_is_refused_in_plain_words(login, user, path):
+    response = login(user).get(path)
+
+    assert response.status_code == 400
+    assert "NUL character" in response.text
+
+
+def test_a_nul_character_in_a_form_is_refused_and_nothing_is_saved(login, user):
+    from mailer.models import Client
+
+    response = login(user).post(
+        "/clients/new", data={"email": "a@example.com", "full_name": "x\x00y"}
+    )
+
+    assert response.status_code == 400
+    assert "NUL character" in response.text
+    assert Client.owned_by(user).count() == 0

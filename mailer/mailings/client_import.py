@@ -132,10 +132,22 @@ def _is_header(cells: list[str]) -> bool:
     return bool(cells) and not any("@" in cell for cell in cells)
 
 
+class UnreadableFile(ValueError):
+    """The upload is not a CSV file the import can read; the message says why."""
+
+
 def parse(data: bytes) -> ParsedFile:
+    """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit)."""
     text, encoding = decode(data)
+    if "\x00" in text:
+        raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
     reading = _Reading(text)
-    rows = list(reading)
+    try:
+        rows = list(reading)
+    except csv.Error as error:  # e.g. "field larger than field limit (131072)"
+        raise UnreadableFile(
+            _("line %(line)s cannot be read: %(reason)s", line=reading.line + 1, reason=error)
+        ) from None
     return ParsedFile(
         encoding=encoding, delimiter=reading.delimiter, header=reading.header, rows=rows
     )
@@ -154,12 +166,14 @@ class _Reading:
         sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
         self.delimiter = sniff_delimiter(sample)
         self.header: list[str] | None = None
+        self.line = 0  # the last line read; a record that cannot be read starts after it
 
     def __iter__(self) -> Iterator[Row]:
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
         email_at, name_at, comment_at = _columns(None)
         first = True
         for cells in reader:
+            self.line = reader.line_num
             if not any(cell.strip() for cell in cells):
                 continue
             if first:

@@ -107,7 +107,11 @@ def client_import_upload():
     form = ClientImportForm()
     if form.validate_on_submit():
         data = form.file.data.read()
-        parsed = client_import.parse(data)
+        try:
+            parsed = client_import.parse(data)
+        except client_import.UnreadableFile as error:
+            form.file.errors.append(str(error))
+            return render_template("mailings/clients/import.html", form=form)
         if not parsed.rows:
             form.file.errors.append(_("The file has no rows to import."))
         else:

@@ -215,3 +215,27 @@ def test_header_columns_it_does_not_know_are_left_out(app):
     parsed = client_import.parse(b"email,phone,name\na@example.com,+7 900,Anna\n")
     [row] = parsed.rows
     assert (row.email, row.full_name, row.comment) == ("a@example.com", "Anna", "")
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (bytes(range(256)) * 4, "This is not a CSV file: it holds binary data."),
+        (
+            b"email,comment\nann@example.com,a\x00b\n",
+            "This is not a CSV file: it holds binary data.",
+        ),
+        (
+            b'email,comment\nann@example.com,ok\nbob@example.com,"' + b"x" * 200_000 + b'"\n',
+            "line 3 cannot be read: field larger than field limit",
+        ),
+    ],
+    ids=["binary", "a NUL character", "a cell past the csv module's limit"],
+)
+def test_a_file_the_import_cannot_read_is_refused_with_the_reason(login, user, data, reason):
+    response = _upload(login(user), data)
+
+    assert response.status_code == 200
+    assert reason in response.text
+    assert 'id="row-count"' not in response.text  # the upload page again, not a preview
+    assert _emails(user) == []
