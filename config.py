@@ -101,6 +101,7 @@ def _secret_key(env: _Reader, debug: bool, instance_path: Path) -> str:
 def _database_url(env: _Reader, instance_path: Path) -> str:
     url = env.url("DATABASE_URL", ("postgresql", "postgres", "postgresql+psycopg2", "sqlite"))
     if url is None:
+        instance_path.mkdir(parents=True, exist_ok=True)  # a fresh checkout has none
         return f"sqlite:///{instance_path / 'mailer.db'}"
     return sqlalchemy_url(url)
 

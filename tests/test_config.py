@@ -24,6 +24,17 @@ def test_nothing_configured_runs_on_the_embedded_default(instance):
     assert config["MAIL_OUTBOX"] == str(instance / "outbox")
 
 
+def test_the_embedded_database_opens_in_a_fresh_checkout_with_a_secret_key_set(instance):
+    import sqlite3
+
+    config = load_config({"SECRET_KEY": "k" * 40}, instance)
+
+    path = config["SQLALCHEMY_DATABASE_URI"].removeprefix("sqlite:///")
+    connection = sqlite3.connect(path)  # no "unable to open database file"
+    connection.execute("CREATE TABLE t (x)")
+    connection.close()
+
+
 def test_development_secret_key_is_generated_once_and_kept(instance):
     first = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]
     second = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]
