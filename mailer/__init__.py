@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dotenv import dotenv_values
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, load_config
 from mailer import logs
@@ -31,6 +32,9 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
         # One clear line for the operator, never a traceback.
         raise SystemExit(f"mailer: configuration error: {error}") from None
     app.config.from_mapping(overrides or {})
+    if proxies := app.config["TRUSTED_PROXIES"]:
+        # The client's address (the login throttle's key) and scheme, as the proxies saw them.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     logs.init_app(app)
     _init_extensions(app)
