@@ -88,6 +88,7 @@ def _mailing(
             timezone=spec["timezone"],
         ),
         now=now,
+        allow_past=True,
     )
     if spec.get("history_runs"):
         _history(mailing, spec["history_runs"], now)

@@ -45,6 +45,7 @@ def mailing_create():
         try:
             mailing = services.create_mailing(owner=current_user, data=form.data_for_model())
         except services.MailingError as error:
+            db.session.rollback()
             _field_error(form, error)
         else:
             db.session.commit()

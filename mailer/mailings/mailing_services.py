@@ -78,9 +78,17 @@ def is_known_timezone(tz: str) -> bool:
     return bool(tz)
 
 
-def create_mailing(*, owner: User, data: MailingData, now: datetime | None = None) -> Mailing:
+def create_mailing(
+    *, owner: User, data: MailingData, now: datetime | None = None, allow_past: bool = False
+) -> Mailing:
+    """A new mailing; one whose whole schedule has passed is refused, unless `allow_past`
+    (the demo's completed mailing, given its past runs next)."""
     mailing = Mailing(owner_id=owner.id, owner=owner)
     _apply(mailing, data, now or utcnow(), has_runs=False)
+    if mailing.status == "completed" and not allow_past:
+        raise MailingError(
+            "end_at", _l("The end has passed: this mailing would never send. Choose a later end.")
+        )
     db.session.add(mailing)
     db.session.flush()
     _set_clients(mailing, data.clients)
@@ -193,8 +201,20 @@ def _validate(owner: User, data: MailingData) -> None:
         raise MailingError("client_scope", _l("Choose which clients receive the mailing."))
     if data.clients.scope == "chosen":
         _check_client_ids(owner, data.clients.ids)
-    if data.clients.scope == "search" and not data.clients.search.strip():
-        raise MailingError("client_search", _l("Type a search to choose clients by."))
+    if data.clients.scope == "search":
+        if not data.clients.search.strip():
+            raise MailingError("client_search", _l("Type a search to choose clients by."))
+        if not _exists(clients_query(owner, search=data.clients.search)):
+            raise MailingError(
+                "client_search",
+                _l("No client matches this search: the mailing would reach no one."),
+            )
+    if data.clients.scope == "all" and not _exists(Client.owned_by(owner)):
+        raise MailingError("client_scope", _l("You have no clients yet: add some first."))
+
+
+def _exists(query) -> bool:
+    return db.session.query(query.order_by(None).exists()).scalar()
 
 
 def _check_client_ids(owner: User, ids: list[int]) -> None:

@@ -35,6 +35,9 @@ def _for_viewer(shown: dict | None) -> dict | None:
 @login_required
 def mailing_send_now(mailing_id: int):
     mailing = _own_mailing(mailing_id)
+    if not mailing.has_clients():
+        flash(_("This mailing has no clients to send to: edit it to choose some."), "warning")
+        return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
     run_id = dispatch.start_forced_run(mailing.id)
     if run_id is None:
         flash(_("This mailing cannot send: it is disabled or your account is blocked."), "danger")

@@ -19,6 +19,7 @@ from sqlalchemy import (
     UniqueConstraint,
     func,
     literal_column,
+    select,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -168,6 +169,10 @@ class Mailing(OwnedMixin, db.Model):
     def disabled_by_manager(self) -> bool:
         """Disabled by someone other than its owner: only a manager may enable it again."""
         return not self.is_active and self.disabled_by_id not in (None, self.owner_id)
+
+    def has_clients(self) -> bool:
+        linked = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == self.id)
+        return db.session.scalar(linked.limit(1)) is not None
 
 
 class Run(db.Model):

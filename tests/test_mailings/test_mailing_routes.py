@@ -165,14 +165,58 @@ def test_edit_form_shows_local_times_of_the_mailing(login, user, message, client
     assert 'value="2031-03-01T09:00"' in page
 
 
-def test_mailing_ending_in_the_past_is_completed_with_nothing_to_send(
+def test_a_new_mailing_whose_whole_schedule_has_passed_is_refused_at_the_end_field(
     login, user, message, clients
 ):
     data = form_data(message, clients, start_at="2020-01-01T09:00", end_at="2020-02-01T09:00")
-    login(user).post("/mailings/new", data=data)
+
+    response = login(user).post("/mailings/new", data=data)
+
+    assert response.status_code == 200
+    assert "The end has passed: this mailing would never send." in response.text
+    assert 'value="2020-02-01T09:00"' in response.text  # what was typed stays
+    assert db.session.scalar(db.select(Mailing)) is None
+
+
+def test_a_mailing_edited_to_end_in_the_past_is_completed_with_nothing_to_send(
+    login, user, message, clients
+):
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients))
     mailing = db.session.scalar(db.select(Mailing))
+
+    data = form_data(message, clients, start_at="2020-01-01T09:00", end_at="2020-02-01T09:00")
+    browser.post(f"/mailings/{mailing.id}/edit", data=data)
+
+    db.session.expire_all()
     assert mailing.status == "completed"
     assert mailing.next_send_at is None
+
+
+def test_a_search_that_matches_no_client_is_refused(login, user, message, clients):
+    data = {**form_data(message, clients), "client_scope": "search", "client_search": "zzz-none"}
+
+    response = login(user).post("/mailings/new", data=data)
+
+    assert "No client matches this search: the mailing would reach no one." in response.text
+    assert db.session.scalar(db.select(Mailing)) is None
+
+
+def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
+    login, user, message, clients
+):
+    from mailer.models import Run
+
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients))
+    mailing = db.session.scalar(db.select(Mailing))
+    for client in clients:
+        browser.post(f"/clients/{client.id}/delete")
+
+    page = browser.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True).text
+
+    assert "This mailing has no clients to send to: edit it to choose some." in page
+    assert db.session.scalar(db.select(Run)) is None
 
 
 def test_detail_page_shows_the_next_five_send_times(login, user, message, clients):

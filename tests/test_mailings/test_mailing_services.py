@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -52,14 +53,24 @@ def test_mailing_starting_long_ago_first_sends_at_the_next_slot_not_a_burst(user
     assert mailing.next_send_at == datetime(2030, 5, 10, 13, 0, tzinfo=UTC)
 
 
-def test_mailing_with_no_send_left_is_completed(user, message, anna):
-    mailing = services.create_mailing(
-        owner=user,
-        data=data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2)),
-        now=NOW,
-    )
+def test_a_new_mailing_with_no_send_left_is_refused(user, message, anna):
+    past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
+    with pytest.raises(services.MailingError, match="The end has passed"):
+        services.create_mailing(owner=user, data=past, now=NOW)
+
+
+def test_a_mailing_with_no_send_left_is_completed(user, message, anna):
+    mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
+    past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
+    services.update_mailing(mailing=mailing, data=past, now=NOW)
     assert mailing.status == "completed"
     assert mailing.next_send_at is None
+
+
+def test_you_cannot_send_to_all_your_clients_before_you_have_any(user, message):
+    everyone = replace(data(message, []), clients=services.ClientSelection(scope="all"))
+    with pytest.raises(services.MailingError, match="You have no clients yet"):
+        services.create_mailing(owner=user, data=everyone, now=NOW)
 
 
 def test_editing_a_mailing_that_has_sent_keeps_it_started(user, message, anna):
