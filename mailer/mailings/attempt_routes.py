@@ -93,7 +93,7 @@ def filter_form(owner=None) -> AttemptFilterForm:
 def csv_response(rows: Iterable[list], filename: str) -> Response:
     return Response(
         stream_with_context(_csv_lines(rows)),
-        mimetype="text/csv; charset=utf-8",
+        content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 

@@ -96,7 +96,7 @@ def client_export():
     rows = client_queries.export_rows(current_user)
     return Response(
         stream_with_context(line.encode("utf-8") for line in rows),
-        mimetype="text/csv; charset=utf-8",
+        content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="clients.csv"'},
     )
 

@@ -172,3 +172,10 @@ def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):
 
     assert "Showing run" not in page
     assert "anna@example.com" in page
+
+
+@pytest.mark.parametrize("path", ["/attempts.csv", "/clients/export.csv"])
+def test_csv_downloads_say_their_charset_once(login, user, log, path):
+    response = login(user).get(path)
+
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
