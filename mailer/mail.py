@@ -1,23 +1,63 @@
-"""Sending one email outside a mailing (account flow: confirm, reset).
+"""Sending one email outside a mailing (account flow: confirm, reset), with Flask-Mail.
 
 Mailings are sent by `mailer.delivery`; both write to the same place: the
 SMTP server from MAIL_* settings, or `.eml` files in MAIL_OUTBOX when no
 server is configured (the embedded default).
+
+Flask-Mail 0.10 gives smtplib no SSL context, so Python would check neither
+the server's certificate nor its name: `_VerifiedConnection` does both, as
+the mailings' transport does, and gives up after MAIL_TIMEOUT. The settings
+are read at each send, not once at start-up.
 """
 
 from __future__ import annotations
 
 import logging
+import smtplib
+import ssl
 import uuid
 from pathlib import Path
 
+from email_validator import EmailNotValidError, validate_email
 from flask import current_app
-from flask_mail import Message
+from flask_mail import Connection, Message
 
 from mailer.extensions import mail
 from mailer.models import utcnow
 
 log = logging.getLogger(__name__)
+
+
+class MailError(Exception):
+    """An email was not sent; the message is the reason, for the log."""
+
+    def __init__(self, reason: str, *, not_ascii: bool = False, refused: bool = False) -> None:
+        super().__init__(reason)
+        self.not_ascii = not_ascii  # letters other than Latin before the @
+        self.refused = refused  # the server refused the address for good
+
+
+class _VerifiedConnection(Connection):
+    """Flask-Mail's connection, checking the server's certificate and host name."""
+
+    def configure_host(self) -> smtplib.SMTP:
+        context = ssl.create_default_context()
+        timeout = current_app.config["MAIL_TIMEOUT"]
+        if self.mail.use_ssl:
+            host = smtplib.SMTP_SSL(
+                self.mail.server, self.mail.port, timeout=timeout, context=context
+            )
+        else:
+            host = smtplib.SMTP(self.mail.server, self.mail.port, timeout=timeout)
+        try:
+            if self.mail.use_tls:
+                host.starttls(context=context)
+            if self.mail.username and self.mail.password:
+                host.login(self.mail.username, self.mail.password)
+        except BaseException:
+            host.close()
+            raise
+        return host
 
 
 def write_to_outbox(outbox: str | Path, recipient: str, data: bytes) -> Path:
@@ -33,14 +73,53 @@ def write_to_outbox(outbox: str | Path, recipient: str, data: bytes) -> Path:
 
 
 def send_email(*, to: str, subject: str, text: str, html: str | None = None) -> None:
-    """Send one email now, through SMTP or to the outbox."""
-    message = Message(subject=subject, recipients=[to], body=text, html=html)
-    outbox = current_app.config.get("MAIL_OUTBOX")
-    if outbox:
-        write_to_outbox(outbox, to, message.as_bytes())
+    """Send one email now, through SMTP or to the outbox; MailError when it was not sent."""
+    recipient = ascii_domain(to)
+    if not recipient.isascii():  # Flask-Mail cannot write such an address (no SMTPUTF8)
+        raise _not_sent(subject, to, "the address has letters other than Latin", not_ascii=True)
+    config = current_app.config
+    message = Message(
+        subject, recipients=[recipient], body=text, html=html, sender=config["MAIL_DEFAULT_SENDER"]
+    )
+    if config.get("MAIL_OUTBOX"):
+        write_to_outbox(config["MAIL_OUTBOX"], recipient, message.as_bytes())
     else:
-        mail.send(message)
+        state = mail.init_mail(config)  # MAIL_* as they are now
+        try:
+            with _VerifiedConnection(state) as connection:
+                connection.send(message)
+        except smtplib.SMTPRecipientsRefused as error:
+            raise _not_sent(subject, to, str(error.recipients), refused=True) from error
+        except (smtplib.SMTPException, OSError) as error:  # refused, dropped, TLS, timeout
+            raise _not_sent(subject, to, f"{type(error).__name__}: {error}") from error
     log.info("sent %r to %s", subject, _mask(to))
+
+
+def _not_sent(subject: str, to: str, reason: str, **kinds: bool) -> MailError:
+    log.warning("not sent %r to %s: %s%s", subject, _mask(to), reason, _hint(reason))
+    return MailError(reason, **kinds)
+
+
+def ascii_domain(address: str) -> str:
+    """The address with an internationalised domain in its ASCII form (punycode):
+    any server takes `user@xn--e1afmkfd.xn--p1ai`, not every one `user@пример.рф`."""
+    local, at, domain = address.rpartition("@")
+    if not at or domain.isascii():
+        return address
+    try:  # IDNA 2008 as the forms' validator reads it (IDNA 2003 makes straße strasse)
+        valid = validate_email(address, check_deliverability=False)
+    except EmailNotValidError:
+        return address  # the server will refuse it, and say why
+    return f"{local}@{valid.ascii_domain}"
+
+
+def _hint(reason: str) -> str:
+    """What the operator can do about a certificate that was not accepted."""
+    if "CERTIFICATE_VERIFY_FAILED" not in reason:
+        return ""
+    if "mismatch" in reason:
+        return " (MAIL_SERVER must be a name the server's certificate is made for)"
+    return " (to trust a private CA, point SSL_CERT_FILE at a file with its certificate)"
 
 
 def _mask(email: str) -> str:

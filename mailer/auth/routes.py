@@ -56,16 +56,21 @@ def register():
         return redirect(url_for("main.index"))
     form = RegisterForm()
     if form.validate_on_submit():
-        services.register_user(
-            email=form.email.data,
-            password=form.password.data,
-            full_name=form.full_name.data or "",
-            timezone=current_app.config["DEFAULT_TIMEZONE"],
-            locale=str(get_locale() or "en"),
-        )
-        db.session.commit()
-        flash(_("Check your inbox: we sent a link to confirm your address."), "success")
-        return redirect(url_for("auth.login"))
+        try:
+            services.register_user(
+                email=form.email.data,
+                password=form.password.data,
+                full_name=form.full_name.data or "",
+                timezone=current_app.config["DEFAULT_TIMEZONE"],
+                locale=str(get_locale() or "en"),
+            )
+        except services.EmailNotSent as error:
+            db.session.rollback()  # no account waits for a link that never came
+            form.email.errors.append(str(error))
+        else:
+            db.session.commit()
+            flash(_("Check your inbox: we sent a link to confirm your address."), "success")
+            return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
 
 
@@ -76,12 +81,23 @@ def confirm(token: str):
     if request.method == "POST":
         user = services.confirm_email(token)
         if user is None:
-            flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
-            return redirect(url_for("auth.resend_confirmation"))
+            return _dead_link("auth.resend_confirmation")
         db.session.commit()
         flash(_("Your address is confirmed. You can log in now."), "success")
         return redirect(url_for("auth.login"))
+    user = services.confirmation_link_user(token)
+    if user is None:
+        return _dead_link("auth.resend_confirmation")
+    if user.is_confirmed:
+        flash(_("This link has already been used: your address is confirmed."), "info")
+        return redirect(url_for("auth.login"))
     return render_template("auth/confirm.html", token=token)
+
+
+def _dead_link(ask_again: str):
+    """Say so at once and open the page that sends a new link."""
+    flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
+    return redirect(url_for(ask_again))
 
 
 @bp.route("/confirm", methods=["GET", "POST"])
@@ -151,11 +167,13 @@ def forgot_password():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
+    # Checked on opening, so nobody types a new password twice into a dead link.
+    if request.method == "GET" and services.reset_link_user(token) is None:
+        return _dead_link("auth.forgot_password")
     form = ResetPasswordForm()
     if form.validate_on_submit():
         if services.reset_password(token, form.password.data) is None:
-            flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
-            return redirect(url_for("auth.forgot_password"))
+            return _dead_link("auth.forgot_password")
         db.session.commit()
         flash(_("Your password has been changed. Log in with the new one."), "success")
         return redirect(url_for("auth.login"))

@@ -6,6 +6,7 @@ Services flush; the route or command that called them commits.
 from __future__ import annotations
 
 import secrets
+from contextlib import suppress
 from pathlib import Path
 
 from flask import current_app, render_template
@@ -17,7 +18,7 @@ from werkzeug.datastructures import FileStorage
 from mailer.auth import tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.extensions import db
-from mailer.mail import send_email
+from mailer.mail import MailError, send_email
 from mailer.models import User, UserRole, normalize_email, utcnow
 from mailer.models.users import ROLES
 
@@ -39,6 +40,10 @@ class AccountError(Exception):
     """
 
 
+class EmailNotSent(AccountError):
+    """An account email was not sent (the log says why); the message says what to do."""
+
+
 # Registration and confirmation
 
 
@@ -47,6 +52,8 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
 
     An address that is already registered gets a note instead, so the page
     answers the same either way and never reveals who has an account.
+    EmailNotSent when the email could not be sent: the caller rolls back, so no
+    account waits for a link that never came.
     """
     existing = User.by_email(email)
     if existing is not None:
@@ -72,10 +79,20 @@ def send_confirmation(user: User) -> None:
 
 
 def resend_confirmation(email: str) -> None:
-    """A new link for an unconfirmed address; silently nothing otherwise."""
+    """A new link for an unconfirmed address; silently nothing otherwise.
+
+    A failed send is logged, not raised: the answer must not tell whether the
+    address has an account.
+    """
     user = User.by_email(email)
     if user is not None and not user.is_confirmed:
-        send_confirmation(user)
+        with suppress(EmailNotSent):
+            send_confirmation(user)
+
+
+def confirmation_link_user(token: str) -> User | None:
+    """Whose address an unexpired confirmation link is for (confirmed already or not)."""
+    return tokens.read_token(token, tokens.CONFIRM)
 
 
 def confirm_email(token: str) -> User | None:
@@ -120,16 +137,26 @@ def set_password(user: User, password: str) -> None:
 
 
 def request_password_reset(email: str) -> None:
-    """Email a reset link when the address is registered; nothing otherwise (same answer)."""
+    """Email a reset link when the address is registered; nothing otherwise (same answer).
+
+    A failed send is logged, not raised, for the same reason.
+    """
     user = User.by_email(email)
     if user is None:
         return
     token = tokens.make_token(user, tokens.RESET)
-    _send("auth/email/reset", user, _l("Reset your password"), link=_link("reset_password", token))
+    link = _link("reset_password", token)
+    with suppress(EmailNotSent):
+        _send("auth/email/reset", user, _l("Reset your password"), link=link)
+
+
+def reset_link_user(token: str) -> User | None:
+    """Whose password a reset link may change; None once used, expired or forged."""
+    return tokens.read_token(token, tokens.RESET)
 
 
 def reset_password(token: str, password: str) -> User | None:
-    user = tokens.read_token(token, tokens.RESET)
+    user = reset_link_user(token)
     if user is None:
         return None
     set_password(user, password)
@@ -261,4 +288,18 @@ def _send(template: str, user: User, subject: LazyString, **context) -> None:
     with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
         text = render_template(f"{template}.txt", user=user, **context)
         subject = str(subject)
-    send_email(to=user.email, subject=subject, text=text)
+    try:
+        send_email(to=user.email, subject=subject, text=text)
+    except MailError as error:
+        raise EmailNotSent(_not_sent_reason(error)) from error
+
+
+def _not_sent_reason(error: MailError) -> LazyString:
+    if error.not_ascii:
+        return _l(
+            "We cannot send to an address with letters other than Latin before the @. "
+            "Please use another address."
+        )
+    if error.refused:
+        return _l("Our mail server refused this address. Check it or use another one.")
+    return _l("We could not send you an email just now. Please try again in a few minutes.")

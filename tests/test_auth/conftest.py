@@ -1,16 +1,30 @@
-"""Fixtures of the account tests: reading emails from the outbox, a clean login throttle."""
+"""Fixtures of the account tests: reading emails from the outbox, a clean login throttle,
+SMTP servers on 127.0.0.1 (plain, and TLS with a self-signed certificate)."""
 
 from __future__ import annotations
 
 import email
 import re
+import shutil
+import ssl
+import subprocess
 from email import policy
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 
 from mailer.auth.throttle import RedisThrottle
 from mailer.redis_client import redis_connection
+
+# The sending tests' SMTP sink and the fixture that points MAIL_* at a port.
+from tests.test_delivery.conftest import (  # noqa: F401  (fixtures, used by name)
+    SinkHandler,
+    free_port,
+    send_via,
+    smtp_sink,
+    via_sink,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -44,3 +58,49 @@ def link_in(message, base_url: str) -> str:
     match = re.search(re.escape(base_url) + r"(/\S+)", text)
     assert match, f"no link to {base_url} in:\n{text}"
     return match.group(1)
+
+
+@pytest.fixture(scope="session")
+def self_signed_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA signed, and its key: (cert.pem, key.pem)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(  # noqa: S603  (fixed arguments, a test's temporary folder)
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]  # noqa: S607
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(params=["ssl", "starttls"])
+def tls_sink(request, self_signed_certificate, send_via, monkeypatch):  # noqa: F811
+    """An SMTP sink speaking TLS with the self-signed certificate, the app's mail pointed at
+    it: implicit TLS (MAIL_USE_SSL, port 465 style) or STARTTLS (MAIL_USE_TLS). Nothing
+    trusts the certificate until a test sets SSL_CERT_FILE to `sink.certificate`."""
+    cert, key = self_signed_certificate
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    handler = SinkHandler()
+    tls = {"ssl_context": context} if request.param == "ssl" else {"tls_context": context}
+    controller = Controller(
+        handler,
+        hostname="127.0.0.1",
+        port=free_port(),
+        require_starttls=request.param == "starttls",
+        **tls,
+    )
+    controller.start()
+    handler.certificate = cert
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    send_via(
+        controller.port,
+        MAIL_USE_SSL=request.param == "ssl",
+        MAIL_USE_TLS=request.param == "starttls",
+    )
+    yield handler
+    controller.stop()

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
+import time_machine
+
 from mailer.auth.passwords import check_password_hash
 from mailer.extensions import db
 from mailer.models import User
@@ -35,6 +40,24 @@ def test_reset_link_works_only_once(app, client, outbox, user):
     assert again.location == "/auth/reset"
     db.session.expire_all()
     assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
+
+
+@pytest.mark.parametrize("dead", ["used", "expired", "forged"])
+def test_dead_reset_link_says_so_on_opening_and_offers_a_new_one(app, client, outbox, user, dead):
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    if dead == "used":
+        client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+    if dead == "forged":
+        path = path[:-3] + "xyz"
+    later = timedelta(hours=3) if dead == "expired" else timedelta(0)
+
+    with time_machine.travel(later, tick=False):
+        opened = client.get(path, follow_redirects=True)
+
+    assert opened.request.path == "/auth/reset"  # the form that sends a new link
+    assert "This link is invalid or has expired. Ask for a new one." in opened.text
+    assert "Choose a new password" not in opened.text
 
 
 def test_reset_answers_the_same_for_unknown_addresses_and_sends_nothing(client, outbox, user):

@@ -46,6 +46,32 @@ def test_confirmation_link_confirms_the_address_by_its_button(app, client, outbo
     assert User.by_email("new@example.com").is_confirmed
 
 
+def test_reopened_confirmation_link_says_the_address_is_already_confirmed(app, client, outbox):
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    client.post(path)
+
+    reopened = client.get(path, follow_redirects=True)
+
+    assert reopened.request.path == "/auth/login"
+    assert "This link has already been used: your address is confirmed." in reopened.text
+    assert "Confirm my email address" not in reopened.text
+
+
+def test_dead_confirmation_link_says_so_on_opening_and_offers_a_new_one(app, client, outbox):
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    with time_machine.travel(timedelta(days=4), tick=False):
+        expired = client.get(path, follow_redirects=True)
+    forged = client.get(path[:-3] + "xyz", follow_redirects=True)
+
+    for opened in (expired, forged):
+        assert opened.request.path == "/auth/confirm"  # the form that sends a new link
+        assert "This link is invalid or has expired. Ask for a new one." in opened.text
+        assert "Confirm my email address" not in opened.text
+
+
 def test_unconfirmed_user_cannot_log_in_and_is_offered_a_new_link(app, client, outbox):
     register(client)
     response = client.post(
