@@ -25,12 +25,25 @@ db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
 
 
 @event.listens_for(Engine, "connect")
-def _sqlite_foreign_keys(dbapi_connection, connection_record) -> None:
-    """SQLite enforces foreign keys and their ON DELETE rules only when asked to, per
+def _sqlite_like_postgresql(dbapi_connection, connection_record) -> None:
+    """Make each SQLite connection behave as PostgreSQL does where the app relies on it.
+
+    SQLite enforces foreign keys and their ON DELETE rules only when asked to, per
     connection: ask, so the embedded default keeps its data as PostgreSQL does.
-    (The migrations turn it off while they rebuild tables: migrations/env.py.)"""
+    (The migrations turn it off while they rebuild tables: migrations/env.py.)
+
+    SQLite's own lower() folds ASCII letters only, so a search for "анна" missed
+    "Анна" (the searches compare lower(column) with a lower-cased pattern). Python's
+    str.lower folds every script, as PostgreSQL's lower() does in a UTF-8 locale.
+    """
     if isinstance(dbapi_connection, sqlite3.Connection):
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
+        dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+
+
+def _unicode_lower(value):
+    # NULL stays NULL and other types are read as text, as SQLite's lower() does.
+    return None if value is None else str(value).lower()
 
 
 migrate = Migrate()

@@ -20,8 +20,14 @@ PER_PAGE = 25
 def _users_query(search: str):
     query = select(User).order_by(User.email)
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(User.email.like(pattern), func.lower(User.full_name).like(pattern)))
+        escaped = search.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = f"%{escaped}%"  # what was typed, % and _ included, not wildcards
+        query = query.where(
+            or_(
+                User.email.like(pattern, escape="/"),
+                func.lower(User.full_name).like(pattern, escape="/"),
+            )
+        )
     return query
 
 
