@@ -112,15 +112,29 @@ def app(test_environ, tmp_path_factory):
 
 @pytest.fixture(autouse=True)
 def _clean_state(app):
-    """Each test starts with empty tables, an empty cache and an empty outbox."""
+    """Each test starts with empty tables, an empty cache, an empty outbox and no
+    throttle counting (failed logins, account emails)."""
     with app.app_context():
         yield
         db.session.remove()
         _empty_tables()
         cache.clear()
+        _forget_throttles(app)
     outbox = Path(app.config["MAIL_OUTBOX"])
     for eml in outbox.glob("*.eml"):
         eml.unlink()
+
+
+def _forget_throttles(app) -> None:
+    from mailer.redis_client import redis_connection
+
+    for name in [name for name in app.extensions if name.endswith("_throttle")]:
+        del app.extensions[name]
+    redis = redis_connection()
+    if redis is not None:
+        for prefix in ("mailer:login-failures:", "mailer:account-mails:"):
+            for key in redis.scan_iter(f"{prefix}*"):
+                redis.delete(key)
 
 
 def _empty_tables() -> None:

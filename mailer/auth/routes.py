@@ -132,7 +132,7 @@ def login():
         return render_template("auth/login.html", form=form, error=message), 429
     user = services.authenticate(email, form.password.data)
     if user is None:
-        throttle.record_failure(keys)
+        throttle.record(keys)
         return render_template("auth/login.html", form=form, error=_("Wrong email or password."))
     throttle.reset(keys[:1])  # the email's counter; the IP's keeps counting other emails
     if user.is_blocked:

@@ -5,6 +5,7 @@ Services flush; the route or command that called them commits.
 
 from __future__ import annotations
 
+import logging
 import secrets
 from contextlib import suppress
 from pathlib import Path
@@ -17,10 +18,13 @@ from werkzeug.datastructures import FileStorage
 
 from mailer.auth import tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
+from mailer.auth.throttle import account_mail_throttle
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
 from mailer.models import User, UserRole, normalize_email, utcnow
 from mailer.models.users import ROLES
+
+log = logging.getLogger(__name__)
 
 SUPERUSER_EMAIL = "admin@mailing.com"
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
@@ -284,7 +288,14 @@ def _link(endpoint: str, token: str) -> str:
 
 
 def _send(template: str, user: User, subject: LazyString, **context) -> None:
-    """Write to `user` in their language, whatever the language of the page that asked."""
+    """Write to `user` in their language, whatever the language of the page that asked;
+    past ACCOUNT_MAILS_PER_HOUR to their address, nothing (logged; the page answers as
+    usual, so asking again and again floods no inbox and spends no SMTP quota)."""
+    throttle, keys = account_mail_throttle(), [f"to:{user.email}"]
+    if throttle.retry_after(keys):
+        log.warning("not sent %s to user %s: its hourly limit is reached", template, user.id)
+        return
+    throttle.record(keys)
     with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
         text = render_template(f"{template}.txt", user=user, **context)
         subject = str(subject)

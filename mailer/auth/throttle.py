@@ -1,5 +1,10 @@
-"""Login throttling: after LOGIN_MAX_FAILURES failed logins for one email or one IP,
-further attempts are refused for LOGIN_LOCKOUT_SECONDS (counted from the last failure).
+"""Throttles: counters per key that lock the key once they reach a limit, for a time
+counted from the last event.
+
+The login throttle counts failed logins per email and per IP (LOGIN_MAX_FAILURES,
+LOGIN_LOCKOUT_SECONDS); the account mail throttle counts the emails sent to each
+address (ACCOUNT_MAILS_PER_HOUR an hour), so nobody can flood an inbox, or use up
+the SMTP account's quota, by asking for confirmation or reset links.
 
 With REDIS_URL the counters live in Redis, so every web process shares them;
 otherwise in a lock-protected dict of this process (the embedded default).
@@ -42,7 +47,7 @@ class MemoryThrottle:
             ]
         return max(1, round(max(waits))) if waits else 0
 
-    def record_failure(self, keys: list[str]) -> None:
+    def record(self, keys: list[str]) -> None:
         with self._lock:
             for key in keys:
                 count, _ = self._current(key)
@@ -57,7 +62,8 @@ class MemoryThrottle:
 class RedisThrottle:
     PREFIX = "mailer:login-failures:"
 
-    def __init__(self, redis: Redis, max_failures: int, lockout_seconds: int):
+    def __init__(self, redis: Redis, max_failures: int, lockout_seconds: int, prefix: str = PREFIX):
+        self.PREFIX = prefix
         self.redis = redis
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -75,7 +81,7 @@ class RedisThrottle:
         ]
         return max(1, max(waits)) if waits else 0
 
-    def record_failure(self, keys: list[str]) -> None:
+    def record(self, keys: list[str]) -> None:
         pipe = self.redis.pipeline()
         for key in keys:
             pipe.incr(self.PREFIX + key)
@@ -87,17 +93,27 @@ class RedisThrottle:
 
 
 def login_throttle() -> MemoryThrottle | RedisThrottle:
-    """The throttle of this app, built on first use."""
-    throttle = current_app.extensions.get("mailer_login_throttle")
+    """The login throttle of this app, built on first use."""
+    config = current_app.config
+    return _throttle(
+        "login-failures", config["LOGIN_MAX_FAILURES"], config["LOGIN_LOCKOUT_SECONDS"]
+    )
+
+
+def account_mail_throttle() -> MemoryThrottle | RedisThrottle:
+    """The account mail throttle of this app (keys "to:<address>"), built on first use."""
+    return _throttle("account-mails", current_app.config["ACCOUNT_MAILS_PER_HOUR"], 3600)
+
+
+def _throttle(name: str, limit: int, seconds: int) -> MemoryThrottle | RedisThrottle:
+    throttle = current_app.extensions.get(f"mailer_{name}_throttle")
     if throttle is None:
-        max_failures = current_app.config["LOGIN_MAX_FAILURES"]
-        lockout_seconds = current_app.config["LOGIN_LOCKOUT_SECONDS"]
         redis = redis_connection()
         if redis is not None:
-            throttle = RedisThrottle(redis, max_failures, lockout_seconds)
+            throttle = RedisThrottle(redis, limit, seconds, prefix=f"mailer:{name}:")
         else:
-            throttle = MemoryThrottle(max_failures, lockout_seconds)
-        current_app.extensions["mailer_login_throttle"] = throttle
+            throttle = MemoryThrottle(limit, seconds)
+        current_app.extensions[f"mailer_{name}_throttle"] = throttle
     return throttle
 
 

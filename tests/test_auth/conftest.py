@@ -14,9 +14,6 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from mailer.auth.throttle import RedisThrottle
-from mailer.redis_client import redis_connection
-
 # The sending tests' SMTP sink and the fixture that points MAIL_* at a port.
 from tests.test_delivery.conftest import (  # noqa: F401  (fixtures, used by name)
     SinkHandler,
@@ -25,18 +22,6 @@ from tests.test_delivery.conftest import (  # noqa: F401  (fixtures, used by nam
     smtp_sink,
     via_sink,
 )
-
-
-@pytest.fixture(autouse=True)
-def _fresh_login_throttle(app):
-    """Failed logins of one test never lock out the next (all come from 127.0.0.1)."""
-    app.extensions.pop("mailer_login_throttle", None)
-    yield
-    app.extensions.pop("mailer_login_throttle", None)
-    redis = redis_connection()
-    if redis is not None:
-        for key in redis.scan_iter(f"{RedisThrottle.PREFIX}*"):
-            redis.delete(key)
 
 
 @pytest.fixture

@@ -71,6 +71,23 @@ def test_reset_answers_the_same_for_unknown_addresses_and_sends_nothing(client, 
     assert b"If that address has an account" in unknown.data
 
 
+def test_asking_again_and_again_sends_one_address_only_so_many_emails_an_hour(
+    app, client, outbox, user, caplog
+):
+    limit = app.config["ACCOUNT_MAILS_PER_HOUR"]
+    answers = [
+        client.post("/auth/reset", data={"email": user.email}, follow_redirects=True)
+        for _ in range(limit + 2)
+    ]
+
+    assert len(outbox()) == limit
+    assert all(b"If that address has an account" in answer.data for answer in answers)
+    assert "its hourly limit is reached" in caplog.text
+    other = factories.make_user("other@example.com")
+    client.post("/auth/reset", data={"email": other.email})
+    assert len(outbox()) == limit + 1  # another address is not held back
+
+
 def test_reset_refuses_a_common_password(app, client, outbox, user):
     client.post("/auth/reset", data={"email": user.email})
     path = link_in(outbox()[0], app.config["BASE_URL"])

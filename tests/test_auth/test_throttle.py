@@ -64,8 +64,8 @@ def test_memory_throttle_unlocks_after_the_cooling_off_period():
     throttle = MemoryThrottle(max_failures=2, lockout_seconds=60, clock=lambda: now[0])
     keys = ["email:a@example.com"]
 
-    throttle.record_failure(keys)
-    throttle.record_failure(keys)
+    throttle.record(keys)
+    throttle.record(keys)
     assert throttle.retry_after(keys) == 60
     now[0] += 59
     assert throttle.retry_after(keys) == 1
