@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import (
     Response,
+    abort,
     flash,
     redirect,
     render_template,
@@ -42,6 +43,8 @@ def client_list():
     page = client_queries.client_page(
         current_user, search=search, sort=sort, page=request.args.get("page", 1, type=int)
     )
+    if page.page > 1 and not page.items:
+        abort(404)  # past the last page: not "No clients yet", as the other lists
     return render_template("mailings/clients/list.html", page=page, search=search, sort=sort)
 
 
