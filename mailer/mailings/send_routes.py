@@ -24,10 +24,14 @@ def mailing_progress(mailing_id: int) -> dict | None:
 
 
 def _for_viewer(shown: dict | None) -> dict | None:
-    """Adds `paused_until_text`: the pause's end in the viewer's language and time zone."""
+    """Adds `paused_until_text` and `finished_at_text`: the pause's end and the run's, in
+    the viewer's time zone (and language), as the page writes them."""
     if shown and shown.get("paused_until"):
         until = datetime.fromisoformat(shown["paused_until"])
         shown["paused_until_text"] = format_datetime(until, "short")
+    if shown and shown.get("finished_at"):
+        finished = datetime.fromisoformat(shown["finished_at"])
+        shown["finished_at_text"] = format_datetime(finished, "yyyy-MM-dd HH:mm")
     return shown
 
 
