@@ -14,7 +14,8 @@ without bound (`_BoundedSandbox`). No loops, macros, variables or blocks
 `lipsum`); only filters whose text grows with their input's, each one's
 output at most TEXT_MAX; no str methods that pad or repeat; `*`, `**` and
 `%` only within bounds. Anything else is linear in the template's length,
-which is at most TEMPLATE_MAX.
+which is at most TEMPLATE_MAX, and a rendered part longer than RENDERED_MAX
+is refused as it grows.
 
 The sender compiles a message once per run (`compile_message`) and renders
 it for each client; `render_for_client` is the one-off form of the same.
@@ -78,7 +79,8 @@ class _Undefined(StrictUndefined):
 
 
 TEMPLATE_MAX = 100_000  # characters of one part's template (subject, text or HTML)
-TEXT_MAX = 100_000  # characters one operation may produce
+TEXT_MAX = 20_000  # characters one operation may produce (an escaped 2,000-character comment)
+RENDERED_MAX = 1_000_000  # characters of one rendered part
 _BITS_MAX = 4096  # of a number one operation may produce
 
 # The tags a message cannot use, and what the refusal calls them.
@@ -203,6 +205,18 @@ def _refusal(env: SandboxedEnvironment, source: str) -> str | None:
     return None
 
 
+def _render(template, context: dict) -> str:
+    """The template rendered, piece by piece, refusing a part longer than RENDERED_MAX
+    before it is joined: each operation is bounded, not how many a template holds."""
+    pieces, length = [], 0
+    for piece in template.generate(context):
+        length += len(piece)
+        if length > RENDERED_MAX:
+            raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
+        pieces.append(piece)
+    return "".join(pieces)
+
+
 _TEXT_ENV = _BoundedSandbox(html=False)
 _HTML_ENV = _BoundedSandbox(html=True)
 
@@ -248,7 +262,7 @@ class _Part:
                 pieces[position] = self._escape(values[index])
             return "".join(pieces)
         client = ClientContext(*values[:-1])
-        return self._template.render({"client": client, "unsubscribe_url": values[-1]})
+        return _render(self._template, {"client": client, "unsubscribe_url": values[-1]})
 
 
 # Where each name a spliced template may use is in `_Part.render`'s values.
@@ -363,7 +377,7 @@ def _template_error(source: str, *, html: bool) -> str | None:
         return f"{type(error).__name__}: {error}"
     context = {"client": SAMPLE_CLIENT, "unsubscribe_url": SAMPLE_UNSUBSCRIBE_URL}
     try:
-        template.render(context)
+        _render(template, context)
     except TemplateSyntaxError as error:  # e.g. a bad {% include %}
         return f"line {error.lineno}: {error.message}"
     except (UndefinedError, SecurityError) as error:

@@ -282,6 +282,6 @@ def test_a_client_the_message_fails_for_is_not_sent_and_the_others_are(
     assert statuses() == {"sent": 1, "failed": 1}
     [failed] = db.session.scalars(db.select(Attempt).where(Attempt.success.is_(False))).all()
     assert failed.recipient == "ann@example.com"
-    assert "longer than 100000 characters" in failed.reply
+    assert "longer than 20000 characters" in failed.reply
     ann = db.session.scalar(db.select(Client).where(Client.email == "ann@example.com"))
     assert ann.bounced_at is None
