@@ -206,10 +206,10 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         # Uploaded client CSV files wait here between the preview and the confirmation.
         "CLIENT_IMPORT_DIR": env.str("CLIENT_IMPORT_DIR", str(instance_path / "imports")),
         "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),
-        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed.
-        "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
         "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
         "ACCOUNT_MAILS_PER_HOUR": env.int("ACCOUNT_MAILS_PER_HOUR", 3, minimum=1),
+        # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed.
+        "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
         "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),
         **_sending(env),
         "LOG_LEVEL": (env.str("LOG_LEVEL", "INFO") or "INFO").upper(),

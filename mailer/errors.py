@@ -41,8 +41,8 @@ def init_app(app: Flask) -> None:
     def refuse_nul_characters():
         """No text with a NUL character gets further: PostgreSQL cannot store or compare it
         (a browser cannot type one; a crafted request or pasted binary data can)."""
-        values = (*request.args.values(), *(v for _, vs in request.form.lists() for v in vs))
-        if any("\x00" in value for value in values):
+        fields = (*request.args.lists(), *request.form.lists())
+        if any("\x00" in value for _, values in fields for value in values):
             log.warning("refused a NUL character in %s %s", request.method, request.path)
             return render_error(
                 400, _("The text sent holds a NUL character, which cannot be kept.")

@@ -89,7 +89,8 @@ def send_email(*, to: str, subject: str, text: str, html: str | None = None) -> 
             with _VerifiedConnection(state) as connection:
                 connection.send(message)
         except smtplib.SMTPRecipientsRefused as error:
-            raise _not_sent(subject, to, str(error.recipients), refused=True) from error
+            replies = "; ".join(f"{code} {text!r}" for code, text in error.recipients.values())
+            raise _not_sent(subject, to, f"refused: {replies}", refused=True) from error
         except (smtplib.SMTPException, OSError) as error:  # refused, dropped, TLS, timeout
             raise _not_sent(subject, to, f"{type(error).__name__}: {error}") from error
     log.info("sent %r to %s", subject, _mask(to))

@@ -63,7 +63,7 @@ class RedisThrottle:
     PREFIX = "mailer:login-failures:"
 
     def __init__(self, redis: Redis, max_failures: int, lockout_seconds: int, prefix: str = PREFIX):
-        self.PREFIX = prefix
+        self.prefix = prefix
         self.redis = redis
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -71,8 +71,8 @@ class RedisThrottle:
     def retry_after(self, keys: list[str]) -> int:
         pipe = self.redis.pipeline()
         for key in keys:
-            pipe.get(self.PREFIX + key)
-            pipe.ttl(self.PREFIX + key)
+            pipe.get(self.prefix + key)
+            pipe.ttl(self.prefix + key)
         replies = pipe.execute()
         waits = [
             ttl
@@ -84,12 +84,12 @@ class RedisThrottle:
     def record(self, keys: list[str]) -> None:
         pipe = self.redis.pipeline()
         for key in keys:
-            pipe.incr(self.PREFIX + key)
-            pipe.expire(self.PREFIX + key, self.lockout_seconds)
+            pipe.incr(self.prefix + key)
+            pipe.expire(self.prefix + key, self.lockout_seconds)
         pipe.execute()
 
     def reset(self, keys: list[str]) -> None:
-        self.redis.delete(*(self.PREFIX + key for key in keys))
+        self.redis.delete(*(self.prefix + key for key in keys))
 
 
 def login_throttle() -> MemoryThrottle | RedisThrottle:
