@@ -165,16 +165,29 @@ def test_edit_form_shows_local_times_of_the_mailing(login, user, message, client
     assert 'value="2031-03-01T09:00"' in page
 
 
-def test_a_new_mailing_whose_whole_schedule_has_passed_is_refused_at_the_end_field(
-    login, user, message, clients
+@pytest.mark.parametrize(
+    ("fields", "refusal"),
+    [
+        (
+            {"start_at": "2020-01-01T09:00", "end_at": "2020-02-01T09:00"},
+            "The end has passed: this mailing would never send.",
+        ),
+        (
+            {"client_scope": "search", "client_search": "zzz-none"},
+            "No client matches this search: the mailing would reach no one.",
+        ),
+    ],
+    ids=["its end has passed", "its search matches no client"],
+)
+def test_a_new_mailing_that_would_never_send_or_reach_no_one_is_refused(
+    login, user, message, clients, fields, refusal
 ):
-    data = form_data(message, clients, start_at="2020-01-01T09:00", end_at="2020-02-01T09:00")
-
-    response = login(user).post("/mailings/new", data=data)
+    response = login(user).post("/mailings/new", data={**form_data(message, clients), **fields})
 
     assert response.status_code == 200
-    assert "The end has passed: this mailing would never send." in response.text
-    assert 'value="2020-02-01T09:00"' in response.text  # what was typed stays
+    assert refusal in response.text
+    for typed in fields.values():
+        assert f'value="{typed}"' in response.text  # what was typed stays
     assert db.session.scalar(db.select(Mailing)) is None
 
 
@@ -191,15 +204,6 @@ def test_a_mailing_edited_to_end_in_the_past_is_completed_with_nothing_to_send(
     db.session.expire_all()
     assert mailing.status == "completed"
     assert mailing.next_send_at is None
-
-
-def test_a_search_that_matches_no_client_is_refused(login, user, message, clients):
-    data = {**form_data(message, clients), "client_scope": "search", "client_search": "zzz-none"}
-
-    response = login(user).post("/mailings/new", data=data)
-
-    assert "No client matches this search: the mailing would reach no one." in response.text
-    assert db.session.scalar(db.select(Mailing)) is None
 
 
 def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
