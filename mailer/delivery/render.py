@@ -7,15 +7,8 @@ never an empty hole in a sent email). Only the HTML part is autoescaped.
 
 The context is `client` (email, full_name, comment) and `unsubscribe_url`.
 
-A template also costs what it may: it is rendered for each of its owner's
-clients in workers every user shares, so it can neither loop nor grow text
-without bound (`_BoundedSandbox`). No loops, macros, variables or blocks
-(`{% set %}` could double a text again and again); no globals (`range`,
-`lipsum`); only filters whose text grows with their input's, each one's
-output at most TEXT_MAX; no str methods that pad or repeat; `*`, `**` and
-`%` only within bounds. Anything else is linear in the template's length,
-which is at most TEMPLATE_MAX, and a rendered part longer than RENDERED_MAX
-is refused as it grows.
+A template also costs only what it may: it renders in a bounded sandbox
+(sandbox.py), since every user's emails are rendered in the same workers.
 
 The sender compiles a message once per run (`compile_message`) and renders
 it for each client; `render_for_client` is the one-off form of the same.
@@ -24,14 +17,15 @@ it for each client; `render_for_client` is the one-off form of the same.
 from __future__ import annotations
 
 import traceback
-from functools import lru_cache, wraps
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes, pass_eval_context
+from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
-from jinja2.filters import FILTERS
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
+
+from mailer.delivery.sandbox import BoundedSandbox, refusal, render_bounded
 
 __all__ = [
     "ClientContext",
@@ -78,147 +72,8 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-TEMPLATE_MAX = 100_000  # characters of one part's template (subject, text or HTML)
-TEXT_MAX = 20_000  # characters one operation may produce (an escaped 2,000-character comment)
-RENDERED_MAX = 1_000_000  # characters of one rendered part
-_BITS_MAX = 4096  # of a number one operation may produce
-
-# The tags a message cannot use, and what the refusal calls them.
-_REFUSED_TAGS = {
-    nodes.For: "loops ({% for %})",
-    nodes.Macro: "macros",
-    nodes.CallBlock: "macros",
-    nodes.Assign: "variables ({% set %})",
-    nodes.AssignBlock: "variables ({% set %})",
-    nodes.With: "variables ({% with %})",
-    nodes.Block: "blocks",
-    nodes.Extends: "other templates",
-    nodes.Include: "other templates",
-    nodes.Import: "other templates",
-    nodes.FromImport: "other templates",
-}
-# Filters whose output grows no faster than their input (replace is bounded below).
-_FILTERS = [
-    "abs",
-    "capitalize",
-    "count",
-    "d",
-    "default",
-    "e",
-    "escape",
-    "first",
-    "float",
-    "int",
-    "last",
-    "length",
-    "lower",
-    "replace",
-    "round",
-    "safe",
-    "string",
-    "striptags",
-    "title",
-    "trim",
-    "truncate",
-    "upper",
-    "wordcount",
-]
-# str methods that pad or repeat a text to a length the template chooses.
-_GROWING_METHODS = frozenset(
-    ["center", "expandtabs", "format", "format_map", "join", "ljust", "replace", "rjust", "zfill"]
-)
-
-
-def _too_long(length: int) -> None:
-    if length > TEXT_MAX:
-        raise SecurityError(f"the text would be longer than {TEXT_MAX} characters")
-
-
-def _bounded(name: str):
-    """Jinja's filter `name`, refusing an output longer than TEXT_MAX."""
-    jinja_filter = FILTERS[name]
-
-    @wraps(jinja_filter)  # and so what Jinja passes it (its environment, say)
-    def bounded(*args, **kwargs):
-        result = jinja_filter(*args, **kwargs)
-        if isinstance(result, str):
-            _too_long(len(result))
-        return result
-
-    return bounded
-
-
-@pass_eval_context
-def _replace(eval_ctx, value, old, new, count=None):
-    """Jinja's replace, refusing before it works what would exceed TEXT_MAX."""
-    text, old, new = str(value), str(old), str(new)
-    found = text.count(old) if count is None or count < 0 else min(text.count(old), count)
-    _too_long(len(text) + found * (len(new) - len(old)))
-    return FILTERS["replace"](eval_ctx, value, old, new, count)
-
-
-class _BoundedSandbox(SandboxedEnvironment):
-    """Jinja's sandbox, keeping a template's cost linear in its length (see the top)."""
-
-    intercepted_binops = frozenset({"*", "**", "%"})
-
-    def __init__(self, *, html: bool) -> None:
-        super().__init__(
-            undefined=_Undefined, autoescape=html, keep_trailing_newline=True, auto_reload=False
-        )
-        self.globals.clear()
-        self.filters = {name: _bounded(name) for name in _FILTERS}
-        self.filters["replace"] = _replace
-
-    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _GROWING_METHODS:
-            return False
-        return super().is_safe_attribute(obj, attr, value)
-
-    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%" and isinstance(left, str):
-            raise SecurityError("% cannot format text here; join texts with ~")
-        if operator == "*":
-            for text, times in ((left, right), (right, left)):
-                if isinstance(text, (str, list, tuple)) and isinstance(times, int):
-                    _too_long(len(text) * times)
-        if isinstance(left, int) and isinstance(right, int):
-            bits = max(abs(left), 2).bit_length()
-            if operator == "**" and right * bits > _BITS_MAX:
-                raise SecurityError(f"the number would be longer than {_BITS_MAX} bits")
-            if operator == "*" and bits + abs(right).bit_length() > _BITS_MAX:
-                raise SecurityError(f"the number would be longer than {_BITS_MAX} bits")
-        return super().call_binop(context, operator, left, right)
-
-
-def _refusal(env: SandboxedEnvironment, source: str) -> str | None:
-    """Why a message cannot use this template ("line 2: loops ... are not available in
-    messages"), or None. Syntax errors are left to Jinja's own compilation."""
-    if len(source) > TEMPLATE_MAX:
-        return f"the template is longer than {TEMPLATE_MAX} characters"
-    try:
-        tree = env.parse(source)
-    except TemplateSyntaxError:
-        return None
-    for node in tree.find_all(tuple(_REFUSED_TAGS)):
-        return f"line {node.lineno}: {_REFUSED_TAGS[type(node)]} are not available in messages"
-    return None
-
-
-def _render(template, context: dict) -> str:
-    """The template rendered, piece by piece, refusing a part longer than RENDERED_MAX
-    before it is joined: each operation is bounded, not how many a template holds."""
-    pieces, length = [], 0
-    for piece in template.generate(context):
-        length += len(piece)
-        if length > RENDERED_MAX:
-            raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
-        pieces.append(piece)
-    return "".join(pieces)
-
-
-_TEXT_ENV = _BoundedSandbox(html=False)
-_HTML_ENV = _BoundedSandbox(html=True)
+_TEXT_ENV = BoundedSandbox(undefined=_Undefined, html=False)
+_HTML_ENV = BoundedSandbox(undefined=_Undefined, html=True)
 
 
 class _Part:
@@ -238,7 +93,7 @@ class _Part:
         self._escape = escape if html else str  # what Jinja's generated code calls
         env = _HTML_ENV if html else _TEXT_ENV
         # Saving refuses such a template; one saved before would fail each email alike.
-        self._refusal = _refusal(env, source)
+        self._refusal = refusal(env, source)
         if self._refusal is not None:
             return
         if "{" not in source:
@@ -262,7 +117,7 @@ class _Part:
                 pieces[position] = self._escape(values[index])
             return "".join(pieces)
         client = ClientContext(*values[:-1])
-        return _render(self._template, {"client": client, "unsubscribe_url": values[-1]})
+        return render_bounded(self._template, {"client": client, "unsubscribe_url": values[-1]})
 
 
 # Where each name a spliced template may use is in `_Part.render`'s values.
@@ -366,9 +221,9 @@ def validate_message(*, subject: str, body_text: str, body_html: str) -> dict[st
 
 def _template_error(source: str, *, html: bool) -> str | None:
     env = _HTML_ENV if html else _TEXT_ENV
-    refusal = _refusal(env, source)
-    if refusal is not None:
-        return refusal
+    refused = refusal(env, source)
+    if refused is not None:
+        return refused
     try:
         template = env.from_string(source)
     except TemplateSyntaxError as error:
@@ -377,7 +232,7 @@ def _template_error(source: str, *, html: bool) -> str | None:
         return f"{type(error).__name__}: {error}"
     context = {"client": SAMPLE_CLIENT, "unsubscribe_url": SAMPLE_UNSUBSCRIBE_URL}
     try:
-        _render(template, context)
+        render_bounded(template, context)
     except TemplateSyntaxError as error:  # e.g. a bad {% include %}
         return f"line {error.lineno}: {error.message}"
     except (UndefinedError, SecurityError) as error:

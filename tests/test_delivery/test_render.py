@@ -8,12 +8,12 @@ import pytest
 from jinja2.exceptions import SecurityError
 
 from mailer.delivery.render import (
-    TEMPLATE_MAX,
     ClientContext,
     compile_message,
     render_for_client,
     validate_message,
 )
+from mailer.delivery.sandbox import TEMPLATE_MAX
 
 
 def _valid(**fields) -> dict[str, str]:

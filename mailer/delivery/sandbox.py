@@ -1,0 +1,164 @@
+"""What a message template may do, and cost.
+
+A user writes the template, and it is rendered for each of their clients in
+workers every user shares: it must not loop, nor grow a text without bound.
+`BoundedSandbox` is Jinja's sandbox with:
+- no loops, macros, variables or blocks (`{% set %}` could double a text
+  again and again), and no other templates: `refusal` names the line;
+- no globals (`range`, `lipsum`);
+- only filters whose text grows with their input's, each one's output at
+  most TEXT_MAX, and no str methods that pad or repeat;
+- `*`, `**` and `%` only within bounds.
+Anything else is linear in the template's length, which is at most
+TEMPLATE_MAX, and `render_bounded` refuses a part longer than RENDERED_MAX
+as it grows.
+"""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from jinja2 import TemplateSyntaxError, Undefined, nodes, pass_eval_context
+from jinja2.exceptions import SecurityError
+from jinja2.filters import FILTERS
+from jinja2.sandbox import SandboxedEnvironment
+
+TEMPLATE_MAX = 100_000  # characters of one part's template (subject, text or HTML)
+TEXT_MAX = 20_000  # characters one operation may produce (an escaped 2,000-character comment)
+RENDERED_MAX = 1_000_000  # characters of one rendered part
+_BITS_MAX = 4096  # of a number one operation may produce
+
+# The tags a message cannot use, and what the refusal calls them.
+_REFUSED_TAGS = {
+    nodes.For: "loops ({% for %})",
+    nodes.Macro: "macros",
+    nodes.CallBlock: "macros",
+    nodes.Assign: "variables ({% set %})",
+    nodes.AssignBlock: "variables ({% set %})",
+    nodes.With: "variables ({% with %})",
+    nodes.Block: "blocks",
+    nodes.Extends: "other templates",
+    nodes.Include: "other templates",
+    nodes.Import: "other templates",
+    nodes.FromImport: "other templates",
+}
+# Filters whose output grows no faster than their input (replace is bounded below).
+_FILTERS = [
+    "abs",
+    "capitalize",
+    "count",
+    "d",
+    "default",
+    "e",
+    "escape",
+    "first",
+    "float",
+    "int",
+    "last",
+    "length",
+    "lower",
+    "replace",
+    "round",
+    "safe",
+    "string",
+    "striptags",
+    "title",
+    "trim",
+    "truncate",
+    "upper",
+    "wordcount",
+]
+# str methods that pad or repeat a text to a length the template chooses.
+_GROWING_METHODS = frozenset(
+    ["center", "expandtabs", "format", "format_map", "join", "ljust", "replace", "rjust", "zfill"]
+)
+
+
+def _too_long(length: int) -> None:
+    if length > TEXT_MAX:
+        raise SecurityError(f"the text would be longer than {TEXT_MAX} characters")
+
+
+def _bounded(name: str):
+    """Jinja's filter `name`, refusing an output longer than TEXT_MAX."""
+    jinja_filter = FILTERS[name]
+
+    @wraps(jinja_filter)  # and so what Jinja passes it (its environment, say)
+    def bounded(*args, **kwargs):
+        result = jinja_filter(*args, **kwargs)
+        if isinstance(result, str):
+            _too_long(len(result))
+        return result
+
+    return bounded
+
+
+@pass_eval_context
+def _replace(eval_ctx, value, old, new, count=None):
+    """Jinja's replace, refusing before it works what would exceed TEXT_MAX."""
+    text, old, new = str(value), str(old), str(new)
+    found = text.count(old) if count is None or count < 0 else min(text.count(old), count)
+    _too_long(len(text) + found * (len(new) - len(old)))
+    return FILTERS["replace"](eval_ctx, value, old, new, count)
+
+
+class BoundedSandbox(SandboxedEnvironment):
+    """Jinja's sandbox, keeping a template's cost linear in its length (see the top).
+    `undefined`: what a missing name becomes (render.py's names `client`)."""
+
+    intercepted_binops = frozenset({"*", "**", "%"})
+
+    def __init__(self, *, undefined: type[Undefined], html: bool) -> None:
+        super().__init__(
+            undefined=undefined, autoescape=html, keep_trailing_newline=True, auto_reload=False
+        )
+        self.globals.clear()
+        self.filters = {name: _bounded(name) for name in _FILTERS}
+        self.filters["replace"] = _replace
+
+    def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
+        if isinstance(obj, str) and attr in _GROWING_METHODS:
+            return False
+        return super().is_safe_attribute(obj, attr, value)
+
+    def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
+        if operator == "%" and isinstance(left, str):
+            raise SecurityError("% cannot format text here; join texts with ~")
+        if operator == "*":
+            for text, times in ((left, right), (right, left)):
+                if isinstance(text, (str, list, tuple)) and isinstance(times, int):
+                    _too_long(len(text) * times)
+        if isinstance(left, int) and isinstance(right, int):
+            bits = max(abs(left), 2).bit_length()
+            if operator == "**" and right * bits > _BITS_MAX:
+                raise SecurityError(f"the number would be longer than {_BITS_MAX} bits")
+            if operator == "*" and bits + abs(right).bit_length() > _BITS_MAX:
+                raise SecurityError(f"the number would be longer than {_BITS_MAX} bits")
+        return super().call_binop(context, operator, left, right)
+
+
+def refusal(env: SandboxedEnvironment, source: str) -> str | None:
+    """Why a message cannot use this template ("line 2: loops ... are not available in
+    messages"), or None. Syntax errors are left to Jinja's own compilation."""
+    if len(source) > TEMPLATE_MAX:
+        return f"the template is longer than {TEMPLATE_MAX} characters"
+    try:
+        tree = env.parse(source)
+    except TemplateSyntaxError:
+        return None
+    for node in tree.find_all(tuple(_REFUSED_TAGS)):
+        return f"line {node.lineno}: {_REFUSED_TAGS[type(node)]} are not available in messages"
+    return None
+
+
+def render_bounded(template, context: dict) -> str:
+    """The template rendered, piece by piece, refusing a part longer than RENDERED_MAX
+    before it is joined: each operation is bounded, not how many a template holds."""
+    pieces, length = [], 0
+    for piece in template.generate(context):
+        length += len(piece)
+        if length > RENDERED_MAX:
+            raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
+        pieces.append(piece)
+    return "".join(pieces)
