@@ -1,4 +1,4 @@
-"""Fixtures of the account tests: reading emails from the outbox, a clean login throttle,
+"""Fixtures of the account tests: reading emails from the outbox,
 SMTP servers on 127.0.0.1 (plain, and TLS with a self-signed certificate)."""
 
 from __future__ import annotations
