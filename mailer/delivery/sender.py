@@ -238,12 +238,13 @@ def _send_one(
     ledger.begin_start(row.id, utcnow())
     if following is not None:
         ahead.build(following)  # while the database marks this one
-    if not ledger.started() or unbuilt is not None:
+    started = ledger.started()  # False: another batch has it (or had)
+    if not started or unbuilt is not None:
         if transport.announced is not None:
             transport.close()  # drops the envelope written ahead for it
-        if ledger.started():
+        if started:
             _record(context, ledger, row, unbuilt, utcnow(), result)  # failed, unsent
-        return  # another batch has it (or had): this one sends nothing
+        return
     reply = transport.send(
         context.builder.sender_address,
         row.email,

@@ -20,12 +20,11 @@ PER_PAGE = 25
 def _users_query(search: str):
     query = select(User).order_by(User.email)
     if search:
-        escaped = search.lower().replace("/", "//").replace("%", "/%").replace("_", "/_")
-        pattern = f"%{escaped}%"  # what was typed, % and _ included, not wildcards
+        typed = search.lower()  # autoescape: % and _ are what was typed, not wildcards
         query = query.where(
             or_(
-                User.email.like(pattern, escape="/"),
-                func.lower(User.full_name).like(pattern, escape="/"),
+                User.email.contains(typed, autoescape=True),
+                func.lower(User.full_name).contains(typed, autoescape=True),
             )
         )
     return query
