@@ -13,6 +13,7 @@ from mailer.extensions import db
 from mailer.mailings import bp, mailing_queries
 from mailer.mailings import mailing_services as services
 from mailer.mailings.mailing_forms import FREQUENCY_CHOICES, SCOPE_CHOICES, MailingForm
+from mailer.mailings.send_routes import mailing_progress
 from mailer.models import Mailing, Message, utcnow
 
 FREQUENCY_LABELS = {choice.value: choice.label for choice in FREQUENCY_CHOICES}
@@ -79,6 +80,9 @@ def mailing_detail(mailing_id: int):
         mailing_queries.mailings_query(current_user).filter(Mailing.id == mailing_id).first_or_404()
     )
     page = request.args.get("page", 1, type=int)
+    # The latest run's progress first, its row in the table after: the row is then at
+    # least as far on as the progress, which stops polling once it reads "finished".
+    progress = mailing_progress(mailing.id)
     runs, run_total = mailing_queries.run_summaries(mailing, page=page)
     upcoming = []
     if mailing.is_active and mailing.next_send_at is not None:
@@ -94,6 +98,7 @@ def mailing_detail(mailing_id: int):
         "mailings/mailings/detail.html",
         mailing=mailing,
         upcoming=upcoming,
+        progress=progress,
         runs=runs,
         run_total=run_total,
         run_page=page,

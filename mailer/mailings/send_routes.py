@@ -18,8 +18,8 @@ def _own_mailing(mailing_id: int) -> Mailing:
     return Mailing.owned_by(current_user).filter_by(id=mailing_id).first_or_404()
 
 
-@bp.app_template_global()
 def mailing_progress(mailing_id: int) -> dict | None:
+    """The latest run's counts, as the mailing's page shows them."""
     return _for_viewer(progress.mailing_progress(mailing_id))
 
 
@@ -55,4 +55,4 @@ def mailing_send_now(mailing_id: int):
 @login_required
 def mailing_progress_json(mailing_id: int):
     mailing = _own_mailing(mailing_id)
-    return jsonify(_for_viewer(progress.mailing_progress(mailing.id)) or {})
+    return jsonify(mailing_progress(mailing.id) or {})

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
+from mailer.delivery import dispatch, jobs
 from mailer.extensions import db
+from mailer.mailings import mailing_queries, mailing_routes
 from mailer.models import Run
 from tests import factories
 
@@ -34,6 +38,43 @@ def test_mailing_page_shows_send_now_and_the_latest_counts(login, user, via_sink
     page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
     assert 'id="send-progress"' in page
     assert f"/mailings/{mailing.id}/progress" in page
+
+
+def test_a_run_finishing_while_the_page_is_read_never_shows_finished_beside_old_counts(
+    login, user, via_sink, mailing_for, monkeypatch
+):
+    """The page reads the latest run twice: for the box above and for its row in the runs
+    table. When the run finishes between the two reads, a box that says "Finished." (and
+    so stops updating) must not sit above a row that stays at the old counts."""
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    finished = []
+
+    def then_the_run_finishes(read):
+        def reading(*args, **kwargs):
+            result = read(*args, **kwargs)
+            if not finished:  # after the page's first read of the run, whichever it is
+                for batch in dispatch.run_batches(run_id):
+                    jobs.send_batch_job(run_id, batch)  # as a worker would, meanwhile
+                finished.append(run_id)
+            return result
+
+        return reading
+
+    for module, name in ((mailing_routes, "mailing_progress"), (mailing_queries, "run_summaries")):
+        monkeypatch.setattr(module, name, then_the_run_finishes(getattr(module, name)))
+    page = login(user).get(f"/mailings/{mailing.id}").get_data(as_text=True)
+
+    assert finished
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+    [box_sent] = re.findall(r'<span data-count="sent">(\d+)</span>', page)
+    [row_sent] = re.findall(r'<td [^>]*data-count="sent">(\d+)</td>', page)
+    state = re.search(r"data-state>(.*?)</p>", page, re.S).group(1)
+    assert row_sent == "2"  # the row is read last: it is never behind the box
+    if "Finished." in state:
+        assert box_sent == "2"
+    else:
+        assert "setTimeout(poll" in page  # the box catches up by itself
 
 
 def test_another_users_mailing_answers_404(login, other_user, via_sink, mailing_for, run_jobs):
