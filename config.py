@@ -208,6 +208,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
         "ACCOUNT_MAILS_PER_HOUR": env.int("ACCOUNT_MAILS_PER_HOUR", 3, minimum=1),
+        "ACCOUNT_MAIL_REQUESTS_PER_IP": env.int("ACCOUNT_MAIL_REQUESTS_PER_IP", 20, minimum=1),
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed.
         "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
         "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),

@@ -132,7 +132,7 @@ def _forget_throttles(app) -> None:
         del app.extensions[name]
     redis = redis_connection()
     if redis is not None:
-        for prefix in ("mailer:login-failures:", "mailer:account-mails:"):
+        for prefix in ("mailer:login-failures:", "mailer:account-mails:", "mailer:mail-requests:"):
             for key in redis.scan_iter(f"{prefix}*"):
                 redis.delete(key)
 

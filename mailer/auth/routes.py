@@ -30,7 +30,7 @@ from mailer.auth.forms import (
     ResetPasswordForm,
 )
 from mailer.auth.passwords import check_password_hash
-from mailer.auth.throttle import login_throttle, throttle_keys
+from mailer.auth.throttle import login_throttle, mail_request_throttle, throttle_keys
 from mailer.extensions import db
 from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
@@ -56,6 +56,9 @@ def register():
         return redirect(url_for("main.index"))
     form = RegisterForm()
     if form.validate_on_submit():
+        if spent := _mail_requests_spent():
+            form.email.errors.append(spent)
+            return render_template("auth/register.html", form=form), 429
         try:
             services.register_user(
                 email=form.email.data,
@@ -94,6 +97,26 @@ def confirm(token: str):
     return render_template("auth/confirm.html", token=token)
 
 
+def _mail_requests_spent() -> str | None:
+    """Why this visitor's IP may not ask for another account email this hour, or None
+    (and the ask is counted). Counted whether or not an email goes out, so the answer
+    never tells which addresses have an account."""
+    throttle, keys = mail_request_throttle(), [f"ip:{request.remote_addr or 'unknown'}"]
+    wait = throttle.retry_after(keys)
+    if not wait:
+        throttle.record(keys)
+        return None
+    return ngettext(
+        "Too many emails were asked for from your network. Please try again in %(num)d minute.",
+        "Too many emails were asked for from your network. Please try again in %(num)d minutes.",
+        _minutes(wait),
+    )
+
+
+def _minutes(seconds: int) -> int:
+    return max(1, (seconds + 59) // 60)
+
+
 def _dead_link(ask_again: str):
     """Say so at once and open the page that sends a new link."""
     flash(_("This link is invalid or has expired. Ask for a new one."), "warning")
@@ -104,6 +127,9 @@ def _dead_link(ask_again: str):
 def resend_confirmation():
     form = EmailForm(email=request.args.get("email", ""))
     if form.validate_on_submit():
+        if spent := _mail_requests_spent():
+            form.email.errors.append(spent)
+            return render_template("auth/resend_confirmation.html", form=form), 429
         services.resend_confirmation(form.email.data)
         db.session.commit()
         flash(_("If that address waits for confirmation, a new link is on its way."), "info")
@@ -123,11 +149,10 @@ def login():
     keys = throttle_keys(email, request.remote_addr)
     wait = throttle.retry_after(keys)
     if wait:
-        minutes = max(1, (wait + 59) // 60)
         message = ngettext(
             "Too many failed attempts. Please wait %(num)d minute and try again.",
             "Too many failed attempts. Please wait %(num)d minutes and try again.",
-            minutes,
+            _minutes(wait),
         )
         return render_template("auth/login.html", form=form, error=message), 429
     user = services.authenticate(email, form.password.data)
@@ -158,6 +183,9 @@ def logout():
 def forgot_password():
     form = EmailForm()
     if form.validate_on_submit():
+        if spent := _mail_requests_spent():
+            form.email.errors.append(spent)
+            return render_template("auth/forgot_password.html", form=form), 429
         services.request_password_reset(form.email.data)
         db.session.commit()
         flash(_("If that address has an account, a link to reset the password is on its way."))

@@ -4,7 +4,9 @@ counted from the last event.
 The login throttle counts failed logins per email and per IP (LOGIN_MAX_FAILURES,
 LOGIN_LOCKOUT_SECONDS); the account mail throttle counts the emails sent to each
 address (ACCOUNT_MAILS_PER_HOUR an hour), so nobody can flood an inbox, or use up
-the SMTP account's quota, by asking for confirmation or reset links.
+the SMTP account's quota, by asking for confirmation or reset links; the mail
+request throttle counts those asks per IP (ACCOUNT_MAIL_REQUESTS_PER_IP an hour),
+so nobody can spend the quota by asking for many addresses.
 
 With REDIS_URL the counters live in Redis, so every web process shares them;
 otherwise in a lock-protected dict of this process (the embedded default).
@@ -103,6 +105,12 @@ def login_throttle() -> MemoryThrottle | RedisThrottle:
 def account_mail_throttle() -> MemoryThrottle | RedisThrottle:
     """The account mail throttle of this app (keys "to:<address>"), built on first use."""
     return _throttle("account-mails", current_app.config["ACCOUNT_MAILS_PER_HOUR"], 3600)
+
+
+def mail_request_throttle() -> MemoryThrottle | RedisThrottle:
+    """The throttle of asks for account mail (keys "ip:<address>"), built on first use."""
+    limit = current_app.config["ACCOUNT_MAIL_REQUESTS_PER_IP"]
+    return _throttle("mail-requests", limit, 3600)
 
 
 def _throttle(name: str, limit: int, seconds: int) -> MemoryThrottle | RedisThrottle:

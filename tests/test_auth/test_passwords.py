@@ -88,6 +88,40 @@ def test_asking_again_and_again_sends_one_address_only_so_many_emails_an_hour(
     assert len(outbox()) == limit + 1  # another address is not held back
 
 
+def test_one_ip_asking_for_many_addresses_is_stopped_and_told_so(app, client, outbox, monkeypatch):
+    monkeypatch.setitem(app.config, "ACCOUNT_MAIL_REQUESTS_PER_IP", 3)
+    users = [factories.make_user(f"user{n}@example.com") for n in range(4)]
+
+    answers = [client.post("/auth/reset", data={"email": user.email}) for user in users]
+
+    assert [answer.status_code for answer in answers] == [302, 302, 302, 429]
+    assert len(outbox()) == 3
+    refused = answers[-1].text
+    assert "Too many emails were asked for from your network" in refused
+    assert f'value="{users[-1].email}"' in refused  # the form keeps what was typed
+    elsewhere = {"REMOTE_ADDR": "203.0.113.9"}
+    answer = client.post("/auth/reset", data={"email": users[-1].email}, environ_base=elsewhere)
+    assert answer.status_code == 302
+    assert len(outbox()) == 4  # another network is not held back
+
+
+@pytest.mark.parametrize("page", ["/auth/register", "/auth/confirm"])
+def test_the_other_pages_that_send_account_mail_count_asks_from_one_ip_too(
+    app, client, outbox, monkeypatch, page
+):
+    monkeypatch.setitem(app.config, "ACCOUNT_MAIL_REQUESTS_PER_IP", 1)
+    client.post("/auth/reset", data={"email": "nobody@example.com"})  # counted, though unsent
+    fields = {"email": "new@example.com", "full_name": "New", "password": factories.PASSWORD}
+    fields["password_confirm"] = factories.PASSWORD
+
+    answer = client.post(page, data=fields)
+
+    assert answer.status_code == 429
+    assert "Too many emails were asked for from your network" in answer.text
+    assert outbox() == []
+    assert User.by_email("new@example.com") is None
+
+
 def test_reset_refuses_a_common_password(app, client, outbox, user):
     client.post("/auth/reset", data={"email": user.email})
     path = link_in(outbox()[0], app.config["BASE_URL"])
