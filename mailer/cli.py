@@ -195,15 +195,18 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
     from mailer.delivery import dispatch
     from mailer.models import Mailing
 
-    query = select(Mailing.id).where(Mailing.is_active.is_(True)).order_by(Mailing.id)
+    query = select(Mailing).where(Mailing.is_active.is_(True)).order_by(Mailing.id)
     if mailing_id is not None:
         query = query.where(Mailing.id == mailing_id)
-    ids = list(db.session.scalars(query))
-    if not ids:
+    mailings = list(db.session.scalars(query))
+    if not mailings:
         raise click.ClickException("No active mailing to send.")
     if not yes:
-        click.confirm(f"Send {len(ids)} mailing(s) to all their clients now?", abort=True)
-    for one_id in ids:
+        click.confirm(f"Send {len(mailings)} mailing(s) to all their clients now?", abort=True)
+    for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
+        if not has_clients:
+            click.echo(f"Mailing {one_id}: not sent (it has no clients).")
+            continue
         run_id = dispatch.start_forced_run(one_id)
         if run_id is None:
             click.echo(f"Mailing {one_id}: not sent (disabled, or its owner is blocked).")

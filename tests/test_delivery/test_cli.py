@@ -55,3 +55,17 @@ def test_mailing_start_now_for_one_mailing_with_yes(app, via_sink, mailing_for, 
     run_jobs()
     assert via_sink.to_counts() == {"ann@example.com": 1}
     assert statuses() == {"sent": 1}
+
+
+def test_mailing_start_now_skips_a_mailing_without_clients_and_says_so(
+    app, via_sink, mailing_for, run_jobs
+):
+    empty = mailing_for()
+    full = mailing_for("ann@example.com")
+    result = app.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"Mailing {empty.id}: not sent (it has no clients)." in result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    runs = db.session.scalars(db.select(Run)).all()
+    assert [run.mailing_id for run in runs] == [full.id]  # no empty run for the other
