@@ -1,6 +1,6 @@
 import random
 
-from flask import current_app, render_template
+from flask import current_app, render_template, send_from_directory
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
@@ -57,6 +57,12 @@ def _manager_links(user) -> list[tuple[str, str]]:
         for endpoint, label in MANAGER_SCREENS
         if endpoint in current_app.view_functions
     ]
+
+
+@bp.route("/favicon.ico")
+def favicon():
+    # Pages link the icon; this serves the pages that don't (the admin's) and other clients.
+    return send_from_directory(current_app.static_folder, "favicon.svg", mimetype="image/svg+xml")
 
 
 @bp.route("/healthz")

@@ -132,6 +132,7 @@ def _mailing(objs):
 ACCESS: dict[str, Rule] = {
     # main
     "main.index": Rule(PUBLIC),
+    "main.favicon": Rule(PUBLIC),
     "main.healthz": Rule(PUBLIC),
     # auth
     "auth.register": Rule(ANONYMOUS_ONLY),

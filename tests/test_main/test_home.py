@@ -242,3 +242,16 @@ def _wait_for_port(port: int) -> None:
                 return
         time.sleep(0.05)
     raise RuntimeError("redis-server did not start")
+
+
+def test_every_page_has_an_icon_and_favicon_ico_serves_it(client):
+    page = client.get("/").get_data(as_text=True)
+    linked = re.search(r'<link rel="icon"[^>]*href="([^"]+)"', page).group(1)
+    with client.get(linked) as icon:
+        assert icon.status_code == 200
+        svg = icon.data
+    assert svg.lstrip().startswith(b"<svg")
+    with client.get("/favicon.ico") as fallback:  # asked by pages without the link (the admin's)
+        assert fallback.status_code == 200
+        assert fallback.mimetype == "image/svg+xml"
+        assert fallback.data == svg
