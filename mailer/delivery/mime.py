@@ -16,6 +16,7 @@ import uuid
 from email.utils import formataddr, formatdate, parseaddr
 
 from mailer.delivery.render import Rendered
+from mailer.mail import ascii_domain
 
 _CRLF = b"\r\n"
 _MAX_LINE = 998
@@ -44,6 +45,8 @@ class MessageBuilder:
         self._date = (0, b"")
 
     def build(self, *, to: str, rendered: Rendered, unsubscribe_url: str, mailto: str) -> bytes:
+        if not to.isascii():
+            to = ascii_domain(to)  # as the transport's RCPT TO writes it
         headers = b"".join(
             (
                 self._from,

@@ -11,7 +11,7 @@ import smtplib
 import ssl
 from typing import NamedTuple
 
-from mailer.mail import write_to_outbox
+from mailer.mail import ascii_domain, write_to_outbox
 
 _MAX_REPLY_LINE = 8192  # as smtplib
 _STAGES = ("mail", "rcpt", "data")
@@ -137,7 +137,15 @@ class SmtpTransport:
             return Reply(None, _no_reply(self.stage, error), self.stage)
 
     def _envelope(self, sender: str, recipient: str) -> tuple[bytes, bytes, bytes] | None:
-        """MAIL, RCPT and DATA; None when an address needs SMTPUTF8 and the server lacks it."""
+        """MAIL, RCPT and DATA; None when an address needs SMTPUTF8 and the server lacks it.
+
+        An international domain goes out in its ASCII form (punycode), which every
+        server takes; only letters other than Latin before the @ need SMTPUTF8.
+        """
+        if not recipient.isascii():
+            recipient = ascii_domain(recipient)
+        if not sender.isascii():
+            sender = ascii_domain(sender)
         option = b""
         if not (sender.isascii() and recipient.isascii()):
             if not self.smtputf8:

@@ -34,6 +34,21 @@ def test_each_client_receives_one_email_addressed_to_them_alone(via_sink, mailin
     assert run.finished_at is not None
 
 
+def test_a_client_at_an_international_domain_gets_it_from_a_server_without_smtputf8(
+    via_sink, mailing_for, run_jobs
+):
+    via_sink.smtputf8 = False  # as most servers: only ASCII addresses
+    mailing_for("nina@пример.рф")
+    assert dispatch.dispatch_due() == 1
+    run_jobs()
+    [(address, item)] = via_sink.by_recipient().items()
+    assert address == "nina@xn--e1afmkfd.xn--p1ai"
+    assert item.message["To"] == address
+    text = item.message.get_body(("plain",)).get_content()
+    assert "Dear Nina <nina@пример.рф>" in text  # the body keeps the address as typed
+    assert statuses() == {"sent": 1}
+
+
 def test_each_email_has_a_unique_message_id_and_unsubscribe_headers(
     via_sink, mailing_for, run_jobs
 ):

@@ -150,8 +150,18 @@ def test_closing_reply_drops_the_envelope_sent_behind_it(sink, transport):
 
 
 def test_non_ascii_address_goes_out_with_smtputf8(sink, transport):
+    assert transport.send(SENDER, "иван@example.com", MESSAGE).ok
+    assert list(_bodies(sink)) == ["иван@example.com"]
+
+
+def test_international_domain_goes_out_in_ascii_to_any_server(sink, transport):
+    sink.smtputf8 = False
+    assert transport.send(SENDER, "ivan@пример.рф", MESSAGE).ok
+    assert transport.send(SENDER, "иван@пример.рф", MESSAGE).code == 553  # needs SMTPUTF8
+    sink.smtputf8 = True
+    transport.close()  # the next connection reads the server's extensions again
     assert transport.send(SENDER, "иван@пример.рф", MESSAGE).ok
-    assert list(_bodies(sink)) == ["иван@пример.рф"]
+    assert list(_bodies(sink)) == ["ivan@xn--e1afmkfd.xn--p1ai", "иван@xn--e1afmkfd.xn--p1ai"]
 
 
 def test_non_ascii_address_without_smtputf8_fails_for_good_before_the_server(sink, transport):
