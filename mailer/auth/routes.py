@@ -215,6 +215,8 @@ def change_password():
     if form.validate_on_submit():
         if not check_password_hash(current_user.password_hash, form.current_password.data):
             form.current_password.errors.append(_("This is not your current password."))
+        elif form.password.data == form.current_password.data:
+            form.password.errors.append(_("This is your current password: choose a new one."))
         else:
             services.set_password(current_user, form.password.data)
             db.session.commit()

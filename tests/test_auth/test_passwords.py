@@ -161,6 +161,21 @@ def test_change_password_needs_the_current_one(client, login, user):
     assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
 
 
+def test_change_password_refuses_the_current_one_as_the_new_one(client, login, user):
+    login(user)
+    same, hash_before = factories.PASSWORD, user.password_hash
+
+    answer = client.post(
+        "/auth/password",
+        data={"current_password": same, "password": same, "password_confirm": same},
+    )
+
+    assert answer.status_code == 200
+    assert "This is your current password: choose a new one." in answer.text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).password_hash == hash_before  # not even re-salted
+
+
 def test_change_password_needs_login(client):
     response = client.get("/auth/password")
 
