@@ -5,6 +5,9 @@ program's one-click POST (body `List-Unsubscribe=One-Click`) unsubscribes
 without a page. No login: the token, signed with SECRET_KEY and the salt
 "unsubscribe", names the client, so it cannot be forged or moved to another
 client. It does not expire: links in old emails must keep working.
+
+`/unsubscribe/preview`, the link in a message's preview, shows that page as
+a client would see it and changes nothing.
 """
 
 from __future__ import annotations
@@ -99,3 +102,8 @@ def unsubscribe_page(token: str):
     if request.form.get("List-Unsubscribe") == "One-Click":
         return "", 204
     return render_template("delivery/unsubscribe.html", client=client, done=True)
+
+
+@bp.route("/unsubscribe/preview")
+def unsubscribe_preview():
+    return render_template("delivery/unsubscribe.html", client=None, done=False, preview=True)

@@ -187,6 +187,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.report": Rule(LOGGED_IN),
     # delivery: the signed token is the proof, no login
     "unsubscribe.unsubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
+    "unsubscribe.unsubscribe_preview": Rule(PUBLIC),
     # blog: public pages
     "blog.index": Rule(PUBLIC),
     "blog.article": Rule(PUBLIC, args=lambda objs: {"article_id": objs.article.id}),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Message
+from mailer.models import Client, Message
 from tests import factories
 
 
@@ -156,6 +158,24 @@ def test_preview_without_clients_uses_a_sample_client(login, user):
     page = login(user).get(f"/messages/{message.id}").text
     assert "Dear Sample Client" in page
     assert "a sample client is shown" in page
+
+
+def test_preview_unsubscribe_link_opens_the_clients_page_and_changes_nothing(app, login, user):
+    anna = factories.make_client(user, "anna@example.com", full_name="Anna")
+    message = factories.make_message(user, body_text="Leave: {{ unsubscribe_url }}")
+    browser = login(user)
+    page = browser.get(f"/messages/{message.id}").text
+    link = re.search(r"Leave: ([^\s<]+)", page).group(1)
+    assert link.startswith(app.config["BASE_URL"])
+
+    opened = browser.get(link.removeprefix(app.config["BASE_URL"]))
+
+    assert opened.status_code == 200
+    assert "A preview: this is the page your clients see" in opened.text
+    assert "Unsubscribe?" in opened.text
+    assert "<form" not in opened.text.split("<main", 1)[1]  # nothing to send
+    db.session.expire_all()
+    assert db.session.get(Client, anna.id).unsubscribed_at is None
 
 
 def test_preview_html_is_sanitised(login, user):
