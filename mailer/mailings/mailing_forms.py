@@ -18,6 +18,7 @@ from wtforms.validators import InputRequired, Length, ValidationError
 from mailer.mailings.mailing_services import (
     ClientSelection,
     MailingData,
+    exists_in_zone,
     is_known_timezone,
     local_to_utc,
 )
@@ -60,6 +61,27 @@ class MailingForm(FlaskForm):
     def validate_timezone(self, field) -> None:
         if not is_known_timezone(field.data.strip()):
             raise ValidationError(_l("Unknown time zone. Use a name such as Europe/Moscow."))
+
+    def validate_start_at(self, field) -> None:
+        self._check_the_clocks(field)
+
+    def validate_end_at(self, field) -> None:
+        self._check_the_clocks(field)
+
+    def _check_the_clocks(self, field) -> None:
+        """A time the clocks skip is refused, rather than moved on silently."""
+        tz = (self.timezone.data or "").strip()
+        if field.data is None or not is_known_timezone(tz) or exists_in_zone(field.data, tz):
+            return
+        raise ValidationError(
+            _l(
+                "There is no %(time)s on %(date)s in %(zone)s: the clocks go forward over "
+                "it. Choose another time.",
+                time=f"{field.data:%H:%M}",
+                date=f"{field.data:%Y-%m-%d}",
+                zone=tz,
+            )
+        )
 
     def data_for_model(self) -> MailingData:
         tz = self.timezone.data.strip()

@@ -70,6 +70,11 @@ def utc_to_local(moment: datetime, tz: str) -> datetime:
     return moment.astimezone(ZoneInfo(tz)).replace(tzinfo=None)
 
 
+def exists_in_zone(local: datetime, tz: str) -> bool:
+    """False for a wall-clock time the clocks skip in `tz` (02:30 as they go forward)."""
+    return utc_to_local(local_to_utc(local, tz), tz) == local
+
+
 def is_known_timezone(tz: str) -> bool:
     try:
         ZoneInfo(tz)

@@ -90,6 +90,20 @@ def test_unknown_time_zone_is_refused_with_the_typed_value_kept(login, user, mes
     assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
 
 
+def test_a_start_the_clocks_skip_is_refused_with_the_input_kept(login, user, message, clients):
+    # Berlin goes from 02:00 straight to 03:00 on 2031-03-30: 02:30 never happens there.
+    data = form_data(message, clients, start_at="2031-03-30T02:30", timezone="Europe/Berlin")
+    response = login(user).post("/mailings/new", data=data)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "There is no 02:30 on 2031-03-30 in Europe/Berlin" in page
+    assert 'value="2031-03-30T02:30"' in page
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+    moved = form_data(message, clients, start_at="2031-03-30T03:30", timezone="Europe/Berlin")
+    assert login(user).post("/mailings/new", data=moved).status_code == 302
+
+
 def test_another_users_client_id_is_refused_never_attached(
     login, user, other_user, message, clients
 ):
