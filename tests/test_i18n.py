@@ -7,7 +7,7 @@ import html
 import os
 import re
 import shutil
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from email import policy
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -284,6 +284,27 @@ def test_paused_until_is_shown_in_the_users_language_and_zone(login, russian_use
     assert f"{local:%H:%M}" in progress["paused_until_text"]  # Moscow, not UTC
     assert f"Отправка возобновится {progress['paused_until_text']}." in page
     assert progress["paused_until"] == until.isoformat()  # the machine-readable value stays
+
+
+@pytest.mark.parametrize(
+    ("viewer", "path"),
+    [
+        ("user", "/auth/profile"),
+        ("manager", "/manager/users"),
+        ("superuser", "/admin/users/details/?id={id}"),
+    ],
+)
+def test_a_moment_reads_the_same_on_every_page_in_the_viewers_zone(
+    request, login, user, viewer, path
+):
+    user.last_login_at = datetime(2031, 3, 1, 6, 0, tzinfo=UTC)
+    viewing = request.getfixturevalue(viewer)
+    viewing.timezone = "Europe/Moscow"
+    db.session.commit()
+
+    page = login(viewing).get(path.format(id=user.id)).get_data(as_text=True)
+
+    assert "2031-03-01 09:00" in page  # as every list writes it, in Moscow (UTC+3)
 
 
 # -- emails -----------------------------------------------------------------------------------

@@ -91,7 +91,7 @@ class DatabaseErrorsMixin:
 
 
 def _local_time(view, value: datetime, name: str) -> str:
-    return format_datetime(value, "short")
+    return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 
 class LocalTimesMixin:

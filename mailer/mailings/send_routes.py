@@ -28,7 +28,7 @@ def _for_viewer(shown: dict | None) -> dict | None:
     the viewer's time zone (and language), as the page writes them."""
     if shown and shown.get("paused_until"):
         until = datetime.fromisoformat(shown["paused_until"])
-        shown["paused_until_text"] = format_datetime(until, "short")
+        shown["paused_until_text"] = format_datetime(until, "yyyy-MM-dd HH:mm")
     if shown and shown.get("finished_at"):
         finished = datetime.fromisoformat(shown["finished_at"])
         shown["finished_at_text"] = format_datetime(finished, "yyyy-MM-dd HH:mm")
