@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
@@ -13,7 +15,7 @@ from wtforms import (
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from mailer.mailings.mailing_services import (
     ClientSelection,
@@ -35,6 +37,8 @@ SCOPE_CHOICES = [
     SelectChoice("search", _l("All my clients matching the search")),
 ]
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
+# A "once" mailing left without an end may go out this long after its start (after downtime).
+ONCE_WINDOW = timedelta(days=1)
 
 
 class MailingForm(FlaskForm):
@@ -48,7 +52,13 @@ class MailingForm(FlaskForm):
         _l("Start"), format=DATETIME_FORMAT, validators=[InputRequired(_l("Enter the start."))]
     )
     end_at = DateTimeLocalField(
-        _l("End"), format=DATETIME_FORMAT, validators=[InputRequired(_l("Enter the end."))]
+        _l("End"),
+        format=DATETIME_FORMAT,
+        validators=[Optional()],  # required unless "once": see `validate`
+        description=_l(
+            "Optional for “Once”: the send may then go out until a day after the start, "
+            "if mailer was stopped at the start."
+        ),
     )
     frequency = SelectField(_l("Frequency"), choices=FREQUENCY_CHOICES, default="once")
     timezone = StringField(
@@ -61,6 +71,13 @@ class MailingForm(FlaskForm):
     def validate_timezone(self, field) -> None:
         if not is_known_timezone(field.data.strip()):
             raise ValidationError(_l("Unknown time zone. Use a name such as Europe/Moscow."))
+
+    def validate(self, extra_validators=None) -> bool:
+        valid = super().validate(extra_validators)
+        if self.end_at.data is None and not self.end_at.errors and self.frequency.data != "once":
+            self.end_at.errors.append(_l("Enter the end."))
+            return False
+        return valid
 
     def validate_start_at(self, field) -> None:
         self._check_the_clocks(field)
@@ -85,6 +102,7 @@ class MailingForm(FlaskForm):
 
     def data_for_model(self) -> MailingData:
         tz = self.timezone.data.strip()
+        start_at = local_to_utc(self.start_at.data, tz)
         return MailingData(
             message_id=self.message_id.data,
             clients=ClientSelection(
@@ -92,8 +110,10 @@ class MailingForm(FlaskForm):
                 ids=list(self.client_ids.data or []),
                 search=self.client_search.data or "",
             ),
-            start_at=local_to_utc(self.start_at.data, tz),
-            end_at=local_to_utc(self.end_at.data, tz),
+            start_at=start_at,
+            end_at=local_to_utc(self.end_at.data, tz)
+            if self.end_at.data
+            else start_at + ONCE_WINDOW,
             frequency=self.frequency.data,
             timezone=tz,
             is_active=self.is_active.data,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -77,6 +78,32 @@ def test_end_before_start_is_refused_and_the_form_keeps_the_input(login, user, m
     assert 'value="2031-02-01T09:00"' in page
     assert 'value="анна"' in page
     assert f'value="{clients[0].id}" id="client-{clients[0].id}" checked' in page
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_a_once_mailing_may_leave_the_end_empty_and_gets_a_day(login, user, message, clients):
+    browser = login(user)
+    [end_input] = re.findall(r'<input[^>]*id="end_at"[^>]*>', browser.get("/mailings/new").text)
+    assert "required" not in end_input  # the browser lets it stay empty
+    data = form_data(message, clients, frequency="once", end_at="")
+
+    response = browser.post("/mailings/new", data=data)
+
+    assert response.status_code == 302
+    mailing = db.session.scalar(db.select(Mailing))
+    assert mailing.end_at - mailing.start_at == timedelta(days=1)
+    assert mailing.next_send_at == mailing.start_at
+
+
+def test_a_periodic_mailing_needs_its_end(login, user, message, clients):
+    data = form_data(message, clients, frequency="daily", end_at="")
+
+    response = login(user).post("/mailings/new", data=data)
+
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "Enter the end." in page
+    assert 'value="2031-03-01T09:00"' in page  # the start typed is kept
     assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
 
 
