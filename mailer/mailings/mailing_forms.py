@@ -103,6 +103,7 @@ class MailingForm(FlaskForm):
     def data_for_model(self) -> MailingData:
         tz = self.timezone.data.strip()
         start_at = local_to_utc(self.start_at.data, tz)
+        end_at = local_to_utc(self.end_at.data, tz) if self.end_at.data else start_at + ONCE_WINDOW
         return MailingData(
             message_id=self.message_id.data,
             clients=ClientSelection(
@@ -111,9 +112,7 @@ class MailingForm(FlaskForm):
                 search=self.client_search.data or "",
             ),
             start_at=start_at,
-            end_at=local_to_utc(self.end_at.data, tz)
-            if self.end_at.data
-            else start_at + ONCE_WINDOW,
+            end_at=end_at,
             frequency=self.frequency.data,
             timezone=tz,
             is_active=self.is_active.data,
