@@ -10,11 +10,13 @@ from mailer.delivery.render import SAMPLE_CLIENT
 from mailer.extensions import db
 from mailer.mailings import bp
 from mailer.mailings import message_services as services
+from mailer.mailings.client_queries import clients_query
 from mailer.mailings.message_forms import MessageForm
 from mailer.models import Client, Message
 
 PER_PAGE = 25
-# The preview's client menu lists this many; any other own client works by id.
+# The preview's client menu lists this many (of those the search finds); any other
+# own client works by id.
 PREVIEW_CLIENT_CHOICES = 100
 
 
@@ -84,9 +86,11 @@ def message_delete(message_id: int):
 @login_required
 def message_preview(message_id: int):
     message = _own_message(message_id)
-    choices = (
-        Client.owned_by(current_user).order_by(Client.email).limit(PREVIEW_CLIENT_CHOICES).all()
-    )
+    search = request.args.get("q", "").strip()
+    choices = _preview_choices(search)
+    if search and not choices:
+        flash(_("No client matches “%(search)s”.", search=search), "warning")
+        choices = _preview_choices("")
     chosen = _preview_client(request.args.get("client_id", type=int), choices)
     rendered = services.render_preview(
         message=message,
@@ -98,6 +102,7 @@ def message_preview(message_id: int):
         message=message,
         choices=choices,
         chosen=chosen,
+        search=search,
         rendered=rendered,
     )
 
@@ -105,6 +110,10 @@ def message_preview(message_id: int):
 def _sample_client():
     """The stand-in shown to an owner with no clients yet, named in their language."""
     return SAMPLE_CLIENT._replace(full_name=_("Sample Client"), comment=_("A comment"))
+
+
+def _preview_choices(search: str) -> list[Client]:
+    return clients_query(current_user, search=search).limit(PREVIEW_CLIENT_CHOICES).all()
 
 
 def _preview_client(client_id: int | None, choices: list[Client]) -> Client | None:

@@ -147,6 +147,33 @@ def test_preview_renders_for_the_first_client_by_default_and_a_chosen_one(login,
     assert "Mail boris@example.com" in chosen
 
 
+def test_preview_finds_a_client_beyond_the_menu_by_name_or_address(login, user, monkeypatch):
+    from mailer.mailings import message_routes
+
+    monkeypatch.setattr(message_routes, "PREVIEW_CLIENT_CHOICES", 2)
+    for name in ("Anna", "Boris", "Clara", "Dmitry"):
+        factories.make_client(user, f"{name.lower()}@example.com", full_name=name)
+    message = factories.make_message(user, "Hi {{ client.full_name }}")
+    browser = login(user)
+    assert "dmitry@example.com" not in browser.get(f"/messages/{message.id}").text  # past 2
+
+    found = browser.get(f"/messages/{message.id}?q=DMIT").text
+
+    assert "Hi Dmitry" in found
+    assert re.findall(r"<option [^>]*>([^<]+)</option>", found) == ["dmitry@example.com — Dmitry"]
+    assert 'value="DMIT"' in found  # the search stays in its box, and in the menu's form
+
+
+def test_preview_search_without_a_match_says_so_and_shows_the_first_client(login, user):
+    factories.make_client(user, "anna@example.com", full_name="Anna")
+    message = factories.make_message(user, "Hi {{ client.full_name }}")
+
+    page = login(user).get(f"/messages/{message.id}?q=nobody", follow_redirects=True).text
+
+    assert "No client matches “nobody”." in page
+    assert "Hi Anna" in page
+
+
 def test_preview_for_another_users_client_is_not_found(login, user, other_user):
     theirs = factories.make_client(other_user, "theirs@example.com")
     message = factories.make_message(user)
