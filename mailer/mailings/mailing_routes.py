@@ -12,7 +12,12 @@ from mailer.delivery.schedule import next_send_times
 from mailer.extensions import db
 from mailer.mailings import bp, mailing_queries
 from mailer.mailings import mailing_services as services
-from mailer.mailings.mailing_forms import FREQUENCY_CHOICES, SCOPE_CHOICES, MailingForm
+from mailer.mailings.mailing_forms import (
+    FREQUENCY_CHOICES,
+    ONCE_WINDOW,
+    SCOPE_CHOICES,
+    MailingForm,
+)
 from mailer.mailings.send_routes import mailing_progress
 from mailer.models import Mailing, Message, utcnow
 
@@ -150,6 +155,8 @@ class _FormValues:
         self.message_id = mailing.message_id
         self.start_at = services.utc_to_local(mailing.start_at, mailing.timezone)
         self.end_at = services.utc_to_local(mailing.end_at, mailing.timezone)
+        if mailing.frequency == "once" and mailing.end_at - mailing.start_at == ONCE_WINDOW:
+            self.end_at = None  # left empty: it follows the start when that is edited
         self.frequency = mailing.frequency
         self.timezone = mailing.timezone
         self.is_active = mailing.is_active
@@ -194,6 +201,11 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
 
 
 def _field_error(form: MailingForm, error: services.MailingError) -> None:
+    if error.field == "end_at" and form.end_at.data is None:
+        # An end left empty follows the start: a start too early is the one to change.
+        message = _("The start has passed: this mailing would never send. Choose a later start.")
+        form.start_at.errors = [*form.start_at.errors, message]
+        return
     field = getattr(form, error.field, None)
     if field is None:
         abort(400)

@@ -95,6 +95,40 @@ def test_a_once_mailing_may_leave_the_end_empty_and_gets_a_day(login, user, mess
     assert mailing.next_send_at == mailing.start_at
 
 
+def test_an_end_left_empty_stays_empty_on_edit_and_follows_a_new_start(
+    login, user, message, clients
+):
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients, frequency="once", end_at=""))
+    mailing = db.session.scalar(db.select(Mailing))
+    [end_input] = re.findall(
+        r'<input[^>]*id="end_at"[^>]*>', browser.get(f"/mailings/{mailing.id}/edit").text
+    )
+    assert 'value=""' in end_input
+
+    later = form_data(
+        message, [], frequency="once", end_at="", start_at="2031-05-01T09:00", client_scope="keep"
+    )
+    response = browser.post(f"/mailings/{mailing.id}/edit", data=later)
+
+    assert response.status_code == 302
+    db.session.expire_all()
+    mailing = db.session.get(Mailing, mailing.id)
+    assert mailing.start_at == datetime(2031, 5, 1, 6, 0, tzinfo=UTC)
+    assert mailing.end_at - mailing.start_at == timedelta(days=1)
+
+
+def test_a_past_start_with_an_empty_end_is_refused_at_the_start(login, user, message, clients):
+    data = form_data(message, clients, frequency="once", end_at="", start_at="2020-01-01T10:00")
+
+    page = login(user).post("/mailings/new", data=data).get_data(as_text=True)
+
+    start_field = page.split('id="start_at"', 1)[1].split('id="end_at"', 1)[0]
+    assert "The start has passed: this mailing would never send." in start_field
+    assert "The end has passed" not in page
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
 def test_a_periodic_mailing_needs_its_end(login, user, message, clients):
     data = form_data(message, clients, frequency="daily", end_at="")
 
