@@ -177,7 +177,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
     env = _Reader(environ)
     debug = env.bool("FLASK_DEBUG", False)
     redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"))
-    base_url = env.url("BASE_URL", ("http", "https")) or "http://127.0.0.1:5000"
+    base_url = env.url("BASE_URL", ("http", "https"))
     return {
         "DEBUG": debug,
         # Our error pages, not Werkzeug's, even in debug.
@@ -186,7 +186,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,
-        "BASE_URL": base_url.rstrip("/"),
+        "BASE_URL": (base_url or "http://127.0.0.1:5000").rstrip("/"),
+        # Unset: `flask up` points it at the address it serves on.
+        "BASE_URL_GIVEN": base_url is not None,
         "DEFAULT_TIMEZONE": env.timezone("DEFAULT_TIMEZONE", "UTC"),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

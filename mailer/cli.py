@@ -33,6 +33,7 @@ def seed_demo_command() -> None:
 def up_command(host: str, port: int) -> None:
     """Migrate, load the demo data once, and serve mailer with its scheduler (`make run`)."""
     app = current_app._get_current_object()
+    _links_lead_here(app, host, port)
     _stop_on_signals()
     upgrade()
     if not demo.has_data():
@@ -55,6 +56,14 @@ def up_command(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _links_lead_here(app: Flask, host: str, port: int) -> None:
+    """Without BASE_URL, links in emails (the worker's too: it reads the environment)
+    lead to the address this server listens on."""
+    if not app.config["BASE_URL_GIVEN"]:
+        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
+        app.config["BASE_URL"] = os.environ["BASE_URL"] = f"http://{shown_host}:{port}"
 
 
 def _stop_on_signals() -> None:

@@ -1,5 +1,6 @@
 """Configuration: every value from the environment, bad values stop start-up with one line."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,28 @@ def test_bad_setting_stops_start_up_with_one_line_and_no_traceback(tmp_path):
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "mailer: configuration error: MAIL_PORT must be a whole number, got 'z'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("given", "host", "expected"),
+    [
+        (None, "127.0.0.1", "http://127.0.0.1:5077"),
+        (None, "0.0.0.0", "http://127.0.0.1:5077"),  # listening everywhere: this machine's
+        ("https://mail.example.com/", "127.0.0.1", "https://mail.example.com"),
+    ],
+)
+def test_links_in_emails_lead_to_the_port_make_run_serves_unless_base_url_is_set(
+    instance, monkeypatch, given, host, expected
+):
+    from flask import Flask
+
+    from mailer.cli import _links_lead_here
+
+    monkeypatch.delenv("BASE_URL", raising=False)
+    app = Flask(__name__)
+    app.config.update(load_config({"FLASK_DEBUG": "1", "BASE_URL": given or ""}, instance))
+
+    _links_lead_here(app, host, 5077)
+
+    assert app.config["BASE_URL"] == expected
+    assert os.environ.get("BASE_URL") == (None if given else expected)  # what the worker reads
