@@ -2,7 +2,8 @@
 
 Anyone can register as a 200-character name without a space. Before, such a word
 widened its column until the rest of every row (and its Block or Delete button)
-lay beyond the right edge of the screen.
+lay beyond the right edge of the screen. A list of many pages keeps its page
+links on a phone's screen too.
 """
 
 from __future__ import annotations
@@ -121,4 +122,24 @@ def test_admin_user_list_keeps_every_column_on_screen_beside_a_long_name(
     page.goto("/admin/users/")
 
     _assert_on_screen(page, page.locator("th.col-created_at"))
+    _assert_no_sideways_scroll(page)
+
+
+def test_many_pages_of_clients_fit_a_phone(open_page, ui):
+    from sqlalchemy import insert
+
+    from mailer.extensions import db
+    from mailer.models import Client
+
+    owner = factories.make_user("pages@example.com", locale=ui.lang)
+    rows = [{"owner_id": owner.id, "email": f"c{n:04}@example.com"} for n in range(50 * 61)]
+    db.session.execute(insert(Client), rows)
+    db.session.commit()
+    page = open_page(ui.lang, viewport=DESKTOP)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.set_viewport_size(PHONE)
+
+    page.goto("/clients/?page=30")  # page links on both sides of the current one
+    pages = page.get_by_role("navigation", name=ui.t("Pages"))
+    _assert_on_screen(page, pages.get_by_role("link", name=ui.t("Next")))
     _assert_no_sideways_scroll(page)
