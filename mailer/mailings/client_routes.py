@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import (
     Response,
-    abort,
     flash,
     redirect,
     render_template,
@@ -21,6 +20,7 @@ from mailer.extensions import db
 from mailer.mailings import bp, client_import, client_queries
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
+from mailer.mailings.pagination import page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client
 
@@ -43,8 +43,7 @@ def client_list():
     page = client_queries.client_page(
         current_user, search=search, sort=sort, page=request.args.get("page", 1, type=int)
     )
-    if page.page > 1 and not page.items:
-        abort(404)  # past the last page: not "No clients yet", as the other lists
+    page_or_404(page)
     return render_template("mailings/clients/list.html", page=page, search=search, sort=sort)
 
 

@@ -9,12 +9,21 @@ sort order. A page number past the counted ones shows the last of them.
 
 from __future__ import annotations
 
-from flask_sqlalchemy.pagination import QueryPagination
+from flask import abort
+from flask_sqlalchemy.pagination import Pagination, QueryPagination
 from sqlalchemy import func, select
 
 from mailer.extensions import db
 
 COUNT_LIMIT = 10_000
+
+
+def page_or_404(page: Pagination) -> Pagination:
+    """A page past the last is a 404 on every list; only page 1 shows a list's empty state
+    ("No clients yet"), which a page past the end would wrongly claim."""
+    if page.page > 1 and not page.items:
+        abort(404)
+    return page
 
 
 class CappedPagination(QueryPagination):

@@ -62,7 +62,9 @@ def _counts(model, user_ids: list[int]) -> dict[int, int]:
 @role_required(manager_permission)
 def users():
     search = request.args.get("q", "").strip()
-    page = db.paginate(_users_query(search), per_page=PER_PAGE, error_out=False)
+    page = pagination.page_or_404(
+        db.paginate(_users_query(search), per_page=PER_PAGE, error_out=False)
+    )
     ids = [user.id for user in page.items]
     return render_template(
         "manager/users.html",

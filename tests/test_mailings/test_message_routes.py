@@ -234,3 +234,10 @@ def test_message_pages_run_the_same_queries_for_3_or_60_rows(login, user, count_
     db.session.commit()
     _response, many = count_queries(lambda: browser.get(url))
     assert len(few) == len(many)
+
+
+def test_a_page_past_the_last_is_not_found_not_an_empty_list(login, user):
+    factories.make_message(user)
+    browser = login(user)
+    assert browser.get("/messages/?page=1").status_code == 200
+    assert browser.get("/messages/?page=2").status_code == 404  # not "No messages yet"

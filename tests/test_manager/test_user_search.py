@@ -16,3 +16,11 @@ def test_users_screen_reads_percent_and_underscore_as_typed(login, manager, sear
 
     assert "100%_sure@example.com" in page
     assert "anna@example.com" not in page
+
+
+def test_a_page_past_the_last_is_not_found_not_nobody_registered(login, manager):
+    browser = login(manager)
+    assert browser.get("/manager/users?page=1").status_code == 200
+    answer = browser.get("/manager/users?page=999")
+    assert answer.status_code == 404
+    assert "Nobody has registered yet" not in answer.text
