@@ -310,6 +310,30 @@ def test_detail_page_shows_the_next_five_send_times(login, user, message, client
     assert "2031-03-06 06:00" not in page
 
 
+def test_a_disabled_mailing_page_offers_nothing_it_cannot_do(login, user, message):
+    mailing = factories.make_mailing(user, message=message, is_active=False)
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    assert "None while the mailing is disabled." in page
+    assert "Nothing sent yet." in page
+    assert "Use “Send now”" not in page  # there is no such button while it is disabled
+    assert "No runs yet." in page
+    assert "The first one starts at the next send time above." not in page
+
+
+def test_a_completed_once_mailing_does_not_suggest_editing_the_end(login, user, message):
+    past = utcnow() - timedelta(days=3)
+    mailing = factories.make_mailing(
+        user, message=message, start_at=past, next_send_at=None, status="completed"
+    )
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    assert "None: a one-time mailing sends at its start only." in page
+    assert "Edit the end time" not in page
+
+
 def test_list_shows_status_next_send_and_last_result(login, user, message, clients):
     mailing = factories.make_mailing(user, message=message, clients=clients, status="started")
     run = factories.make_run(mailing)
