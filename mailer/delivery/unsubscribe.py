@@ -94,7 +94,9 @@ def unsubscribe(client: Client) -> bool:
 def unsubscribe_page(token: str):
     client = client_for_token(token)
     if client is None:
-        abort(404)
+        if request.method == "POST":
+            abort(404)
+        return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
     if request.method == "GET":
         return render_template("delivery/unsubscribe.html", client=client, done=False)
     unsubscribe(client)

@@ -54,10 +54,14 @@ def test_only_the_client_named_by_the_token_is_unsubscribed(client, user, other_
     assert [row.unsubscribed_at is not None for row in rows] == [True, False]
 
 
-def test_forged_or_damaged_token_is_not_found(client, user):
+def test_forged_or_damaged_token_is_not_found_and_the_page_says_what_to_do(client, user):
     ann = factories.make_client(user, "ann@example.com")
     token = unsubscribe_token(ann.id)
-    assert client.get(f"/u/{token[:-2]}xx").status_code == 404
+    opened = client.get(f"/u/{token[:-2]}xx")
+    assert opened.status_code == 404
+    assert "This unsubscribe link does not work" in opened.text
+    assert "open it from the email itself" in opened.text
+    assert "<form" not in opened.text.split("<main", 1)[1]
     assert client.post("/u/1").status_code == 404
     assert _client("ann@example.com").unsubscribed_at is None
 
