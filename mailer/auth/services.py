@@ -61,7 +61,13 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     """
     existing = User.by_email(email)
     if existing is not None:
-        _send("auth/email/already_registered", existing, _l("Your Mailer account"))
+        _send(
+            "auth/email/already_registered",
+            existing,
+            _l("Your Mailer account"),
+            login=_link("login"),
+            reset=_link("forgot_password"),
+        )
         return
     user = User(
         email=normalize_email(email),
@@ -281,9 +287,14 @@ def ensure_superuser(*, password: str, email: str = SUPERUSER_EMAIL) -> tuple[Us
 # Emails
 
 
-def _link(endpoint: str, token: str) -> str:
+def _link(endpoint: str, token: str = "") -> str:
     # Built from BASE_URL, not from the request: links in emails must point at the public site.
-    paths = {"confirm": "/auth/confirm/", "reset_password": "/auth/reset/"}
+    paths = {
+        "confirm": "/auth/confirm/",
+        "reset_password": "/auth/reset/",
+        "login": "/auth/login",
+        "forgot_password": "/auth/reset",
+    }
     return f"{current_app.config['BASE_URL']}{paths[endpoint]}{token}"
 
 

@@ -100,6 +100,16 @@ def test_email_is_unique_whatever_the_case_and_the_answer_does_not_tell(client, 
     assert "already have one" in texts[0]  # the owner of the address learns of it, nobody else
 
 
+def test_the_already_registered_note_links_to_log_in_and_to_reset(app, client, outbox, user):
+    register(client, email=user.email)
+
+    [note] = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox()]
+    base = app.config["BASE_URL"]
+    assert f"{base}/auth/login" in note
+    assert f"{base}/auth/reset" in note
+    assert client.get("/auth/login").status_code == client.get("/auth/reset").status_code == 200
+
+
 def test_registered_email_is_stored_lower_case(client):
     register(client, email="Mixed.Case@Example.com")
 
