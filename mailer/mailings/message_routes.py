@@ -105,6 +105,7 @@ def message_preview(message_id: int):
         choices=choices,
         chosen=chosen,
         search=search,
+        undeletable=services.why_not_deletable(message),
         rendered=rendered,
     )
 

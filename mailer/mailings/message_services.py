@@ -80,11 +80,17 @@ def mailings_using(message: Message) -> int:
     )
 
 
+def why_not_deletable(message: Message) -> str | None:
+    """Why the message cannot be deleted (mailings use it), or None."""
+    used = mailings_using(message)
+    return _in_use(used) if used else None
+
+
 def delete_message(*, message: Message) -> None:
     """Delete a message no mailing uses (the foreign key refuses the others too)."""
-    used = mailings_using(message)
-    if used:
-        raise MessageError({"message": _in_use(used)})
+    reason = why_not_deletable(message)
+    if reason:
+        raise MessageError({"message": reason})
     db.session.delete(message)
     try:
         db.session.flush()

@@ -109,7 +109,11 @@ def test_delete_is_a_post_with_a_confirmation(login, user):
 def test_message_used_by_a_mailing_cannot_be_deleted(login, user):
     message = factories.make_message(user)
     factories.make_mailing(user, message=message)
-    response = login(user).post(f"/messages/{message.id}/delete", follow_redirects=True)
+    browser = login(user)
+    page = browser.get(f"/messages/{message.id}").text
+    assert f'action="/messages/{message.id}/delete"' not in page  # no confirm, then a refusal
+    assert "used by 1 mailing; delete or change it first." in page  # said beside the button
+    response = browser.post(f"/messages/{message.id}/delete", follow_redirects=True)
     assert "used by 1 mailing;" in response.text
     assert len(_messages(user)) == 1
 
