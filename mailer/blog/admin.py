@@ -94,11 +94,20 @@ def _local_time(view, value: datetime, name: str) -> str:
     return format_datetime(value, "yyyy-MM-dd HH:mm")
 
 
+def _yes_no(view, value: bool, name: str) -> str:
+    return gettext("yes") if value else gettext("no")
+
+
 class LocalTimesMixin:
-    """Times in the viewer's zone and language, not the database's UTC."""
+    """Times in the viewer's zone and language, not the database's UTC; a details page
+    says yes or no in the viewer's language, where Flask-Admin would write True or False."""
 
     column_type_formatters = {**typefmt.BASE_FORMATTERS, datetime: _local_time}
-    column_type_formatters_detail = {**typefmt.DETAIL_FORMATTERS, datetime: _local_time}
+    column_type_formatters_detail = {
+        **typefmt.DETAIL_FORMATTERS,
+        datetime: _local_time,
+        bool: _yes_no,
+    }
 
 
 class IndexView(GatedMixin, AdminIndexView):

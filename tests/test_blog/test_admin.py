@@ -143,6 +143,16 @@ def test_preview_renders_the_markdown_in_the_admin(client, login, content_manage
     assert "<em>emphasis</em>" in html
 
 
+def test_details_say_yes_or_no_in_the_viewers_language(client, login, content_manager):
+    content_manager.locale = "ru"
+    db.session.commit()
+    article = make_article("Статья")
+    login(content_manager)
+    html = client.get(f"/admin/articles/details/?id={article.id}").get_data(as_text=True)
+    published = re.search(r"Опубликована</b>\s*</td>\s*<td>\s*(\S+)", html).group(1)
+    assert published == "да"
+
+
 def upload(data: bytes, name: str) -> tuple[io.BytesIO, str]:
     return io.BytesIO(data), name
 
