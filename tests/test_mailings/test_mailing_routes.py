@@ -332,6 +332,8 @@ def test_a_completed_once_mailing_does_not_suggest_editing_the_end(login, user, 
 
     assert "None: a one-time mailing sends at its start only." in page
     assert "Edit the end time" not in page
+    assert "Nothing sent yet, and its schedule has ended." in page  # no "next send time"
+    assert "wait for its next send time" not in page
 
 
 def test_list_shows_status_next_send_and_last_result(login, user, message, clients):
