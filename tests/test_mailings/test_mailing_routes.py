@@ -194,10 +194,14 @@ def test_all_my_clients_attaches_every_own_client_only(login, user, other_user, 
     factories.make_client(other_user, "stranger@example.com")
     data = form_data(message, [], client_scope="all")
 
-    login(user).post("/mailings/new", data=data)
+    browser = login(user)
+    form = browser.get("/mailings/new").text
+    browser.post("/mailings/new", data=data)
+    factories.make_client(user, "later@example.com")
 
     mailing = db.session.scalar(db.select(Mailing))
-    assert client_ids_of(mailing.id) == {client.id for client in clients}
+    assert client_ids_of(mailing.id) == {client.id for client in clients}  # not the later one
+    assert "clients added later join the mailing only if you edit it" in form  # as said
 
 
 def test_clients_matching_search_attaches_only_the_matches(login, user, message, clients):
