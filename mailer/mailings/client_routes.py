@@ -33,18 +33,43 @@ def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
 
 
+def _list_args() -> dict[str, str]:
+    """The list's search, sort and page, carried through editing and deleting a client,
+    so the owner lands back where they were."""
+    return {name: request.args[name] for name in ("q", "sort", "page") if request.args.get(name)}
+
+
+def _list_view(args) -> tuple[str, str, int]:
+    """The search, sort and page number the list's query string asks for."""
+    sort = args.get("sort", client_queries.DEFAULT_SORT)
+    if sort not in client_queries.SORTS:
+        sort = client_queries.DEFAULT_SORT
+    number = int(args["page"]) if args.get("page", "").isdigit() else 1
+    return args.get("q", "").strip(), sort, number
+
+
+def _back_to_list():
+    args = _list_args()
+    search, sort, number = _list_view(args)
+    if number > 1:
+        rest = client_queries.client_page(current_user, search=search, sort=sort, page=number)
+        if not rest.items:  # its last client was deleted: the page before
+            args["page"] = str(number - 1)
+    return redirect(url_for("mailings.client_list", **args))
+
+
 @bp.route("/clients/")
 @login_required
 def client_list():
-    search = request.args.get("q", "").strip()
-    sort = request.args.get("sort", client_queries.DEFAULT_SORT)
-    if sort not in client_queries.SORTS:
-        sort = client_queries.DEFAULT_SORT
-    page = client_queries.client_page(
-        current_user, search=search, sort=sort, page=request.args.get("page", 1, type=int)
+    search, sort, number = _list_view(request.args)
+    page = client_queries.client_page(current_user, search=search, sort=sort, page=number)
+    return render_template(
+        "mailings/clients/list.html",
+        page=page_or_404(page),
+        search=search,
+        sort=sort,
+        list_args=_list_args(),
     )
-    page_or_404(page)
-    return render_template("mailings/clients/list.html", page=page, search=search, sort=sort)
 
 
 @bp.route("/clients/new", methods=["GET", "POST"])
@@ -78,8 +103,10 @@ def client_edit(client_id: int):
             db.session.commit()
             counts_changed()
             flash(_("Client saved."), "success")
-            return redirect(url_for("mailings.client_list"))
-    return render_template("mailings/clients/form.html", form=form, client=client)
+            return _back_to_list()
+    return render_template(
+        "mailings/clients/form.html", form=form, client=client, list_args=_list_args()
+    )
 
 
 @bp.route("/clients/<int:client_id>/delete", methods=["POST"])
@@ -89,7 +116,7 @@ def client_delete(client_id: int):
     commit_retrying_deadlocks(lambda: services.delete_client(client=client), "a client's deletion")
     counts_changed()
     flash(_("Client deleted."), "success")
-    return redirect(url_for("mailings.client_list"))
+    return _back_to_list()
 
 
 @bp.route("/clients/export.csv")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 import re
 
@@ -240,6 +241,40 @@ def test_delete_is_a_post_with_a_confirmation(login, user):
     assert "data-confirm=" in listing
     assert browser.post(f"/clients/{client.id}/delete").status_code == 302
     assert _clients(user) == []
+
+
+def test_editing_or_deleting_from_a_searched_sorted_page_comes_back_to_it(login, user):
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(120)
+    )
+    db.session.commit()
+    browser = login(user)
+    listing = browser.get("/clients/?q=c0&sort=-email&page=2").text
+    [edit, *_] = re.findall(r'href="(/clients/\d+/edit\?[^"]+)"', listing)
+    [delete, *_] = re.findall(r'action="(/clients/\d+/delete\?[^"]+)"', listing)
+
+    edited = browser.post(html.unescape(edit), data={"email": "c0-edited@example.com"})
+    deleted = browser.post(html.unescape(delete))
+
+    for answer in (edited, deleted):
+        assert answer.status_code == 302
+        assert answer.location == "/clients/?q=c0&sort=-email&page=2"
+
+
+def test_deleting_the_last_client_of_the_last_page_comes_back_to_the_page_before(login, user):
+    db.session.add_all(
+        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(51)
+    )
+    db.session.commit()
+    browser = login(user)
+    listing = browser.get("/clients/?page=2").text
+    [delete] = re.findall(r'action="(/clients/\d+/delete\?[^"]+)"', listing)
+
+    answer = browser.post(html.unescape(delete), follow_redirects=True)
+
+    assert answer.status_code == 200
+    assert answer.request.args["page"] == "1"
+    assert "Client deleted." in answer.text
 
 
 def test_deleting_a_client_removes_it_from_mailings(login, user):
