@@ -22,6 +22,14 @@ def _import_dir(app, tmp_path, monkeypatch):
     monkeypatch.setitem(app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
 
 
+def _numbered_clients(owner, count: int) -> None:
+    """`count` clients c000@example.com, c001@example.com, ... in one commit."""
+    db.session.add_all(
+        Client(owner_id=owner.id, email=f"c{number:03}@example.com") for number in range(count)
+    )
+    db.session.commit()
+
+
 def _clients(owner) -> list[Client]:
     db.session.expire_all()
     return Client.owned_by(owner).order_by(Client.email).all()
@@ -86,10 +94,7 @@ def test_list_sorts_by_the_chosen_column(login, user, sort, expected):
 
 
 def test_list_pages_by_fifty(login, user):
-    db.session.add_all(
-        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(60)
-    )
-    db.session.commit()
+    _numbered_clients(user, 60)
     browser = login(user)
     first = browser.get("/clients/").text
     second = browser.get("/clients/?page=2").text
@@ -103,10 +108,7 @@ def test_list_pages_by_fifty(login, user):
 
 def test_a_long_list_counts_up_to_the_limit_and_pages_through_those(login, user, monkeypatch):
     monkeypatch.setattr(pagination, "COUNT_LIMIT", 60)
-    db.session.add_all(
-        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(70)
-    )
-    db.session.commit()
+    _numbered_clients(user, 70)
     browser = login(user)
 
     first = browser.get("/clients/").text
@@ -244,10 +246,7 @@ def test_delete_is_a_post_with_a_confirmation(login, user):
 
 
 def test_editing_or_deleting_from_a_searched_sorted_page_comes_back_to_it(login, user):
-    db.session.add_all(
-        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(120)
-    )
-    db.session.commit()
+    _numbered_clients(user, 120)
     browser = login(user)
     listing = browser.get("/clients/?q=c0&sort=-email&page=2").text
     [edit, *_] = re.findall(r'href="(/clients/\d+/edit\?[^"]+)"', listing)
@@ -262,10 +261,7 @@ def test_editing_or_deleting_from_a_searched_sorted_page_comes_back_to_it(login,
 
 
 def test_deleting_the_last_client_of_the_last_page_comes_back_to_the_page_before(login, user):
-    db.session.add_all(
-        Client(owner_id=user.id, email=f"c{number:03}@example.com") for number in range(51)
-    )
-    db.session.commit()
+    _numbered_clients(user, 51)
     browser = login(user)
     listing = browser.get("/clients/?page=2").text
     [delete] = re.findall(r'action="(/clients/\d+/delete\?[^"]+)"', listing)
