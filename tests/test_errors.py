@@ -57,3 +57,23 @@ def test_a_nul_character_in_a_form_is_refused_and_nothing_is_saved(login, user):
     assert response.status_code == 400
     assert "NUL character" in response.text
     assert Client.owned_by(user).count() == 0
+
+
+@pytest.mark.parametrize("number", ["99999999999999999999", "-5", "0", "two", "²"])
+def test_no_page_number_typed_into_the_address_bar_makes_an_error_page(
+    client, login, user, manager, number
+):
+    from tests import factories
+
+    mailing = factories.make_mailing(user)
+    owner_pages = ["/clients/", "/messages/", "/attempts/", "/mailings/", "/reports/", "/blog/"]
+    owner_pages.append(f"/mailings/{mailing.id}")
+    manager_pages = ["/manager/users", "/manager/mailings", "/manager/attempts"]
+    for viewer, paths in ((user, owner_pages), (manager, manager_pages)):
+        login(viewer)
+        for path in paths:
+            answer = client.get(f"{path}?page={number}")
+            if number.startswith("9"):
+                assert answer.status_code in (200, 404), path  # past the end, never a 500
+            else:
+                assert answer.status_code == 200, path  # not a page number: the first page

@@ -12,6 +12,7 @@ from flask_babel import get_locale, get_timezone
 
 from mailer.blog import bp, queries, services
 from mailer.extensions import db
+from mailer.mailings.pagination import page_number
 from mailer.main.stats import blog_generation, remember
 from mailer.permissions import blog_permission
 
@@ -25,7 +26,7 @@ def _viewer() -> str:
 
 @bp.route("/")
 def index():
-    page = max(request.args.get("page", 1, type=int) or 1, 1)
+    page = page_number()
     if set(request.args) - {"page"}:
         # Other query arguments end up in the pager's links: never cache those for everyone.
         listing = queries.render_listing(page, PER_PAGE)

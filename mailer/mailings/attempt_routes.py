@@ -15,6 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from mailer.mailings import attempt_queries, bp
+from mailer.mailings.pagination import page_number
 from mailer.models import Mailing, Message, User, utcnow
 
 # The mailing filter lists the newest mailings; an older one is still
@@ -124,7 +125,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
         filters,
         tz=current_user.timezone,
         owner=owner,
-        page=request.args.get("page", 1, type=int),
+        page=page_number(),
     )
     return render_template(
         "mailings/attempts/list.html",

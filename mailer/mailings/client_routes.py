@@ -20,7 +20,7 @@ from mailer.extensions import db
 from mailer.mailings import bp, client_import, client_queries
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
-from mailer.mailings.pagination import page_or_404
+from mailer.mailings.pagination import page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client
 
@@ -44,8 +44,7 @@ def _list_view(args) -> tuple[str, str, int]:
     sort = args.get("sort", client_queries.DEFAULT_SORT)
     if sort not in client_queries.SORTS:
         sort = client_queries.DEFAULT_SORT
-    number = int(args["page"]) if args.get("page", "").isdigit() else 1
-    return args.get("q", "").strip(), sort, number
+    return args.get("q", "").strip(), sort, page_number(args)
 
 
 def _back_to_list():

@@ -18,6 +18,7 @@ from mailer.mailings.mailing_forms import (
     SCOPE_CHOICES,
     MailingForm,
 )
+from mailer.mailings.pagination import page_number
 from mailer.mailings.send_routes import mailing_progress
 from mailer.models import Mailing, Message, utcnow
 
@@ -37,7 +38,7 @@ def _own_mailing(mailing_id: int) -> Mailing:
 @login_required
 def mailing_list():
     page = mailing_queries.mailings_query(current_user).paginate(
-        page=request.args.get("page", 1, type=int), per_page=mailing_queries.PER_PAGE
+        page=page_number(), per_page=mailing_queries.PER_PAGE
     )
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
     return render_template("mailings/mailings/list.html", page=page, last_runs=last_runs)
@@ -84,7 +85,7 @@ def mailing_detail(mailing_id: int):
     mailing = (
         mailing_queries.mailings_query(current_user).filter(Mailing.id == mailing_id).first_or_404()
     )
-    page = request.args.get("page", 1, type=int)
+    page = page_number()
     # The latest run's progress first, its row in the table after: the row is then at
     # least as far on as the progress, which stops polling once it reads "finished".
     progress = mailing_progress(mailing.id)

@@ -12,7 +12,7 @@ from mailer.mailings import bp
 from mailer.mailings import message_services as services
 from mailer.mailings.client_queries import clients_query
 from mailer.mailings.message_forms import MessageForm
-from mailer.mailings.pagination import page_or_404
+from mailer.mailings.pagination import page_number, page_or_404
 from mailer.models import Client, Message
 
 PER_PAGE = 25
@@ -31,10 +31,9 @@ def message_list():
     page = (
         Message.owned_by(current_user)
         .order_by(Message.updated_at.desc(), Message.id.desc())
-        .paginate(page=request.args.get("page", 1, type=int), per_page=PER_PAGE, error_out=False)
+        .paginate(page=page_number(), per_page=PER_PAGE, error_out=False)
     )
-    page_or_404(page)
-    return render_template("mailings/messages/list.html", page=page)
+    return render_template("mailings/messages/list.html", page=page_or_404(page))
 
 
 @bp.route("/messages/new", methods=["GET", "POST"])

@@ -9,13 +9,26 @@ sort order. A page number past the counted ones shows the last of them.
 
 from __future__ import annotations
 
-from flask import abort
+from collections.abc import Mapping
+
+from flask import abort, request
 from flask_sqlalchemy.pagination import Pagination, QueryPagination
 from sqlalchemy import func, select
 
 from mailer.extensions import db
 
 COUNT_LIMIT = 10_000
+MAX_PAGE = 1_000_000  # past any list's end, and its OFFSET within PostgreSQL's bigint
+
+
+def page_number(args: Mapping[str, str] | None = None) -> int:
+    """The `page` argument of the query string (or of `args`): 1 unless a positive number,
+    at most MAX_PAGE, so no number typed into the address bar reaches the database raw."""
+    try:
+        number = int((request.args if args is None else args).get("page", 1))
+    except ValueError:
+        return 1
+    return min(max(number, 1), MAX_PAGE)
 
 
 def page_or_404(page: Pagination) -> Pagination:

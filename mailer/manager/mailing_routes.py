@@ -15,6 +15,7 @@ from mailer.mailings import mailing_queries
 from mailer.mailings import mailing_services as services
 from mailer.mailings.attempt_routes import attempt_csv, attempt_log
 from mailer.mailings.mailing_forms import ManagerMailingFilterForm
+from mailer.mailings.pagination import page_number
 from mailer.manager import bp
 from mailer.models import Mailing, User
 from mailer.permissions import manager_permission, role_required
@@ -31,9 +32,7 @@ def mailings():
         query = query.filter(Mailing.is_active.is_(False))
     elif form.status.data in ("created", "started", "completed"):
         query = query.filter(Mailing.status == form.status.data, Mailing.is_active.is_(True))
-    page = query.paginate(
-        page=request.args.get("page", 1, type=int), per_page=mailing_queries.PER_PAGE
-    )
+    page = query.paginate(page=page_number(), per_page=mailing_queries.PER_PAGE)
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
     return render_template("manager/mailings.html", form=form, page=page, last_runs=last_runs)
 

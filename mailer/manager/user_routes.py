@@ -63,7 +63,12 @@ def _counts(model, user_ids: list[int]) -> dict[int, int]:
 def users():
     search = request.args.get("q", "").strip()
     page = pagination.page_or_404(
-        db.paginate(_users_query(search), per_page=PER_PAGE, error_out=False)
+        db.paginate(
+            _users_query(search),
+            page=pagination.page_number(),
+            per_page=PER_PAGE,
+            error_out=False,
+        )
     )
     ids = [user.id for user in page.items]
     return render_template(
@@ -102,6 +107,6 @@ def unblock_user(user_id: int):
 
 def _back() -> str:
     """Back to the list page the button was on (the action URL carries its page and search)."""
-    page = request.args.get("page", type=int)
+    page = pagination.page_number()
     search = request.args.get("q", "").strip()
-    return url_for("manager.users", page=page if page and page > 1 else None, q=search or None)
+    return url_for("manager.users", page=page if page > 1 else None, q=search or None)
