@@ -90,6 +90,8 @@ def mailing_detail(mailing_id: int):
     # least as far on as the progress, which stops polling once it reads "finished".
     progress = mailing_progress(mailing.id)
     runs, run_total = mailing_queries.run_summaries(mailing, page=page)
+    if page > 1 and not runs:
+        abort(404)  # past the last page of runs, as on every list
     upcoming = []
     if mailing.is_active and mailing.next_send_at is not None:
         upcoming = [mailing.next_send_at] + next_send_times(

@@ -305,6 +305,14 @@ def test_detail_page_shows_the_next_five_send_times(login, user, message, client
     assert "2031-03-06 06:00" not in page
 
 
+def test_a_page_of_runs_past_the_last_is_not_found(login, user, message):
+    mailing = factories.make_mailing(user, message=message)
+    factories.make_run(mailing)
+    browser = login(user)
+    assert browser.get(f"/mailings/{mailing.id}?page=1").status_code == 200
+    assert browser.get(f"/mailings/{mailing.id}?page=2").status_code == 404  # not "No runs yet"
+
+
 def test_a_disabled_mailing_page_offers_nothing_it_cannot_do(login, user, message):
     mailing = factories.make_mailing(user, message=message, is_active=False)
 
