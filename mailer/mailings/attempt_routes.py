@@ -15,7 +15,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
 from mailer.mailings import attempt_queries, bp
-from mailer.mailings.pagination import page_number
+from mailer.mailings.pagination import list_args, page_number
 from mailer.models import Mailing, Message, User, utcnow
 
 # The mailing filter lists the newest mailings; an older one is still
@@ -50,7 +50,7 @@ class AttemptFilterForm(FlaskForm):
 
     def query(self) -> dict[str, str]:
         """The filters as given, for a link to the same attempts (the CSV export)."""
-        return {name: request.args[name] for name in self._fields if request.args.get(name)}
+        return list_args(*self._fields)
 
     def filters(self) -> attempt_queries.AttemptFilters:
         self.validate()  # a bad date is shown as an error and left out of the filter

@@ -20,23 +20,19 @@ from mailer.extensions import db
 from mailer.mailings import bp, client_import, client_queries
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
-from mailer.mailings.pagination import page_number, page_or_404
+from mailer.mailings.pagination import list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client
 
 IMPORT_SESSION_KEY = "client_import"
 # The report lists this many rejected lines; the count covers them all.
 REPORT_MAX_LINES = 1000
+# The list's search, sort and page: editing or deleting a client comes back to them.
+LIST_ARGS = ("q", "sort", "page")
 
 
 def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
-
-
-def _list_args() -> dict[str, str]:
-    """The list's search, sort and page, carried through editing and deleting a client,
-    so the owner lands back where they were."""
-    return {name: request.args[name] for name in ("q", "sort", "page") if request.args.get(name)}
 
 
 def _list_view(args) -> tuple[str, str, int]:
@@ -48,7 +44,7 @@ def _list_view(args) -> tuple[str, str, int]:
 
 
 def _back_to_list():
-    args = _list_args()
+    args = list_args(*LIST_ARGS)
     search, sort, number = _list_view(args)
     if number > 1:
         rest = client_queries.client_page(current_user, search=search, sort=sort, page=number)
@@ -67,7 +63,7 @@ def client_list():
         page=page_or_404(page),
         search=search,
         sort=sort,
-        list_args=_list_args(),
+        list_args=list_args(*LIST_ARGS),
     )
 
 
@@ -104,7 +100,7 @@ def client_edit(client_id: int):
             flash(_("Client saved."), "success")
             return _back_to_list()
     return render_template(
-        "mailings/clients/form.html", form=form, client=client, list_args=_list_args()
+        "mailings/clients/form.html", form=form, client=client, list_args=list_args(*LIST_ARGS)
     )
 
 

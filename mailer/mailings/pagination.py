@@ -31,6 +31,12 @@ def page_number(args: Mapping[str, str] | None = None) -> int:
     return min(max(number, 1), MAX_PAGE)
 
 
+def list_args(*names: str) -> dict[str, str]:
+    """Those of a list's query arguments (search, sort, page...) that are set, to carry
+    through an action on one of its rows and back to the list as it was."""
+    return {name: request.args[name] for name in names if request.args.get(name)}
+
+
 def page_or_404(page: Pagination) -> Pagination:
     """A page past the last is a 404 on every list; only page 1 shows a list's empty state
     ("No clients yet"), which a page past the end would wrongly claim."""

@@ -15,6 +15,8 @@ from mailer.models import Client, Mailing, User
 from mailer.permissions import manager_permission, role_required
 
 PER_PAGE = 25
+# The list's page and search: blocking or unblocking a user comes back to them.
+LIST_ARGS = ("page", "q")
 
 
 def _users_query(search: str):
@@ -78,6 +80,7 @@ def users():
         client_counts=_counts(Client, ids),
         mailing_counts=_counts(Mailing, ids),
         count_limit=pagination.COUNT_LIMIT,
+        back=pagination.list_args(*LIST_ARGS),
     )
 
 
@@ -107,6 +110,4 @@ def unblock_user(user_id: int):
 
 def _back() -> str:
     """Back to the list page the button was on (the action URL carries its page and search)."""
-    page = pagination.page_number()
-    search = request.args.get("q", "").strip()
-    return url_for("manager.users", page=page if page > 1 else None, q=search or None)
+    return url_for("manager.users", **pagination.list_args(*LIST_ARGS))
