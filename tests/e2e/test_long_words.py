@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
+from sqlalchemy import insert
 
+from mailer.extensions import db
+from mailer.models import Client
 from tests import factories
 from tests.e2e.ui import log_in
 
@@ -26,6 +29,16 @@ def long_named_owner(ui):
     factories.make_client(owner, "short@example.com", full_name="Short")
     factories.make_client(owner, LONG_EMAIL, full_name=LONG_NAME)
     return owner
+
+
+def _opened(open_page, ui, email: str, path: str, *, viewport: dict = DESKTOP) -> Page:
+    """`path` in a browser logged in as `email` (at desktop width: the menu folds away on
+    a phone), then at `viewport`."""
+    page = open_page(ui.lang, viewport=DESKTOP)
+    log_in(page, ui, email, factories.PASSWORD)
+    page.set_viewport_size(viewport)
+    page.goto(path)
+    return page
 
 
 def _right_edge(locator: Locator) -> float:
@@ -49,10 +62,7 @@ def test_users_screen_keeps_the_block_button_on_screen_beside_a_long_name(
     open_page, ui, long_named_owner
 ):
     manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, manager.email, factories.PASSWORD)
-
-    page.goto("/manager/users")
+    page = _opened(open_page, ui, manager.email, "/manager/users")
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True))
     _assert_on_screen(page, row.get_by_role("button", name=ui.t("Block")))
@@ -63,10 +73,7 @@ def test_users_screen_keeps_the_block_button_on_screen_beside_a_long_name(
 def test_client_list_keeps_the_delete_button_on_screen_beside_a_long_name(
     open_page, ui, long_named_owner
 ):
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, long_named_owner.email, factories.PASSWORD)
-
-    page.goto("/clients/")
+    page = _opened(open_page, ui, long_named_owner.email, "/clients/")
     for row in page.get_by_role("row").filter(has_text="@").all():
         _assert_on_screen(page, row.get_by_role("button", name=ui.t("Delete")))
     _assert_on_screen(page, page.get_by_role("columnheader", name=ui.t("State")))
@@ -77,10 +84,7 @@ def test_client_list_keeps_the_delete_button_on_screen_beside_a_long_name(
 def test_mailing_form_shows_a_long_named_clients_email_inside_the_list(
     open_page, ui, long_named_owner
 ):
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, long_named_owner.email, factories.PASSWORD)
-
-    page.goto("/mailings/new")
+    page = _opened(open_page, ui, long_named_owner.email, "/mailings/new")
     client_list = page.locator("#client-list")
     expect(client_list.get_by_text(LONG_NAME)).to_be_visible()
     sideways = client_list.evaluate("box => box.scrollWidth - box.clientWidth")
@@ -95,11 +99,7 @@ def test_users_screen_on_a_phone_wraps_the_long_name_within_the_screen(
     open_page, ui, long_named_owner
 ):
     manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, manager.email, factories.PASSWORD)  # the menu folds away on a phone
-    page.set_viewport_size(PHONE)
-
-    page.goto("/manager/users")
+    page = _opened(open_page, ui, manager.email, "/manager/users", viewport=PHONE)
     name = page.get_by_role("cell", name=LONG_NAME)
     _assert_on_screen(page, name)
     _assert_no_sideways_scroll(page)
@@ -116,30 +116,19 @@ def test_admin_user_list_keeps_every_column_on_screen_beside_a_long_name(
     open_page, ui, long_named_owner
 ):
     superuser = factories.make_user("root@example.com", is_superuser=True, locale=ui.lang)
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, superuser.email, factories.PASSWORD)
-
-    page.goto("/admin/users/")
+    page = _opened(open_page, ui, superuser.email, "/admin/users/")
 
     _assert_on_screen(page, page.locator("th.col-created_at"))
     _assert_no_sideways_scroll(page)
 
 
 def test_many_pages_of_clients_fit_a_phone(open_page, ui):
-    from sqlalchemy import insert
-
-    from mailer.extensions import db
-    from mailer.models import Client
-
     owner = factories.make_user("pages@example.com", locale=ui.lang)
     rows = [{"owner_id": owner.id, "email": f"c{n:04}@example.com"} for n in range(50 * 61)]
     db.session.execute(insert(Client), rows)
     db.session.commit()
-    page = open_page(ui.lang, viewport=DESKTOP)
-    log_in(page, ui, owner.email, factories.PASSWORD)
-    page.set_viewport_size(PHONE)
-
-    page.goto("/clients/?page=30")  # page links on both sides of the current one
+    # Page 30: links to pages on both sides of it.
+    page = _opened(open_page, ui, owner.email, "/clients/?page=30", viewport=PHONE)
     pages = page.get_by_role("navigation", name=ui.t("Pages"))
     _assert_on_screen(page, pages.get_by_role("link", name=ui.t("Next")))
     _assert_no_sideways_scroll(page)
