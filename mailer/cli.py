@@ -212,6 +212,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         raise click.ClickException("No active mailing to send.")
     if not yes:
         click.confirm(f"Send {len(mailings)} mailing(s) to all their clients now?", abort=True)
+    # Read up front: each run's commit below expires the mailings loaded here.
     for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
         if not has_clients:
             click.echo(f"Mailing {one_id}: not sent (it has no clients).")
