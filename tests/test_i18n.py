@@ -222,6 +222,23 @@ def test_form_errors_are_russian_too(login, russian_user):
     assert english_left(page) == []
 
 
+def test_template_errors_are_russian_too(login, russian_user):
+    response = login(russian_user).post(
+        "/messages/new",
+        data={
+            "subject": "{% for a in b %}{% endfor %}",
+            "body_text": "Привет\n{{ client.phone }}",
+            "body_html": "<p>{% if client.comment %}</p>",
+        },
+        headers=ENGLISH_BROWSER,
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert "строка 1: в сообщении нельзя использовать циклы ({% for %})" in page
+    assert "строка 2: у «client» нет поля «phone» (используйте client.email," in page
+    assert "строка 1: шаблон заканчивается без {% endif %}" in page
+    assert english_left(page) == []
+
+
 def test_wtforms_own_messages_follow_the_language(client):
     response = client.post("/auth/login", data={}, headers=RUSSIAN_BROWSER)
     page = response.get_data(as_text=True)

@@ -29,19 +29,25 @@ TEXT_MAX = 20_000  # characters one operation may produce (an escaped 2,000-char
 RENDERED_MAX = 1_000_000  # characters of one rendered part
 _BITS_MAX = 4096  # of a number one operation may produce
 
+
+def N_(text: str) -> str:
+    """Marks `text` for the catalogue; mailings.template_errors shows it translated."""
+    return text
+
+
 # The tags a message cannot use, and what the refusal calls them.
 _REFUSED_TAGS = {
-    nodes.For: "loops ({% for %})",
-    nodes.Macro: "macros",
-    nodes.CallBlock: "macros",
-    nodes.Assign: "variables ({% set %})",
-    nodes.AssignBlock: "variables ({% set %})",
-    nodes.With: "variables ({% with %})",
-    nodes.Block: "blocks",
-    nodes.Extends: "other templates",
-    nodes.Include: "other templates",
-    nodes.Import: "other templates",
-    nodes.FromImport: "other templates",
+    nodes.For: N_("loops ({% for %})"),
+    nodes.Macro: N_("macros"),
+    nodes.CallBlock: N_("macros"),
+    nodes.Assign: N_("variables ({% set %})"),
+    nodes.AssignBlock: N_("variables ({% set %})"),
+    nodes.With: N_("variables ({% with %})"),
+    nodes.Block: N_("blocks"),
+    nodes.Extends: N_("other templates"),
+    nodes.Include: N_("other templates"),
+    nodes.Import: N_("other templates"),
+    nodes.FromImport: N_("other templates"),
 }
 # Filters whose output grows no faster than their input (replace is bounded below).
 _FILTERS = [

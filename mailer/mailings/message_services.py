@@ -6,20 +6,18 @@ every save, so a template that would fail when sending is refused here.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery.render import Rendered, render_for_client, validate_message
 from mailer.extensions import db
+from mailer.mailings.template_errors import localised
 from mailer.models import Mailing, Message, User
 
 SUBJECT_MAX = 255
-_LINE_PREFIX = re.compile(r"line (?P<line>\d+): (?P<reason>.*)", re.DOTALL)
 
 
 class MessageError(Exception):
@@ -42,15 +40,7 @@ def _check_templates(data: MessageData) -> None:
         subject=data.subject, body_text=data.body_text, body_html=data.body_html
     )
     if errors:
-        raise MessageError({name: _localised(error) for name, error in errors.items()})
-
-
-def _localised(error: str) -> str:
-    """`line 3: <Jinja's reason>` in the user's language (the reason stays Jinja's)."""
-    match = _LINE_PREFIX.match(error)
-    if match is None:
-        return error
-    return _("line %(line)s: %(reason)s", line=match["line"], reason=match["reason"])
+        raise MessageError({name: localised(error) for name, error in errors.items()})
 
 
 def create_message(*, owner: User, data: MessageData) -> Message:

@@ -64,6 +64,29 @@ def test_bad_template_is_refused_on_its_field_with_the_line_and_the_text_kept(lo
     assert _messages(user) == []
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        (
+            "Hi {{ client.phone }}",
+            "line 1: “client” has no field “phone”"
+            " (use client.email, client.full_name or client.comment)",
+        ),
+        ("{{ fullname }}", "“fullname” is unknown: a message can use client and unsubscribe_url"),
+        ("{% if client.comment %}\nVIP", "line 1: the template ends before {% endif %}"),
+        ("Dear {{ client.full_name", "the template ends before a {{ … }} or {% … %} is closed"),
+        ("{{ client.email | shout }}", "line 1: unknown filter “shout”"),
+        ("{% for x in y %}{% endfor %}", "line 1: a message cannot use loops ({% for %})"),
+        ("{% if x %}{% endfor %}", "unknown tag “endfor”: {% endif %} is expected first"),
+    ],
+)
+def test_a_template_error_says_what_to_change(login, user, body, says):
+    response = login(user).post("/messages/new", data={"subject": "Hi", "body_text": body})
+    assert response.status_code == 200
+    assert says in html.unescape(response.text)
+    assert _messages(user) == []
+
+
 def test_template_reaching_python_internals_is_refused(login, user):
     response = login(user).post(
         "/messages/new",
