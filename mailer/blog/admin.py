@@ -29,7 +29,6 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
 from markupsafe import Markup
-from sqlalchemy.exc import SQLAlchemyError
 from wtforms import FileField, ValidationError
 
 from mailer.blog import services
@@ -74,16 +73,19 @@ class GatedMixin:
         abort(403)
 
 
-class DatabaseErrorsMixin:
-    """A write the database refuses is rolled back at once, logged in its words, and said
-    in plain ones. (Flask-Admin would show the SQL and its parameters, and read the
-    viewer's language from a session still waiting for its rollback: a 500 page.)"""
+class ChangeErrorsMixin:
+    """A change that fails for any reason but the form's own (a write the database
+    refuses, an image that cannot be stored) is rolled back at once, logged in its own
+    words, and said in plain ones in the viewer's language. (Flask-Admin would show the
+    error's text, SQL and parameters included, after an English "Failed to create
+    record.", and read the viewer's language from a session still waiting for its
+    rollback: a 500 page.)"""
 
     def handle_view_exception(self, exc: Exception) -> bool:
-        if not isinstance(exc, SQLAlchemyError):
+        if isinstance(exc, ValidationError):
             return super().handle_view_exception(exc)
         db.session.rollback()
-        log.error("%s: the database refused a change", type(self).__name__, exc_info=exc)
+        log.error("%s: a change failed", type(self).__name__, exc_info=exc)
         flash(
             gettext("The change could not be made. It has been logged; please try again."), "error"
         )
@@ -142,7 +144,7 @@ def _rendered_body(view, context, article: Article, name: str) -> Markup:
     return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
 
 
-class ArticleView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
+class ArticleView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
     can_view_details = True
@@ -234,7 +236,7 @@ def _role_names(view, context, user: User, name: str) -> str:
     return ", ".join(sorted(_role_label(role) for role in user.role_names))
 
 
-class UserView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
+class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     """People and their flags; password hashes stay out of every list, page and form."""
 
     can_create = False  # people register themselves (or `flask csu` for the superuser)
@@ -336,7 +338,7 @@ def _not_granted_yet(form, field) -> None:
         raise ValidationError(gettext("%(email)s already has this role.", email=user.email))
 
 
-class RoleView(GatedMixin, DatabaseErrorsMixin, LocalTimesMixin, ModelView):
+class RoleView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     """Grant or take back a role (manager, content manager)."""
 
     can_edit = False

@@ -277,6 +277,28 @@ def test_a_change_the_database_refuses_says_so_in_plain_words_and_keeps_what_was
     assert db.session.get(Article, article.id).title == "Before"
 
 
+def test_an_image_that_cannot_be_stored_is_said_in_the_viewers_language_and_nothing_is_saved(
+    app, client, login, content_manager, tmp_path, monkeypatch, caplog
+):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setitem(app.config, "ARTICLE_UPLOAD_DIR", str(blocker / "images"))
+    content_manager.locale = "ru"
+    db.session.commit()
+    login(content_manager)
+
+    with caplog.at_level("ERROR", logger="mailer.blog.admin"):
+        response = save_pictured(client)
+
+    assert response.status_code == 200
+    assert "Не удалось внести изменение. Ошибка записана в журнал" in response.text
+    assert "Failed to create record" not in response.text
+    assert "not-a-folder" not in response.text  # the error's own text stays in the log
+    assert 'value="Pictured"' in response.text
+    assert "NotADirectoryError" in caplog.text
+    assert articles() == []
+
+
 def test_a_new_image_replaces_the_old_file_only_once_the_article_is_saved(
     app, client, login, content_manager
 ):
