@@ -217,7 +217,11 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         if not has_clients:
             click.echo(f"Mailing {one_id}: not sent (it has no clients).")
             continue
-        run_id = dispatch.start_forced_run(one_id)
+        try:
+            run_id = dispatch.start_forced_run(one_id)
+        except dispatch.RunInProgress as busy:
+            click.echo(f"Mailing {one_id}: not sent (its run {busy.run_id} has not finished).")
+            continue
         if run_id is None:
             click.echo(f"Mailing {one_id}: not sent (disabled, or its owner is blocked).")
         elif current_app.config["REDIS_URL"]:

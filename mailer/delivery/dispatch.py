@@ -106,18 +106,43 @@ def _lock_if_free(mailing_id: int, due: datetime) -> bool:
     return locked is not None
 
 
+class RunInProgress(Exception):
+    """ "Send now" refused: a run of the mailing has not finished (`run_id`)."""
+
+    def __init__(self, run_id: int | None) -> None:
+        super().__init__(f"run {run_id} of this mailing has not finished")
+        self.run_id = run_id
+
+
 def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None:
     """ "Send now": a run of the mailing outside its schedule; None when it may not send.
 
-    Commits. The schedule is left as it is; the caller enqueues (or sends) the run.
+    Raises RunInProgress while a run of the mailing is unfinished: a second run would
+    send its clients the same email again. A second click racing the first is refused
+    by the unique index one_unfinished_forced_run. Commits. The schedule is left as it
+    is; the caller enqueues (or sends) the run.
     """
     now = now or utcnow()
     mailing = db.session.get(Mailing, mailing_id)
     if mailing is None or not mailing.is_active or mailing.owner.is_blocked:
         return None
+    unfinished = unfinished_run(mailing_id)
+    if unfinished is not None:
+        db.session.rollback()
+        raise RunInProgress(unfinished)
     if mailing.status == "created":
         mailing.status = "started"
-    return _create_run(mailing_id, scheduled_for=now, forced=True, now=now)
+    run_id = _create_run(mailing_id, scheduled_for=now, forced=True, now=now)
+    if run_id is None:  # the same moment's run, or another unfinished forced one
+        raise RunInProgress(unfinished_run(mailing_id))
+    return run_id
+
+
+def unfinished_run(mailing_id: int) -> int | None:
+    """The id of a run of the mailing that is still sending (or paused, or retrying)."""
+    return db.session.scalar(
+        select(Run.id).where(Run.mailing_id == mailing_id, Run.finished_at.is_(None)).limit(1)
+    )
 
 
 def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: datetime):

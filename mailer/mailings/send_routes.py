@@ -42,7 +42,17 @@ def mailing_send_now(mailing_id: int):
     if not mailing.has_clients():
         flash(_("This mailing has no clients to send to: edit it to choose some."), "warning")
         return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
-    run_id = dispatch.start_forced_run(mailing.id)
+    try:
+        run_id = dispatch.start_forced_run(mailing.id)
+    except dispatch.RunInProgress:
+        flash(
+            _(
+                "The latest send has not finished yet, so this one was not started:"
+                " its clients would get the email twice. Send again once it has finished."
+            ),
+            "warning",
+        )
+        return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
     if run_id is None:
         flash(_("This mailing cannot send: it is disabled or your account is blocked."), "danger")
     else:

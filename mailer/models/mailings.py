@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     literal_column,
     select,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -179,7 +180,17 @@ class Run(db.Model):
     """One sending of a mailing: scheduled (once per slot) or forced ("send now")."""
 
     __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("mailing_id", "scheduled_for", name="one_run_per_slot"),)
+    __table_args__ = (
+        UniqueConstraint("mailing_id", "scheduled_for", name="one_run_per_slot"),
+        # "Send now" twice (a double click, two tabs) starts one run, not two.
+        Index(
+            "one_unfinished_forced_run",
+            "mailing_id",
+            unique=True,
+            postgresql_where=text("forced AND finished_at IS NULL"),
+            sqlite_where=text("forced AND finished_at IS NULL"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))

@@ -257,19 +257,27 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
     expect(upcoming.first).to_contain_text(f"{tomorrow} 09:00")  # the owner's zone, not UTC
     ui.look(page)
 
-    # Send now, confirmed; the progress updates by itself until it finishes.
+    # Send now, double-clicked and confirmed: asked once, sent once; the progress updates
+    # by itself until it finishes.
     questions = []
-    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
-    page.get_by_role("button", name=ui.t("Send now")).click()
+
+    def confirm(dialog):
+        questions.append(dialog.message)
+        dialog.accept()
+
+    page.on("dialog", confirm)
+    page.get_by_role("button", name=ui.t("Send now")).dblclick()
     expect(
         flash(page, ui.t("Sending started. The progress below updates by itself."))
     ).to_be_visible()
+    page.remove_listener("dialog", confirm)
     assert questions == [ui.t("Send this mailing to all its clients now, outside its schedule?")]
     progress = page.locator("#send-progress")
     expect(progress.locator("[data-state]")).to_have_text(ui.t("Finished."), timeout=60_000)
     expect(progress.locator("[data-count=sent]")).to_have_text(str(len(clients)))
     expect(progress.locator("[data-count=failed]")).to_have_text("0")
     expect(progress.locator("[data-count=total]")).to_have_text(str(len(clients)))
+    expect(page.get_by_role("button", name=ui.t("Send now"))).to_be_enabled()  # once finished
     [run] = page.locator("main table tbody tr").all()  # the table of runs follows, unreloaded
     expect(run.locator("td").nth(1)).to_have_text(str(len(clients)))
     expect(run.locator("td").nth(2)).to_have_text("0")

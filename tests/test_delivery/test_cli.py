@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.models import Run, utcnow
 from tests.test_delivery.conftest import statuses
@@ -69,3 +70,17 @@ def test_mailing_start_now_skips_a_mailing_without_clients_and_says_so(
     assert via_sink.to_counts() == {"ann@example.com": 1}
     runs = db.session.scalars(db.select(Run)).all()
     assert [run.mailing_id for run in runs] == [full.id]  # no empty run for the other
+
+
+def test_mailing_start_now_skips_a_mailing_still_sending_and_says_so(
+    app, via_sink, mailing_for, run_jobs
+):
+    busy = mailing_for("ann@example.com")
+    mailing_for("bob@example.com")
+    unfinished = dispatch.start_forced_run(busy.id)  # its batches not sent yet
+    result = app.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert f"Mailing {busy.id}: not sent (its run {unfinished} has not finished)." in result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"bob@example.com": 1}
+    assert len(db.session.scalars(db.select(Run).filter_by(mailing_id=busy.id)).all()) == 1

@@ -77,6 +77,49 @@ def test_a_run_finishing_while_the_page_is_read_never_shows_finished_beside_old_
         assert "setTimeout(poll" in page  # the box catches up by itself
 
 
+def _send_now_button(page: str) -> str:
+    return re.search(r'<button type="submit"[^>]*>Send now</button>', page).group(0)
+
+
+def test_send_now_while_the_latest_send_is_unfinished_sends_nothing_more_and_says_why(
+    login, user, via_sink, mailing_for, run_jobs
+):
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)  # created, its batches not sent yet
+    client = login(user)
+    page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert "disabled" in _send_now_button(page)
+    assert "“Send now” waits until this send has finished." in page
+
+    response = client.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True)
+
+    assert "The latest send has not finished yet, so this one was not started" in response.text
+    assert [run.id for run in db.session.scalars(db.select(Run))] == [run_id]
+    for batch in dispatch.run_batches(run_id):
+        jobs.send_batch_job(run_id, batch)
+    page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    assert "disabled" not in _send_now_button(page)
+    assert "waits until this send has finished" not in page
+    client.post(f"/mailings/{mailing.id}/send-now")  # the first has finished: a new send
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 2, "bob@example.com": 2}
+
+
+def test_two_send_nows_at_the_same_moment_start_one_run(
+    login, user, via_sink, mailing_for, monkeypatch, run_jobs
+):
+    """Both requests find no unfinished run (the other has not committed yet): the unique
+    index over unfinished forced runs refuses the second."""
+    mailing = mailing_for("ann@example.com")
+    first = dispatch.start_forced_run(mailing.id)
+    monkeypatch.setattr(dispatch, "unfinished_run", lambda mailing_id: None)
+
+    response = login(user).post(f"/mailings/{mailing.id}/send-now", follow_redirects=True)
+
+    assert "The latest send has not finished yet" in response.text
+    assert [run.id for run in db.session.scalars(db.select(Run))] == [first]
+
+
 def test_another_users_mailing_answers_404(login, other_user, via_sink, mailing_for, run_jobs):
     mailing = mailing_for("ann@example.com")
     client = login(other_user)
