@@ -5,7 +5,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from functools import cache
 from pathlib import Path
+from zoneinfo import available_timezones
 
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
@@ -38,11 +40,24 @@ def select_locale() -> str | None:
     return request.accept_languages.best_match(LANGUAGES.keys()) or "en"
 
 
+@cache
+def _known_timezones() -> frozenset[str]:
+    return frozenset(available_timezones())
+
+
 def select_timezone() -> str:
-    if has_request_context() and current_user and current_user.is_authenticated:
-        return current_user.timezone
+    """The user's zone; the default one for a visitor, or for a zone this machine does not
+    know (saved before the forms offered only known ones, or gone from its tz database)."""
     from flask import current_app
 
+    if has_request_context() and current_user and current_user.is_authenticated:
+        if current_user.timezone in _known_timezones():
+            return current_user.timezone
+        log.warning(
+            "user %s: unknown time zone %r, showing times in the default one",
+            current_user.id,
+            current_user.timezone,
+        )
     return current_app.config["DEFAULT_TIMEZONE"]
 
 
@@ -77,7 +92,9 @@ def compile_catalogues(folder: Path = TRANSLATIONS) -> list[Path]:
 
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
-    app.jinja_env.globals.update(LANGUAGES=LANGUAGES, get_locale=get_locale)
+    app.jinja_env.globals.update(
+        LANGUAGES=LANGUAGES, get_locale=get_locale, viewer_timezone=select_timezone
+    )
     try:
         compile_catalogues()
     except OSError as error:

@@ -29,8 +29,9 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
 from markupsafe import Markup
-from wtforms import FileField, ValidationError
+from wtforms import FileField, SelectField, ValidationError
 
+from mailer.auth.forms import language_choices, timezone_choices
 from mailer.blog import services
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
@@ -273,6 +274,13 @@ class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     column_searchable_list = ("email", "full_name")
     column_sortable_list = ("email", "full_name", "is_superuser", "is_blocked", "created_at")
     form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")
+    # The lists the profile offers: a zone or language typed here would break the user's
+    # pages, and they could not mend it from a profile page that fails too.
+    form_overrides = {"timezone": SelectField, "locale": SelectField}
+    form_args = {
+        "timezone": {"choices": timezone_choices},
+        "locale": {"choices": language_choices},
+    }
 
     def on_model_change(self, form, user: User, is_created: bool) -> None:
         if user.id == current_user.id and not user.is_superuser:

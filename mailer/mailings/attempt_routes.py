@@ -14,6 +14,7 @@ from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
+from mailer.i18n import select_timezone
 from mailer.mailings import attempt_queries, bp
 from mailer.mailings.pagination import list_args, page_number
 from mailer.models import Mailing, Message, User, utcnow
@@ -123,7 +124,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
     filters = form.filters()
     page = attempt_queries.attempt_page(
         filters,
-        tz=current_user.timezone,
+        tz=select_timezone(),
         owner=owner,
         page=page_number(),
     )
@@ -140,9 +141,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
 
 def attempt_csv(*, owner: User | None) -> Response:
     """What the log shows under the same filters, as CSV."""
-    rows = attempt_queries.csv_rows(
-        filter_form(owner).filters(), tz=current_user.timezone, owner=owner
-    )
+    rows = attempt_queries.csv_rows(filter_form(owner).filters(), tz=select_timezone(), owner=owner)
     who = "all" if owner is None else "mine"
     return csv_response(rows, f"attempts-{who}-{utcnow():%Y%m%d-%H%M}.csv")
 

@@ -10,6 +10,7 @@ from wtforms.fields.choices import SelectChoice
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.delivery.schedule import next_send_times
 from mailer.extensions import db
+from mailer.i18n import select_timezone
 from mailer.mailings import bp, mailing_queries
 from mailer.mailings import mailing_services as services
 from mailer.mailings.mailing_forms import (
@@ -179,7 +180,7 @@ def _prepared_form(form: MailingForm, *, mailing: Mailing | None) -> MailingForm
         ]
     if request.method == "GET":
         if mailing is None:
-            form.timezone.data = current_user.timezone
+            form.timezone.data = select_timezone()
         form.client_scope.data = "keep" if mailing is not None else "chosen"
     return form
 
@@ -199,7 +200,7 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
         owner_total=owner_total,
         mailing_total=mailing_total,
         limit=mailing_queries.CLIENT_CHECKBOX_LIMIT,
-        now_local=services.utc_to_local(utcnow(), current_user.timezone),
+        now_local=services.utc_to_local(utcnow(), select_timezone()),
     )
 
 

@@ -127,3 +127,41 @@ def test_the_superuser_cannot_take_away_their_own_rights(client, login, superuse
     db.session.expire_all()
     assert db.session.get(User, superuser.id).is_superuser
     assert client.get("/admin/users/").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"), [("timezone", "Mars/Olympus"), ("locale", "zz"), ("timezone", "<b>x</b>")]
+)
+def test_the_panel_offers_only_the_zones_and_languages_the_profile_does(
+    client, login, superuser, user, field, typed
+):
+    login(superuser)
+    form = client.get(f"/admin/users/edit/?id={user.id}").text
+    assert '<option value="Europe/Moscow">' in form
+    assert '<option value="ru">Русский</option>' in form
+
+    page = client.post(
+        f"/admin/users/edit/?id={user.id}",
+        data={"full_name": "Typed name", "timezone": "UTC", "locale": "en", field: typed},
+    ).text
+
+    assert "Not a valid choice." in page
+    assert "Typed name" in page
+    db.session.expire_all()
+    saved = db.session.get(User, user.id)
+    assert (saved.timezone, saved.locale) == ("UTC", "en")
+
+
+def test_a_user_whose_saved_zone_is_unknown_sees_times_in_the_default_zone(
+    client, login, user, caplog
+):
+    user.timezone = "Mars/Olympus"  # saved before the forms offered only known zones
+    db.session.commit()
+    login(user)
+    factories.make_mailing(user, clients=[factories.make_client(user, "ann@example.com")])
+
+    with caplog.at_level("WARNING", logger="mailer.i18n"):
+        for path in ("/", "/clients/", "/mailings/", "/mailings/new", "/auth/profile", "/blog/"):
+            assert client.get(path).status_code == 200, path
+
+    assert "unknown time zone 'Mars/Olympus'" in caplog.text
