@@ -41,8 +41,15 @@ def select_locale() -> str | None:
 
 
 @cache
-def _known_timezones() -> frozenset[str]:
-    return frozenset(available_timezones())
+def _known_timezones() -> dict[str, str]:
+    """Each zone this machine knows, by its name in lower case."""
+    return {name.lower(): name for name in available_timezones()}
+
+
+def timezone_named(typed: str) -> str | None:
+    """The zone a person typed, as its name is spelled ("europe/moscow" -> "Europe/Moscow");
+    None when no zone has that name."""
+    return _known_timezones().get(typed.strip().lower())
 
 
 def select_timezone() -> str:
@@ -51,7 +58,7 @@ def select_timezone() -> str:
     from flask import current_app
 
     if has_request_context() and current_user and current_user.is_authenticated:
-        if current_user.timezone in _known_timezones():
+        if timezone_named(current_user.timezone) == current_user.timezone:
             return current_user.timezone
         log.warning(
             "user %s: unknown time zone %r, showing times in the default one",

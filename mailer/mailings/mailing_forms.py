@@ -17,6 +17,7 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
+from mailer.i18n import timezone_named
 from mailer.mailings.mailing_services import (
     ClientSelection,
     MailingData,
@@ -64,6 +65,8 @@ class MailingForm(FlaskForm):
     timezone = StringField(
         _l("Time zone"),
         validators=[InputRequired(_l("Enter a time zone.")), Length(max=64)],
+        # Typed in any case, kept as the zone spells it: "europe/moscow" is Europe/Moscow.
+        filters=[lambda typed: timezone_named(typed) or typed if typed else typed],
         description=_l("The start and end are read in this zone, e.g. Europe/Moscow."),
     )
     is_active = BooleanField(_l("Active"), default=True)

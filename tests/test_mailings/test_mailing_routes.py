@@ -147,6 +147,14 @@ def test_unknown_time_zone_is_refused_with_the_typed_value_kept(login, user, mes
     assert 'value="Mars/Olympus"' in page
 
 
+def test_a_time_zone_typed_in_any_case_is_read_and_kept_as_spelled(login, user, message, clients):
+    data = form_data(message, clients, timezone=" europe/MOSCOW ")
+    assert login(user).post("/mailings/new", data=data).status_code == 302
+    mailing = db.session.scalar(db.select(Mailing))
+    assert mailing.timezone == "Europe/Moscow"
+    assert mailing.start_at == datetime(2031, 3, 1, 6, 0, tzinfo=UTC)  # 09:00 in Moscow
+
+
 def test_a_start_the_clocks_skip_is_refused_with_the_input_kept(login, user, message, clients):
     # Berlin goes from 02:00 straight to 03:00 on 2031-03-30: 02:30 never happens there.
     data = form_data(message, clients, start_at="2031-03-30T02:30", timezone="Europe/Berlin")
