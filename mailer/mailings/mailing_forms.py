@@ -103,17 +103,20 @@ class MailingForm(FlaskForm):
             )
         )
 
+    def client_selection(self) -> ClientSelection:
+        return ClientSelection(
+            scope=self.client_scope.data,
+            ids=list(self.client_ids.data or []),
+            search=self.client_search.data or "",
+        )
+
     def data_for_model(self) -> MailingData:
         tz = self.timezone.data.strip()
         start_at = local_to_utc(self.start_at.data, tz)
         end_at = local_to_utc(self.end_at.data, tz) if self.end_at.data else start_at + ONCE_WINDOW
         return MailingData(
             message_id=self.message_id.data,
-            clients=ClientSelection(
-                scope=self.client_scope.data,
-                ids=list(self.client_ids.data or []),
-                search=self.client_search.data or "",
-            ),
+            clients=self.client_selection(),
             start_at=start_at,
             end_at=end_at,
             frequency=self.frequency.data,

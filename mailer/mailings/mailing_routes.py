@@ -49,7 +49,7 @@ def mailing_list():
 @login_required
 def mailing_create():
     form = _prepared_form(MailingForm(), mailing=None)
-    if form.validate_on_submit():
+    if _checked(form):
         try:
             mailing = services.create_mailing(owner=current_user, data=form.data_for_model())
         except services.MailingError as error:
@@ -67,7 +67,7 @@ def mailing_create():
 def mailing_edit(mailing_id: int):
     mailing = _own_mailing(mailing_id)
     form = _prepared_form(MailingForm(obj=_form_values(mailing)), mailing=mailing)
-    if form.validate_on_submit():
+    if _checked(form):
         try:
             services.update_mailing(mailing=mailing, data=form.data_for_model())
         except services.MailingError as error:
@@ -202,6 +202,20 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
         limit=mailing_queries.CLIENT_CHECKBOX_LIMIT,
         now_local=services.utc_to_local(utcnow(), select_timezone()),
     )
+
+
+def _checked(form: MailingForm) -> bool:
+    """Whether a form was sent and passes its own checks and the choice of clients; all
+    are made, so one submit shows every field to mend, the clients' included."""
+    if not form.is_submitted():
+        return False
+    valid = form.validate()
+    try:
+        services.check_clients(current_user, form.client_selection())
+    except services.MailingError as error:
+        _field_error(form, error)
+        return False
+    return valid
 
 
 def _field_error(form: MailingForm, error: services.MailingError) -> None:

@@ -202,19 +202,24 @@ def _validate(owner: User, data: MailingData) -> None:
     )
     if not owned_message:
         raise MailingError("message_id", _l("Choose one of your messages."))
-    if data.clients.scope not in CLIENT_SCOPES:
+    check_clients(owner, data.clients)
+
+
+def check_clients(owner: User, selection: ClientSelection) -> None:
+    """MailingError unless `selection` reaches some of the owner's clients and only theirs."""
+    if selection.scope not in CLIENT_SCOPES:
         raise MailingError("client_scope", _l("Choose which clients receive the mailing."))
-    if data.clients.scope == "chosen":
-        _check_client_ids(owner, data.clients.ids)
-    if data.clients.scope == "search":
-        if not data.clients.search.strip():
+    if selection.scope == "chosen":
+        _check_client_ids(owner, selection.ids)
+    if selection.scope == "search":
+        if not selection.search.strip():
             raise MailingError("client_search", _l("Type a search to choose clients by."))
-        if not _exists(clients_query(owner, search=data.clients.search)):
+        if not _exists(clients_query(owner, search=selection.search)):
             raise MailingError(
                 "client_search",
                 _l("No client matches this search: the mailing would reach no one."),
             )
-    if data.clients.scope == "all" and not _exists(Client.owned_by(owner)):
+    if selection.scope == "all" and not _exists(Client.owned_by(owner)):
         raise MailingError("client_scope", _l("You have no clients yet: add some first."))
 
 

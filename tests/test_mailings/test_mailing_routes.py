@@ -147,6 +147,17 @@ def test_unknown_time_zone_is_refused_with_the_typed_value_kept(login, user, mes
     assert 'value="Mars/Olympus"' in page
 
 
+def test_an_empty_form_shows_every_field_to_mend_at_once_the_clients_included(
+    login, user, message, clients
+):
+    page = refused(
+        login(user),
+        form_data(message, [], start_at="", end_at="", client_scope="chosen"),
+    )
+    assert "Enter the start." in page
+    assert "Choose at least one client." in page
+
+
 def test_a_time_zone_typed_in_any_case_is_read_and_kept_as_spelled(login, user, message, clients):
     data = form_data(message, clients, timezone=" europe/MOSCOW ")
     assert login(user).post("/mailings/new", data=data).status_code == 302
