@@ -158,6 +158,15 @@ def test_an_empty_form_shows_every_field_to_mend_at_once_the_clients_included(
     assert "Choose at least one client." in page
 
 
+def test_a_new_user_is_shown_where_to_write_a_message_and_add_clients(login, user):
+    page = login(user).get("/mailings/new").get_data(as_text=True)
+    assert "You have no messages yet" in page
+    assert 'href="/messages/new">New message</a>' in page
+    assert "You have no clients yet" in page
+    assert 'href="/clients/new">New client</a>' in page
+    assert 'href="/clients/import">Import a CSV file</a>' in page
+
+
 def test_a_time_zone_typed_in_any_case_is_read_and_kept_as_spelled(login, user, message, clients):
     data = form_data(message, clients, timezone=" europe/MOSCOW ")
     assert login(user).post("/mailings/new", data=data).status_code == 302
