@@ -30,8 +30,15 @@ class ImageError(ValueError):
 
 
 def render_markdown(body: str) -> str:
-    """Markdown to HTML that is safe to show: no scripts, handlers or javascript: links."""
-    html = markdown.markdown(body or "", extensions=["extra", "sane_lists"])
+    """Markdown to HTML that is safe to show: no scripts, handlers or javascript: links.
+
+    Headings start at <h2> (`# Part` too): the page's one <h1> is the article's title.
+    """
+    html = markdown.markdown(
+        body or "",
+        extensions=["extra", "sane_lists", "toc"],
+        extension_configs={"toc": {"baselevel": 2}},
+    )
     return nh3.clean(html)
 
 

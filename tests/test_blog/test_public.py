@@ -41,10 +41,12 @@ def test_empty_blog_says_so(client):
     assert "No articles have been published yet" in client.get("/blog/").get_data(as_text=True)
 
 
-def test_article_page_renders_markdown(client):
-    article = make_article("Formatted", body="# Heading\n\nSome **bold** text.")
+def test_article_page_renders_markdown_under_the_title_as_its_one_h1(client):
+    article = make_article("Formatted", body="# Heading\n\n## Part\n\nSome **bold** text.")
     html = client.get(f"/blog/{article.id}").get_data(as_text=True)
-    assert "<h1>Heading</h1>" in html
+    assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["Formatted"]
+    assert "<h2>Heading</h2>" in html
+    assert "<h3>Part</h3>" in html
     assert "<strong>bold</strong>" in html
 
 
