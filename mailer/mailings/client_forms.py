@@ -18,6 +18,10 @@ from mailer.mailings.client_services import (
 
 
 def _valid_email(form, field) -> None:
+    # After Length: an address it found too long gets its one message, not the
+    # validator's "too long" again (email_error checks the length first too).
+    if field.errors:
+        return
     problem = email_error(field.data.strip())
     if problem:
         raise ValidationError(problem)

@@ -1,11 +1,17 @@
 """CSV import of clients: read the file, validate every row in Python, insert in chunks.
 
 The file is parsed twice: once for the preview (nothing written) and once
-on confirmation. Rows are validated here (email-validator, lengths,
+on confirmation. Rows are validated here (email-validator, lengths, dates,
 duplicates in the file); each chunk then goes in as one set-based INSERT
 that skips the emails the owner already has and returns those it inserted,
 so the others are reported as already there (a concurrent import of the
 same email included, never an error).
+
+A file may say when a client unsubscribed or bounced (the export's
+unsubscribed_at and bounced_at columns). A new client gets those dates; a
+client the owner already has, or a repeated line of the file, is marked by
+one set-based UPDATE per chunk that only fills dates still empty: an
+opt-out is never cleared, nor lost.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from itertools import islice
 from pathlib import Path
@@ -27,7 +34,23 @@ from typing import NamedTuple
 from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import Integer, Text, bindparam, func, literal, select, text, true
+from sqlalchemy import (
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+    true,
+    update,
+    values,
+)
+from sqlalchemy.types import TIMESTAMP
 
 from mailer.extensions import db
 from mailer.mailings.client_queries import unprotect_formula
@@ -39,7 +62,18 @@ DELIMITERS = (",", ";", "\t")
 CHUNK = 5000
 PREVIEW_ROWS = 20
 ANALYZE_AFTER_ROWS = 10_000
-IMPORT_COLUMNS = ["owner_id", "email", "full_name", "comment", "hard_bounces", "created_at"]
+IMPORT_COLUMNS = [
+    "owner_id",
+    "email",
+    "full_name",
+    "comment",
+    "unsubscribed_at",
+    "bounced_at",
+    "hard_bounces",
+    "created_at",
+]
+# The columns that say a client opted out, as the export names them; empty = not.
+OPT_OUT_COLUMNS = ("unsubscribed_at", "bounced_at")
 SNIFF_LINES = 50
 SNIFF_CHARS = 64 * 1024
 # Header cells we recognise (lower-cased), in English and Russian.
@@ -47,14 +81,48 @@ HEADER_NAMES = {
     "email": {"email", "e-mail", "mail", "адрес", "почта", "эл. почта", "электронная почта"},
     "full_name": {"full_name", "full name", "name", "имя", "фио", "ф.и.о.", "клиент"},
     "comment": {"comment", "comments", "note", "комментарий", "примечание"},
+    "unsubscribed_at": {
+        "unsubscribed_at",
+        "unsubscribed at",
+        "unsubscribed",
+        "отписался",
+        "отписан",
+        "отписка",
+        "дата отписки",
+    },
+    "bounced_at": {"bounced_at", "bounced at", "bounced", "письма не доходят", "недоставка"},
 }
+# Day first, as Excel on a Russian Windows writes a date it recognised in the export.
+DOTTED_DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
+SHOWN_CELL_MAX = 40
 
 
 class Row(NamedTuple):  # a tuple: a million of them are built quickly
+    """A line of the file as written (the dates too, as text)."""
+
     line: int
     email: str
     full_name: str
     comment: str
+    unsubscribed_at: str = ""
+    bounced_at: str = ""
+
+
+class Checked(NamedTuple):
+    """A row that passed every check: email normalised, dates read (None: not set)."""
+
+    line: int
+    email: str
+    full_name: str
+    comment: str
+    unsubscribed_at: datetime | None
+    bounced_at: datetime | None
+    # A later line of an email the file already had: it only adds its dates.
+    repeated: bool = False
+
+    @property
+    def opted_out(self) -> bool:
+        return self.unsubscribed_at is not None or self.bounced_at is not None
 
 
 class Rejected(NamedTuple):
@@ -70,11 +138,32 @@ class ParsedFile:
     header: list[str] | None
     rows: list[Row]
 
+    @property
+    def opt_out_columns(self) -> bool:
+        """Whether the header names an unsubscribed or a bounced column."""
+        positions = _columns(self.header)
+        return any(positions[name] >= 0 for name in OPT_OUT_COLUMNS)
+
+    @property
+    def unsubscribed(self) -> int:
+        """Rows that say the client unsubscribed (a date or not: the check comes later)."""
+        return sum(1 for row in self.rows if row.unsubscribed_at)
+
+    @property
+    def bounced(self) -> int:
+        return sum(1 for row in self.rows if row.bounced_at)
+
 
 @dataclass
 class ImportReport:
     imported: int = 0
     rejected: list[Rejected] = field(default_factory=list)
+    # Of the clients imported, those the file says unsubscribed or bounced.
+    unsubscribed: int = 0
+    bounced: int = 0
+    # Clients already there (or imported from an earlier line) that a line
+    # not imported marked unsubscribed or bounced.
+    marked: int = 0
 
     @property
     def total(self) -> int:
@@ -107,12 +196,13 @@ def sniff_delimiter(lines: list[str]) -> str:
     return best
 
 
-def _columns(header: list[str] | None) -> tuple[int, int, int]:
-    """Positions of email, full name and comment: by header names, else the first three.
+def _columns(header: list[str] | None) -> dict[str, int]:
+    """Positions of the columns by header names, else email, full name and comment first.
 
-    A header naming some columns leaves the unnamed ones empty (-1) rather than guessing.
+    A header naming some columns leaves the unnamed ones empty (-1) rather than
+    guessing; the dates are read only from columns a header names.
     """
-    positions = {"email": 0, "full_name": 1, "comment": 2}
+    positions = {"email": 0, "full_name": 1, "comment": 2, "unsubscribed_at": -1, "bounced_at": -1}
     cells = [cell.strip().lower() for cell in header or []]
     found = {
         name: cells.index(word)
@@ -124,7 +214,7 @@ def _columns(header: list[str] | None) -> tuple[int, int, int]:
         positions = {name: found.get(name, -1) for name in positions}
         if positions["email"] == -1:
             positions["email"] = 0
-    return positions["email"], positions["full_name"], positions["comment"]
+    return positions
 
 
 def _is_header(cells: list[str]) -> bool:
@@ -170,7 +260,7 @@ class _Reading:
 
     def __iter__(self) -> Iterator[Row]:
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
-        email_at, name_at, comment_at = _columns(None)
+        at = _columns(None)
         first = True
         for cells in reader:
             self.line = reader.line_num
@@ -180,18 +270,53 @@ class _Reading:
                 first = False
                 if _is_header(cells):
                     self.header = cells
-                    email_at, name_at, comment_at = _columns(cells)
+                    at = _columns(cells)
                     continue
             yield Row(
                 line=reader.line_num,
-                email=_cell(cells, email_at),
-                full_name=unprotect_formula(_cell(cells, name_at)),
-                comment=unprotect_formula(_cell(cells, comment_at)),
+                email=_cell(cells, at["email"]),
+                full_name=unprotect_formula(_cell(cells, at["full_name"])),
+                comment=unprotect_formula(_cell(cells, at["comment"])),
+                unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
+                bounced_at=_cell(cells, at["bounced_at"]),
             )
 
 
 def _cell(cells: list[str], index: int) -> str:
     return cells[index].strip() if 0 <= index < len(cells) else ""
+
+
+def read_date(text: str) -> datetime | None:
+    """The moment a date cell holds, in UTC; None when it is empty; ValueError when unreadable.
+
+    Read as the export writes it (ISO 8601: 2024-05-31T14:30:00+00:00, a
+    date alone, a space for the T, Z) or as Excel saves a date it recognised
+    on a Russian Windows (31.05.2024 14:30). Without an offset it is UTC,
+    like every time the export writes.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = _dotted_date(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ValueError(text) from None
+
+
+def _dotted_date(text: str) -> datetime:
+    for layout in DOTTED_DATE_FORMATS:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(text, layout)  # noqa: DTZ007 - UTC is attached above
+    raise ValueError(text)
+
+
+def _shown(text: str) -> str:
+    return text if len(text) <= SHOWN_CELL_MAX else text[: SHOWN_CELL_MAX - 1] + "…"
 
 
 # --- validating and importing --------------------------------------------------------------
@@ -216,29 +341,54 @@ def row_error(row: Row) -> str | None:
             "too long: comment (at most %(num)d characters)",
             COMMENT_MAX,
         )
+    if row.unsubscribed_at or row.bounced_at:  # most rows have neither
+        for name in OPT_OUT_COLUMNS:
+            try:
+                read_date(getattr(row, name))
+            except ValueError:
+                return _(
+                    "not a date: %(column)s “%(value)s” (write e.g. 2024-05-31 14:30"
+                    " or 31.05.2024; empty if not)",
+                    column=name,
+                    value=_shown(getattr(row, name)),
+                )
     return None
 
 
 def valid_rows(
     rows: Iterable[Row], report: ImportReport, first_line: dict[str, int] | None = None
-) -> list[Row]:
+) -> list[Checked]:
     """The rows that pass every check in the file itself; the others go to `report`.
 
     `first_line` (email -> line) carries the emails seen so far from one chunk
-    of a file to the next.
+    of a file to the next. A repeated email is reported as a duplicate; if its
+    line says the client opted out, it is kept too (`repeated`), to mark them.
     """
     first_line = {} if first_line is None else first_line
     good = []
     for row in rows:
         problem = row_error(row)
         email = normalize_email(row.email)
-        if problem is None and email in first_line:
+        repeated = problem is None and email in first_line
+        if repeated:
             problem = _("duplicate in file (first on line %(line)d)", line=first_line[email])
         if problem is not None:
             report.rejected.append(Rejected(row.line, row.email, problem))
-            continue
-        first_line[email] = row.line
-        good.append(Row(row.line, email, row.full_name, row.comment))
+            if not (repeated and (row.unsubscribed_at or row.bounced_at)):
+                continue
+        else:
+            first_line[email] = row.line
+        good.append(
+            Checked(
+                row.line,
+                email,
+                row.full_name,
+                row.comment,
+                read_date(row.unsubscribed_at),
+                read_date(row.bounced_at),
+                repeated,
+            )
+        )
     return good
 
 
@@ -253,7 +403,7 @@ def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
     first_line: dict[str, int] = {}
     chunks = (valid_rows(chunk, report, first_line) for chunk in _batches(rows, CHUNK))
     connection = db.session.connection()
-    insert = partial(_insert_ignoring_conflicts, connection, owner.id, utcnow())
+    insert = partial(_write_chunk, connection, owner.id, utcnow())
     if connection.dialect.name == "postgresql":
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-import") as database:
             sent = None
@@ -276,22 +426,42 @@ def _batches(rows: Iterable[Row], size: int) -> Iterator[list[Row]]:
         yield batch
 
 
-def _count_inserted(chunk: list[Row], inserted: set[str], report: ImportReport) -> None:
+def _count_inserted(
+    chunk: list[Checked], written: tuple[set[str], int], report: ImportReport
+) -> None:
     # No look-up of the existing emails before the insert: ON CONFLICT DO
     # NOTHING finds them in the unique index anyway, and a second probe per
     # row (planned on statistics that still say the table is small) cost as
     # much as the insert itself.
+    inserted, marked = written
     for row in chunk:
+        if row.repeated:
+            continue  # rejected as a duplicate already
         if row.email not in inserted:
             report.rejected.append(Rejected(row.line, row.email, _("already a client")))
+        elif row.opted_out:
+            report.unsubscribed += row.unsubscribed_at is not None
+            report.bounced += row.bounced_at is not None
     report.imported += len(inserted)
+    report.marked += marked
 
 
-def _insert_ignoring_conflicts(connection, owner_id: int, now, rows: list[Row]) -> set[str]:
-    """Insert the chunk in one statement, skipping emails that exist; the emails inserted.
+def _write_chunk(connection, owner_id: int, now, rows: list[Checked]) -> tuple[set[str], int]:
+    """Insert the chunk, then mark the clients that its other lines say opted out.
 
-    Touches nothing but `connection`: it may run in the import's second thread.
+    The emails inserted and the number of clients marked. Touches nothing
+    but `connection`: it may run in the import's second thread.
     """
+    new = [row for row in rows if not row.repeated]
+    inserted = _insert_ignoring_conflicts(connection, owner_id, now, new)
+    opted_out = [
+        row for row in rows if row.opted_out and (row.repeated or row.email not in inserted)
+    ]
+    return inserted, _mark_opted_out(connection, owner_id, opted_out)
+
+
+def _insert_ignoring_conflicts(connection, owner_id: int, now, rows: list[Checked]) -> set[str]:
+    """Insert the rows in one statement, skipping emails that exist; the emails inserted."""
     if not rows:
         return set()
     if connection.dialect.name == "postgresql":
@@ -301,38 +471,123 @@ def _insert_ignoring_conflicts(connection, owner_id: int, now, rows: list[Row]) 
     return set(result.scalars())
 
 
-def _postgres_insert(owner_id: int, rows: list[Row], now):
-    """INSERT ... SELECT FROM unnest(three arrays) ON CONFLICT DO NOTHING.
+def _mark_opted_out(connection, owner_id: int, rows: list[Checked]) -> int:
+    """Fill the dates still empty of the owner's clients these rows name; how many changed.
 
-    Three array parameters instead of 6 x 5,000 scalar ones: measured here at
-    twice the rows per second of a multi-row VALUES insert, the difference
-    between missing and meeting the import's 20,000 rows/s.
+    One UPDATE ... FROM a list of (email, unsubscribed_at, bounced_at): a date
+    already set stays (never cleared, never moved). An email on several
+    lines gets the earliest of their dates.
+    """
+    if not rows:
+        return 0
+    earliest: dict[str, tuple[datetime | None, datetime | None]] = {}
+    for row in rows:
+        unsubscribed, bounced = earliest.get(row.email, (None, None))
+        earliest[row.email] = (
+            _earlier(unsubscribed, row.unsubscribed_at),
+            _earlier(bounced, row.bounced_at),
+        )
+    table = Client.__table__
+    if connection.dialect.name == "postgresql":
+        source = _postgres_source(earliest)
+    else:
+        source = _sqlite_source(earliest)
+    statement = (
+        update(table)
+        .where(
+            table.c.owner_id == owner_id,
+            table.c.email == source.c.email,
+            or_(
+                table.c.unsubscribed_at.is_(None) & source.c.unsubscribed_at.is_not(None),
+                table.c.bounced_at.is_(None) & source.c.bounced_at.is_not(None),
+            ),
+        )
+        .values(
+            unsubscribed_at=func.coalesce(table.c.unsubscribed_at, source.c.unsubscribed_at),
+            bounced_at=func.coalesce(table.c.bounced_at, source.c.bounced_at),
+        )
+        .returning(table.c.id)
+    )
+    return len(connection.execute(statement).all())
+
+
+def _earlier(first: datetime | None, second: datetime | None) -> datetime | None:
+    return second if first is None else first if second is None else min(first, second)
+
+
+def _postgres_source(earliest: dict[str, tuple[datetime | None, datetime | None]]):
+    """unnest(emails, unsubscribed dates, bounced dates), as the insert reads its rows."""
+    from sqlalchemy.dialects.postgresql import ARRAY
+
+    moments = ARRAY(TIMESTAMP(timezone=True))
+    return (
+        func.unnest(
+            bindparam("emails", list(earliest), type_=ARRAY(Text)),
+            cast(bindparam("unsubscribed", [u for u, b in earliest.values()], moments), moments),
+            cast(bindparam("bounced", [b for u, b in earliest.values()], moments), moments),
+        )
+        .table_valued("email", "unsubscribed_at", "bounced_at")
+        .render_derived()
+    )
+
+
+def _sqlite_source(earliest: dict[str, tuple[datetime | None, datetime | None]]):
+    """A VALUES list as a CTE (SQLite names no columns of a VALUES in FROM)."""
+    rows = [(email, *dates) for email, dates in earliest.items()]
+    return (
+        values(
+            column("email", String),
+            column("unsubscribed_at", UTCDateTime),
+            column("bounced_at", UTCDateTime),
+            name="opted_out",
+        )
+        .data(rows)
+        .cte("opted_out")
+    )
+
+
+def _has_dates(rows: list[Checked]) -> bool:
+    """Whether the insert writes the date columns: left out when all are empty, it sends less."""
+    return any(row.opted_out for row in rows)
+
+
+def _postgres_insert(owner_id: int, rows: list[Checked], now):
+    """INSERT ... SELECT FROM unnest(three or five arrays) ON CONFLICT DO NOTHING.
+
+    An array parameter per column instead of 8 x 5,000 scalar ones: measured
+    here at twice the rows per second of a multi-row VALUES insert, the
+    difference between missing and meeting the import's 20,000 rows/s.
     """
     from sqlalchemy.dialects.postgresql import ARRAY, insert
 
     table = Client.__table__
-    arrays = [
-        bindparam(name, [getattr(row, name) for row in rows], type_=ARRAY(Text))
-        for name in ("email", "full_name", "comment")
-    ]
-    source = func.unnest(*arrays).table_valued("email", "full_name", "comment").render_derived()
+    dated = _has_dates(rows)
+    columns = [name for name in IMPORT_COLUMNS if dated or name not in OPT_OUT_COLUMNS]
+    from_file = [name for name in columns if name not in ("owner_id", "hard_bounces", "created_at")]
+    moments = ARRAY(TIMESTAMP(timezone=True))
+
+    def array(name: str):
+        cells = [getattr(row, name) for row in rows]
+        if name in OPT_OUT_COLUMNS:  # cast: an array of NULLs alone would be read as text
+            return cast(bindparam(name, cells, type_=moments), moments)
+        return bindparam(name, cells, type_=ARRAY(Text))
+
+    source = func.unnest(*map(array, from_file)).table_valued(*from_file).render_derived()
     rows_select = select(
         literal(owner_id, Integer),
-        source.c.email,
-        source.c.full_name,
-        source.c.comment,
+        *(source.c[name] for name in from_file),
         literal(0, Integer),
         literal(now, UTCDateTime),
     ).where(true())  # PostgreSQL needs a WHERE before ON CONFLICT in INSERT ... SELECT
     return (
         insert(table)
-        .from_select(IMPORT_COLUMNS, rows_select)
+        .from_select(columns, rows_select)
         .on_conflict_do_nothing(index_elements=[table.c.owner_id, table.c.email])
         .returning(table.c.email)
     )
 
 
-def _sqlite_insert(owner_id: int, rows: list[Row], now):
+def _sqlite_insert(owner_id: int, rows: list[Checked], now):
     """INSERT ... ON CONFLICT DO NOTHING (SQLite's INSERT OR IGNORE) and its rows.
 
     Executed with a list of rows, SQLAlchemy sends them as multi-row VALUES
@@ -341,7 +596,7 @@ def _sqlite_insert(owner_id: int, rows: list[Row], now):
     from sqlalchemy.dialects.sqlite import insert
 
     table = Client.__table__
-    values = [
+    records = [
         {
             "owner_id": owner_id,
             "email": row.email,
@@ -352,12 +607,15 @@ def _sqlite_insert(owner_id: int, rows: list[Row], now):
         }
         for row in rows
     ]
+    if _has_dates(rows):
+        for record, row in zip(records, rows, strict=True):
+            record.update(unsubscribed_at=row.unsubscribed_at, bounced_at=row.bounced_at)
     statement = (
         insert(table)
         .on_conflict_do_nothing(index_elements=[table.c.owner_id, table.c.email])
         .returning(table.c.email)
     )
-    return statement, values
+    return statement, records
 
 
 def refresh_statistics(imported: int) -> None:

@@ -414,3 +414,53 @@ def test_a_search_with_many_matches_pages_in_order_wherever_they_sort(
     assert '<small class="text-body-secondary">4+</small>' in first
     second = browser.get(f"/clients/?q=ZOE&sort={sort}&page=2").text
     assert _emails_in_order(second, everyone) == second_page
+
+
+def _delete_confirmations(page: str) -> dict[int, str]:
+    """Each client's Delete button: the client's id -> the question it asks first."""
+    confirmations = {}
+    for form in re.findall(r"<form [^>]*>", page):
+        action = re.search(r'action="/clients/(\d+)/delete', form)
+        confirm = re.search(r'data-confirm="([^"]*)"', form)
+        if action and confirm:
+            confirmations[int(action.group(1))] = html.unescape(confirm.group(1))
+    return confirmations
+
+
+def test_deleting_an_unsubscribed_client_warns_that_the_opt_out_is_forgotten(login, user):
+    gone = factories.make_client(user, "gone@example.com", unsubscribed_at=utcnow())
+    dead = factories.make_client(user, "dead@example.com", bounced_at=utcnow())
+    here = factories.make_client(user, "here@example.com")
+    browser = login(user)
+    warning = "They unsubscribed, and deleting forgets it"
+
+    listed = _delete_confirmations(browser.get("/clients/").text)
+    edited = {
+        client.id: _delete_confirmations(browser.get(f"/clients/{client.id}/edit").text)[client.id]
+        for client in (gone, dead, here)
+    }
+
+    for confirmations in (listed, edited):
+        assert confirmations[gone.id].startswith("Delete the client gone@example.com?")
+        assert warning in confirmations[gone.id]
+        assert (
+            confirmations[dead.id] == "Delete the client dead@example.com? This cannot be undone."
+        )
+        assert (
+            confirmations[here.id] == "Delete the client here@example.com? This cannot be undone."
+        )
+
+
+@pytest.mark.parametrize("page", ["new", "edit"])
+def test_a_too_long_email_gets_one_error(login, user, page):
+    client = factories.make_client(user, "old@example.com")
+    path = "/clients/new" if page == "new" else f"/clients/{client.id}/edit"
+    email = "a" * 243 + "@example.com"  # 255 characters, one past the limit
+
+    response = login(user).post(path, data={"email": email})
+
+    assert response.status_code == 200
+    errors = re.findall(r'<div class="invalid-feedback">([^<]*)</div>', response.text)
+    assert errors == ["Field cannot be longer than 254 characters."]
+    assert 'maxlength="254"' in response.text  # the browser still stops at the limit
+    assert [c.email for c in _clients(user)] == ["old@example.com"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import re
+from datetime import UTC, datetime
 
 import pytest
 
@@ -239,3 +241,185 @@ def test_a_file_the_import_cannot_read_is_refused_with_the_reason(login, user, d
     assert reason in response.text
     assert 'id="row-count"' not in response.text  # the upload page again, not a preview
     assert _emails(user) == []
+
+
+# --- unsubscribed and bounced clients ------------------------------------------------------
+
+EXPORT_HEADER = "email,full_name,comment,created_at,unsubscribed_at,bounced_at"
+
+
+def _client(owner, email: str) -> Client:
+    db.session.expire_all()
+    return Client.owned_by(owner).filter_by(email=email).one()
+
+
+def _import(browser, data: bytes) -> str:
+    _upload(browser, data)
+    return browser.post("/clients/import/confirm").text
+
+
+def test_reimporting_the_export_keeps_unsubscribed_and_bounced_clients_out_of_mailings(
+    login, user, client
+):
+    from mailer.delivery import dispatch
+    from mailer.delivery.unsubscribe import unsubscribe_token
+    from mailer.models import Delivery
+
+    gone = factories.make_client(user, "gone@example.com", full_name="Gone")
+    factories.make_client(
+        user, "dead@example.com", bounced_at=datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+    )
+    factories.make_client(user, "here@example.com")
+    client.post(f"/u/{unsubscribe_token(gone.id)}")  # she unsubscribes by her email's link
+    unsubscribed_at = _client(user, "gone@example.com").unsubscribed_at
+    browser = login(user)
+    export = browser.get("/clients/export.csv").data
+    for stale in Client.owned_by(user).all():  # the user clears the list and imports it back
+        browser.post(f"/clients/{stale.id}/delete")
+
+    report = _import(browser, export)
+
+    assert "Imported 3 clients." in report
+    assert "Of them, as the file says, unsubscribed: 1; bounced: 1. Mailings skip them." in report
+    gone, dead = _client(user, "gone@example.com"), _client(user, "dead@example.com")
+    assert gone.unsubscribed_at == unsubscribed_at.replace(microsecond=0)
+    assert dead.bounced_at == datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
+    listing = browser.get("/clients/").text
+    assert listing.count(">unsubscribed</span>") == 1
+    assert listing.count(">bounced</span>") == 1
+    mailing = factories.make_mailing(user, clients=Client.owned_by(user).all())
+    run_id = dispatch.start_forced_run(mailing.id)
+    mailed = db.session.scalars(
+        db.select(Client.email).join(Delivery).where(Delivery.run_id == run_id)
+    ).all()
+    assert mailed == ["here@example.com"]
+
+
+def test_import_marks_a_client_it_already_has_and_never_clears_an_opt_out(login, user):
+    earlier = datetime(2023, 1, 2, 3, 4, 5, tzinfo=UTC)
+    factories.make_client(user, "active@example.com", full_name="Active")
+    factories.make_client(user, "left@example.com", unsubscribed_at=earlier)
+    factories.make_client(user, "twice@example.com", unsubscribed_at=earlier)
+    lines = [
+        EXPORT_HEADER,
+        "active@example.com,New name,,,2024-05-31T14:30:00+00:00,",
+        "left@example.com,,,,,",  # the file says nothing: the opt-out stays
+        "twice@example.com,,,,2024-05-31T14:30:00+00:00,2024-06-01T00:00:00+00:00",
+    ]
+
+    report = _import(login(user), "\n".join(lines).encode())
+
+    assert "Imported 0 clients." in report
+    assert report.count("already a client") == 3  # as before: an existing client is not changed
+    assert "2 clients already in your list are now marked unsubscribed or bounced" in report
+    active = _client(user, "active@example.com")
+    assert (active.full_name, active.unsubscribed_at) == (
+        "Active",
+        datetime(2024, 5, 31, 14, 30, tzinfo=UTC),
+    )
+    assert _client(user, "left@example.com").unsubscribed_at == earlier
+    twice = _client(user, "twice@example.com")
+    assert (twice.unsubscribed_at, twice.bounced_at) == (
+        earlier,  # the first date is kept
+        datetime(2024, 6, 1, tzinfo=UTC),
+    )
+
+
+def test_a_repeated_line_that_says_unsubscribed_is_not_lost(app, user, monkeypatch):
+    # Across chunks too (three on PostgreSQL's two threads): the line that
+    # imported the client and the line that unsubscribes them.
+    monkeypatch.setattr(client_import, "CHUNK", 2)
+    factories.make_client(user, "known@example.com")
+    lines = [
+        EXPORT_HEADER,
+        "anna@example.com,Anna,,,,",
+        "ANNA@example.com,,,,2024-05-31,",
+        "known@example.com,,,,,",
+        "vera@example.com,Vera,,,,",
+        "Known@example.com,,,,,2024-06-01 10:00",
+    ]
+    data = "\n".join(lines).encode()
+    with app.test_request_context():
+        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
+        db.session.commit()
+
+    assert report.imported == 2
+    assert [(r.line, r.reason.split(" (")[0]) for r in report.rejected] == [
+        (3, "duplicate in file"),
+        (4, "already a client"),
+        (6, "duplicate in file"),
+    ]
+    assert report.marked == 2
+    assert _client(user, "anna@example.com").unsubscribed_at == datetime(2024, 5, 31, tzinfo=UTC)
+    assert _client(user, "known@example.com").bounced_at == datetime(2024, 6, 1, 10, tzinfo=UTC)
+    assert _client(user, "vera@example.com").can_receive
+
+
+@pytest.mark.parametrize(
+    ("cell", "moment"),
+    [
+        ("2024-05-31T14:30:00+00:00", datetime(2024, 5, 31, 14, 30, tzinfo=UTC)),  # the export's
+        ("2024-05-31T17:30:00+03:00", datetime(2024, 5, 31, 14, 30, tzinfo=UTC)),
+        ("2024-05-31T14:30:00Z", datetime(2024, 5, 31, 14, 30, tzinfo=UTC)),
+        ("2024-05-31 14:30", datetime(2024, 5, 31, 14, 30, tzinfo=UTC)),
+        ("2024-05-31", datetime(2024, 5, 31, tzinfo=UTC)),
+        ("31.05.2024 14:30", datetime(2024, 5, 31, 14, 30, tzinfo=UTC)),  # Excel, Russian
+        ("31.05.2024", datetime(2024, 5, 31, tzinfo=UTC)),
+    ],
+)
+def test_a_date_is_read_as_the_export_writes_it_or_as_excel_saves_it(app, user, cell, moment):
+    data = f"email;unsubscribed at\nanna@example.com;{cell}\n".encode()
+    with app.test_request_context():
+        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
+        db.session.commit()
+    assert (report.imported, report.rejected) == (1, [])
+    assert _client(user, "anna@example.com").unsubscribed_at == moment
+
+
+def test_a_date_the_import_cannot_read_is_reported_on_its_line(login, user):
+    lines = [
+        EXPORT_HEADER,
+        "anna@example.com,Anna,,,yes,",
+        "boris@example.com,Boris,,,,31.02.2024",
+        "vera@example.com,Vera,,,,",
+    ]
+    browser = login(user)
+    preview = _upload(browser, "\n".join(lines).encode()).text
+    assert "not a date: unsubscribed_at “yes”" in preview
+
+    report = browser.post("/clients/import/confirm").text
+
+    assert "Imported 1 client." in report
+    assert re.search(r"<td>2</td>.*not a date: unsubscribed_at “yes”", report, re.S)
+    assert re.search(r"<td>3</td>.*not a date: bounced_at “31.02.2024”", report, re.S)
+    assert _emails(user) == ["vera@example.com"]  # never imported as active
+
+
+def test_preview_counts_and_marks_the_rows_that_say_unsubscribed_or_bounced(login, user):
+    lines = [
+        EXPORT_HEADER,
+        "anna@example.com,Anna,,,2024-05-31T14:30:00+00:00,",
+        "boris@example.com,Boris,,,,2024-05-31T14:30:00+00:00",
+        "vera@example.com,Vera,,,,",
+    ]
+    preview = _upload(login(user), "\n".join(lines).encode()).text
+    assert 'id="unsubscribed-count">1<' in preview
+    assert 'id="bounced-count">1<' in preview
+    assert preview.count('class="badge text-bg-warning">unsubscribed<') == 1
+    assert preview.count('class="badge text-bg-danger">bounced<') == 1
+    assert "imported as such, and mailings skip them" in preview
+
+
+def test_a_file_without_those_columns_imports_and_previews_as_before(login, user):
+    browser = login(user)
+    preview = _upload(browser, b"email,name\nanna@example.com,Anna\n").text
+    assert 'id="unsubscribed-count"' not in preview
+    report = browser.post("/clients/import/confirm").text
+    assert "Of them" not in report
+    assert _client(user, "anna@example.com").can_receive
+
+
+def test_import_page_says_an_export_imports_back_with_its_opt_outs(login, user):
+    page = login(user).get("/clients/import").text
+    assert "imports back as it is" in page
+    assert "unsubscribed_at and bounced_at" in page
