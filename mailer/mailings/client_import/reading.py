@@ -1,0 +1,221 @@
+"""Reading an uploaded CSV file into rows: its encoding, separator and header,
+and the dates a row may carry. Nothing is checked against the database or
+written here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import io
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import NamedTuple
+
+from flask_babel import gettext as _
+
+from mailer.mailings.client_queries import unprotect_formula
+
+DELIMITERS = (",", ";", "\t")
+SNIFF_LINES = 50
+SNIFF_CHARS = 64 * 1024
+# Header cells we recognise (lower-cased), in English and Russian.
+HEADER_NAMES = {
+    "email": {"email", "e-mail", "mail", "адрес", "почта", "эл. почта", "электронная почта"},
+    "full_name": {"full_name", "full name", "name", "имя", "фио", "ф.и.о.", "клиент"},
+    "comment": {"comment", "comments", "note", "комментарий", "примечание"},
+    "unsubscribed_at": {
+        "unsubscribed_at",
+        "unsubscribed at",
+        "unsubscribed",
+        "отписался",
+        "отписан",
+        "отписка",
+        "дата отписки",
+    },
+    "bounced_at": {"bounced_at", "bounced at", "bounced", "письма не доходят", "недоставка"},
+}
+
+# The columns that say a client opted out, as the export names them; empty = not.
+OPT_OUT_COLUMNS = ("unsubscribed_at", "bounced_at")
+
+# Day first, as Excel on a Russian Windows writes a date it recognised in the export.
+DOTTED_DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
+
+
+class Row(NamedTuple):  # a tuple: a million of them are built quickly
+    """A line of the file as written (the dates too, as text)."""
+
+    line: int
+    email: str
+    full_name: str
+    comment: str
+    unsubscribed_at: str = ""
+    bounced_at: str = ""
+
+
+@dataclass
+class ParsedFile:
+    encoding: str
+    delimiter: str
+    header: list[str] | None
+    rows: list[Row]
+
+    @property
+    def opt_out_columns(self) -> bool:
+        """Whether the header names an unsubscribed or a bounced column."""
+        positions = _columns(self.header)
+        return any(positions[name] >= 0 for name in OPT_OUT_COLUMNS)
+
+    @property
+    def unsubscribed(self) -> int:
+        """Rows that say the client unsubscribed (a date or not: the check comes later)."""
+        return sum(1 for row in self.rows if row.unsubscribed_at)
+
+    @property
+    def bounced(self) -> int:
+        return sum(1 for row in self.rows if row.bounced_at)
+
+
+class UnreadableFile(ValueError):
+    """The upload is not a CSV file the import can read; the message says why."""
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """The text and the encoding's name: UTF-8 (with or without BOM) if it is valid, else cp1251."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        return data[3:].decode("utf-8", errors="replace"), "UTF-8 (BOM)"
+    try:
+        return data.decode("utf-8"), "UTF-8"
+    except UnicodeDecodeError:
+        # Excel's "CSV" on a Russian Windows; 0x98 is its one undefined byte.
+        return data.decode("cp1251", errors="replace"), "Windows-1251"
+
+
+def sniff_delimiter(lines: list[str]) -> str:
+    """The delimiter that splits most lines into the same number (>1) of fields."""
+    best, best_score = ",", (0, 0)
+    for delimiter in DELIMITERS:
+        counts = Counter(len(row) for row in csv.reader(lines, delimiter=delimiter))
+        width, rows = max(counts.items(), key=lambda item: (item[1], item[0]), default=(0, 0))
+        score = (rows, width) if width > 1 else (0, 0)
+        if score > best_score:
+            best, best_score = delimiter, score
+    return best
+
+
+def _columns(header: list[str] | None) -> dict[str, int]:
+    """Positions of the columns by header names, else email, full name and comment first.
+
+    A header naming some columns leaves the unnamed ones empty (-1) rather than
+    guessing; the dates are read only from columns a header names.
+    """
+    positions = {"email": 0, "full_name": 1, "comment": 2, "unsubscribed_at": -1, "bounced_at": -1}
+    cells = [cell.strip().lower() for cell in header or []]
+    found = {
+        name: cells.index(word)
+        for name, words in HEADER_NAMES.items()
+        for word in words
+        if word in cells
+    }
+    if found:
+        positions = {name: found.get(name, -1) for name in positions}
+        if positions["email"] == -1:
+            positions["email"] = 0
+    return positions
+
+
+def _is_header(cells: list[str]) -> bool:
+    # A data row always has an address in it; a header never does.
+    return bool(cells) and not any("@" in cell for cell in cells)
+
+
+def parse(data: bytes) -> ParsedFile:
+    """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit)."""
+    text, encoding = decode(data)
+    if "\x00" in text:
+        raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
+    reading = _Reading(text)
+    try:
+        rows = list(reading)
+    except csv.Error as error:  # e.g. "field larger than field limit (131072)"
+        raise UnreadableFile(
+            _("line %(line)s cannot be read: %(reason)s", line=reading.line + 1, reason=error)
+        ) from None
+    return ParsedFile(
+        encoding=encoding, delimiter=reading.delimiter, header=reading.header, rows=rows
+    )
+
+
+def read_rows(data: bytes) -> Iterator[Row]:
+    """The rows parse() would give, read one by one as the import takes them."""
+    return iter(_Reading(decode(data)[0]))
+
+
+class _Reading:
+    """The rows of a decoded file; `header` is known once the first line was read."""
+
+    def __init__(self, text: str):
+        self.text = text
+        sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
+        self.delimiter = sniff_delimiter(sample)
+        self.header: list[str] | None = None
+        self.line = 0  # the last line read; a record that cannot be read starts after it
+
+    def __iter__(self) -> Iterator[Row]:
+        reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
+        at = _columns(None)
+        first = True
+        for cells in reader:
+            self.line = reader.line_num
+            if not any(cell.strip() for cell in cells):
+                continue
+            if first:
+                first = False
+                if _is_header(cells):
+                    self.header = cells
+                    at = _columns(cells)
+                    continue
+            yield Row(
+                line=reader.line_num,
+                email=_cell(cells, at["email"]),
+                full_name=unprotect_formula(_cell(cells, at["full_name"])),
+                comment=unprotect_formula(_cell(cells, at["comment"])),
+                unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
+                bounced_at=_cell(cells, at["bounced_at"]),
+            )
+
+
+def _cell(cells: list[str], index: int) -> str:
+    return cells[index].strip() if 0 <= index < len(cells) else ""
+
+
+def read_date(text: str) -> datetime | None:
+    """The moment a date cell holds, in UTC; None when it is empty; ValueError when unreadable.
+
+    Read as the export writes it (ISO 8601: 2024-05-31T14:30:00+00:00, a
+    date alone, a space for the T, Z) or as Excel saves a date it recognised
+    on a Russian Windows (31.05.2024 14:30). Without an offset it is UTC,
+    like every time the export writes.
+    """
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        moment = _dotted_date(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:  # year 1 or 9999 pushed past the calendar by its offset
+        raise ValueError(text) from None
+
+
+def _dotted_date(text: str) -> datetime:
+    for layout in DOTTED_DATE_FORMATS:
+        with contextlib.suppress(ValueError):
+            return datetime.strptime(text, layout)  # noqa: DTZ007 - UTC is attached above
+    raise ValueError(text)
