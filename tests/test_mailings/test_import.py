@@ -14,6 +14,15 @@ from mailer.models import Client
 from tests import factories
 
 
+def _imported(app, owner, lines: list[str]) -> client_import.ImportReport:
+    """The report of importing `lines` for `owner`, committed, as the confirm step does."""
+    data = "\n".join(lines).encode()
+    with app.test_request_context():
+        report = client_import.import_rows(owner=owner, rows=client_import.read_rows(data))
+        db.session.commit()
+    return report
+
+
 @pytest.fixture(autouse=True)
 def _import_dir(app, tmp_path, monkeypatch):
     """Uploads wait in a folder of this test's own, never in the real instance/."""
@@ -190,16 +199,14 @@ def test_rows_read_one_by_one_import_like_parsed_ones_across_chunks(app, user, m
         "not-an-email;X",
         "c@example.com;C",
     ]
-    data = "\n".join(lines).encode()
-    with app.test_request_context():
-        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
-        db.session.commit()
+    report = _imported(app, user, lines)
     assert report.imported == 3
     assert [(r.line, r.reason.split(":")[0]) for r in report.rejected] == [
         (4, "already a client"),
         (5, "duplicate in file (first on line 2)"),
         (6, "invalid email"),
     ]
+    data = "\n".join(lines).encode()
     assert client_import.parse(data).rows == list(client_import.read_rows(data))
 
 
@@ -338,10 +345,7 @@ def test_a_repeated_line_that_says_unsubscribed_is_not_lost(app, user, monkeypat
         "vera@example.com,Vera,,,,",
         "Known@example.com,,,,,2024-06-01 10:00",
     ]
-    data = "\n".join(lines).encode()
-    with app.test_request_context():
-        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
-        db.session.commit()
+    report = _imported(app, user, lines)
 
     assert report.imported == 2
     assert [(r.line, r.reason.split(" (")[0]) for r in report.rejected] == [
@@ -368,10 +372,7 @@ def test_a_repeated_line_that_says_unsubscribed_is_not_lost(app, user, monkeypat
     ],
 )
 def test_a_date_is_read_as_the_export_writes_it_or_as_excel_saves_it(app, user, cell, moment):
-    data = f"email;unsubscribed at\nanna@example.com;{cell}\n".encode()
-    with app.test_request_context():
-        report = client_import.import_rows(owner=user, rows=client_import.read_rows(data))
-        db.session.commit()
+    report = _imported(app, user, ["email;unsubscribed at", f"anna@example.com;{cell}"])
     assert (report.imported, report.rejected) == (1, [])
     assert _client(user, "anna@example.com").unsubscribed_at == moment
 
