@@ -77,6 +77,9 @@ class Client(OwnedMixin, db.Model):
         # sort without these indexes takes seconds (the email order uses the key above).
         Index("ix_clients_owner_name", "owner_id", "full_name", "id"),
         Index("ix_clients_owner_created", "owner_id", "created_at", "id"),
+        # An unsubscribe link names its client by id: SQLite must never give a deleted
+        # client's id to a new one (without AUTOINCREMENT it reuses the highest).
+        {"sqlite_autoincrement": True},
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -54,6 +54,22 @@ def test_only_the_client_named_by_the_token_is_unsubscribed(client, user, other_
     assert [row.unsubscribed_at is not None for row in rows] == [True, False]
 
 
+def test_a_deleted_clients_link_never_reaches_a_client_added_after_it(client, user, other_user):
+    """The newest client deleted: SQLite would have given its id to the next one, and the
+    link in its old emails would have unsubscribed someone else's client."""
+    gone = factories.make_client(user, "gone@example.com")
+    gone_id, token = gone.id, unsubscribe_token(gone.id)
+    db.session.delete(gone)
+    db.session.commit()
+    newcomer = factories.make_client(other_user, "newcomer@example.org")
+
+    assert newcomer.id != gone_id
+    assert client.get(f"/u/{token}").status_code == 404
+    response = client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 404
+    assert _client("newcomer@example.org").unsubscribed_at is None
+
+
 def test_forged_or_damaged_token_is_not_found_and_the_page_says_what_to_do(client, user):
     ann = factories.make_client(user, "ann@example.com")
     token = unsubscribe_token(ann.id)
