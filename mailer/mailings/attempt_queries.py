@@ -73,7 +73,9 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
     if end is not None:
         query = query.filter(Attempt.attempted_at < end)
     if filters.owner_email.strip():
-        owners = select(User.id).where(User.email.contains(filters.owner_email.strip().lower()))
+        owners = select(User.id).where(
+            User.email.contains(filters.owner_email.strip().lower(), autoescape=True)
+        )
         query = query.filter(Attempt.owner_id.in_(owners))
     return query
 

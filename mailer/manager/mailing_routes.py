@@ -27,7 +27,7 @@ def mailings():
     form = ManagerMailingFilterForm(request.args)
     query = mailing_queries.mailings_query().join(Mailing.owner)
     if form.owner.data and form.owner.data.strip():
-        query = query.filter(User.email.contains(form.owner.data.strip().lower()))
+        query = query.filter(User.email.contains(form.owner.data.strip().lower(), autoescape=True))
     if form.status.data == "disabled":
         query = query.filter(Mailing.is_active.is_(False))
     elif form.status.data in ("created", "started", "completed"):

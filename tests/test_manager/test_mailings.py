@@ -112,6 +112,22 @@ def test_a_missing_mailing_answers_404_to_a_manager(login, manager):
     assert login(manager).post("/manager/mailings/999/disable").status_code == 404
 
 
+@pytest.mark.parametrize("typed", ["_", "%", "user_", "%example"])
+def test_the_owner_filters_read_percent_and_underscore_as_themselves(
+    login, manager, user, mailings, typed
+):
+    """No address here has them: a wildcard would have matched every owner."""
+    factories.make_attempt(
+        factories.make_run(mailings["mine"]), factories.make_client(user, "anna@example.com")
+    )
+    browser = login(manager)
+    found = browser.get("/manager/mailings", query_string={"owner": typed}).text
+    assert "No mailings match." in found
+    assert "Ursula news" not in found
+    logged = browser.get("/manager/attempts", query_string={"owner": typed}).text
+    assert "anna@example.com" not in logged
+
+
 def test_manager_sees_all_users_attempts_read_only(login, manager, user, other_user, mailings):
     anna = factories.make_client(user, "anna@example.com")
     oscar_client = factories.make_client(other_user, "olga@example.com")
