@@ -101,8 +101,14 @@ def resend_confirmation(email: str) -> None:
 
 
 def confirmation_link_user(token: str) -> User | None:
-    """Whose address an unexpired confirmation link is for (confirmed already or not)."""
-    return tokens.read_token(token, tokens.CONFIRM)
+    """Whose address a confirmation link is for: unexpired, or expired but confirmed
+    already (the page then only says so: asking for a new link would bring nothing)."""
+    user = tokens.read_token(token, tokens.CONFIRM)
+    if user is None:
+        user = tokens.read_token(token, tokens.CONFIRM, expired_too=True)
+        if user is not None and not user.is_confirmed:
+            return None
+    return user
 
 
 def confirm_email(token: str) -> User | None:

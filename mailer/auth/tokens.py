@@ -33,10 +33,12 @@ def make_token(user: User, purpose: str) -> str:
     return _serializer(purpose).dumps({"id": user.id, "fp": _fingerprint(user, purpose)})
 
 
-def read_token(token: str, purpose: str) -> User | None:
-    """The user a valid, unexpired, unused token was made for; None otherwise."""
+def read_token(token: str, purpose: str, *, expired_too: bool = False) -> User | None:
+    """The user a valid, unexpired (or with `expired_too`, expired), unused token was made
+    for; None otherwise."""
     try:
-        data = _serializer(purpose).loads(token, max_age=MAX_AGE[purpose])
+        max_age = None if expired_too else MAX_AGE[purpose]
+        data = _serializer(purpose).loads(token, max_age=max_age)
     except (SignatureExpired, BadSignature):
         return None
     if not isinstance(data, dict):

@@ -58,6 +58,19 @@ def test_reopened_confirmation_link_says_the_address_is_already_confirmed(app, c
     assert "Confirm my email address" not in reopened.text
 
 
+def test_an_expired_link_to_a_confirmed_address_says_it_is_confirmed(app, client, outbox):
+    """Not the form for a new link: none would ever come for a confirmed address."""
+    register(client)
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    client.post(path)
+
+    with time_machine.travel(timedelta(days=4), tick=False):
+        reopened = client.get(path, follow_redirects=True)
+
+    assert reopened.request.path == "/auth/login"
+    assert "This link has already been used: your address is confirmed." in reopened.text
+
+
 def test_dead_confirmation_link_says_so_on_opening_and_offers_a_new_one(app, client, outbox):
     register(client)
     path = link_in(outbox()[0], app.config["BASE_URL"])
