@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -48,7 +49,16 @@ from mailer.delivery.render import ClientContext, compile_message
 from mailer.delivery.transport import Reply, transport_from_config
 from mailer.delivery.unsubscribe import token_maker, unsubscribe_token
 from mailer.extensions import db
-from mailer.models import Client, Delivery, Mailing, Message, Run, User, utcnow
+from mailer.models import (
+    Client,
+    Delivery,
+    Mailing,
+    Message,
+    Run,
+    User,
+    mailing_clients,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -395,6 +405,37 @@ def cancel_remaining(run_id: int) -> int:
     ).rowcount
     tallies.add(run_id, cancelled=cancelled)
     return cancelled
+
+
+def cancel_dropped_clients(mailing_id: int) -> int:
+    """Cancel what the mailing's unfinished runs still wait to send to clients it no longer
+    has (its owner changed its clients meanwhile); returns how many. Flushes.
+
+    A delivery a worker has claimed or is sending goes out (the batch in flight, as for a
+    stop); the rows are locked in id order, the order workers claim them in, so the two
+    never deadlock. A run left with nothing to send is finished.
+    """
+    kept = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
+    dropped = (
+        select(Delivery.id)
+        .join(Run, Run.id == Delivery.run_id)
+        .where(Run.mailing_id == mailing_id, Run.finished_at.is_(None))
+        .where(Delivery.status.in_(WAITING), Delivery.client_id.not_in(kept))
+        .order_by(Delivery.id)
+        .with_for_update(of=Delivery)
+    )
+    runs = db.session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(dropped.scalar_subquery()), Delivery.status.in_(WAITING))
+        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
+        .returning(Delivery.run_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for run_id, cancelled in Counter(runs).items():
+        tallies.add(run_id, cancelled=cancelled)
+        finish_if_done(run_id)
+    db.session.flush()
+    return len(runs)
 
 
 def finish_if_done(run_id: int) -> bool:

@@ -8,9 +8,10 @@ from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from mailer.deadlocks import commit_retrying_deadlocks
+from mailer.delivery import dispatch
 from mailer.delivery.schedule import next_send_times
 from mailer.extensions import db
-from mailer.i18n import select_timezone
+from mailer.i18n import select_timezone, timezone_named
 from mailer.mailings import bp, mailing_queries
 from mailer.mailings import mailing_services as services
 from mailer.mailings.mailing_forms import (
@@ -191,6 +192,9 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
     )
     if request.method == "POST":
         chosen = set(form.client_ids.data or [])
+    # "Now" in the zone the form's times are read in: the mailing's, or the viewer's.
+    typed = timezone_named(form.timezone.data or "")
+    zone = typed or (mailing.timezone if mailing is not None else select_timezone())
     return render_template(
         "mailings/mailings/form.html",
         form=form,
@@ -200,7 +204,9 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
         owner_total=owner_total,
         mailing_total=mailing_total,
         limit=mailing_queries.CLIENT_CHECKBOX_LIMIT,
-        now_local=services.utc_to_local(utcnow(), select_timezone()),
+        now_local=services.utc_to_local(utcnow(), zone),
+        now_zone=zone,
+        sending=mailing is not None and dispatch.unfinished_run(mailing.id) is not None,
     )
 
 

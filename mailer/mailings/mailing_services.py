@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, literal, select
 
-from mailer.delivery import schedule
+from mailer.delivery import schedule, sender
 from mailer.extensions import db
 from mailer.mailings.client_queries import clients_query
 from mailer.main.stats import counts_changed
@@ -106,6 +106,8 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
     _apply(mailing, data, now or utcnow(), has_runs=has_runs is not None)
     db.session.flush()
     _set_clients(mailing, data.clients)
+    if has_runs is not None and data.clients.scope != "keep":
+        sender.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
     counts_changed()
     return mailing
 

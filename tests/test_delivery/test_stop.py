@@ -1,12 +1,14 @@
-"""A disabled mailing or a blocked owner sends nothing more after the batch in flight."""
+"""A disabled mailing or a blocked owner sends nothing more after the batch in flight; nor
+does a run to the clients its owner took out of the mailing meanwhile."""
 
 from __future__ import annotations
 
 import pytest
 
-from mailer.delivery import dispatch, sender
+from mailer.delivery import dispatch, sender, tallies
 from mailer.extensions import db
-from mailer.models import Mailing, Run, User
+from mailer.mailings import mailing_services as services
+from mailer.models import Delivery, Mailing, Run, User, mailing_clients
 from tests.test_delivery.conftest import add_clients, statuses, while_the_sink_holds_one
 
 
@@ -63,3 +65,62 @@ def test_forced_run_of_a_disabled_mailing_is_refused(mailing_for):
     mailing = mailing_for("ann@example.com", is_active=False)
     assert dispatch.start_forced_run(mailing.id) is None
     assert statuses() == {}
+
+
+def test_clients_taken_out_of_a_mailing_while_it_sends_get_nothing_more_from_it(
+    app, via_sink, mailing_for, sending_config, user, run_jobs
+):
+    """Its owner edits the clients mid-run: the batch in flight goes on, the rest of the
+    run skips those taken out, and the run still finishes."""
+    sending_config(SEND_BATCH_SIZE=3)
+    mailing = mailing_for()
+    ids = add_clients(user, mailing, 9)
+    kept = [ids[0], ids[1], ids[2], ids[6]]
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    first, *rest = dispatch.run_batches(run_id)
+
+    def take_out_clients() -> None:
+        edited = db.session.get(Mailing, mailing.id)
+        services.update_mailing(
+            mailing=edited,
+            data=services.MailingData(
+                message_id=edited.message_id,
+                clients=services.ClientSelection(scope="chosen", ids=kept),
+                start_at=edited.start_at,
+                end_at=edited.end_at,
+                frequency=edited.frequency,
+                timezone=edited.timezone,
+            ),
+        )
+        db.session.commit()
+
+    while_the_sink_holds_one(app, via_sink, run_id, first, take_out_clients)
+    dispatch.enqueue_run(run_id)  # the remaining batches reach a worker
+    run_jobs()
+
+    assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in (0, 1, 2, 6)]
+    assert statuses(run_id) == {"sent": 4, "cancelled": 5}
+    assert tallies.counts(run_id).cancelled == 5
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+def test_a_run_left_with_nothing_to_send_by_an_edit_is_finished(mailing_for, user):
+    mailing = mailing_for()
+    ids = add_clients(user, mailing, 3)
+    run_id = dispatch.start_forced_run(mailing.id)  # nothing sent yet
+    db.session.execute(
+        db.delete(mailing_clients).where(
+            mailing_clients.c.mailing_id == mailing.id, mailing_clients.c.client_id != ids[0]
+        )
+    )
+    db.session.execute(
+        db.update(Delivery).where(Delivery.client_id == ids[0]).values(status="sent")
+    )
+
+    assert sender.cancel_dropped_clients(mailing.id) == 2
+    db.session.commit()
+
+    assert statuses(run_id) == {"sent": 1, "cancelled": 2}
+    assert db.session.get(Run, run_id).finished_at is not None

@@ -261,6 +261,22 @@ def test_edit_form_shows_local_times_of_the_mailing(login, user, message, client
     )
     page = login(user).get(f"/mailings/{mailing.id}/edit").get_data(as_text=True)
     assert 'value="2031-03-01T09:00"' in page
+    # "now" in the zone those times are in, not the viewer's (UTC here)
+    assert re.search(r"Now it is \d{4}-\d\d-\d\d \d\d:\d\d in Europe/Moscow\.", page)
+
+
+def test_the_edit_form_says_a_send_in_progress_skips_clients_taken_out(
+    login, user, message, clients
+):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    browser = login(user)
+    assert 'id="sending-note"' not in browser.get(f"/mailings/{mailing.id}/edit").text
+    factories.make_run(mailing)  # unfinished
+
+    page = browser.get(f"/mailings/{mailing.id}/edit").text
+
+    assert "A send of this mailing is in progress." in page
+    assert "those you take out get nothing more from it" in page
 
 
 @pytest.mark.parametrize(
