@@ -36,6 +36,13 @@ def render_error(status: int, message: str | None = None):
     return render_template("error.html", status=status, message=message), status
 
 
+def _own_page(url: str | None) -> str | None:
+    """`url` if it is a page of this site (the Referer of a form sent from it), else None."""
+    if url and url.startswith(request.host_url):
+        return url
+    return None
+
+
 def init_app(app: Flask) -> None:
     @app.before_request
     def refuse_nul_characters():
@@ -52,13 +59,19 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         log.warning("CSRF check failed on %s: %s", request.path, error.description)
-        return render_error(
-            400,
-            _(
-                "The form expired or was not sent from this site. "
-                "Please go back, reload the page and try again."
-            ),
-        )
+        form_page = _own_page(request.referrer)
+        if form_page is None or _wants_json():
+            return render_error(
+                400,
+                _(
+                    "The form expired or was not sent from this site. "
+                    "Please go back, reload the page and try again."
+                ),
+            )
+        # mailer.js kept what was typed; the form's page, opened anew, gives it back.
+        message = _("The form expired (the page was open a long time, or you logged in again).")
+        page = render_template("error.html", status=400, message=message, form_page=form_page)
+        return page, 400
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

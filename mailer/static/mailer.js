@@ -15,3 +15,46 @@ document.addEventListener("submit", (event) => {
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
 });
+
+// What was typed in a form survives its session expiring. Each POST form's fields
+// (not passwords, files or the CSRF token) are kept for this tab as it is sent; the
+// "form expired" page's link back asks the form's page to put them back.
+const TYPED = "mailer:typed:";
+const RESTORE = "mailer:restore";
+
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (event.defaultPrevented || form.method.toLowerCase() !== "post") return;
+  const fields = {};
+  for (const field of form.elements) {
+    if (!field.name || field.name === "csrf_token" || ["password", "file", "submit"].includes(field.type)) continue;
+    if (["checkbox", "radio"].includes(field.type) && !field.checked) continue;
+    (fields[field.name] ||= []).push(field.value);
+  }
+  sessionStorage.setItem(TYPED + location.pathname, JSON.stringify({ action: form.action, fields }));
+});
+
+document.getElementById("back-to-form")?.addEventListener("click", (event) => {
+  const link = event.currentTarget;
+  sessionStorage.setItem(RESTORE, JSON.stringify({ path: new URL(link.href).pathname, notice: link.dataset.restored }));
+});
+
+(() => {
+  const restore = JSON.parse(sessionStorage.getItem(RESTORE) || "null");
+  if (!restore || restore.path !== location.pathname) return;
+  sessionStorage.removeItem(RESTORE);
+  const typed = JSON.parse(sessionStorage.getItem(TYPED + location.pathname) || "null");
+  const form = typed && [...document.forms].find((one) => one.action === typed.action);
+  if (!form) return;
+  for (const field of form.elements) {
+    if (!field.name || field.name === "csrf_token" || ["password", "file", "submit"].includes(field.type)) continue;
+    const values = typed.fields[field.name] || [];
+    if (["checkbox", "radio"].includes(field.type)) field.checked = values.includes(field.value);
+    else if (values.length) field.value = values.shift();
+  }
+  const notice = document.createElement("div");
+  notice.className = "alert alert-info";
+  notice.setAttribute("role", "status");
+  notice.textContent = restore.notice;
+  form.before(notice);
+})();
