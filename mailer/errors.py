@@ -7,6 +7,7 @@ import logging
 from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
@@ -30,6 +31,8 @@ def _wants_json() -> bool:
 
 
 def render_error(status: int, message: str | None = None):
+    if message is None and status == 404 and not current_user.is_authenticated:
+        message = _("This page does not exist.")  # nothing is a visitor's own
     message = str(message or MESSAGES.get(status, _("Something went wrong.")))
     if _wants_json():
         return {"error": message}, status

@@ -12,6 +12,15 @@ def test_unknown_page_answers_404_with_a_page_of_ours(client):
     assert b"This page does not exist" in response.data
 
 
+def test_a_visitor_is_not_told_a_missing_page_may_not_be_theirs(client, login, user):
+    for path in ("/no/such/page", "/blog/?page=99", "/blog/999"):
+        response = client.get(path)
+        assert response.status_code == 404, path
+        assert "This page does not exist." in response.text
+        assert "not yours" not in response.text
+    assert "or it is not yours" in login(user).get("/clients/999/edit").text
+
+
 def test_unexpected_error_shows_a_plain_message_and_logs_the_traceback(app, test_environ, caplog):
     from mailer import create_app
 
