@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterator
 
 from sqlalchemy import func, select
@@ -33,7 +34,11 @@ PROBE_FACTOR = 20
 PROBE_MAX_ROWS = 20_000
 EXPORT_COLUMNS = ("email", "full_name", "comment", "created_at", "unsubscribed_at", "bounced_at")
 EXPORT_BATCH = 2000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A cell Excel would run as a formula starts with = + - @ (or a tab or CR), maybe
+# after apostrophes the text itself has. The export adds one more ' to such a
+# cell, and the import takes exactly one off again, so every cell round-trips.
+FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
+PROTECTED_CELL = re.compile(r"'+[=+\-@\t\r]")
 
 
 def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT):
@@ -163,13 +168,15 @@ def _cell(value) -> str:
 def protect_formula(text: str) -> str:
     """Excel runs a cell starting with = + - @ as a formula; a leading ' keeps it text.
 
-    The import strips that quote again (`unprotect_formula`), so export -> import round-trips.
+    `unprotect_formula(protect_formula(text)) == text` for every text: `=x` is
+    written `'=x`, `'=x` is written `''=x`, and `'hello` stays as it is.
     """
-    return "'" + text if text[:1] in FORMULA_STARTS else text
+    return "'" + text if FORMULA_CELL.match(text) else text
 
 
 def unprotect_formula(text: str) -> str:
-    return text[1:] if text[:1] == "'" and text[1:2] in FORMULA_STARTS and text[1:2] else text
+    """A cell as it was before `protect_formula`: one ' fewer before = + - @."""
+    return text[1:] if PROTECTED_CELL.match(text) else text
 
 
 def _drain(buffer: io.StringIO) -> str:

@@ -8,7 +8,6 @@ from flask import (
     redirect,
     render_template,
     request,
-    session,
     stream_with_context,
     url_for,
 )
@@ -24,7 +23,9 @@ from mailer.mailings.pagination import list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client
 
-IMPORT_SESSION_KEY = "client_import"
+# The preview's confirm and cancel forms name their own upload: previews open in
+# two tabs each import their own file.
+UPLOAD_FIELD = "upload"
 # The report lists this many rejected lines; the count covers them all.
 REPORT_MAX_LINES = 1000
 # The list's search, sort and page: editing or deleting a client comes back to them.
@@ -139,10 +140,10 @@ def client_import_upload():
         if not parsed.rows:
             form.file.errors.append(_("The file has no rows to import."))
         else:
-            _forget_pending()
-            session[IMPORT_SESSION_KEY] = client_import.keep_upload(owner=current_user, data=data)
             return render_template(
                 "mailings/clients/import_preview.html",
+                token=client_import.keep_upload(owner=current_user, data=data),
+                upload_field=UPLOAD_FIELD,
                 parsed=parsed,
                 preview=list(client_import.preview_rows(parsed)),
                 filename=form.file.data.filename,
@@ -153,7 +154,7 @@ def client_import_upload():
 @bp.route("/clients/import/confirm", methods=["POST"])
 @login_required
 def client_import_confirm():
-    token = session.pop(IMPORT_SESSION_KEY, "")
+    token = request.form.get(UPLOAD_FIELD, "")
     data = client_import.pending_upload(owner=current_user, token=token)
     if data is None:
         flash(
@@ -175,12 +176,6 @@ def client_import_confirm():
 @bp.route("/clients/import/cancel", methods=["POST"])
 @login_required
 def client_import_cancel():
-    _forget_pending()
+    client_import.discard_upload(owner=current_user, token=request.form.get(UPLOAD_FIELD, ""))
     flash(_("Import cancelled; nothing was imported."), "info")
     return redirect(url_for("mailings.client_list"))
-
-
-def _forget_pending() -> None:
-    token = session.pop(IMPORT_SESSION_KEY, None)
-    if token:
-        client_import.discard_upload(owner=current_user, token=token)

@@ -321,12 +321,13 @@ def test_export_is_utf8_with_bom_and_round_trips_through_import(login, user, oth
     # Into a fresh account: the same clients come back.
     fresh = factories.make_user(email="fresh@example.com")
     browser = login(fresh)
-    browser.post(
+    preview = browser.post(
         "/clients/import",
         data={"file": (io.BytesIO(export.data), "clients.csv")},
         content_type="multipart/form-data",
     )
-    report = browser.post("/clients/import/confirm")
+    upload = re.search(r'name="upload" value="([^"]+)"', preview.text).group(1)
+    report = browser.post("/clients/import/confirm", data={"upload": upload})
     assert "Imported 2 clients." in report.text
     assert [(c.email, c.full_name, c.comment) for c in _clients(fresh)] == [
         ("anna@example.com", "Анна Иванова", "a, b"),

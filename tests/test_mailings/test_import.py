@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import os
 import re
+import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 from mailer.extensions import db
-from mailer.mailings import client_import
+from mailer.mailings import client_import, client_queries
+from mailer.mailings.client_import import uploads
 from mailer.models import Client
 from tests import factories
 
@@ -50,6 +55,20 @@ def _upload(browser, data: bytes, filename: str = "clients.csv"):
     )
 
 
+def _press(browser, preview, button: str = "confirm"):
+    """Press the preview page's Import ("confirm") or Cancel button: its form's fields as shown."""
+    form = re.search(
+        rf'<form method="post" action="/clients/import/{button}">(.*?)</form>', preview.text, re.S
+    )
+    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1))
+    return browser.post(f"/clients/import/{button}", data=dict(fields))
+
+
+def _import(browser, data: bytes) -> str:
+    """The report of uploading `data` and pressing Import."""
+    return _press(browser, _upload(browser, data)).text
+
+
 def _emails(owner) -> list[str]:
     db.session.expire_all()
     return sorted(c.email for c in Client.owned_by(owner))
@@ -68,7 +87,7 @@ def test_import_reports_each_bad_line_with_its_number_and_reason(login, user, en
     assert "Анна Иванова" in preview.text
     assert _emails(user) == ["known@example.com"]  # nothing imported before confirming
 
-    report = browser.post("/clients/import/confirm")
+    report = _press(browser, preview)
     assert report.status_code == 200
     assert "Imported 2 clients." in report.text
     text = report.text
@@ -89,15 +108,14 @@ def test_file_without_header_uses_email_name_comment_columns(login, user):
     browser = login(user)
     preview = _upload(browser, b"anna@example.com,Anna,first\nboris@example.com,Boris,\n")
     assert "none: columns are email, full name, comment" in preview.text
-    assert "Imported 2 clients." in browser.post("/clients/import/confirm").text
+    assert "Imported 2 clients." in _press(browser, preview).text
     anna = Client.owned_by(user).filter_by(email="anna@example.com").one()
     assert (anna.full_name, anna.comment) == ("Anna", "first")
 
 
 def test_header_columns_are_found_by_name_in_any_order(login, user):
     browser = login(user)
-    _upload(browser, "Имя\tКомментарий\tE-mail\nАнна\tзаметка\tanna@example.com\n".encode())
-    browser.post("/clients/import/confirm")
+    _import(browser, "Имя\tКомментарий\tE-mail\nАнна\tзаметка\tanna@example.com\n".encode())
     anna = Client.owned_by(user).one()
     assert (anna.email, anna.full_name, anna.comment) == ("anna@example.com", "Анна", "заметка")
 
@@ -150,9 +168,9 @@ def test_confirm_without_an_upload_sends_back_to_the_upload_page(login, user):
 
 def test_an_upload_is_imported_once(login, user):
     browser = login(user)
-    _upload(browser, b"a@example.com\n")
-    assert "Imported 1 client." in browser.post("/clients/import/confirm").text
-    assert browser.post("/clients/import/confirm").status_code == 302
+    preview = _upload(browser, b"a@example.com\n")
+    assert "Imported 1 client." in _press(browser, preview).text
+    assert _press(browser, preview).status_code == 302
     assert _emails(user) == ["a@example.com"]
 
 
@@ -167,10 +185,90 @@ def test_another_users_upload_token_opens_nothing(app, login, user, other_user):
 
 def test_cancel_forgets_the_upload(login, user):
     browser = login(user)
-    _upload(browser, b"a@example.com\n")
-    assert browser.post("/clients/import/cancel").status_code == 302
-    assert browser.post("/clients/import/confirm").status_code == 302
+    preview = _upload(browser, b"a@example.com\n")
+    assert _press(browser, preview, "cancel").status_code == 302
+    assert _press(browser, preview).status_code == 302
     assert _emails(user) == []
+
+
+EXPIRED = "That upload has expired or was already imported. Upload the file again."
+
+
+def _token(preview) -> str:
+    return re.search(r'name="upload" value="([^"]+)"', preview.text).group(1)
+
+
+def test_two_previews_in_two_tabs_each_import_their_own_file(login, user):
+    browser = login(user)
+    first = _upload(browser, b"a1@example.com\na2@example.com\n", "f1.csv")
+    second = _upload(browser, b"b1@example.com\nb2@example.com\nb3@example.com\n", "f2.csv")
+    assert 'id="row-count">2<' in first.text
+    assert 'id="row-count">3<' in second.text
+
+    assert "Imported 2 clients." in _press(browser, first).text  # the first tab's Import
+    assert _emails(user) == ["a1@example.com", "a2@example.com"]
+
+    assert "Imported 3 clients." in _press(browser, second).text
+    assert _emails(user) == [
+        "a1@example.com",
+        "a2@example.com",
+        "b1@example.com",
+        "b2@example.com",
+        "b3@example.com",
+    ]
+
+
+def test_cancelling_one_preview_leaves_the_other_tabs_upload(login, user):
+    browser = login(user)
+    first = _upload(browser, b"a@example.com\n")
+    second = _upload(browser, b"b@example.com\n")
+
+    _press(browser, first, "cancel")
+
+    assert "Imported 1 client." in _press(browser, second).text
+    assert EXPIRED in browser.get(_press(browser, first).headers["Location"]).text
+    assert _emails(user) == ["b@example.com"]
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["another user's", "../x", "x" * 5000, ""],
+    ids=["another user's", "a path", "5000 characters", "none"],
+)
+def test_a_tampered_upload_token_imports_nothing(login, user, other_user, token):
+    theirs = _upload(login(other_user), b"theirs@example.com\n")
+    if token == "another user's":
+        token = _token(theirs)
+    browser = login(user)
+
+    browser.post("/clients/import/cancel", data={"upload": token})
+    response = browser.post("/clients/import/confirm", data={"upload": token})
+
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith("/clients/import")
+    assert EXPIRED in browser.get("/clients/import").text
+    assert _emails(user) == []
+    assert _emails(other_user) == []
+    # Their upload still waits for them: neither the cancel nor the confirm touched it.
+    assert "Imported 1 client." in _press(login(other_user), theirs).text
+
+
+def test_a_new_upload_removes_the_owners_oldest_beyond_the_limit(app, login, user, monkeypatch):
+    monkeypatch.setattr(uploads, "PENDING_MAX_PER_OWNER", 2)
+    folder = Path(app.config["CLIENT_IMPORT_DIR"])
+    browser = login(user)
+    previews = []
+    for number in range(3):
+        preview = _upload(browser, f"c{number}@example.com\n".encode())
+        # A second apart, whatever the resolution of the filesystem's clock.
+        stamp = time.time() - 60 + number
+        os.utime(folder / f"{user.id}-{_token(preview)}.csv", (stamp, stamp))
+        previews.append(preview)
+
+    assert EXPIRED in browser.get(_press(browser, previews[0]).headers["Location"]).text
+    assert "Imported 1 client." in _press(browser, previews[1]).text
+    assert "Imported 1 client." in _press(browser, previews[2]).text
+    assert _emails(user) == ["c1@example.com", "c2@example.com"]
 
 
 def test_import_service_inserts_in_chunks_and_skips_existing(app, user, monkeypatch):
@@ -213,8 +311,7 @@ def test_rows_read_one_by_one_import_like_parsed_ones_across_chunks(app, user, m
 def test_import_changes_the_home_page_counts(login, user):
     browser = login(user)
     browser.get("/")  # the counts are cached now
-    _upload(browser, b"a@example.com\nb@example.com\n")
-    browser.post("/clients/import/confirm")
+    _import(browser, b"a@example.com\nb@example.com\n")
     from mailer.main.stats import home_counts
 
     assert home_counts(user)["clients"] == 2
@@ -258,11 +355,6 @@ EXPORT_HEADER = "email,full_name,comment,created_at,unsubscribed_at,bounced_at"
 def _client(owner, email: str) -> Client:
     db.session.expire_all()
     return Client.owned_by(owner).filter_by(email=email).one()
-
-
-def _import(browser, data: bytes) -> str:
-    _upload(browser, data)
-    return browser.post("/clients/import/confirm").text
 
 
 def test_reimporting_the_export_keeps_unsubscribed_and_bounced_clients_out_of_mailings(
@@ -385,10 +477,10 @@ def test_a_date_the_import_cannot_read_is_reported_on_its_line(login, user):
         "vera@example.com,Vera,,,,",
     ]
     browser = login(user)
-    preview = _upload(browser, "\n".join(lines).encode()).text
-    assert "not a date: unsubscribed_at “yes”" in preview
+    preview = _upload(browser, "\n".join(lines).encode())
+    assert "not a date: unsubscribed_at “yes”" in preview.text
 
-    report = browser.post("/clients/import/confirm").text
+    report = _press(browser, preview).text
 
     assert "Imported 1 client." in report
     assert re.search(r"<td>2</td>.*not a date: unsubscribed_at “yes”", report, re.S)
@@ -413,9 +505,9 @@ def test_preview_counts_and_marks_the_rows_that_say_unsubscribed_or_bounced(logi
 
 def test_a_file_without_those_columns_imports_and_previews_as_before(login, user):
     browser = login(user)
-    preview = _upload(browser, b"email,name\nanna@example.com,Anna\n").text
-    assert 'id="unsubscribed-count"' not in preview
-    report = browser.post("/clients/import/confirm").text
+    preview = _upload(browser, b"email,name\nanna@example.com,Anna\n")
+    assert 'id="unsubscribed-count"' not in preview.text
+    report = _press(browser, preview).text
     assert "Of them" not in report
     assert _client(user, "anna@example.com").can_receive
 
@@ -424,3 +516,60 @@ def test_import_page_says_an_export_imports_back_with_its_opt_outs(login, user):
     page = login(user).get("/clients/import").text
     assert "imports back as it is" in page
     assert "unsubscribed_at and bounced_at" in page
+
+
+# --- the export imports back exactly ------------------------------------------------------
+
+# Cells a spreadsheet would run as a formula, or that really start with an apostrophe.
+TRICKY = [
+    ("'-quoted@example.com", "@home", "'hello"),
+    ("+plus@example.com", "'hello", "@home"),
+    ("-news@example.com", "=SUM(A1)", "'=x"),
+    ("=eq@example.com", "'+7 900 000-00-00", "-"),
+    ("o'brien@example.com", "O'Brien", "'"),
+]
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("=SUM(A1)", "'=SUM(A1)"),
+        ("-news@example.com", "'-news@example.com"),
+        ("@home", "'@home"),
+        ("'=x", "''=x"),
+        ("''+x", "'''+x"),
+        ("'hello", "'hello"),
+        ("'", "'"),
+        ("plain", "plain"),
+        ("", ""),
+    ],
+)
+def test_a_cell_excel_would_run_gets_one_more_apostrophe_that_the_import_takes_off(text, written):
+    assert client_queries.protect_formula(text) == written
+    assert client_queries.unprotect_formula(written) == text
+
+
+def _clients(owner) -> list[tuple[str, str, str]]:
+    db.session.expire_all()
+    return sorted((c.email, c.full_name, c.comment) for c in Client.owned_by(owner))
+
+
+def test_the_export_imports_back_exactly_whatever_its_cells_start_with(login, user):
+    for email, full_name, comment in TRICKY:
+        factories.make_client(user, email, full_name=full_name, comment=comment)
+    browser = login(user)
+    export = browser.get("/clients/export.csv").data
+    cells = [row[:3] for row in csv.reader(io.StringIO(export.decode("utf-8-sig")))]
+    assert ["'-news@example.com", "'=SUM(A1)", "''=x"] in cells  # text, not formulas, in Excel
+
+    # Into the same account: every client is one it already has, none is added.
+    report = _import(browser, export)
+    assert "Imported 0 clients." in report
+    assert report.count("already a client") == len(TRICKY)
+    assert _clients(user) == TRICKY
+
+    # Into another account: the same clients, exactly.
+    fresh = factories.make_user(email="fresh@example.com")
+    report = _import(login(fresh), export)
+    assert f"Imported {len(TRICKY)} clients." in report
+    assert _clients(fresh) == TRICKY

@@ -178,9 +178,11 @@ class _Reading:
                     self.header = cells
                     at = _columns(cells)
                     continue
+            # Every text column as it was before the export kept Excel from
+            # running it (an address may start with - + = too).
             yield Row(
                 line=reader.line_num,
-                email=_cell(cells, at["email"]),
+                email=unprotect_formula(_cell(cells, at["email"])),
                 full_name=unprotect_formula(_cell(cells, at["full_name"])),
                 comment=unprotect_formula(_cell(cells, at["comment"])),
                 unsubscribed_at=_cell(cells, at["unsubscribed_at"]),

@@ -1,11 +1,16 @@
 """The uploaded file between the preview and the confirmation: kept in
 CLIENT_IMPORT_DIR under the owner's id and a random token, removed after a
 day if never confirmed.
+
+The preview page carries its token, so previews open in several tabs each
+import their own file. An owner keeps at most PENDING_MAX_PER_OWNER of them;
+a new upload removes the oldest beyond that.
 """
 
 from __future__ import annotations
 
 import contextlib
+import re
 import secrets
 import time
 from pathlib import Path
@@ -15,6 +20,9 @@ from flask import current_app
 from mailer.models import User
 
 PENDING_MAX_AGE_SECONDS = 24 * 3600
+PENDING_MAX_PER_OWNER = 10
+# What secrets.token_urlsafe gives; anything else (a path, a huge field) is no token.
+TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _imports_dir() -> Path:
@@ -23,7 +31,8 @@ def _imports_dir() -> Path:
 
 def _pending_path(owner: User, token: str) -> Path | None:
     # The owner's id is part of the name: a token never opens someone else's file.
-    if not token or not token.replace("-", "").replace("_", "").isalnum():
+    # The token comes from a form: check it before it becomes a file name.
+    if not TOKEN.fullmatch(token):
         return None
     return _imports_dir() / f"{owner.id}-{token}.csv"
 
@@ -33,6 +42,7 @@ def keep_upload(*, owner: User, data: bytes) -> str:
     folder = _imports_dir()
     folder.mkdir(parents=True, exist_ok=True)
     _forget_old(folder)
+    _forget_oldest_of(owner, folder)
     token = secrets.token_urlsafe(16)
     path = _pending_path(owner, token)
     path.write_bytes(data)
@@ -59,3 +69,14 @@ def _forget_old(folder: Path) -> None:
         with contextlib.suppress(OSError):
             if path.stat().st_mtime < oldest:
                 path.unlink()
+
+
+def _forget_oldest_of(owner: User, folder: Path) -> None:
+    """Make room for one more upload of the owner's: their oldest beyond the limit go."""
+    kept = []
+    for path in folder.glob(f"{owner.id}-*.csv"):
+        with contextlib.suppress(OSError):
+            kept.append((path.stat().st_mtime_ns, path))
+    kept.sort()
+    for _, path in kept[: max(len(kept) - PENDING_MAX_PER_OWNER + 1, 0)]:
+        path.unlink(missing_ok=True)
