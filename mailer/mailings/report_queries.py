@@ -5,61 +5,105 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from mailer.extensions import db
 from mailer.models import Mailing, Message, Run, RunTally, User
 
 PER_PAGE = 50
+# What became of a mailing's emails, in the order of the columns; then its attempts.
+FIGURES = ("runs", "deliveries", "sent", "failed", "cancelled", "unknown", "pending", "attempts")
 
 
-@dataclass(frozen=True)
-class ReportRow:
+@dataclass(frozen=True, kw_only=True)
+class Figures:
+    """A mailing's (or all mailings') runs and what became of their deliveries.
+
+    Each delivery (one email to one client in one run) ends sent, failed,
+    cancelled (not sent: the mailing was disabled, its owner blocked or the
+    client unsubscribed during the run) or unknown (its worker died mid-send);
+    until then it is pending. `attempts` counts every try, retries included.
+    """
+
+    runs: int
+    deliveries: int
+    sent: int
+    failed: int
+    cancelled: int
+    unknown: int
+    pending: int
+    attempts: int
+    last_run: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReportRow(Figures):
     mailing_id: int
     subject: str
     status: str
     is_active: bool
-    runs: int
-    attempts: int
-    successes: int
-    failures: int
-    last_run: datetime | None
 
 
-@dataclass(frozen=True)
-class ReportTotals:
+@dataclass(frozen=True, kw_only=True)
+class ReportTotals(Figures):
     mailings: int
-    runs: int
-    attempts: int
-    successes: int
-    failures: int
-    last_run: datetime | None
 
 
 def report(owner: User, *, page: int = 1, per_page: int = PER_PAGE):
     """(rows of one page, totals over all the owner's mailings): 2 queries.
 
-    Both add up the runs' tallies (kept as they send), never the attempts
-    themselves: an owner's log may hold millions of them.
+    Both add up the runs' tallies (kept as they send), never the deliveries or
+    attempts themselves: an owner's log may hold millions of them.
     """
     return _rows(owner, page=page, per_page=per_page), _totals(owner)
 
 
 def _per_run(run_filter):
-    """Each run's attempts and successes from its tally rows: a subquery keyed by run."""
+    """Each run's figures from its tally rows: a subquery keyed by run.
+
+    A finished run has nothing pending: a delivery whose client was deleted
+    mid-run leaves the run's total but is never settled (as on the mailing page).
+    """
+    counts = {
+        name: func.coalesce(func.sum(getattr(RunTally, name)), 0)
+        for name in ("sent", "failed", "cancelled", "unknown", "attempts")
+    }
+    unsettled = Run.total - counts["sent"] - counts["failed"] - counts["cancelled"]
+    unsettled = unsettled - counts["unknown"]
     return (
         select(
             Run.id.label("run_id"),
             Run.mailing_id,
             Run.scheduled_for,
-            func.coalesce(func.sum(RunTally.attempts), 0).label("attempts"),
-            func.coalesce(func.sum(RunTally.successes), 0).label("successes"),
+            Run.total.label("deliveries"),
+            *(count.label(name) for name, count in counts.items()),
+            case((and_(Run.finished_at.is_(None), unsettled > 0), unsettled), else_=0).label(
+                "pending"
+            ),
         )
         .outerjoin(RunTally, RunTally.run_id == Run.id)
         .where(run_filter)
         .group_by(Run.id)
         .subquery()
     )
+
+
+def _summed(runs) -> list:
+    """FIGURES added up over `runs` (a _per_run subquery), then the last run."""
+    return [
+        func.count(runs.c.run_id),
+        *(func.coalesce(func.sum(runs.c[name]), 0) for name in FIGURES[1:]),
+        func.max(runs.c.scheduled_for),
+    ]
+
+
+def _figures(values) -> dict:
+    """FIGURES and last_run by name, from the columns _summed gave."""
+    *numbers, last_run = values
+    return {
+        **dict(zip(FIGURES, (int(n or 0) for n in numbers), strict=True)),
+        "last_run": _aware(last_run),
+    }
 
 
 def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
@@ -74,35 +118,27 @@ def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
     runs = _per_run(Run.mailing_id.in_(select(shown.c.id)))
     per_mailing = (
         select(
-            runs.c.mailing_id,
-            func.count().label("runs"),
-            func.sum(runs.c.attempts).label("attempts"),
-            func.sum(runs.c.successes).label("successes"),
-            func.max(runs.c.scheduled_for).label("last_run"),
+            runs.c.mailing_id, *(column.label(f"f{n}") for n, column in enumerate(_summed(runs)))
         )
         .group_by(runs.c.mailing_id)
         .subquery()
     )
-    n_attempts = func.coalesce(per_mailing.c.attempts, 0)
-    n_successes = func.coalesce(per_mailing.c.successes, 0)
+    figures = [column for column in per_mailing.c if column.name != "mailing_id"]
     rows = db.session.execute(
-        select(
-            shown.c.id,
-            Message.subject,
-            shown.c.status,
-            shown.c.is_active,
-            func.coalesce(per_mailing.c.runs, 0),
-            n_attempts,
-            n_successes,
-            n_attempts - n_successes,
-            per_mailing.c.last_run,
-        )
+        select(shown.c.id, Message.subject, shown.c.status, shown.c.is_active, *figures)
         .join(Message, Message.id == shown.c.message_id)
         .outerjoin(per_mailing, per_mailing.c.mailing_id == shown.c.id)
         .order_by(shown.c.id.desc())
     ).all()
     return [
-        ReportRow(*row[:4], *(int(n) for n in row[4:8]), last_run=_aware(row[-1])) for row in rows
+        ReportRow(
+            mailing_id=row[0],
+            subject=row[1],
+            status=row[2],
+            is_active=row[3],
+            **_figures(row[4:]),
+        )
+        for row in rows
     ]
 
 
@@ -110,24 +146,8 @@ def _totals(owner: User) -> ReportTotals:
     owned = Run.mailing_id.in_(select(Mailing.id).where(Mailing.owner_id == owner.id))
     runs = _per_run(owned)
     mailings = select(func.count()).where(Mailing.owner_id == owner.id).scalar_subquery()
-    row = db.session.execute(
-        select(
-            mailings,
-            func.count(runs.c.run_id),
-            func.coalesce(func.sum(runs.c.attempts), 0),
-            func.coalesce(func.sum(runs.c.successes), 0),
-            func.max(runs.c.scheduled_for),
-        ).select_from(runs)
-    ).one()
-    attempts, successes = int(row[2]), int(row[3])
-    return ReportTotals(
-        mailings=row[0],
-        runs=int(row[1]),
-        attempts=attempts,
-        successes=successes,
-        failures=attempts - successes,
-        last_run=_aware(row[4]),
-    )
+    row = db.session.execute(select(mailings, *_summed(runs)).select_from(runs)).one()
+    return ReportTotals(mailings=row[0], **_figures(row[1:]))
 
 
 def _aware(value: datetime | None) -> datetime | None:

@@ -3,11 +3,16 @@
 Anyone can register as a 200-character name without a space. Before, such a word
 widened its column until the rest of every row (and its Block or Delete button)
 lay beyond the right edge of the screen. A list of many pages keeps its page
-links on a phone's screen too, and on a phone the managers' lists and the attempt
-log keep to fewer columns, so the status, the buttons and the clients stay on it.
+links on a phone's screen too, and on a phone the managers' lists, the attempt
+log and the report keep to fewer columns, so the status, the buttons, the clients
+and what became of the emails stay on it. Last, the page's frame for a keyboard:
+a skip link first, and a focus ring that shows on the blue navbar.
 """
 
 from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -16,7 +21,7 @@ from sqlalchemy import insert
 from mailer.extensions import db
 from mailer.models import Client
 from tests import factories
-from tests.e2e.ui import log_in
+from tests.e2e.ui import log_in, tab_to
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
@@ -148,3 +153,116 @@ def test_many_pages_of_clients_fit_a_phone(open_page, ui):
     pages = page.get_by_role("navigation", name=ui.t("Pages"))
     _assert_on_screen(page, pages.get_by_role("link", name=ui.t("Next")))
     _assert_no_sideways_scroll(page)
+
+
+def test_report_on_a_phone_shows_what_became_of_the_emails_without_sideways_scroll(
+    open_page, ui, long_named_owner
+):
+    """What became of the emails (sent, failed, cancelled), the status and the last run
+    move under a long subject, on the screen; the other columns give way."""
+    people = db.session.scalars(db.select(Client).filter_by(owner_id=long_named_owner.id)).all()
+    people += [factories.make_client(long_named_owner, f"c{n}@example.com") for n in range(8)]
+    message = factories.make_message(long_named_owner, LONG_NAME)
+    mailing = factories.make_mailing(long_named_owner, message=message, is_active=False)
+    run = factories.make_run(mailing, scheduled_for=datetime(2030, 1, 2, 9, tzinfo=UTC))
+    statuses = ["sent"] * 3 + ["failed"] * 2 + ["cancelled"] * 5
+    for person, status in zip(people, statuses, strict=True):
+        factories.make_delivery(run, person, status=status)
+
+    page = _opened(open_page, ui, long_named_owner.email, "/reports/", viewport=PHONE)
+
+    row = page.locator("#report").get_by_role("row").filter(has_text=LONG_NAME)
+    for figure, count in (("%(num)d sent", 3), ("%(num)d failed", 2), ("%(num)d cancelled", 5)):
+        shown = ui.tn(figure, figure, count)
+        _assert_on_screen(page, row.get_by_text(shown, exact=True).locator("visible=true"))
+    _assert_on_screen(page, row.get_by_text(ui.t("disabled")).locator("visible=true"))
+    when = ui.t("Last run: %(when)s.", when="2030-01-02 09:00")
+    _assert_on_screen(page, row.get_by_text(when).locator("visible=true"))
+    # The totals: three cards a row, all on the screen.
+    _assert_on_screen(page, page.locator("[data-total='7']"))
+    _assert_no_sideways_scroll(page)
+
+
+# -- keyboard --------------------------------------------------------------------------
+
+
+def _focused(page: Page) -> str:
+    """The focused element as a selector-ish label: its tag, then its id or link target."""
+    return page.evaluate(
+        "() => { const e = document.activeElement;"
+        " return e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')"
+        " + (e.getAttribute('href') ? '[href=' + e.getAttribute('href') + ']' : ''); }"
+    )
+
+
+def test_first_tab_offers_a_skip_link_that_takes_the_focus_to_the_content(open_page, ui):
+    owner = factories.make_user("kate@example.com", locale=ui.lang)
+    factories.make_client(owner, "anna@example.com")
+    page = _opened(open_page, ui, owner.email, "/clients/")
+
+    page.keyboard.press("Tab")
+    skip = page.get_by_role("link", name=ui.t("Skip to content"))
+    expect(skip).to_be_focused()
+    _assert_on_screen(page, skip)  # seen, not only heard: it shows while it has focus
+    page.keyboard.press("Enter")
+
+    assert _focused(page) == "main#content"
+    # The next Tab goes on inside the page's content, not back through the navbar.
+    page.keyboard.press("Tab")
+    assert page.evaluate("() => document.querySelector('main').contains(document.activeElement)")
+    expect(skip).not_to_be_in_viewport()
+
+
+def _rgba(css: str) -> tuple[float, float, float, float]:
+    r, g, b, *alpha = (float(n) for n in re.findall(r"[\d.]+", css)[:4])
+    return r, g, b, alpha[0] if alpha else 1.0
+
+
+def _luminance(rgb) -> float:
+    def channel(value: float) -> float:
+        value /= 255
+        return value / 12.92 if value <= 0.03928 else ((value + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(value) for value in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def _contrast(ring: str, background: str) -> float:
+    """WCAG contrast of a (maybe translucent) ring colour, laid over the background."""
+    *under, _ = _rgba(background)
+    *over, alpha = _rgba(ring)
+    seen = [alpha * top + (1 - alpha) * bottom for top, bottom in zip(over, under, strict=True)]
+    lighter, darker = sorted((_luminance(seen), _luminance(under)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def _focus_ring(locator: Locator) -> tuple[str, float]:
+    """The colour and width of the element's focus ring: its outline, else its box-shadow."""
+    style = locator.evaluate(
+        "e => { const s = getComputedStyle(e); return [s.outlineStyle, s.outlineWidth,"
+        " s.outlineColor, s.boxShadow]; }"
+    )
+    outline_style, outline_width, outline_color, shadow = style
+    if outline_style != "none" and float(outline_width.removesuffix("px")) > 0:
+        return outline_color, float(outline_width.removesuffix("px"))
+    if shadow == "none":
+        return "rgba(0, 0, 0, 0)", 0.0
+    color = re.match(r"rgba?\([^)]*\)", shadow).group(0)
+    widths = [float(n) for n in re.findall(r"(-?[\d.]+)px", shadow[len(color) :])]
+    return color, max(widths, default=0.0)
+
+
+def test_navbar_links_show_a_focus_ring_that_stands_out_on_the_blue(open_page, ui):
+    """Non-text contrast (WCAG 1.4.11): a focus ring needs 3:1 against what surrounds it.
+    Bootstrap's, a pale blue shadow, has about 1:1 on the navbar's blue."""
+    owner = factories.make_user("kate@example.com", locale=ui.lang)
+    page = _opened(open_page, ui, owner.email, "/clients/")
+    navbar = page.get_by_role("navigation", name=ui.t("Main navigation"))
+    background = navbar.evaluate("e => getComputedStyle(e).backgroundColor")
+
+    for selector in (".navbar-brand", ".navbar .nav-link[href='/mailings/']"):
+        tab_to(page, selector)
+        color, width = _focus_ring(page.locator(selector))
+        assert width >= 2, f"{selector} has a {width}px focus ring"
+        contrast = _contrast(color, background)
+        assert contrast >= 3, f"{selector}'s ring {color} on {background} is {contrast:.1f}:1"
