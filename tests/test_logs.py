@@ -3,7 +3,6 @@
 import logging
 
 from mailer.logs import redact
-from tests import factories
 
 
 def test_each_response_carries_a_request_id_that_the_log_line_shows(client, caplog):
@@ -27,14 +26,16 @@ def test_tokens_in_paths_are_redacted_from_the_log():
     assert redact("/mailings/42/edit") == "/mailings/42/edit"
 
 
-def test_a_short_unsubscribe_token_is_redacted_from_the_log_too(client, user, caplog):
+def test_a_short_unsubscribe_token_is_redacted_from_the_log_too(client, caplog):
     from mailer.delivery.unsubscribe import unsubscribe_token
 
-    token = unsubscribe_token(factories.make_client(user, "ann@example.com").id)
+    # A low id, as a new installation's first clients have (ids are never reused, so the
+    # suite's own clients are past it): whether or not it is a client's, it is a secret.
+    token = unsubscribe_token(7)
     assert len(token) < 32  # what the length rule alone would have let through
 
     with caplog.at_level("INFO", logger="mailer.request"):
-        assert client.get(f"/u/{token}").status_code == 200
+        status = client.get(f"/u/{token}").status_code
 
-    assert "GET /u/[redacted] 200" in caplog.text
+    assert f"GET /u/[redacted] {status}" in caplog.text
     assert token not in caplog.text
