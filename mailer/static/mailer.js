@@ -21,14 +21,15 @@ window.addEventListener("pageshow", () => {
 // "form expired" page's link back asks the form's page to put them back.
 const TYPED = "mailer:typed:";
 const RESTORE = "mailer:restore";
+const kept = (field) =>
+  field.name && field.name !== "csrf_token" && !["password", "file", "submit"].includes(field.type);
 
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (event.defaultPrevented || form.method.toLowerCase() !== "post") return;
   const fields = {};
   for (const field of form.elements) {
-    if (!field.name || field.name === "csrf_token" || ["password", "file", "submit"].includes(field.type)) continue;
-    if (["checkbox", "radio"].includes(field.type) && !field.checked) continue;
+    if (!kept(field) || (["checkbox", "radio"].includes(field.type) && !field.checked)) continue;
     (fields[field.name] ||= []).push(field.value);
   }
   sessionStorage.setItem(TYPED + location.pathname, JSON.stringify({ action: form.action, fields }));
@@ -47,7 +48,7 @@ document.getElementById("back-to-form")?.addEventListener("click", (event) => {
   const form = typed && [...document.forms].find((one) => one.action === typed.action);
   if (!form) return;
   for (const field of form.elements) {
-    if (!field.name || field.name === "csrf_token" || ["password", "file", "submit"].includes(field.type)) continue;
+    if (!kept(field)) continue;
     const values = typed.fields[field.name] || [];
     if (["checkbox", "radio"].includes(field.type)) field.checked = values.includes(field.value);
     else if (values.length) field.value = values.shift();
