@@ -94,6 +94,11 @@ class SessionLedger:
         """Whether the last `begin_start` marked its delivery: only then may it be sent."""
         return self._started
 
+    def settle(self) -> None:
+        """Commit the last outcome now, not with the next mark: the sender is about to wait
+        (for the rate limit), and SQLite's one write lock must not be held meanwhile."""
+        db.session.commit()
+
     def outcome(self, delivery_id, status, next_try_at, now, attempt, bounce: bool) -> None:
         settled = db.session.execute(
             update(Delivery)
@@ -268,6 +273,10 @@ class PostgresLedger(SessionLedger):
         self._send(_ASYNCHRONOUS_COMMIT + b";".join(self.sql))
         self.sql.clear()
         self.start_sent = True
+
+    def settle(self) -> None:
+        """Nothing to do: the last outcome waits in memory, holding no lock, and goes with
+        the next mark."""
 
     def started(self) -> bool:
         if self.start_sent:

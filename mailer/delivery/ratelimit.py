@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
@@ -98,7 +99,9 @@ class RateLimiter:
     def unlimited(self) -> bool:
         return not self.per_second and not self.per_day
 
-    def acquire(self) -> None:
+    def acquire(self, before_waiting: Callable[[], None] | None = None) -> None:
+        """`before_waiting` runs once if the budget makes this wait (the sender lets go of
+        what it holds in the database meanwhile)."""
         if self.unlimited:
             return
         if self._granted:
@@ -117,6 +120,9 @@ class RateLimiter:
             if verdict == 2:
                 until = datetime.now(UTC) + timedelta(seconds=int(amount))
                 raise DayQuotaUsed(until.replace(microsecond=0))
+            if before_waiting is not None:
+                before_waiting()
+                before_waiting = None
             time.sleep(amount / 1_000_000)
 
     def release(self) -> None:

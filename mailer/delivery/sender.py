@@ -234,7 +234,7 @@ def _send_one(
 ) -> None:
     """Send `row`'s email; `following` (the next claimed row, if any) is built meanwhile."""
     try:
-        limiter.acquire()
+        limiter.acquire(before_waiting=ledger.settle)
     except DayQuotaUsed as quota:
         result.paused_until = quota.until
         return

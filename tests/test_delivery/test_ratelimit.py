@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sqlite3
 import subprocess
+import time
 from datetime import timedelta
 
-from mailer.delivery import dispatch, progress
+import pytest
+
+from mailer.delivery import dispatch, progress, ratelimit, sender
 from mailer.delivery.ratelimit import GRANT_BLOCK, RateLimiter
 from mailer.extensions import db
 from mailer.models import Delivery, Run, utcnow
@@ -177,3 +182,39 @@ def test_blocks_never_exceed_the_shared_per_second_budget(redis_conn):
     counted = _counted(redis_conn, "second")
     assert max(counted.values()) <= 250
     assert sum(counted.values()) >= 300
+
+
+def test_waiting_for_the_per_second_limit_holds_no_database_lock(
+    app, via_sink, mailing_for, sending_config, user, monkeypatch
+):
+    """SQLite has one write lock: a sender holding it while it waits for its budget made
+    every page that writes (a client, a message, the mailing's clients) fail after the
+    busy timeout, for as long as a rate-limited run lasted. PostgreSQL locks rows only."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL has no database-wide write lock")
+    sending_config(SEND_RATE_PER_SECOND=1, SEND_BATCH_SIZE=3)
+    mailing = mailing_for()
+    add_clients(user, mailing, 3)
+    path = db.engine.url.database
+    writable_while_waiting = []
+
+    def sleep_after_writing(seconds: float) -> None:
+        # What a page would do while the sender waits: write, giving up at once if locked.
+        with contextlib.closing(sqlite3.connect(path, timeout=0.05)) as other:
+            try:
+                other.execute("UPDATE clients SET comment = comment WHERE id = 0")
+                other.commit()
+                writable_while_waiting.append(True)
+            except sqlite3.OperationalError:  # "database is locked"
+                writable_while_waiting.append(False)
+        real_sleep(seconds)
+
+    real_sleep = time.sleep
+    monkeypatch.setattr(ratelimit.time, "sleep", sleep_after_writing)
+    run_id = dispatch.start_forced_run(mailing.id)
+    for batch in dispatch.run_batches(run_id):
+        sender.send_batch(run_id, batch)
+
+    assert len(via_sink.received) == 3
+    assert writable_while_waiting  # it did wait
+    assert all(writable_while_waiting)
