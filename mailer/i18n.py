@@ -40,10 +40,20 @@ def select_locale() -> str | None:
     return request.accept_languages.best_match(LANGUAGES.keys()) or "en"
 
 
+# In the tz database but no place's zone: the machine's own setting and a placeholder.
+# The dates' formatter (pytz, under Flask-Babel) knows neither: a user set to one got 500s.
+NOT_PLACES = frozenset({"localtime", "Factory"})
+
+
 @cache
 def _known_timezones() -> dict[str, str]:
-    """Each zone this machine knows, by its name in lower case."""
-    return {name.lower(): name for name in available_timezones()}
+    """Each zone a person or a mailing may be in, by its name in lower case."""
+    return {name.lower(): name for name in available_timezones() - NOT_PLACES}
+
+
+def known_timezones() -> list[str]:
+    """The zones the forms offer, sorted."""
+    return sorted(_known_timezones().values())
 
 
 def timezone_named(typed: str) -> str | None:

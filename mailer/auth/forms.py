@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from functools import cache
-from zoneinfo import available_timezones
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
@@ -22,12 +21,12 @@ from wtforms.validators import (
 )
 
 from mailer.auth.passwords import MIN_LENGTH, is_common
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, known_timezones
 
 
 @cache
 def timezone_choices() -> list[SelectChoice]:
-    return [SelectChoice(name) for name in sorted(available_timezones())]
+    return [SelectChoice(name) for name in known_timezones()]
 
 
 def language_choices() -> list[SelectChoice]:

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, literal, select
 
 from mailer.delivery import schedule, sender
 from mailer.extensions import db
+from mailer.i18n import timezone_named
 from mailer.mailings.client_queries import clients_query
 from mailer.main.stats import counts_changed
 from mailer.models import (
@@ -76,11 +77,8 @@ def exists_in_zone(local: datetime, tz: str) -> bool:
 
 
 def is_known_timezone(tz: str) -> bool:
-    try:
-        ZoneInfo(tz)
-    except (ZoneInfoNotFoundError, ValueError, OSError):
-        return False
-    return bool(tz)
+    """A zone as the forms offer it (spelled as the tz database does)."""
+    return bool(tz) and timezone_named(tz) == tz
 
 
 def create_mailing(
