@@ -131,7 +131,10 @@ class ProfileForm(FlaskForm):
     timezone = SelectField(
         _l("Time zone"),
         choices=timezone_choices,
-        description=_l("Every time is shown and entered in this zone."),
+        description=_l(
+            "Every time is shown in this zone. A mailing's start and end are entered in the"
+            " mailing's own zone, this one unless you choose another."
+        ),
     )
     locale = SelectField(_l("Interface language"), choices=language_choices)
 
