@@ -25,8 +25,9 @@ class RunSummary:
     forced: bool
     finished_at: datetime | None
     sent: int
-    failed: int
+    failed: int  # unknown ones included: not known to be sent
     total: int
+    cancelled: int = 0
 
 
 def mailings_query(owner: User | None = None):
@@ -51,14 +52,15 @@ def _summaries(run_filter) -> list[tuple[int, RunSummary]]:
             func.coalesce(sums.c.sent, 0),
             func.coalesce(sums.c.failed + sums.c.unknown, 0),
             Run.total,
+            func.coalesce(sums.c.cancelled, 0),
         )
         .outerjoin(sums, sums.c.run_id == Run.id)
         .where(run_filter)
         .order_by(Run.scheduled_for.desc(), Run.id.desc())
     ).all()
     return [
-        (mailing_id, RunSummary(run_id, scheduled, forced, finished, int(sent), int(failed), total))
-        for run_id, mailing_id, scheduled, forced, finished, sent, failed, total in rows
+        (mailing_id, RunSummary(run_id, scheduled, forced, finished, *map(int, counts)))
+        for run_id, mailing_id, scheduled, forced, finished, *counts in rows
     ]
 
 

@@ -19,7 +19,7 @@ from playwright.sync_api import Locator, Page, expect
 from sqlalchemy import insert
 
 from mailer.extensions import db
-from mailer.models import Client
+from mailer.models import Client, utcnow
 from tests import factories
 from tests.e2e.ui import log_in, tab_to
 
@@ -266,3 +266,18 @@ def test_navbar_links_show_a_focus_ring_that_stands_out_on_the_blue(open_page, u
         assert width >= 2, f"{selector} has a {width}px focus ring"
         contrast = _contrast(color, background)
         assert contrast >= 3, f"{selector}'s ring {color} on {background} is {contrast:.1f}:1"
+
+
+def test_a_mailings_runs_on_a_phone_keep_what_became_of_each_within_the_screen(open_page, ui):
+    owner = factories.make_user("runs@example.com", locale=ui.lang)
+    mailing = factories.make_mailing(owner, frequency="weekly")
+    for _ in range(3):
+        factories.make_run(mailing, forced=True, finished_at=utcnow())
+    page = _opened(open_page, ui, owner.email, f"/mailings/{mailing.id}", viewport=PHONE)
+    rows = page.locator("tr[data-run]")
+    expect(rows).to_have_count(3)
+    for row in rows.all():
+        row.scroll_into_view_if_needed()
+        _assert_on_screen(page, row.get_by_role("link", name=ui.t("Attempts")))
+        _assert_on_screen(page, row.locator("[data-count=cancelled]:visible"))
+    _assert_no_sideways_scroll(page)

@@ -352,6 +352,22 @@ def test_detail_page_shows_the_next_five_send_times(login, user, message, client
     assert "2031-03-06 06:00" not in page
 
 
+def test_the_runs_table_numbers_each_run_and_shows_what_was_cancelled(login, user, message):
+    from mailer.delivery import tallies
+
+    mailing = factories.make_mailing(user, message=message)
+    run = factories.make_run(mailing, total=16, finished_at=datetime.now(UTC))
+    tallies.add(run.id, sent=4, cancelled=12)
+    db.session.commit()
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    row = page.split(f'data-run="{run.id}"', 1)[1].split("</tr>", 1)[0]
+    assert f"#{run.id}" in row
+    assert '<td class="text-body-secondary d-none d-md-table-cell" data-count="cancelled">12' in row
+    assert 'data-count="sent">4' in row
+
+
 def test_a_page_of_runs_past_the_last_is_not_found(login, user, message):
     mailing = factories.make_mailing(user, message=message)
     factories.make_run(mailing)
