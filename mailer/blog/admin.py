@@ -35,6 +35,7 @@ from mailer.auth.forms import language_choices, timezone_choices
 from mailer.blog import services
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
+from mailer.i18n import LANGUAGES
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
@@ -233,6 +234,11 @@ def _role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
 
 
+def _language_name(view, context, user: User, name: str) -> str:
+    """ "Русский", not "ru": as the profile and the language switcher name it."""
+    return LANGUAGES.get(user.locale, user.locale)
+
+
 def _role_names(view, context, user: User, name: str) -> str:
     return ", ".join(sorted(_role_label(role) for role in user.role_names))
 
@@ -270,7 +276,7 @@ class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
         "last_login_at": _l("Last login"),
     }
     column_formatters = {"roles": _role_names}
-    column_formatters_detail = {"roles": _role_names}
+    column_formatters_detail = {"roles": _role_names, "locale": _language_name}
     column_searchable_list = ("email", "full_name")
     column_sortable_list = ("email", "full_name", "is_superuser", "is_blocked", "created_at")
     form_columns = ("full_name", "phone", "timezone", "locale", "is_superuser")

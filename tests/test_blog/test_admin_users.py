@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from mailer.extensions import db
@@ -127,6 +129,14 @@ def test_the_superuser_cannot_take_away_their_own_rights(client, login, superuse
     db.session.expire_all()
     assert db.session.get(User, superuser.id).is_superuser
     assert client.get("/admin/users/").status_code == 200
+
+
+def test_a_users_details_name_their_language(client, login, superuser, user):
+    user.locale = "ru"
+    db.session.commit()
+    login(superuser)
+    page = client.get(f"/admin/users/details/?id={user.id}").text
+    assert re.search(r"Interface language</b>\s*</td>\s*<td>\s*Русский", page)
 
 
 @pytest.mark.parametrize(

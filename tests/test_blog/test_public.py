@@ -72,12 +72,21 @@ def test_unpublished_article_is_not_found_by_visitors_and_users(client, login, u
 
 
 def test_content_manager_previews_an_unpublished_article(client, login, content_manager):
-    article = make_article("Draft to check", published=False)
+    article = make_article("Draft to check", published=False, author=content_manager)
     login(content_manager)
     response = client.get(f"/blog/{article.id}")
     assert response.status_code == 200
     assert "Draft to check" in response.get_data(as_text=True)
+    byline = re.search(r'<p class="text-body-secondary small">(.*?)</p>', response.text, re.S)
+    assert byline[1].split() == (content_manager.full_name or "the editors").split()  # no "·"
     assert views_of(article.id) == 0  # previews are not views
+
+
+def test_a_markdown_table_in_an_article_is_a_table(client):
+    article = make_article("Prices", body="| item | price |\n|---|---|\n| tea | 3 |\n")
+    page = client.get(f"/blog/{article.id}").text
+    assert "<th>item</th>" in page
+    assert "<td>tea</td>" in page
 
 
 def test_missing_article_is_not_found(client):
