@@ -281,3 +281,10 @@ def test_a_mailings_runs_on_a_phone_keep_what_became_of_each_within_the_screen(o
         _assert_on_screen(page, row.get_by_role("link", name=ui.t("Attempts")))
         _assert_on_screen(page, row.locator("[data-count=cancelled]:visible"))
     _assert_no_sideways_scroll(page)
+    # Each label of the details on one line ("Периодичность" broke in two beside its value).
+    label = page.locator("main dl dt").filter(has_text=ui.t("Frequency"))
+    assert label.bounding_box()["height"] < 2 * _line_height(label)
+
+
+def _line_height(locator: Locator) -> float:
+    return locator.evaluate("node => parseFloat(getComputedStyle(node).lineHeight)")
