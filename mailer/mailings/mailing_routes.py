@@ -211,17 +211,18 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
 
 
 def _checked(form: MailingForm) -> bool:
-    """Whether a form was sent and passes its own checks and the choice of clients; all
-    are made, so one submit shows every field to mend, the clients' included."""
+    """Whether a form was sent and passes its own checks. One that does not is also
+    checked for its choice of clients, so that one submit shows every field to mend;
+    one that does has its clients checked by the service that saves it."""
     if not form.is_submitted():
         return False
-    valid = form.validate()
+    if form.validate():
+        return True
     try:
         services.check_clients(current_user, form.client_selection())
     except services.MailingError as error:
         _field_error(form, error)
-        return False
-    return valid
+    return False
 
 
 def _field_error(form: MailingForm, error: services.MailingError) -> None:
