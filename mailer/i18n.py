@@ -62,13 +62,18 @@ def timezone_named(typed: str) -> str | None:
     return _known_timezones().get(typed.strip().lower())
 
 
+def is_known_timezone(name: str) -> bool:
+    """A place's zone, spelled as the tz database does."""
+    return timezone_named(name) == name
+
+
 def select_timezone() -> str:
     """The user's zone; the default one for a visitor, or for a zone this machine does not
     know (saved before the forms offered only known ones, or gone from its tz database)."""
     from flask import current_app
 
     if has_request_context() and current_user and current_user.is_authenticated:
-        if timezone_named(current_user.timezone) == current_user.timezone:
+        if is_known_timezone(current_user.timezone):
             return current_user.timezone
         log.warning(
             "user %s: unknown time zone %r, showing times in the default one",

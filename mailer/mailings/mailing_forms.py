@@ -17,12 +17,11 @@ from wtforms import (
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from mailer.i18n import timezone_named
+from mailer.i18n import is_known_timezone, timezone_named
 from mailer.mailings.mailing_services import (
     ClientSelection,
     MailingData,
     exists_in_zone,
-    is_known_timezone,
     local_to_utc,
 )
 

@@ -16,7 +16,7 @@ from sqlalchemy import delete, func, insert, literal, select
 
 from mailer.delivery import schedule, sender
 from mailer.extensions import db
-from mailer.i18n import timezone_named
+from mailer.i18n import is_known_timezone
 from mailer.mailings.client_queries import clients_query
 from mailer.main.stats import counts_changed
 from mailer.models import (
@@ -74,11 +74,6 @@ def utc_to_local(moment: datetime, tz: str) -> datetime:
 def exists_in_zone(local: datetime, tz: str) -> bool:
     """False for a wall-clock time the clocks skip in `tz` (02:30 as they go forward)."""
     return utc_to_local(local_to_utc(local, tz), tz) == local
-
-
-def is_known_timezone(tz: str) -> bool:
-    """A zone as the forms offer it (spelled as the tz database does)."""
-    return bool(tz) and timezone_named(tz) == tz
 
 
 def create_mailing(
