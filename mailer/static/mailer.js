@@ -1,6 +1,7 @@
 // Every form: ask first where it is marked data-confirm (deleting, disabling, blocking),
 // and send a POST once: a second click while the first request is on its way is ignored,
 // without asking again (a double click on "Send now" or "Save" would send it twice).
+// What a POST form sends is kept for this tab too (see `keepTyped` below).
 document.addEventListener("submit", (event) => {
   const form = event.target;
   if (form.dataset.sent) {
@@ -9,6 +10,7 @@ document.addEventListener("submit", (event) => {
     event.preventDefault();
   } else if (form.method.toLowerCase() === "post") {
     form.dataset.sent = "yes";
+    keepTyped(form);
   }
 });
 // A page the back button restores from memory can be sent again.
@@ -24,16 +26,14 @@ const RESTORE = "mailer:restore";
 const kept = (field) =>
   field.name && field.name !== "csrf_token" && !["password", "file", "submit"].includes(field.type);
 
-document.addEventListener("submit", (event) => {
-  const form = event.target;
-  if (event.defaultPrevented || form.method.toLowerCase() !== "post") return;
+function keepTyped(form) {
   const fields = {};
   for (const field of form.elements) {
     if (!kept(field) || (["checkbox", "radio"].includes(field.type) && !field.checked)) continue;
     (fields[field.name] ||= []).push(field.value);
   }
   sessionStorage.setItem(TYPED + location.pathname, JSON.stringify({ action: form.action, fields }));
-});
+}
 
 document.getElementById("back-to-form")?.addEventListener("click", (event) => {
   const link = event.currentTarget;
