@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import and_, case, func, select
 
+from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Mailing, Message, Run, RunTally, User
+from mailer.models import Mailing, Message, Run, User
 
 PER_PAGE = 50
 # What became of a mailing's emails, in the order of the columns; then its attempts.
@@ -59,13 +60,14 @@ def report(owner: User, *, page: int = 1, per_page: int = PER_PAGE):
 
 
 def _per_run(run_filter):
-    """Each run's figures from its tally rows: a subquery keyed by run.
+    """Each run's figures from its tally rows (tallies.summed): a subquery keyed by run.
 
     A finished run has nothing pending: a delivery whose client was deleted
-    mid-run leaves the run's total but is never settled (as on the mailing page).
+    mid-run leaves the run's total but is never settled (tallies.Counts.pending).
     """
+    sums = tallies.summed(select(Run.id).where(run_filter))
     counts = {
-        name: func.coalesce(func.sum(getattr(RunTally, name)), 0)
+        name: func.coalesce(sums.c[name], 0)
         for name in ("sent", "failed", "cancelled", "unknown", "attempts")
     }
     unsettled = Run.total - counts["sent"] - counts["failed"] - counts["cancelled"]
@@ -81,9 +83,8 @@ def _per_run(run_filter):
                 "pending"
             ),
         )
-        .outerjoin(RunTally, RunTally.run_id == Run.id)
+        .outerjoin(sums, sums.c.run_id == Run.id)
         .where(run_filter)
-        .group_by(Run.id)
         .subquery()
     )
 
