@@ -224,10 +224,9 @@ def requeue_waiting(now: datetime | None = None) -> int:
         Delivery.next_try_at.is_(None),
         Delivery.updated_at < stall_cutoff,
     )
-    unfinished_runs = select(Run.id).where(Run.finished_at.is_(None))
     taken = db.session.execute(
         update(Delivery)
-        .where(or_(due_retry, stalled), Delivery.run_id.in_(unfinished_runs))
+        .where(or_(due_retry, stalled), Delivery.run_id.in_(Run.unfinished_ids()))
         .values(next_try_at=None, updated_at=now)
         .returning(Delivery.run_id, Delivery.id)
         .execution_options(synchronize_session=False)
@@ -245,7 +244,9 @@ def _mark_stalled_unknown(stall_cutoff: datetime) -> None:
     """Deliveries a dead worker left "sending": their outcome is unknown; never resent."""
     stalled = db.session.execute(
         select(Delivery.run_id, Delivery.id).where(
-            Delivery.status == "sending", Delivery.updated_at < stall_cutoff
+            Delivery.run_id.in_(Run.unfinished_ids()),
+            Delivery.status == "sending",
+            Delivery.updated_at < stall_cutoff,
         )
     ).all()
     db.session.commit()

@@ -443,7 +443,9 @@ def recover_claimed(stall_cutoff: datetime) -> None:
     """
     rows = db.session.execute(
         select(Delivery.id, Delivery.run_id, Delivery.client_id, Delivery.updated_at).where(
-            Delivery.status == "claimed", Delivery.updated_at < stall_cutoff
+            Delivery.run_id.in_(Run.unfinished_ids()),
+            Delivery.status == "claimed",
+            Delivery.updated_at < stall_cutoff,
         )
     ).all()
     started_at = database_started_at()

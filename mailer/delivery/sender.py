@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import exists, select, update
+from sqlalchemy import select, update
 
 from mailer.delivery import tallies
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
@@ -439,12 +439,23 @@ def cancel_dropped_clients(mailing_id: int) -> int:
 
 
 def finish_if_done(run_id: int) -> bool:
-    """Mark the run finished when none of its deliveries remains to be sent."""
-    remaining = exists().where(Delivery.run_id == run_id, Delivery.status.in_(UNFINISHED))
+    """Mark the run finished when none of its deliveries remains to be sent.
+
+    Looks from the run's last delivery back (ix_deliveries_run): a run is sent in id
+    order, so while it sends, one that remains is near its end, and the check reads
+    a few rows, not the thousands already sent.
+    """
+    last_remaining = (
+        select(Delivery.id)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(UNFINISHED))
+        .order_by(Delivery.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
     return (
         db.session.execute(
             update(Run)
-            .where(Run.id == run_id, Run.finished_at.is_(None), ~remaining)
+            .where(Run.id == run_id, Run.finished_at.is_(None), last_remaining.is_(None))
             .values(finished_at=utcnow(), paused_until=None)
         ).rowcount
         == 1

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from mailer.delivery import dispatch
 from mailer.extensions import db
-from mailer.models import Client, Delivery
+from mailer.models import Client, Delivery, Run
 from tests.test_delivery.conftest import attempts_for, free_port, statuses
 
 
@@ -59,6 +59,20 @@ def test_421_is_retried_and_delivered_next_time(via_sink, mailing_for, run_jobs)
     }
     assert _tries("bob@example.com") == [(False, 421), (True, 250)]
     assert "Try again later" in attempts_for("bob@example.com")[0].reply
+
+
+def test_a_run_waiting_for_its_first_clients_retry_is_not_finished(
+    via_sink, mailing_for, run_jobs
+):
+    """The run's later emails are all sent; it finishes only once the first one is."""
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.3.0 Greylisted"]
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"retry": 1, "sent": 2}
+    assert db.session.scalars(db.select(Run.finished_at)).one() is None
+    _tick(run_jobs)
+    assert statuses() == {"sent": 3}
+    assert db.session.scalars(db.select(Run.finished_at)).one() is not None
 
 
 def test_451_is_retried_with_backoff_until_delivered(via_sink, mailing_for, run_jobs):
