@@ -19,7 +19,7 @@ $(STAMP): requirements-dev.txt
 
 # Compiled translations follow their .po files (built, never committed; fuzzy entries
 # left out). The app compiles stale ones itself when it starts; this is for read-only installs.
-MO_FILES := $(patsubst %.po,%.mo,$(wildcard mailer/translations/*/LC_MESSAGES/messages.po))
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard mailer/translations/*/LC_MESSAGES/*.po))
 %.mo: %.po $(STAMP)
 	$(BIN)/pybabel compile -i $< -o $@
 

@@ -94,13 +94,16 @@ def test_stale_catalogues_are_compiled_and_then_fresh(tmp_path):
     folder = tmp_path / "translations"
     shutil.copytree(TRANSLATIONS, folder, ignore=shutil.ignore_patterns("*.mo"))
     po = folder / "ru" / "LC_MESSAGES" / "messages.po"
-    assert stale_catalogues(folder) == [po]
+    admin_po = po.with_name("admin.po")  # Flask-Admin's strings its own catalogue lacks
+    assert stale_catalogues(folder) == [admin_po, po]
 
-    assert compile_catalogues(folder) == [po.with_suffix(".mo")]
+    assert compile_catalogues(folder) == [admin_po.with_suffix(".mo"), po.with_suffix(".mo")]
     assert stale_catalogues(folder) == []
     assert compile_catalogues(folder) == []  # nothing to do the second time
     loaded = Translations.load(str(folder), ["ru"])
     assert loaded.gettext("Clients") == "Клиенты"
+    admin = Translations.load(str(folder), ["ru"], domain="admin")
+    assert admin.gettext("Failed to save record.") == "Не удалось сохранить запись."
 
     past = po.stat().st_mtime - 60  # an edited .po makes its .mo stale again
     os.utime(po.with_suffix(".mo"), (past, past))

@@ -35,7 +35,7 @@ from mailer.auth.forms import language_choices, timezone_choices
 from mailer.blog import services
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
-from mailer.i18n import LANGUAGES
+from mailer.i18n import LANGUAGES, TRANSLATIONS
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
@@ -374,6 +374,8 @@ def init_app(app: Flask) -> None:
         name=_l("Mailer admin"),
         index_view=IndexView(name=_l("Overview")),
         theme=Bootstrap4Theme(),
+        # Our admin.po: Flask-Admin's strings that its own Russian catalogue lacks.
+        translations_path=str(TRANSLATIONS),
     )
     admin.add_view(ArticleView(Article, db, name=_l("Articles"), endpoint="articles"))
     admin.add_view(UserView(User, db, name=_l("Users"), endpoint="users", category=_l("People")))

@@ -195,6 +195,22 @@ def test_upload_that_is_not_an_image_is_refused_inline(client, login, content_ma
     assert articles() == []
 
 
+def test_a_form_the_panel_refuses_is_said_in_russian(client, login, content_manager):
+    """Flask-Admin's own "Failed to create/save record." (its Russian .mo lacks them)."""
+    content_manager.locale = "ru"
+    db.session.commit()
+    login(content_manager)
+
+    created = client.post("/admin/articles/new/", data={"title": "", "body": "Kept body"})
+    article = make_article(title="Before", author=content_manager)
+    saved = client.post(f"/admin/articles/edit/?id={article.id}", data={"title": "", "body": "x"})
+
+    assert "Не удалось создать запись." in created.text
+    assert "Kept body" in created.text
+    assert "Не удалось сохранить запись." in saved.text
+    assert "Failed to" not in created.text + saved.text
+
+
 def test_image_larger_than_the_limit_is_refused(app, client, login, content_manager):
     login(content_manager)
     too_big = PNG + b"\x00" * app.config["ARTICLE_IMAGE_MAX_BYTES"]
