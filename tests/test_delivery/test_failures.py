@@ -61,9 +61,7 @@ def test_421_is_retried_and_delivered_next_time(via_sink, mailing_for, run_jobs)
     assert "Try again later" in attempts_for("bob@example.com")[0].reply
 
 
-def test_a_run_waiting_for_its_first_clients_retry_is_not_finished(
-    via_sink, mailing_for, run_jobs
-):
+def test_a_run_waiting_for_its_first_clients_retry_is_not_finished(via_sink, mailing_for, run_jobs):
     """The run's later emails are all sent; it finishes only once the first one is."""
     via_sink.rcpt_replies["ann@example.com"] = ["451 4.3.0 Greylisted"]
     mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
