@@ -140,7 +140,7 @@ def _dummy_hash() -> str:
 
 
 def record_login(user: User) -> None:
-    user.last_login_at = utcnow()
+    user.previous_login_at, user.last_login_at = user.last_login_at, utcnow()
     db.session.flush()
 
 

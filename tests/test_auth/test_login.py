@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 
 from mailer import create_app
 from mailer.auth.services import block_user
@@ -32,6 +35,21 @@ def test_right_password_logs_in_and_records_the_time(client, user):
     assert logged_in_id(client) == str(user.id)
     db.session.expire_all()
     assert db.session.get(User, user.id).last_login_at is not None
+
+
+def test_the_profile_shows_the_login_before_this_one(client, user):
+    """So that a login the user did not make can be noticed."""
+    with time_machine.travel(datetime(2026, 3, 1, 9, 15, tzinfo=UTC), tick=False):
+        log_in(client)
+        first = client.get("/auth/profile").text
+    client.post("/auth/logout")
+    with time_machine.travel(datetime(2026, 3, 2, 18, 40, tzinfo=UTC), tick=False):
+        log_in(client)
+        second = client.get("/auth/profile").text
+
+    assert "Previous login" not in first  # none before the first
+    assert "Previous login: 2026-03-01 09:15" in second  # the user's zone is UTC
+    assert "2026-03-02 18:40" not in second
 
 
 def test_wrong_password_is_refused_without_saying_which_part_was_wrong(client, user):
