@@ -317,6 +317,58 @@ def test_import_changes_the_home_page_counts(login, user):
     assert home_counts(user)["clients"] == 2
 
 
+@pytest.mark.parametrize(
+    ("header", "line", "expected"),
+    [
+        # A postal address beside the email: "Адрес" names an email column only alone.
+        (
+            "ФИО;Адрес;E-mail;Телефон",
+            "Анна;Москва;anna@example.com;+7",
+            ("anna@example.com", "Анна"),
+        ),
+        (
+            "Email;Имя;ФИО",
+            "anna@example.com;Анна;Иванова Анна",
+            ("anna@example.com", "Иванова Анна"),
+        ),
+    ],
+)
+def test_the_likelier_of_two_columns_of_one_name_is_taken(app, header, line, expected):
+    [row] = client_import.parse(f"{header}\n{line}\n".encode("cp1251")).rows
+    assert (row.email, row.full_name) == expected
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "full_name"),
+    [
+        (
+            "E-mail;Фамилия;Имя;Отчество;Компания",
+            "a@example.com;Петров;Пётр;Ильич;ООО",
+            "Петров Пётр Ильич",
+        ),
+        ("Фамилия;Имя;E-mail", "Петрова;Анна;a@example.com", "Петрова Анна"),
+        ("Имя;Фамилия;E-mail", ";Петрова;a@example.com", "Петрова"),
+        ("First Name,Last Name,Email", "Ann,Lee,a@example.com", "Ann Lee"),
+    ],
+)
+def test_a_name_in_columns_of_its_parts_is_joined_in_writing_order(app, header, line, full_name):
+    [row] = client_import.parse(f"{header}\n{line}\n".encode()).rows
+    assert (row.email, row.full_name) == ("a@example.com", full_name)
+
+
+def test_a_first_line_with_a_bad_address_is_reported_not_taken_for_a_header(login, user):
+    browser = login(user)
+    preview = _upload(
+        browser, "petrov(at)example.ru;Петров Пётр;\nanna@example.com;Анна;\n".encode()
+    )
+    assert "none: columns are email, full name, comment" in preview.text
+
+    report = _press(browser, preview)
+    assert "Imported 1 client." in report.text
+    assert "<td>1</td>" in report.text
+    assert "petrov(at)example.ru" in report.text
+
+
 def test_header_columns_it_does_not_know_are_left_out(app):
     parsed = client_import.parse(b"email,phone,name\na@example.com,+7 900,Anna\n")
     [row] = parsed.rows

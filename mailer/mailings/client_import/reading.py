@@ -21,12 +21,13 @@ from mailer.mailings.client_queries import unprotect_formula
 DELIMITERS = (",", ";", "\t")
 SNIFF_LINES = 50
 SNIFF_CHARS = 64 * 1024
-# Header cells we recognise (lower-cased), in English and Russian.
+# Header cells we recognise (lower-cased), in English and Russian, likelier first: when two
+# cells name one column ("Адрес" for a postal address beside "E-mail"), the likelier wins.
 HEADER_NAMES = {
-    "email": {"email", "e-mail", "mail", "адрес", "почта", "эл. почта", "электронная почта"},
-    "full_name": {"full_name", "full name", "name", "имя", "фио", "ф.и.о.", "клиент"},
-    "comment": {"comment", "comments", "note", "комментарий", "примечание"},
-    "unsubscribed_at": {
+    "email": ("email", "e-mail", "электронная почта", "эл. почта", "почта", "mail", "адрес"),
+    "full_name": ("full_name", "full name", "фио", "ф.и.о.", "name", "клиент", "имя"),
+    "comment": ("comment", "comments", "note", "комментарий", "примечание"),
+    "unsubscribed_at": (
         "unsubscribed_at",
         "unsubscribed at",
         "unsubscribed",
@@ -34,9 +35,22 @@ HEADER_NAMES = {
         "отписан",
         "отписка",
         "дата отписки",
-    },
-    "bounced_at": {"bounced_at", "bounced at", "bounced", "письма не доходят", "недоставка"},
+    ),
+    "bounced_at": ("bounced_at", "bounced at", "bounced", "письма не доходят", "недоставка"),
 }
+# A name in columns of its parts, in the order it is written: the full name joins them
+# (when no column holds it whole). Each part by its names.
+NAME_PARTS = (
+    (("фамилия",), ("имя",), ("отчество",)),
+    (
+        ("first name", "first_name", "given name"),
+        ("middle name", "middle_name"),
+        ("last name", "last_name", "surname", "family name"),
+    ),
+)
+NAME_PART_CELLS = frozenset(word for parts in NAME_PARTS for names in parts for word in names)
+WHOLE_NAME_CELLS = frozenset(HEADER_NAMES["full_name"]) - NAME_PART_CELLS
+KNOWN_HEADER_CELLS = NAME_PART_CELLS.union(*HEADER_NAMES.values())
 
 # The columns that say a client opted out, as the export names them; empty = not.
 OPT_OUT_COLUMNS = ("unsubscribed_at", "bounced_at")
@@ -114,12 +128,12 @@ def _columns(header: list[str] | None) -> dict[str, int]:
     """
     positions = {"email": 0, "full_name": 1, "comment": 2, "unsubscribed_at": -1, "bounced_at": -1}
     cells = [cell.strip().lower() for cell in header or []]
-    found = {
-        name: cells.index(word)
-        for name, words in HEADER_NAMES.items()
-        for word in words
-        if word in cells
-    }
+    found: dict[str, int] = {}
+    for name, words in HEADER_NAMES.items():
+        taken = set(found.values())
+        position = next((cells.index(w) for w in words if w in cells), -1)
+        if position >= 0 and position not in taken:
+            found[name] = position
     if found:
         positions = {name: found.get(name, -1) for name in positions}
         if positions["email"] == -1:
@@ -127,9 +141,25 @@ def _columns(header: list[str] | None) -> dict[str, int]:
     return positions
 
 
+def _name_parts(header: list[str] | None) -> tuple[int, ...]:
+    """The positions of a name's parts, in the order they are written, when the header has
+    a surname, patronymic or other part beyond a first name and no column for the whole."""
+    cells = [cell.strip().lower() for cell in header or []]
+    if WHOLE_NAME_CELLS.intersection(cells):
+        return ()
+    for parts in NAME_PARTS:
+        positions = [next((cells.index(w) for w in names if w in cells), -1) for names in parts]
+        found = tuple(position for position in positions if position >= 0)
+        if len(found) > 1:
+            return found
+    return ()
+
+
 def _is_header(cells: list[str]) -> bool:
-    # A data row always has an address in it; a header never does.
-    return bool(cells) and not any("@" in cell for cell in cells)
+    """A first line is a header when it names a column we know and holds no address; one
+    that does not is a row of data, imported or reported like any other."""
+    named = {cell.strip().lower() for cell in cells} & KNOWN_HEADER_CELLS
+    return bool(named) and not any("@" in cell for cell in cells)
 
 
 def parse(data: bytes) -> ParsedFile:
@@ -167,6 +197,7 @@ class _Reading:
     def __iter__(self) -> Iterator[Row]:
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
         at = _columns(None)
+        name_parts: tuple[int, ...] = ()
         first = True
         for cells in reader:
             self.line = reader.line_num
@@ -177,13 +208,18 @@ class _Reading:
                 if _is_header(cells):
                     self.header = cells
                     at = _columns(cells)
+                    name_parts = _name_parts(cells)
                     continue
             # Every text column as it was before the export kept Excel from
             # running it (an address may start with - + = too).
             yield Row(
                 line=reader.line_num,
                 email=unprotect_formula(_cell(cells, at["email"])),
-                full_name=unprotect_formula(_cell(cells, at["full_name"])),
+                full_name=unprotect_formula(
+                    " ".join(filter(None, (_cell(cells, i) for i in name_parts)))
+                    if name_parts
+                    else _cell(cells, at["full_name"])
+                ),
                 comment=unprotect_formula(_cell(cells, at["comment"])),
                 unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
                 bounced_at=_cell(cells, at["bounced_at"]),
