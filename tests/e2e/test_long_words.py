@@ -25,6 +25,7 @@ from tests.e2e.ui import log_in, tab_to
 
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
+TABLET = {"width": 768, "height": 1024}
 LONG_NAME = "Ж" + "x" * 199  # the longest name the forms take, without a space
 LONG_EMAIL = "l" * 64 + "@" + "o" * 60 + ".example.com"  # longest local part, long domain
 
@@ -266,6 +267,22 @@ def test_navbar_links_show_a_focus_ring_that_stands_out_on_the_blue(open_page, u
         assert width >= 2, f"{selector} has a {width}px focus ring"
         contrast = _contrast(color, background)
         assert contrast >= 3, f"{selector}'s ring {color} on {background} is {contrast:.1f}:1"
+
+
+@pytest.mark.parametrize("viewport", [TABLET, DESKTOP], ids=["tablet", "desktop"])
+def test_the_navbar_of_every_role_fits_the_screen_with_the_account_menu_in_reach(
+    open_page, ui, viewport
+):
+    """With every role's links (a superuser's in Russian, the longest), the navbar used to
+    run 300px past a tablet's edge, and the account menu with it."""
+    everyone = factories.make_user(
+        "root@example.com", roles=["manager", "content-manager"], is_superuser=True, locale=ui.lang
+    )
+    page = _opened(open_page, ui, everyone.email, "/", viewport=viewport)
+    _assert_no_sideways_scroll(page)
+    if viewport == TABLET:
+        page.locator(".navbar-toggler").click()
+    _assert_on_screen(page, page.get_by_role("button", name=everyone.email))
 
 
 def test_a_mailings_runs_on_a_phone_keep_what_became_of_each_within_the_screen(open_page, ui):
