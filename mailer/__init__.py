@@ -45,7 +45,7 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
 
 
 def _init_extensions(app: Flask) -> None:
-    from mailer import i18n, permissions
+    from mailer import forms, i18n, permissions
 
     # Importing the submodule `mailer.mail` rebinds the package attribute `mail`
     # (this module's global) to that module; read the extension from its home.
@@ -60,6 +60,7 @@ def _init_extensions(app: Flask) -> None:
     csrf.init_app(app)
     permissions.init_app(app)
     i18n.init_app(app)
+    forms.init_app(app)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import time_machine
@@ -136,6 +137,21 @@ def test_short_password_is_refused_and_the_form_keeps_the_email(client):
     assert b"at least 10 characters" in response.data
     assert b'value="keep@example.com"' in response.data
     assert User.query.count() == 0
+
+
+def test_a_screen_reader_hears_each_error_with_its_field(client):
+    """aria-invalid, and aria-describedby naming the error before the help."""
+    page = register(client, email="not-an-address", password="short-1").text
+
+    password = re.search(r'<input[^>]*name="password"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in password
+    assert 'aria-describedby="password-error password-help"' in password
+    assert re.search(r'id="password-error"><div>[^<]*at least 10 characters', page)
+    email = re.search(r'<input[^>]*name="email"[^>]*>', page).group(0)
+    assert 'aria-invalid="true"' in email
+    assert 'id="email-error"' in page
+    confirm = re.search(r'<input[^>]*name="password_confirm"[^>]*>', page)
+    assert confirm is None or "aria-invalid" not in confirm.group(0)  # no error of its own
 
 
 def test_common_password_is_refused(client):

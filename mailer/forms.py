@@ -1,0 +1,22 @@
+"""What every form template shares beyond the markup of _forms.html."""
+
+from __future__ import annotations
+
+from flask import Flask
+from wtforms import Field
+
+
+def field_aria(field: Field, help_id: str | None = None) -> dict[str, str]:
+    """A field's aria-invalid and aria-describedby: a screen reader then says the field is
+    wrong and reads its errors (`<field id>-error`, from the `errors` macro), then its help."""
+    described = [f"{field.id}-error"] if field.errors else []
+    if help_id:
+        described.append(help_id)
+    attributes = {"aria-describedby": " ".join(described)} if described else {}
+    if field.errors:
+        attributes["aria-invalid"] = "true"
+    return attributes
+
+
+def init_app(app: Flask) -> None:
+    app.jinja_env.globals["field_aria"] = field_aria
