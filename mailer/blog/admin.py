@@ -23,6 +23,7 @@ from flask_admin.babel import ngettext as admin_ngettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.menu import MenuLink
 from flask_admin.model import typefmt
+from flask_admin.model.template import DeleteRowAction, TemplateLinkRowAction
 from flask_admin.theme import Bootstrap4Theme
 from flask_babel import format_datetime, gettext, ngettext
 from flask_babel.speaklater import LazyString
@@ -36,7 +37,7 @@ from mailer.blog import services
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.i18n import LANGUAGES, TRANSLATIONS
-from mailer.main.stats import blog_changed
+from mailer.main.stats import blog_changed, counts_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
 
@@ -293,6 +294,21 @@ class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
             # Said on the form, which keeps what was typed (Flask-Admin flashes it).
             raise ValidationError(gettext("You cannot take away your own superuser rights."))
 
+    list_template = "admin/users_list.html"
+
+    def get_list_row_actions(self):
+        """Flask-Admin's, with a delete button that names the user (user_row_actions.html)."""
+        return [
+            TemplateLinkRowAction("user_actions.delete_user", gettext("Delete"))
+            if isinstance(row_action, DeleteRowAction)
+            else row_action
+            for row_action in super().get_list_row_actions()
+        ]
+
+    def after_model_delete(self, model: User) -> None:
+        counts_changed()  # their mailings and clients leave the home page's counts
+        blog_changed()  # their articles' pages no longer name them
+
     def delete_model(self, model: User) -> bool:
         """ModelView's, except that a deletion PostgreSQL rolled back to break a deadlock
         with a worker writing the user's deliveries is done again (mailer/deadlocks.py), and
@@ -326,7 +342,10 @@ class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     @action(
         "delete",
         admin_lazy_gettext("Delete"),
-        admin_lazy_gettext("Are you sure you want to delete selected records?"),
+        _l(
+            "Delete the selected users? Their clients, messages, mailings and log are deleted"
+            " with them; articles they wrote stay, without an author."
+        ),
     )
     def action_delete(self, ids: list[str]) -> None:
         """ModelView's in Flask-Admin's words, but each user goes through `delete_model`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -34,6 +35,39 @@ def test_deleting_a_user_in_the_admin_deletes_their_data_and_keeps_their_article
     assert [m.id for m in db.session.scalars(db.select(Mailing))] == [theirs.id]
     assert [a.recipient for a in db.session.scalars(db.select(Attempt))] == ["bo@example.com"]
     assert db.session.get(Article, article_id).author_id is None
+
+
+def test_the_delete_buttons_name_the_user_and_what_goes_with_them(client, login, superuser, user):
+    login(superuser)
+    page = client.get("/admin/users/").text
+
+    questions = [
+        html.unescape(question)
+        for question in re.findall(r'onclick="return faHelpers.safeConfirm\(([^)]*)\)', page)
+    ]
+    [question] = [q for q in questions if "user@example.com" in q]
+    assert question.startswith('"Delete user@example.com? Their clients, messages, mailings')
+    assert "Delete the selected users? Their clients, messages, mailings and log" in page
+    assert "delete this record" not in page
+    assert "delete selected records" not in page
+
+
+def test_a_deleted_users_mailings_and_clients_leave_the_home_counts_at_once(
+    client, login, superuser, user, delete_user_in_admin
+):
+    factories.make_mailing(user, clients=[factories.make_client(user, "ann@example.com")])
+    client.get("/")  # the visitor's counts, cached
+    mailings, _active, clients = _home_counts(client.get("/").text)
+    assert (mailings, clients) == ("1", "1")
+
+    delete_user_in_admin(login(superuser), user.id)
+    client.post("/auth/logout")
+
+    assert _home_counts(client.get("/").text) == ["0", "0", "0"]
+
+
+def _home_counts(page: str) -> list[str]:
+    return re.findall(r'data-count="[a-z_]+">(\d+)</div>', page)
 
 
 def test_password_hashes_are_never_shown_or_editable(client, login, superuser, user):
