@@ -21,6 +21,7 @@ from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.auth.throttle import account_mail_throttle
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
+from mailer.main.stats import counts_changed
 from mailer.models import User, UserRole, normalize_email, utcnow
 from mailer.models.users import ROLES
 
@@ -238,6 +239,7 @@ def block_user(*, user: User, by: User) -> User:
         user.blocked_at = utcnow()
         user.blocked_by = by
         db.session.flush()
+        counts_changed()  # their mailings are active no more
     return user
 
 
@@ -246,6 +248,7 @@ def unblock_user(*, user: User, by: User) -> User:
     user.blocked_at = None
     user.blocked_by = None
     db.session.flush()
+    counts_changed()
     return user
 
 

@@ -145,8 +145,11 @@ def home_counts(user: User | None) -> dict[str, int]:
 def count_now(owner_id: int | None) -> dict[str, int]:
     """Count in one round trip (three scalar subqueries)."""
     mailings = select(func.count(Mailing.id))
+    # Active: started, not disabled, and its owner not blocked (it sends nothing then).
     active = select(func.count(Mailing.id)).where(
-        Mailing.status == ACTIVE_STATUS, Mailing.is_active.is_(True)
+        Mailing.status == ACTIVE_STATUS,
+        Mailing.is_active.is_(True),
+        Mailing.owner_id.not_in(select(User.id).where(User.is_blocked.is_(True))),
     )
     clients = select(func.count(distinct(Client.email)))
     if owner_id is not None:

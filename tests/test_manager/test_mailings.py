@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+
 import pytest
 
 from mailer.extensions import db
@@ -44,6 +47,28 @@ def test_manager_sees_every_users_mailings(login, manager, mailings):
     assert "Ursula news" in page
     assert "Oscar promo" in page
     assert "other@example.com" in page
+
+
+def test_a_blocked_owners_mailing_says_it_sends_nothing_and_leaves_the_active_count(
+    client, login, manager, user, mailings
+):
+    mailing = mailings["mine"]
+    mailing.next_send_at = datetime(2031, 3, 1, 9, 0, tzinfo=UTC)
+    db.session.commit()
+    assert _active_mailings(client.get("/")) == 1  # the visitor's count, cached
+
+    login(manager).post(f"/manager/users/{user.id}/block")
+    page = client.get("/manager/mailings").text
+    client.post("/auth/logout")
+
+    row = re.search(rf'<tr data-mailing="{mailing.id}">.*?</tr>', page, re.DOTALL).group(0)
+    assert "owner blocked: sends nothing" in row
+    assert "2031-03-01" not in row  # no next send is shown for it
+    assert _active_mailings(client.get("/")) == 0
+
+
+def _active_mailings(home) -> int:
+    return int(re.search(r'data-count="active_mailings">(\d+)<', home.text).group(1))
 
 
 def test_manager_filters_by_owner_and_status(login, manager, mailings):
