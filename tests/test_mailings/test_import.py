@@ -369,6 +369,30 @@ def test_a_first_line_with_a_bad_address_is_reported_not_taken_for_a_header(logi
     assert "petrov(at)example.ru" in report.text
 
 
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Иван Петров <ivan@example.ru>,", ("ivan@example.ru", "Иван Петров")),
+        ('"""Petrov, Ivan"" <ivan@example.ru>",', ("ivan@example.ru", "Petrov, Ivan")),
+        ("Иван <ivan@example.ru>,Иван Петрович", ("ivan@example.ru", "Иван Петрович")),
+        ("<ivan@example.ru>,", ("ivan@example.ru", "")),
+    ],
+)
+def test_an_address_copied_with_its_name_imports_both(app, line, expected):
+    """As a mail program copies it; a full name the file gives wins over the copied one."""
+    [row] = client_import.parse(f"{line}\n".encode()).rows
+    assert (row.email, row.full_name) == expected
+
+
+def test_excels_unicode_text_is_read(login, user):
+    """Excel's "Unicode text": UTF-16 with its byte order mark, tab-separated."""
+    browser = login(user)
+    preview = _upload(browser, "E-mail\tФИО\r\nanna@example.com\tАнна Иванова\r\n".encode("utf-16"))
+    assert "UTF-16" in preview.text
+    assert "Imported 1 client." in _press(browser, preview).text
+    assert Client.owned_by(user).one().full_name == "Анна Иванова"
+
+
 def test_header_columns_it_does_not_know_are_left_out(app):
     parsed = client_import.parse(b"email,phone,name\na@example.com,+7 900,Anna\n")
     [row] = parsed.rows
@@ -387,8 +411,12 @@ def test_header_columns_it_does_not_know_are_left_out(app):
             b'email,comment\nann@example.com,ok\nbob@example.com,"' + b"x" * 200_000 + b'"\n',
             "line 3 cannot be read: field larger than field limit",
         ),
+        (
+            b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)),
+            "This is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV file.",
+        ),
     ],
-    ids=["binary", "a NUL character", "a cell past the csv module's limit"],
+    ids=["binary", "a NUL character", "a cell past the csv module's limit", "an Excel workbook"],
 )
 def test_a_file_the_import_cannot_read_is_refused_with_the_reason(login, user, data, reason):
     response = _upload(login(user), data)

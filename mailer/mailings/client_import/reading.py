@@ -12,6 +12,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.utils import parseaddr
 from typing import NamedTuple
 
 from flask_babel import gettext as _
@@ -97,10 +98,20 @@ class UnreadableFile(ValueError):
     """The upload is not a CSV file the import can read; the message says why."""
 
 
+# What a spreadsheet saved in its own format starts with: a workbook is not a CSV file.
+WORKBOOK_SIGNATURES = (
+    b"PK\x03\x04",  # .xlsx, .ods (a zip archive)
+    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # .xls (an OLE compound file)
+)
+
+
 def decode(data: bytes) -> tuple[str, str]:
-    """The text and the encoding's name: UTF-8 (with or without BOM) if it is valid, else cp1251."""
+    """The text and the encoding's name: UTF-8 (with or without BOM) if it is valid, UTF-16
+    with its BOM (Excel's "Unicode text"), else cp1251."""
     if data.startswith(b"\xef\xbb\xbf"):
         return data[3:].decode("utf-8", errors="replace"), "UTF-8 (BOM)"
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), "UTF-16"
     try:
         return data.decode("utf-8"), "UTF-8"
     except UnicodeDecodeError:
@@ -164,6 +175,14 @@ def _is_header(cells: list[str]) -> bool:
 
 def parse(data: bytes) -> ParsedFile:
     """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit)."""
+    if data.startswith(WORKBOOK_SIGNATURES):
+        raise UnreadableFile(
+            _(
+                "This is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV file. In"
+                " Excel, choose File → Save As → “CSV UTF-8 (comma delimited)” (or “CSV”),"
+                " then upload that file."
+            )
+        )
     text, encoding = decode(data)
     if "\x00" in text:
         raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
@@ -212,14 +231,20 @@ class _Reading:
                     continue
             # Every text column as it was before the export kept Excel from
             # running it (an address may start with - + = too).
+            email = unprotect_formula(_cell(cells, at["email"]))
+            full_name = unprotect_formula(
+                " ".join(filter(None, (_cell(cells, i) for i in name_parts)))
+                if name_parts
+                else _cell(cells, at["full_name"])
+            )
+            if email.endswith(">"):  # "Anna Ivanova <anna@example.com>", as mail programs copy
+                name, address = parseaddr(email)
+                if address:
+                    email, full_name = address, full_name or name
             yield Row(
                 line=reader.line_num,
-                email=unprotect_formula(_cell(cells, at["email"])),
-                full_name=unprotect_formula(
-                    " ".join(filter(None, (_cell(cells, i) for i in name_parts)))
-                    if name_parts
-                    else _cell(cells, at["full_name"])
-                ),
+                email=email,
+                full_name=full_name,
                 comment=unprotect_formula(_cell(cells, at["comment"])),
                 unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
                 bounced_at=_cell(cells, at["bounced_at"]),
