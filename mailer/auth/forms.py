@@ -84,6 +84,8 @@ class RegisterForm(FlaskForm):
     email = _email_field()
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
     password, password_confirm = _new_password_fields()
+    # The browser's time zone, filled in by mailer.js: the account starts in it.
+    timezone = HiddenField(render_kw={"data-browser-zone": ""})
 
 
 class LoginForm(FlaskForm):

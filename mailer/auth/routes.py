@@ -32,6 +32,7 @@ from mailer.auth.forms import (
 from mailer.auth.passwords import check_password_hash
 from mailer.auth.throttle import login_throttle, mail_request_throttle, throttle_keys
 from mailer.extensions import db
+from mailer.i18n import timezone_named
 from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
 
@@ -64,7 +65,8 @@ def register():
                 email=form.email.data,
                 password=form.password.data,
                 full_name=form.full_name.data or "",
-                timezone=current_app.config["DEFAULT_TIMEZONE"],
+                timezone=timezone_named(form.timezone.data or "")
+                or current_app.config["DEFAULT_TIMEZONE"],
                 locale=str(get_locale() or "en"),
             )
         except services.EmailNotSent as error:

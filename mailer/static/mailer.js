@@ -59,3 +59,9 @@ document.getElementById("back-to-form")?.addEventListener("click", (event) => {
   notice.textContent = restore.notice;
   form.before(notice);
 })();
+
+// A new account starts in the browser's time zone (the register form): the times its
+// owner types are read in it. The server keeps it only if it is a zone it knows.
+for (const field of document.querySelectorAll("input[data-browser-zone]")) {
+  field.value = field.value || Intl.DateTimeFormat().resolvedOptions().timeZone || "";
+}

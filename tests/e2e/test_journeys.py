@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Page, expect
 
+from mailer.models import User
 from tests import factories
 from tests.e2e.ui import log_in, outbox, tab_and_type, tab_to, text_of
 
@@ -88,7 +89,7 @@ def staff_link(page: Page, ui, name: str):
 def test_visitor_registers_confirms_the_address_and_logs_in(open_page, ui, app, live_server):
     name = DATA[ui.lang]["visitor"]
     address = "vera@example.com"
-    page = open_page(ui.lang)
+    page = open_page(ui.lang, timezone_id="Asia/Vladivostok")
     page.goto("/")
     expect(page.get_by_role("heading", name=ui.t("Across the service"))).to_be_visible()
     ui.look(page)
@@ -107,6 +108,8 @@ def test_visitor_registers_confirms_the_address_and_logs_in(open_page, ui, app, 
         flash(page, ui.t("Check your inbox: we sent a link to confirm your address."))
     ).to_be_visible()
     ui.look(page)
+    # The account starts in the browser's time zone.
+    assert User.query.filter_by(email=address).one().timezone == "Asia/Vladivostok"
 
     # Logging in before confirming says what to do.
     page.get_by_label(ui.t("Email")).fill(address)

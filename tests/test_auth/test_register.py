@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 import time_machine
 
 from mailer.extensions import db
@@ -152,6 +153,20 @@ def test_a_screen_reader_hears_each_error_with_its_field(client):
     assert 'id="email-error"' in page
     confirm = re.search(r'<input[^>]*name="password_confirm"[^>]*>', page)
     assert confirm is None or "aria-invalid" not in confirm.group(0)  # no error of its own
+
+
+@pytest.mark.parametrize(
+    ("sent", "kept"),
+    [
+        ("Europe/Samara", "Europe/Samara"),
+        ("europe/samara", "Europe/Samara"),
+        ("Mars/Olympus", "UTC"),
+        ("", "UTC"),
+    ],
+)
+def test_the_account_starts_in_the_browsers_time_zone_when_it_is_known(client, sent, kept):
+    register(client, timezone=sent)
+    assert User.query.one().timezone == kept  # else DEFAULT_TIMEZONE
 
 
 def test_common_password_is_refused(client):
