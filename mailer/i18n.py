@@ -83,6 +83,16 @@ def select_timezone() -> str:
     return current_app.config["DEFAULT_TIMEZONE"]
 
 
+# The list separator of Excel (and LibreOffice) set up for each language: a CSV file
+# split on anything else opens with every row in one column.
+CSV_DELIMITERS = {"ru": ";"}
+
+
+def csv_delimiter() -> str:
+    """The separator of the CSV files the viewer downloads, for their spreadsheet program."""
+    return CSV_DELIMITERS.get(str(get_locale() or "en"), ",")
+
+
 def stale_catalogues(folder: Path = TRANSLATIONS) -> list[Path]:
     """The .po files whose compiled .mo is missing or older than they are."""
     return [

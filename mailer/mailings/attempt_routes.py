@@ -14,7 +14,7 @@ from wtforms import DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Optional, ValidationError
 
-from mailer.i18n import select_timezone
+from mailer.i18n import csv_delimiter, select_timezone
 from mailer.mailings import attempt_queries, bp
 from mailer.mailings.pagination import list_args, page_number
 from mailer.models import Mailing, Message, User, utcnow
@@ -103,7 +103,7 @@ def csv_response(rows: Iterable[list], filename: str) -> Response:
 def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
     yield "\ufeff"  # the BOM: Excel then reads the file as UTF-8 (Cyrillic names)
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=csv_delimiter())
     for row in rows:
         writer.writerow([_safe_cell(value) for value in row])
         yield buffer.getvalue()

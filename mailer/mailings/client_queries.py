@@ -12,6 +12,7 @@ from sqlalchemy.orm import aliased
 from sqlalchemy.sql.util import ClauseAdapter
 
 from mailer.extensions import db
+from mailer.i18n import csv_delimiter
 from mailer.mailings.pagination import CappedPagination
 from mailer.models import Client, User
 from mailer.models.mailings import CLIENT_SEARCH_SEPARATOR, client_search_text
@@ -141,7 +142,7 @@ class SearchPagination(CappedPagination):
 def export_rows(owner: User) -> Iterator[str]:
     """The owner's clients as CSV text, a batch of rows at a time (UTF-8 BOM first, for Excel)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csv.writer(buffer, delimiter=csv_delimiter())
     writer.writerow(EXPORT_COLUMNS)
     yield "\ufeff" + _drain(buffer)
     columns = [getattr(Client, name) for name in EXPORT_COLUMNS]

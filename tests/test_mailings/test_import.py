@@ -634,6 +634,26 @@ def _clients(owner) -> list[tuple[str, str, str]]:
     return sorted((c.email, c.full_name, c.comment) for c in Client.owned_by(owner))
 
 
+def test_a_russian_users_files_are_split_on_semicolons_as_their_excel_expects(login, user):
+    """Excel with Russian regional settings splits a CSV file on ";": on "," every row
+    opened in column A. The import reads either."""
+    user.locale = "ru"
+    db.session.commit()
+    factories.make_client(user, "anna@example.com", full_name="Иванова, Анна", comment="a;b")
+    browser = login(user)
+
+    export = browser.get("/clients/export.csv").data.decode("utf-8-sig")
+    log = browser.get("/attempts.csv").data.decode("utf-8-sig")
+
+    assert export.splitlines()[0].startswith("email;full_name;comment;")
+    assert log.splitlines()[0].count(";") >= 5
+    [row] = list(csv.reader(io.StringIO(export), delimiter=";"))[1:]
+    assert row[:3] == ["anna@example.com", "Иванова, Анна", "a;b"]
+    fresh = factories.make_user(email="fresh@example.com")
+    assert "Imported 1 client." in _import(login(fresh), export.encode())
+    assert _clients(fresh) == [("anna@example.com", "Иванова, Анна", "a;b")]
+
+
 def test_the_export_imports_back_exactly_whatever_its_cells_start_with(login, user):
     for email, full_name, comment in TRICKY:
         factories.make_client(user, email, full_name=full_name, comment=comment)
