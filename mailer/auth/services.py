@@ -14,15 +14,17 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
+from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
 from mailer.auth import tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.auth.throttle import account_mail_throttle
+from mailer.delivery import sender
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
 from mailer.main.stats import counts_changed
-from mailer.models import User, UserRole, normalize_email, utcnow
+from mailer.models import Mailing, User, UserRole, normalize_email, utcnow
 from mailer.models.users import ROLES
 
 log = logging.getLogger(__name__)
@@ -239,6 +241,7 @@ def block_user(*, user: User, by: User) -> User:
         user.blocked_at = utcnow()
         user.blocked_by = by
         db.session.flush()
+        sender.stop_unfinished_runs(select(Mailing.id).where(Mailing.owner_id == user.id))
         counts_changed()  # their mailings are active no more
     return user
 

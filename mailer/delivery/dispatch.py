@@ -91,6 +91,19 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
         db.session.commit()
         stats.counts_changed()
         return None
+    if (unfinished := unfinished_run(mailing_id)) is not None:
+        # A run of the mailing is still sending ("Send now" moments before, or a run the
+        # daily quota paused): it is this slot's send. A second would reach every client
+        # again, a few seconds after the first.
+        db.session.commit()
+        stats.counts_changed()
+        log.info(
+            "mailing %s: the send due at %s is skipped: run %s has not finished",
+            mailing_id,
+            due.isoformat(),
+            unfinished,
+        )
+        return None
     return _create_run(mailing_id, scheduled_for=due, forced=False, now=now)
 
 

@@ -153,7 +153,7 @@ class SessionLedger:
 
 
 # Prepared once per database connection: planning these costs more than running them.
-# $1-$12: an email's outcome and its attempt row, $13 its tally row (the chunk's shard);
+# $1-$12: an email's outcome and its attempt row, $13 its tally row (the batch's shard);
 # mailer_step adds $14, the next delivery. The outcome counts only if the delivery was
 # still "sending"; the attempt always, but links only what still exists: a client deleted
 # while their email was on its way leaves it in the log without them (as the ON DELETE
@@ -197,7 +197,7 @@ UPDATE deliveries SET status = 'sending', tries = tries + 1, next_try_at = NULL,
 WHERE id = $14 AND status = 'claimed' RETURNING id;
 """  # noqa: S608 - built from the constants above
 _ASYNCHRONOUS_COMMIT = b"SET LOCAL synchronous_commit TO OFF;"
-# Settled outside a chunk (unknown, cancelled): tally row 0, created if need be.
+# Settled outside a batch's claims (unknown, cancelled): tally row 0, created if need be.
 _TALLY_UNKNOWN = (
     "INSERT INTO run_tallies (run_id, shard, attempts, unknown) VALUES (%s, 0, 1, 1)"
     " ON CONFLICT (run_id, shard) DO UPDATE"
@@ -218,9 +218,9 @@ class PostgresLedger(SessionLedger):
     The ledger works on a connection of its own in autocommit mode: each
     round trip is one multi-statement query, which PostgreSQL runs as one
     transaction, so the writes of an email cost one round trip instead of
-    three (BEGIN, the writes, COMMIT). Each claimed chunk has its own tally
-    row (shard: its first delivery id), created with the claim, so two
-    workers never wait on each other's counts.
+    three (BEGIN, the writes, COMMIT). Each batch has its own tally row
+    (shard: its first claimed delivery id), created with its first claim, so
+    two workers never wait on each other's counts.
     """
 
     def __init__(self, hard_bounce_limit: int, run_id: int) -> None:
@@ -228,7 +228,7 @@ class PostgresLedger(SessionLedger):
         self.connection = kept_connection(_PREPARE)
         self.cursor = self.connection.cursor()
         self.sql: list[bytes] = []
-        self.shard = tallies.OUTSIDE_A_CHUNK
+        self.shard = tallies.OUTSIDE_A_BATCH
         self.outcome_args: tuple | None = None  # the last outcome, written with the next mark
         self.start_sent = False  # a mark is on its way: `started()` reads its answer
         self.in_flight = b""  # the round trip whose answer `_wait` reads, to send it again
@@ -237,13 +237,15 @@ class PostgresLedger(SessionLedger):
         if not ids:
             return []
         self._queue_outcome()
-        self.shard = ids[0]
-        self.sql.append(
-            self.cursor.mogrify(
-                "INSERT INTO run_tallies (run_id, shard) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                (self.run_id, self.shard),
+        if self.shard == tallies.OUTSIDE_A_BATCH:  # the batch's first claim makes its row
+            self.shard = ids[0]
+            self.sql.append(
+                self.cursor.mogrify(
+                    "INSERT INTO run_tallies (run_id, shard) VALUES (%s, %s)"
+                    " ON CONFLICT DO NOTHING",
+                    (self.run_id, self.shard),
+                )
             )
-        )
         self.sql.append(
             self.cursor.mogrify(
                 "UPDATE deliveries SET status = 'claimed', updated_at = %s"

@@ -24,15 +24,17 @@ temporary failure (4xx, refused, dropped, timed out) waits as "retry" with
 exponential backoff and jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx)
 fails at once and counts a hard bounce; at HARD_BOUNCE_LIMIT the client is
 marked bounced (invariant 7). Before each batch, and before each chunk of
-CLAIM_CHUNK deliveries within it, the mailing must still be active and its
-owner not blocked, or the run's remaining deliveries are cancelled
-(invariant 6): a stop takes effect after at most one chunk in flight.
+deliveries within it (as many as it sends in about a second, at most
+CLAIM_CHUNK), the mailing must still be active and its owner not blocked,
+or the run's remaining deliveries are cancelled (invariant 6): a stop takes
+effect after at most one chunk in flight.
 """
 
 from __future__ import annotations
 
 import logging
 import random
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -64,6 +66,10 @@ log = logging.getLogger(__name__)
 
 WAITING = ("pending", "retry")
 UNFINISHED = ("pending", "retry", "claimed", "sending")
+# A batch claims a first few deliveries, then as many as it sent in STOP_CHECK_SECONDS
+# (at most CLAIM_CHUNK), and checks between chunks that it may go on (_next_chunk).
+FIRST_CHUNK = 10
+STOP_CHECK_SECONDS = 1.0
 UNKNOWN_REPLY = "the worker stopped during sending: the outcome is unknown, not resent"
 
 
@@ -177,11 +183,13 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     unstarted: list[int] = []
     try:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
-        for start in range(0, len(sendable), CLAIM_CHUNK):
+        start, size = 0, min(FIRST_CHUNK, CLAIM_CHUNK)
+        while start < len(sendable):
             if start and _stopped_since(context.id):
                 result.stopped = True
                 break
-            unstarted = ledger.claim(sendable[start : start + CLAIM_CHUNK], utcnow())
+            chunk_began = time.monotonic()
+            unstarted = ledger.claim(sendable[start : start + size], utcnow())
             while unstarted:
                 following = by_id[unstarted[1]] if len(unstarted) > 1 else None
                 row = by_id[unstarted[0]]
@@ -192,16 +200,27 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 if on_progress is not None:
                     on_progress(1)
             if result.paused_until is not None:
-                waiting = unstarted + sendable[start + CLAIM_CHUNK :]
+                waiting = unstarted + sendable[start + size :]
                 _defer(context, ledger, waiting, result.paused_until)
                 unstarted = []
                 break
+            start += size
+            size = _next_chunk(size, time.monotonic() - chunk_began)
     finally:
         try:
             transport.close()
             limiter.release()
         finally:
             ledger.finish(unstarted, utcnow())
+
+
+def _next_chunk(size: int, seconds: float) -> int:
+    """As many deliveries as the last chunk's pace sends in STOP_CHECK_SECONDS (1 to
+    CLAIM_CHUNK): a rate limit or a slow server makes chunks small, so a stop, or a
+    client taken out of the mailing, still reaches the run within about that time."""
+    if seconds <= 0:
+        return CLAIM_CHUNK
+    return max(1, min(CLAIM_CHUNK, int(size / seconds * STOP_CHECK_SECONDS)))
 
 
 def _ready(context: _Run, row, result: BatchResult, ledger, stall_cutoff) -> bool:
@@ -397,13 +416,42 @@ def _load(delivery_ids: list[int], run_id: int) -> list:
 
 
 def cancel_remaining(run_id: int) -> int:
-    """Cancel the run's deliveries that have not been tried yet; returns how many."""
+    """Cancel the run's deliveries that wait to be sent; returns how many.
+
+    The rows are locked in id order, the order workers claim them in, so a worker
+    claiming meanwhile never deadlocks with this.
+    """
+    waiting = (
+        select(Delivery.id)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
+        .order_by(Delivery.id)
+        .with_for_update()
+    )
     cancelled = db.session.execute(
         update(Delivery)
-        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
+        .where(Delivery.id.in_(waiting.scalar_subquery()), Delivery.status.in_(WAITING))
         .values(status="cancelled", next_try_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     ).rowcount
     tallies.add(run_id, cancelled=cancelled)
+    return cancelled
+
+
+def stop_unfinished_runs(mailing_ids) -> int:
+    """Cancel what the mailings' unfinished runs wait to send, at once (they were disabled,
+    or their owner blocked); returns how many. Flushes.
+
+    A sending run would stop at its next chunk anyway, but a run the daily quota paused
+    has no worker to see the stop until the next day. What a worker has claimed or is
+    sending goes out (invariant 6: the batch in flight). A run left with nothing to send
+    is finished.
+    """
+    runs = select(Run.id).where(Run.mailing_id.in_(mailing_ids), Run.finished_at.is_(None))
+    cancelled = 0
+    for run_id in db.session.scalars(runs.order_by(Run.id)).all():
+        cancelled += cancel_remaining(run_id)
+        finish_if_done(run_id)
+    db.session.flush()
     return cancelled
 
 

@@ -22,7 +22,7 @@ from mailer.extensions import db
 from mailer.models import Run, RunTally
 
 COUNTS = ("attempts", "successes", "sent", "failed", "unknown", "cancelled")
-OUTSIDE_A_CHUNK = 0  # the shard of writes that are not a worker's chunk
+OUTSIDE_A_BATCH = 0  # the shard of writes that are not a worker's batch
 
 
 @dataclass(frozen=True)
@@ -45,7 +45,7 @@ class Counts:
         return max(self.total - self.sent - self.failed - self.unknown - self.cancelled, 0)
 
 
-def add(run_id: int, *, shard: int = OUTSIDE_A_CHUNK, **deltas: int) -> None:
+def add(run_id: int, *, shard: int = OUTSIDE_A_BATCH, **deltas: int) -> None:
     """Add `deltas` (names from COUNTS) to the run's tally row `shard`, creating it if needed."""
     deltas = {name: value for name, value in deltas.items() if value}
     if not deltas:

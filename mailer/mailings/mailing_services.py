@@ -120,6 +120,7 @@ def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) 
         mailing.disabled_by = by
         mailing.disabled_at = now or utcnow()
         db.session.flush()
+        sender.stop_unfinished_runs([mailing.id])
         counts_changed()
     return mailing
 

@@ -229,10 +229,10 @@ class RunTally(db.Model):
     """Running counts of a run's outcomes, kept in the transaction that changes them.
 
     A run to a million clients is a million deliveries: counting them for every
-    list page would cost a second. Each chunk a worker claims gets its own row
-    (`shard`: the chunk's first delivery id; 0 for writes outside a chunk), so
+    list page would cost a second. Each batch a worker sends gets its own row
+    (`shard`: the first delivery id it claims; 0 for writes outside a batch), so
     workers never wait on one another's counter and no row is updated more than
-    a chunk's worth of times. A run's counts are the sum of its rows
+    a batch's worth of times. A run's counts are the sum of its rows
     (mailer/delivery/tallies.py).
     """
 

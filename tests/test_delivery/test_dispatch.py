@@ -101,6 +101,24 @@ def test_forced_run_sends_now_and_keeps_the_schedule(via_sink, mailing_for, run_
     assert _runs(mailing.id)[0].forced is True
 
 
+def test_a_slot_due_while_a_send_now_is_still_sending_is_that_sends(
+    via_sink, mailing_for, run_jobs
+):
+    """ "Send now" seconds before the daily send: each client gets one email, not two."""
+    start = utcnow() - timedelta(seconds=5)
+    mailing = mailing_for("ann@example.com", "bob@example.com", frequency="daily", start_at=start)
+    forced = dispatch.start_forced_run(mailing.id)  # not sent yet when the slot comes
+
+    assert dispatch.dispatch_due() == 0
+    dispatch.enqueue_run(forced)
+    run_jobs()
+
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+    assert [run.id for run in _runs(mailing.id)] == [forced]
+    assert db.session.get(Mailing, mailing.id).next_send_at == start + timedelta(days=1)
+    assert dispatch.dispatch_due() == 0  # the slot moved on: it is not tried again
+
+
 def test_run_deliveries_are_created_for_every_client_of_the_mailing(mailing_for, user):
     mailing = mailing_for()
     add_clients(user, mailing, 250)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from mailer.auth.services import block_user
 from mailer.delivery import dispatch, sender, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
@@ -58,6 +59,69 @@ def test_stop_during_a_big_batch_takes_effect_after_the_chunk_in_flight(
     assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
     assert statuses(run_id) == {"sent": 3, "cancelled": 6}
     db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+@pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
+def test_a_stop_reaches_a_big_batch_after_its_first_few_emails(
+    app, via_sink, mailing_for, sending_config, user, stop
+):
+    """A batch claims a few deliveries first, then what it sends in about a second: a stop
+    (or a client taken out) waits for no more, even at a rate limit of one a second."""
+    sending_config(SEND_BATCH_SIZE=30)
+    mailing = mailing_for()
+    add_clients(user, mailing, 30)
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+    while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: stop(mailing.id))
+    assert len(via_sink.to_counts()) == sender.FIRST_CHUNK
+    assert statuses(run_id) == {"sent": sender.FIRST_CHUNK, "cancelled": 30 - sender.FIRST_CHUNK}
+
+
+@pytest.mark.parametrize(
+    ("size", "seconds", "next_size"),
+    [
+        (10, 10.0, 1),  # a rate limit of one email a second
+        (10, 2.0, 5),  # five a second
+        (10, 0.003, sender.CLAIM_CHUNK),  # as fast as the sink takes them
+        (250, 5.0, 50),  # a slow server: 100 ms an email
+    ],
+)
+def test_a_chunk_holds_about_a_seconds_sending(size, seconds, next_size):
+    assert sender._next_chunk(size, seconds) == next_size
+
+
+def test_disabling_a_mailing_the_daily_quota_paused_cancels_what_it_waits_to_send(
+    mailing_for, user
+):
+    """No worker is on a paused run to see the stop: the disable cancels its emails at once,
+    so it does not show "resumes tomorrow" under "disabled", nor keep Send now greyed."""
+    mailing = mailing_for()
+    add_clients(user, mailing, 3)
+    run_id = dispatch.start_forced_run(mailing.id)
+    db.session.execute(db.update(Run).where(Run.id == run_id).values(paused_until=db.func.now()))
+    db.session.commit()
+
+    services.disable_mailing(mailing=db.session.get(Mailing, mailing.id), by=user)
+    db.session.commit()
+
+    assert statuses(run_id) == {"cancelled": 3}
+    run = db.session.get(Run, run_id)
+    assert run.finished_at is not None
+    assert run.paused_until is None
+    assert tallies.counts(run_id).cancelled == 3
+
+
+def test_blocking_an_owner_cancels_what_their_paused_runs_wait_to_send(mailing_for, user, manager):
+    mailing = mailing_for()
+    add_clients(user, mailing, 2)
+    run_id = dispatch.start_forced_run(mailing.id)
+
+    block_user(user=user, by=manager)
+    db.session.commit()
+
+    assert statuses(run_id) == {"cancelled": 2}
     assert db.session.get(Run, run_id).finished_at is not None
 
 
