@@ -1,0 +1,54 @@
+"""A mailing page's live progress keeps going through a failed check, and says why it stops."""
+
+from __future__ import annotations
+
+from playwright.sync_api import Route, expect
+
+from mailer.extensions import db
+from mailer.models import Run, utcnow
+from tests import factories
+from tests.e2e.ui import log_in
+
+
+def _sending_mailing(ui):
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    mailing = factories.make_mailing(owner, clients=[factories.make_client(owner, "a@example.com")])
+    run = factories.make_run(mailing, total=1)  # unfinished: the page polls its progress
+    return owner, mailing, run
+
+
+def test_a_failed_progress_check_is_said_and_tried_again_until_the_run_finishes(open_page, ui):
+    owner, mailing, run = _sending_mailing(ui)
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    checks = []
+
+    def first_one_fails(route: Route) -> None:
+        checks.append(route.request.url)
+        if len(checks) == 1:
+            route.abort()  # as when the server restarts
+        else:
+            route.continue_()
+
+    page.route("**/progress", first_one_fails)
+    page.goto(f"/mailings/{mailing.id}")
+    state = page.locator("#send-progress [data-state]")
+    expect(state).to_have_text(ui.t("Sending…"))
+
+    expect(state).to_have_text(ui.t("The progress could not be fetched; trying again…"))
+    db.session.execute(db.update(Run).where(Run.id == run.id).values(finished_at=utcnow()))
+    db.session.commit()
+    expect(state).to_have_text(ui.t("Finished."), timeout=15_000)
+    assert len(checks) == 2
+
+
+def test_a_mailing_deleted_meanwhile_is_said_and_the_page_stops_asking(open_page, ui):
+    owner, mailing, _run = _sending_mailing(ui)
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.route("**/progress", lambda route: route.fulfill(status=404, body="{}"))
+    page.goto(f"/mailings/{mailing.id}")
+
+    expect(page.locator("#send-progress [data-state]")).to_have_text(
+        ui.t("This mailing no longer exists.")
+    )
