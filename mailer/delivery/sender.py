@@ -71,6 +71,7 @@ UNFINISHED = ("pending", "retry", "claimed", "sending")
 FIRST_CHUNK = 10
 STOP_CHECK_SECONDS = 1.0
 UNKNOWN_REPLY = "the worker stopped during sending: the outcome is unknown, not resent"
+RENDER_FAILURE = "not sent: the message failed for this client: "  # then the template's error
 
 
 @dataclass
@@ -262,7 +263,7 @@ def _send_one(
         data = ahead.take(row)
     except Exception as error:  # noqa: BLE001 - the owner's template fails for this client
         log.warning("run %s: delivery %s could not be rendered: %s", context.id, row.id, error)
-        reason = f"not sent: the message failed for this client: {error}"
+        reason = f"{RENDER_FAILURE}{error}"
         unbuilt = Reply(554, reason, "render")  # permanent, as a server's 554; not a bounce
     ledger.begin_start(row.id, utcnow())
     if following is not None:

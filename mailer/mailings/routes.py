@@ -1,6 +1,7 @@
 """Routes of the mailings blueprint."""
 
 from mailer.mailings import (
+    attempt_replies,  # noqa: F401  (the log's replies in the viewer's language)
     attempt_routes,  # noqa: F401  (the attempt log)
     bp,  # noqa: F401
     client_routes,  # noqa: F401  (clients, CSV import/export)

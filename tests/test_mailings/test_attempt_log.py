@@ -50,6 +50,36 @@ def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user
     assert "Theirs" not in page
 
 
+@pytest.mark.parametrize(
+    ("stored", "shown"),
+    [
+        ("connection refused", "соединение отклонено"),
+        ("timed out during rcpt", "нет ответа вовремя (этап: адрес получателя)"),
+        ("connection dropped during data", "сервер закрыл соединение (этап: письмо)"),
+        (
+            "the worker stopped during sending: the outcome is unknown, not resent",
+            "обработчик остановился во время отправки: итог неизвестен",
+        ),
+        (
+            "not sent: the message failed for this client: 'dict object' has no attribute 'x'",
+            "не отправлено: сообщение не собралось для этого клиента: &#39;dict object&#39;",
+        ),
+        ("4.7.1 connection refused by policy", "4.7.1 connection refused by policy"),
+    ],
+)
+def test_replies_mailer_wrote_itself_are_in_the_viewers_language(login, user, stored, shown):
+    """A server's reply is shown as the server sent it; mailer's own, translated. The CSV
+    keeps them as stored."""
+    user.locale = "ru"
+    anna = factories.make_client(user, "anna@example.com")
+    run = factories.make_run(factories.make_mailing(user, clients=[anna]))
+    factories.make_attempt(run, anna, success=False, reply=stored, reply_code=None)
+    browser = login(user)
+
+    assert shown in browser.get("/attempts/").text
+    assert stored in browser.get("/attempts.csv").data.decode("utf-8-sig")
+
+
 def test_times_are_shown_in_the_users_time_zone(login, user, log):
     user.timezone = "Europe/Moscow"
     factories.db.session.commit()
