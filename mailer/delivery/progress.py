@@ -20,6 +20,8 @@ def run_progress(run_id: int) -> dict:
         "pending": counts.pending,
         "cancelled": counts.cancelled,
         "unknown": counts.unknown,
+        # The runs table's "failed": not known to be sent (mailing_queries.RunSummary).
+        "failed_or_unknown": counts.failed + counts.unknown,
         "total": counts.total,
     }
 

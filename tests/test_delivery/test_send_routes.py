@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from mailer.delivery import dispatch, jobs
+from mailer.delivery import dispatch, jobs, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, mailing_routes
 from mailer.models import Run
@@ -38,6 +38,25 @@ def test_mailing_page_shows_send_now_and_the_latest_counts(login, user, via_sink
     page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
     assert 'id="send-progress"' in page
     assert f"/mailings/{mailing.id}/progress" in page
+
+
+def test_the_live_update_writes_into_the_runs_row_what_the_page_showed_there(
+    login, user, mailing_for
+):
+    """The row's "failed" counts the unknown ones too; the update must not change that."""
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    tallies.add(run_id, attempts=2, failed=1, unknown=1)
+    db.session.commit()
+    browser = login(user)
+
+    page = browser.get(f"/mailings/{mailing.id}").text
+    update = browser.get(f"/mailings/{mailing.id}/progress").get_json()
+
+    row = re.search(rf'<tr data-run="{run_id}">.*?</tr>', page, re.DOTALL).group(0)
+    shown = dict(re.findall(r'data-count="(\w+)">(\d+)<', row))
+    assert shown["failed_or_unknown"] == "2"
+    assert {name: str(update[name]) for name in shown} == shown
 
 
 def test_a_run_finishing_while_the_page_is_read_never_shows_finished_beside_old_counts(
