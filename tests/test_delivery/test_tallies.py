@@ -24,6 +24,7 @@ def _from_the_rows(run_id: int) -> dict:
         "sent": by_status["sent"],
         "failed": by_status["failed"],
         "unknown": by_status["unknown"],
+        "failed_or_unknown": by_status["failed"] + by_status["unknown"],
         "cancelled": by_status["cancelled"],
         "pending": sum(by_status[s] for s in ("pending", "retry", "claimed", "sending")),
         "total": sum(by_status.values()),
