@@ -66,7 +66,12 @@ def message_edit(message_id: int):
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
-    return render_template("mailings/messages/form.html", form=form, message=message)
+    return render_template(
+        "mailings/messages/form.html",
+        form=form,
+        message=message,
+        used_by=services.mailings_using(message),
+    )
 
 
 @bp.route("/messages/<int:message_id>/delete", methods=["POST"])

@@ -119,6 +119,19 @@ def test_edit_message_saves_and_a_bad_edit_keeps_the_old_text(login, user):
     assert (_messages(user)[0].subject, _messages(user)[0].body_text) == ("New", "new body")
 
 
+def test_editing_a_message_mailings_use_says_their_next_sends_change(login, user):
+    message = factories.make_message(user, "News")
+    unused = factories.make_message(user, "Draft")
+    factories.make_mailing(user, message=message)
+    factories.make_mailing(user, message=message)
+    browser = login(user)
+
+    assert "2 mailings use this message: what you save here is what their next sends" in (
+        browser.get(f"/messages/{message.id}/edit").text
+    )
+    assert "use this message" not in browser.get(f"/messages/{unused.id}/edit").text
+
+
 def test_delete_is_a_post_with_a_confirmation(login, user):
     message = factories.make_message(user)
     browser = login(user)
