@@ -202,10 +202,20 @@ def reset_password(token: str):
         return _dead_link("auth.forgot_password")
     form = ResetPasswordForm()
     if form.validate_on_submit():
-        if services.reset_password(token, form.password.data) is None:
+        user = services.reset_password(token, form.password.data)
+        if user is None:
             return _dead_link("auth.forgot_password")
         db.session.commit()
-        flash(_("Your password has been changed. Log in with the new one."), "success")
+        if user.is_blocked:  # the new password cannot log them in: say so now, not at login
+            flash(
+                _(
+                    "Your password has been changed, but your account is blocked, so you"
+                    " cannot log in. Contact a manager."
+                ),
+                "warning",
+            )
+        else:
+            flash(_("Your password has been changed. Log in with the new one."), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_password.html", form=form)
 

@@ -28,6 +28,24 @@ def test_reset_link_sets_a_new_password(app, client, outbox, user):
     assert login.status_code == 302
 
 
+def test_a_blocked_user_who_resets_is_told_the_account_is_blocked_not_to_log_in(
+    app, client, outbox, user
+):
+    user.is_blocked = True
+    db.session.commit()
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    page = client.post(
+        path,
+        data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
+        follow_redirects=True,
+    ).text
+
+    assert "your account is blocked, so you cannot log in. Contact a manager." in page
+    assert "Log in with the new one" not in page
+
+
 def test_reset_link_works_only_once(app, client, outbox, user):
     client.post("/auth/reset", data={"email": user.email})
     path = link_in(outbox()[0], app.config["BASE_URL"])
