@@ -134,6 +134,30 @@ def test_manager_and_attempt_lists_keep_status_buttons_and_clients_on_a_phone(
     _assert_on_screen(page, row.get_by_text(LONG_NAME))
 
 
+def test_a_disabled_mailing_keeps_its_enable_button_on_a_phone(open_page, ui, long_named_owner):
+    """Under "disabled" the list says by whom and when: an address that must wrap."""
+    manager = factories.make_user(
+        LONG_EMAIL.replace("l", "m", 1), roles=["manager"], locale=ui.lang
+    )
+    factories.make_mailing(
+        long_named_owner, is_active=False, disabled_by=manager, disabled_at=utcnow()
+    )
+    page = _opened(open_page, ui, manager.email, "/manager/mailings", viewport=PHONE)
+    row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
+    _assert_on_screen(page, row.get_by_role("button", name=ui.t("Enable")))
+
+
+@pytest.mark.parametrize("path", ["/manager/users", "/manager/mailings"])
+def test_manager_lists_keep_their_buttons_on_a_tablet(open_page, ui, long_named_owner, path):
+    factories.make_mailing(long_named_owner)
+    manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+    page = _opened(open_page, ui, manager.email, path, viewport=TABLET)
+    row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
+    _assert_on_screen(
+        page, row.get_by_role("button", name=ui.t("Block") if "users" in path else ui.t("Disable"))
+    )
+
+
 def test_admin_user_list_keeps_every_column_on_screen_beside_a_long_name(
     open_page, ui, long_named_owner
 ):
