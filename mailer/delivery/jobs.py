@@ -111,4 +111,6 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
     with job_context():
         result = sender.send_batch(run_id, delivery_ids)
         log.info("run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
+        if result.handed_back:  # this worker is stopping: another one (or it, restarted) goes on
+            enqueue(send_batch_job, run_id, result.handed_back)
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}

@@ -34,10 +34,11 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -70,6 +71,10 @@ UNFINISHED = ("pending", "retry", "claimed", "sending")
 # (at most CLAIM_CHUNK), and checks between chunks that it may go on (_next_chunk).
 FIRST_CHUNK = 10
 STOP_CHECK_SECONDS = 1.0
+# Set when this worker process is asked to stop (worker.py): its batch sends no further
+# chunk, so the process ends within about STOP_CHECK_SECONDS instead of after a whole
+# rate-limited batch (whose email in flight a kill would leave "unknown").
+HAND_BACK = threading.Event()
 UNKNOWN_REPLY = "the worker stopped during sending: the outcome is unknown, not resent"
 RENDER_FAILURE = "not sent: the message failed for this client: "  # then the template's error
 
@@ -83,6 +88,8 @@ class BatchResult:
     unknown: int = 0
     paused_until: datetime | None = None
     stopped: bool = False  # the mailing was disabled or its owner blocked
+    # The worker is stopping: these deliveries were left waiting, for a new job (jobs.py).
+    handed_back: list[int] = field(default_factory=list)
 
     @property
     def handled(self) -> int:
@@ -186,6 +193,9 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
         start, size = 0, min(FIRST_CHUNK, CLAIM_CHUNK)
         while start < len(sendable):
+            if start and HAND_BACK.is_set():
+                result.handed_back = sendable[start:]
+                break
             if start and _stopped_since(context.id):
                 result.stopped = True
                 break

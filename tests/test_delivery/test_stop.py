@@ -3,10 +3,12 @@ does a run to the clients its owner took out of the mailing meanwhile."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from mailer.auth.services import block_user
-from mailer.delivery import dispatch, sender, tallies
+from mailer.delivery import dispatch, jobs, sender, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
 from mailer.models import Delivery, Mailing, Run, User, mailing_clients
@@ -77,6 +79,51 @@ def test_a_stop_reaches_a_big_batch_after_its_first_few_emails(
     while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: stop(mailing.id))
     assert len(via_sink.to_counts()) == sender.FIRST_CHUNK
     assert statuses(run_id) == {"sent": sender.FIRST_CHUNK, "cancelled": 30 - sender.FIRST_CHUNK}
+
+
+@pytest.fixture
+def hand_back():
+    """What the worker does when asked to stop (worker.MailerWorker), undone afterwards."""
+    yield sender.HAND_BACK.set
+    sender.HAND_BACK.clear()
+
+
+def test_a_stopping_worker_hands_the_rest_of_its_batch_back_and_nothing_is_lost(
+    app, via_sink, mailing_for, sending_config, user, run_jobs, hand_back
+):
+    """SIGTERM mid-batch (`flask up` stopping, a deploy): the worker ends after its chunk in
+    flight instead of after the whole batch, which a rate limit can make minutes long."""
+    sending_config(SEND_BATCH_SIZE=30)
+    mailing = mailing_for()
+    add_clients(user, mailing, 30)
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+    returned = []
+
+    def worker():
+        with app.app_context():
+            returned.append(jobs.send_batch_job(run_id, batch))
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    assert via_sink.stalled.wait(30)
+    hand_back()
+    via_sink.released.set()
+    thread.join(30)
+    sender.HAND_BACK.clear()  # the next worker
+    run_jobs()
+
+    assert returned[0]["sent"] == sender.FIRST_CHUNK  # this job stopped after its first chunk
+    assert via_sink.to_counts() == {f"client-{n}@example.com": 1 for n in range(30)}
+    assert statuses(run_id) == {"sent": 30}
+
+
+def test_the_worker_asked_to_stop_tells_the_batch_to_hand_back(redis_conn, hand_back):
+    from mailer.delivery.worker import MailerWorker
+
+    MailerWorker(["mailer"], connection=redis_conn).handle_warm_shutdown_request()
+    assert sender.HAND_BACK.is_set()
 
 
 @pytest.mark.parametrize(
