@@ -87,6 +87,8 @@ class BatchResult:
     cancelled: int = 0
     unknown: int = 0
     paused_until: datetime | None = None
+    # The SMTP server could not be reached: the rest waits for the retry, untried.
+    unreachable_until: datetime | None = None
     stopped: bool = False  # the mailing was disabled or its owner blocked
     # The worker is stopping: these deliveries were left waiting, for a new job (jobs.py).
     handed_back: list[int] = field(default_factory=list)
@@ -210,9 +212,10 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 unstarted.pop(0)
                 if on_progress is not None:
                     on_progress(1)
-            if result.paused_until is not None:
-                waiting = unstarted + sendable[start + size :]
-                _defer(context, ledger, waiting, result.paused_until)
+                if result.unreachable_until is not None:
+                    break  # no server to send the rest to
+            if result.paused_until is not None or result.unreachable_until is not None:
+                _wait_untried(context, ledger, unstarted + sendable[start + size :], result)
                 unstarted = []
                 break
             start += size
@@ -348,6 +351,11 @@ def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> 
     else:
         status, next_try_at = "retry", now + retry_delay(tries)
         result.retry += 1
+    if not reply.ok and reply.stage == "connect":
+        # No server to talk to (refused, timed out, or it said 421 on connecting): the
+        # rest of the batch waits for this one's retry instead of each spending a try,
+        # an attempt and a send of the rate limit on the same refusal.
+        result.unreachable_until = next_try_at or now + retry_delay(1)
     attempt = _attempt(context, row, now, reply.ok, reply.code, reply.text)
     ledger.outcome(row.id, status, next_try_at, now, attempt, bounce)
 
@@ -359,11 +367,15 @@ def retry_delay(tries: int) -> timedelta:
     return timedelta(seconds=base * 2 ** (tries - 1) + jitter)
 
 
-def _defer(context: _Run, ledger, delivery_ids: list[int], until: datetime) -> None:
-    """The daily quota is spent: the rest waits for tomorrow as "retry", untried."""
+def _wait_untried(context: _Run, ledger, delivery_ids: list[int], result: BatchResult) -> None:
+    """The rest of the batch waits as "retry", untried (no attempt, no try counted): for
+    tomorrow when the daily quota is spent (the run shows it paused), or, when the server
+    could not be reached, until the retry of the email that found it so."""
+    until = result.paused_until or result.unreachable_until
     values = {"status": "retry", "next_try_at": until, "updated_at": utcnow()}
     ledger.set_status(delivery_ids, (*WAITING, "claimed"), values)
-    ledger.pause_run(context.id, until)
+    if result.paused_until is not None:
+        ledger.pause_run(context.id, until)
 
 
 def _attempt(context: _Run, row, now, success: bool, code: int | None, text: str) -> dict:

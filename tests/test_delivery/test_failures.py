@@ -45,6 +45,31 @@ def test_refused_then_server_back_delivers_on_retry(send_via, smtp_sink, mailing
     assert _tries("ann@example.com") == [(False, None), (True, 250)]
 
 
+def test_an_unreachable_server_costs_one_try_not_one_per_client(
+    send_via, smtp_sink, mailing_for, run_jobs
+):
+    """During an outage the rest of the batch waits for the first email's retry, untried:
+    no attempt, try or rate-limit send each, and no run failed after a long outage."""
+    send_via(free_port())
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"retry": 3}
+    assert _tries("ann@example.com") == [(False, None)]
+    assert attempts_for("bob@example.com") == attempts_for("cat@example.com") == []
+    waits = db.session.execute(db.select(Delivery.tries, Delivery.next_try_at)).all()
+    assert sorted(tries for tries, _ in waits) == [0, 0, 1]
+    assert len({next_try_at for _, next_try_at in waits}) == 1  # all with the first's retry
+
+    send_via(smtp_sink.port)
+    _tick(run_jobs)
+    assert smtp_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+    }
+    assert _tries("bob@example.com") == [(True, 250)]
+
+
 def test_421_is_retried_and_delivered_next_time(via_sink, mailing_for, run_jobs):
     via_sink.rcpt_replies["bob@example.com"] = ["421 4.7.0 Try again later, closing"]
     mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
