@@ -235,16 +235,17 @@ def mailing_for(user, sending_config, fresh_queue):
     return make
 
 
-def while_the_sink_holds_one(app, sink, run_id: int, batch: list[int], action) -> None:
+def while_the_sink_holds_one(app, sink, run_id: int, batch: list[int], action) -> dict:
     """A worker thread sends `batch`; `action` runs while the sink holds the email of a
     recipient in `sink.stall_at` (the SMTP transaction is under way), then the sink goes on.
-    The job must end without an error."""
+    The job must end without an error; returns what it returned."""
     errors: list[BaseException] = []
+    returned: list[dict] = []
 
     def worker_on_the_batch():
         with app.app_context():
             try:
-                jobs.send_batch_job(run_id, batch)
+                returned.append(jobs.send_batch_job(run_id, batch))
             except BaseException as error:
                 errors.append(error)
 
@@ -256,6 +257,7 @@ def while_the_sink_holds_one(app, sink, run_id: int, batch: list[int], action) -
     worker.join(30)
     assert not worker.is_alive()
     assert errors == []
+    return returned[0]
 
 
 @pytest.fixture

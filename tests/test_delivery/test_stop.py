@@ -3,12 +3,10 @@ does a run to the clients its owner took out of the mailing meanwhile."""
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 from mailer.auth.services import block_user
-from mailer.delivery import dispatch, jobs, sender, tallies
+from mailer.delivery import dispatch, sender, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
 from mailer.models import Delivery, Mailing, Run, User, mailing_clients
@@ -64,18 +62,24 @@ def test_stop_during_a_big_batch_takes_effect_after_the_chunk_in_flight(
     assert db.session.get(Run, run_id).finished_at is not None
 
 
-@pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
-def test_a_stop_reaches_a_big_batch_after_its_first_few_emails(
-    app, via_sink, mailing_for, sending_config, user, stop
-):
-    """A batch claims a few deliveries first, then what it sends in about a second: a stop
-    (or a client taken out) waits for no more, even at a rate limit of one a second."""
+@pytest.fixture
+def batch_of_30(via_sink, mailing_for, sending_config, user):
+    """A run of 30 clients in one batch, whose second email the sink holds: (mailing, run
+    id, the batch's delivery ids)."""
     sending_config(SEND_BATCH_SIZE=30)
     mailing = mailing_for()
     add_clients(user, mailing, 30)
     via_sink.stall_at.add("client-1@example.com")
     run_id = dispatch.start_forced_run(mailing.id)
     (batch,) = dispatch.run_batches(run_id)
+    return mailing, run_id, batch
+
+
+@pytest.mark.parametrize("stop", [_stop_mailing, _block_owner], ids=["disabled", "blocked"])
+def test_a_stop_reaches_a_big_batch_after_its_first_few_emails(app, via_sink, batch_of_30, stop):
+    """A batch claims a few deliveries first, then what it sends in about a second: a stop
+    (or a client taken out) waits for no more, even at a rate limit of one a second."""
+    mailing, run_id, batch = batch_of_30
     while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: stop(mailing.id))
     assert len(via_sink.to_counts()) == sender.FIRST_CHUNK
     assert statuses(run_id) == {"sent": sender.FIRST_CHUNK, "cancelled": 30 - sender.FIRST_CHUNK}
@@ -89,32 +93,16 @@ def hand_back():
 
 
 def test_a_stopping_worker_hands_the_rest_of_its_batch_back_and_nothing_is_lost(
-    app, via_sink, mailing_for, sending_config, user, run_jobs, hand_back
+    app, via_sink, batch_of_30, run_jobs, hand_back
 ):
     """SIGTERM mid-batch (`flask up` stopping, a deploy): the worker ends after its chunk in
     flight instead of after the whole batch, which a rate limit can make minutes long."""
-    sending_config(SEND_BATCH_SIZE=30)
-    mailing = mailing_for()
-    add_clients(user, mailing, 30)
-    via_sink.stall_at.add("client-1@example.com")
-    run_id = dispatch.start_forced_run(mailing.id)
-    (batch,) = dispatch.run_batches(run_id)
-    returned = []
-
-    def worker():
-        with app.app_context():
-            returned.append(jobs.send_batch_job(run_id, batch))
-
-    thread = threading.Thread(target=worker)
-    thread.start()
-    assert via_sink.stalled.wait(30)
-    hand_back()
-    via_sink.released.set()
-    thread.join(30)
+    _mailing, run_id, batch = batch_of_30
+    returned = while_the_sink_holds_one(app, via_sink, run_id, batch, hand_back)
     sender.HAND_BACK.clear()  # the next worker
     run_jobs()
 
-    assert returned[0]["sent"] == sender.FIRST_CHUNK  # this job stopped after its first chunk
+    assert returned["sent"] == sender.FIRST_CHUNK  # this job stopped after its first chunk
     assert via_sink.to_counts() == {f"client-{n}@example.com": 1 for n in range(30)}
     assert statuses(run_id) == {"sent": 30}
 
