@@ -20,7 +20,7 @@ from werkzeug.datastructures import FileStorage
 from mailer.auth import tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.auth.throttle import account_mail_throttle
-from mailer.delivery import sender
+from mailer.delivery import stopping
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
 from mailer.main.stats import counts_changed
@@ -241,7 +241,7 @@ def block_user(*, user: User, by: User) -> User:
         user.blocked_at = utcnow()
         user.blocked_by = by
         db.session.flush()
-        sender.stop_unfinished_runs(select(Mailing.id).where(Mailing.owner_id == user.id))
+        stopping.stop_unfinished_runs(select(Mailing.id).where(Mailing.owner_id == user.id))
         counts_changed()  # their mailings are active no more
     return user
 

@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import and_, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from mailer.delivery import jobs, ledger, schedule, sender
+from mailer.delivery import jobs, ledger, schedule, sender, stopping
 from mailer.extensions import db
 from mailer.main import stats
 from mailer.models import Client, Delivery, Mailing, Run, User, mailing_clients, utcnow
@@ -202,7 +202,7 @@ def run_batches(run_id: int, delivery_ids: list[int] | None = None) -> list[list
         delivery_ids = list(
             db.session.scalars(
                 select(Delivery.id)
-                .where(Delivery.run_id == run_id, Delivery.status.in_(sender.WAITING))
+                .where(Delivery.run_id == run_id, Delivery.status.in_(stopping.WAITING))
                 .order_by(Delivery.id)
             )
         )
@@ -233,7 +233,7 @@ def requeue_waiting(now: datetime | None = None) -> int:
     _mark_stalled_unknown(stall_cutoff)
     due_retry = and_(Delivery.status == "retry", Delivery.next_try_at <= now)
     stalled = and_(
-        Delivery.status.in_(sender.WAITING),
+        Delivery.status.in_(stopping.WAITING),
         Delivery.next_try_at.is_(None),
         Delivery.updated_at < stall_cutoff,
     )

@@ -36,7 +36,6 @@ import logging
 import random
 import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -44,11 +43,11 @@ from datetime import datetime, timedelta
 from flask import current_app
 from sqlalchemy import select, update
 
-from mailer.delivery import tallies
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
 from mailer.delivery.mime import MessageBuilder
 from mailer.delivery.ratelimit import DayQuotaUsed, RateLimiter, limiter_from_config
 from mailer.delivery.render import ClientContext, compile_message
+from mailer.delivery.stopping import WAITING, cancel_remaining, finish_if_done
 from mailer.delivery.transport import Reply, transport_from_config
 from mailer.delivery.unsubscribe import token_maker, unsubscribe_token
 from mailer.extensions import db
@@ -59,14 +58,11 @@ from mailer.models import (
     Message,
     Run,
     User,
-    mailing_clients,
     utcnow,
 )
 
 log = logging.getLogger(__name__)
 
-WAITING = ("pending", "retry")
-UNFINISHED = ("pending", "retry", "claimed", "sending")
 # A batch claims a first few deliveries, then as many as it sent in STOP_CHECK_SECONDS
 # (at most CLAIM_CHUNK), and checks between chunks that it may go on (_next_chunk).
 FIRST_CHUNK = 10
@@ -436,101 +432,6 @@ def _load(delivery_ids: list[int], run_id: int) -> list:
         .where(Delivery.id.in_(delivery_ids), Delivery.run_id == run_id)
         .order_by(Delivery.id)
     ).all()
-
-
-def cancel_remaining(run_id: int) -> int:
-    """Cancel the run's deliveries that wait to be sent; returns how many.
-
-    The rows are locked in id order, the order workers claim them in, so a worker
-    claiming meanwhile never deadlocks with this.
-    """
-    waiting = (
-        select(Delivery.id)
-        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
-        .order_by(Delivery.id)
-        .with_for_update()
-    )
-    cancelled = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(waiting.scalar_subquery()), Delivery.status.in_(WAITING))
-        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    tallies.add(run_id, cancelled=cancelled)
-    return cancelled
-
-
-def stop_unfinished_runs(mailing_ids) -> int:
-    """Cancel what the mailings' unfinished runs wait to send, at once (they were disabled,
-    or their owner blocked); returns how many. Flushes.
-
-    A sending run would stop at its next chunk anyway, but a run the daily quota paused
-    has no worker to see the stop until the next day. What a worker has claimed or is
-    sending goes out (invariant 6: the batch in flight). A run left with nothing to send
-    is finished.
-    """
-    runs = select(Run.id).where(Run.mailing_id.in_(mailing_ids), Run.finished_at.is_(None))
-    cancelled = 0
-    for run_id in db.session.scalars(runs.order_by(Run.id)).all():
-        cancelled += cancel_remaining(run_id)
-        finish_if_done(run_id)
-    db.session.flush()
-    return cancelled
-
-
-def cancel_dropped_clients(mailing_id: int) -> int:
-    """Cancel what the mailing's unfinished runs still wait to send to clients it no longer
-    has (its owner changed its clients meanwhile); returns how many. Flushes.
-
-    A delivery a worker has claimed or is sending goes out (the batch in flight, as for a
-    stop); the rows are locked in id order, the order workers claim them in, so the two
-    never deadlock. A run left with nothing to send is finished.
-    """
-    kept = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
-    dropped = (
-        select(Delivery.id)
-        .join(Run, Run.id == Delivery.run_id)
-        .where(Run.mailing_id == mailing_id, Run.finished_at.is_(None))
-        .where(Delivery.status.in_(WAITING), Delivery.client_id.not_in(kept))
-        .order_by(Delivery.id)
-        .with_for_update(of=Delivery)
-    )
-    runs = db.session.scalars(
-        update(Delivery)
-        .where(Delivery.id.in_(dropped.scalar_subquery()), Delivery.status.in_(WAITING))
-        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
-        .returning(Delivery.run_id)
-        .execution_options(synchronize_session=False)
-    ).all()
-    for run_id, cancelled in Counter(runs).items():
-        tallies.add(run_id, cancelled=cancelled)
-        finish_if_done(run_id)
-    db.session.flush()
-    return len(runs)
-
-
-def finish_if_done(run_id: int) -> bool:
-    """Mark the run finished when none of its deliveries remains to be sent.
-
-    Looks from the run's last delivery back (ix_deliveries_run): a run is sent in id
-    order, so while it sends, one that remains is near its end, and the check reads
-    a few rows, not the thousands already sent.
-    """
-    last_remaining = (
-        select(Delivery.id)
-        .where(Delivery.run_id == run_id, Delivery.status.in_(UNFINISHED))
-        .order_by(Delivery.id.desc())
-        .limit(1)
-        .scalar_subquery()
-    )
-    return (
-        db.session.execute(
-            update(Run)
-            .where(Run.id == run_id, Run.finished_at.is_(None), last_remaining.is_(None))
-            .values(finished_at=utcnow(), paused_until=None)
-        ).rowcount
-        == 1
-    )
 
 
 def mark_stalled_unknown(run_id: int, delivery_ids: list[int], stall_cutoff: datetime) -> int:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import delete, func, insert, literal, select
 
-from mailer.delivery import schedule, sender
+from mailer.delivery import schedule, stopping
 from mailer.extensions import db
 from mailer.i18n import is_known_timezone
 from mailer.mailings.client_queries import clients_query
@@ -100,7 +100,7 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
     db.session.flush()
     _set_clients(mailing, data.clients)
     if has_runs is not None and data.clients.scope != "keep":
-        sender.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
+        stopping.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
     counts_changed()
     return mailing
 
@@ -120,7 +120,7 @@ def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) 
         mailing.disabled_by = by
         mailing.disabled_at = now or utcnow()
         db.session.flush()
-        sender.stop_unfinished_runs([mailing.id])
+        stopping.stop_unfinished_runs([mailing.id])
         counts_changed()
     return mailing
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from mailer.auth.services import block_user
-from mailer.delivery import dispatch, sender, tallies
+from mailer.delivery import dispatch, sender, stopping, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
 from mailer.models import Delivery, Mailing, Run, User, mailing_clients
@@ -218,7 +218,7 @@ def test_a_run_left_with_nothing_to_send_by_an_edit_is_finished(mailing_for, use
         db.update(Delivery).where(Delivery.client_id == ids[0]).values(status="sent")
     )
 
-    assert sender.cancel_dropped_clients(mailing.id) == 2
+    assert stopping.cancel_dropped_clients(mailing.id) == 2
     db.session.commit()
 
     assert statuses(run_id) == {"sent": 1, "cancelled": 2}

@@ -1,0 +1,104 @@
+"""Ending what a run waits to send before it is sent, and ending the run.
+
+A disabled mailing or a blocked owner (invariant 6), or a client taken out of the
+mailing, cancels the deliveries still waiting; what a worker has claimed or is
+sending goes out. The rows are locked in id order, the order workers claim them in,
+so the two never deadlock. A run with nothing left to send is finished.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from sqlalchemy import select, update
+
+from mailer.delivery import tallies
+from mailer.extensions import db
+from mailer.models import Delivery, Run, mailing_clients, utcnow
+
+WAITING = ("pending", "retry")
+UNFINISHED = ("pending", "retry", "claimed", "sending")
+
+
+def cancel_remaining(run_id: int) -> int:
+    """Cancel the run's deliveries that wait to be sent; returns how many."""
+    waiting = (
+        select(Delivery.id)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
+        .order_by(Delivery.id)
+        .with_for_update()
+    )
+    cancelled = db.session.execute(
+        update(Delivery)
+        .where(Delivery.id.in_(waiting.scalar_subquery()), Delivery.status.in_(WAITING))
+        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    tallies.add(run_id, cancelled=cancelled)
+    return cancelled
+
+
+def stop_unfinished_runs(mailing_ids) -> int:
+    """Cancel what the mailings' unfinished runs wait to send, at once (they were disabled,
+    or their owner blocked); returns how many. Flushes.
+
+    A sending run would stop at its next chunk anyway, but a run the daily quota paused
+    has no worker to see the stop until the next day.
+    """
+    runs = select(Run.id).where(Run.mailing_id.in_(mailing_ids), Run.finished_at.is_(None))
+    cancelled = 0
+    for run_id in db.session.scalars(runs.order_by(Run.id)).all():
+        cancelled += cancel_remaining(run_id)
+        finish_if_done(run_id)
+    db.session.flush()
+    return cancelled
+
+
+def cancel_dropped_clients(mailing_id: int) -> int:
+    """Cancel what the mailing's unfinished runs still wait to send to clients it no longer
+    has (its owner changed its clients meanwhile); returns how many. Flushes."""
+    kept = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
+    dropped = (
+        select(Delivery.id)
+        .join(Run, Run.id == Delivery.run_id)
+        .where(Run.mailing_id == mailing_id, Run.finished_at.is_(None))
+        .where(Delivery.status.in_(WAITING), Delivery.client_id.not_in(kept))
+        .order_by(Delivery.id)
+        .with_for_update(of=Delivery)
+    )
+    runs = db.session.scalars(
+        update(Delivery)
+        .where(Delivery.id.in_(dropped.scalar_subquery()), Delivery.status.in_(WAITING))
+        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
+        .returning(Delivery.run_id)
+        .execution_options(synchronize_session=False)
+    ).all()
+    for run_id, cancelled in Counter(runs).items():
+        tallies.add(run_id, cancelled=cancelled)
+        finish_if_done(run_id)
+    db.session.flush()
+    return len(runs)
+
+
+def finish_if_done(run_id: int) -> bool:
+    """Mark the run finished when none of its deliveries remains to be sent.
+
+    Looks from the run's last delivery back (ix_deliveries_run): a run is sent in id
+    order, so while it sends, one that remains is near its end, and the check reads
+    a few rows, not the thousands already sent.
+    """
+    last_remaining = (
+        select(Delivery.id)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(UNFINISHED))
+        .order_by(Delivery.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return (
+        db.session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.finished_at.is_(None), last_remaining.is_(None))
+            .values(finished_at=utcnow(), paused_until=None)
+        ).rowcount
+        == 1
+    )
