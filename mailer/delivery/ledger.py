@@ -54,12 +54,12 @@ from sqlalchemy import case, insert, select, text, update
 from mailer.deadlocks import DEADLOCK_RETRIES
 from mailer.delivery import tallies
 from mailer.delivery.ledger_connection import forget, kept_connection, wait
+from mailer.delivery.stopping import WAITING
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, Run
 
 log = logging.getLogger(__name__)
 
-WAITING = ("pending", "retry")
 CLAIM_CHUNK = 250  # deliveries claimed in one durable commit; the stop check runs between
 
 
