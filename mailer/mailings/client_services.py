@@ -70,6 +70,9 @@ _EMAIL_PROBLEMS = {
     "An email address cannot have a hyphen immediately after the @-sign.": _l(
         "An email address cannot have a hyphen immediately after the @-sign."
     ),
+    "There can't be anything after the email address.": _l(
+        "There can't be anything after the email address."
+    ),
 }
 _EMAIL_PROBLEM_PREFIXES = (
     (
@@ -79,6 +82,10 @@ _EMAIL_PROBLEM_PREFIXES = (
     (
         "The part after the @-sign contains invalid characters: ",
         _l("The part after the @-sign contains invalid characters: %(chars)s"),
+    ),
+    (  # "Ольга Петрова <olga@…>" where the name cannot be told from the address
+        "The display name contains invalid characters when not quoted: ",
+        _l("Write the address alone, without a name before it."),
     ),
 )
 

@@ -26,6 +26,7 @@ from tests.e2e.ui import log_in, tab_to
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 TABLET = {"width": 768, "height": 1024}
+SMALL_LAPTOP = {"width": 1024, "height": 768}  # and a tablet held sideways
 LONG_NAME = "Ж" + "x" * 199  # the longest name the forms take, without a space
 LONG_EMAIL = "l" * 64 + "@" + "o" * 60 + ".example.com"  # longest local part, long domain
 
@@ -55,9 +56,15 @@ def _right_edge(locator: Locator) -> float:
 
 
 def _assert_on_screen(page: Page, locator: Locator) -> None:
+    """Visible without scrolling: within the screen, and within the box of a table that
+    scrolls sideways (the table is cut at the box's edge)."""
     expect(locator).to_be_visible()
     width = page.viewport_size["width"]
     assert _right_edge(locator) <= width, f"{locator} ends beyond the screen's {width}px"
+    box_edge = locator.evaluate(
+        "e => e.closest('.table-responsive')?.getBoundingClientRect().right ?? Infinity"
+    )
+    assert _right_edge(locator) <= box_edge, f"{locator} ends beyond its table's {box_edge}px"
 
 
 def _assert_no_sideways_scroll(page: Page) -> None:
@@ -147,11 +154,14 @@ def test_a_disabled_mailing_keeps_its_enable_button_on_a_phone(open_page, ui, lo
     _assert_on_screen(page, row.get_by_role("button", name=ui.t("Enable")))
 
 
+@pytest.mark.parametrize("viewport", [TABLET, SMALL_LAPTOP], ids=["tablet", "small laptop"])
 @pytest.mark.parametrize("path", ["/manager/users", "/manager/mailings"])
-def test_manager_lists_keep_their_buttons_on_a_tablet(open_page, ui, long_named_owner, path):
+def test_manager_lists_keep_their_buttons_on_a_tablet_and_a_small_laptop(
+    open_page, ui, long_named_owner, path, viewport
+):
     factories.make_mailing(long_named_owner)
     manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
-    page = _opened(open_page, ui, manager.email, path, viewport=TABLET)
+    page = _opened(open_page, ui, manager.email, path, viewport=viewport)
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     _assert_on_screen(
         page, row.get_by_role("button", name=ui.t("Block") if "users" in path else ui.t("Disable"))

@@ -36,8 +36,8 @@ def test_manager_sees_every_user_with_counts_of_clients_and_mailings(
     page = client.get("/manager/users").get_data(as_text=True)
 
     row = page.split("user@example.com", 1)[1].split("</tr>", 1)[0]
-    assert '<td class="text-end d-none d-lg-table-cell">3</td>' in row
-    assert '<td class="text-end d-none d-lg-table-cell">2</td>' in row
+    assert '<td class="text-end d-none d-xl-table-cell">3</td>' in row
+    assert '<td class="text-end d-none d-xl-table-cell">2</td>' in row
     assert "other@example.com" in page
     assert "manager@example.com" in page
 
@@ -50,8 +50,8 @@ def test_users_screen_counts_up_to_the_limit(client, login, manager, user, monke
     page = client.get("/manager/users").get_data(as_text=True)
 
     row = page.split("user@example.com", 1)[1].split("</tr>", 1)[0]
-    assert '<td class="text-end d-none d-lg-table-cell">2+</td>' in row  # clients: past it
-    assert '<td class="text-end d-none d-lg-table-cell">2</td>' in row  # mailings: exactly
+    assert '<td class="text-end d-none d-xl-table-cell">2+</td>' in row  # clients: past it
+    assert '<td class="text-end d-none d-xl-table-cell">2</td>' in row  # mailings: exactly
 
 
 def test_users_screen_searches_by_email_and_name(client, login, manager, user, other_user):

@@ -384,6 +384,16 @@ def test_an_address_copied_with_its_name_imports_both(app, line, expected):
     assert (row.email, row.full_name) == expected
 
 
+def test_a_name_with_a_comma_before_an_address_is_reported_as_written(login, user):
+    """parseaddr takes the comma for a list: the cell is kept whole, and the reason says
+    what to write instead."""
+    browser = login(user)
+    report = _import(browser, "Петров, Иван <pi@example.ru>;\nanna@example.com;\n".encode())
+    assert "Imported 1 client." in report
+    assert "Петров, Иван &lt;pi@example.ru&gt;" in report
+    assert "Write the address alone, without a name before it." in report
+
+
 def test_excels_unicode_text_is_read(login, user):
     """Excel's "Unicode text": UTF-16 with its byte order mark, tab-separated."""
     browser = login(user)

@@ -239,7 +239,7 @@ class _Reading:
             )
             if email.endswith(">"):  # "Anna Ivanova <anna@example.com>", as mail programs copy
                 name, address = parseaddr(email)
-                if address:
+                if "@" in address:  # else the cell stays as written, and is reported so
                     email, full_name = address, full_name or name
             yield Row(
                 line=reader.line_num,
