@@ -49,6 +49,8 @@ def message_create():
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
+    elif form.is_submitted():
+        _show_template_errors(form)
     return render_template("mailings/messages/form.html", form=form, message=None)
 
 
@@ -66,6 +68,8 @@ def message_edit(message_id: int):
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
+    elif form.is_submitted():
+        _show_template_errors(form)
     return render_template(
         "mailings/messages/form.html",
         form=form,
@@ -136,3 +140,12 @@ def _preview_client(client_id: int | None, choices: list[Client]) -> Client | No
 def _show_errors(form: MessageForm, error: services.MessageError) -> None:
     for name, text in error.errors.items():
         getattr(form, name).errors.append(text)
+
+
+def _show_template_errors(form: MessageForm) -> None:
+    """A form refused for its own checks (an empty subject) shows the templates' errors
+    too, so one submit says everything to mend."""
+    for name, text in services.template_errors(form.data_for_model()).items():
+        field = getattr(form, name)
+        if not field.errors:
+            field.errors.append(text)

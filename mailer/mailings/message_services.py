@@ -35,12 +35,17 @@ class MessageData:
     body_html: str = ""
 
 
-def _check_templates(data: MessageData) -> None:
+def template_errors(data: MessageData) -> dict[str, str]:
+    """Each part's template error, in the viewer's language, by form field."""
     errors = validate_message(
         subject=data.subject, body_text=data.body_text, body_html=data.body_html
     )
-    if errors:
-        raise MessageError({name: localised(error) for name, error in errors.items()})
+    return {name: localised(error) for name, error in errors.items()}
+
+
+def _check_templates(data: MessageData) -> None:
+    if errors := template_errors(data):
+        raise MessageError(errors)
 
 
 def create_message(*, owner: User, data: MessageData) -> Message:

@@ -103,6 +103,18 @@ def test_empty_subject_and_body_are_refused(login, user):
     assert response.text.count("is-invalid") == 2
 
 
+@pytest.mark.parametrize("path", ["/messages/new", "/messages/{id}/edit"])
+def test_an_empty_subject_and_a_bad_template_are_both_said_on_one_submit(login, user, path):
+    message = factories.make_message(user, "Old")
+    response = login(user).post(
+        path.format(id=message.id), data={"subject": "", "body_text": "{% if x %}never closed"}
+    )
+    assert response.status_code == 200
+    assert 'id="subject-error"' in response.text
+    assert 'id="body_text-error"' in response.text
+    assert _messages(user)[0].subject == "Old"
+
+
 def test_edit_message_saves_and_a_bad_edit_keeps_the_old_text(login, user):
     message = factories.make_message(user, "Old", body_text="old body")
     browser = login(user)
