@@ -32,6 +32,9 @@ from mailer.models.types import UTCDateTime
 
 log = logging.getLogger(__name__)
 
+# A "Send now" begun this little before a scheduled slot is that slot's send.
+SEND_NOW_COVERS = timedelta(minutes=10)
+
 
 def dispatch_due(now: datetime | None = None) -> int:
     """Dispatch every due mailing and re-enqueue waiting deliveries; returns runs created."""
@@ -91,20 +94,36 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
         db.session.commit()
         stats.counts_changed()
         return None
-    if (unfinished := unfinished_run(mailing_id)) is not None:
-        # A run of the mailing is still sending ("Send now" moments before, or a run the
-        # daily quota paused): it is this slot's send. A second would reach every client
-        # again, a few seconds after the first.
+    if (covering := _covering_run(mailing_id, due)) is not None:
         db.session.commit()
         stats.counts_changed()
         log.info(
-            "mailing %s: the send due at %s is skipped: run %s has not finished",
+            "mailing %s: the send due at %s is skipped: run %s is its send",
             mailing_id,
             due.isoformat(),
-            unfinished,
+            covering,
         )
         return None
     return _create_run(mailing_id, scheduled_for=due, forced=False, now=now)
+
+
+def _covering_run(mailing_id: int, due: datetime) -> int | None:
+    """A run that is the slot `due`'s send already, or None: one still unfinished (a "Send
+    now", or a run the daily quota paused), or a "Send now" begun less than
+    SEND_NOW_COVERS before the slot. A second run would reach every client again minutes
+    later (with one busy worker, the dispatch that creates it may wait for the first).
+    """
+    return db.session.scalar(
+        select(Run.id)
+        .where(Run.mailing_id == mailing_id)
+        .where(
+            or_(
+                Run.finished_at.is_(None),
+                and_(Run.forced.is_(True), Run.created_at >= due - SEND_NOW_COVERS),
+            )
+        )
+        .limit(1)
+    )
 
 
 def _lock_if_free(mailing_id: int, due: datetime) -> bool:

@@ -189,7 +189,8 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     unstarted: list[int] = []
     try:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
-        start, size = 0, min(FIRST_CHUNK, CLAIM_CHUNK)
+        most = _most_per_chunk(current_app.config["SEND_RATE_PER_SECOND"])
+        start, size = 0, min(FIRST_CHUNK, most)
         while start < len(sendable):
             if start and HAND_BACK.is_set():
                 result.handed_back = sendable[start:]
@@ -215,7 +216,7 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 unstarted = []
                 break
             start += size
-            size = _next_chunk(size, time.monotonic() - chunk_began)
+            size = _next_chunk(size, time.monotonic() - chunk_began, most)
     finally:
         try:
             transport.close()
@@ -224,13 +225,24 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
             ledger.finish(unstarted, utcnow())
 
 
-def _next_chunk(size: int, seconds: float) -> int:
-    """As many deliveries as the last chunk's pace sends in STOP_CHECK_SECONDS (1 to
-    CLAIM_CHUNK): a rate limit or a slow server makes chunks small, so a stop, or a
-    client taken out of the mailing, still reaches the run within about that time."""
+def _most_per_chunk(per_second: int) -> int:
+    """What a per-second rate limit lets out in STOP_CHECK_SECONDS (CLAIM_CHUNK without one).
+
+    The pace of a chunk cannot tell: the limit counts per calendar second, so a chunk
+    that fits in what is left of one goes out at once, and looks fast.
+    """
+    if per_second > 0:
+        return max(1, min(CLAIM_CHUNK, int(per_second * STOP_CHECK_SECONDS)))
+    return CLAIM_CHUNK
+
+
+def _next_chunk(size: int, seconds: float, most: int = CLAIM_CHUNK) -> int:
+    """As many deliveries as the last chunk's pace sends in STOP_CHECK_SECONDS (1 to `most`):
+    a slow server makes chunks small, so a stop, or a client taken out of the mailing,
+    still reaches the run within about that time."""
     if seconds <= 0:
-        return CLAIM_CHUNK
-    return max(1, min(CLAIM_CHUNK, int(size / seconds * STOP_CHECK_SECONDS)))
+        return most
+    return max(1, min(most, int(size / seconds * STOP_CHECK_SECONDS)))
 
 
 def _ready(context: _Run, row, result: BatchResult, ledger, stall_cutoff) -> bool:

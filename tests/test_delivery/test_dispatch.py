@@ -119,6 +119,26 @@ def test_a_slot_due_while_a_send_now_is_still_sending_is_that_sends(
     assert dispatch.dispatch_due() == 0  # the slot moved on: it is not tried again
 
 
+@pytest.mark.parametrize(
+    ("sent_now_before", "runs"),
+    [(timedelta(seconds=5), 1), (dispatch.SEND_NOW_COVERS + timedelta(minutes=1), 2)],
+    ids=["moments before: it is the slot's send", "long before: the slot sends too"],
+)
+def test_a_slot_after_a_finished_send_now(via_sink, mailing_for, run_jobs, sent_now_before, runs):
+    """With one busy worker the dispatch may run only once the "Send now" has finished."""
+    start = utcnow() - timedelta(seconds=1)
+    mailing = mailing_for("ann@example.com", frequency="daily", start_at=start)
+    with time_machine.travel(start - sent_now_before, tick=False):
+        dispatch.enqueue_run(dispatch.start_forced_run(mailing.id))
+        run_jobs()
+
+    dispatch.dispatch_due()
+    run_jobs()
+
+    assert len(_runs(mailing.id)) == runs
+    assert via_sink.to_counts() == {"ann@example.com": runs}
+
+
 def test_run_deliveries_are_created_for_every_client_of_the_mailing(mailing_for, user):
     mailing = mailing_for()
     add_clients(user, mailing, 250)

@@ -85,6 +85,17 @@ def test_a_stop_reaches_a_big_batch_after_its_first_few_emails(app, via_sink, ba
     assert statuses(run_id) == {"sent": sender.FIRST_CHUNK, "cancelled": 30 - sender.FIRST_CHUNK}
 
 
+def test_at_a_rate_limit_a_stop_lets_out_no_more_than_a_seconds_worth(
+    app, via_sink, batch_of_30, sending_config
+):
+    """The limit counts per calendar second: a chunk that fits in what is left of one goes
+    out at once and looks fast, so chunks are sized from the limit, not from their pace."""
+    sending_config(SEND_RATE_PER_SECOND=5)
+    mailing, run_id, batch = batch_of_30
+    while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: _stop_mailing(mailing.id))
+    assert statuses(run_id) == {"sent": 5, "cancelled": 25}
+
+
 @pytest.fixture
 def hand_back():
     """What the worker does when asked to stop (worker.MailerWorker), undone afterwards."""
@@ -125,6 +136,12 @@ def test_the_worker_asked_to_stop_tells_the_batch_to_hand_back(redis_conn, hand_
 )
 def test_a_chunk_holds_about_a_seconds_sending(size, seconds, next_size):
     assert sender._next_chunk(size, seconds) == next_size
+
+
+@pytest.mark.parametrize(("per_second", "most"), [(0, sender.CLAIM_CHUNK), (1, 1), (5, 5)])
+def test_a_rate_limit_caps_a_chunk_at_a_seconds_sends(per_second, most):
+    assert sender._most_per_chunk(per_second) == most
+    assert sender._next_chunk(4, 0.007, most) == most  # four sent at once, within a second
 
 
 def test_disabling_a_mailing_the_daily_quota_paused_cancels_what_it_waits_to_send(
