@@ -108,12 +108,23 @@ def mailing_detail(mailing_id: int):
         "mailings/mailings/detail.html",
         mailing=mailing,
         upcoming=upcoming,
+        sent_again_at=_sent_again_after_send_now(mailing),
         progress=progress,
         runs=runs,
         run_total=run_total,
         run_page=page,
         run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
         client_total=mailing_queries.client_count(mailing),
+    )
+
+
+def _sent_again_after_send_now(mailing: Mailing):
+    """When a "once" mailing sent now would still go out at its start (not so close that
+    Send now counts as that send, dispatch.SEND_NOW_COVERS), else None."""
+    if mailing.frequency != "once" or mailing.next_send_at is None:
+        return None
+    return (
+        mailing.next_send_at if mailing.next_send_at > utcnow() + dispatch.SEND_NOW_COVERS else None
     )
 
 

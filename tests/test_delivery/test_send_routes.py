@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
+
+import pytest
 
 from mailer.delivery import dispatch, jobs, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, mailing_routes
-from mailer.models import Run
+from mailer.models import Run, utcnow
 from tests import factories
 
 
@@ -38,6 +41,27 @@ def test_mailing_page_shows_send_now_and_the_latest_counts(login, user, via_sink
     page = client.get(f"/mailings/{mailing.id}").get_data(as_text=True)
     assert 'id="send-progress"' in page
     assert f"/mailings/{mailing.id}/progress" in page
+
+
+@pytest.mark.parametrize(
+    ("frequency", "starts_in", "again"),
+    [
+        ("once", timedelta(days=2), True),
+        ("once", timedelta(minutes=5), False),  # Send now is that send (SEND_NOW_COVERS)
+        ("daily", timedelta(days=2), False),  # a schedule goes on anyway
+    ],
+)
+def test_send_now_on_a_once_mailing_says_its_start_sends_it_again(
+    login, user, mailing_for, frequency, starts_in, again
+):
+    start = utcnow().replace(microsecond=0) + starts_in
+    mailing = mailing_for(
+        "ann@example.com", frequency=frequency, start_at=start, next_send_at=start
+    )
+    page = login(user).get(f"/mailings/{mailing.id}").text
+    question = "It goes out again at its start, " + f"{start:%Y-%m-%d %H:%M}"
+    assert (question in page) is again
+    assert ("outside its schedule?" in page) is not again
 
 
 def test_the_live_update_writes_into_the_runs_row_what_the_page_showed_there(
