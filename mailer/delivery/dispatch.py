@@ -172,9 +172,7 @@ def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None
 
 def unfinished_run(mailing_id: int) -> int | None:
     """The id of a run of the mailing that is still sending (or paused, or retrying)."""
-    return db.session.scalar(
-        select(Run.id).where(Run.mailing_id == mailing_id, Run.finished_at.is_(None)).limit(1)
-    )
+    return db.session.scalar(Run.unfinished_ids().where(Run.mailing_id == mailing_id).limit(1))
 
 
 def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: datetime):

@@ -22,20 +22,7 @@ UNFINISHED = ("pending", "retry", "claimed", "sending")
 
 def cancel_remaining(run_id: int) -> int:
     """Cancel the run's deliveries that wait to be sent; returns how many."""
-    waiting = (
-        select(Delivery.id)
-        .where(Delivery.run_id == run_id, Delivery.status.in_(WAITING))
-        .order_by(Delivery.id)
-        .with_for_update()
-    )
-    cancelled = db.session.execute(
-        update(Delivery)
-        .where(Delivery.id.in_(waiting.scalar_subquery()), Delivery.status.in_(WAITING))
-        .values(status="cancelled", next_try_at=None, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
-    ).rowcount
-    tallies.add(run_id, cancelled=cancelled)
-    return cancelled
+    return sum(_cancel(select(Delivery.id).where(Delivery.run_id == run_id)).values())
 
 
 def stop_unfinished_runs(mailing_ids) -> int:
@@ -45,39 +32,48 @@ def stop_unfinished_runs(mailing_ids) -> int:
     A sending run would stop at its next chunk anyway, but a run the daily quota paused
     has no worker to see the stop until the next day.
     """
-    runs = select(Run.id).where(Run.mailing_id.in_(mailing_ids), Run.finished_at.is_(None))
-    cancelled = 0
-    for run_id in db.session.scalars(runs.order_by(Run.id)).all():
-        cancelled += cancel_remaining(run_id)
-        finish_if_done(run_id)
-    db.session.flush()
-    return cancelled
+    runs = Run.unfinished_ids().where(Run.mailing_id.in_(mailing_ids))
+    return _cancel_and_finish(select(Delivery.id).where(Delivery.run_id.in_(runs)))
 
 
 def cancel_dropped_clients(mailing_id: int) -> int:
     """Cancel what the mailing's unfinished runs still wait to send to clients it no longer
     has (its owner changed its clients meanwhile); returns how many. Flushes."""
+    runs = Run.unfinished_ids().where(Run.mailing_id == mailing_id)
     kept = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
-    dropped = (
-        select(Delivery.id)
-        .join(Run, Run.id == Delivery.run_id)
-        .where(Run.mailing_id == mailing_id, Run.finished_at.is_(None))
-        .where(Delivery.status.in_(WAITING), Delivery.client_id.not_in(kept))
+    return _cancel_and_finish(
+        select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id.not_in(kept))
+    )
+
+
+def _cancel_and_finish(deliveries) -> int:
+    """`_cancel`, then finish each run it leaves with nothing to send; flushes."""
+    cancelled = _cancel(deliveries)
+    for run_id in cancelled:
+        finish_if_done(run_id)
+    db.session.flush()
+    return sum(cancelled.values())
+
+
+def _cancel(deliveries) -> Counter:
+    """Cancel those of `deliveries` (a select of ids) that wait to be sent, locked in id
+    order; adds to their runs' tallies; returns how many by run."""
+    waiting = (
+        deliveries.where(Delivery.status.in_(WAITING))
         .order_by(Delivery.id)
         .with_for_update(of=Delivery)
     )
     runs = db.session.scalars(
         update(Delivery)
-        .where(Delivery.id.in_(dropped.scalar_subquery()), Delivery.status.in_(WAITING))
+        .where(Delivery.id.in_(waiting.scalar_subquery()), Delivery.status.in_(WAITING))
         .values(status="cancelled", next_try_at=None, updated_at=utcnow())
         .returning(Delivery.run_id)
         .execution_options(synchronize_session=False)
     ).all()
-    for run_id, cancelled in Counter(runs).items():
-        tallies.add(run_id, cancelled=cancelled)
-        finish_if_done(run_id)
-    db.session.flush()
-    return len(runs)
+    cancelled = Counter(runs)
+    for run_id, count in cancelled.items():
+        tallies.add(run_id, cancelled=count)
+    return cancelled
 
 
 def finish_if_done(run_id: int) -> bool:
