@@ -40,7 +40,7 @@ def message_list():
 @login_required
 def message_create():
     form = MessageForm()
-    if form.validate_on_submit():
+    if _checked(form):
         try:
             message = services.create_message(owner=current_user, data=form.data_for_model())
         except services.MessageError as error:
@@ -49,8 +49,6 @@ def message_create():
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
-    elif form.is_submitted():
-        _show_template_errors(form)
     return render_template("mailings/messages/form.html", form=form, message=None)
 
 
@@ -59,7 +57,7 @@ def message_create():
 def message_edit(message_id: int):
     message = _own_message(message_id)
     form = MessageForm(obj=message)
-    if form.validate_on_submit():
+    if _checked(form):
         try:
             services.update_message(message=message, data=form.data_for_model())
         except services.MessageError as error:
@@ -68,8 +66,6 @@ def message_edit(message_id: int):
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
-    elif form.is_submitted():
-        _show_template_errors(form)
     return render_template(
         "mailings/messages/form.html",
         form=form,
@@ -142,10 +138,16 @@ def _show_errors(form: MessageForm, error: services.MessageError) -> None:
         getattr(form, name).errors.append(text)
 
 
-def _show_template_errors(form: MessageForm) -> None:
-    """A form refused for its own checks (an empty subject) shows the templates' errors
-    too, so one submit says everything to mend."""
+def _checked(form: MessageForm) -> bool:
+    """Whether a form was sent and passes its own checks. One that does not (an empty
+    subject) is also checked for its templates, so that one submit shows every field to
+    mend; one that does has its templates checked by the service that saves it."""
+    if not form.is_submitted():
+        return False
+    if form.validate():
+        return True
     for name, text in services.template_errors(form.data_for_model()).items():
         field = getattr(form, name)
         if not field.errors:
             field.errors.append(text)
+    return False
