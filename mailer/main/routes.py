@@ -16,7 +16,7 @@ from mailer.main.stats import (
 )
 
 HOME_ARTICLES = 3
-# A manager's screens, linked from their home page once the manager area provides them.
+# A manager's screens: their home page and the navbar's Manage menu link them.
 MANAGER_SCREENS = (
     ("manager.users", _l("Users")),
     ("manager.mailings", _l("All mailings")),
@@ -50,8 +50,12 @@ def _random_articles() -> list[dict]:
 
 
 def _manager_links(user) -> list[tuple[str, str]]:
-    if user is None or not user.is_manager:
-        return []
+    return manager_screens() if user is not None and user.is_manager else []
+
+
+@bp.app_template_global()
+def manager_screens() -> list[tuple[str, str]]:
+    """(endpoint, label) of each manager's screen the manager area provides."""
     return [
         (endpoint, label)
         for endpoint, label in MANAGER_SCREENS
