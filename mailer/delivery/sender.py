@@ -189,7 +189,7 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
     unstarted: list[int] = []
     try:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
-        most = _most_per_chunk(current_app.config["SEND_RATE_PER_SECOND"])
+        most = _most_per_chunk(limiter.per_second)
         start, size = 0, min(FIRST_CHUNK, most)
         while start < len(sendable):
             if start and HAND_BACK.is_set():
