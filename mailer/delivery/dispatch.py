@@ -21,7 +21,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import and_, insert, literal, or_, select, update
+from sqlalchemy import and_, case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery import jobs, ledger, schedule, sender, stopping
@@ -156,18 +156,35 @@ def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None
     """
     now = now or utcnow()
     mailing = db.session.get(Mailing, mailing_id)
-    if mailing is None or not mailing.is_active or mailing.owner.is_blocked:
+    if mailing is None or mailing.owner.is_blocked or not _mark_started(mailing_id):
         return None
     unfinished = unfinished_run(mailing_id)
     if unfinished is not None:
         db.session.rollback()
         raise RunInProgress(unfinished)
-    if mailing.status == "created":
-        mailing.status = "started"
     run_id = _create_run(mailing_id, scheduled_for=now, forced=True, now=now)
     if run_id is None:  # the same moment's run, or another unfinished forced one
         raise RunInProgress(unfinished_run(mailing_id))
     return run_id
+
+
+def _mark_started(mailing_id: int) -> bool:
+    """Mark an active mailing "started" (if it was "created"); False when it is disabled.
+
+    It is the "Send now" transaction's first write, and it holds the mailing until the
+    commit (PostgreSQL: its row; SQLite: the database), as a dispatch's claim does.
+    A dispatch creating the slot's run in the same instant is therefore either seen by
+    the check for an unfinished run that follows, or waits and then sees this run as
+    the slot's send (`_covering_run`); without it both created a run and every client
+    got the email twice.
+    """
+    marked = db.session.execute(
+        update(Mailing)
+        .where(Mailing.id == mailing_id, Mailing.is_active.is_(True))
+        .values(status=case((Mailing.status == "created", "started"), else_=Mailing.status))
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    return marked == 1
 
 
 def unfinished_run(mailing_id: int) -> int | None:

@@ -6,7 +6,9 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -168,6 +170,79 @@ def test_two_dispatchers_in_threads_create_one_run(app, via_sink, mailing_for, r
     run_jobs()
     assert sorted(created) == [0, 1]
     assert len(_runs(mailing.id)) == 1
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+REFUSED = "refused: a run is unfinished"
+
+
+def _race(app, monkeypatch, first, paused_after: str, second) -> list:
+    """Each party's answer when `second` acts while `first` is paused inside its
+    transaction, just after it returns from `dispatch.<paused_after>`. `first` goes on
+    half a second after `second` began: by then `second` has finished, or waits for it.
+    """
+    reached, going = threading.Event(), threading.Event()
+    real = getattr(dispatch, paused_after)
+
+    def pausing(*args):
+        value = real(*args)
+        if not reached.is_set():
+            reached.set()
+            going.wait(timeout=10)
+            time.sleep(0.5)
+        return value
+
+    monkeypatch.setattr(dispatch, paused_after, pausing)
+    answers = [None, None]
+
+    def party(index, action):
+        with app.app_context():
+            if index == 1:
+                reached.wait(timeout=10)
+                going.set()
+            try:
+                answers[index] = action()
+            except dispatch.RunInProgress:
+                answers[index] = REFUSED
+            db.session.remove()
+
+    threads = [threading.Thread(target=party, args=pair) for pair in enumerate((first, second))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return answers
+
+
+def test_send_now_while_the_dispatch_creates_the_slots_run(
+    app, monkeypatch, via_sink, mailing_for, run_jobs
+):
+    mailing = mailing_for("ann@example.com", "bob@example.com", frequency="daily")
+    claim = partial(dispatch.claim_and_create_run, mailing.id, mailing.next_send_at, utcnow())
+    send_now = partial(dispatch.start_forced_run, mailing.id)
+
+    answers = _race(app, monkeypatch, claim, "_covering_run", send_now)
+    dispatch.enqueue_run(answers[0])
+    run_jobs()
+
+    assert answers[1] == REFUSED
+    assert [run.id for run in _runs(mailing.id)] == [answers[0]]
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_the_slot_comes_while_send_now_creates_its_run(
+    app, monkeypatch, via_sink, mailing_for, run_jobs
+):
+    mailing = mailing_for("ann@example.com", "bob@example.com", frequency="daily")
+    send_now = partial(dispatch.start_forced_run, mailing.id)
+
+    answers = _race(app, monkeypatch, send_now, "unfinished_run", dispatch.dispatch_due)
+    assert dispatch.dispatch_due() == 0  # once the "Send now" is in, the slot is skipped
+    dispatch.enqueue_run(answers[0])
+    run_jobs()
+
+    assert answers[1] == 0
+    assert [run.id for run in _runs(mailing.id)] == [answers[0]]
     assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
 
 
