@@ -145,7 +145,8 @@ def client_import_upload():
                 token=client_import.keep_upload(owner=current_user, data=data),
                 upload_field=UPLOAD_FIELD,
                 parsed=parsed,
-                preview=list(client_import.preview_rows(parsed)),
+                preview=client_import.preview(parsed),
+                shown_max=REPORT_MAX_LINES,
                 filename=form.file.data.filename,
             )
     return render_template("mailings/clients/import.html", form=form)

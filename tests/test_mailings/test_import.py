@@ -150,6 +150,48 @@ def test_preview_shows_the_first_twenty_rows_and_the_count(login, user):
     assert 'id="row-count">30<' in preview.text
 
 
+def _skipped_rows(html: str) -> list[tuple[str, str]]:
+    return re.findall(r'<tr><td>(\d+)</td><td class="user-text">([^<]*)</td>', html)
+
+
+def test_preview_lists_every_row_that_will_be_skipped_before_importing(login, user):
+    """A repeated line, and a bad one past the first twenty rows shown."""
+    lines = [f"c{n}@example.com,Client {n}" for n in range(30)]
+    lines[3] = "c0@example.com,The first client again"
+    lines[25] = "not-an-email,Someone"
+    browser = login(user)
+    preview = _upload(browser, "\n".join(lines).encode())
+
+    skipped = re.search(
+        r'<details class="mb-3" id="skipped" open>(.*?)</details>',
+        preview.text,
+        re.S,
+    )
+    assert "2 rows have a problem and will be skipped" in skipped.group(1)
+    assert [(int(line), email) for line, email in _skipped_rows(skipped.group(1))] == [
+        (4, "c0@example.com"),
+        (26, "not-an-email"),
+    ]
+    assert "duplicate in file (first on line 1)" in skipped.group(1)
+    assert ">Import 28 rows</button>" in preview.text
+    assert '<tr class="table-warning">\n      <td>4</td>' in preview.text  # among the first rows
+    assert "Imported 28 clients." in _press(browser, preview).text
+
+
+def test_preview_of_a_file_with_no_importable_row_offers_no_import(login, user):
+    preview = _upload(login(user), b"email,name\nnot-an-email,A\n@example.com,B\n")
+    assert "2 rows have a problem and will be skipped" in preview.text
+    assert "No row of this file can be imported." in preview.text
+    assert "/clients/import/confirm" not in preview.text
+    assert "/clients/import/cancel" in preview.text
+
+
+def test_preview_of_a_clean_file_says_so(login, user):
+    preview = _upload(login(user), b"a@example.com\nb@example.com\n")
+    assert 'id="no-problems"' in preview.text
+    assert ">Import 2 rows</button>" in preview.text
+
+
 def test_empty_file_is_refused_with_a_message(login, user):
     response = _upload(login(user), b"email,full name\n\n")
     assert "The file has no rows to import." in response.text

@@ -50,6 +50,7 @@ __all__ = [
     "HEADER_NAMES",
     "ImportReport",
     "ParsedFile",
+    "Preview",
     "Row",
     "UnreadableFile",
     "discard_upload",
@@ -57,7 +58,7 @@ __all__ = [
     "keep_upload",
     "parse",
     "pending_upload",
-    "preview_rows",
+    "preview",
     "read_rows",
     "refresh_statistics",
 ]
@@ -229,7 +230,22 @@ def refresh_statistics(imported: int) -> None:
         db.session.commit()
 
 
-def preview_rows(parsed: ParsedFile) -> Iterator[tuple[Row, str | None]]:
-    """The first rows with what is wrong with each on its own (before the database check)."""
-    for row in parsed.rows[:PREVIEW_ROWS]:
-        yield row, row_error(row)
+@dataclass
+class Preview:
+    """What the import will make of a file, before the database is asked."""
+
+    rows: list[tuple[Row, str | None]]  # the first PREVIEW_ROWS, each with its problem
+    skipped: list[Rejected]  # every row the file itself rules out, a repeated line included
+
+
+def preview(parsed: ParsedFile) -> Preview:
+    """The file checked as the import will check it, line by line, writing nothing."""
+    report = ImportReport()
+    first_line: dict[str, int] = {}
+    for chunk in _batches(parsed.rows, CHUNK):
+        valid_rows(chunk, report, first_line)
+    problems = {rejected.line: rejected.reason for rejected in report.rejected}
+    return Preview(
+        rows=[(row, problems.get(row.line)) for row in parsed.rows[:PREVIEW_ROWS]],
+        skipped=report.rejected,
+    )
