@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Run
+from mailer.models import Attempt, Delivery, Run
 
 
 def run_progress(run_id: int) -> dict:
@@ -43,7 +43,34 @@ def mailing_progress(mailing_id: int) -> dict | None:
         "started_at": _iso(run.created_at),
         "finished_at": _iso(run.finished_at),
         "paused_until": _iso(run.paused_until),
+        "retry": None if run.finished_at else waiting_retry(run.id),
         **run_progress(run.id),
+    }
+
+
+def waiting_retry(run_id: int) -> dict | None:
+    """The run's latest try if it failed for a passing reason (the mail server unreachable,
+    a 4xx reply) and its email waits to be tried again: when, the reply, the next try.
+    None once a later try went through, or when the latest failed for good.
+    """
+    latest = (
+        select(Attempt.id)
+        .where(Attempt.run_id == run_id)
+        .order_by(Attempt.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    waiting = db.session.execute(
+        select(Attempt.attempted_at, Attempt.reply, Delivery.next_try_at)
+        .join(Delivery, Delivery.id == Attempt.delivery_id)
+        .where(Attempt.id == latest, Delivery.status == "retry")
+    ).first()
+    if waiting is None:
+        return None
+    return {
+        "failed_at": _iso(waiting.attempted_at),
+        "reply": waiting.reply,
+        "next_try_at": _iso(waiting.next_try_at),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from textwrap import shorten
 
 from flask import flash, jsonify, redirect, url_for
 from flask_babel import format_datetime
@@ -11,7 +12,10 @@ from flask_login import current_user, login_required
 
 from mailer.delivery import dispatch, progress
 from mailer.mailings import bp
+from mailer.mailings.attempt_replies import shown_reply
 from mailer.models import Mailing
+
+REPLY_SHOWN_MAX = 200  # characters of a failed try's reply the progress shows
 
 
 def _own_mailing(mailing_id: int) -> Mailing:
@@ -24,15 +28,24 @@ def mailing_progress(mailing_id: int) -> dict | None:
 
 
 def _for_viewer(shown: dict | None) -> dict | None:
-    """Adds `paused_until_text` and `finished_at_text`: the pause's end and the run's, in
-    the viewer's time zone (and language), as the page writes them."""
-    if shown and shown.get("paused_until"):
-        until = datetime.fromisoformat(shown["paused_until"])
-        shown["paused_until_text"] = format_datetime(until, "yyyy-MM-dd HH:mm")
-    if shown and shown.get("finished_at"):
-        finished = datetime.fromisoformat(shown["finished_at"])
-        shown["finished_at_text"] = format_datetime(finished, "yyyy-MM-dd HH:mm")
+    """Adds a `<moment>_text` for each moment the page writes (the pause's end, the run's,
+    a failed try's and its next), in the viewer's time zone and language, and the failed
+    try's reply in their language (`reply_text`)."""
+    if not shown:
+        return shown
+    _add_texts(shown, "paused_until", "finished_at")
+    if retry := shown["retry"]:
+        _add_texts(retry, "failed_at", "next_try_at")
+        reply = shown_reply(retry["reply"])
+        retry["reply_text"] = shorten(reply, REPLY_SHOWN_MAX, placeholder=" …")
     return shown
+
+
+def _add_texts(moments: dict, *names: str) -> None:
+    for name in names:
+        if moments.get(name):
+            moment = datetime.fromisoformat(moments[name])
+            moments[f"{name}_text"] = format_datetime(moment, "yyyy-MM-dd HH:mm")
 
 
 @bp.route("/mailings/<int:mailing_id>/send-now", methods=["POST"])

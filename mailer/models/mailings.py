@@ -288,6 +288,8 @@ class Attempt(OwnedMixin, db.Model):
         Index("ix_attempts_owner_time", "owner_id", "attempted_at"),
         # The managers' log: everyone's attempts, newest first.
         Index("ix_attempts_time", "attempted_at"),
+        # A run's attempts; its latest one at once (the mailing page's "last try failed").
+        Index("ix_attempts_run", "run_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -296,7 +298,7 @@ class Attempt(OwnedMixin, db.Model):
     # and the database checks each key on every email sent (PostgreSQL: ~10 µs apiece).
     owner_id: Mapped[int]
     mailing_id: Mapped[int] = mapped_column(index=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
     delivery_id: Mapped[int | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="SET NULL"), index=True
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from playwright.sync_api import Route, expect
 
 from mailer.extensions import db
@@ -52,3 +54,44 @@ def test_a_mailing_deleted_meanwhile_is_said_and_the_page_stops_asking(open_page
     expect(page.locator("#send-progress [data-state]")).to_have_text(
         ui.t("This mailing no longer exists.")
     )
+
+
+def test_a_try_that_failed_for_a_passing_reason_is_said_until_one_goes_through(open_page, ui):
+    owner = factories.make_user("olga@example.com", locale=ui.lang, timezone="UTC")
+    client = factories.make_client(owner, "a@example.com")
+    mailing = factories.make_mailing(owner, clients=[client])
+    run = factories.make_run(mailing)
+    delivery = factories.make_delivery(run, client, status="sending")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto(f"/mailings/{mailing.id}")
+    state = page.locator("#send-progress [data-state]")
+    expect(state).to_have_text(ui.t("Sending…"))
+
+    # The mail server cannot be reached: the email waits for its retry, as the sender leaves it.
+    failed_at = utcnow()
+    next_try_at = failed_at + timedelta(minutes=2)
+    delivery.status, delivery.tries, delivery.next_try_at = "retry", 1, next_try_at
+    factories.make_attempt(
+        run,
+        client,
+        success=False,
+        reply_code=None,
+        reply="connection refused",
+        delivery_id=delivery.id,
+        attempted_at=failed_at,
+    )
+    expect(state).to_have_text(
+        ui.t(
+            "The last try, at %(failed)s, failed for a passing reason: %(reply)s."
+            " Sending goes on by itself; next try at %(next)s.",
+            failed=f"{failed_at:%Y-%m-%d %H:%M}",
+            reply=ui.t("connection refused"),
+            next=f"{next_try_at:%Y-%m-%d %H:%M}",
+        ),
+        timeout=15_000,
+    )
+
+    delivery.status = "sent"
+    factories.make_attempt(run, client, delivery_id=delivery.id)
+    expect(state).to_have_text(ui.t("Sending…"), timeout=15_000)

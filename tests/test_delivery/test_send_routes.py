@@ -10,8 +10,9 @@ import pytest
 from mailer.delivery import dispatch, jobs, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, mailing_routes
-from mailer.models import Run, utcnow
+from mailer.models import Delivery, Run, utcnow
 from tests import factories
+from tests.test_delivery.conftest import free_port
 
 
 def test_owner_sends_now_and_sees_the_progress(login, user, via_sink, mailing_for, run_jobs):
@@ -195,3 +196,43 @@ def test_send_now_button_is_a_csrf_protected_post(app, login, user, mailing_for,
     assert client.post(f"/mailings/{mailing.id}/send-now").status_code == 400
     assert client.get(f"/mailings/{mailing.id}/send-now").status_code == 405
     assert factories  # the factories module stays the one source of rows
+
+
+def test_the_progress_says_when_the_mail_server_cannot_be_reached_and_when_it_tries_again(
+    login, user, send_via, smtp_sink, mailing_for, run_jobs
+):
+    send_via(free_port())  # nothing listens there
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    browser = login(user)
+    browser.post(f"/mailings/{mailing.id}/send-now")
+    run_jobs()
+
+    retry = browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"]
+    next_try_at = db.session.scalars(db.select(Delivery.next_try_at)).first()
+    assert retry["reply_text"] == "connection refused"
+    assert retry["next_try_at_text"] == f"{next_try_at:%Y-%m-%d %H:%M}"
+    page = browser.get(f"/mailings/{mailing.id}").text
+    assert (
+        f"The last try, at {retry['failed_at_text']}, failed for a passing reason:"
+        f" connection refused. Sending goes on by itself; next try at {retry['next_try_at_text']}."
+    ) in page
+    browser.post("/auth/language", data={"locale": "ru"})
+    said = browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"]["reply_text"]
+    assert said == "соединение отклонено"
+
+    send_via(smtp_sink.port)
+    dispatch.dispatch_due()  # the minute's tick puts the retry back on the queue
+    run_jobs()
+    assert smtp_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+    assert browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"] is None
+
+
+def test_a_permanent_refusal_is_no_passing_failure(login, user, via_sink, mailing_for, run_jobs):
+    via_sink.rcpt_replies["ann@example.com"] = ["550 5.1.1 No such user"]
+    mailing = mailing_for("ann@example.com")
+    browser = login(user)
+    browser.post(f"/mailings/{mailing.id}/send-now")
+    run_jobs()
+    progress = browser.get(f"/mailings/{mailing.id}/progress").get_json()
+    assert (progress["failed"], progress["retry"]) == (1, None)
+    assert "failed for a passing reason" not in browser.get(f"/mailings/{mailing.id}").text
