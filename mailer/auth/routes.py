@@ -39,16 +39,20 @@ from mailer.permissions import manager_permission, superuser_permission
 
 def safe_next(target: str | None) -> str:
     """`target` when it is a path on this site; the home page otherwise (no open redirects)."""
-    if target:
-        parts = urlsplit(target.strip())
-        if (
-            not parts.scheme
-            and not parts.netloc
-            and target.startswith("/")
-            and not target.startswith(("//", "/\\"))
-        ):
-            return target
-    return url_for("main.index")
+    return target if target and is_on_this_site(target) else url_for("main.index")
+
+
+def is_on_this_site(target: str) -> bool:
+    """Whether a redirect to `target` stays on this site (and fits in a header)."""
+    parts = urlsplit(target.strip())
+    return (
+        not parts.scheme
+        and not parts.netloc
+        and target.startswith("/")
+        and not target.startswith(("//", "/\\"))
+        # urlsplit drops tabs and line breaks before it reads the address
+        and not any(ord(character) < 32 or ord(character) == 127 for character in target)
+    )
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -30,9 +30,11 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
 from markupsafe import Markup
+from sqlalchemy.exc import DataError
 from wtforms import FileField, SelectField, ValidationError
 
 from mailer.auth.forms import language_choices, timezone_choices
+from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
@@ -72,8 +74,37 @@ class GatedMixin:
 
     def inaccessible_callback(self, name, **kwargs):
         if not current_user.is_authenticated:
-            return redirect(url_for("auth.login", next=request.url))
+            # A path: the login goes back only to this site's paths (safe_next).
+            return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         abort(403)
+
+    def _handle_view(self, name, **kwargs):
+        """Flask-Admin's check (login, permission), then where its "url" goes back to:
+        it takes "http:evil.example" for this site, so only this site's paths pass."""
+        refused = super()._handle_view(name, **kwargs)
+        back = request.values.get("url")
+        if refused is None and back and not is_on_this_site(back):
+            abort(400)
+        return refused
+
+
+class SoundArgumentsMixin:
+    """A record id or page number the database cannot take (id=abc, page=-1, a number past
+    its integers) is "Record does not exist" or an empty page, not a server error."""
+
+    PAGE_MAX = 1_000_000
+
+    def get_one(self, id):
+        try:
+            return super().get_one(id)
+        except DataError:
+            db.session.rollback()
+            return None
+
+    def _get_list_extra_args(self):
+        view_args = super()._get_list_extra_args()
+        view_args.page = min(max(view_args.page or 0, 0), self.PAGE_MAX)
+        return view_args
 
 
 class ChangeErrorsMixin:
@@ -147,7 +178,7 @@ def _rendered_body(view, context, article: Article, name: str) -> Markup:
     return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
 
 
-class ArticleView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
+class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
     can_view_details = True
@@ -244,7 +275,7 @@ def _role_names(view, context, user: User, name: str) -> str:
     return ", ".join(sorted(_role_label(role) for role in user.role_names))
 
 
-class UserView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
+class UserView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     """People and their flags; password hashes stay out of every list, page and form."""
 
     can_create = False  # people register themselves (or `flask csu` for the superuser)
@@ -371,7 +402,7 @@ def _not_granted_yet(form, field) -> None:
         raise ValidationError(gettext("%(email)s already has this role.", email=user.email))
 
 
-class RoleView(GatedMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
+class RoleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     """Grant or take back a role (manager, content manager)."""
 
     can_edit = False

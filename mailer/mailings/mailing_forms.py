@@ -39,6 +39,7 @@ SCOPE_CHOICES = [
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M"
 # A "once" mailing left without an end may go out this long after its start (after downtime).
 ONCE_WINDOW = timedelta(days=1)
+YEARS = range(2000, 3000)  # of a start or an end
 
 
 class MailingForm(FlaskForm):
@@ -88,7 +89,12 @@ class MailingForm(FlaskForm):
         self._check_the_clocks(field)
 
     def _check_the_clocks(self, field) -> None:
-        """A time the clocks skip is refused, rather than moved on silently."""
+        """A time the clocks skip is refused, rather than moved on silently; so is a year
+        outside YEARS (year 1 read in a zone behind UTC is no date at all)."""
+        if field.data is not None and field.data.year not in YEARS:
+            raise ValidationError(
+                _l("Enter a year from %(first)d to %(last)d.", first=YEARS[0], last=YEARS[-1])
+            )
         tz = (self.timezone.data or "").strip()
         if field.data is None or not is_known_timezone(tz) or exists_in_zone(field.data, tz):
             return

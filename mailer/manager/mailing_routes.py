@@ -49,7 +49,18 @@ def mailing_disable(mailing_id: int):
 @bp.route("/mailings/<int:mailing_id>/enable", methods=["POST"])
 @role_required(manager_permission)
 def mailing_enable(mailing_id: int):
-    services.enable_mailing(mailing=db.get_or_404(Mailing, mailing_id), by=current_user)
+    try:
+        services.enable_mailing(mailing=db.get_or_404(Mailing, mailing_id), by=current_user)
+    except services.MailingError:  # their own mailing, that another manager disabled
+        db.session.rollback()
+        flash(
+            _(
+                "Another manager disabled this mailing of yours: only another manager can"
+                " enable it again."
+            ),
+            "warning",
+        )
+        return _back_to_list()
     db.session.commit()
     flash(_("Mailing #%(id)d enabled.", id=mailing_id), "success")
     return _back_to_list()

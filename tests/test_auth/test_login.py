@@ -70,7 +70,14 @@ def test_login_goes_on_to_next_on_this_site(client, user):
 
 @pytest.mark.parametrize(
     "target",
-    ["https://evil.example", "//evil.example/path", "/\\evil.example", "javascript:alert(1)"],
+    [
+        "https://evil.example",
+        "//evil.example/path",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "/\r\nSet-Cookie: a=b",  # a header cannot hold it: it was a server error
+        "/\t/evil.example",
+    ],
 )
 def test_login_refuses_to_redirect_to_another_site(client, user, target):
     response = log_in(client, next=target)

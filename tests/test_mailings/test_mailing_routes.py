@@ -189,6 +189,22 @@ def test_a_start_the_clocks_skip_is_refused_with_the_input_kept(login, user, mes
     assert login(user).post("/mailings/new", data=moved).status_code == 302
 
 
+def test_a_year_no_schedule_can_hold_is_refused_with_the_input_kept(login, user, message, clients):
+    """Year 1 read in a zone behind UTC is before any date: it was a server error."""
+    data = form_data(
+        message,
+        clients,
+        start_at="0001-01-01T00:00",
+        end_at="9999-12-31T23:59",
+        timezone="Etc/GMT+12",
+        frequency="daily",
+    )
+    page = refused(login(user), data)
+
+    assert page.count("Enter a year from 2000 to 2999.") == 2
+    assert 'value="0001-01-01T00:00"' in page
+
+
 def test_another_users_client_id_is_refused_never_attached(
     login, user, other_user, message, clients
 ):

@@ -133,6 +133,18 @@ def test_manager_enables_a_mailing_from_now_without_a_burst(login, manager, othe
     assert stored.next_send_at - utcnow() < timedelta(days=1)
 
 
+def test_a_manager_cannot_enable_their_own_mailing_another_manager_disabled(login, manager):
+    colleague = factories.make_user("colleague@example.com", roles=["manager"])
+    own = factories.make_mailing(manager, is_active=False, disabled_by_id=colleague.id)
+
+    answer = login(manager).post(f"/manager/mailings/{own.id}/enable", follow_redirects=True)
+
+    assert answer.status_code == 200
+    assert "only another manager can enable it again" in answer.text
+    db.session.expire_all()
+    assert db.session.get(Mailing, own.id).is_active is False
+
+
 def test_a_missing_mailing_answers_404_to_a_manager(login, manager):
     assert login(manager).post("/manager/mailings/999/disable").status_code == 404
 
