@@ -68,7 +68,7 @@ def init_app(app: Flask) -> None:
 
 def redact(path: str, token: str | None = None) -> str:
     """The path without its query string, with the route's `token` and any other
-    token-like segment hidden (a short token too: an unsubscribe link's is ~30)."""
+    token-like segment hidden (a short token too)."""
     if token:
         path = path.replace(token, "[redacted]")
     return _TOKEN_SEGMENT.sub("[redacted]", path)

@@ -105,7 +105,7 @@ class _Run:
     builder: MessageBuilder
     sender: str
     base_url: str
-    token: Callable[[int], str] = unsubscribe_token
+    token: Callable[[int, str], str] = unsubscribe_token
 
 
 def send_batch(
@@ -338,7 +338,7 @@ class _Ahead:
 
 def _build(context: _Run, row) -> bytes:
     client = ClientContext(row.email, row.full_name or "", row.comment or "")
-    token = context.token(row.client_id)
+    token = context.token(row.client_id, row.email)
     url = f"{context.base_url}/u/{token}"
     rendered = context.compiled.render(client=client, unsubscribe_url=url)
     return context.builder.build(

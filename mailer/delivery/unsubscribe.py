@@ -2,9 +2,13 @@
 
 `/u/<token>` GET shows a confirmation page; POST unsubscribes. A mail
 program's one-click POST (body `List-Unsubscribe=One-Click`) unsubscribes
-without a page. No login: the token, signed with SECRET_KEY and the salt
-"unsubscribe", names the client, so it cannot be forged or moved to another
-client. It does not expire: links in old emails must keep working.
+without a page. No login: the token names the client and is signed (HMAC,
+with a key derived from SECRET_KEY) together with the client's address, so
+it cannot be forged or moved to another client, and it stops working when
+the owner changes that client's address: the link in an email to the old
+address must not show, nor unsubscribe, whoever has it now. It does not
+expire otherwise: links in old emails must keep working. So do the links of
+emails sent before the address was signed too (LEGACY_SALT: the id alone).
 
 `/unsubscribe/preview`, the link in a message's preview, shows that page as
 a client would see it and changes nothing.
@@ -16,61 +20,77 @@ import hmac
 from collections.abc import Callable
 
 from flask import Blueprint, abort, current_app, render_template, request
-from itsdangerous import BadSignature, URLSafeSerializer
-from itsdangerous.encoding import base64_encode
+from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
+from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
 
 from mailer.extensions import csrf, db
 from mailer.models import Client, utcnow
 
-SALT = "unsubscribe"
-# The serializer zlib-compresses a payload when that makes it shorter, which
-# never happens below ten digits: the fast path stays below them.
-_COMPRESSIBLE = 10**9
+SALT = "unsubscribe-address"
+LEGACY_SALT = "unsubscribe"
+ID_LIMIT = 2**31  # client ids are PostgreSQL integers: a larger one is no client
 
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
 
 
-def _serializer() -> URLSafeSerializer:
-    serializers = current_app.extensions.setdefault("mailer_unsubscribe", {})
-    key = current_app.config["SECRET_KEY"]
-    if key not in serializers:
-        serializers[key] = URLSafeSerializer(key, salt=SALT)
-    return serializers[key]
+def _keys() -> dict:
+    """The signing key, and the serializer of legacy tokens, for this SECRET_KEY (derived
+    once: a token is made for every email sent)."""
+    per_secret = current_app.extensions.setdefault("mailer_unsubscribe", {})
+    secret = current_app.config["SECRET_KEY"]
+    if secret not in per_secret:
+        per_secret[secret] = {
+            "key": Signer(secret, salt=SALT).derive_key(),
+            "legacy": URLSafeSerializer(secret, salt=LEGACY_SALT),
+        }
+    return per_secret[secret]
 
 
-def unsubscribe_token(client_id: int) -> str:
-    return _serializer().dumps(client_id)
+def _signature(key: bytes, payload: bytes, email: str) -> bytes:
+    return base64_encode(hmac.digest(key, payload + b"\0" + email.encode(), "sha256"))
 
 
-def token_maker() -> Callable[[int], str]:
-    """`unsubscribe_token` for a whole batch: the same tokens, several times faster.
+def token_maker() -> Callable[[int, str], str]:
+    """`token(client_id, email)`: the token of a client while its address is `email`
+    (the key looked up once, for the sender's every email)."""
+    key = _keys()["key"]
 
-    The serializer encodes and signs anew for each call; here the signing key
-    is derived once and each token is one HMAC. Checked against the
-    serializer on a sample, so a different itsdangerous falls back to it.
-    """
-    signer = _serializer().make_signer()
-    key, separator = signer.derive_key(), signer.sep
-
-    def token(client_id: int) -> str:
-        if client_id >= _COMPRESSIBLE:
-            return unsubscribe_token(client_id)
+    def token(client_id: int, email: str) -> str:
         payload = base64_encode(str(client_id).encode())
-        signature = base64_encode(hmac.digest(key, payload, "sha1"))
-        return (payload + separator + signature).decode("ascii")
+        return (payload + b"." + _signature(key, payload, email)).decode("ascii")
 
-    sample = 1234567
-    return token if token(sample) == unsubscribe_token(sample) else unsubscribe_token
+    return token
 
 
-def unsubscribe_url(client_id: int) -> str:
-    return f"{current_app.config['BASE_URL']}/u/{unsubscribe_token(client_id)}"
+def unsubscribe_token(client_id: int, email: str) -> str:
+    return token_maker()(client_id, email)
 
 
 def client_for_token(token: str) -> Client | None:
+    """The client the token was made for, if its address is still the one signed."""
+    client = _signed_client(token)
+    return client if client is not None else _legacy_client(token)
+
+
+def _signed_client(token: str) -> Client | None:
+    payload, _, signature = token.encode("ascii", "replace").rpartition(b".")
     try:
-        client_id = _serializer().loads(token)
+        client_id = int(base64_decode(payload))
+    except (BadData, ValueError):
+        return None
+    if not 0 < client_id < ID_LIMIT:
+        return None
+    client = db.session.get(Client, client_id)
+    if client is None:
+        return None
+    expected = _signature(_keys()["key"], payload, client.email)
+    return client if hmac.compare_digest(signature, expected) else None
+
+
+def _legacy_client(token: str) -> Client | None:
+    try:
+        client_id = _keys()["legacy"].loads(token)
     except BadSignature:
         return None
     if not isinstance(client_id, int):

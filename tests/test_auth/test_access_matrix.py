@@ -106,7 +106,7 @@ def _avatar(objs: Objects) -> dict:
 def _unsubscribe_token(objs: Objects) -> dict:
     from mailer.delivery.unsubscribe import unsubscribe_token
 
-    return {"token": unsubscribe_token(objs.client.id)}
+    return {"token": unsubscribe_token(objs.client.id, objs.client.email)}
 
 
 def _article_image(objs: Objects) -> dict:

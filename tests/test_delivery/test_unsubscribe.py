@@ -17,7 +17,7 @@ def _client(email: str) -> Client:
 
 def test_link_shows_a_confirmation_page_and_changes_nothing(client, user):
     ann = factories.make_client(user, "ann@example.com")
-    response = client.get(f"/u/{unsubscribe_token(ann.id)}")
+    response = client.get(f"/u/{unsubscribe_token(ann.id, ann.email)}")
     assert response.status_code == 200
     assert b"ann@example.com" in response.data
     assert b"<form" in response.data
@@ -26,7 +26,7 @@ def test_link_shows_a_confirmation_page_and_changes_nothing(client, user):
 
 def test_confirming_unsubscribes_the_client(client, user):
     ann = factories.make_client(user, "ann@example.com")
-    response = client.post(f"/u/{unsubscribe_token(ann.id)}")
+    response = client.post(f"/u/{unsubscribe_token(ann.id, ann.email)}")
     assert response.status_code == 200
     assert b"unsubscribed" in response.data
     assert _client("ann@example.com").unsubscribed_at is not None
@@ -38,7 +38,7 @@ def test_one_click_post_unsubscribes_without_a_page_and_without_csrf(
     monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
     ann = factories.make_client(user, "ann@example.com")
     response = client.post(
-        f"/u/{unsubscribe_token(ann.id)}", data={"List-Unsubscribe": "One-Click"}
+        f"/u/{unsubscribe_token(ann.id, ann.email)}", data={"List-Unsubscribe": "One-Click"}
     )
     assert response.status_code == 204
     assert response.data == b""
@@ -48,7 +48,7 @@ def test_one_click_post_unsubscribes_without_a_page_and_without_csrf(
 def test_only_the_client_named_by_the_token_is_unsubscribed(client, user, other_user):
     ann = factories.make_client(user, "ann@example.com")
     factories.make_client(other_user, "ann@example.com")
-    client.post(f"/u/{unsubscribe_token(ann.id)}")
+    client.post(f"/u/{unsubscribe_token(ann.id, ann.email)}")
     db.session.expire_all()
     rows = db.session.scalars(db.select(Client).order_by(Client.id)).all()
     assert [row.unsubscribed_at is not None for row in rows] == [True, False]
@@ -58,7 +58,7 @@ def test_a_deleted_clients_link_never_reaches_a_client_added_after_it(client, us
     """The newest client deleted: SQLite would have given its id to the next one, and the
     link in its old emails would have unsubscribed someone else's client."""
     gone = factories.make_client(user, "gone@example.com")
-    gone_id, token = gone.id, unsubscribe_token(gone.id)
+    gone_id, token = gone.id, unsubscribe_token(gone.id, gone.email)
     db.session.delete(gone)
     db.session.commit()
     newcomer = factories.make_client(other_user, "newcomer@example.org")
@@ -72,7 +72,7 @@ def test_a_deleted_clients_link_never_reaches_a_client_added_after_it(client, us
 
 def test_forged_or_damaged_token_is_not_found_and_the_page_says_what_to_do(client, user):
     ann = factories.make_client(user, "ann@example.com")
-    token = unsubscribe_token(ann.id)
+    token = unsubscribe_token(ann.id, ann.email)
     opened = client.get(f"/u/{token[:-2]}xx")
     assert opened.status_code == 404
     assert "This unsubscribe link does not work" in opened.text
@@ -97,14 +97,39 @@ def test_unsubscribed_client_gets_nothing_from_later_runs(client, via_sink, mail
     assert statuses(run_id) == {"sent": 1}
 
 
-def test_batch_tokens_are_the_same_tokens(app):
-    from mailer.delivery.unsubscribe import _serializer, token_maker
+def test_a_link_stops_working_when_the_owner_changes_the_clients_address(client, login, user):
+    """The email went to the old address: its link must not show the new one to whoever
+    has it, nor unsubscribe its new owner."""
+    ann = factories.make_client(user, "ann@example.com")
+    token = unsubscribe_token(ann.id, ann.email)
+    login(user).post(f"/clients/{ann.id}/edit", data={"email": "new-person@example.com"})
+    assert _client("new-person@example.com").id == ann.id
 
-    make = token_maker()
-    for client_id in (1, 42, 65_536, 999_999_999, 10**9, 10**12):
-        token = make(client_id)
-        assert token == unsubscribe_token(client_id)
-        assert _serializer().loads(token) == client_id
+    opened = client.get(f"/u/{token}")
+    assert opened.status_code == 404
+    assert "new-person@example.com" not in opened.text
+    assert client.post(f"/u/{token}", data={"List-Unsubscribe": "One-Click"}).status_code == 404
+    assert _client("new-person@example.com").unsubscribed_at is None
+
+
+def test_links_in_emails_sent_before_addresses_were_signed_still_work(app, client, user):
+    from itsdangerous import URLSafeSerializer
+
+    from mailer.delivery.unsubscribe import LEGACY_SALT
+
+    ann = factories.make_client(user, "ann@example.com")
+    legacy = URLSafeSerializer(app.config["SECRET_KEY"], salt=LEGACY_SALT).dumps(ann.id)
+    assert "ann@example.com" in client.get(f"/u/{legacy}").text
+    assert client.post(f"/u/{legacy}").status_code == 200
+    assert _client("ann@example.com").unsubscribed_at is not None
+
+
+def test_a_token_naming_no_possible_client_is_not_found(client):
+    from itsdangerous.encoding import base64_encode
+
+    for number in (b"99999999999999999999", b"-1", b"0"):
+        forged = f"{base64_encode(number).decode()}.{'A' * 43}"
+        assert client.get(f"/u/{forged}").status_code == 404
 
 
 def test_mailto_link_names_the_clients_token(via_sink, mailing_for, run_jobs):
@@ -116,4 +141,5 @@ def test_mailto_link_names_the_clients_token(via_sink, mailing_for, run_jobs):
     [item] = via_sink.received
     mailto = item.message["List-Unsubscribe"].split("<mailto:", 1)[1].split(">", 1)[0]
     subject = parse_qs(urlsplit(f"mailto:{mailto}").query)["subject"]
-    assert subject == [f"unsubscribe {unsubscribe_token(mailing.clients[0].id)}"]
+    [ann] = mailing.clients
+    assert subject == [f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"]

@@ -501,7 +501,8 @@ def test_reimporting_the_export_keeps_unsubscribed_and_bounced_clients_out_of_ma
         user, "dead@example.com", bounced_at=datetime(2024, 3, 1, 9, 30, tzinfo=UTC)
     )
     factories.make_client(user, "here@example.com")
-    client.post(f"/u/{unsubscribe_token(gone.id)}")  # she unsubscribes by her email's link
+    # She unsubscribes by her email's link.
+    client.post(f"/u/{unsubscribe_token(gone.id, gone.email)}")
     unsubscribed_at = _client(user, "gone@example.com").unsubscribed_at
     browser = login(user)
     export = browser.get("/clients/export.csv").data
