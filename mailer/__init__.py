@@ -16,7 +16,7 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import ConfigError, load_config
-from mailer import logs
+from mailer import headers, logs
 from mailer.extensions import cache, csrf, db, login_manager, migrate, principal
 
 
@@ -37,6 +37,7 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     logs.init_app(app)
+    headers.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_admin(app)

@@ -286,9 +286,7 @@ def avatar(user_id: int):
     user = db.session.get(User, user_id) if may_see else None
     if user is None or not user.avatar:
         abort(404)
-    response = send_from_directory(services.avatar_folder(), user.avatar)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    return response
+    return send_from_directory(services.avatar_folder(), user.avatar)  # nosniff: headers.py
 
 
 @bp.route("/language", methods=["POST"])

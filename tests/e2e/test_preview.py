@@ -29,3 +29,28 @@ def test_the_html_part_shows_styled_and_its_script_never_runs(open_page, ui):
     assert dialogs == []
     assert page.title() != "ran"
     ui.look(page)
+
+
+def test_the_unsubscribe_link_in_the_preview_opens_the_clients_page_in_the_frame(open_page, ui):
+    """Mailer's pages may be framed by mailer's own (frame-ancestors 'self'), no other site's."""
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    factories.make_client(owner, "anna@example.com", full_name="Anna")
+    message = factories.make_message(
+        owner, body_html='<p><a id="leave" href="{{ unsubscribe_url }}">Unsubscribe</a></p>'
+    )
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto(f"/messages/{message.id}")
+
+    frame = page.frame_locator("#rendered-html")
+    frame.locator("#leave").click()
+    expect(frame.locator("h1")).to_have_text(ui.t("Unsubscribe?"))
+
+
+def test_another_site_cannot_show_mailer_in_a_frame(page, live_server):
+    """Clickjacking: a page elsewhere (here "localhost", another origin than 127.0.0.1)."""
+    other_site = live_server.replace("127.0.0.1", "localhost")
+    page.goto(f"{other_site}/static/mailer.css")  # any page of that other origin
+    page.set_content(f'<iframe id="victim" src="{live_server}/auth/login"></iframe>')
+    frame = page.frame_locator("#victim")
+    expect(frame.locator("body")).not_to_contain_text("Log in", timeout=3_000)
