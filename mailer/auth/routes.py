@@ -245,6 +245,16 @@ def change_password():
     return render_template("auth/change_password.html", form=form)
 
 
+@bp.route("/logout-everywhere", methods=["POST"])
+@login_required
+def logout_everywhere():
+    services.end_every_session(current_user)
+    db.session.commit()
+    login_user(current_user._get_current_object())  # this browser carries on
+    flash(_("You are logged out on every other device and browser."), "success")
+    return redirect(url_for("auth.profile"))
+
+
 @bp.route("/profile", methods=["GET", "POST"])
 @login_required
 def profile():

@@ -155,6 +155,13 @@ def set_password(user: User, password: str) -> None:
     db.session.flush()
 
 
+def end_every_session(user: User) -> None:
+    """Log the user out everywhere: every session and remember cookie ends at its next
+    request (User.get_id). The caller logs the current one in again if it is to go on."""
+    user.session_generation += 1
+    db.session.flush()
+
+
 def request_password_reset(email: str) -> None:
     """Email a reset link when the address is registered; nothing otherwise (same answer).
 

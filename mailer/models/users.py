@@ -40,6 +40,9 @@ class User(UserMixin, db.Model):
     # The login before the last one: the profile shows it, so a login the user did not
     # make can be noticed (the last one is the user's own, just made).
     previous_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Raised by "Log out everywhere": every session and remember cookie made before it
+    # names an older one, and ends (get_id).
+    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -50,12 +53,14 @@ class User(UserMixin, db.Model):
         return f"<User {self.id} {self.email}>"
 
     def get_id(self) -> str:
-        """What the session and the remember cookie hold: the id and a password stamp.
+        """What the session and the remember cookie hold: the id, a password stamp and the
+        session generation.
 
-        A new password changes the stamp, so every other session of this user
-        (another browser, a stolen cookie) is logged out at its next request.
+        A new password changes the stamp, and "Log out everywhere" the generation, so
+        every other session of this user (another browser, a stolen cookie) is logged out
+        at its next request.
         """
-        return f"{self.id}:{self.password_stamp}"
+        return f"{self.id}:{self.password_stamp}:{self.session_generation}"
 
     @property
     def password_stamp(self) -> str:
@@ -63,12 +68,18 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def from_session_id(cls, session_id: str) -> User | None:
-        """The user a session id names, if its password stamp is still current."""
-        user_id, _, stamp = session_id.partition(":")
+        """The user a session id names, if its stamp and generation are still current (a
+        session from before generations, "id:stamp", is of generation 0)."""
+        user_id, _, rest = session_id.partition(":")
+        stamp, _, generation = rest.partition(":")
         if not user_id.isdigit():
             return None
         user = db.session.get(cls, int(user_id))
-        if user is None or not hmac.compare_digest(stamp, user.password_stamp):
+        if (
+            user is None
+            or not hmac.compare_digest(stamp, user.password_stamp)
+            or (generation or "0") != str(user.session_generation)
+        ):
             return None
         return user
 

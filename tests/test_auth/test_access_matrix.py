@@ -138,6 +138,7 @@ ACCESS: dict[str, Rule] = {
     "auth.register": Rule(ANONYMOUS_ONLY),
     "auth.login": Rule(ANONYMOUS_ONLY),
     "auth.logout": Rule(LOGGED_IN, ok=302),
+    "auth.logout_everywhere": Rule(LOGGED_IN, ok=302),
     "auth.confirm": Rule(PUBLIC, args=_confirm_token),
     "auth.resend_confirmation": Rule(PUBLIC),
     "auth.forgot_password": Rule(PUBLIC),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import time_machine
@@ -184,3 +184,46 @@ def test_logout_without_csrf_token_is_refused(csrf_app, user):
 
     assert client.post("/auth/logout").status_code == 400
     assert logged_in_id(client) == str(user.id)
+
+
+def test_log_out_everywhere_ends_every_other_session_and_remember_cookie(app, user):
+    """As after a login the user does not recognise: a copied cookie ends too."""
+    this_browser, other_browser = app.test_client(), app.test_client()
+    log_in(this_browser)
+    log_in(other_browser, remember="y")
+    copied = app.test_client()  # the other browser's cookies, copied before
+    for cookie in other_browser._cookies.values():
+        copied.set_cookie(cookie.key, cookie.value)
+    assert copied.get("/clients/").status_code == 200
+
+    answer = this_browser.post("/auth/logout-everywhere", follow_redirects=True)
+
+    assert "You are logged out on every other device and browser." in answer.text
+    assert this_browser.get("/clients/").status_code == 200
+    for stale in (other_browser, copied):
+        assert stale.get("/clients/").location.startswith("/auth/login")
+        with stale.session_transaction() as session:
+            session.pop("_user_id", None)  # left with the remember cookie alone
+        assert stale.get("/clients/").status_code == 302
+
+
+def test_a_session_from_before_session_generations_goes_on(client, user):
+    """No one is logged out by the upgrade that added them: "id:stamp" is generation 0."""
+    with client.session_transaction() as session:
+        session["_user_id"] = f"{user.id}:{user.password_stamp}"
+        session["_fresh"] = True
+    assert client.get("/clients/").status_code == 200
+
+
+def test_a_remembered_login_lasts_thirty_days_and_a_session_cookie_fourteen(app, user):
+    start = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+    browsers = app.test_client(), app.test_client()
+    with time_machine.travel(start, tick=False):
+        answer = log_in(browsers[0], remember="y")
+        log_in(browsers[1])
+    remember = next(c for c in answer.headers.getlist("Set-Cookie") if c.startswith("remember"))
+    assert "Expires=Tue, 31 Mar 2026 09:00:00 GMT" in remember
+    for browser, days, status in ((browsers[0], 13, 200), (browsers[1], 15, 302)):
+        browser.delete_cookie("remember_token")  # the session cookie alone
+        with time_machine.travel(start + timedelta(days=days), tick=False):
+            assert browser.get("/clients/").status_code == status, days
