@@ -24,6 +24,9 @@ FALSE_WORDS = {"0", "false", "no", "off", ""}
 YANDEX_SMTP = {"MAIL_SERVER": "smtp.yandex.ru", "MAIL_PORT": 465, "MAIL_USE_SSL": True}
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
 class ConfigError(Exception):
     """A setting is missing or malformed; the message is one line for the operator."""
 
@@ -61,14 +64,23 @@ class _Reader:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
         return value
 
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        """One of `choices`, in any case (given upper-case)."""
+        value = self.str(name, default).upper()
+        if value not in choices:
+            raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+        return value
+
     def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
         raw = self.str(name)
         if raw is None:
             return None
         scheme = urlsplit(raw).scheme
         if scheme not in schemes:
+            # Only the scheme is quoted: the rest of a database URL may hold its password.
+            got = f"{scheme}://..." if scheme else "no scheme"
             expected = ", ".join(f"{s}://" for s in schemes)
-            raise ConfigError(f"{name} must be a URL starting with {expected}, got {scheme!r}")
+            raise ConfigError(f"{name} must be a URL starting with {expected}, got {got}")
         return raw
 
     def timezone(self, name: str, default: str) -> str:
@@ -220,7 +232,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
         "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),
         **_sending(env),
-        "LOG_LEVEL": (env.str("LOG_LEVEL", "INFO") or "INFO").upper(),
+        "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         **_cache(env, redis_url),
         **_mail(env, instance_path),
     }

@@ -100,6 +100,10 @@ def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
         ({"CACHE_ENABLED": "maybe"}, "CACHE_ENABLED must be true or false"),
         ({"DEFAULT_TIMEZONE": "Mars/Base"}, "DEFAULT_TIMEZONE must be an IANA time zone"),
         ({"MAIL_USE_SSL": "1", "MAIL_USE_TLS": "1"}, "cannot both be on"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
+        ({"BASE_URL": "notaurl"}, "BASE_URL must be a URL starting with http://, https://, got no"),
+        # Never the rest of a database URL: it may hold the password.
+        ({"DATABASE_URL": "mysql://me:secret@db/x"}, r"got mysql://\.\.\.$"),
     ],
 )
 def test_malformed_setting_names_the_variable_and_what_it_expects(instance, environ, message):
