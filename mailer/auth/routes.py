@@ -201,9 +201,15 @@ def forgot_password():
 
 @bp.route("/reset/<token>", methods=["GET", "POST"])
 def reset_password(token: str):
-    # Checked on opening, so nobody types a new password twice into a dead link.
-    if request.method == "GET" and services.reset_link_user(token) is None:
-        return _dead_link("auth.forgot_password")
+    # Checked on opening, so nobody types a new password twice into a dead link, nor one
+    # that could not let them in (a link sent before the account was blocked).
+    if request.method == "GET":
+        user = services.reset_link_user(token)
+        if user is None:
+            return _dead_link("auth.forgot_password")
+        if user.is_blocked:
+            flash(_("Your account is blocked, so you cannot log in. Contact a manager."), "warning")
+            return redirect(url_for("auth.login"))
     form = ResetPasswordForm()
     if form.validate_on_submit():
         user = services.reset_password(token, form.password.data)

@@ -163,16 +163,19 @@ def end_every_session(user: User) -> None:
 
 
 def request_password_reset(email: str) -> None:
-    """Email a reset link when the address is registered; nothing otherwise (same answer).
+    """Email a reset link when the address is registered (a blocked account gets an email
+    that says it is blocked instead); nothing otherwise (the page answers the same).
 
     A failed send is logged, not raised, for the same reason.
     """
     user = User.by_email(email)
     if user is None:
         return
-    token = tokens.make_token(user, tokens.RESET)
-    link = _link("reset_password", token)
     with suppress(EmailNotSent):
+        if user.is_blocked:  # a new password would not let them in: say so, with no link
+            _send("auth/email/reset_blocked", user, _l("Your password was not reset"))
+            return
+        link = _link("reset_password", tokens.make_token(user, tokens.RESET))
         _send("auth/email/reset", user, _l("Reset your password"), link=link)
 
 

@@ -28,20 +28,41 @@ def test_reset_link_sets_a_new_password(app, client, outbox, user):
     assert login.status_code == 302
 
 
-def test_a_blocked_user_who_resets_is_told_the_account_is_blocked_not_to_log_in(
+def test_a_blocked_user_who_asks_for_a_reset_is_told_the_account_is_blocked_not_invited(
     app, client, outbox, user
 ):
     user.is_blocked = True
     db.session.commit()
+    stranger = client.post(
+        "/auth/reset", data={"email": "nobody@example.com"}, follow_redirects=True
+    )
+    asked = client.post("/auth/reset", data={"email": user.email}, follow_redirects=True)
+
+    assert asked.text == stranger.text  # the page tells nobody who has an account
+    [email] = outbox()
+    assert email["Subject"] == "Your password was not reset"
+    body = email.get_content()
+    assert "Your account is blocked, so a new password would not let you log in" in body
+    assert app.config["BASE_URL"] not in body  # no link to choose one
+
+
+def test_a_reset_link_sent_before_the_account_was_blocked_says_so_when_opened(
+    app, client, outbox, user
+):
     client.post("/auth/reset", data={"email": user.email})
     path = link_in(outbox()[0], app.config["BASE_URL"])
+    user.is_blocked = True
+    db.session.commit()
+
+    opened = client.get(path, follow_redirects=True).text
+    assert "Your account is blocked, so you cannot log in. Contact a manager." in opened
+    assert 'name="password_confirm"' not in opened  # no form for a new password
 
     page = client.post(
         path,
         data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD},
         follow_redirects=True,
-    ).text
-
+    ).text  # a form opened before the block
     assert "your account is blocked, so you cannot log in. Contact a manager." in page
     assert "Log in with the new one" not in page
 
