@@ -29,6 +29,8 @@ WHOLE = {
     ),
 }
 TIMED_OUT = re.compile(r"timed out during (\w+)")
+WRITTEN = re.compile(r"written to (\S+)")  # the embedded default's outbox (transport.py)
+UNWRITTEN = re.compile(r"could not write to the outbox: (.*)", re.S)
 DROPPED = re.compile(r"connection dropped during (\w+)")
 
 
@@ -41,6 +43,10 @@ def shown_reply(reply: str) -> str:
         return _("no answer in time (%(stage)s)", stage=STAGES[match[1]])
     if (match := DROPPED.fullmatch(reply)) and match[1] in STAGES:
         return _("the server closed the connection (%(stage)s)", stage=STAGES[match[1]])
+    if match := WRITTEN.fullmatch(reply):
+        return _("written to %(file)s", file=match[1])
+    if match := UNWRITTEN.fullmatch(reply):
+        return _("could not write to the outbox: %(error)s", error=match[1])
     if reply.startswith(RENDER_FAILURE):
         error = reply.removeprefix(RENDER_FAILURE)
         return _("not sent: the message failed for this client: %(error)s", error=error)

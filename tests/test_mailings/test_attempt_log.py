@@ -64,6 +64,11 @@ def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user
             "not sent: the message failed for this client: 'dict object' has no attribute 'x'",
             "не отправлено: сообщение не собралось для этого клиента: &#39;dict object&#39;",
         ),
+        ("written to 20261205-211000-ab12-anna.eml", "записано в 20261205-211000-ab12-anna.eml"),
+        (
+            "could not write to the outbox: [Errno 28] No space left on device",
+            "не удалось записать в папку исходящих: [Errno 28] No space left on device",
+        ),
         ("4.7.1 connection refused by policy", "4.7.1 connection refused by policy"),
     ],
 )
