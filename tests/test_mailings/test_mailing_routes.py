@@ -347,9 +347,12 @@ def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
     browser = login(user)
     browser.post("/mailings/new", data=form_data(message, clients))
     mailing = db.session.scalar(db.select(Mailing))
+    assert 'id="no-clients"' not in browser.get(f"/mailings/{mailing.id}").text
     for client in clients:
         browser.post(f"/clients/{client.id}/delete")
 
+    shown = browser.get(f"/mailings/{mailing.id}").text  # said before any click
+    assert "This mailing has no clients, so it sends to nobody." in shown
     page = browser.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True).text
 
     assert "This mailing has no clients to send to: edit it to choose some." in page
