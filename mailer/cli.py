@@ -202,16 +202,26 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
     from sqlalchemy import select
 
     from mailer.delivery import dispatch
-    from mailer.models import Mailing
+    from mailer.models import Mailing, User
 
-    query = select(Mailing).where(Mailing.is_active.is_(True)).order_by(Mailing.id)
+    if mailing_id is not None:
+        _check_sendable(mailing_id)
+    query = (
+        select(Mailing)
+        .join(Mailing.owner)
+        .where(Mailing.is_active.is_(True), User.is_blocked.is_(False))
+        .order_by(Mailing.id)
+    )
     if mailing_id is not None:
         query = query.where(Mailing.id == mailing_id)
     mailings = list(db.session.scalars(query))
     if not mailings:
-        raise click.ClickException("No active mailing to send.")
+        raise click.ClickException("No active mailing to send (of an owner not blocked).")
     if not yes:
-        click.confirm(f"Send {len(mailings)} mailing(s) to all their clients now?", abort=True)
+        completed = sum(mailing.status == "completed" for mailing in mailings)
+        again = f" ({completed} of them completed: their clients got them already)"
+        question = f"Send {len(mailings)} mailing(s) to all their clients now"
+        click.confirm(f"{question}{again if completed else ''}?", abort=True)
     # Read up front: each run's commit below expires the mailings loaded here.
     for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
         if not has_clients:
@@ -229,6 +239,19 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
             click.echo(f"Mailing {one_id}: run {run_id} queued in {batches} batch(es).")
         else:
             _send_in_process(one_id, run_id)
+
+
+def _check_sendable(mailing_id: int) -> None:
+    """--mailing ID: say why that mailing cannot be sent, if it cannot."""
+    from mailer.models import Mailing
+
+    mailing = db.session.get(Mailing, mailing_id)
+    if mailing is None:
+        raise click.ClickException(f"Mailing {mailing_id} does not exist.")
+    if not mailing.is_active:
+        raise click.ClickException(f"Mailing {mailing_id} is disabled: enable it first.")
+    if mailing.owner.is_blocked:
+        raise click.ClickException(f"Mailing {mailing_id}'s owner is blocked: it sends nothing.")
 
 
 def _send_in_process(mailing_id: int, run_id: int) -> None:

@@ -84,3 +84,45 @@ def test_mailing_start_now_skips_a_mailing_still_sending_and_says_so(
     run_jobs()
     assert via_sink.to_counts() == {"bob@example.com": 1}
     assert len(db.session.scalars(db.select(Run).filter_by(mailing_id=busy.id)).all()) == 1
+
+
+def test_mailing_start_now_says_why_one_mailing_cannot_be_sent(app, mailing_for, user, manager):
+    from mailer.auth.services import block_user
+
+    disabled = mailing_for("ann@example.com", is_active=False)
+    blocked_owners = mailing_for("bob@example.com")
+    block_user(user=user, by=manager)
+    db.session.commit()
+    for mailing_id, reason in (
+        (999_999, "Mailing 999999 does not exist."),
+        (disabled.id, f"Mailing {disabled.id} is disabled: enable it first."),
+        (blocked_owners.id, f"Mailing {blocked_owners.id}'s owner is blocked: it sends nothing."),
+    ):
+        result = app.test_cli_runner().invoke(
+            args=["mailing-start-now", "--mailing", str(mailing_id), "--yes"]
+        )
+        assert result.exit_code == 1
+        assert reason in result.output
+
+
+def test_mailing_start_now_asks_about_only_what_it_sends_and_warns_of_completed_ones(
+    app, via_sink, mailing_for, other_user, manager, run_jobs
+):
+    from mailer.auth.services import block_user
+    from tests import factories
+
+    mailing_for("ann@example.com", status="completed", next_send_at=None)
+    mailing_for("bob@example.com")
+    theirs = factories.make_client(other_user, "cat@example.com")
+    factories.make_mailing(other_user, clients=[theirs])
+    block_user(user=other_user, by=manager)
+    db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["mailing-start-now"], input="y\n")
+
+    assert (
+        "Send 2 mailing(s) to all their clients now"
+        " (1 of them completed: their clients got them already)?"
+    ) in result.output
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
