@@ -55,6 +55,15 @@ def is_on_this_site(target: str) -> bool:
     )
 
 
+def _say_where_mail_goes() -> None:
+    """Trying mailer on one's own machine (debug, no mail server): the email is a file."""
+    if current_app.debug and (outbox := current_app.config["MAIL_OUTBOX"]):
+        message = _(
+            "No mail server is set up: emails are written as files to %(folder)s.", folder=outbox
+        )
+        flash(message)
+
+
 @bp.route("/register", methods=["GET", "POST"])
 def register():
     if current_user.is_authenticated:
@@ -79,6 +88,7 @@ def register():
         else:
             db.session.commit()
             flash(_("Check your inbox: we sent a link to confirm your address."), "success")
+            _say_where_mail_goes()
             return redirect(url_for("auth.login"))
     return render_template("auth/register.html", form=form)
 
@@ -139,6 +149,7 @@ def resend_confirmation():
         services.resend_confirmation(form.email.data)
         db.session.commit()
         flash(_("If that address waits for confirmation, a new link is on its way."), "info")
+        _say_where_mail_goes()
         return redirect(url_for("auth.login"))
     return render_template("auth/resend_confirmation.html", form=form)
 
@@ -195,6 +206,7 @@ def forgot_password():
         services.request_password_reset(form.email.data)
         db.session.commit()
         flash(_("If that address has an account, a link to reset the password is on its way."))
+        _say_where_mail_goes()
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot_password.html", form=form)
 

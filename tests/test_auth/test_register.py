@@ -230,3 +230,17 @@ def test_reset_link_cannot_confirm_an_address(app, client, outbox):
 
     db.session.expire_all()
     assert not User.by_email("late@example.com").is_confirmed
+
+
+@pytest.mark.parametrize("debug", [True, False], ids=["trying it at home", "production"])
+def test_without_a_mail_server_the_page_says_where_the_email_went(app, client, debug):
+    """make run with nothing configured: the confirmation link is in a file, not a mailbox."""
+    app.config["DEBUG"] = debug
+    try:
+        register(client)
+        page = client.get("/auth/login").text
+    finally:
+        app.config["DEBUG"] = False
+    folder = app.config["MAIL_OUTBOX"]
+    said = f"No mail server is set up: emails are written as files to {folder}."
+    assert (said in page) is debug
