@@ -24,7 +24,7 @@ from tests import factories
 from tests.e2e.ui import log_in, tab_to
 
 DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
+PHONE = {"width": 375, "height": 667}  # the narrowest phone in use (an iPhone SE)
 TABLET = {"width": 768, "height": 1024}
 SMALL_LAPTOP = {"width": 1024, "height": 768}  # and a tablet held sideways
 LONG_NAME = "Ж" + "x" * 199  # the longest name the forms take, without a space
@@ -78,7 +78,7 @@ def test_users_screen_keeps_the_block_button_on_screen_beside_a_long_name(
     manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
     page = _opened(open_page, ui, manager.email, "/manager/users")
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
-    _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True))
+    _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True).locator("visible=true"))
     _assert_on_screen(page, row.get_by_role("button", name=ui.t("Block")))
     _assert_on_screen(page, page.get_by_role("columnheader", name=ui.t("Last login")))
     _assert_no_sideways_scroll(page)
@@ -117,7 +117,7 @@ def test_users_screen_on_a_phone_wraps_the_long_name_within_the_screen(
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     row.scroll_into_view_if_needed()
     _assert_on_screen(page, row.get_by_text(LONG_NAME).locator("visible=true"))
-    _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True))
+    _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True).locator("visible=true"))
     _assert_on_screen(page, row.get_by_role("button", name=ui.t("Block")))
     _assert_no_sideways_scroll(page)
 
@@ -152,6 +152,33 @@ def test_a_disabled_mailing_keeps_its_enable_button_on_a_phone(open_page, ui, lo
     page = _opened(open_page, ui, manager.email, "/manager/mailings", viewport=PHONE)
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     _assert_on_screen(page, row.get_by_role("button", name=ui.t("Enable")))
+
+
+def _assert_table_fits(page: Page) -> None:
+    """The list's table keeps to the screen's width: nothing of it lies sideways."""
+    sideways = page.locator(".table-responsive").evaluate(
+        "box => box.scrollWidth - box.clientWidth"
+    )
+    assert sideways <= 0, f"{page.url}'s table scrolls {sideways}px sideways"
+
+
+def test_users_screen_on_a_phone_keeps_every_status_and_its_button(open_page, ui, long_named_owner):
+    """In Russian "заблокирован" and "Разблокировать" are wide: the status goes under the
+    email, beside which the button stays."""
+    factories.make_user("blocked@example.com", is_blocked=True, blocked_at=utcnow())
+    factories.make_user("new@example.com", confirmed=False)
+    manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+    page = _opened(open_page, ui, manager.email, "/manager/users", viewport=PHONE)
+    for email, status, button in (
+        ("blocked@example.com", "blocked", "Unblock"),
+        ("new@example.com", "unconfirmed", "Block"),
+        (LONG_EMAIL, "active", "Block"),
+    ):
+        row = page.get_by_role("row").filter(has_text=email)
+        _assert_on_screen(page, row.get_by_text(ui.t(status), exact=True).locator("visible=true"))
+        _assert_on_screen(page, row.get_by_role("button", name=ui.t(button)))
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
 
 
 @pytest.mark.parametrize("viewport", [TABLET, SMALL_LAPTOP], ids=["tablet", "small laptop"])
