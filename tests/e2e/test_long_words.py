@@ -162,6 +162,37 @@ def _assert_table_fits(page: Page) -> None:
     assert sideways <= 0, f"{page.url}'s table scrolls {sideways}px sideways"
 
 
+def test_client_list_on_a_phone_keeps_each_clients_state_and_delete_button(
+    open_page, ui, long_named_owner
+):
+    """Email, State and Delete; the name goes under the email, the date added gives way.
+    A bounced client's state is the longest ("письма не доходят")."""
+    factories.make_client(
+        long_named_owner, "gone@example.com", unsubscribed_at=utcnow(), bounced_at=utcnow()
+    )
+    page = _opened(open_page, ui, long_named_owner.email, "/clients/", viewport=PHONE)
+    rows = page.get_by_role("row").filter(has_text="@")
+    expect(rows).to_have_count(3)
+    for row in rows.all():
+        _assert_on_screen(page, row.get_by_role("link").first)
+        _assert_on_screen(page, row.get_by_role("button", name=ui.t("Delete")))
+    for email, state in (
+        ("short@example.com", "active"),
+        ("gone@example.com", "unsubscribed"),
+        ("gone@example.com", "bounced"),
+    ):
+        row = rows.filter(has_text=email)
+        _assert_on_screen(page, row.get_by_text(ui.t(state), exact=True).locator("visible=true"))
+    _assert_on_screen(
+        page,
+        rows.filter(has_text="short@example.com")
+        .get_by_text("Short", exact=True)
+        .locator("visible=true"),
+    )
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
+
+
 def test_users_screen_on_a_phone_keeps_every_status_and_its_button(open_page, ui, long_named_owner):
     """In Russian "заблокирован" and "Разблокировать" are wide: the status goes under the
     email, beside which the button stays."""
