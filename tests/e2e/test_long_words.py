@@ -193,6 +193,44 @@ def test_client_list_on_a_phone_keeps_each_clients_state_and_delete_button(
     _assert_no_sideways_scroll(page)
 
 
+def test_mailing_list_on_a_phone_keeps_the_status_next_send_and_last_result(open_page, ui):
+    """The status beside the subject; the frequency, next send and last result under it."""
+    owner = factories.make_user("runs@example.com", locale=ui.lang)
+    message = factories.make_message(owner, LONG_NAME)
+    start = datetime(2030, 1, 2, 9, tzinfo=UTC)
+    mailing = factories.make_mailing(
+        owner,
+        message=message,
+        frequency="weekly",
+        status="started",
+        start_at=start,
+        next_send_at=datetime(2030, 1, 9, 9, tzinfo=UTC),
+    )
+    run = factories.make_run(mailing, scheduled_for=start)
+    for number in range(3):
+        client = factories.make_client(owner, f"c{number}@example.com")
+        factories.make_delivery(run, client, status="failed" if number else "sent")
+    factories.make_mailing(owner, is_active=False)  # "disabled", the longest status
+
+    page = _opened(open_page, ui, owner.email, "/mailings/", viewport=PHONE)
+
+    row = page.get_by_role("row").filter(has_text=LONG_NAME)
+    _assert_on_screen(page, row.get_by_role("link", name=LONG_NAME))
+    _assert_on_screen(page, row.get_by_text(ui.t("started"), exact=True))
+    for shown in (
+        ui.t("Weekly"),
+        "2030-01-09 09:00",
+        ui.tn("%(num)d sent", "%(num)d sent", 1),
+        ui.tn("%(num)d failed", "%(num)d failed", 2),
+    ):
+        _assert_on_screen(page, row.get_by_text(shown).locator("visible=true"))
+    disabled = page.get_by_role("row").filter(has_text=ui.t("disabled"))
+    _assert_on_screen(page, disabled.get_by_text(ui.t("disabled"), exact=True))
+    _assert_on_screen(page, disabled.get_by_text(ui.t("not sent yet")).locator("visible=true"))
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
+
+
 def test_users_screen_on_a_phone_keeps_every_status_and_its_button(open_page, ui, long_named_owner):
     """In Russian "заблокирован" and "Разблокировать" are wide: the status goes under the
     email, beside which the button stays."""
