@@ -231,6 +231,20 @@ def test_mailing_list_on_a_phone_keeps_the_status_next_send_and_last_result(open
     _assert_no_sideways_scroll(page)
 
 
+def test_message_list_on_a_phone_keeps_the_edit_buttons(open_page, ui):
+    owner = factories.make_user("writer@example.com", locale=ui.lang)
+    factories.make_message(owner, LONG_NAME, body_html="<p>Hi</p>")
+    factories.make_message(owner, "Short")
+    page = _opened(open_page, ui, owner.email, "/messages/", viewport=PHONE)
+    rows = page.get_by_role("row").filter(has=page.get_by_role("link", name=ui.t("Edit")))
+    expect(rows).to_have_count(2)
+    for row in rows.all():
+        _assert_on_screen(page, row.get_by_role("link").first)
+        _assert_on_screen(page, row.get_by_role("link", name=ui.t("Edit")))
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
+
+
 def test_users_screen_on_a_phone_keeps_every_status_and_its_button(open_page, ui, long_named_owner):
     """In Russian "заблокирован" and "Разблокировать" are wide: the status goes under the
     email, beside which the button stays."""
