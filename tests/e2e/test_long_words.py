@@ -3,10 +3,10 @@
 Anyone can register as a 200-character name without a space. Before, such a word
 widened its column until the rest of every row (and its Block or Delete button)
 lay beyond the right edge of the screen. A list of many pages keeps its page
-links on a phone's screen too, and on a phone the managers' lists, the attempt
-log and the report keep to fewer columns, so the status, the buttons, the clients
-and what became of the emails stay on it. Last, the page's frame for a keyboard:
-a skip link first, and a focus ring that shows on the blue navbar.
+links on a phone's screen too, and on a phone (375px) every list keeps to fewer
+columns, so the status, the buttons, the clients, the server's replies and what
+became of the emails stay on it. Last, the page's frame for a keyboard: a skip
+link first, and a focus ring that shows on the blue navbar.
 """
 
 from __future__ import annotations
@@ -241,6 +241,29 @@ def test_message_list_on_a_phone_keeps_the_edit_buttons(open_page, ui):
     for row in rows.all():
         _assert_on_screen(page, row.get_by_role("link").first)
         _assert_on_screen(page, row.get_by_role("link", name=ui.t("Edit")))
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
+
+
+@pytest.mark.parametrize("path", ["/attempts/", "/manager/attempts"])
+def test_attempt_logs_on_a_phone_keep_the_result_and_the_servers_reply(
+    open_page, ui, long_named_owner, path
+):
+    """The time, the result and the client; the reply goes under the client, and a long
+    address in it wraps."""
+    long_named = db.session.scalar(db.select(Client).filter_by(email=LONG_EMAIL))
+    run = factories.make_run(factories.make_mailing(long_named_owner, clients=[long_named]))
+    reply = f"5.1.1 <{'u' * 64}@example.com>: Recipient address rejected: User unknown"
+    factories.make_attempt(run, long_named, success=False, reply=reply)
+    viewer = long_named_owner
+    if path.startswith("/manager"):
+        viewer = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+    page = _opened(open_page, ui, viewer.email, path, viewport=PHONE)
+
+    row = page.get_by_role("row").filter(has_text=LONG_NAME)
+    _assert_on_screen(page, row.get_by_text(ui.t("failure"), exact=True))
+    _assert_on_screen(page, row.get_by_text(LONG_NAME))
+    _assert_on_screen(page, row.get_by_text("Recipient address rejected").locator("visible=true"))
     _assert_table_fits(page)
     _assert_no_sideways_scroll(page)
 
