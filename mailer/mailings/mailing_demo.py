@@ -86,6 +86,7 @@ def _mailing(
             end_at=now + timedelta(minutes=spec["end_in_minutes"]),
             frequency=spec["frequency"],
             timezone=spec["timezone"],
+            name=spec.get("name", ""),
         ),
         now=now,
         allow_past=True,

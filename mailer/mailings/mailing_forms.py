@@ -24,6 +24,7 @@ from mailer.mailings.mailing_services import (
     exists_in_zone,
     local_to_utc,
 )
+from mailer.models.mailings import NAME_MAX
 
 FREQUENCY_CHOICES = [
     SelectChoice("once", _l("Once")),
@@ -45,6 +46,11 @@ YEARS = range(2000, 3000)  # of a start or an end
 class MailingForm(FlaskForm):
     # Choices are the owner's messages, set by the route; the service checks
     # ownership again, so a forged id is refused with a message on this field.
+    name = StringField(
+        _l("Mailing name"),
+        validators=[Length(max=NAME_MAX)],
+        description=_l("How your lists show it. Empty: the message's subject."),
+    )
     message_id = SelectField(_l("Message"), coerce=int, validate_choice=False)
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
     client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
@@ -127,6 +133,7 @@ class MailingForm(FlaskForm):
             frequency=self.frequency.data,
             timezone=tz,
             is_active=self.is_active.data,
+            name=self.name.data or "",
         )
 
 

@@ -168,6 +168,7 @@ class _FormValues:
     """A mailing as the form shows it: local times in the mailing's own zone."""
 
     def __init__(self, mailing: Mailing):
+        self.name = mailing.name
         self.message_id = mailing.message_id
         self.start_at = services.utc_to_local(mailing.start_at, mailing.timezone)
         self.end_at = services.utc_to_local(mailing.end_at, mailing.timezone)

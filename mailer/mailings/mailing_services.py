@@ -59,6 +59,7 @@ class MailingData:
     frequency: str
     timezone: str
     is_active: bool = True
+    name: str = ""
 
 
 def local_to_utc(local: datetime, tz: str) -> datetime:
@@ -148,6 +149,7 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
 
 def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool) -> None:
     _validate(mailing.owner, data)
+    mailing.name = data.name.strip()
     mailing.message_id = data.message_id
     mailing.start_at = data.start_at
     mailing.end_at = data.end_at

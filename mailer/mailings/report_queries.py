@@ -40,7 +40,7 @@ class Figures:
 @dataclass(frozen=True, kw_only=True)
 class ReportRow(Figures):
     mailing_id: int
-    subject: str
+    title: str
     status: str
     is_active: bool
 
@@ -109,7 +109,7 @@ def _figures(values) -> dict:
 
 def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
     shown = (
-        select(Mailing.id, Mailing.message_id, Mailing.status, Mailing.is_active)
+        select(Mailing.id, Mailing.name, Mailing.message_id, Mailing.status, Mailing.is_active)
         .where(Mailing.owner_id == owner.id)
         .order_by(Mailing.id.desc())
         .limit(per_page)
@@ -125,8 +125,9 @@ def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
         .subquery()
     )
     figures = [column for column in per_mailing.c if column.name != "mailing_id"]
+    title = case((shown.c.name != "", shown.c.name), else_=Message.subject)  # Mailing.title
     rows = db.session.execute(
-        select(shown.c.id, Message.subject, shown.c.status, shown.c.is_active, *figures)
+        select(shown.c.id, title, shown.c.status, shown.c.is_active, *figures)
         .join(Message, Message.id == shown.c.message_id)
         .outerjoin(per_mailing, per_mailing.c.mailing_id == shown.c.id)
         .order_by(shown.c.id.desc())
@@ -134,7 +135,7 @@ def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
     return [
         ReportRow(
             mailing_id=row[0],
-            subject=row[1],
+            title=row[1],
             status=row[2],
             is_active=row[3],
             **_figures(row[4:]),

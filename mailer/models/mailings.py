@@ -139,6 +139,9 @@ class Message(OwnedMixin, db.Model):
     owner: Mapped[User] = relationship()
 
 
+NAME_MAX = 200  # characters of a mailing's name
+
+
 class Mailing(OwnedMixin, db.Model):
     __tablename__ = "mailings"
     __table_args__ = (
@@ -150,6 +153,8 @@ class Mailing(OwnedMixin, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     owner_id: Mapped[int] = _owner_column()
+    # What the lists call it; empty: its message's subject (`title`).
+    name: Mapped[str] = mapped_column(String(NAME_MAX), default="", server_default="")
     message_id: Mapped[int] = mapped_column(ForeignKey("messages.id", ondelete="RESTRICT"))
     start_at: Mapped[datetime] = mapped_column(UTCDateTime)
     end_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -168,6 +173,11 @@ class Mailing(OwnedMixin, db.Model):
     message: Mapped[Message] = relationship()
     # Unlinked by ON DELETE CASCADE: the ORM would load every client to unlink them.
     clients: Mapped[list[Client]] = relationship(secondary=mailing_clients, passive_deletes=True)
+
+    @property
+    def title(self) -> str:
+        """Its name, or its message's subject when it has none."""
+        return self.name or self.message.subject
 
     @property
     def disabled_by_manager(self) -> bool:

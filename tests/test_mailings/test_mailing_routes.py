@@ -514,3 +514,29 @@ def test_anonymous_visitor_is_sent_to_log_in(client):
     response = client.get("/mailings/")
     assert response.status_code == 302
     assert "/login" in response.headers["Location"]
+
+
+def test_a_named_mailing_is_called_by_its_name_and_one_without_by_its_subject(
+    login, user, message, clients, manager
+):
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients, name="  Spring customers  "))
+    browser.post("/mailings/new", data=form_data(message, clients, frequency="daily"))
+    named, unnamed = db.session.scalars(db.select(Mailing).order_by(Mailing.id)).all()
+    assert (named.name, unnamed.name) == ("Spring customers", "")
+
+    detail = browser.get(f"/mailings/{named.id}").text
+    assert '<h1 class="h3 mb-0">Spring customers ' in detail
+    assert f'<dd class="col-sm-7">{message.subject}</dd>' in detail  # its message, as before
+    assert f'<h1 class="h3 mb-0">{message.subject} ' in browser.get(f"/mailings/{unnamed.id}").text
+    for page in (browser.get("/mailings/").text, browser.get("/reports/").text):
+        assert "Spring customers</a>" in page
+    assert "Spring customers" in login(manager).get("/manager/mailings").text
+    edit_form = login(user).get(f"/mailings/{named.id}/edit").text
+    assert 'value="Spring customers"' in edit_form
+
+
+def test_a_name_too_long_is_refused_with_the_input_kept(login, user, message, clients):
+    page = refused(login(user), form_data(message, clients, name="N" * 201))
+    assert "Field cannot be longer than 200 characters." in page
+    assert 'value="' + "N" * 201 + '"' in page
