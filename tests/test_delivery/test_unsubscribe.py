@@ -143,3 +143,13 @@ def test_mailto_link_names_the_clients_token(via_sink, mailing_for, run_jobs):
     subject = parse_qs(urlsplit(f"mailto:{mailto}").query)["subject"]
     [ann] = mailing.clients
     assert subject == [f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"]
+
+
+def test_the_clients_page_shows_no_menu_of_mailer_s_users(client, user):
+    """A recipient has no account here: no Log in, Register or the users' menu."""
+    ann = factories.make_client(user, "ann@example.com")
+    page = client.get(f"/u/{unsubscribe_token(ann.id, ann.email)}").text
+    assert "Stop sending emails to ann@example.com?" in page
+    assert 'id="nav"' not in page
+    assert "/auth/login" not in page
+    assert 'id="nav"' in client.get("/auth/login").text  # other pages keep their menu
