@@ -246,6 +246,9 @@ def log_in(page: Page, ui: Interface, email_address: str, password: str) -> None
     page.get_by_label(ui.t("Password")).fill(password)
     page.locator("main form").get_by_role("button", name=ui.t("Log in")).click()
     expect(page.locator("nav .dropdown-toggle").first).to_be_visible()
+    # The menus open once Bootstrap's script has run: a click before it only followed
+    # the toggle's "#" (seen in CI, on a loaded machine).
+    page.wait_for_load_state()
 
 
 def tab_to(page: Page, selector: str, *, limit: int = 60) -> None:
