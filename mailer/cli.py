@@ -216,7 +216,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         query = query.where(Mailing.id == mailing_id)
     mailings = list(db.session.scalars(query))
     if not mailings:
-        raise click.ClickException("No active mailing to send (of an owner not blocked).")
+        raise click.ClickException("No mailing to send: none is active, or their owner is blocked.")
     if not yes:
         completed = sum(mailing.status == "completed" for mailing in mailings)
         again = f" ({completed} of them completed: their clients got them already)"

@@ -44,13 +44,13 @@ YEARS = range(2000, 3000)  # of a start or an end
 
 
 class MailingForm(FlaskForm):
-    # Choices are the owner's messages, set by the route; the service checks
-    # ownership again, so a forged id is refused with a message on this field.
     name = StringField(
         _l("Mailing name"),
         validators=[Length(max=NAME_MAX)],
         description=_l("How your lists show it. Empty: the message's subject."),
     )
+    # Choices are the owner's messages, set by the route; the service checks
+    # ownership again, so a forged id is refused with a message on this field.
     message_id = SelectField(_l("Message"), coerce=int, validate_choice=False)
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
     client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
