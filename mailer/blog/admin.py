@@ -169,7 +169,7 @@ def check_image(form, field) -> None:
 
 def _title_with_preview(view, context, article: Article, name: str) -> Markup:
     url = url_for("blog.article", article_id=article.id)
-    return Markup('{} <a href="{}" class="small" target="_blank">{}</a>').format(
+    return Markup('{} <a href="{}" class="small text-nowrap" target="_blank">{}</a>').format(
         article.title, url, _l("preview")
     )
 

@@ -311,6 +311,29 @@ def test_admin_user_list_keeps_every_column_on_screen_beside_a_long_name(
     _assert_no_sideways_scroll(page)
 
 
+@pytest.mark.parametrize(
+    ("path", "kept"),
+    [("/admin/articles/", ("title", "is_published")), ("/admin/users/", ("email", "roles"))],
+)
+def test_admin_lists_on_a_phone_keep_the_columns_one_works_from_within_the_screen(
+    open_page, ui, long_named_owner, path, kept
+):
+    """The other columns are on each record's details page; the table scrolls no more."""
+    factories.make_article(title="A fairly long article title about mailing lists")
+    staff = factories.make_user(
+        "root@example.com", roles=["content-manager"], is_superuser=True, locale=ui.lang
+    )
+    page = _opened(open_page, ui, staff.email, path, viewport=PHONE)
+
+    for column in kept:
+        _assert_on_screen(page, page.locator(f"th.col-{column}"))
+    row = page.locator(".model-list tbody tr").first
+    for icon in row.locator(".list-buttons-column a, .list-buttons-column button").all():
+        _assert_on_screen(page, icon)
+    _assert_table_fits(page)
+    _assert_no_sideways_scroll(page)
+
+
 def test_many_pages_of_clients_fit_a_phone(open_page, ui):
     owner = factories.make_user("pages@example.com", locale=ui.lang)
     rows = [{"owner_id": owner.id, "email": f"c{n:04}@example.com"} for n in range(50 * 61)]
