@@ -38,3 +38,14 @@ def test_a_short_unsubscribe_token_is_redacted_from_the_log_too(client, caplog):
 
     assert f"GET /u/[redacted] {status}" in caplog.text
     assert token not in caplog.text
+
+
+def test_the_procfile_leaves_gunicorns_access_log_off():
+    """gunicorn's access log writes each request line as sent, tokens and query strings
+    included; mailer's own request log (redacted, with the request id) replaces it."""
+    from pathlib import Path
+
+    procfile = (Path(__file__).parent.parent / "Procfile").read_text()
+    [web] = [line for line in procfile.splitlines() if line.startswith("web:")]
+    assert "gunicorn" in web
+    assert "--access-log" not in web
