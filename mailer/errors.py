@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, render_template, request
+from flask import Flask, current_app, render_template, request
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
 
+from mailer import outages
 from mailer.extensions import db
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,12 @@ MESSAGES = {
     413: _l("The upload is too large."),
     429: _l("Too many attempts. Please wait a few minutes and try again."),
     500: _l("Something went wrong on our side. It has been logged; please try again."),
+}
+UNREACHABLE = {
+    "database": _l("Mailer cannot reach its database just now. Please try again in a few minutes."),
+    "Redis": _l(
+        "Mailer cannot reach its Redis server just now. Please try again in a few minutes."
+    ),
 }
 
 
@@ -84,6 +91,22 @@ def init_app(app: Flask) -> None:
     def unexpected_error(error: Exception):
         if isinstance(error, HTTPException):
             return http_error(error)
-        log.exception("Unhandled error on %s %s", request.method, request.path)
+        service = outages.unreachable(error)
+        if service is None:
+            log.exception("Unhandled error on %s %s", request.method, request.path)
+        else:  # not mailer's bug: one line for the operator, and a page that says what is down
+            log.error(
+                "%s unreachable on %s %s: %s",
+                service,
+                request.method,
+                request.path,
+                outages.reason(error),
+            )
         db.session.rollback()
+        if service == "database":
+            # Nobody can be loaded now: the page is rendered as for a visitor, or its
+            # template's first look at current_user would raise again.
+            current_app.login_manager._update_request_context_with_user()
+        if service is not None:
+            return render_error(503, UNREACHABLE[service])
         return render_error(InternalServerError.code)

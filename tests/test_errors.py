@@ -5,6 +5,8 @@ import logging
 import pytest
 from flask import Blueprint
 
+from mailer import create_app
+
 
 def test_unknown_page_answers_404_with_a_page_of_ours(client):
     response = client.get("/no/such/page")
@@ -86,3 +88,47 @@ def test_no_page_number_typed_into_the_address_bar_makes_an_error_page(
                 assert answer.status_code in (200, 404), path  # past the end, never a 500
             else:
                 assert answer.status_code == 200, path  # not a page number: the first page
+
+
+@pytest.fixture
+def app_with_no_database(test_environ):
+    environ = {**test_environ, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
+    return create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
+
+
+@pytest.fixture
+def app_with_no_redis(test_environ):
+    environ = {**test_environ, "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens there
+    return create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
+
+
+def _one_line_logged(caplog, line: str) -> None:
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(":")[0] for r in errors] == [line]
+    assert errors[0].exc_info is None  # no traceback: the outage is not mailer's bug
+
+
+def test_a_page_says_the_database_is_unreachable_with_one_log_line(app_with_no_database, caplog):
+    browser = app_with_no_database.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = "1:stamp:0"  # a logged-in user, whom nothing can load now
+    caplog.set_level(logging.INFO)
+
+    response = browser.get("/mailings/")
+
+    assert response.status_code == 503
+    assert "Mailer cannot reach its database just now" in response.text
+    _one_line_logged(caplog, "database unreachable on GET /mailings/")
+    assert "port 1 failed" in caplog.text
+
+
+def test_a_page_says_redis_is_unreachable_with_one_log_line(app_with_no_redis, caplog):
+    caplog.set_level(logging.INFO)
+
+    response = app_with_no_redis.test_client().post(
+        "/auth/login", data={"email": "ann@example.com", "password": "whatever-it-is"}
+    )
+
+    assert response.status_code == 503
+    assert "Mailer cannot reach its Redis server just now" in response.text
+    _one_line_logged(caplog, "Redis unreachable on POST /auth/login")

@@ -1,0 +1,31 @@
+"""Errors that mean a service mailer depends on cannot be reached: PostgreSQL or Redis.
+
+The web answers them with a 503 page naming the service, and the `flask` commands
+with one line, instead of a traceback that reads like a bug in mailer.
+"""
+
+from __future__ import annotations
+
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.exc import DBAPIError
+
+
+def unreachable(error: BaseException) -> str | None:
+    """ "database" or "Redis" when `error` says that service cannot be reached, else None.
+
+    A database error raised outside a statement came from connecting (refused, no such
+    database, a wrong password); one that invalidated its connection lost it. Any other
+    database error (a deadlock, a constraint) is a statement's, and not an outage.
+    """
+    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+        return "Redis"
+    if isinstance(error, DBAPIError) and (error.statement is None or error.connection_invalidated):
+        return "database"
+    return None
+
+
+def reason(error: BaseException) -> str:
+    """The driver's own first line: host, port and why, never a password."""
+    cause = getattr(error, "orig", None) or error
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
