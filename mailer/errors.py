@@ -13,6 +13,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from mailer import outages
 from mailer.extensions import db
+from mailer.logs import logged_path
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ def init_app(app: Flask) -> None:
         (a browser cannot type one; a crafted request or pasted binary data can)."""
         fields = (*request.args.lists(), *request.form.lists())
         if any("\x00" in value for _, values in fields for value in values):
-            log.warning("refused a NUL character in %s %s", request.method, request.path)
+            log.warning("refused a NUL character in %s %s", request.method, logged_path())
             return render_error(
                 400, _("The text sent holds a NUL character, which cannot be kept.")
             )
@@ -68,7 +69,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
-        log.warning("CSRF check failed on %s: %s", request.path, error.description)
+        log.warning("CSRF check failed on %s: %s", logged_path(), error.description)
         form_page = _own_page(request.referrer)
         if form_page is None or _wants_json():
             return render_error(
@@ -93,13 +94,13 @@ def init_app(app: Flask) -> None:
             return http_error(error)
         service = outages.unreachable(error)
         if service is None:
-            log.exception("Unhandled error on %s %s", request.method, request.path)
+            log.exception("Unhandled error on %s %s", request.method, logged_path())
         else:  # not mailer's bug: one line for the operator, and a page that says what is down
             log.error(
                 "%s unreachable on %s %s: %s",
                 service,
                 request.method,
-                request.path,
+                logged_path(),
                 outages.reason(error),
             )
         db.session.rollback()

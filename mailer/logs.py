@@ -60,10 +60,13 @@ def init_app(app: Flask) -> None:
     def log_request(response):
         response.headers["X-Request-ID"] = g.get("request_id", "-")
         elapsed_ms = (time.perf_counter() - g.get("request_started", time.perf_counter())) * 1000
-        token = (request.view_args or {}).get("token")
-        path, status = redact(request.path, token), response.status_code
-        log.info("%s %s %s %.1fms", request.method, path, status, elapsed_ms)
+        log.info("%s %s %s %.1fms", request.method, logged_path(), response.status_code, elapsed_ms)
         return response
+
+
+def logged_path() -> str:
+    """The current request's path as a log line may show it: tokens redacted."""
+    return redact(request.path, (request.view_args or {}).get("token"))
 
 
 def redact(path: str, token: str | None = None) -> str:

@@ -132,3 +132,23 @@ def test_a_page_says_redis_is_unreachable_with_one_log_line(app_with_no_redis, c
     assert response.status_code == 503
     assert "Mailer cannot reach its Redis server just now" in response.text
     _one_line_logged(caplog, "Redis unreachable on POST /auth/login")
+
+
+def test_an_error_on_a_page_with_a_token_logs_the_path_with_the_token_redacted(
+    test_environ, caplog
+):
+    broken = create_app(overrides={"TESTING": True}, environ=test_environ)
+    failing = Blueprint("failing", __name__)
+
+    @failing.route("/boom/<token>")
+    def boom(token):
+        raise RuntimeError("unexpected")
+
+    broken.register_blueprint(failing)
+    token = "eyJpZCI6Mn0.axSnpw.Ed5yLcdQb2xQN-SiD4LiyQRZNAw"
+    caplog.set_level(logging.INFO)
+
+    assert broken.test_client().get(f"/boom/{token}").status_code == 500
+
+    assert "Unhandled error on GET /boom/[redacted]" in caplog.text
+    assert token not in caplog.text
