@@ -13,7 +13,7 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
 
-from mailer import demo
+from mailer import demo, outages
 from mailer.extensions import db
 
 
@@ -300,7 +300,30 @@ def start_scheduler_command() -> None:
         stop.set()
 
 
+def _unreachable_in_one_line() -> None:
+    """A command that cannot reach the database or Redis (`flask db upgrade` with a wrong
+    DATABASE_URL, a worker whose Redis is down) ends with one line naming the setting
+    and the driver's reason, as a malformed setting does; other errors keep their
+    traceback. An uncaught exception ends a `flask` command through sys.excepthook."""
+    previous = sys.excepthook
+    if getattr(previous, "mailer_outages", False):
+        return
+
+    def hook(kind, error, trace):
+        service = outages.unreachable(error)
+        if service is None:
+            previous(kind, error, trace)
+            return
+        setting = "DATABASE_URL" if service == "database" else "REDIS_URL"
+        what = "the database" if service == "database" else "Redis"
+        print(f"mailer: cannot reach {what} ({setting}): {outages.reason(error)}", file=sys.stderr)
+
+    hook.mailer_outages = True
+    sys.excepthook = hook
+
+
 def init_app(app: Flask) -> None:
+    _unreachable_in_one_line()
     for command in (seed_demo_command, up_command):
         app.cli.add_command(command)
     for command in (csu_command, user_group):

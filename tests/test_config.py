@@ -148,3 +148,37 @@ def test_links_in_emails_lead_to_the_port_make_run_serves_unless_base_url_is_set
 
     assert app.config["BASE_URL"] == expected
     assert os.environ.get("BASE_URL") == (None if given else expected)  # what the worker reads
+
+
+@pytest.mark.parametrize(
+    ("command", "environ", "line"),
+    [
+        (
+            ["db", "upgrade"],
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/mailer"},
+            'mailer: cannot reach the database (DATABASE_URL): connection to server at "127.0.0.1",'
+            " port 1 failed: Connection refused",
+        ),
+        (
+            ["worker", "--burst"],
+            {"REDIS_URL": "redis://127.0.0.1:1/0"},
+            "mailer: cannot reach Redis (REDIS_URL): Error 111 connecting to 127.0.0.1:1.",
+        ),
+    ],
+)
+def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(
+    tmp_path, command, environ, line
+):
+    """Nothing listens on port 1: the setting points nowhere."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "wsgi", *command],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", **environ},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert line in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
