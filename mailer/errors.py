@@ -70,6 +70,13 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(CSRFError)
     def csrf_error(error: CSRFError):
         log.warning("CSRF check failed on %s: %s", logged_path(), error.description)
+        if current_app.config["SESSION_COOKIE_SECURE"] and not request.is_secure:
+            # The first try of a production setup over plain HTTP fails every form so.
+            log.warning(
+                "this request came over plain HTTP, and SESSION_COOKIE_SECURE keeps the "
+                "session cookie to HTTPS, so no form can be sent: serve mailer over HTTPS "
+                "(behind a proxy, set TRUSTED_PROXIES) or set SESSION_COOKIE_SECURE=False"
+            )
         form_page = _own_page(request.referrer)
         if form_page is None or _wants_json():
             return render_error(

@@ -152,3 +152,22 @@ def test_an_error_on_a_page_with_a_token_logs_the_path_with_the_token_redacted(
 
     assert "Unhandled error on GET /boom/[redacted]" in caplog.text
     assert token not in caplog.text
+
+
+def test_forms_refused_over_plain_http_with_secure_cookies_say_why_in_the_log(test_environ, caplog):
+    """Production settings tried over http://: the browser keeps the session cookie to
+    HTTPS, so every form fails its CSRF check; the log says what to set."""
+    production = create_app(overrides={"TESTING": True}, environ=test_environ)
+    assert production.config["SESSION_COOKIE_SECURE"]
+    caplog.set_level(logging.WARNING)
+
+    response = production.test_client().post(
+        "/auth/login", data={"email": "ann@example.com", "password": "whatever-it-is"}
+    )
+
+    assert response.status_code == 400
+    assert "SESSION_COOKIE_SECURE=False" in caplog.text
+    assert "TRUSTED_PROXIES" in caplog.text
+    caplog.clear()
+    production.test_client().post("/auth/login", base_url="https://localhost")
+    assert "plain HTTP" not in caplog.text
