@@ -349,10 +349,13 @@ def _build(context: _Run, row) -> bytes:
 def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> None:
     tries = row.tries + 1
     bounce = False
+    # A 5xx on connecting or logging in (a wrong MAIL_PASSWORD, a blocked IP) refuses
+    # mailer, not this client: it is retried, as when the server cannot be reached.
+    refused_for_good = reply.permanent and reply.stage != "connect"
     if reply.ok:
         status, next_try_at = "sent", None
         result.sent += 1
-    elif reply.permanent or tries >= current_app.config["SEND_MAX_ATTEMPTS"]:
+    elif refused_for_good or tries >= current_app.config["SEND_MAX_ATTEMPTS"]:
         status, next_try_at = "failed", None
         result.failed += 1
         bounce = reply.permanent and reply.stage in ("rcpt", "data")

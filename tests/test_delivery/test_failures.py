@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import socket
+import threading
+
+import pytest
+
 from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.models import Client, Delivery, Run
@@ -174,3 +179,63 @@ def test_connection_dropped_mid_batch_reconnects_and_retries_only_the_dropped_on
         "cat@example.com": 1,
     }
     assert statuses() == {"sent": 3}
+
+
+@pytest.fixture
+def refusing_login():
+    """An SMTP server that refuses every login (535), as one does to a wrong MAIL_PASSWORD."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+
+    def converse(connection: socket.socket) -> None:
+        with connection, connection.makefile("rwb") as stream:
+            stream.write(b"220 mail.example ESMTP\r\n")
+            stream.flush()
+            for line in stream:
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb in (b"EHLO", b"HELO"):
+                    stream.write(b"250-mail.example\r\n250 AUTH PLAIN LOGIN\r\n")
+                elif verb == b"AUTH":
+                    stream.write(b"535 5.7.8 Authentication credentials invalid\r\n")
+                elif verb == b"QUIT":
+                    stream.write(b"221 bye\r\n")
+                    stream.flush()
+                    return
+                else:
+                    stream.write(b"503 5.5.1 Authenticate first\r\n")
+                stream.flush()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            converse(connection)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    yield listener.getsockname()[1]
+    stop.set()
+    server.join(5)
+    listener.close()
+
+
+def test_a_refused_login_fails_no_client_and_delivers_once_the_password_is_right(
+    send_via, refusing_login, smtp_sink, mailing_for, run_jobs
+):
+    """A 5xx on connecting or logging in refuses mailer, not the client: the email waits
+    for its retry as when the server is unreachable, instead of failing for good, one
+    client a tick, while the operator corrects MAIL_PASSWORD."""
+    send_via(refusing_login, MAIL_USERNAME="news@mailer.example", MAIL_PASSWORD="wrong")
+    mailing_for("ann@example.com", "bob@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"retry": 2}
+    assert _tries("ann@example.com") == [(False, 535)]
+    assert "Authentication credentials invalid" in attempts_for("ann@example.com")[0].reply
+
+    send_via(smtp_sink.port)
+    _tick(run_jobs)
+    assert statuses() == {"sent": 2}
+    assert smtp_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
