@@ -113,4 +113,5 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
         log.info("run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
         if result.handed_back:  # this worker is stopping: another one (or it, restarted) goes on
             enqueue(send_batch_job, run_id, result.handed_back)
+            log.info("run %s: %s handed back to the queue", run_id, len(result.handed_back))
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}

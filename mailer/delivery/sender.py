@@ -87,7 +87,8 @@ class BatchResult:
     unreachable_until: datetime | None = None
     stopped: bool = False  # the mailing was disabled or its owner blocked
     # The worker is stopping: these deliveries were left waiting, for a new job (jobs.py).
-    handed_back: list[int] = field(default_factory=list)
+    # Left out of the repr that the job logs: a stop mid-batch hands back up to a batch of ids.
+    handed_back: list[int] = field(default_factory=list, repr=False)
 
     @property
     def handled(self) -> int:

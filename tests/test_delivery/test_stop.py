@@ -104,12 +104,16 @@ def hand_back():
 
 
 def test_a_stopping_worker_hands_the_rest_of_its_batch_back_and_nothing_is_lost(
-    app, via_sink, batch_of_30, run_jobs, hand_back
+    app, via_sink, batch_of_30, run_jobs, hand_back, caplog
 ):
     """SIGTERM mid-batch (`flask up` stopping, a deploy): the worker ends after its chunk in
     flight instead of after the whole batch, which a rate limit can make minutes long."""
     _mailing, run_id, batch = batch_of_30
+    caplog.set_level("INFO", logger="mailer.delivery.jobs")
     returned = while_the_sink_holds_one(app, via_sink, run_id, batch, hand_back)
+    handed_back = len(batch) - sender.FIRST_CHUNK
+    assert f"run {run_id}: {handed_back} handed back to the queue" in caplog.text
+    assert "handed_back=[" not in caplog.text  # a count, not a line of every id
     sender.HAND_BACK.clear()  # the next worker
     run_jobs()
 
