@@ -191,7 +191,7 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
     debug = env.bool("FLASK_DEBUG", False)
     redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"))
     base_url = env.url("BASE_URL", ("http", "https"))
-    return {
+    config = {
         "DEBUG": debug,
         # Our error pages, not Werkzeug's, even in debug.
         "PROPAGATE_EXCEPTIONS": False,
@@ -236,3 +236,10 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         **_cache(env, redis_url),
         **_mail(env, instance_path),
     }
+    if config["MAIL_SERVER"] and base_url is None and not debug:
+        # Else every link in every email (confirm, reset, unsubscribe) leads to 127.0.0.1.
+        raise ConfigError(
+            "BASE_URL must be set when MAIL_SERVER is and FLASK_DEBUG is off: "
+            "the public address links in emails lead to, e.g. https://mail.example.com"
+        )
+    return config

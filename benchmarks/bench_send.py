@@ -159,6 +159,7 @@ class DistantSink:
 def bench_environ() -> dict[str, str]:
     environ = {k: v for k, v in os.environ.items()}
     environ.setdefault("SECRET_KEY", "bench-secret")
+    environ.setdefault("BASE_URL", "http://127.0.0.1:5000")  # its workers send real SMTP
     environ["FLASK_DEBUG"] = "0"
     environ["LOG_LEVEL"] = "WARNING"
     url = os.environ.get("DATABASE_URL")

@@ -79,7 +79,12 @@ def test_cache_enabled_false_turns_caching_off(instance):
 
 def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
     config = load_config(
-        {"SECRET_KEY": "x", "EMAIL_HOST_USER": "me@yandex.ru", "EMAIL_HOST_PASSWORD": "pw"},
+        {
+            "SECRET_KEY": "x",
+            "BASE_URL": "https://mail.example.com",
+            "EMAIL_HOST_USER": "me@yandex.ru",
+            "EMAIL_HOST_PASSWORD": "pw",
+        },
         instance,
     )
     assert config["MAIL_SERVER"] == "smtp.yandex.ru"
@@ -89,6 +94,21 @@ def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
     assert config["MAIL_PASSWORD"] == "pw"
     assert config["MAIL_DEFAULT_SENDER"] == "me@yandex.ru"
     assert config["MAIL_OUTBOX"] is None
+
+
+def test_production_sending_real_email_refuses_to_start_without_base_url(instance):
+    """Without it every link in every email (confirm, reset, unsubscribe) would lead to
+    http://127.0.0.1:5000, the address `make run` serves."""
+    for mail in ({"MAIL_SERVER": "smtp.example.com"}, {"EMAIL_HOST_USER": "me@yandex.ru"}):
+        with pytest.raises(ConfigError, match="BASE_URL must be set when MAIL_SERVER is"):
+            load_config({"SECRET_KEY": "x", **mail}, instance)
+        given = load_config(
+            {"SECRET_KEY": "x", "BASE_URL": "https://m.example.com/", **mail}, instance
+        )
+        assert given["BASE_URL"] == "https://m.example.com"
+        debug = load_config({"FLASK_DEBUG": "1", **mail}, instance)  # `flask up` sets it
+        assert debug["BASE_URL"] == "http://127.0.0.1:5000"
+    assert load_config({"SECRET_KEY": "x"}, instance)["MAIL_OUTBOX"]  # no email leaves
 
 
 @pytest.mark.parametrize(

@@ -263,6 +263,7 @@ def _process_env(test_environ: dict, port: int, **extra) -> dict:
         MAIL_SERVER="127.0.0.1",
         MAIL_PORT=str(port),
         MAIL_DEFAULT_SENDER="news@mailer.example",
+        BASE_URL="http://127.0.0.1:5000",  # production settings sending real SMTP need it
         SCHEDULER_INTERVAL_SECONDS="60",
         **extra,
     )
