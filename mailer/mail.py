@@ -93,11 +93,11 @@ def send_email(*, to: str, subject: str, text: str, html: str | None = None) -> 
             raise _not_sent(subject, to, f"refused: {replies}", refused=True) from error
         except (smtplib.SMTPException, OSError) as error:  # refused, dropped, TLS, timeout
             raise _not_sent(subject, to, f"{type(error).__name__}: {error}") from error
-    log.info("sent %r to %s", subject, _mask(to))
+    log.info("sent %r to %s", subject, mask_email(to))
 
 
 def _not_sent(subject: str, to: str, reason: str, **kinds: bool) -> MailError:
-    log.warning("not sent %r to %s: %s%s", subject, _mask(to), reason, _hint(reason))
+    log.warning("not sent %r to %s: %s%s", subject, mask_email(to), reason, _hint(reason))
     return MailError(reason, **kinds)
 
 
@@ -123,7 +123,7 @@ def _hint(reason: str) -> str:
     return " (to trust a private CA, point SSL_CERT_FILE at a file with its certificate)"
 
 
-def _mask(email: str) -> str:
+def mask_email(email: str) -> str:
     """Logs name the domain and the first letter only."""
     local, _, domain = email.partition("@")
     return f"{local[:1]}***@{domain}"

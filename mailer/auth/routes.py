@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from urllib.parse import urlsplit
 
 from flask import (
@@ -33,8 +34,11 @@ from mailer.auth.passwords import check_password_hash
 from mailer.auth.throttle import login_throttle, mail_request_throttle, throttle_keys
 from mailer.extensions import db
 from mailer.i18n import timezone_named
+from mailer.mail import mask_email
 from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
+
+log = logging.getLogger(__name__)
 
 
 def safe_next(target: str | None) -> str:
@@ -163,9 +167,11 @@ def login():
         return render_template("auth/login.html", form=form)
     email = normalize_email(form.email.data)
     throttle = login_throttle()
-    keys = throttle_keys(email, request.remote_addr)
+    ip = request.remote_addr
+    keys = throttle_keys(email, ip)
     wait = throttle.retry_after(keys)
     if wait:
+        log.warning("login refused for %s from %s: locked for %ss", mask_email(email), ip, wait)
         message = ngettext(
             "Too many failed attempts. Please wait %(num)d minute and try again.",
             "Too many failed attempts. Please wait %(num)d minutes and try again.",
@@ -175,6 +181,7 @@ def login():
     user = services.authenticate(email, form.password.data)
     if user is None:
         throttle.record(keys)
+        log.warning("failed login for %s from %s", mask_email(email), ip)
         return render_template("auth/login.html", form=form, error=_("Wrong email or password."))
     throttle.reset(keys[:1])  # the email's counter; the IP's keeps counting other emails
     if user.is_blocked:
@@ -185,6 +192,7 @@ def login():
     login_user(user, remember=form.remember.data)
     services.record_login(user)
     db.session.commit()
+    log.info("user %s logged in from %s", user.id, ip)
     return redirect(safe_next(form.next.data))
 
 

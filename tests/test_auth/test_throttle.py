@@ -103,3 +103,21 @@ def test_redis_throttle_forgets_the_email_after_a_good_login(strict, redis_conn,
 
     assert redis_conn.get(f"{RedisThrottle.PREFIX}email:user@example.com") is None
     assert redis_conn.get(f"{RedisThrottle.PREFIX}ip:10.0.0.1") == b"2"
+
+
+def test_failed_logins_lockouts_and_logins_are_logged_without_the_password(
+    strict, client, user, other_user, caplog
+):
+    """What an operator (or fail2ban) watches for: one line each, the address masked."""
+    caplog.set_level("INFO", logger="mailer.auth.routes")
+    fail(client, times=3)
+    assert log_in(client).status_code == 429
+    assert log_in(client, email="other@example.com", ip="10.0.0.2").status_code == 302
+
+    lines = [r.getMessage() for r in caplog.records if r.name == "mailer.auth.routes"]
+    assert lines[:3] == ["failed login for u***@example.com from 10.0.0.1"] * 3
+    assert lines[3].startswith("login refused for u***@example.com from 10.0.0.1: locked for ")
+    assert lines[4:] == [f"user {other_user.id} logged in from 10.0.0.2"]
+    assert "wrong-password" not in caplog.text
+    assert factories.PASSWORD not in caplog.text
+    assert "user@example.com" not in caplog.text
