@@ -133,6 +133,7 @@ def init_app(app: Flask) -> None:
         # A read-only install: pages still work, in English; say why instead of failing.
         log.warning(
             "translations not compiled (%s): run `make translations` or "
-            "`pybabel compile -d mailer/translations` where the code is writable",
+            '`pybabel compile -d mailer/translations -D "messages admin"` where the code '
+            "is writable",
             error,
         )

@@ -396,3 +396,18 @@ def test_the_csv_example_header_is_one_the_import_recognises(app):
         header = [gettext("email"), gettext("full name"), gettext("comment")]
     for name, column in zip(header, ("email", "full_name", "comment"), strict=True):
         assert name in HEADER_NAMES[column], (name, column)
+
+
+def test_a_read_only_install_is_told_a_command_that_compiles_every_catalogue(
+    test_environ, monkeypatch, caplog
+):
+    """pybabel compiles only the `messages` domain unless told otherwise: admin.po too."""
+    from mailer import create_app, i18n
+
+    def read_only(*_args):
+        raise PermissionError("Permission denied: 'mailer/translations/ru/LC_MESSAGES'")
+
+    monkeypatch.setattr(i18n, "compile_catalogues", read_only)
+    caplog.set_level("WARNING", logger="mailer.i18n")
+    create_app(overrides={"TESTING": True}, environ=test_environ)
+    assert 'pybabel compile -d mailer/translations -D "messages admin"' in caplog.text
