@@ -283,6 +283,8 @@ def requeue_waiting(now: datetime | None = None) -> int:
     for run_id, delivery_id in taken:
         by_run[run_id].append(delivery_id)
     for run_id, ids in by_run.items():
+        # Said, or a run whose job was lost (Redis down at "Send now") starts unexplained.
+        log.info("run %s: %s put back on the queue (retry due, or job lost)", run_id, len(ids))
         enqueue_run(run_id, sorted(ids))
     return len(taken)
 

@@ -239,3 +239,17 @@ def test_a_refused_login_fails_no_client_and_delivers_once_the_password_is_right
     _tick(run_jobs)
     assert statuses() == {"sent": 2}
     assert smtp_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_a_run_whose_job_was_lost_is_sent_after_the_stall_time_and_the_log_says_so(
+    via_sink, mailing_for, sending_config, run_jobs, caplog
+):
+    """Redis went away between the run's commit and its enqueue ("Send now" in an outage):
+    the deliveries wait untouched, and a tick after SEND_STALL_SECONDS sends them."""
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)  # committed; never enqueued
+    sending_config(SEND_STALL_SECONDS=0)
+    caplog.set_level("INFO", logger="mailer.delivery.dispatch")
+    _tick(run_jobs)
+    assert statuses(run_id) == {"sent": 2}
+    assert f"run {run_id}: 2 put back on the queue (retry due, or job lost)" in caplog.text
