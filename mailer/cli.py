@@ -114,7 +114,7 @@ def _print_logins(logins: list[demo.DemoLogin]) -> None:
 def csu_command(password: str | None) -> None:
     """Create the superuser admin@mailing.com, or set its password (the seed's `csu`)."""
     from mailer.auth import services
-    from mailer.auth.passwords import MIN_LENGTH
+    from mailer.auth.passwords import MIN_LENGTH, is_common
 
     if password is None and current_app.debug:
         password = demo.SUPERUSER_DEMO_PASSWORD  # the seed's demo password, only in debug
@@ -124,6 +124,8 @@ def csu_command(password: str | None) -> None:
         )
     if not current_app.debug and len(password) < MIN_LENGTH:
         raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
+    if not current_app.debug and is_common(password):  # as registration refuses it
+        raise click.ClickException("That password is too common: choose another.")
     user, created = services.ensure_superuser(password=password)
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} the superuser {user.email}.")

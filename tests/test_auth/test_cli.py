@@ -66,6 +66,14 @@ def test_csu_refuses_a_short_password_outside_debug(app):
     assert superuser_row() is None
 
 
+def test_csu_refuses_a_common_password_outside_debug(app):
+    result = app.test_cli_runner().invoke(args=["csu", "--password", "password123"])
+
+    assert result.exit_code != 0
+    assert "too common" in result.output
+    assert superuser_row() is None
+
+
 def test_user_grant_and_revoke_roles(app, user):
     runner = app.test_cli_runner()
 
