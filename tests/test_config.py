@@ -202,3 +202,19 @@ def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(
     assert "Traceback" not in result.stderr
     assert line in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_gunicorn_stops_at_a_bad_setting_instead_of_restarting_its_worker_for_ever(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket"]
+        + ["--workers", "1", "wsgi:app"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", "MAIL_PORT": "z"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    line = "mailer: configuration error: MAIL_PORT must be a whole number, got 'z'"
+    assert result.stderr.count(line) == 1
