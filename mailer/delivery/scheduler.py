@@ -12,15 +12,21 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import signal
 import threading
+import time
 from datetime import UTC, datetime
 from typing import NamedTuple
 
 from flask import Flask, current_app
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from rq_scheduler import Scheduler
 
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "mailer-periodic-"  # RQ ids: letters, digits, - and _
+RETRY_SECONDS = 5  # while Redis is away, as RQ's worker waits 2 s between tries
 
 
 class PeriodicJob(NamedTuple):
@@ -39,10 +45,26 @@ def periodic_jobs(app: Flask) -> list[PeriodicJob]:
     ]
 
 
-def make_scheduler(connection, queue_name: str, interval: int = 10):
-    from rq_scheduler import Scheduler
+class MailerScheduler(Scheduler):
+    """rq-scheduler that remembers it was asked to stop (SIGTERM, Ctrl-C), so that
+    run_rq_scheduler does not take the Redis error of its tidying up for an outage."""
 
-    return Scheduler(queue_name=queue_name, connection=connection, interval=interval)
+    stopping = False
+
+    def _install_signal_handlers(self):
+        super()._install_signal_handlers()
+        theirs = signal.getsignal(signal.SIGTERM)
+
+        def stop(signum, frame):
+            self.stopping = True
+            theirs(signum, frame)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
+
+
+def make_scheduler(connection, queue_name: str, interval: int = 10) -> MailerScheduler:
+    return MailerScheduler(queue_name=queue_name, connection=connection, interval=interval)
 
 
 def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
@@ -71,13 +93,25 @@ def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
 
 
 def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
-    """Register the periodic jobs and run rq-scheduler's loop (one active, by its lock)."""
+    """Register the periodic jobs and run rq-scheduler's loop (one at a time, by its lock);
+    while Redis is unreachable, try again every RETRY_SECONDS."""
     from mailer.redis_client import redis_connection
 
     connection = redis_connection()
     scheduler = make_scheduler(connection, app.config["RQ_QUEUE"])
-    register_periodic_jobs(app, scheduler)
-    scheduler.run(burst=burst)
+    while True:
+        try:
+            register_periodic_jobs(app, scheduler)
+            scheduler.run(burst=burst)
+            return
+        except (RedisConnectionError, RedisTimeoutError) as error:
+            # A Redis restart must not end the scheduler: nothing would dispatch after it.
+            if burst or scheduler.stopping:
+                raise
+            log.warning(
+                "Redis unreachable, the scheduler tries again in %ss: %s", RETRY_SECONDS, error
+            )
+        time.sleep(RETRY_SECONDS)
 
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:

@@ -62,3 +62,37 @@ def test_embedded_loop_dispatches_until_stopped(app, via_sink, mailing_for, monk
         stop.set()
         thread.join(10)
     assert not thread.is_alive()
+
+
+def test_the_scheduler_outlives_a_redis_outage(app, redis_conn, monkeypatch, caplog):
+    """A Redis restart used to end `flask start-scheduler`, and nothing dispatched after it
+    (under honcho, the whole Procfile stopped with it)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    runs = []
+
+    def run(self, burst=False):
+        runs.append(burst)
+        if len(runs) == 1:
+            raise RedisConnectionError(
+                "Error 111 connecting to 127.0.0.1:6379. Connection refused."
+            )
+
+    monkeypatch.setattr(scheduler.MailerScheduler, "run", run)
+    monkeypatch.setattr(scheduler, "RETRY_SECONDS", 0)
+    caplog.set_level("WARNING", logger="mailer.delivery.scheduler")
+    scheduler.run_rq_scheduler(app)
+    assert len(runs) == 2
+    assert "Redis unreachable, the scheduler tries again in 0s: Error 111" in caplog.text
+
+
+def test_a_scheduler_asked_to_stop_during_an_outage_stops(app, redis_conn, monkeypatch):
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    def run(self, burst=False):
+        self.stopping = True  # SIGTERM; its tidying up in Redis then failed
+        raise RedisConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(scheduler.MailerScheduler, "run", run)
+    with pytest.raises(RedisConnectionError):
+        scheduler.run_rq_scheduler(app)
