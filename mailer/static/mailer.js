@@ -65,3 +65,15 @@ document.getElementById("back-to-form")?.addEventListener("click", (event) => {
 for (const field of document.querySelectorAll("input[data-browser-zone]")) {
   field.value = field.value || Intl.DateTimeFormat().resolvedOptions().timeZone || "";
 }
+
+// A preview frame (a message's HTML part) takes the focus when Tab goes into it, but a
+// browser neither draws a ring round it nor fires its focus events: the page only sees
+// its own window lose the focus, to the frame. The frame is marked for its ring meanwhile.
+const previewFrames = document.querySelectorAll("iframe.preview-frame");
+const markFocusedFrame = () => {
+  for (const frame of previewFrames) frame.classList.toggle("has-focus", document.activeElement === frame);
+};
+if (previewFrames.length) {
+  window.addEventListener("blur", () => setTimeout(markFocusedFrame));  // activeElement is set after
+  window.addEventListener("focus", markFocusedFrame);
+}
