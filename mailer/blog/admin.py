@@ -66,8 +66,9 @@ class GatedMixin:
 
     @property
     def extra_css(self) -> list[str]:
-        """The app's stylesheet after the admin's: a long typed word wraps in the lists."""
-        return [url_for("static", filename="mailer.css")]
+        """The app's stylesheets after the admin's: a long typed word wraps in the lists,
+        and the panel's links and buttons are dark enough to read (admin.css)."""
+        return [url_for("static", filename="mailer.css"), url_for("static", filename="admin.css")]
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and self.permission.can()
