@@ -25,7 +25,7 @@ from flask_admin.menu import MenuLink
 from flask_admin.model import typefmt
 from flask_admin.model.template import DeleteRowAction, TemplateLinkRowAction
 from flask_admin.theme import Bootstrap4Theme
-from flask_babel import format_datetime, gettext, ngettext
+from flask_babel import format_datetime, get_locale, gettext, ngettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
@@ -69,6 +69,13 @@ class GatedMixin:
         """The app's stylesheets after the admin's: a long typed word wraps in the lists,
         and the panel's links and buttons are dark enough to read (admin.css)."""
         return [url_for("static", filename="mailer.css"), url_for("static", filename="admin.css")]
+
+    def render(self, template: str, **kwargs) -> str:
+        """The page, its <html> saying the language it is in (a screen reader picks its
+        voice by it): Flask-Admin's base template writes a bare <html>, with no block to
+        add it in but a copy of the whole template."""
+        page = super().render(template, **kwargs)
+        return page.replace("<html>", f'<html lang="{get_locale() or "en"}">', 1)
 
     def is_accessible(self) -> bool:
         return current_user.is_authenticated and self.permission.can()
