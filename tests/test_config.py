@@ -131,15 +131,20 @@ def test_malformed_setting_names_the_variable_and_what_it_expects(instance, envi
         load_config({"SECRET_KEY": "x", **environ}, instance)
 
 
-def test_bad_setting_stops_start_up_with_one_line_and_no_traceback(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", "routes"],
+def _started_with(arguments: list[str], home, **environ: str) -> subprocess.CompletedProcess:
+    """`python -m ARGUMENTS` in the project folder, with these settings in its environment."""
+    return subprocess.run(
+        [sys.executable, "-m", *arguments],
         cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", "MAIL_PORT": "z"},
+        env={"PATH": "/usr/bin:/bin", "HOME": str(home), "SECRET_KEY": "x", **environ},
         capture_output=True,
         text=True,
         timeout=60,
     )
+
+
+def test_bad_setting_stops_start_up_with_one_line_and_no_traceback(tmp_path):
+    result = _started_with(["flask", "--app", "wsgi", "routes"], tmp_path, MAIL_PORT="z")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert "mailer: configuration error: MAIL_PORT must be a whole number, got 'z'" in result.stderr
@@ -190,14 +195,7 @@ def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(
     tmp_path, command, environ, line
 ):
     """Nothing listens on port 1: the setting points nowhere."""
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "--app", "wsgi", *command],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", **environ},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    result = _started_with(["flask", "--app", "wsgi", *command], tmp_path, **environ)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     assert line in result.stderr
@@ -205,15 +203,8 @@ def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(
 
 
 def test_gunicorn_stops_at_a_bad_setting_instead_of_restarting_its_worker_for_ever(tmp_path):
-    result = subprocess.run(
-        [sys.executable, "-m", "gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket"]
-        + ["--workers", "1", "wsgi:app"],
-        cwd=ROOT,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "SECRET_KEY": "x", "MAIL_PORT": "z"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    gunicorn = ["gunicorn", "--bind", "127.0.0.1:0", "--no-control-socket", "--workers", "1"]
+    result = _started_with([*gunicorn, "wsgi:app"], tmp_path, MAIL_PORT="z")
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
     line = "mailer: configuration error: MAIL_PORT must be a whole number, got 'z'"
