@@ -16,7 +16,7 @@ import uuid
 from email.utils import formataddr, formatdate, parseaddr
 
 from mailer.delivery.render import Rendered
-from mailer.mail import ascii_domain
+from mailer.mail import ascii_domain, sender_domain
 
 _CRLF = b"\r\n"
 _MAX_LINE = 998
@@ -28,7 +28,7 @@ class MessageBuilder:
     def __init__(self, *, sender: str, run_id: int, has_html: bool) -> None:
         self.sender = sender
         self.sender_address = parseaddr(sender)[1] or sender
-        self.domain = self.sender_address.rpartition("@")[2] or "localhost"
+        self.domain = sender_domain(sender)
         self.run_id = run_id
         self.has_html = has_html
         self.boundary = f"=_mailer_{uuid.uuid4().hex}"

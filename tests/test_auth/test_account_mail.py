@@ -5,6 +5,7 @@ reason, never a 500."""
 from __future__ import annotations
 
 import logging
+from email.utils import parseaddr
 
 import pytest
 
@@ -111,6 +112,15 @@ def test_an_international_domain_is_sent_in_its_ascii_form(client, via_sink):
     assert response.location == "/auth/login"
     assert [r.rcpt_tos for r in via_sink.received] == [["nina@xn--e1afmkfd.xn--p1ai"]]
     assert User.query.one().email == "nina@пример.рф"
+
+
+def test_account_email_has_its_message_id_in_the_senders_domain(app, client, via_sink):
+    """As a mailing's emails have, instead of this machine's name (often "localhost")."""
+    register(client)
+
+    [received] = via_sink.received
+    sender = parseaddr(app.config["MAIL_DEFAULT_SENDER"])[1]  # Sender <news@mailer.example>
+    assert received.message["Message-ID"].endswith(f"@{sender.rpartition('@')[2]}>")
 
 
 def test_address_the_server_refuses_is_a_form_error(client, via_sink):
