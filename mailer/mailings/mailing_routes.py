@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from datetime import datetime, timedelta
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
@@ -25,6 +27,8 @@ from mailer.mailings.send_routes import mailing_progress
 from mailer.models import Mailing, Message, utcnow
 
 FREQUENCY_LABELS = {choice.value: choice.label for choice in FREQUENCY_CHOICES}
+# A send time this many dispatch ticks past, still unclaimed, is late: the page says so.
+OVERDUE_TICKS = 3
 
 
 @bp.app_template_global()
@@ -109,6 +113,7 @@ def mailing_detail(mailing_id: int):
         mailing=mailing,
         upcoming=upcoming,
         sent_again_at=_sent_again_after_send_now(mailing),
+        overdue_since=_overdue_since(mailing),
         progress=progress,
         runs=runs,
         run_total=run_total,
@@ -116,6 +121,16 @@ def mailing_detail(mailing_id: int):
         run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
         client_total=mailing_queries.client_count(mailing),
     )
+
+
+def _overdue_since(mailing: Mailing) -> datetime | None:
+    """The send time the dispatch has left unclaimed for OVERDUE_TICKS of its ticks: the
+    scheduler, or every worker that runs its jobs, is stopped. None while all is on time."""
+    due = mailing.next_send_at
+    if not mailing.is_active or due is None or mailing.owner.is_blocked:
+        return None
+    ticks = timedelta(seconds=OVERDUE_TICKS * current_app.config["SCHEDULER_INTERVAL_SECONDS"])
+    return due if due < utcnow() - ticks else None
 
 
 def _sent_again_after_send_now(mailing: Mailing):

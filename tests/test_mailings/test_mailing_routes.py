@@ -359,6 +359,36 @@ def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
     assert db.session.scalar(db.select(Run)) is None
 
 
+@pytest.mark.parametrize(
+    ("due_ago", "fields", "overdue"),
+    [
+        (timedelta(minutes=10), {}, True),
+        (timedelta(seconds=30), {}, False),  # the next tick takes it
+        (timedelta(minutes=10), {"is_active": False}, False),
+    ],
+    ids=["ten minutes late", "due half a minute ago", "disabled"],
+)
+def test_detail_page_says_when_a_send_is_late_because_nothing_dispatches(
+    login, user, message, clients, due_ago, fields, overdue
+):
+    due = utcnow() - due_ago
+    mailing = factories.make_mailing(
+        user,
+        message=message,
+        clients=clients,
+        start_at=due - timedelta(days=1),
+        next_send_at=due,
+        **fields,
+    )
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    assert ('id="overdue"' in page) is overdue
+    if overdue:
+        assert f"The send due at {due:%Y-%m-%d %H:%M} has not started" in page
+        assert "scheduler is not running, or no worker runs its jobs" in page
+
+
 def test_detail_page_shows_the_next_five_send_times(login, user, message, clients):
     login(user).post("/mailings/new", data=form_data(message, clients, frequency="daily"))
     mailing = db.session.scalar(db.select(Mailing))
