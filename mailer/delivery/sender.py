@@ -350,9 +350,12 @@ def _build(context: _Run, row) -> bytes:
 def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> None:
     tries = row.tries + 1
     bounce = False
-    # A 5xx on connecting or logging in (a wrong MAIL_PASSWORD, a blocked IP) refuses
-    # mailer, not this client: it is retried, as when the server cannot be reached.
-    refused_for_good = reply.permanent and reply.stage != "connect"
+    # A refusal before the client is named refuses mailer, not the client: on connecting
+    # or logging in (a wrong MAIL_PASSWORD, a blocked IP), or a 5xx at MAIL FROM (a sender
+    # address the provider will not take). It is retried, as when the server cannot be
+    # reached, and the rest of the batch waits for that retry.
+    refuses_mailer = reply.stage == "connect" or (reply.permanent and reply.stage == "mail")
+    refused_for_good = reply.permanent and not refuses_mailer
     if reply.ok:
         status, next_try_at = "sent", None
         result.sent += 1
@@ -363,10 +366,11 @@ def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> 
     else:
         status, next_try_at = "retry", now + retry_delay(tries)
         result.retry += 1
-    if not reply.ok and reply.stage == "connect":
-        # No server to talk to (refused, timed out, or it said 421 on connecting): the
-        # rest of the batch waits for this one's retry instead of each spending a try,
-        # an attempt and a send of the rate limit on the same refusal.
+    if not reply.ok and refuses_mailer:
+        # No server to talk to (refused, timed out, or it said 421 on connecting), or one
+        # that will not take mail from mailer: the rest of the batch waits for this one's
+        # retry instead of each spending a try, an attempt and a send of the rate limit
+        # on the same refusal.
         result.unreachable_until = next_try_at or now + retry_delay(1)
     attempt = _attempt(context, row, now, reply.ok, reply.code, reply.text)
     ledger.outcome(row.id, status, next_try_at, now, attempt, bounce)

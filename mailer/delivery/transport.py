@@ -22,7 +22,7 @@ _EXPECTED = {"mail": (250,), "rcpt": (250, 251), "data": (354,)}
 class Reply(NamedTuple):
     code: int | None  # None: no reply (refused, dropped, timed out)
     text: str
-    stage: str = "data"  # where it ended: connect, mail, rcpt, data
+    stage: str = "data"  # where it ended: connect, mail, rcpt, data; address and render: ours
 
     @property
     def ok(self) -> bool:
@@ -111,9 +111,12 @@ class SmtpTransport:
             envelope = self._envelope(sender, recipient)
             if envelope is None:
                 # What the server would answer (RFC 6531: 553): permanent, never retried;
-                # stage "mail", so the client is not marked bounced for our server's limit.
+                # a stage of its own: this client's address, refused before the server
+                # saw it, is neither a bounce nor a refusal of mailer's sender (stage mail).
                 return Reply(
-                    553, "not sent: the address is not ASCII and the server lacks SMTPUTF8", "mail"
+                    553,
+                    "not sent: the address is not ASCII and the server lacks SMTPUTF8",
+                    "address",
                 )
             refused = self._open_data(envelope, written=announced)
             if refused is not None:

@@ -45,6 +45,8 @@ class Received:
 @dataclass
 class SinkHandler:
     received: list[Received] = field(default_factory=list)
+    # Replies to give at MAIL FROM, one per try (whatever the sender); then accepted.
+    mail_replies: list[str] = field(default_factory=list)
     # recipient -> replies to give at RCPT, one per try; accepted once they run out.
     rcpt_replies: dict[str, list[str]] = field(default_factory=dict)
     data_replies: dict[str, list[str]] = field(default_factory=dict)
@@ -68,6 +70,13 @@ class SinkHandler:
         if not self.smtputf8:
             responses = [line for line in responses if "SMTPUTF8" not in line]
         return responses
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if self.mail_replies:
+            return self.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.drop_at:

@@ -241,6 +241,27 @@ def test_a_refused_login_fails_no_client_and_delivers_once_the_password_is_right
     assert smtp_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
 
 
+def test_a_sender_address_the_server_refuses_fails_no_client_and_the_rest_waits(
+    via_sink, mailing_for, run_jobs
+):
+    """A 5xx at MAIL FROM refuses mailer's sender, not the client (Yandex's "553 Sender
+    address rejected: not owned by auth user" to a wrong MAIL_DEFAULT_SENDER): retried
+    like a refused login, the rest of the batch untried, nobody marked bounced."""
+    via_sink.mail_replies = ["553 5.7.1 Sender address rejected: not owned by auth user"]
+    mailing_for("ann@example.com", "bob@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"retry": 2}
+    assert _tries("ann@example.com") == [(False, 553)]
+    assert _tries("bob@example.com") == []  # waited untried
+    assert (
+        db.session.scalar(db.select(Client.bounced_at).filter_by(email="ann@example.com")) is None
+    )
+
+    _tick(run_jobs)  # the sender is fixed: the server takes it now
+    assert statuses() == {"sent": 2}
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
 def test_a_run_whose_job_was_lost_is_sent_after_the_stall_time_and_the_log_says_so(
     via_sink, mailing_for, sending_config, run_jobs, caplog
 ):
