@@ -83,7 +83,8 @@ class BatchResult:
     cancelled: int = 0
     unknown: int = 0
     paused_until: datetime | None = None
-    # The SMTP server could not be reached: the rest waits for the retry, untried.
+    # The SMTP server could not be reached, or refused mailer itself (its login or sender):
+    # the rest waits for the retry, untried.
     unreachable_until: datetime | None = None
     stopped: bool = False  # the mailing was disabled or its owner blocked
     # The worker is stopping: these deliveries were left waiting, for a new job (jobs.py).
