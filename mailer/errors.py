@@ -35,7 +35,14 @@ UNREACHABLE = {
 
 
 def _wants_json() -> bool:
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+    """An API call, a client asking for JSON, or the health check: a monitor reads
+    /healthz as JSON even when it fails before its view (a logged-in user's session
+    loads the user first, from a database that may be down)."""
+    return (
+        request.path.startswith("/api/")
+        or request.endpoint == "main.healthz"
+        or request.accept_mimetypes.best == "application/json"
+    )
 
 
 def render_error(status: int, message: str | None = None):

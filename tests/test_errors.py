@@ -122,6 +122,20 @@ def test_a_page_says_the_database_is_unreachable_with_one_log_line(app_with_no_d
     assert "port 1 failed" in caplog.text
 
 
+def test_the_health_check_answers_json_to_a_logged_in_browser_with_the_database_down(
+    app_with_no_database,
+):
+    browser = app_with_no_database.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = "1:stamp:0"  # the user is loaded before the check runs
+
+    response = browser.get("/healthz", headers={"Accept": "text/html"})
+
+    assert response.status_code == 503
+    assert response.is_json
+    assert "cannot reach its database" in response.json["error"]
+
+
 def test_a_page_says_redis_is_unreachable_with_one_log_line(app_with_no_redis, caplog):
     caplog.set_level(logging.INFO)
 
