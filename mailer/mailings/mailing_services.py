@@ -84,10 +84,8 @@ def create_mailing(
     (the demo's completed mailing, given its past runs next)."""
     mailing = Mailing(owner_id=owner.id, owner=owner)
     _apply(mailing, data, now or utcnow(), has_runs=False)
-    if mailing.status == "completed" and not allow_past:
-        raise MailingError(
-            "end_at", _l("The end has passed: this mailing would never send. Choose a later end.")
-        )
+    if not allow_past:
+        _check_sends(mailing)
     db.session.add(mailing)
     db.session.flush()
     _set_clients(mailing, data.clients)
@@ -96,8 +94,12 @@ def create_mailing(
 
 
 def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None = None) -> Mailing:
+    """Save an edit; a mailing that has never sent must keep a send ahead, as a new one
+    must (a typo in the year would end it unsent). One that has sent may be ended early."""
     has_runs = db.session.scalar(select(Run.id).where(Run.mailing_id == mailing.id).limit(1))
     _apply(mailing, data, now or utcnow(), has_runs=has_runs is not None)
+    if has_runs is None:
+        _check_sends(mailing)
     db.session.flush()
     _set_clients(mailing, data.clients)
     if has_runs is not None and data.clients.scope != "keep":
@@ -162,6 +164,13 @@ def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool
         mailing.disabled_by = None if data.is_active else mailing.owner
         mailing.disabled_at = None if data.is_active else now
     _schedule(mailing, now, has_runs=has_runs)
+
+
+def _check_sends(mailing: Mailing) -> None:
+    if mailing.status == "completed":
+        raise MailingError(
+            "end_at", _l("The end has passed: this mailing would never send. Choose a later end.")
+        )
 
 
 def _check_not_disabled_by_manager(mailing: Mailing) -> None:

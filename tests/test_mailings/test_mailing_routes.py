@@ -324,12 +324,33 @@ def test_a_new_mailing_that_would_never_send_or_reach_no_one_is_refused(
     assert db.session.scalar(db.select(Mailing)) is None
 
 
-def test_a_mailing_edited_to_end_in_the_past_is_completed_with_nothing_to_send(
+def test_a_mailing_that_never_sent_edited_to_end_in_the_past_is_refused_not_ended_unsent(
     login, user, message, clients
 ):
     browser = login(user)
     browser.post("/mailings/new", data=form_data(message, clients))
     mailing = db.session.scalar(db.select(Mailing))
+    planned = mailing.next_send_at
+
+    past = {"start_at": "2020-01-01T09:00", "end_at": "2020-02-01T09:00"}  # a typo in the year
+    page = browser.post(
+        f"/mailings/{mailing.id}/edit", data={**form_data(message, clients), **past}
+    )
+
+    assert "The end has passed: this mailing would never send." in page.text
+    for typed in past.values():
+        assert f'value="{typed}"' in page.text  # what was typed stays
+    db.session.expire_all()
+    assert (mailing.status, mailing.next_send_at) == ("created", planned)
+
+
+def test_a_mailing_that_has_sent_edited_to_end_in_the_past_is_completed(
+    login, user, message, clients
+):
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients))
+    mailing = db.session.scalar(db.select(Mailing))
+    factories.make_run(mailing)
 
     data = form_data(message, clients, start_at="2020-01-01T09:00", end_at="2020-02-01T09:00")
     browser.post(f"/mailings/{mailing.id}/edit", data=data)

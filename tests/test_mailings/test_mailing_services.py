@@ -59,12 +59,20 @@ def test_a_new_mailing_with_no_send_left_is_refused(user, message, anna):
         services.create_mailing(owner=user, data=past, now=NOW)
 
 
-def test_a_mailing_with_no_send_left_is_completed(user, message, anna):
+def test_a_mailing_that_has_sent_with_no_send_left_is_completed(user, message, anna):
     mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
+    factories.make_run(mailing)
     past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
     services.update_mailing(mailing=mailing, data=past, now=NOW)
     assert mailing.status == "completed"
     assert mailing.next_send_at is None
+
+
+def test_a_mailing_that_never_sent_cannot_be_edited_to_no_send_left(user, message, anna):
+    mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
+    past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
+    with pytest.raises(services.MailingError, match="The end has passed"):
+        services.update_mailing(mailing=mailing, data=past, now=NOW)
 
 
 def test_you_cannot_send_to_all_your_clients_before_you_have_any(user, message):
