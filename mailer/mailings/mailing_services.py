@@ -132,10 +132,15 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
     """Let a mailing send again from now on: the slots missed while disabled are skipped.
 
     A mailing a manager disabled stays disabled for its owner: the manager's
-    decision is not theirs to undo.
+    decision is not theirs to undo. Nor is the owner's a manager's: a mailing its
+    owner turned off is theirs to turn on (a manager's screen only stops mail).
     """
     if by.id == mailing.owner_id:
         _check_not_disabled_by_manager(mailing)
+    elif mailing.disabled_by_owner:
+        raise MailingError(
+            "is_active", _l("Its owner disabled this mailing; only they can enable it again.")
+        )
     if not mailing.is_active:
         mailing.is_active = True
         mailing.disabled_by = None

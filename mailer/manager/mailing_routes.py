@@ -49,17 +49,19 @@ def mailing_disable(mailing_id: int):
 @bp.route("/mailings/<int:mailing_id>/enable", methods=["POST"])
 @role_required(manager_permission)
 def mailing_enable(mailing_id: int):
+    mailing = db.get_or_404(Mailing, mailing_id)
     try:
-        services.enable_mailing(mailing=db.get_or_404(Mailing, mailing_id), by=current_user)
-    except services.MailingError:  # their own mailing, that another manager disabled
+        services.enable_mailing(mailing=mailing, by=current_user)
+    except services.MailingError as error:
         db.session.rollback()
-        flash(
-            _(
+        if mailing.owner_id == current_user.id:  # "only a manager" would puzzle a manager
+            message = _(
                 "Another manager disabled this mailing of yours: only another manager can"
                 " enable it again."
-            ),
-            "warning",
-        )
+            )
+        else:
+            message = str(error.message)  # its owner disabled it
+        flash(message, "warning")
         return _back_to_list()
     db.session.commit()
     flash(_("Mailing #%(id)d enabled.", id=mailing_id), "success")

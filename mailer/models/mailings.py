@@ -184,6 +184,11 @@ class Mailing(OwnedMixin, db.Model):
         """Disabled by someone other than its owner: only a manager may enable it again."""
         return not self.is_active and self.disabled_by_id not in (None, self.owner_id)
 
+    @property
+    def disabled_by_owner(self) -> bool:
+        """Turned off by its owner: theirs to enable again, not a manager's."""
+        return not self.is_active and self.disabled_by_id == self.owner_id
+
     def has_clients(self) -> bool:
         linked = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == self.id)
         return db.session.scalar(linked.limit(1)) is not None

@@ -133,6 +133,37 @@ def test_manager_enables_a_mailing_from_now_without_a_burst(login, manager, othe
     assert stored.next_send_at - utcnow() < timedelta(days=1)
 
 
+def test_a_manager_cannot_enable_a_mailing_its_owner_disabled(login, manager, other_user, mailings):
+    mailing = mailings["theirs"]
+    login(other_user).post(f"/mailings/{mailing.id}/disable")
+    managing = login(manager)
+
+    listed = managing.get("/manager/mailings?status=disabled").text
+    assert "Oscar promo" in listed
+    assert "Only its owner can enable it." in listed
+    assert f"/manager/mailings/{mailing.id}/enable" not in listed
+
+    refused = managing.post(f"/manager/mailings/{mailing.id}/enable", follow_redirects=True)
+    assert "Its owner disabled this mailing; only they can enable it again." in refused.text
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
+
+    login(other_user).post(f"/mailings/{mailing.id}/enable")  # still theirs to turn on
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is True
+
+
+def test_a_manager_enables_their_own_mailing_they_disabled_from_the_list(login, manager):
+    own = factories.make_mailing(manager, is_active=False, disabled_by_id=manager.id)
+    managing = login(manager)
+    assert f"/manager/mailings/{own.id}/enable" in managing.get("/manager/mailings").text
+
+    managing.post(f"/manager/mailings/{own.id}/enable")
+
+    db.session.expire_all()
+    assert db.session.get(Mailing, own.id).is_active is True
+
+
 def test_a_manager_cannot_enable_their_own_mailing_another_manager_disabled(login, manager):
     colleague = factories.make_user("colleague@example.com", roles=["manager"])
     own = factories.make_mailing(manager, is_active=False, disabled_by_id=colleague.id)
