@@ -19,12 +19,16 @@ PAGE_BUDGET_SECONDS = 5.0
 
 
 def logged_in(app, user_id: int):
-    """A test client with `user_id` logged in (the id Flask-Login keeps, with its stamp)."""
+    """A test client with `user_id` logged in (a login of theirs, its key in the session)."""
+    from mailer.auth import sessions
     from mailer.extensions import db
     from mailer.models import User
 
     with app.app_context():
-        session_id = db.session.get(User, user_id).get_id()
+        user = db.session.get(User, user_id)
+        sessions.start(user, user_agent="mailer bench", ip="127.0.0.1")
+        db.session.commit()
+        session_id = user.get_id()
     browser = app.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = session_id

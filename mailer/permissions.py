@@ -11,10 +11,10 @@ from functools import wraps
 from flask import Flask, abort, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user, login_required, logout_user
+from flask_login import current_user, login_required
 from flask_principal import AnonymousIdentity, Identity, Permission, RoleNeed, identity_loaded
 
-from mailer.extensions import login_manager, principal
+from mailer.extensions import db, login_manager, principal
 from mailer.models import CONTENT_MANAGER, MANAGER, User
 
 SUPERUSER = "superuser"
@@ -42,6 +42,8 @@ def role_required(permission: Permission):
 
 
 def init_app(app: Flask) -> None:
+    from mailer.auth import sessions  # not at the top: mailer.auth's routes import this module
+
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to open this page.")
     login_manager.login_message_category = "info"
@@ -49,8 +51,8 @@ def init_app(app: Flask) -> None:
     login_manager.localize_callback = str
 
     @login_manager.user_loader
-    def load_user(session_id: str) -> User | None:
-        return User.from_session_id(session_id)
+    def load_user(session_key: str) -> User | None:
+        return sessions.user_for(session_key)
 
     @principal.identity_loader
     def identity_from_login() -> Identity:
@@ -70,7 +72,8 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def log_out_blocked_user():
         if current_user.is_authenticated and current_user.is_blocked:
-            logout_user()
+            sessions.log_out()
+            db.session.commit()
             flash(_("Your account has been blocked. Contact a manager."), "danger")
             if request.blueprint != "auth":
                 return redirect(url_for("auth.login"))

@@ -199,7 +199,7 @@ def login(client):
 
     def log_in(user):
         with client.session_transaction() as session:
-            session["_user_id"] = user.get_id()
+            session["_user_id"] = factories.login_key(user)
             session["_fresh"] = True
         return client
 

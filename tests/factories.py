@@ -32,6 +32,15 @@ def make_user(
     return user
 
 
+def login_key(user: User, *, user_agent: str = "pytest", ip: str = "127.0.0.1") -> str:
+    """A new login of `user` on the server: the key a browser's session cookie holds."""
+    from mailer.auth import sessions
+
+    sessions.start(user, user_agent=user_agent, ip=ip)
+    db.session.commit()
+    return user.get_id()
+
+
 def make_article(
     title: str = "An article",
     *,

@@ -8,6 +8,7 @@ from rq_scheduler import Scheduler
 
 from mailer import create_app
 from mailer.permissions import blog_permission, manager_permission
+from tests import factories
 
 
 def test_rq_scheduler_enqueues_a_periodic_job_that_an_rq_worker_runs(redis_conn):
@@ -44,5 +45,5 @@ def test_flask_principal_gives_roles_from_the_flask_login_user(test_environ, man
     client = app.test_client()
     for person, expected in ((manager, True), (user, False)):
         with client.session_transaction() as session:
-            session["_user_id"] = person.get_id()
+            session["_user_id"] = factories.login_key(person)
         assert client.get("/probe").get_json() == {"manager": expected, "blog": False}

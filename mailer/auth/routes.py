@@ -18,9 +18,9 @@ from flask import (
 )
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 
-from mailer.auth import bp, services
+from mailer.auth import bp, services, sessions
 from mailer.auth.forms import (
     ChangePasswordForm,
     EmailForm,
@@ -189,6 +189,7 @@ def login():
         return render_template("auth/login.html", form=form, error=message), 403
     if not user.is_confirmed:
         return render_template("auth/login.html", form=form, unconfirmed_email=user.email)
+    sessions.start(user, user_agent=request.user_agent.string, ip=ip or "")
     login_user(user, remember=form.remember.data)
     services.record_login(user)
     db.session.commit()
@@ -199,7 +200,8 @@ def login():
 @bp.route("/logout", methods=["POST"])
 @login_required
 def logout():
-    logout_user()
+    sessions.log_out()
+    db.session.commit()
     flash(_("You have logged out."), "info")
     return redirect(url_for("main.index"))
 
@@ -260,10 +262,10 @@ def change_password():
         elif form.password.data == form.current_password.data:
             form.password.errors.append(_("This is your current password: choose a new one."))
         else:
-            services.set_password(current_user, form.password.data)
+            services.set_password(
+                current_user, form.password.data, keep_login=current_user.session_key
+            )
             db.session.commit()
-            # The new password stamp ends every other session; this one carries on.
-            login_user(current_user._get_current_object())
             flash(
                 _("Your password has been changed. Your other sessions are logged out."), "success"
             )
@@ -274,11 +276,26 @@ def change_password():
 @bp.route("/logout-everywhere", methods=["POST"])
 @login_required
 def logout_everywhere():
-    services.end_every_session(current_user)
+    sessions.end_others(current_user, keep=current_user.session_key)  # this browser carries on
     db.session.commit()
-    login_user(current_user._get_current_object())  # this browser carries on
     flash(_("You are logged out on every other device and browser."), "success")
-    return redirect(url_for("auth.profile"))
+    return redirect(url_for("auth.logins"))
+
+
+@bp.route("/logins")
+@login_required
+def logins():
+    return render_template("auth/logins.html", logins=sessions.logins_of(current_user))
+
+
+@bp.route("/logins/<int:login_id>/end", methods=["POST"])
+@login_required
+def end_login(login_id: int):
+    if not sessions.end_one(current_user, login_id):
+        abort(404)  # another user's, or already ended
+    db.session.commit()
+    flash(_("That login has ended: its browser is logged out."), "success")
+    return redirect(url_for("auth.logins"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])

@@ -17,7 +17,7 @@ from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 from werkzeug.datastructures import FileStorage
 
-from mailer.auth import tokens
+from mailer.auth import sessions, tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.auth.throttle import account_mail_throttle
 from mailer.delivery import stopping
@@ -150,15 +150,11 @@ def record_login(user: User) -> None:
 # Passwords
 
 
-def set_password(user: User, password: str) -> None:
+def set_password(user: User, password: str, *, keep_login: str | None = None) -> None:
+    """A new password ends every login of the user's but `keep_login` (a session key):
+    whoever knew the old one is logged out with it."""
     user.password_hash = generate_password_hash(password)
-    db.session.flush()
-
-
-def end_every_session(user: User) -> None:
-    """Log the user out everywhere: every session and remember cookie ends at its next
-    request (User.get_id). The caller logs the current one in again if it is to go on."""
-    user.session_generation += 1
+    sessions.end_others(user, keep=keep_login)
     db.session.flush()
 
 
@@ -298,7 +294,8 @@ def ensure_superuser(*, password: str, email: str = SUPERUSER_EMAIL) -> tuple[Us
     if created:
         user = User(email=normalize_email(email), full_name="Administrator", password_hash="")
         db.session.add(user)
-    user.password_hash = generate_password_hash(password)
+        db.session.flush()
+    set_password(user, password)  # for an existing superuser, it ends every login
     user.is_superuser = True
     user.is_blocked = False
     user.confirmed_at = user.confirmed_at or utcnow()

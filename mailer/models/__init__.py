@@ -12,7 +12,14 @@ from mailer.models.mailings import (
     mailing_clients,
 )
 from mailer.models.types import utcnow
-from mailer.models.users import CONTENT_MANAGER, MANAGER, User, UserRole, normalize_email
+from mailer.models.users import (
+    CONTENT_MANAGER,
+    MANAGER,
+    User,
+    UserRole,
+    UserSession,
+    normalize_email,
+)
 
 __all__ = [
     "CONTENT_MANAGER",
@@ -27,6 +34,7 @@ __all__ = [
     "RunTally",
     "User",
     "UserRole",
+    "UserSession",
     "mailing_clients",
     "normalize_email",
     "schema_filter",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from datetime import datetime
 
 from flask_login import UserMixin
@@ -40,9 +38,6 @@ class User(UserMixin, db.Model):
     # The login before the last one: the profile shows it, so a login the user did not
     # make can be noticed (the last one is the user's own, just made).
     previous_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # Raised by "Log out everywhere": every session and remember cookie made before it
-    # names an older one, and ends (get_id).
-    session_generation: Mapped[int] = mapped_column(default=0, server_default="0")
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"
@@ -52,36 +47,24 @@ class User(UserMixin, db.Model):
     def __repr__(self) -> str:
         return f"<User {self.id} {self.email}>"
 
+    # The key of the login this user was loaded through (auth/sessions.py); not a column.
+    session_key = None
+
     def get_id(self) -> str:
-        """What the session and the remember cookie hold: the id, a password stamp and the
-        session generation.
+        """What the session and the remember cookie hold: the key of this login's row in
+        user_sessions, so that logging out ends that login for good, wherever its cookies
+        were copied (auth/sessions.py)."""
+        if self.session_key is None:
+            raise RuntimeError("start a session (auth.sessions.start) before logging in")
+        return self.session_key
 
-        A new password changes the stamp, and "Log out everywhere" the generation, so
-        every other session of this user (another browser, a stolen cookie) is logged out
-        at its next request.
-        """
-        return f"{self.id}:{self.password_stamp}:{self.session_generation}"
+    def __eq__(self, other: object) -> bool:
+        # UserMixin compares get_id(), which names a login now: one user, many logins.
+        if not isinstance(other, User):
+            return NotImplemented
+        return self is other or (self.id is not None and self.id == other.id)
 
-    @property
-    def password_stamp(self) -> str:
-        return hashlib.sha256(self.password_hash.encode()).hexdigest()[:16]
-
-    @classmethod
-    def from_session_id(cls, session_id: str) -> User | None:
-        """The user a session id names, if its stamp and generation are still current (a
-        session from before generations, "id:stamp", is of generation 0)."""
-        user_id, _, rest = session_id.partition(":")
-        stamp, _, generation = rest.partition(":")
-        if not user_id.isdigit():
-            return None
-        user = db.session.get(cls, int(user_id))
-        if (
-            user is None
-            or not hmac.compare_digest(stamp, user.password_stamp)
-            or (generation or "0") != str(user.session_generation)
-        ):
-            return None
-        return user
+    __hash__ = UserMixin.__hash__  # defining __eq__ would unset it
 
     @property
     def role_names(self) -> set[str]:
@@ -117,6 +100,24 @@ class UserRole(db.Model):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
 
     user: Mapped[User] = relationship(back_populates="roles")
+
+
+class UserSession(db.Model):
+    """One login: its key's hash (the cookie holds the key), and where and when it was used.
+
+    Deleting the row logs that login out (auth/sessions.py).
+    """
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # SHA-256 of the key: the table's rows, if read, log nobody in.
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    user_agent: Mapped[str] = mapped_column(String(300), default="")
+    ip: Mapped[str] = mapped_column(String(45), default="")
 
 
 def normalize_email(email: str) -> str:

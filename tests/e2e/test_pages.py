@@ -42,7 +42,7 @@ def test_main_pages_label_every_field_and_speak_the_users_language(open_page, ui
     _visit(page, ui, [f"/messages/{message.id}", f"/messages/{message.id}/edit"])
     _visit(page, ui, ["/mailings/", "/mailings/new", f"/mailings/{mailing.id}"])
     _visit(page, ui, [f"/mailings/{mailing.id}/edit", "/attempts/", "/reports/"])
-    _visit(page, ui, ["/auth/profile", "/auth/password", "/blog/"])
+    _visit(page, ui, ["/auth/profile", "/auth/password", "/auth/logins", "/blog/"])
 
     page = open_page(ui.lang)
     log_in(page, ui, manager.email, factories.PASSWORD)

@@ -103,6 +103,14 @@ def _avatar(objs: Objects) -> dict:
     return {"user_id": objs.user.id}
 
 
+def _other_login(objs: Objects) -> dict:
+    """One of `user`'s logins, in another browser than the matrix's."""
+    from mailer.auth import sessions
+
+    factories.login_key(objs.user, user_agent="another browser")
+    return {"login_id": sessions.logins_of(objs.user)[0].id}
+
+
 def _unsubscribe_token(objs: Objects) -> dict:
     from mailer.delivery.unsubscribe import unsubscribe_token
 
@@ -139,6 +147,8 @@ ACCESS: dict[str, Rule] = {
     "auth.login": Rule(ANONYMOUS_ONLY),
     "auth.logout": Rule(LOGGED_IN, ok=302),
     "auth.logout_everywhere": Rule(LOGGED_IN, ok=302),
+    "auth.logins": Rule(LOGGED_IN),
+    "auth.end_login": Rule(OWNED, ok=302, args=_other_login),
     "auth.confirm": Rule(PUBLIC, args=_confirm_token),
     "auth.resend_confirmation": Rule(PUBLIC),
     "auth.forgot_password": Rule(PUBLIC),

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from mailer import create_app
+from mailer.auth import sessions
 from mailer.auth.services import block_user
 from mailer.extensions import db
 from mailer.models import User
@@ -23,8 +24,9 @@ def log_in(client, email="user@example.com", password=PASSWORD, **extra):
 def logged_in_id(client):
     """The id of the user this browser's session is logged in as, if any."""
     with client.session_transaction() as session:
-        session_id = session.get("_user_id")
-    return session_id.partition(":")[0] if session_id else None
+        key = session.get("_user_id")
+    user = sessions.user_for(key) if key else None
+    return str(user.id) if user else None
 
 
 def test_right_password_logs_in_and_records_the_time(client, user):
@@ -180,7 +182,7 @@ def test_post_with_the_form_csrf_token_is_accepted(csrf_app, user):
 def test_logout_without_csrf_token_is_refused(csrf_app, user):
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = user.get_id()
+        session["_user_id"] = factories.login_key(user)
 
     assert client.post("/auth/logout").status_code == 400
     assert logged_in_id(client) == str(user.id)
@@ -207,12 +209,12 @@ def test_log_out_everywhere_ends_every_other_session_and_remember_cookie(app, us
         assert stale.get("/clients/").status_code == 302
 
 
-def test_a_session_from_before_session_generations_goes_on(client, user):
-    """No one is logged out by the upgrade that added them: "id:stamp" is generation 0."""
+def test_a_session_cookie_from_before_server_side_logins_logs_nobody_in(client, user):
+    """After the upgrade that keeps logins on the server, everyone logs in once more."""
     with client.session_transaction() as session:
-        session["_user_id"] = f"{user.id}:{user.password_stamp}"
+        session["_user_id"] = f"{user.id}:0123456789abcdef:0"  # "id:password stamp:generation"
         session["_fresh"] = True
-    assert client.get("/clients/").status_code == 200
+    assert client.get("/clients/").location.startswith("/auth/login")
 
 
 def test_a_remembered_login_lasts_thirty_days_and_a_session_cookie_fourteen(app, user):

@@ -11,7 +11,7 @@ import pytest
 from mailer import create_app
 from mailer.extensions import db
 from mailer.models import Article, User
-from tests.factories import make_article
+from tests.factories import login_key, make_article
 from tests.refusals import refusing
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
@@ -280,7 +280,7 @@ def csrf_app(test_environ):
 def test_admin_forms_need_the_csrf_token(csrf_app, content_manager):
     client = csrf_app.test_client()
     with client.session_transaction() as session:
-        session["_user_id"] = content_manager.get_id()
+        session["_user_id"] = login_key(content_manager)
     form = client.get("/admin/articles/new/").get_data(as_text=True)
     assert 'name="csrf_token"' in form
     response = client.post("/admin/articles/new/", data={"title": "Forged", "body": "x"})
