@@ -152,6 +152,28 @@ def _mail(env: _Reader, instance_path: Path) -> dict:
     }
 
 
+def _inbox(env: _Reader, mail: dict) -> dict:
+    """The mailbox mailer reads for mailto unsubscribes and bounce reports (inbox.py):
+    the sending account's own by default, where both arrive."""
+    server = env.str("INBOX_SERVER")
+    use_ssl = env.bool("INBOX_USE_SSL", True)
+    username = env.str("INBOX_USERNAME", mail["MAIL_USERNAME"])
+    password = env.str("INBOX_PASSWORD", mail["MAIL_PASSWORD"])
+    if server and not username:
+        raise ConfigError("INBOX_USERNAME (or MAIL_USERNAME) must be set when INBOX_SERVER is")
+    if server and not password:
+        raise ConfigError("INBOX_PASSWORD (or MAIL_PASSWORD) must be set when INBOX_SERVER is")
+    return {
+        "INBOX_SERVER": server,
+        "INBOX_PORT": env.int("INBOX_PORT", 993 if use_ssl else 143, minimum=1),
+        "INBOX_USE_SSL": use_ssl,
+        "INBOX_USERNAME": username,
+        "INBOX_PASSWORD": password,
+        "INBOX_FOLDER": env.str("INBOX_FOLDER", "INBOX"),
+        "INBOX_INTERVAL_SECONDS": env.int("INBOX_INTERVAL_SECONDS", 300, minimum=1),
+    }
+
+
 def _cache(env: _Reader, redis_url: str | None) -> dict:
     if not env.bool("CACHE_ENABLED", True):
         return {"CACHE_TYPE": "NullCache"}
@@ -234,8 +256,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         **_sending(env),
         "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         **_cache(env, redis_url),
-        **_mail(env, instance_path),
     }
+    config.update(_mail(env, instance_path))
+    config.update(_inbox(env, config))
     if config["MAIL_SERVER"] and base_url is None and not debug:
         # Else every link in every email (confirm, reset, unsubscribe) leads to 127.0.0.1.
         raise ConfigError(

@@ -111,6 +111,55 @@ def test_production_sending_real_email_refuses_to_start_without_base_url(instanc
     assert load_config({"SECRET_KEY": "x"}, instance)["MAIL_OUTBOX"]  # no email leaves
 
 
+def test_the_inbox_is_off_unless_its_server_is_set(instance):
+    config = load_config({"SECRET_KEY": "x"}, instance)
+    assert config["INBOX_SERVER"] is None
+    assert config["INBOX_FOLDER"] == "INBOX"
+    assert config["INBOX_INTERVAL_SECONDS"] == 300
+
+
+def test_one_line_reads_the_yandex_sending_accounts_inbox(instance):
+    """The mailto of List-Unsubscribe and the relay's bounce reports go to the sending
+    account: its login is the inbox's."""
+    config = load_config(
+        {
+            "SECRET_KEY": "x",
+            "BASE_URL": "https://mail.example.com",
+            "EMAIL_HOST_USER": "me@yandex.ru",
+            "EMAIL_HOST_PASSWORD": "app-password",
+            "INBOX_SERVER": "imap.yandex.ru",
+        },
+        instance,
+    )
+    assert config["INBOX_SERVER"] == "imap.yandex.ru"
+    assert config["INBOX_PORT"] == 993
+    assert config["INBOX_USE_SSL"] is True
+    assert config["INBOX_USERNAME"] == "me@yandex.ru"
+    assert config["INBOX_PASSWORD"] == "app-password"
+
+
+def test_inbox_settings_of_its_own_win_over_the_sending_accounts(instance):
+    config = load_config(
+        {
+            "SECRET_KEY": "x",
+            "MAIL_USERNAME": "sender@example.com",
+            "MAIL_PASSWORD": "smtp-pw",
+            "INBOX_SERVER": "imap.example.com",
+            "INBOX_USE_SSL": "false",
+            "INBOX_USERNAME": "bounces@example.com",
+            "INBOX_PASSWORD": "imap-pw",
+            "INBOX_FOLDER": "Bounces",
+            "INBOX_INTERVAL_SECONDS": "60",
+        },
+        instance,
+    )
+    assert config["INBOX_PORT"] == 143  # plain IMAP's port without SSL
+    assert config["INBOX_USERNAME"] == "bounces@example.com"
+    assert config["INBOX_PASSWORD"] == "imap-pw"
+    assert config["INBOX_FOLDER"] == "Bounces"
+    assert config["INBOX_INTERVAL_SECONDS"] == 60
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
@@ -124,6 +173,17 @@ def test_production_sending_real_email_refuses_to_start_without_base_url(instanc
         ({"BASE_URL": "notaurl"}, "BASE_URL must be a URL starting with http://, https://, got no"),
         # Never the rest of a database URL: it may hold the password.
         ({"DATABASE_URL": "mysql://me:secret@db/x"}, r"got mysql://\.\.\.$"),
+        ({"INBOX_PORT": "imap"}, "INBOX_PORT must be a whole number, got 'imap'"),
+        ({"INBOX_USE_SSL": "maybe"}, "INBOX_USE_SSL must be true or false"),
+        ({"INBOX_INTERVAL_SECONDS": "0"}, "INBOX_INTERVAL_SECONDS must be at least 1, got 0"),
+        (
+            {"INBOX_SERVER": "imap.example.com"},
+            r"^INBOX_USERNAME \(or MAIL_USERNAME\) must be set when INBOX_SERVER is$",
+        ),
+        (
+            {"INBOX_SERVER": "imap.example.com", "MAIL_USERNAME": "me@example.com"},
+            r"^INBOX_PASSWORD \(or MAIL_PASSWORD\) must be set when INBOX_SERVER is$",
+        ),
     ],
 )
 def test_malformed_setting_names_the_variable_and_what_it_expects(instance, environ, message):
