@@ -113,7 +113,7 @@ class SessionLedger:
         final = {status: settled} if status in ("sent", "failed") else {}
         tallies.add(self.run_id, attempts=1, successes=int(attempt["success"]), **final)
         if bounce:
-            db.session.execute(_hard_bounce(attempt["client_id"], now, self.limit))
+            db.session.execute(hard_bounce(attempt["client_id"], now, self.limit))
 
     def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
         changed = db.session.execute(
@@ -483,7 +483,9 @@ def _without_the_deleted(attempt: dict) -> dict | None:
     }
 
 
-def _hard_bounce(client_id: int, now: datetime, limit: int):
+def hard_bounce(client_id: int, now: datetime, limit: int):
+    """A permanent failure of the client's address: one more hard bounce, and the client
+    marked bounced when they reach `limit` (an SMTP 5xx, or a bounce report read later)."""
     return (
         update(Client)
         .where(Client.id == client_id)

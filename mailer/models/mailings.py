@@ -17,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     func,
     literal_column,
     select,
@@ -305,6 +306,15 @@ class Attempt(OwnedMixin, db.Model):
         Index("ix_attempts_time", "attempted_at"),
         # A run's attempts; its latest one at once (the mailing page's "last try failed").
         Index("ix_attempts_run", "run_id", "id"),
+        # A bounce reported later counts once per email, however often its report is read
+        # (delivery/inbox.py). Partial: the attempts of SMTP conversations skip the index.
+        Index(
+            "one_report_per_delivery",
+            "delivery_id",
+            unique=True,
+            postgresql_where=text("reported"),
+            sqlite_where=text("reported"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -327,6 +337,8 @@ class Attempt(OwnedMixin, db.Model):
     # The SMTP reply code (None when no reply came: refused, dropped, timed out).
     reply_code: Mapped[int | None]
     reply: Mapped[str] = mapped_column(Text, default="")
+    # From a delivery report read in the inbox: the server took the email, then bounced it.
+    reported: Mapped[bool] = mapped_column(default=False, server_default=false())
 
     mailing: Mapped[Mailing] = relationship(primaryjoin="foreign(Attempt.mailing_id) == Mailing.id")
     run: Mapped[Run] = relationship()

@@ -307,3 +307,40 @@ def attempts_for(email_address: str) -> list[Attempt]:
             select(Attempt).where(Attempt.recipient == email_address).order_by(Attempt.id)
         )
     )
+
+
+@pytest.fixture(scope="session")
+def dovecot():
+    """A real IMAP server (Debian's dovecot) for the session; a skip when it is missing."""
+    from tests.test_delivery.imap_server import Dovecot, missing
+
+    reason = missing()
+    if reason:
+        pytest.skip(reason)
+    server = Dovecot()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mailbox(app, dovecot, monkeypatch, sending_config):
+    """A new folder of the test server's mailbox, and the app reading it (INBOX_*)."""
+    import uuid
+
+    from tests.test_delivery.imap_server import PASSWORD, USERNAME, Folder
+
+    folder = Folder(dovecot, f"Inbox-{uuid.uuid4().hex[:8]}")
+    for name, value in {
+        "INBOX_SERVER": "127.0.0.1",
+        "INBOX_PORT": dovecot.port,
+        "INBOX_USE_SSL": False,
+        "INBOX_USERNAME": USERNAME,
+        "INBOX_PASSWORD": PASSWORD,
+        "INBOX_FOLDER": folder.name,
+        "MAIL_TIMEOUT": 5,
+    }.items():
+        monkeypatch.setitem(app.config, name, value)
+    return folder

@@ -1,0 +1,428 @@
+"""Reading the sending account's mailbox: mailto unsubscribes and later bounces.
+
+Every email's List-Unsubscribe offers a mailto to MAIL_DEFAULT_SENDER, and a
+relay (Yandex and most providers) takes an email to a bad address with 250,
+then sends a bounce report (DSN) to that same mailbox. With INBOX_SERVER set,
+`read_inbox` (every INBOX_INTERVAL_SECONDS, and `flask read-inbox`) reads it
+over IMAP and acts on both (reports.py says how each is recognised):
+
+- an unsubscribe request whose token is a client's unsubscribes them, as the
+  link does; a forged or stale token does nothing;
+- a permanent failure of a delivery that was handed to the server records an
+  attempt (not successful, with the remote server's words) in the run's log
+  and tally, and counts a hard bounce as a 5xx reply does (ledger.hard_bounce).
+
+The mailbox is only read: the folder is opened with EXAMINE and emails are
+fetched with BODY.PEEK, so no flag changes (an email a person has not read
+stays unread) and nothing is deleted or moved.
+
+Exactly once: `inbox_marks` keeps, per account and folder, its UIDVALIDITY and
+the last UID dealt with. The emails after it are read in chunks; a chunk's
+actions and the move of the mark are one transaction that starts with a
+conditional UPDATE of the mark (`WHERE last_uid = <what this reader read>`):
+a second reader at the same moment changes no row, rolls back and stops.
+A new UIDVALIDITY (the folder was recreated) starts again from its first
+email; that is safe because unsubscribing is idempotent and a delivery takes
+one reported bounce at most (the unique index one_report_per_delivery).
+"""
+
+from __future__ import annotations
+
+import imaplib
+import logging
+import re
+import ssl
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, fields
+from datetime import datetime
+
+from flask import current_app
+from sqlalchemy import select, text, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from mailer.delivery import ledger, reports, tallies, unsubscribe
+from mailer.extensions import db
+from mailer.mail import mask_email
+from mailer.models import Attempt, Client, Delivery, InboxMark, Mailing, Run, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # larger emails are no request or report of ours
+CHUNK = 25  # emails fetched, then applied in one transaction
+# A delivery the server may have taken: only these can bounce later.
+HANDED_OVER = ("sending", "sent", "unknown")
+_FETCHED_UID = re.compile(rb"\bUID (\d+)")
+_FETCHED_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+
+
+class InboxError(Exception):
+    """The mailbox cannot be read; the message is one line naming the setting to check."""
+
+
+@dataclass
+class Counts:
+    unsubscribed: int = 0
+    bounced: int = 0
+    left_alone: int = 0
+    already: int = 0  # requests and reports dealt with before (read again, or sent twice)
+    skipped: int = 0  # too large, or unreadable
+
+    def add(self, other: Counts) -> None:
+        for field in fields(self):
+            setattr(self, field.name, getattr(self, field.name) + getattr(other, field.name))
+
+    def as_dict(self) -> dict[str, int]:
+        return {field.name: getattr(self, field.name) for field in fields(self)}
+
+    def __str__(self) -> str:
+        said = f"{self.unsubscribed} unsubscribed, {self.bounced} bounced"
+        said += f", {self.left_alone} left alone"
+        if self.already:
+            said += f", {self.already} dealt with before"
+        if self.skipped:
+            said += f", {self.skipped} skipped"
+        return said
+
+
+def read_inbox() -> Counts:
+    """Read the emails that came since the last read and act on them; InboxError when the
+    mailbox cannot be read (the next read tries again)."""
+    config = current_app.config
+    if not config["INBOX_SERVER"]:
+        raise InboxError("INBOX_SERVER is not set: mailer reads no mailbox")
+    mailbox = _mailbox_name(config)
+    counts = Counts()
+    with _connected(config) as imap:
+        uidvalidity = _examine(imap, config["INBOX_FOLDER"])
+        last_uid = _mark(mailbox, uidvalidity)
+        uids = _uids_after(imap, last_uid)
+        for start in range(0, len(uids), CHUNK):
+            chunk = uids[start : start + CHUNK]
+            readings = [(uid, _parsed(uid, raw)) for uid, raw in _fetch(imap, chunk)]
+            if not _apply_chunk(mailbox, uidvalidity, last_uid, chunk[-1], readings, counts):
+                break
+            last_uid = chunk[-1]
+    log.info("inbox %s: %s", _shown(mailbox), counts)
+    return counts
+
+
+def _mailbox_name(config) -> str:
+    username = config["INBOX_USERNAME"].lower()
+    return f"{username}@{config['INBOX_SERVER'].lower()}/{config['INBOX_FOLDER']}"
+
+
+def _shown(mailbox: str) -> str:
+    """The mailbox's name as the log shows it: the login's address masked."""
+    login, _, rest = mailbox.rpartition("@")
+    return f"{mask_email(login) if '@' in login else login[:1] + '***'} on {rest}"
+
+
+# -- IMAP: read-only ------------------------------------------------------------------
+
+
+@contextmanager
+def _connected(config) -> Iterator[imaplib.IMAP4]:
+    server, port = config["INBOX_SERVER"], config["INBOX_PORT"]
+    where = f"INBOX_SERVER {server}:{port}"
+    timeout = config["MAIL_TIMEOUT"]
+    try:
+        if config["INBOX_USE_SSL"]:
+            context = ssl.create_default_context()
+            imap = imaplib.IMAP4_SSL(server, port, ssl_context=context, timeout=timeout)
+        else:
+            imap = imaplib.IMAP4(server, port, timeout=timeout)
+    except ssl.SSLError as error:
+        raise InboxError(
+            f"no TLS connection to {where}: {error.reason or error}"
+            " (check INBOX_SERVER, INBOX_PORT and INBOX_USE_SSL)"
+        ) from None
+    except (OSError, imaplib.IMAP4.error) as error:
+        raise InboxError(f"cannot reach {where}: {_reason(error)}") from None
+    try:
+        _log_in(imap, config, where)
+        yield imap
+    except (OSError, imaplib.IMAP4.abort) as error:
+        raise InboxError(f"lost the connection to {where}: {_reason(error)}") from None
+    finally:
+        with suppress(OSError, imaplib.IMAP4.error):  # gone already: nothing to close
+            imap.logout()
+
+
+def _log_in(imap: imaplib.IMAP4, config, where: str) -> None:
+    try:
+        imap.login(config["INBOX_USERNAME"], config["INBOX_PASSWORD"])
+    except (imaplib.IMAP4.error, UnicodeEncodeError) as error:
+        raise InboxError(
+            f"{where} refused the login of {mask_email(config['INBOX_USERNAME'])}:"
+            f" {_reason(error)} (check INBOX_USERNAME and INBOX_PASSWORD; Yandex wants an"
+            " app password, and IMAP enabled in its mail settings)"
+        ) from None
+
+
+def _examine(imap: imaplib.IMAP4, folder: str) -> int:
+    """Open the folder read-only (EXAMINE); its UIDVALIDITY."""
+    status, data = imap.select(_quoted(folder), readonly=True)
+    if status != "OK":
+        raise InboxError(f"cannot open the folder INBOX_FOLDER={folder!r}: {_reason(data)}")
+    _, values = imap.response("UIDVALIDITY")
+    if not values or values[0] is None:
+        raise InboxError(f"the folder INBOX_FOLDER={folder!r} gives no UIDVALIDITY")
+    return int(values[0])
+
+
+def _uids_after(imap: imaplib.IMAP4, last_uid: int) -> list[int]:
+    status, data = imap.uid("SEARCH", "UID", f"{last_uid + 1}:*")
+    if status != "OK":
+        raise InboxError(f"the inbox refused to search the folder: {_reason(data)}")
+    # "n:*" also names the last email when every UID is below n.
+    return sorted(uid for uid in map(int, b" ".join(data or [b""]).split()) if uid > last_uid)
+
+
+def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> list[tuple[int, bytes | None]]:
+    """Each email of `uids` (None: larger than MAX_MESSAGE_BYTES), leaving its flags as
+    they are (BODY.PEEK)."""
+    sizes = _sizes(imap, uids)
+    small = [uid for uid in uids if sizes.get(uid, 0) <= MAX_MESSAGE_BYTES]
+    for uid in uids:
+        if uid not in small:
+            log.warning(
+                "inbox: email UID %s is larger than %s bytes: skipped", uid, MAX_MESSAGE_BYTES
+            )
+    bodies = _bodies(imap, small) if small else {}
+    return [(uid, bodies.get(uid)) for uid in uids]
+
+
+def _sizes(imap: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
+    status, data = imap.uid("FETCH", _uid_set(uids), "(RFC822.SIZE)")
+    if status != "OK":
+        raise InboxError(f"the inbox refused to fetch emails: {_reason(data)}")
+    sizes = {}
+    for line in data or []:
+        line = line[0] if isinstance(line, tuple) else line
+        uid, size = _FETCHED_UID.search(line or b""), _FETCHED_SIZE.search(line or b"")
+        if uid and size:
+            sizes[int(uid.group(1))] = int(size.group(1))
+    return sizes
+
+
+def _bodies(imap: imaplib.IMAP4, uids: list[int]) -> dict[int, bytes]:
+    status, data = imap.uid("FETCH", _uid_set(uids), "(BODY.PEEK[])")
+    if status != "OK":
+        raise InboxError(f"the inbox refused to fetch emails: {_reason(data)}")
+    bodies, items = {}, list(data or [])
+    for index, item in enumerate(items):
+        if not isinstance(item, tuple):
+            continue
+        # The UID comes before the email's bytes, or (some servers) in the line after them.
+        after = items[index + 1] if index + 1 < len(items) else b""
+        match = _FETCHED_UID.search(item[0]) or _FETCHED_UID.search(
+            after if isinstance(after, bytes) else b""
+        )
+        if match:
+            bodies[int(match.group(1))] = item[1]
+    return bodies
+
+
+def _uid_set(uids: list[int]) -> str:
+    return ",".join(map(str, uids))
+
+
+def _quoted(folder: str) -> str:
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _reason(error) -> str:
+    """The server's words, as text: imaplib gives bytes, lists of them, or an exception."""
+    if isinstance(error, list | tuple):
+        error = b" ".join(part for part in error if isinstance(part, bytes))
+    if isinstance(error, BaseException) and error.args and isinstance(error.args[0], bytes):
+        error = error.args[0]
+    if isinstance(error, bytes):
+        return error.decode("utf-8", "replace")
+    return str(error) or type(error).__name__
+
+
+# -- reading an email (no database) -----------------------------------------------------
+
+
+def _parsed(uid: int, raw: bytes | None):
+    """reports.parse's answer, or "skipped" for an email too large or unreadable."""
+    if raw is None:
+        return "skipped"
+    try:
+        return reports.parse(raw)
+    except Exception as error:  # any malformed email: one line, and the others go on
+        log.warning("inbox: email UID %s cannot be read (%s): skipped", uid, type(error).__name__)
+        return "skipped"
+
+
+# -- the mark and the actions: exactly once ------------------------------------------
+
+
+def _mark(mailbox: str, uidvalidity: int) -> int:
+    """The last UID dealt with in this folder as it is now; 0 for a folder read for the
+    first time, or one whose UIDVALIDITY changed (its UIDs now name other emails)."""
+    row = _read_mark(mailbox)
+    if row is None:
+        dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+        db.session.execute(
+            dialect.insert(InboxMark)
+            .values(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=0)
+            .on_conflict_do_nothing(index_elements=[InboxMark.mailbox])
+        )
+    elif row.uidvalidity != uidvalidity:
+        log.info(
+            "inbox %s: UIDVALIDITY changed (%s to %s): reading the folder from its start",
+            _shown(mailbox),
+            row.uidvalidity,
+            uidvalidity,
+        )
+        db.session.execute(
+            update(InboxMark)
+            .where(
+                InboxMark.mailbox == mailbox,
+                InboxMark.uidvalidity == row.uidvalidity,
+                InboxMark.last_uid == row.last_uid,
+            )
+            .values(uidvalidity=uidvalidity, last_uid=0)
+        )
+    db.session.commit()
+    row = _read_mark(mailbox)
+    if row is None or row.uidvalidity != uidvalidity:
+        raise InboxError("the folder INBOX_FOLDER changed while it was read; trying again later")
+    return row.last_uid
+
+
+def _read_mark(mailbox: str):
+    return db.session.execute(
+        select(InboxMark.uidvalidity, InboxMark.last_uid).where(InboxMark.mailbox == mailbox)
+    ).first()
+
+
+def _apply_chunk(mailbox, uidvalidity, expected, last, readings, counts: Counts) -> bool:
+    """Move the mark from `expected` to `last` and act on the chunk's emails, in one
+    transaction; False (nothing done) when another reader moved the mark first."""
+    now = utcnow()
+    moved = db.session.execute(
+        update(InboxMark)
+        .where(
+            InboxMark.mailbox == mailbox,
+            InboxMark.uidvalidity == uidvalidity,
+            InboxMark.last_uid == expected,
+        )
+        .values(last_uid=last, read_at=now)
+    ).rowcount
+    if moved != 1:
+        db.session.rollback()
+        log.info("inbox %s: another reader is reading it; leaving it to them", _shown(mailbox))
+        return False
+    done = Counts()
+    try:
+        for uid, reading in readings:
+            done.add(_act(uid, reading, now))
+        db.session.commit()
+    except BaseException:
+        db.session.rollback()
+        raise
+    counts.add(done)
+    return True
+
+
+def _act(uid: int, reading, now: datetime) -> Counts:
+    if reading == "skipped":
+        return Counts(skipped=1)
+    if isinstance(reading, reports.UnsubscribeRequest):
+        return _unsubscribe(uid, reading.token)
+    if isinstance(reading, reports.BounceReport):
+        done = Counts()
+        for failure in reading.failures:
+            done.add(_bounce(uid, failure, now))
+        # One email: left alone once, however many of its recipients were not ours.
+        done.left_alone = 0 if done.bounced or done.already else 1
+        return done
+    return Counts(left_alone=1)
+
+
+def _unsubscribe(uid: int, token: str) -> Counts:
+    client = unsubscribe.client_for_token(token)
+    if client is None:  # forged, cut short, or its client deleted or readdressed
+        log.info("inbox: email UID %s asks to unsubscribe with a token that names no client", uid)
+        return Counts(left_alone=1)
+    if not unsubscribe.unsubscribe(client):
+        return Counts(already=1)
+    log.info("inbox: client %s (%s) unsubscribed by email", client.id, mask_email(client.email))
+    return Counts(unsubscribed=1)
+
+
+def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
+    delivery = _reported_delivery(failure)
+    if delivery is None:
+        log.info(
+            "inbox: email UID %s reports a failure of run %s to an address none of its"
+            " sent emails went to: left alone",
+            uid,
+            failure.run_id,
+        )
+        return Counts(left_alone=1)
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    recorded = db.session.execute(
+        dialect.insert(Attempt)
+        .values(
+            owner_id=delivery.owner_id,
+            mailing_id=delivery.mailing_id,
+            run_id=failure.run_id,
+            delivery_id=delivery.id,
+            client_id=delivery.client_id,
+            recipient=delivery.email,
+            attempted_at=now,
+            success=False,
+            reply_code=failure.reply_code,
+            reply=failure.reply,
+            reported=True,
+        )
+        .on_conflict_do_nothing(index_elements=[Attempt.delivery_id], index_where=text("reported"))
+    ).rowcount
+    if recorded != 1:
+        return Counts(already=1)
+    tallies.add(failure.run_id, attempts=1)
+    db.session.execute(ledger.hard_bounce(delivery.client_id, now, _bounce_limit()))
+    log.info(
+        "inbox: run %s: %s bounced later (%s)",
+        failure.run_id,
+        mask_email(delivery.email),
+        failure.status,
+    )
+    return Counts(bounced=1)
+
+
+def _reported_delivery(failure: reports.Failure):
+    """The delivery of the run to the failed address, if the server may have taken it."""
+    return db.session.execute(
+        select(Delivery.id, Delivery.client_id, Client.email, Mailing.owner_id, Run.mailing_id)
+        .join(Client, Client.id == Delivery.client_id)
+        .join(Run, Run.id == Delivery.run_id)
+        .join(Mailing, Mailing.id == Run.mailing_id)
+        .where(
+            Delivery.run_id == failure.run_id,
+            Delivery.status.in_(HANDED_OVER),
+            Client.email.in_(_spellings(failure.recipients)),
+        )
+        .limit(1)
+    ).first()
+
+
+def _spellings(addresses: tuple[str, ...]) -> set[str]:
+    """The addresses as a client's may be stored: an internationalised domain is reported
+    in its ASCII form (xn--...), as mailer wrote it in RCPT TO."""
+    spellings = set(addresses)
+    for address in addresses:
+        local, _, domain = address.rpartition("@")
+        if "xn--" in domain:
+            with suppress(UnicodeError):  # one that does not decode is matched as written
+                spellings.add(f"{local}@{domain.encode('ascii').decode('idna')}")
+    return spellings
+
+
+def _bounce_limit() -> int:
+    return current_app.config["HARD_BOUNCE_LIMIT"]
