@@ -302,6 +302,24 @@ def start_scheduler_command() -> None:
         stop.set()
 
 
+@click.command("read-inbox")
+@with_appcontext
+def read_inbox_command() -> None:
+    """Read the sending account's mailbox once: mailto unsubscribes and bounce reports."""
+    from mailer.delivery import inbox
+
+    if not current_app.config["INBOX_SERVER"]:
+        raise click.ClickException(
+            "INBOX_SERVER is not set: set it to the sending account's IMAP server"
+            " (e.g. INBOX_SERVER=imap.yandex.ru) to read its mailbox."
+        )
+    try:
+        counts = inbox.read_inbox()
+    except inbox.InboxError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"Read the inbox: {counts}.")
+
+
 def _unreachable_in_one_line() -> None:
     """A command that cannot reach the database or Redis (`flask db upgrade` with a wrong
     DATABASE_URL, a worker whose Redis is down) ends with one line naming the setting
@@ -335,5 +353,6 @@ def init_app(app: Flask) -> None:
         mailing_start_now_command,
         worker_command,
         start_scheduler_command,
+        read_inbox_command,
     ):
         app.cli.add_command(command)

@@ -115,3 +115,17 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
             enqueue(send_batch_job, run_id, result.handed_back)
             log.info("run %s: %s handed back to the queue", run_id, len(result.handed_back))
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}
+
+
+def read_inbox_job() -> dict:
+    """Every INBOX_INTERVAL_SECONDS when INBOX_SERVER is set: act on the mailto unsubscribes
+    and bounce reports in the sending account's mailbox. A mailbox that cannot be read is
+    one line in the log, and the next tick tries again."""
+    from mailer.delivery import inbox
+
+    with job_context():
+        try:
+            return inbox.read_inbox().as_dict()
+        except inbox.InboxError as error:
+            log.warning("inbox not read: %s", error)
+            return {"error": str(error)}

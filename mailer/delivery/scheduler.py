@@ -40,9 +40,14 @@ class PeriodicJob(NamedTuple):
 
 
 def periodic_jobs(app: Flask) -> list[PeriodicJob]:
-    return [
+    jobs = [
         PeriodicJob("mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"])
     ]
+    if app.config["INBOX_SERVER"]:
+        jobs.append(
+            PeriodicJob("mailer.delivery.jobs.read_inbox_job", app.config["INBOX_INTERVAL_SECONDS"])
+        )
+    return jobs
 
 
 class MailerScheduler(Scheduler):
@@ -115,21 +120,34 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
 
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:
-    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, in-process, until `stop` is set.
+    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, and read the inbox every
+    INBOX_INTERVAL_SECONDS when INBOX_SERVER is set, in-process, until `stop` is set.
 
     Dispatch also puts due retries and stalled deliveries back on the queue.
     """
-    from mailer.delivery import dispatch
+    from mailer.delivery import dispatch, jobs
 
-    interval = app.config["SCHEDULER_INTERVAL_SECONDS"]
-    log.info("embedded scheduler started: dispatch every %ss", interval)
+    tasks = [("dispatch", dispatch.dispatch_due, app.config["SCHEDULER_INTERVAL_SECONDS"])]
+    if app.config["INBOX_SERVER"]:
+        tasks.append(
+            ("reading the inbox", jobs.read_inbox_job, app.config["INBOX_INTERVAL_SECONDS"])
+        )
+    log.info(
+        "embedded scheduler started: %s",
+        ", ".join(f"{name} every {interval}s" for name, _, interval in tasks),
+    )
+    due = [time.monotonic()] * len(tasks)
     while not stop.is_set():
-        with app.app_context():
-            try:
-                dispatch.dispatch_due()
-            except Exception:
-                log.exception("dispatch failed; trying again at the next tick")
-        stop.wait(interval)
+        for index, (name, task, interval) in enumerate(tasks):
+            if time.monotonic() < due[index]:
+                continue
+            with app.app_context():
+                try:
+                    task()
+                except Exception:
+                    log.exception("%s failed; trying again at the next tick", name)
+            due[index] = time.monotonic() + interval
+        stop.wait(max(min(due) - time.monotonic(), 0))
 
 
 def current_queue_name() -> str:

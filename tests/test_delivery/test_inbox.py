@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from mailer.delivery import dispatch, inbox, tallies
+from mailer.delivery import dispatch, inbox, jobs, scheduler, tallies
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Run
@@ -347,6 +347,26 @@ def test_an_unreadable_or_too_large_email_is_skipped_and_the_rest_go_on(
 # -- failures --------------------------------------------------------------------------
 
 
+def test_a_wrong_password_is_one_line_in_the_log_and_the_cli_exits_1(
+    app, mailbox, monkeypatch, caplog
+):
+    monkeypatch.setitem(app.config, "INBOX_PASSWORD", "not-the-password")
+
+    with caplog.at_level(logging.WARNING, logger="mailer.delivery.jobs"):
+        assert "error" in jobs.read_inbox_job()
+    [record] = caplog.records
+    assert record.exc_info is None
+    assert "refused the login of n***@mailer.example" in record.getMessage()
+    assert "INBOX_PASSWORD" in record.getMessage()
+    assert "not-the-password" not in caplog.text
+
+    result = app.test_cli_runner().invoke(args=["read-inbox"])
+    assert result.exit_code == 1
+    assert "INBOX_PASSWORD" in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
 def test_an_unreachable_server_or_a_missing_folder_names_the_setting(app, mailbox, monkeypatch):
     from tests.test_delivery.conftest import free_port
 
@@ -362,3 +382,62 @@ def test_a_tls_connection_to_a_plain_server_names_the_ssl_setting(app, mailbox, 
     monkeypatch.setitem(app.config, "INBOX_USE_SSL", True)
     with pytest.raises(inbox.InboxError, match="INBOX_USE_SSL"):
         inbox.read_inbox()
+
+
+# -- running it ----------------------------------------------------------------------------
+
+
+def test_flask_read_inbox_prints_what_it_did(app, mailbox, user):
+    from tests import factories
+
+    ann = factories.make_client(user, "ann@example.com")
+    mailbox.append(_email(f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"))
+    mailbox.append(_email("Hello"))
+
+    result = app.test_cli_runner().invoke(args=["read-inbox"])
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "Read the inbox: 1 unsubscribed, 0 bounced, 1 left alone.\n"
+    again = app.test_cli_runner().invoke(args=["read-inbox"])
+    assert again.output == "Read the inbox: 0 unsubscribed, 0 bounced, 0 left alone.\n"
+
+
+def test_flask_read_inbox_without_a_server_says_how_to_turn_it_on(app, monkeypatch):
+    monkeypatch.setitem(app.config, "INBOX_SERVER", None)
+    result = app.test_cli_runner().invoke(args=["read-inbox"])
+    assert result.exit_code == 1
+    assert "INBOX_SERVER is not set" in result.output
+    assert "INBOX_SERVER=imap.yandex.ru" in result.output
+
+
+def test_the_scheduler_reads_the_inbox_only_when_a_server_is_set(app, monkeypatch):
+    monkeypatch.setitem(app.config, "INBOX_SERVER", None)
+    assert [job.func for job in scheduler.periodic_jobs(app)] == [
+        "mailer.delivery.jobs.dispatch_job"
+    ]
+    monkeypatch.setitem(app.config, "INBOX_SERVER", "imap.example.com")
+    monkeypatch.setitem(app.config, "INBOX_INTERVAL_SECONDS", 120)
+    jobs_defined = scheduler.periodic_jobs(app)
+    assert [(job.func, job.interval_seconds) for job in jobs_defined] == [
+        ("mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"]),
+        ("mailer.delivery.jobs.read_inbox_job", 120),
+    ]
+
+
+def test_the_embedded_loop_reads_the_inbox(app, mailbox, user, monkeypatch):
+    from tests import factories
+    from tests.waiting import wait_for
+
+    if app.config["REDIS_URL"]:
+        pytest.skip("the embedded loop is what runs without Redis")
+    ann = factories.make_client(user, "ann@example.com")
+    mailbox.append(_email(f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"))
+    stop = threading.Event()
+    thread = threading.Thread(target=scheduler.run_embedded, args=(app, stop))
+    thread.start()
+    try:
+        assert wait_for(lambda: _client("ann@example.com").unsubscribed_at is not None)
+    finally:
+        stop.set()
+        thread.join(10)
+    assert not thread.is_alive()
