@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 2 * 1024 * 1024  # larger emails are no request or report of ours
 CHUNK = 25  # emails fetched, then applied in one transaction
+HEADERS_READ = "SUBJECT CONTENT-TYPE"  # all a request or report shows before its body
 # A delivery the server may have taken: only these can bounce later.
 HANDED_OVER = ("sending", "sent", "unknown")
 _FETCHED_UID = re.compile(rb"\bUID (\d+)")
@@ -144,6 +145,8 @@ def _connected(config) -> Iterator[imaplib.IMAP4]:
         yield imap
     except (OSError, imaplib.IMAP4.abort) as error:
         raise InboxError(f"lost the connection to {where}: {_reason(error)}") from None
+    except imaplib.IMAP4.error as error:  # a BAD answer: the next read tries again
+        raise InboxError(f"{where} refused a command: {_reason(error)}") from None
     finally:
         with suppress(OSError, imaplib.IMAP4.error):  # gone already: nothing to close
             imap.logout()
@@ -180,48 +183,51 @@ def _uids_after(imap: imaplib.IMAP4, last_uid: int) -> list[int]:
 
 
 def _fetch(imap: imaplib.IMAP4, uids: list[int]) -> list[tuple[int, bytes | None]]:
-    """Each email of `uids` (None: larger than MAX_MESSAGE_BYTES), leaving its flags as
-    they are (BODY.PEEK)."""
-    sizes = _sizes(imap, uids)
-    small = [uid for uid in uids if sizes.get(uid, 0) <= MAX_MESSAGE_BYTES]
-    for uid in uids:
-        if uid not in small:
+    """Each email of `uids`, leaving its flags as they are (BODY.PEEK): its headers, and
+    the whole of it only for a bounce report (a person's email is not downloaded); None
+    for a report larger than MAX_MESSAGE_BYTES, or an email the server did not return."""
+    heads = _fetched(imap, uids, f"(RFC822.SIZE BODY.PEEK[HEADER.FIELDS ({HEADERS_READ})])")
+    reports_wanted = []
+    for uid, (meta, header) in heads.items():
+        if not _may_be_report(uid, header):
+            continue
+        size = _FETCHED_SIZE.search(meta)
+        if size and int(size.group(1)) > MAX_MESSAGE_BYTES:
             log.warning(
                 "inbox: email UID %s is larger than %s bytes: skipped", uid, MAX_MESSAGE_BYTES
             )
-    bodies = _bodies(imap, small) if small else {}
-    return [(uid, bodies.get(uid)) for uid in uids]
+            heads[uid] = (meta, None)
+        else:
+            reports_wanted.append(uid)
+    bodies = _fetched(imap, reports_wanted, "(BODY.PEEK[])") if reports_wanted else {}
+    found = {uid: header for uid, (_, header) in heads.items()}
+    found.update((uid, body) for uid, (_, body) in bodies.items())
+    return [(uid, found.get(uid)) for uid in uids]
 
 
-def _sizes(imap: imaplib.IMAP4, uids: list[int]) -> dict[int, int]:
-    status, data = imap.uid("FETCH", _uid_set(uids), "(RFC822.SIZE)")
+def _may_be_report(uid: int, header: bytes) -> bool:
+    try:
+        return reports.may_be_report(header)
+    except Exception:  # reading the whole email says what is wrong with it
+        return True
+
+
+def _fetched(imap: imaplib.IMAP4, uids: list[int], what: str) -> dict[int, tuple[bytes, bytes]]:
+    """UID FETCH: each email's UID -> (the response's other items, the literal's bytes)."""
+    status, data = imap.uid("FETCH", _uid_set(uids), what)
     if status != "OK":
         raise InboxError(f"the inbox refused to fetch emails: {_reason(data)}")
-    sizes = {}
-    for line in data or []:
-        line = line[0] if isinstance(line, tuple) else line
-        uid, size = _FETCHED_UID.search(line or b""), _FETCHED_SIZE.search(line or b"")
-        if uid and size:
-            sizes[int(uid.group(1))] = int(size.group(1))
-    return sizes
-
-
-def _bodies(imap: imaplib.IMAP4, uids: list[int]) -> dict[int, bytes]:
-    status, data = imap.uid("FETCH", _uid_set(uids), "(BODY.PEEK[])")
-    if status != "OK":
-        raise InboxError(f"the inbox refused to fetch emails: {_reason(data)}")
-    bodies, items = {}, list(data or [])
+    found, items = {}, list(data or [])
     for index, item in enumerate(items):
         if not isinstance(item, tuple):
             continue
-        # The UID comes before the email's bytes, or (some servers) in the line after them.
+        # Items may come before the email's bytes or (some servers) in the line after them.
         after = items[index + 1] if index + 1 < len(items) else b""
-        match = _FETCHED_UID.search(item[0]) or _FETCHED_UID.search(
-            after if isinstance(after, bytes) else b""
-        )
-        if match:
-            bodies[int(match.group(1))] = item[1]
-    return bodies
+        meta = item[0] + b" " + (after if isinstance(after, bytes) else b"")
+        uid = _FETCHED_UID.search(meta)
+        if uid:
+            found[int(uid.group(1))] = (meta, item[1])
+    return found
 
 
 def _uid_set(uids: list[int]) -> str:
@@ -397,19 +403,41 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
 
 
 def _reported_delivery(failure: reports.Failure):
-    """The delivery of the run to the failed address, if the server may have taken it."""
-    return db.session.execute(
-        select(Delivery.id, Delivery.client_id, Client.email, Mailing.owner_id, Run.mailing_id)
-        .join(Client, Client.id == Delivery.client_id)
-        .join(Run, Run.id == Delivery.run_id)
+    """The delivery of the run to the failed address, if the server may have taken it.
+
+    Through the run's owner: their client by address (one_client_per_email), then its
+    delivery in the run (one_delivery_per_client_per_run), whatever the run's size.
+    """
+    run = db.session.execute(
+        select(Run.mailing_id, Mailing.owner_id)
         .join(Mailing, Mailing.id == Run.mailing_id)
+        .where(Run.id == failure.run_id)
+    ).first()
+    if run is None:
+        return None
+    found = db.session.execute(
+        select(Delivery.id, Delivery.client_id, Client.email)
+        .join(Client, Client.id == Delivery.client_id)
         .where(
+            Client.owner_id == run.owner_id,
+            Client.email.in_(_spellings(failure.recipients)),
             Delivery.run_id == failure.run_id,
             Delivery.status.in_(HANDED_OVER),
-            Client.email.in_(_spellings(failure.recipients)),
         )
         .limit(1)
     ).first()
+    if found is None:
+        return None
+    return _ReportedDelivery(*found, owner_id=run.owner_id, mailing_id=run.mailing_id)
+
+
+@dataclass(frozen=True)
+class _ReportedDelivery:
+    id: int
+    client_id: int
+    email: str
+    owner_id: int
+    mailing_id: int
 
 
 def _spellings(addresses: tuple[str, ...]) -> set[str]:

@@ -65,6 +65,13 @@ def parse(raw: bytes) -> UnsubscribeRequest | BounceReport | None:
     return UnsubscribeRequest(token) if token else None
 
 
+def may_be_report(header: bytes) -> bool:
+    """Whether an email's headers (its Content-Type at least) are a bounce report's."""
+    return _is_delivery_report(
+        BytesParser(policy=default_policy).parsebytes(header, headersonly=True)
+    )
+
+
 def unsubscribe_token_in(subject: str) -> str | None:
     match = _UNSUBSCRIBE.search(" ".join(subject.split()))
     return match.group(1) if match else None

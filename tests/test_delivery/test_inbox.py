@@ -314,32 +314,39 @@ def test_other_mail_is_left_unread_in_place_and_counted(mailbox, user):
     assert all(b"\\Recent" in flag for flag in flags)
 
 
-def test_an_unreadable_or_too_large_email_is_skipped_and_the_rest_go_on(
-    mailbox, user, monkeypatch, caplog
+def test_an_unreadable_or_too_large_report_is_skipped_and_the_rest_go_on(
+    mailbox, via_sink, mailing_for, run_jobs, user, monkeypatch, caplog
 ):
     from tests import factories
 
-    ann = factories.make_client(user, "ann@example.com")
+    _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
     bob = factories.make_client(user, "bob@example.com")
+    carol = factories.make_client(user, "carol@example.com")
     # Python's email package fails on this Message-ID in a report's returned headers.
     broken = (
         b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
         b"--B\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <a@\r\n\r\n--B--\r\n"
     )
     mailbox.append(broken)
-    mailbox.append(_email("Big", body="x" * 5000))
-    mailbox.append(_email(f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"))
+    big_report = _report(received["ann@example.com"]).replace(
+        b"could not be delivered.", b"could not be delivered." + b" padding" * 1000
+    )
+    mailbox.append(big_report)
+    # A request's size does not matter: only its subject is read.
+    token = unsubscribe_token(bob.id, bob.email)
+    mailbox.append(_email(f"unsubscribe {token}", body="quoted text " * 1000))
     monkeypatch.setattr(inbox, "MAX_MESSAGE_BYTES", 4000)
 
     with caplog.at_level(logging.WARNING, logger="mailer.delivery.inbox"):
         counts = inbox.read_inbox()
 
-    assert (counts.skipped, counts.unsubscribed) == (2, 1)
+    assert (counts.skipped, counts.unsubscribed, counts.bounced) == (2, 1, 0)
     assert "email UID 1 cannot be read (IndexError): skipped" in caplog.text
     assert "email UID 2 is larger than 4000 bytes: skipped" in caplog.text
     assert all(record.exc_info is None for record in caplog.records)
+    assert _client("ann@example.com").hard_bounces == 0
     # The mark went past them: the next read starts after, not at the broken one.
-    mailbox.append(_email(f"unsubscribe {unsubscribe_token(bob.id, bob.email)}"))
+    mailbox.append(_email(f"unsubscribe {unsubscribe_token(carol.id, carol.email)}"))
     later = inbox.read_inbox()
     assert (later.skipped, later.unsubscribed) == (0, 1)
 
