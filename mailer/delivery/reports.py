@@ -22,7 +22,12 @@ from email.policy import default as default_policy
 
 # The token is base64url text with a dot (unsubscribe.py); the subject may carry noise.
 _UNSUBSCRIBE = re.compile(r"(?:^|[\s:\[(])unsubscribe\s+([A-Za-z0-9_=-]+\.[A-Za-z0-9_=.-]+)", re.I)
-_MESSAGE_ID = re.compile(r"^\s*<[0-9a-f]{32}\.(\d{1,18})@[^<>\s]+>\s*$")
+_MESSAGE_ID = re.compile(r"^\s*<[0-9a-f]{32}\.(\d{1,10})@[^<>\s]+>\s*$")
+RUN_ID_LIMIT = 2**31  # run ids are PostgreSQL integers: a larger one names no run
+# What an address can be, and what the database can store of the remote server's words.
+_ADDRESS = re.compile(r"^[^\s<>@\x00-\x1f\x7f]+@[^\s<>@\x00-\x1f\x7f]+$")
+_UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+REPLY_MAX = 2000
 _PERMANENT = re.compile(r"^\s*(5\.\d{1,3}\.\d{1,3})\b")
 _REPLY_CODE = re.compile(r"^([245]\d\d)\b")
 _RETURNED_HEADERS = ("text/rfc822-headers", "message/rfc822-headers")
@@ -80,7 +85,9 @@ def unsubscribe_token_in(subject: str) -> str | None:
 def run_of(message_id: str) -> int | None:
     """The run an email of mailer's belongs to, from its Message-ID."""
     match = _MESSAGE_ID.match(message_id or "")
-    return int(match.group(1)) if match else None
+    if match is None or not 0 < int(match.group(1)) < RUN_ID_LIMIT:
+        return None
+    return int(match.group(1))
 
 
 def _is_delivery_report(message: EmailMessage) -> bool:
@@ -141,7 +148,7 @@ def _recipients(block) -> tuple[str, ...]:
     for field in ("Original-Recipient", "Final-Recipient"):
         kind, _, address = str(block.get(field, "")).partition(";")
         address = address.strip().strip("<>").strip().lower()
-        if kind.strip().lower() == "rfc822" and "@" in address and address not in found:
+        if kind.strip().lower() == "rfc822" and _ADDRESS.match(address) and address not in found:
             found.append(address)
     return tuple(found)
 
@@ -149,4 +156,5 @@ def _recipients(block) -> tuple[str, ...]:
 def _diagnostic(block) -> str:
     """The remote server's words: "smtp; 550 5.1.1 ..." without its "smtp;"."""
     kind, _, text = str(block.get("Diagnostic-Code", "")).partition(";")
-    return " ".join((text if text else kind).split())
+    words = " ".join(_UNSTORABLE.sub(" ", text if text else kind).split())
+    return words[:REPLY_MAX]

@@ -202,6 +202,17 @@ def test_a_report_on_an_address_the_run_did_not_send_to_bounces_nobody(
     assert _client("carol@example.com").hard_bounces == 0
 
 
+def test_a_report_naming_no_run_of_mailer_is_left_alone(mailbox, via_sink, mailing_for, run_jobs):
+    _, run_id, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    ours = received["ann@example.com"]
+    for other in (run_id + 1, 99999999999):  # no such run; past what the database holds
+        report = _report(ours).replace(f".{run_id}@".encode(), f".{other}@".encode())
+        mailbox.append(report)
+
+    assert inbox.read_inbox().left_alone == 2
+    assert _reported_attempts() == []
+
+
 # -- exactly once -------------------------------------------------------------------
 
 
