@@ -85,6 +85,22 @@ def test_replies_mailer_wrote_itself_are_in_the_viewers_language(login, user, st
     assert stored in browser.get("/attempts.csv").data.decode("utf-8-sig")
 
 
+def test_a_bounce_reported_later_is_marked_as_such_in_the_users_language(login, user):
+    """The email was accepted (a success above it), then bounced by a report in the
+    sending account's mailbox (delivery/inbox.py)."""
+    anna = factories.make_client(user, "anna@example.com")
+    run = factories.make_run(factories.make_mailing(user, clients=[anna]))
+    factories.make_attempt(run, anna, success=True)
+    factories.make_attempt(run, anna, success=False, reported=True, reply="550 5.1.1 no user")
+    browser = login(user)
+
+    page = browser.get("/attempts/").text
+    assert page.count("bounced later") == 1
+    user.locale = "ru"
+    factories.db.session.commit()
+    assert browser.get("/attempts/").text.count("вернулось позже") == 1
+
+
 def test_times_are_shown_in_the_users_time_zone(login, user, log):
     user.timezone = "Europe/Moscow"
     factories.db.session.commit()
