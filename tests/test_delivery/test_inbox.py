@@ -202,6 +202,25 @@ def test_a_report_on_an_address_the_run_did_not_send_to_bounces_nobody(
     assert _client("carol@example.com").hard_bounces == 0
 
 
+def test_a_servers_words_in_another_charset_are_kept_readable(
+    mailbox, via_sink, mailing_for, run_jobs
+):
+    """A Russian server answering in cp1251, and a NUL (dovecot gives it back as 0x80): the
+    bounce counts, and the server's words are stored as far as they are text."""
+    _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    words = "smtp; 550 5.1.1 Нет такого ящика".encode("cp1251")
+    mailbox.append(
+        _report(received["ann@example.com"], diagnostic="{to}").replace(
+            b"Diagnostic-Code: ann@example.com", b"Diagnostic-Code: " + words + b" \x00"
+        )
+    )
+
+    assert inbox.read_inbox().bounced == 1
+    [reported] = _reported_attempts()
+    assert reported.reply_code == 550
+    assert reported.reply.startswith("550 5.1.1 ")
+
+
 def test_a_report_naming_no_run_of_mailer_is_left_alone(mailbox, via_sink, mailing_for, run_jobs):
     _, run_id, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
     ours = received["ann@example.com"]
