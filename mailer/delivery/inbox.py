@@ -28,6 +28,7 @@ one reported bounce at most (the unique index one_report_per_delivery).
 
 from __future__ import annotations
 
+import base64
 import imaplib
 import logging
 import re
@@ -235,7 +236,32 @@ def _uid_set(uids: list[int]) -> str:
 
 
 def _quoted(folder: str) -> str:
-    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """The folder's name as IMAP writes it: quoted, in modified UTF-7 (RFC 3501 5.1.3)."""
+    name = _modified_utf7(folder)
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _modified_utf7(name: str) -> str:
+    """ "Отказы" -> "&BB4EQgQ6BDAENwRL-": printable ASCII as it is ("&" as "&-"), every
+    other run of characters as base64 of its UTF-16 with "," for "/"."""
+    encoded, run = [], []
+
+    def flush() -> None:
+        if run:
+            utf16 = "".join(run).encode("utf-16-be")
+            encoded.append(
+                "&" + base64.b64encode(utf16).decode().rstrip("=").replace("/", ",") + "-"
+            )
+            run.clear()
+
+    for char in name:
+        if " " <= char <= "~":
+            flush()
+            encoded.append("&-" if char == "&" else char)
+        else:
+            run.append(char)
+    flush()
+    return "".join(encoded)
 
 
 def _reason(error) -> str:

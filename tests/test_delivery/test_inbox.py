@@ -381,6 +381,18 @@ def test_an_unreadable_or_too_large_report_is_skipped_and_the_rest_go_on(
     assert (later.skipped, later.unsubscribed) == (0, 1)
 
 
+def test_a_folder_named_in_russian_is_read(app, mailbox, dovecot, user, monkeypatch):
+    from tests import factories
+    from tests.test_delivery.imap_server import Folder
+
+    ann = factories.make_client(user, "ann@example.com")
+    bounces = Folder(dovecot, "&BB4EQgQ6BDAENwRL-")  # "Отказы" as IMAP writes it
+    bounces.append(_email(f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"))
+    monkeypatch.setitem(app.config, "INBOX_FOLDER", "Отказы")
+
+    assert inbox.read_inbox().unsubscribed == 1
+
+
 # -- failures --------------------------------------------------------------------------
 
 
