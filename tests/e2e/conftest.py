@@ -27,6 +27,7 @@ from rq import Queue, Worker
 from werkzeug.serving import make_server
 
 from mailer import create_app
+from mailer.extensions import cache
 from mailer.redis_client import redis_connection
 from tests.e2e.ui import Interface
 
@@ -74,6 +75,16 @@ def live_overrides(app) -> dict:
 def live_app(test_environ, live_overrides):
     """The app as a browser sees it: CSRF on, links in emails pointing at the live server."""
     return create_app(overrides=live_overrides, environ=test_environ)
+
+
+@pytest.fixture(autouse=True)
+def _live_cache_emptied(live_app):
+    """Without Redis the live app's cache is its own (in-process), which the tables'
+    emptying after each test does not reach: its cached home page would show the last
+    test's articles and counts to the next."""
+    yield
+    with live_app.app_context():
+        cache.clear()
 
 
 @pytest.fixture(scope="session")
