@@ -407,11 +407,13 @@ def mailer_transport(port: int, messages: list[tuple[str, bytes]]) -> float:
 
 
 def prebuilt_messages(clients: list[tuple[int, str, str]]) -> list[tuple[str, bytes]]:
-    from mailer.delivery.mime import MessageBuilder
+    from mailer.delivery.mime import MessageBuilder, message_id_key
     from mailer.delivery.render import ClientContext, compile_message
 
     compiled = compile_message(subject=SUBJECT, body_text=TEXT, body_html=HTML)
-    builder = MessageBuilder(sender=SENDER, run_id=0, has_html=True)
+    builder = MessageBuilder(
+        sender=SENDER, run_id=0, has_html=True, key=message_id_key("bench-secret")
+    )
     built = []
     for client_id, address, name in clients:
         url = f"http://127.0.0.1/u/{client_id}"
@@ -419,7 +421,13 @@ def prebuilt_messages(clients: list[tuple[int, str, str]]) -> list[tuple[str, by
         built.append(
             (
                 address,
-                builder.build(to=address, rendered=rendered, unsubscribe_url=url, mailto=SENDER),
+                builder.build(
+                    to=address,
+                    client_id=client_id,
+                    rendered=rendered,
+                    unsubscribe_url=url,
+                    mailto=SENDER,
+                ),
             )
         )
     return built

@@ -44,7 +44,7 @@ from flask import current_app
 from sqlalchemy import select, update
 
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
-from mailer.delivery.mime import MessageBuilder
+from mailer.delivery.mime import MessageBuilder, message_id_key
 from mailer.delivery.ratelimit import DayQuotaUsed, RateLimiter, limiter_from_config
 from mailer.delivery.render import ClientContext, compile_message
 from mailer.delivery.stopping import WAITING, cancel_remaining, finish_if_done
@@ -344,7 +344,11 @@ def _build(context: _Run, row) -> bytes:
     url = f"{context.base_url}/u/{token}"
     rendered = context.compiled.render(client=client, unsubscribe_url=url)
     return context.builder.build(
-        to=row.email, rendered=rendered, unsubscribe_url=url, mailto=_mailto(context, token)
+        to=row.email,
+        client_id=row.client_id,  # signs the Message-ID, for the bounce reports that return it
+        rendered=rendered,
+        unsubscribe_url=url,
+        mailto=_mailto(context, token),
     )
 
 
@@ -425,7 +429,12 @@ def _prepare(run_id: int, run) -> _Run:
         mailing_id=run.mailing_id,
         owner_id=run.owner_id,
         compiled=compiled,
-        builder=MessageBuilder(sender=sender, run_id=run_id, has_html=compiled.has_html),
+        builder=MessageBuilder(
+            sender=sender,
+            run_id=run_id,
+            has_html=compiled.has_html,
+            key=message_id_key(current_app.config["SECRET_KEY"]),
+        ),
         sender=sender,
         base_url=current_app.config["BASE_URL"],
         token=token_maker(),

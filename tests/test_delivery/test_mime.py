@@ -10,13 +10,19 @@ from email.utils import parsedate_to_datetime
 
 import pytest
 
-from mailer.delivery.mime import MessageBuilder
+from mailer.delivery.mime import (
+    MessageBuilder,
+    message_id_key,
+    message_id_signature,
+    message_id_signer,
+)
 from mailer.delivery.render import ClientContext, Rendered, compile_message
 
 SENDER = "News Desk <news@example.com>"
 URL = "https://mailer.example/u/MTIz.signature"
 MAILTO = "news@example.com?subject=unsubscribe%20MTIz.signature"
 LONG_LINE = "word " * 300  # 1,500 characters on one line: over SMTP's 998
+KEY = message_id_key("test-secret")
 
 CASES = {
     "ascii": Rendered("News for Ann", "Dear Ann,\n\nNews.\n", "<p>Dear <b>Ann</b></p>"),
@@ -32,8 +38,20 @@ CASES = {
 
 
 def _build(rendered: Rendered, *, to: str = "ann@example.com", sender: str = SENDER) -> bytes:
-    builder = MessageBuilder(sender=sender, run_id=42, has_html=bool(rendered.html))
-    return builder.build(to=to, rendered=rendered, unsubscribe_url=URL, mailto=MAILTO)
+    builder = MessageBuilder(sender=sender, run_id=42, has_html=bool(rendered.html), key=KEY)
+    return builder.build(to=to, client_id=7, rendered=rendered, unsubscribe_url=URL, mailto=MAILTO)
+
+
+def _message_id(*, run_id: int, client_id: int, key: bytes = KEY) -> str:
+    builder = MessageBuilder(sender=SENDER, run_id=run_id, has_html=True, key=key)
+    data = builder.build(
+        to="a@example.com",
+        client_id=client_id,
+        rendered=CASES["ascii"],
+        unsubscribe_url=URL,
+        mailto=MAILTO,
+    )
+    return message_from_bytes(data, policy=default_policy)["Message-ID"]
 
 
 def _slow(rendered: Rendered, *, to: str = "ann@example.com") -> EmailMessage:
@@ -99,21 +117,38 @@ def test_headers_carry_identity_date_and_one_recipient():
     assert "Bcc" not in message
     assert message["MIME-Version"] == "1.0"
     assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+    assert message["Message-ID"] == f"<{message_id_signature(KEY, 42, 7)}.42@example.com>"
     assert re.fullmatch(r"<[0-9a-f]{32}\.42@example\.com>", message["Message-ID"])
 
 
-def test_each_email_has_its_own_message_id():
-    builder = MessageBuilder(sender=SENDER, run_id=1, has_html=True)
+def test_each_delivery_has_its_own_message_id_signed_for_its_run_and_client():
+    ann_in_run_1 = _message_id(run_id=1, client_id=2)
+    assert _message_id(run_id=1, client_id=3) != ann_in_run_1  # another client, same run
+    assert _message_id(run_id=2, client_id=2) != ann_in_run_1  # the same client, next run
+    assert _message_id(run_id=2, client_id=1) != ann_in_run_1
     ids = {
-        message_from_bytes(
-            builder.build(
-                to="a@example.com", rendered=CASES["ascii"], unsubscribe_url=URL, mailto=MAILTO
-            ),
-            policy=default_policy,
-        )["Message-ID"]
-        for _ in range(50)
+        _message_id(run_id=run_id, client_id=client_id)
+        for run_id in (1, 2, 12, 123)
+        for client_id in (1, 2, 3, 23, 31)
     }
-    assert len(ids) == 50
+    assert len(ids) == 20  # "1.23" and "12.3" too: the run and the client are kept apart
+
+
+def test_the_same_delivery_built_again_keeps_its_message_id():
+    """A retry after a 4xx is the same email: built again, it has the same Message-ID."""
+    first = _message_id(run_id=5, client_id=9)
+    assert _message_id(run_id=5, client_id=9) == first
+    assert first == f"<{message_id_signature(KEY, 5, 9)}.5@example.com>"
+    sign = message_id_signer(KEY, 5)
+    assert [sign(9), sign(9)] == [message_id_signature(KEY, 5, 9)] * 2  # a signer is reusable
+
+
+def test_the_message_id_changes_with_the_secret_key():
+    other = message_id_key("another-secret")
+    assert other != KEY
+    assert message_id_key("test-secret") == KEY == message_id_key(b"test-secret")
+    assert _message_id(run_id=5, client_id=9, key=other) != _message_id(run_id=5, client_id=9)
+    assert message_id_signature(other, 5, 9) != message_id_signature(KEY, 5, 9)
 
 
 def test_cyrillic_sender_name_is_encoded():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from mailer.delivery import dispatch
+from mailer.delivery.mime import message_id_key, message_id_signature
 from mailer.delivery.unsubscribe import client_for_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Mailing, Run
@@ -50,14 +51,20 @@ def test_a_client_at_an_international_domain_gets_it_from_a_server_without_smtpu
 
 
 def test_each_email_has_a_unique_message_id_and_unsubscribe_headers(
-    via_sink, mailing_for, run_jobs
+    app, via_sink, mailing_for, run_jobs
 ):
-    mailing_for("ann@example.com", "bob@example.com")
+    mailing = mailing_for("ann@example.com", "bob@example.com")
     dispatch.dispatch_due()
     run_jobs()
+    run_id = db.session.scalar(db.select(Run.id).where(Run.mailing_id == mailing.id))
+    key = message_id_key(app.config["SECRET_KEY"])
     messages = [item.message for item in via_sink.received]
     assert len({m["Message-ID"] for m in messages}) == 2
     for message in messages:
+        # Signed for its run and client, so a bounce report that returns it names them.
+        client = db.session.scalar(db.select(Client).where(Client.email == message["To"]))
+        signature = message_id_signature(key, run_id, client.id)
+        assert message["Message-ID"] == f"<{signature}.{run_id}@mailer.example>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         links = message["List-Unsubscribe"]
         assert "<http" in links
