@@ -10,7 +10,10 @@ over IMAP and acts on both (reports.py says how each is recognised):
   link does; a forged or stale token does nothing;
 - a permanent failure of a delivery that was handed to the server records an
   attempt (not successful, with the remote server's words) in the run's log
-  and tally, and counts a hard bounce as a 5xx reply does (ledger.hard_bounce).
+  and tally, and counts a hard bounce as a 5xx reply does (ledger.hard_bounce),
+  if the report returns the Message-ID mailer signed for that delivery
+  (mime.py): anyone may mail a report naming a client's address and a run, so
+  a report without that signature bounces nobody.
 
 The mailbox is only read: the folder is opened with EXAMINE and emails are
 fetched with BODY.PEEK, so no flag changes (an email a person has not read
@@ -29,6 +32,7 @@ one reported bounce at most (the unique index one_report_per_delivery).
 from __future__ import annotations
 
 import base64
+import hmac
 import imaplib
 import logging
 import re
@@ -43,6 +47,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.delivery import ledger, reports, tallies, unsubscribe
+from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.extensions import db
 from mailer.mail import mask_email
 from mailer.models import Attempt, Client, Delivery, InboxMark, Mailing, Run, utcnow
@@ -388,14 +393,8 @@ def _unsubscribe(uid: int, token: str) -> Counts:
 
 
 def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
-    delivery = _reported_delivery(failure)
+    delivery = _reported_delivery(uid, failure)
     if delivery is None:
-        log.info(
-            "inbox: email UID %s reports a failure of run %s to an address none of its"
-            " sent emails went to: left alone",
-            uid,
-            failure.run_id,
-        )
         return Counts(left_alone=1)
     dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     recorded = db.session.execute(
@@ -428,8 +427,10 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
     return Counts(bounced=1)
 
 
-def _reported_delivery(failure: reports.Failure):
-    """The delivery of the run to the failed address, if the server may have taken it.
+def _reported_delivery(uid: int, failure: reports.Failure):
+    """The delivery of the run to the failed address, if the server may have taken it and
+    the report returns the Message-ID mailer signed for it; None, with a line in the log,
+    otherwise.
 
     Through the run's owner: their client by address (one_client_per_email), then its
     delivery in the run (one_delivery_per_client_per_run), whatever the run's size.
@@ -439,22 +440,45 @@ def _reported_delivery(failure: reports.Failure):
         .join(Mailing, Mailing.id == Run.mailing_id)
         .where(Run.id == failure.run_id)
     ).first()
-    if run is None:
+    candidates = [] if run is None else _handed_over_to(failure, run.owner_id)
+    if not candidates:
+        log.info(
+            "inbox: email UID %s reports a failure of run %s to an address none of its"
+            " sent emails went to: left alone",
+            uid,
+            failure.run_id,
+        )
         return None
-    found = db.session.execute(
+    sign = message_id_signer(message_id_key(current_app.config["SECRET_KEY"]), failure.run_id)
+    for found in candidates:
+        if hmac.compare_digest(failure.signature, sign(found.client_id)):
+            return _ReportedDelivery(*found, owner_id=run.owner_id, mailing_id=run.mailing_id)
+    # Forged (a client's address and a guessed run id are all it takes to write one), or
+    # on an email sent before Message-IDs were signed, whose hex was random: either way
+    # it cannot be told from a forgery, and bounces nobody.
+    log.info(
+        "inbox: email UID %s reports a failure of run %s to %s, but returns a Message-ID"
+        " mailer did not sign for that email: left alone",
+        uid,
+        failure.run_id,
+        mask_email(candidates[0].email),
+    )
+    return None
+
+
+def _handed_over_to(failure: reports.Failure, owner_id: int) -> list:
+    """(id, client_id, email) of the run's deliveries the server may have taken, to the
+    owner's client of the failed address: one client per spelling of it at most."""
+    return db.session.execute(
         select(Delivery.id, Delivery.client_id, Client.email)
         .join(Client, Client.id == Delivery.client_id)
         .where(
-            Client.owner_id == run.owner_id,
+            Client.owner_id == owner_id,
             Client.email.in_(_spellings(failure.recipients)),
             Delivery.run_id == failure.run_id,
             Delivery.status.in_(HANDED_OVER),
         )
-        .limit(1)
-    ).first()
-    if found is None:
-        return None
-    return _ReportedDelivery(*found, owner_id=run.owner_id, mailing_id=run.mailing_id)
+    ).all()
 
 
 @dataclass(frozen=True)

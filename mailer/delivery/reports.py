@@ -8,8 +8,9 @@ Two kinds are mailer's to act on; everything else is a person's to read:
   that a relay sends when it could not deliver an email it had taken. Each of
   its recipients whose Action is "failed" with a 5.x.x Status is a permanent
   failure; the Message-ID of the returned headers, in mailer's form
-  `<hex>.<run id>@<domain>` (mime.py), names the run. Delayed reports and
-  4.x.x ones say nothing final.
+  `<signature>.<run id>@<domain>` (mime.py), names the run, and its signature
+  is kept for the reader to check against the delivery (inbox.py). Delayed
+  reports and 4.x.x ones say nothing final.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from email.policy import default as default_policy
 
 # The token is base64url text with a dot (unsubscribe.py); the subject may carry noise.
 _UNSUBSCRIBE = re.compile(r"(?:^|[\s:\[(])unsubscribe\s+([A-Za-z0-9_=-]+\.[A-Za-z0-9_=.-]+)", re.I)
-_MESSAGE_ID = re.compile(r"^\s*<[0-9a-f]{32}\.(\d{1,10})@[^<>\s]+>\s*$")
+_MESSAGE_ID = re.compile(r"^\s*<([0-9a-f]{32})\.(\d{1,10})@[^<>\s]+>\s*$")
 RUN_ID_LIMIT = 2**31  # run ids are PostgreSQL integers: a larger one names no run
 # What an address can be, and what the database can store of the remote server's words.
 _ADDRESS = re.compile(r"^[^\s<>@\x00-\x1f\x7f]+@[^\s<>@\x00-\x1f\x7f]+$")
@@ -43,6 +44,7 @@ class Failure:
     """One recipient of a mailer email that could not be delivered, for good."""
 
     run_id: int
+    signature: str  # the hex part of the returned Message-ID: mailer's, or a forger's
     recipients: tuple[str, ...]  # Original-Recipient first, then Final-Recipient
     status: str
     reply_code: int | None
@@ -84,10 +86,17 @@ def unsubscribe_token_in(subject: str) -> str | None:
 
 def run_of(message_id: str) -> int | None:
     """The run an email of mailer's belongs to, from its Message-ID."""
+    signed = signed_run_of(message_id)
+    return signed[0] if signed is not None else None
+
+
+def signed_run_of(message_id: str) -> tuple[int, str] | None:
+    """(the run, the signature) of a Message-ID in mailer's form; the signature is not
+    checked here (that needs the key and the delivery's client: inbox.py)."""
     match = _MESSAGE_ID.match(message_id or "")
-    if match is None or not 0 < int(match.group(1)) < RUN_ID_LIMIT:
+    if match is None or not 0 < int(match.group(2)) < RUN_ID_LIMIT:
         return None
-    return int(match.group(1))
+    return int(match.group(2)), match.group(1)
 
 
 def _is_delivery_report(message: EmailMessage) -> bool:
@@ -98,9 +107,10 @@ def _is_delivery_report(message: EmailMessage) -> bool:
 
 
 def _failures(message: EmailMessage) -> tuple[Failure, ...]:
-    run_id = run_of(_returned_message_id(message) or "")
-    if run_id is None:
+    signed = signed_run_of(_returned_message_id(message) or "")
+    if signed is None:
         return ()  # a report on an email that is not a mailing's
+    run_id, signature = signed
     failures = []
     for block in _status_blocks(message):
         action = str(block.get("Action", "")).strip().lower()
@@ -112,7 +122,12 @@ def _failures(message: EmailMessage) -> tuple[Failure, ...]:
         code = _REPLY_CODE.match(reply)
         failures.append(
             Failure(
-                run_id, recipients, status.group(1), int(code.group(1)) if code else None, reply
+                run_id=run_id,
+                signature=signature,
+                recipients=recipients,
+                status=status.group(1),
+                reply_code=int(code.group(1)) if code else None,
+                reply=reply,
             )
         )
     return tuple(failures)

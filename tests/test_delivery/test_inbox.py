@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.delivery import dispatch, inbox, jobs, scheduler, tallies
+from mailer.delivery.mime import message_id_key, message_id_signature
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Run
@@ -219,6 +220,73 @@ def test_a_servers_words_in_another_charset_are_kept_readable(
     [reported] = _reported_attempts()
     assert reported.reply_code == 550
     assert reported.reply.startswith("550 5.1.1 ")
+
+
+def _signature(received) -> str:
+    """The hex part of the Message-ID of an email the sink received."""
+    return received.message["Message-ID"].strip("<>").split(".", 1)[0]
+
+
+def test_the_message_id_of_a_sent_email_is_signed_for_its_run_and_client(
+    app, via_sink, mailing_for, run_jobs
+):
+    """What the reports in these tests return: the Message-ID mime.py signed (the sender
+    gave it the client), so the reports that bounce here are the real flow's."""
+    _, run_id, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    key = message_id_key(app.config["SECRET_KEY"])
+    expected = message_id_signature(key, run_id, _client("ann@example.com").id)
+    assert _signature(received["ann@example.com"]) == expected
+
+
+def _guessed(received, report: bytes) -> bytes:
+    """What a forger can write: the run and the address right, the signature guessed (as
+    random as the hex of the emails sent before Message-IDs were signed)."""
+    signed = _signature(received["ann@example.com"])
+    assert signed.encode() in report
+    return report.replace(signed.encode(), uuid.uuid4().hex.encode())
+
+
+def _of_another_client(received, report: bytes) -> bytes:
+    """One client of the run (who has their own email's Message-ID) reporting another."""
+    return _report(received["bob@example.com"], recipient="ann@example.com")
+
+
+@pytest.mark.parametrize(
+    "forge",
+    [_guessed, _of_another_client, "another SECRET_KEY"],
+    ids=["guessed", "another clients", "another secret key"],
+)
+def test_a_report_without_the_signed_message_id_of_that_delivery_bounces_nobody(
+    app, mailbox, via_sink, mailing_for, run_jobs, monkeypatch, caplog, forge
+):
+    _, run_id, received = _send(
+        via_sink, mailing_for, run_jobs, "ann@example.com", "bob@example.com"
+    )
+    ann = received["ann@example.com"]
+    report = _report(ann)
+    if forge == "another SECRET_KEY":  # the key changed since the email was sent
+        monkeypatch.setitem(app.config, "SECRET_KEY", "a-new-secret-key")
+    else:
+        report = forge(received, report)
+    assert f".{run_id}@mailer.example>".encode() in report
+    assert b"Final-Recipient: rfc822; ann@example.com" in report
+    mailbox.append(report)
+
+    with caplog.at_level(logging.INFO, logger="mailer.delivery.inbox"):
+        counts = inbox.read_inbox()
+
+    assert (counts.bounced, counts.left_alone, counts.already) == (0, 1, 0)
+    assert _reported_attempts() == []
+    ann_client = _client("ann@example.com")
+    assert (ann_client.hard_bounces, ann_client.bounced_at) == (0, None)
+    assert _client("bob@example.com").hard_bounces == 0
+    assert tallies.counts(run_id).attempts == 2  # the two emails sent, nothing more
+    logged = [r.getMessage() for r in caplog.records if r.name == "mailer.delivery.inbox"]
+    assert (
+        f"inbox: email UID 1 reports a failure of run {run_id} to a***@example.com, but"
+        " returns a Message-ID mailer did not sign for that email: left alone"
+    ) in logged
+    assert not any("ann@example.com" in line for line in logged)
 
 
 def test_a_report_naming_no_run_of_mailer_is_left_alone(mailbox, via_sink, mailing_for, run_jobs):

@@ -68,6 +68,8 @@ def test_only_permanent_failures_of_a_report_count():
     assert [f.recipients for f in report.failures] == [("ann@example.com",)]
     [failure] = report.failures
     assert (failure.run_id, failure.status, failure.reply_code) == (12, "5.1.1", 550)
+    # Kept for the reader to check against the delivery's (inbox.py), not checked here.
+    assert failure.signature == "0123456789abcdef0123456789abcdef"
     assert failure.reply == "550 5.1.1 no such user"
 
 
