@@ -11,6 +11,7 @@ from flask_principal import Principal
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import Engine, MetaData, event
+from sqlalchemy.dialects import postgresql, sqlite
 
 # Stable constraint names: SQLite batch migrations and reviews need them.
 NAMING_CONVENTION = {
@@ -22,6 +23,13 @@ NAMING_CONVENTION = {
 }
 
 db = SQLAlchemy(metadata=MetaData(naming_convention=NAMING_CONVENTION))
+
+
+def insert_on_conflict(model):
+    """An INSERT that can end in ON CONFLICT DO NOTHING / DO UPDATE: PostgreSQL's or
+    SQLite's (both have it), whichever the app runs on."""
+    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
+    return dialect.insert(model)
 
 
 @event.listens_for(Engine, "connect")

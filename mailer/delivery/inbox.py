@@ -44,11 +44,10 @@ from datetime import datetime
 
 from flask import current_app
 from sqlalchemy import select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from mailer.delivery import ledger, reports, tallies, unsubscribe
 from mailer.delivery.mime import message_id_key, message_id_signer
-from mailer.extensions import db
+from mailer.extensions import db, insert_on_conflict
 from mailer.mail import mask_email
 from mailer.models import Attempt, Client, Delivery, InboxMark, Mailing, Run, utcnow
 
@@ -302,9 +301,8 @@ def _mark(mailbox: str, uidvalidity: int) -> int:
     first time, or one whose UIDVALIDITY changed (its UIDs now name other emails)."""
     row = _read_mark(mailbox)
     if row is None:
-        dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
         db.session.execute(
-            dialect.insert(InboxMark)
+            insert_on_conflict(InboxMark)
             .values(mailbox=mailbox, uidvalidity=uidvalidity, last_uid=0)
             .on_conflict_do_nothing(index_elements=[InboxMark.mailbox])
         )
@@ -396,9 +394,8 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
     delivery = _reported_delivery(uid, failure)
     if delivery is None:
         return Counts(left_alone=1)
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
     recorded = db.session.execute(
-        dialect.insert(Attempt)
+        insert_on_conflict(Attempt)
         .values(
             owner_id=delivery.owner_id,
             mailing_id=delivery.mailing_id,

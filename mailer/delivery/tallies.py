@@ -16,9 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
-from mailer.extensions import db
+from mailer.extensions import db, insert_on_conflict
 from mailer.models import Run, RunTally
 
 COUNTS = ("attempts", "successes", "sent", "failed", "unknown", "cancelled")
@@ -50,8 +49,7 @@ def add(run_id: int, *, shard: int = OUTSIDE_A_BATCH, **deltas: int) -> None:
     deltas = {name: value for name, value in deltas.items() if value}
     if not deltas:
         return
-    dialect = postgresql if db.engine.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(RunTally).values(run_id=run_id, shard=shard, **deltas)
+    statement = insert_on_conflict(RunTally).values(run_id=run_id, shard=shard, **deltas)
     db.session.execute(
         statement.on_conflict_do_update(
             index_elements=[RunTally.run_id, RunTally.shard],
