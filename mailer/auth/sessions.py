@@ -4,10 +4,11 @@ Flask's session is a signed cookie: on its own, a copy of it (or of the
 remember cookie) would stay logged in after "Log out" until it expired.
 Each login is therefore a row in user_sessions; the cookies hold its key
 (User.get_id), the row the key's hash. Logging out deletes the row, and a
-cookie naming a row that is gone logs nobody in. The profile lists a user's
-logins, and any of them can be ended from there.
+cookie naming a row that is gone logs nobody in. "Where you are logged in"
+(/auth/logins) lists a user's logins, and any of them can be ended there.
 
-Like the services, these functions flush; the caller commits.
+Like the services, these functions flush and the caller commits; only the
+loader's note of a login's last activity commits on its own (`_touch`).
 """
 
 from __future__ import annotations
