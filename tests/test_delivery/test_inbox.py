@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from sqlalchemy import select
 
-from mailer.delivery import dispatch, inbox, jobs, scheduler, tallies
+from mailer.delivery import dispatch, imap, inbox, jobs, scheduler, tallies
 from mailer.delivery.mime import message_id_key, message_id_signature
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
@@ -433,9 +433,9 @@ def test_an_unreadable_or_too_large_report_is_skipped_and_the_rest_go_on(
     # A request's size does not matter: only its subject is read.
     token = unsubscribe_token(bob.id, bob.email)
     mailbox.append(_email(f"unsubscribe {token}", body="quoted text " * 1000))
-    monkeypatch.setattr(inbox, "MAX_MESSAGE_BYTES", 4000)
+    monkeypatch.setattr(imap, "MAX_MESSAGE_BYTES", 4000)
 
-    with caplog.at_level(logging.WARNING, logger="mailer.delivery.inbox"):
+    with caplog.at_level(logging.WARNING, logger="mailer.delivery"):
         counts = inbox.read_inbox()
 
     assert (counts.skipped, counts.unsubscribed, counts.bounced) == (2, 1, 0)
