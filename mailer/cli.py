@@ -273,11 +273,11 @@ def _send_in_process(mailing_id: int, run_id: int) -> None:
 
 
 @click.command("worker")
-@click.option("--burst", is_flag=True, help="Stop when the queue is empty.")
+@click.option("--burst", is_flag=True, help="Stop when the queues are empty.")
 @click.option("--fork", is_flag=True, help="Run each job in a forked work horse (slower).")
 @with_appcontext
 def worker_command(burst: bool, fork: bool) -> None:
-    """Run an RQ worker on the mailer queue (needs REDIS_URL)."""
+    """Run an RQ worker on the mailer queues (needs REDIS_URL)."""
     from mailer.delivery import worker
 
     if not current_app.config["REDIS_URL"]:

@@ -1,9 +1,11 @@
 """Background jobs: thin entry points, and `enqueue` that runs them in-process without Redis.
 
 With REDIS_URL a job goes to the RQ queue RQ_QUEUE and an RQ worker runs
-it. Without Redis (the embedded default) it runs in this process: at once
-when testing or with JOBS_SYNCHRONOUS, else on one background thread (so
-the request or command that enqueued it returns at once).
+it; the periodic jobs (dispatch, the inbox's reading) go to a queue of their
+own that workers empty first (`worker_queues`). Without Redis (the embedded
+default) it runs in this process: at once when testing or with
+JOBS_SYNCHRONOUS, else on one background thread (so the request or command
+that enqueued it returns at once).
 
 Jobs get ids, never rows: a worker loads what it needs in its own app
 context. They do not retry by raising: a temporary SMTP failure is stored
@@ -29,6 +31,21 @@ FAILURE_TTL = 7 * 86400
 JOB_TIMEOUT = 3600  # a batch under a tight per-second rate limit takes long
 
 _process_app: Flask | None = None
+
+
+def periodic_queue_name(app: Flask) -> str:
+    """The periodic jobs' queue. A worker takes its jobs before the send batches', so a
+    backlog of batches (a large run under a tight rate limit lasts hours) holds dispatch up
+    by one batch at most: a mailing due meanwhile starts on time."""
+    return f"{app.config['RQ_QUEUE']}-periodic"
+
+
+def worker_queues(app: Flask, connection) -> list:
+    """The queues a worker listens to, in the order it takes their jobs."""
+    from rq import Queue
+
+    names = (periodic_queue_name(app), app.config["RQ_QUEUE"])
+    return [Queue(name, connection=connection) for name in names]
 
 
 def enqueue(func: Callable, *args) -> None:

@@ -1,7 +1,8 @@
 """What ticks every minute: rq-scheduler with Redis, a plain loop in the embedded default.
 
-With Redis, `flask start-scheduler` registers the periodic jobs defined in
-PERIODIC_JOBS with rq-scheduler and runs its loop. Registration is
+With Redis, `flask start-scheduler` registers the periodic jobs (`periodic_jobs`)
+with rq-scheduler and runs its loop; they go to a queue of their own, which
+workers empty before the send batches' (jobs.periodic_queue_name). Registration is
 idempotent: each job's id is derived from its definition, ids no longer
 defined are cancelled and only missing ones are added, so starting the
 scheduler twice (or on two machines) leaves one job. rq-scheduler's lock
@@ -23,6 +24,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq_scheduler import Scheduler
 
+from mailer.delivery.jobs import periodic_queue_name
+
 log = logging.getLogger(__name__)
 
 ID_PREFIX = "mailer-periodic-"  # RQ ids: letters, digits, - and _
@@ -32,20 +35,28 @@ RETRY_SECONDS = 5  # while Redis is away, as RQ's worker waits 2 s between tries
 class PeriodicJob(NamedTuple):
     func: str  # dotted path: the job's id must not change with the code's memory address
     interval_seconds: int
+    queue: str
 
     @property
     def id(self) -> str:
-        digest = hashlib.sha256(f"{self.func}|{self.interval_seconds}".encode()).hexdigest()
-        return f"{ID_PREFIX}{digest[:16]}"
+        """From the whole definition: a job whose interval or queue changed is a new job,
+        and the old one is cancelled."""
+        definition = f"{self.func}|{self.interval_seconds}|{self.queue}"
+        return f"{ID_PREFIX}{hashlib.sha256(definition.encode()).hexdigest()[:16]}"
 
 
 def periodic_jobs(app: Flask) -> list[PeriodicJob]:
+    queue = periodic_queue_name(app)
     jobs = [
-        PeriodicJob("mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"])
+        PeriodicJob(
+            "mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"], queue
+        )
     ]
     if app.config["INBOX_SERVER"]:
         jobs.append(
-            PeriodicJob("mailer.delivery.jobs.read_inbox_job", app.config["INBOX_INTERVAL_SECONDS"])
+            PeriodicJob(
+                "mailer.delivery.jobs.read_inbox_job", app.config["INBOX_INTERVAL_SECONDS"], queue
+            )
         )
     return jobs
 
@@ -89,7 +100,7 @@ def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
             interval=job.interval_seconds,
             repeat=None,
             id=job_id,
-            queue_name=app.config["RQ_QUEUE"],
+            queue_name=job.queue,
             result_ttl=job.interval_seconds * 10,
             timeout=job.interval_seconds * 5,
         )

@@ -1,4 +1,4 @@
-"""`flask worker`: an RQ worker on the mailer queue.
+"""`flask worker`: an RQ worker on the mailer queues (the periodic jobs' first).
 
 The app is created once per worker process; each job runs in a fresh app
 context of it. By default jobs run in the worker process itself, one after
@@ -15,7 +15,7 @@ fork, so a work horse never shares a connection with its parent.
 from __future__ import annotations
 
 from flask import Flask
-from rq import Queue, SimpleWorker, Worker
+from rq import SimpleWorker, Worker
 
 from mailer.delivery import jobs, sender
 from mailer.extensions import db
@@ -40,7 +40,6 @@ class ForkingWorker(Worker):
 def run_worker(app: Flask, *, burst: bool = False, fork: bool = False) -> bool:
     jobs.set_process_app(app)
     connection = redis_connection()
-    queue = Queue(app.config["RQ_QUEUE"], connection=connection)
     worker_class = ForkingWorker if fork else MailerWorker
-    worker = worker_class([queue], connection=connection)
+    worker = worker_class(jobs.worker_queues(app, connection), connection=connection)
     return worker.work(burst=burst, with_scheduler=False)

@@ -27,6 +27,7 @@ from rq import Queue, Worker
 from werkzeug.serving import make_server
 
 from mailer import create_app
+from mailer.delivery.jobs import worker_queues
 from mailer.extensions import cache
 from mailer.redis_client import redis_connection
 from tests.e2e.ui import Interface
@@ -135,8 +136,9 @@ def _stop_worker(process: subprocess.Popen, live_app) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
-    with live_app.app_context():  # the session's queue goes with it
-        Queue(live_app.config["RQ_QUEUE"], connection=redis_connection()).delete(delete_jobs=True)
+    with live_app.app_context():  # the session's queues go with it
+        for queue in worker_queues(live_app, redis_connection()):
+            queue.delete(delete_jobs=True)
 
 
 @pytest.fixture(scope="session")

@@ -176,10 +176,10 @@ def run_jobs(app):
         connection = redis_connection()
         if connection is None:
             return
-        from rq import Queue, SimpleWorker
+        from rq import SimpleWorker
 
-        queue = Queue(app.config["RQ_QUEUE"], connection=connection)
-        SimpleWorker([queue], connection=connection).work(burst=True, with_scheduler=False)
+        queues = jobs.worker_queues(app, connection)
+        SimpleWorker(queues, connection=connection).work(burst=True, with_scheduler=False)
 
     return run
 

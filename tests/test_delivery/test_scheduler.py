@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
-from mailer.delivery import scheduler
+import pytest
+from rq import SimpleWorker
+from sqlalchemy import select
+
+from mailer.delivery import dispatch, jobs, scheduler
+from mailer.extensions import db
+from mailer.models import Run
 from tests.test_delivery.conftest import statuses
 
 
@@ -21,6 +27,24 @@ def test_starting_the_scheduler_twice_registers_one_dispatch_job(app, redis_conn
     job = first.connection and next(j for j in first.get_jobs() if j.id == job_id)
     assert job.func_name == "mailer.delivery.jobs.dispatch_job"
     assert job.meta["interval"] == app.config["SCHEDULER_INTERVAL_SECONDS"]
+    assert job.origin == jobs.periodic_queue_name(app)
+
+
+def test_a_job_registered_on_the_send_queue_moves_to_the_periodic_queue(app, redis_conn):
+    """A scheduler of the version before queued dispatch behind the send batches."""
+    rq_scheduler = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    [ours] = scheduler.periodic_jobs(app)
+    before = ours._replace(queue=app.config["RQ_QUEUE"])
+    rq_scheduler.schedule(
+        scheduled_time=datetime.now(UTC),
+        func=before.func,
+        interval=before.interval_seconds,
+        id=before.id,
+        queue_name=before.queue,
+    )
+    scheduler.register_periodic_jobs(app, rq_scheduler)
+    [job] = [job for job in rq_scheduler.get_jobs() if job.id.startswith(scheduler.ID_PREFIX)]
+    assert job.origin == jobs.periodic_queue_name(app)
 
 
 def test_a_job_no_longer_defined_is_cancelled(app, redis_conn, monkeypatch):
@@ -42,6 +66,29 @@ def test_scheduler_loop_enqueues_dispatch_that_a_worker_runs(
     run_jobs()
     assert via_sink.to_counts() == {"ann@example.com": 1}
     assert statuses() == {"sent": 1}
+
+
+def test_dispatch_goes_before_a_backlog_of_batches(
+    app, redis_conn, via_sink, mailing_for, sending_config, run_jobs
+):
+    """A large run under a tight rate limit keeps its batches on the queue for hours; a
+    mailing due meanwhile starts at its time, not behind them."""
+    sending_config(SEND_BATCH_SIZE=1)
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    dispatch.dispatch_due()  # three batches wait on the queue
+    later = mailing_for("dan@example.com")
+    scheduler.run_rq_scheduler(app, burst=True)  # dispatch's tick, behind them
+    worker = SimpleWorker(jobs.worker_queues(app, redis_conn), connection=redis_conn)
+    worker.work(burst=True, max_jobs=1, with_scheduler=False)
+    assert db.session.scalar(select(Run.id).where(Run.mailing_id == later.id)) is not None
+    assert via_sink.received == []  # no batch ran before dispatch
+    run_jobs()
+    assert via_sink.to_counts() == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "cat@example.com": 1,
+        "dan@example.com": 1,
+    }
 
 
 def test_embedded_loop_dispatches_until_stopped(app, via_sink, mailing_for, monkeypatch):
