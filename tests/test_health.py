@@ -1,11 +1,18 @@
-"""GET /healthz: the state of the database, the cache and the queue."""
+"""GET /healthz: the state of the database, the cache and the queue, and whether
+dispatch runs."""
+
+from datetime import timedelta
 
 import pytest
+import time_machine
 
 from mailer import create_app
+from mailer.delivery import dispatch
+from mailer.models import utcnow
 
 
 def test_healthz_answers_200_when_everything_is_reachable(client, app):
+    dispatch.dispatch_due()  # the scheduler's tick
     response = client.get("/healthz")
     assert response.status_code == 200
     body = response.get_json()
@@ -13,6 +20,39 @@ def test_healthz_answers_200_when_everything_is_reachable(client, app):
     assert body["database"] == "ok"
     assert body["cache"] == "ok"
     assert body["queue"] == ("ok" if app.config["REDIS_URL"] else "in-process")
+    assert body["dispatch"] == "ok"
+
+
+def test_healthz_answers_503_when_dispatch_has_not_run_for_ten_minutes(client):
+    """A stopped scheduler (or, with Redis, no worker) sends nothing, and said nothing."""
+    now = utcnow()
+    dispatch.dispatch_due(now - timedelta(minutes=9))
+    with time_machine.travel(now, tick=False):
+        assert client.get("/healthz").status_code == 200
+    dispatch.dispatch_due(now - timedelta(minutes=11))
+    with time_machine.travel(now, tick=False):
+        response = client.get("/healthz")
+    assert response.status_code == 503
+    body = response.get_json()
+    assert body["status"] == "unavailable"
+    assert body["dispatch"] == "late: last ran 660 s ago"
+    assert body["database"] == "ok"
+
+
+def test_a_web_started_before_dispatch_first_ran_waits_ten_minutes_for_it(test_environ):
+    """The web may start before the scheduler; one that never starts is noticed."""
+    started = utcnow()
+    with time_machine.travel(started, tick=False):
+        fresh = create_app(overrides={"TESTING": True}, environ=test_environ)
+    browser = fresh.test_client()
+    with time_machine.travel(started + timedelta(minutes=9), tick=False):
+        response = browser.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json()["dispatch"] == "not run yet"
+    with time_machine.travel(started + timedelta(minutes=11), tick=False):
+        response = browser.get("/healthz")
+    assert response.status_code == 503
+    assert response.get_json()["dispatch"] == "late: not run in the 660 s since start"
 
 
 @pytest.fixture

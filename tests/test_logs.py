@@ -7,11 +7,11 @@ from mailer.logs import redact
 
 def test_each_response_carries_a_request_id_that_the_log_line_shows(client, caplog):
     caplog.set_level(logging.INFO, logger="mailer.request")
-    response = client.get("/healthz", headers={"X-Request-ID": "abc-123"})
+    response = client.get("/favicon.ico", headers={"X-Request-ID": "abc-123"})
     assert response.headers["X-Request-ID"] == "abc-123"
     records = [r for r in caplog.records if r.name == "mailer.request"]
     assert records[-1].request_id == "abc-123"
-    assert "GET /healthz 200" in records[-1].getMessage()
+    assert "GET /favicon.ico 200" in records[-1].getMessage()
 
 
 def test_a_strange_incoming_request_id_is_replaced(client):

@@ -25,9 +25,18 @@ from sqlalchemy import and_, case, insert, literal, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery import jobs, ledger, schedule, sender, stopping
-from mailer.extensions import db
+from mailer.extensions import db, insert_on_conflict
 from mailer.main import stats
-from mailer.models import Client, Delivery, Mailing, Run, User, mailing_clients, utcnow
+from mailer.models import (
+    Client,
+    Delivery,
+    Heartbeat,
+    Mailing,
+    Run,
+    User,
+    mailing_clients,
+    utcnow,
+)
 from mailer.models.types import UTCDateTime
 
 log = logging.getLogger(__name__)
@@ -37,7 +46,8 @@ SEND_NOW_COVERS = timedelta(minutes=10)
 
 
 def dispatch_due(now: datetime | None = None) -> int:
-    """Dispatch every due mailing and re-enqueue waiting deliveries; returns runs created."""
+    """Dispatch every due mailing and re-enqueue waiting deliveries; returns runs created.
+    Each time it finishes it says so (a heartbeat), for /healthz."""
     now = now or utcnow()
     created = 0
     for mailing_id, due in _due_mailings(now):
@@ -46,7 +56,16 @@ def dispatch_due(now: datetime | None = None) -> int:
             enqueue_run(run_id)
             created += 1
     requeue_waiting(now)
+    _beat(now)
     return created
+
+
+def _beat(now: datetime) -> None:
+    statement = insert_on_conflict(Heartbeat).values(name=Heartbeat.DISPATCH, beat_at=now)
+    db.session.execute(
+        statement.on_conflict_do_update(index_elements=["name"], set_={"beat_at": now})
+    )
+    db.session.commit()
 
 
 def _due_mailings(now: datetime) -> list[tuple[int, datetime]]:

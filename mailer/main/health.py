@@ -1,17 +1,33 @@
-"""Reachability checks of what mailer depends on, for /healthz."""
+"""Checks of what mailer depends on, for /healthz: can it reach them, does dispatch run."""
 
 from __future__ import annotations
 
 import logging
 import uuid
+from datetime import timedelta
 
-from flask import current_app
-from sqlalchemy import text
+from flask import Blueprint, current_app
+from sqlalchemy import select, text
 
 from mailer.extensions import cache, db
+from mailer.models import Heartbeat, utcnow
 from mailer.redis_client import redis_connection
 
 log = logging.getLogger(__name__)
+
+# Dispatch is late, and /healthz answers 503, after this many of its intervals without it
+# (10 minutes by default). Not fewer: with Redis it waits for a worker to finish the batch
+# in hand, which under a tight rate limit takes minutes.
+LATE_AFTER_INTERVALS = 10
+_STARTED_AT = "mailer.started_at"  # app.extensions: when this web process began
+
+
+class Failing(Exception):  # noqa: N818 - a state, not an error of the code
+    """A check's state that fails /healthz, as said (not "unreachable")."""
+
+
+def record_start(bp: Blueprint) -> None:
+    bp.record_once(lambda state: state.app.extensions.setdefault(_STARTED_AT, utcnow()))
 
 
 def check_database() -> str:
@@ -38,7 +54,37 @@ def check_queue() -> str:
     return "ok"
 
 
-CHECKS = {"database": check_database, "cache": check_cache, "queue": check_queue}
+def check_dispatch() -> str:
+    """Whether dispatch ran in the last LATE_AFTER_INTERVALS intervals: a stopped scheduler
+    (or, with Redis, no worker) sends nothing, and nothing else would say so. Before its
+    first run the time counts from the start of this web process."""
+    now = utcnow()
+    late_after = timedelta(
+        seconds=current_app.config["SCHEDULER_INTERVAL_SECONDS"] * LATE_AFTER_INTERVALS
+    )
+    beat_at = db.session.scalar(
+        select(Heartbeat.beat_at).where(Heartbeat.name == Heartbeat.DISPATCH)
+    )
+    if beat_at is not None and now - beat_at > late_after:
+        raise Failing(f"late: last ran {_seconds(now - beat_at)} s ago")
+    if beat_at is None:
+        started_at = current_app.extensions[_STARTED_AT]
+        if now - started_at > late_after:
+            raise Failing(f"late: not run in the {_seconds(now - started_at)} s since start")
+        return "not run yet"
+    return "ok"
+
+
+def _seconds(delta: timedelta) -> int:
+    return int(delta.total_seconds())
+
+
+CHECKS = {
+    "database": check_database,
+    "cache": check_cache,
+    "queue": check_queue,
+    "dispatch": check_dispatch,
+}
 
 
 def run_checks() -> tuple[dict[str, str], bool]:
@@ -47,10 +93,13 @@ def run_checks() -> tuple[dict[str, str], bool]:
     for name, check in CHECKS.items():
         try:
             states[name] = check()
-        except Exception as error:  # any failure means "not reachable"
+        except Failing as failing:
+            log.warning("health check %s failed: %s", name, failing)
+            states[name] = str(failing)
+            healthy = False
+        except Exception as error:  # any other failure means "not reachable"
             log.warning("health check %s failed: %s", name, error)
-            if name == "database":
-                db.session.rollback()
+            db.session.rollback()  # the database's, or dispatch's read of it
             states[name] = f"unreachable: {type(error).__name__}"
             healthy = False
     return states, healthy

@@ -1,6 +1,7 @@
 """All models, importable from one place (Alembic sees them through this module)."""
 
 from mailer.models.blog import Article
+from mailer.models.heartbeats import Heartbeat
 from mailer.models.inbox import InboxMark
 from mailer.models.mailings import (
     Attempt,
@@ -29,6 +30,7 @@ __all__ = [
     "Attempt",
     "Client",
     "Delivery",
+    "Heartbeat",
     "InboxMark",
     "Mailing",
     "Message",
