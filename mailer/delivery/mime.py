@@ -58,11 +58,6 @@ def message_id_signer(key: bytes, run_id: int) -> Callable[[int], str]:
     return sign
 
 
-def message_id_signature(key: bytes, run_id: int, client_id: int) -> str:
-    """The hex part of the Message-ID mailer gives run `run_id`'s email to `client_id`."""
-    return message_id_signer(key, run_id)(client_id)
-
-
 class MessageBuilder:
     """Builds the bytes of one run's emails; `build` personalises them per client."""
 

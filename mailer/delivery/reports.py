@@ -84,12 +84,6 @@ def unsubscribe_token_in(subject: str) -> str | None:
     return match.group(1) if match else None
 
 
-def run_of(message_id: str) -> int | None:
-    """The run an email of mailer's belongs to, from its Message-ID."""
-    signed = signed_run_of(message_id)
-    return signed[0] if signed is not None else None
-
-
 def signed_run_of(message_id: str) -> tuple[int, str] | None:
     """(the run, the signature) of a Message-ID in mailer's form; the signature is not
     checked here (that needs the key and the delivery's client: inbox.py)."""

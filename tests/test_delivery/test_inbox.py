@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from mailer.delivery import dispatch, imap, inbox, jobs, scheduler, tallies
-from mailer.delivery.mime import message_id_key, message_id_signature
+from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Run
@@ -234,7 +234,7 @@ def test_the_message_id_of_a_sent_email_is_signed_for_its_run_and_client(
     gave it the client), so the reports that bounce here are the real flow's."""
     _, run_id, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
     key = message_id_key(app.config["SECRET_KEY"])
-    expected = message_id_signature(key, run_id, _client("ann@example.com").id)
+    expected = message_id_signer(key, run_id)(_client("ann@example.com").id)
     assert _signature(received["ann@example.com"]) == expected
 
 

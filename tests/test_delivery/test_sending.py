@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from mailer.delivery import dispatch
-from mailer.delivery.mime import message_id_key, message_id_signature
+from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import client_for_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Mailing, Run
@@ -63,7 +63,7 @@ def test_each_email_has_a_unique_message_id_and_unsubscribe_headers(
     for message in messages:
         # Signed for its run and client, so a bounce report that returns it names them.
         client = db.session.scalar(db.select(Client).where(Client.email == message["To"]))
-        signature = message_id_signature(key, run_id, client.id)
+        signature = message_id_signer(key, run_id)(client.id)
         assert message["Message-ID"] == f"<{signature}.{run_id}@mailer.example>"
         assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
         links = message["List-Unsubscribe"]
