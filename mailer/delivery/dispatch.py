@@ -268,7 +268,7 @@ def enqueue_run(run_id: int, delivery_ids: list[int] | None = None) -> int:
     batches = run_batches(run_id, delivery_ids)
     db.session.commit()
     for batch in batches:
-        jobs.enqueue(jobs.send_batch_job, run_id, batch)
+        jobs.enqueue(jobs.send_batch_job, run_id, batch, run_id=run_id)
     return len(batches)
 
 
@@ -277,7 +277,8 @@ def requeue_waiting(now: datetime | None = None) -> int:
 
     - "retry" deliveries whose time has come (backoff over, or the next day);
     - deliveries of unfinished runs untouched for SEND_STALL_SECONDS: their
-      job was lost with a dead worker (one left "sending" becomes "unknown").
+      job was lost with a dead worker (one left "sending" becomes "unknown"),
+      unless a job of their run still waits in the queue: then they wait their turn.
     Each is taken by a conditional UPDATE, so two dispatchers requeue it once.
     """
     now = now or utcnow()
@@ -289,6 +290,7 @@ def requeue_waiting(now: datetime | None = None) -> int:
         Delivery.status.in_(stopping.WAITING),
         Delivery.next_try_at.is_(None),
         Delivery.updated_at < stall_cutoff,
+        Delivery.run_id.not_in(jobs.runs_queued()),
     )
     taken = db.session.execute(
         update(Delivery)

@@ -16,6 +16,9 @@ enqueues it again, so retries survive a restart of Redis or of the workers.
 from __future__ import annotations
 
 import logging
+import threading
+import uuid
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -29,6 +32,10 @@ log = logging.getLogger(__name__)
 RESULT_TTL = 600  # seconds RQ keeps a finished job's result
 FAILURE_TTL = 7 * 86400
 JOB_TIMEOUT = 3600  # a batch under a tight per-second rate limit takes long
+# A run's send batches are RQ jobs "mailer-run-<run id>-<uuid>": the queue tells which runs
+# wait (`runs_queued`). RQ ids: letters, digits, - and _.
+RUN_JOB_PREFIX = "mailer-run-"
+_IN_PROCESS_QUEUE = "mailer_jobs"  # its key in app.extensions
 
 _process_app: Flask | None = None
 
@@ -48,8 +55,9 @@ def worker_queues(app: Flask, connection) -> list:
     return [Queue(name, connection=connection) for name in names]
 
 
-def enqueue(func: Callable, *args) -> None:
-    """Run `func(*args)` in the background: on RQ with Redis, in-process without."""
+def enqueue(func: Callable, *args, run_id: int | None = None) -> None:
+    """Run `func(*args)` in the background: on RQ with Redis, in-process without.
+    A job of run `run_id` counts in `runs_queued` until it starts."""
     connection = redis_connection()
     if connection is not None:
         from rq import Queue
@@ -58,6 +66,7 @@ def enqueue(func: Callable, *args) -> None:
         queue.enqueue(
             func,
             *args,
+            job_id=None if run_id is None else f"{RUN_JOB_PREFIX}{run_id}-{uuid.uuid4().hex}",
             result_ttl=RESULT_TTL,
             failure_ttl=FAILURE_TTL,
             job_timeout=JOB_TIMEOUT,
@@ -69,23 +78,61 @@ def enqueue(func: Callable, *args) -> None:
         return
     if _process_app is None:
         set_process_app(app)
-    _executor(app).submit(_run_logged, func, args)
+    _in_process_queue(app).submit(func, args, run_id)
 
 
-def _executor(app: Flask) -> ThreadPoolExecutor:
-    # One thread: batches of the embedded default go one after another, like one worker.
-    executor = app.extensions.get("mailer_jobs")
-    if executor is None:
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-job")
-        app.extensions["mailer_jobs"] = executor
-    return executor
+def runs_queued() -> set[int]:
+    """The runs with a job waiting in the queue, not yet started. Their deliveries are
+    waiting their turn, not lost, however long the queue (a backlog under a tight rate
+    limit): dispatch leaves them alone (`dispatch.requeue_waiting`)."""
+    connection = redis_connection()
+    if connection is None:
+        queue = current_app.extensions.get(_IN_PROCESS_QUEUE)
+        return queue.runs() if queue is not None else set()
+    from rq import Queue
+
+    queue = Queue(current_app.config["RQ_QUEUE"], connection=connection)
+    return {
+        int(job_id.removeprefix(RUN_JOB_PREFIX).split("-")[0])
+        for job_id in queue.get_job_ids()
+        if job_id.startswith(RUN_JOB_PREFIX)
+    }
 
 
-def _run_logged(func: Callable, args: tuple) -> None:
-    try:
-        func(*args)
-    except Exception:
-        log.exception("background job %s failed", func.__name__)
+class _InProcessQueue:
+    """The embedded default's queue: one thread, so batches go one after another, as on
+    one worker; it counts the jobs of each run from submission to start."""
+
+    def __init__(self) -> None:
+        self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-job")
+        self.lock = threading.Lock()
+        self.waiting: Counter[int] = Counter()
+
+    def submit(self, func: Callable, args: tuple, run_id: int | None) -> None:
+        if run_id is not None:
+            with self.lock:
+                self.waiting[run_id] += 1
+        self.pool.submit(self._run, func, args, run_id)
+
+    def runs(self) -> set[int]:
+        with self.lock:
+            return {run_id for run_id, count in self.waiting.items() if count}
+
+    def _run(self, func: Callable, args: tuple, run_id: int | None) -> None:
+        if run_id is not None:
+            with self.lock:
+                self.waiting[run_id] -= 1
+        try:
+            func(*args)
+        except Exception:
+            log.exception("background job %s failed", func.__name__)
+
+
+def _in_process_queue(app: Flask) -> _InProcessQueue:
+    queue = app.extensions.get(_IN_PROCESS_QUEUE)
+    if queue is None:
+        queue = app.extensions[_IN_PROCESS_QUEUE] = _InProcessQueue()
+    return queue
 
 
 def set_process_app(app: Flask) -> None:
@@ -129,7 +176,7 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
         result = sender.send_batch(run_id, delivery_ids)
         log.info("run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
         if result.handed_back:  # this worker is stopping: another one (or it, restarted) goes on
-            enqueue(send_batch_job, run_id, result.handed_back)
+            enqueue(send_batch_job, run_id, result.handed_back, run_id=run_id)
             log.info("run %s: %s handed back to the queue", run_id, len(result.handed_back))
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}
 

@@ -137,7 +137,8 @@ class SessionLedger:
             tallies.add(self.run_id, cancelled=cancelled)
 
     def set_status(self, ids: list[int], current: tuple[str, ...], values: dict) -> None:
-        """A change between unfinished states (to "retry", back to "pending"): not tallied."""
+        """A change between unfinished states (to "retry", back to "pending"), or of the time
+        alone (a long batch keeping its waiting deliveries fresh): not tallied."""
         if ids:
             db.session.execute(
                 update(Delivery)

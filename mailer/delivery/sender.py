@@ -193,6 +193,7 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
         sendable = [r.id for r in rows if _ready(context, r, result, ledger, stall_cutoff)]
         most = _most_per_chunk(limiter.per_second)
         start, size = 0, min(FIRST_CHUNK, most)
+        touched = time.monotonic()
         while start < len(sendable):
             if start and HAND_BACK.is_set():
                 result.handed_back = sendable[start:]
@@ -201,6 +202,11 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 result.stopped = True
                 break
             chunk_began = time.monotonic()
+            if chunk_began - touched > config["SEND_STALL_SECONDS"] / 3:
+                # A batch that lasts (a tight rate limit, a slow server) shows it is alive,
+                # or dispatch would take the rest of it for lost and queue it again.
+                ledger.set_status(sendable[start:], WAITING, {"updated_at": utcnow()})
+                touched = chunk_began
             unstarted = ledger.claim(sendable[start : start + size], utcnow())
             while unstarted:
                 following = by_id[unstarted[1]] if len(unstarted) > 1 else None

@@ -274,3 +274,89 @@ def test_a_run_whose_job_was_lost_is_sent_after_the_stall_time_and_the_log_says_
     _tick(run_jobs)
     assert statuses(run_id) == {"sent": 2}
     assert f"run {run_id}: 2 put back on the queue (retry due, or job lost)" in caplog.text
+
+
+def test_batches_waiting_in_the_queue_are_not_taken_for_lost(
+    app, redis_conn, via_sink, mailing_for, sending_config, run_jobs, caplog
+):
+    """A large run under a tight rate limit waits in the queue for hours: its deliveries,
+    untouched all that time, are waiting their turn, not lost."""
+    from rq import Queue
+
+    sending_config(SEND_BATCH_SIZE=1, SEND_STALL_SECONDS=0)
+    mailing_for("ann@example.com", "bob@example.com")
+    dispatch.dispatch_due()
+    queue = Queue(app.config["RQ_QUEUE"], connection=redis_conn)
+    assert queue.count == 2
+    caplog.set_level("INFO", logger="mailer.delivery.dispatch")
+    dispatch.dispatch_due()  # the next tick, while they wait
+    assert queue.count == 2
+    assert "put back on the queue" not in caplog.text
+    queue.empty()  # Redis lost them
+    dispatch.dispatch_due()
+    assert "2 put back on the queue (retry due, or job lost)" in caplog.text
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_batches_waiting_in_process_are_not_taken_for_lost(
+    app, via_sink, mailing_for, sending_config, monkeypatch, caplog
+):
+    """The same without Redis: the embedded default's jobs wait on its one thread."""
+    from mailer.delivery import jobs
+
+    if app.config["REDIS_URL"]:
+        pytest.skip("the in-process queue is what runs without Redis")
+    monkeypatch.setitem(app.config, "TESTING", False)  # jobs go to the background thread
+    sending_config(SEND_BATCH_SIZE=1, SEND_STALL_SECONDS=0)
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    busy = threading.Event()
+    jobs.enqueue(busy.wait, 30)  # the thread is busy: what comes next waits
+    dispatch.dispatch_due()
+    [run_id] = db.session.scalars(db.select(Run.id).where(Run.mailing_id == mailing.id))
+    assert jobs.runs_queued() == {run_id}
+    caplog.set_level("INFO", logger="mailer.delivery.dispatch")
+    dispatch.dispatch_due()
+    assert "put back on the queue" not in caplog.text
+    busy.set()
+    done = threading.Event()
+    jobs.enqueue(done.set)  # one thread: once this has run, so have the batches
+    assert done.wait(30)
+    assert jobs.runs_queued() == set()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_a_long_batch_keeps_its_waiting_deliveries_from_being_taken_for_lost(
+    app, via_sink, mailing_for, sending_config, user, caplog
+):
+    """A batch lasting longer than SEND_STALL_SECONDS (a tight rate limit) is alive: the
+    ticks meanwhile leave the rest of it alone."""
+    from mailer.delivery import jobs
+    from tests.test_delivery.conftest import add_clients
+    from tests.waiting import wait_for
+
+    # 28 emails at 4 a second: 7 s. The batch shows it is alive every 1.5 s.
+    sending_config(SEND_RATE_PER_SECOND=4, SEND_STALL_SECONDS=4.5)
+    mailing = mailing_for()
+    add_clients(user, mailing, 28)
+    run_id = dispatch.start_forced_run(mailing.id)
+    [batch] = dispatch.run_batches(run_id)
+    sending = threading.Thread(
+        target=_in_app_context, args=(app, jobs.send_batch_job, run_id, batch)
+    )
+    sending.start()
+    try:
+        # 6 s since the run was created, past the stall time; the last two still waiting.
+        assert wait_for(lambda: len(via_sink.received) >= 26)
+        caplog.set_level("INFO", logger="mailer.delivery.dispatch")
+        assert dispatch.requeue_waiting() == 0
+    finally:
+        sending.join(30)
+    assert set(via_sink.to_counts().values()) == {1}
+    assert statuses(run_id) == {"sent": 28}
+    assert "put back on the queue" not in caplog.text
+
+
+def _in_app_context(app, func, *args) -> None:
+    with app.app_context():
+        func(*args)
