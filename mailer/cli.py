@@ -187,11 +187,11 @@ def revoke_command(email: str, role: str) -> None:
 @with_appcontext
 def mailing_start_command() -> None:
     """Dispatch once now: send what is due, as the scheduler would."""
-    from mailer.delivery import dispatch
+    from mailer.delivery import dispatch, jobs
 
     # Without Redis the batches run here; the command returns when they are sent.
-    current_app.config["JOBS_SYNCHRONOUS"] = True
-    runs = dispatch.dispatch_due()
+    with jobs.synchronously(current_app):
+        runs = dispatch.dispatch_due()
     click.echo(f"Dispatched {runs} run(s).")
 
 

@@ -81,6 +81,17 @@ def enqueue(func: Callable, *args, run_id: int | None = None) -> None:
     _in_process_queue(app).submit(func, args, run_id)
 
 
+@contextmanager
+def synchronously(app: Flask):
+    """Without Redis, the jobs enqueued meanwhile run at once, in this thread."""
+    before = app.config["JOBS_SYNCHRONOUS"]
+    app.config["JOBS_SYNCHRONOUS"] = True
+    try:
+        yield
+    finally:
+        app.config["JOBS_SYNCHRONOUS"] = before
+
+
 def runs_queued() -> set[int]:
     """The runs with a job waiting in the queue, not yet started. Their deliveries are
     waiting their turn, not lost, however long the queue (a backlog under a tight rate

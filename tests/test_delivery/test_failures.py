@@ -300,25 +300,27 @@ def test_batches_waiting_in_the_queue_are_not_taken_for_lost(
 
 
 def test_batches_waiting_in_process_are_not_taken_for_lost(
-    app, via_sink, mailing_for, sending_config, monkeypatch, caplog
+    app, via_sink, mailing_for, sending_config, caplog
 ):
     """The same without Redis: the embedded default's jobs wait on its one thread."""
     from mailer.delivery import jobs
 
     if app.config["REDIS_URL"]:
         pytest.skip("the in-process queue is what runs without Redis")
-    monkeypatch.setitem(app.config, "TESTING", False)  # jobs go to the background thread
-    sending_config(SEND_BATCH_SIZE=1, SEND_STALL_SECONDS=0)
+    # Jobs go to the background thread.
+    sending_config(TESTING=False, JOBS_SYNCHRONOUS=False, SEND_BATCH_SIZE=1, SEND_STALL_SECONDS=0)
     mailing = mailing_for("ann@example.com", "bob@example.com")
     busy = threading.Event()
     jobs.enqueue(busy.wait, 30)  # the thread is busy: what comes next waits
-    dispatch.dispatch_due()
-    [run_id] = db.session.scalars(db.select(Run.id).where(Run.mailing_id == mailing.id))
-    assert jobs.runs_queued() == {run_id}
-    caplog.set_level("INFO", logger="mailer.delivery.dispatch")
-    dispatch.dispatch_due()
-    assert "put back on the queue" not in caplog.text
-    busy.set()
+    try:
+        dispatch.dispatch_due()
+        [run_id] = db.session.scalars(db.select(Run.id).where(Run.mailing_id == mailing.id))
+        assert jobs.runs_queued() == {run_id}
+        caplog.set_level("INFO", logger="mailer.delivery.dispatch")
+        dispatch.dispatch_due()
+        assert "put back on the queue" not in caplog.text
+    finally:
+        busy.set()
     done = threading.Event()
     jobs.enqueue(done.set)  # one thread: once this has run, so have the batches
     assert done.wait(30)
