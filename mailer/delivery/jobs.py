@@ -76,8 +76,6 @@ def enqueue(func: Callable, *args, run_id: int | None = None) -> None:
     if app.testing or app.config.get("JOBS_SYNCHRONOUS"):
         func(*args)
         return
-    if _process_app is None:
-        set_process_app(app)
     _in_process_queue(app).submit(func, args, run_id)
 
 
@@ -112,9 +110,11 @@ def runs_queued() -> set[int]:
 
 class _InProcessQueue:
     """The embedded default's queue: one thread, so batches go one after another, as on
-    one worker; it counts the jobs of each run from submission to start."""
+    one worker; it counts the jobs of each run from submission to start. Its jobs run in
+    its app's context."""
 
-    def __init__(self) -> None:
+    def __init__(self, app: Flask) -> None:
+        self.app = app
         self.pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mailer-job")
         self.lock = threading.Lock()
         self.waiting: Counter[int] = Counter()
@@ -134,7 +134,8 @@ class _InProcessQueue:
             with self.lock:
                 self.waiting[run_id] -= 1
         try:
-            func(*args)
+            with self.app.app_context():
+                func(*args)
         except Exception:
             log.exception("background job %s failed", func.__name__)
 
@@ -142,7 +143,7 @@ class _InProcessQueue:
 def _in_process_queue(app: Flask) -> _InProcessQueue:
     queue = app.extensions.get(_IN_PROCESS_QUEUE)
     if queue is None:
-        queue = app.extensions[_IN_PROCESS_QUEUE] = _InProcessQueue()
+        queue = app.extensions[_IN_PROCESS_QUEUE] = _InProcessQueue(app)
     return queue
 
 
