@@ -127,12 +127,14 @@ class _InProcessQueue:
 
     def runs(self) -> set[int]:
         with self.lock:
-            return {run_id for run_id, count in self.waiting.items() if count}
+            return set(self.waiting)
 
     def _run(self, func: Callable, args: tuple, run_id: int | None) -> None:
         if run_id is not None:
             with self.lock:
                 self.waiting[run_id] -= 1
+                if not self.waiting[run_id]:
+                    del self.waiting[run_id]
         try:
             with self.app.app_context():
                 func(*args)

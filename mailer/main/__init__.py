@@ -3,6 +3,3 @@ from flask import Blueprint
 bp = Blueprint("main", __name__, template_folder="templates")
 
 from mailer.main import routes  # noqa: E402, F401  (routes attach to bp)
-from mailer.main.health import record_start  # noqa: E402
-
-record_start(bp)

@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import timedelta
 
-from flask import Blueprint, current_app
+from flask import current_app
 from sqlalchemy import select, text
 
 from mailer.extensions import cache, db
@@ -26,8 +26,9 @@ class Failing(Exception):  # noqa: N818 - a state, not an error of the code
     """A check's state that fails /healthz, as said (not "unreachable")."""
 
 
-def record_start(bp: Blueprint) -> None:
-    bp.record_once(lambda state: state.app.extensions.setdefault(_STARTED_AT, utcnow()))
+def note_start(state) -> None:
+    """For Blueprint.record_once: when this web process began."""
+    state.app.extensions.setdefault(_STARTED_AT, utcnow())
 
 
 def check_database() -> str:
@@ -65,13 +66,13 @@ def check_dispatch() -> str:
     beat_at = db.session.scalar(
         select(Heartbeat.beat_at).where(Heartbeat.name == Heartbeat.DISPATCH)
     )
-    if beat_at is not None and now - beat_at > late_after:
-        raise Failing(f"late: last ran {_seconds(now - beat_at)} s ago")
     if beat_at is None:
-        started_at = current_app.extensions[_STARTED_AT]
-        if now - started_at > late_after:
-            raise Failing(f"late: not run in the {_seconds(now - started_at)} s since start")
+        since_start = now - current_app.extensions[_STARTED_AT]
+        if since_start > late_after:
+            raise Failing(f"late: not run in the {_seconds(since_start)} s since start")
         return "not run yet"
+    if now - beat_at > late_after:
+        raise Failing(f"late: last ran {_seconds(now - beat_at)} s ago")
     return "ok"
 
 
