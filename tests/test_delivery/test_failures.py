@@ -6,11 +6,13 @@ import socket
 import threading
 
 import pytest
+from rq import Queue
 
-from mailer.delivery import dispatch
+from mailer.delivery import dispatch, jobs
 from mailer.extensions import db
 from mailer.models import Client, Delivery, Run
-from tests.test_delivery.conftest import attempts_for, free_port, statuses
+from tests.test_delivery.conftest import add_clients, attempts_for, free_port, statuses
+from tests.waiting import wait_for
 
 
 def _tick(run_jobs) -> None:
@@ -281,8 +283,6 @@ def test_batches_waiting_in_the_queue_are_not_taken_for_lost(
 ):
     """A large run under a tight rate limit waits in the queue for hours: its deliveries,
     untouched all that time, are waiting their turn, not lost."""
-    from rq import Queue
-
     sending_config(SEND_BATCH_SIZE=1, SEND_STALL_SECONDS=0)
     mailing_for("ann@example.com", "bob@example.com")
     dispatch.dispatch_due()
@@ -303,8 +303,6 @@ def test_batches_waiting_in_process_are_not_taken_for_lost(
     app, via_sink, mailing_for, sending_config, caplog
 ):
     """The same without Redis: the embedded default's jobs wait on its one thread."""
-    from mailer.delivery import jobs
-
     if app.config["REDIS_URL"]:
         pytest.skip("the in-process queue is what runs without Redis")
     # Jobs go to the background thread.
@@ -333,10 +331,6 @@ def test_a_long_batch_keeps_its_waiting_deliveries_from_being_taken_for_lost(
 ):
     """A batch lasting longer than SEND_STALL_SECONDS (a tight rate limit) is alive: the
     ticks meanwhile leave the rest of it alone."""
-    from mailer.delivery import jobs
-    from tests.test_delivery.conftest import add_clients
-    from tests.waiting import wait_for
-
     # 28 emails at 4 a second: 7 s. The batch shows it is alive every 1.5 s.
     sending_config(SEND_RATE_PER_SECOND=4, SEND_STALL_SECONDS=4.5)
     mailing = mailing_for()
