@@ -246,7 +246,8 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
     if recorded != 1:
         return Counts(already=1)
     tallies.add(failure.run_id, attempts=1)
-    db.session.execute(ledger.hard_bounce(delivery.client_id, now, _bounce_limit()))
+    limit = current_app.config["HARD_BOUNCE_LIMIT"]
+    db.session.execute(ledger.hard_bounce(delivery.client_id, now, limit))
     log.info(
         "inbox: run %s: %s bounced later (%s)",
         failure.run_id,
@@ -329,7 +330,3 @@ def _spellings(addresses: tuple[str, ...]) -> set[str]:
             with suppress(UnicodeError):  # one that does not decode is matched as written
                 spellings.add(f"{local}@{domain.encode('ascii').decode('idna')}")
     return spellings
-
-
-def _bounce_limit() -> int:
-    return current_app.config["HARD_BOUNCE_LIMIT"]

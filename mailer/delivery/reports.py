@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from email.parser import BytesParser, HeaderParser
 from email.policy import default as default_policy
 
+from mailer.models import Attempt
+
 # The token is base64url text with a dot (unsubscribe.py); the subject may carry noise.
 _UNSUBSCRIBE = re.compile(r"(?:^|[\s:\[(])unsubscribe\s+([A-Za-z0-9_=-]+\.[A-Za-z0-9_=.-]+)", re.I)
 _MESSAGE_ID = re.compile(r"^\s*<([0-9a-f]{32})\.(\d{1,10})@[^<>\s]+>\s*$")
@@ -28,7 +30,6 @@ RUN_ID_LIMIT = 2**31  # run ids are PostgreSQL integers: a larger one names no r
 # What an address can be, and what the database can store of the remote server's words.
 _ADDRESS = re.compile(r"^[^\s<>@\x00-\x1f\x7f]+@[^\s<>@\x00-\x1f\x7f]+$")
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-REPLY_MAX = 2000
 _PERMANENT = re.compile(r"^\s*(5\.\d{1,3}\.\d{1,3})\b")
 _REPLY_CODE = re.compile(r"^([245]\d\d)\b")
 _RETURNED_HEADERS = ("text/rfc822-headers", "message/rfc822-headers")
@@ -53,7 +54,6 @@ class Failure:
 
 @dataclass(frozen=True)
 class BounceReport:
-    message_id: str  # the report's own, for the log
     failures: tuple[Failure, ...]
 
 
@@ -66,7 +66,7 @@ def parse(raw: bytes) -> UnsubscribeRequest | BounceReport | None:
     if _is_delivery_report(message):
         failures = _failures(message)
         if failures:
-            return BounceReport(str(message.get("Message-ID", "")).strip(), failures)
+            return BounceReport(failures)
         return None
     token = unsubscribe_token_in(str(message.get("Subject", "")))
     return UnsubscribeRequest(token) if token else None
@@ -166,4 +166,4 @@ def _diagnostic(block) -> str:
     """The remote server's words: "smtp; 550 5.1.1 ..." without its "smtp;"."""
     kind, _, text = str(block.get("Diagnostic-Code", "")).partition(";")
     words = " ".join(_UNSTORABLE.sub(" ", text if text else kind).split())
-    return words[:REPLY_MAX]
+    return words[: Attempt.REPLY_MAX]

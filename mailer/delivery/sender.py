@@ -52,6 +52,7 @@ from mailer.delivery.transport import Reply, transport_from_config
 from mailer.delivery.unsubscribe import token_maker, unsubscribe_token
 from mailer.extensions import db
 from mailer.models import (
+    Attempt,
     Client,
     Delivery,
     Mailing,
@@ -416,7 +417,7 @@ def _attempt(context: _Run, row, now, success: bool, code: int | None, text: str
         "attempted_at": now,
         "success": success,
         "reply_code": code,
-        "reply": text[:2000],
+        "reply": text[: Attempt.REPLY_MAX],
     }
 
 

@@ -336,6 +336,7 @@ class Attempt(OwnedMixin, db.Model):
     success: Mapped[bool]
     # The SMTP reply code (None when no reply came: refused, dropped, timed out).
     reply_code: Mapped[int | None]
+    REPLY_MAX = 2000  # characters of the server's words kept in `reply`
     reply: Mapped[str] = mapped_column(Text, default="")
     # From a delivery report read in the inbox: the server took the email, then bounced it.
     reported: Mapped[bool] = mapped_column(default=False, server_default=false())

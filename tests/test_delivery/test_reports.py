@@ -7,6 +7,7 @@ from email.utils import make_msgid
 import pytest
 
 from mailer.delivery import reports
+from mailer.models import Attempt
 
 OURS = "<0123456789abcdef0123456789abcdef.12@mailer.example>"
 
@@ -85,7 +86,7 @@ def test_the_remote_servers_words_are_kept_as_the_database_can_store_them():
     assert "\x00" not in failure.reply
     assert "\x07" not in failure.reply
     assert failure.reply.startswith("550 5.1.1 bad word")
-    assert len(failure.reply) == reports.REPLY_MAX
+    assert len(failure.reply) == Attempt.REPLY_MAX
 
 
 def test_an_email_that_is_neither_asks_nothing():
