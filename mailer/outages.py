@@ -10,6 +10,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
+REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)  # what redis-py raises when it cannot reach
+
 
 def unreachable(error: BaseException) -> str | None:
     """ "database" or "Redis" when `error` says that service cannot be reached, else None.
@@ -18,7 +20,7 @@ def unreachable(error: BaseException) -> str | None:
     database, a wrong password); one that invalidated its connection lost it. Any other
     database error (a deadlock, a constraint) is a statement's, and not an outage.
     """
-    if isinstance(error, RedisConnectionError | RedisTimeoutError):
+    if isinstance(error, REDIS_DOWN):
         return "Redis"
     if isinstance(error, DBAPIError) and (error.statement is None or error.connection_invalidated):
         return "database"

@@ -10,8 +10,8 @@ waiting. A run's deliveries are one INSERT ... SELECT, and its send jobs are
 enqueued only after the transaction that created them committed.
 
 Each tick also puts waiting work back on the queue: retries whose time has
-come, the rest of a run paused by the daily quota, and deliveries left
-behind by a worker that died.
+come, the rest of a run paused by the daily quota, and deliveries whose
+jobs were lost: with a worker that died, or in Redis (`requeue_waiting`).
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # A "Send now" begun this little before a scheduled slot is that slot's send.
 SEND_NOW_COVERS = timedelta(minutes=10)
+# With Redis: a run's waiting deliveries untouched this long, with no batch of the run
+# queued or running, lost their jobs. Far longer than a run's commit takes to be enqueued.
+JOBS_LOST_AFTER = timedelta(seconds=60)
 
 
 def dispatch_due(now: datetime | None = None) -> int:
@@ -276,9 +279,12 @@ def requeue_waiting(now: datetime | None = None) -> int:
     """Put waiting deliveries back on the queue; returns how many.
 
     - "retry" deliveries whose time has come (backoff over, or the next day);
-    - deliveries of unfinished runs untouched for SEND_STALL_SECONDS: their
-      job was lost with a dead worker (one left "sending" becomes "unknown"),
-      unless a job of their run still waits in the queue: then they wait their turn.
+    - deliveries of unfinished runs whose jobs were lost, unless a job of their run
+      still waits in the queue (then they wait their turn):
+      - untouched for SEND_STALL_SECONDS: their job died with its worker (one left
+        "sending" becomes "unknown");
+      - with Redis, untouched for JOBS_LOST_AFTER, no job of their run running either:
+        Redis lost the queue, or was away when the run was enqueued.
     Each is taken by a conditional UPDATE, so two dispatchers requeue it once.
     """
     now = now or utcnow()
@@ -286,11 +292,20 @@ def requeue_waiting(now: datetime | None = None) -> int:
     ledger.recover_claimed(stall_cutoff)
     _mark_stalled_unknown(stall_cutoff)
     due_retry = and_(Delivery.status == "retry", Delivery.next_try_at <= now)
+    # The queue first: a job that starts between the two reads is then seen in one of them.
+    # (A worker takes a job off the queue a moment before RQ lists it as started: a tick
+    # reading both within that moment queues its batch twice, and the claims send it once.)
+    queued = jobs.runs_queued()
+    running = jobs.runs_running()
+    lost = Delivery.updated_at < stall_cutoff
+    if running is not None:
+        no_job = and_(Delivery.updated_at < now - JOBS_LOST_AFTER, Delivery.run_id.not_in(running))
+        lost = or_(lost, no_job)
     stalled = and_(
         Delivery.status.in_(stopping.WAITING),
         Delivery.next_try_at.is_(None),
-        Delivery.updated_at < stall_cutoff,
-        Delivery.run_id.not_in(jobs.runs_queued()),
+        lost,
+        Delivery.run_id.not_in(queued),
     )
     taken = db.session.execute(
         update(Delivery)

@@ -101,9 +101,28 @@ def runs_queued() -> set[int]:
     from rq import Queue
 
     queue = Queue(current_app.config["RQ_QUEUE"], connection=connection)
+    return _run_ids(queue.get_job_ids())
+
+
+def runs_running() -> set[int] | None:
+    """The runs a worker is sending a batch of right now (RQ's started jobs); None without
+    Redis, where each process's queue knows only its own jobs. A run of unfinished
+    deliveries that is neither queued nor running has lost its jobs (Redis restarted, or
+    went away between the run's commit and its enqueue): `dispatch.requeue_waiting` puts
+    it back on the queue within a minute, not after SEND_STALL_SECONDS."""
+    connection = redis_connection()
+    if connection is None:
+        return None
+    from rq.registry import StartedJobRegistry
+
+    registry = StartedJobRegistry(current_app.config["RQ_QUEUE"], connection=connection)
+    return _run_ids(registry.get_job_ids(cleanup=False))
+
+
+def _run_ids(job_ids: list[str]) -> set[int]:
     return {
         int(job_id.removeprefix(RUN_JOB_PREFIX).split("-")[0])
-        for job_id in queue.get_job_ids()
+        for job_id in job_ids
         if job_id.startswith(RUN_JOB_PREFIX)
     }
 

@@ -20,11 +20,10 @@ from datetime import UTC, datetime
 from typing import NamedTuple
 
 from flask import Flask, current_app
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from rq_scheduler import Scheduler
 
 from mailer.delivery.jobs import periodic_queue_name
+from mailer.outages import REDIS_DOWN
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
             register_periodic_jobs(app, scheduler)
             scheduler.run(burst=burst)
             return
-        except (RedisConnectionError, RedisTimeoutError) as error:
+        except REDIS_DOWN as error:
             # A Redis restart must not end the scheduler: nothing would dispatch after it.
             if burst or scheduler.stopping:
                 raise

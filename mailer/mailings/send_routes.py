@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from textwrap import shorten
 
@@ -10,10 +11,13 @@ from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from mailer import outages
 from mailer.delivery import dispatch, progress
 from mailer.mailings import bp
 from mailer.mailings.attempt_replies import shown_reply
 from mailer.models import Mailing
+
+log = logging.getLogger(__name__)
 
 REPLY_SHOWN_MAX = 200  # characters of a failed try's reply the progress shows
 
@@ -68,8 +72,21 @@ def mailing_send_now(mailing_id: int):
         return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
     if run_id is None:
         flash(_("This mailing cannot send: it is disabled or your account is blocked."), "danger")
-    else:
+        return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+    try:
         dispatch.enqueue_run(run_id)
+    except outages.REDIS_DOWN as error:
+        # The run is committed: the first dispatch tick a minute after Redis is back sends it.
+        log.warning("run %s: not queued, Redis unreachable: %s", run_id, outages.reason(error))
+        flash(
+            _(
+                "The send is saved, but the job queue cannot be reached just now. It starts"
+                " by itself within a few minutes of the queue being back: no need to press"
+                " “Send now” again."
+            ),
+            "warning",
+        )
+    else:
         flash(_("Sending started. The progress below updates by itself."), "success")
     return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import socket
 import threading
+from datetime import timedelta
 
 import pytest
 from rq import Queue
 
-from mailer.delivery import dispatch, jobs
+from mailer.delivery import dispatch, jobs, sender
 from mailer.extensions import db
-from mailer.models import Client, Delivery, Run
+from mailer.models import Client, Delivery, Run, utcnow
 from tests.test_delivery.conftest import add_clients, attempts_for, free_port, statuses
 from tests.waiting import wait_for
 
@@ -276,6 +277,50 @@ def test_a_run_whose_job_was_lost_is_sent_after_the_stall_time_and_the_log_says_
     _tick(run_jobs)
     assert statuses(run_id) == {"sent": 2}
     assert f"run {run_id}: 2 put back on the queue (retry due, or job lost)" in caplog.text
+
+
+def test_with_redis_a_run_with_no_job_queued_or_running_is_put_back_a_minute_later(
+    redis_conn, via_sink, mailing_for, run_jobs
+):
+    """Redis lost the run's jobs (restarted, or away at "Send now"): the queue and the
+    workers say no batch of it is in hand, so a minute is enough, not SEND_STALL_SECONDS."""
+    mailing = mailing_for("ann@example.com", "bob@example.com")
+    dispatch.start_forced_run(mailing.id)  # committed; never enqueued
+    assert dispatch.requeue_waiting() == 0  # just saved: its enqueue may be on its way
+    later = utcnow() + dispatch.JOBS_LOST_AFTER + timedelta(seconds=1)
+    assert dispatch.requeue_waiting(later) == 2  # ten minutes (SEND_STALL_SECONDS) are far off
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1, "bob@example.com": 1}
+
+
+def test_with_redis_the_rest_of_a_batch_a_worker_is_sending_is_not_taken_for_lost(
+    app, redis_conn, via_sink, mailing_for, user, run_jobs
+):
+    """While a worker sends a batch, the deliveries it has not claimed yet are untouched and
+    no job of their run is queued: RQ's started jobs say the run is in hand."""
+    mailing = mailing_for()
+    add_clients(user, mailing, sender.FIRST_CHUNK + 2)  # two wait past the first chunk
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    dispatch.enqueue_run(run_id)
+    requeued: list[int] = []
+
+    def tick_while_the_sink_holds_one() -> None:
+        try:
+            if via_sink.stalled.wait(30):
+                with app.app_context():
+                    later = utcnow() + dispatch.JOBS_LOST_AFTER + timedelta(seconds=1)
+                    requeued.append(dispatch.requeue_waiting(later))
+        finally:
+            via_sink.released.set()
+
+    ticker = threading.Thread(target=tick_while_the_sink_holds_one)
+    ticker.start()
+    run_jobs()  # the worker, here; the tick, meanwhile in the thread
+    ticker.join(30)
+    assert requeued == [0]
+    assert set(via_sink.to_counts().values()) == {1}
+    assert statuses(run_id) == {"sent": sender.FIRST_CHUNK + 2}
 
 
 def test_batches_waiting_in_the_queue_are_not_taken_for_lost(
