@@ -61,10 +61,21 @@ def periodic_jobs(app: Flask) -> list[PeriodicJob]:
 
 
 class MailerScheduler(Scheduler):
-    """rq-scheduler that remembers it was asked to stop (SIGTERM, Ctrl-C), so that
-    run_rq_scheduler does not take the Redis error of its tidying up for an outage."""
+    """rq-scheduler that keeps the app's periodic jobs registered, and remembers it was
+    asked to stop (SIGTERM, Ctrl-C), so that run_rq_scheduler does not take the Redis
+    error of its tidying up for an outage."""
 
+    app: Flask
     stopping = False
+
+    def enqueue_jobs(self):
+        """Each pass (under the lock) first registers the periodic jobs again if they are
+        gone: a Redis restarted without its data has none, and redis-py reconnects without
+        a word, so the loop would go on and nothing would dispatch again."""
+        if not all(job.id in self for job in periodic_jobs(self.app)):
+            log.warning("the periodic jobs are gone from Redis (restarted without its data?)")
+            register_periodic_jobs(self.app, self)
+        return super().enqueue_jobs()
 
     def _install_signal_handlers(self):
         super()._install_signal_handlers()
@@ -78,8 +89,12 @@ class MailerScheduler(Scheduler):
         signal.signal(signal.SIGTERM, stop)
 
 
-def make_scheduler(connection, queue_name: str, interval: int = 10) -> MailerScheduler:
-    return MailerScheduler(queue_name=queue_name, connection=connection, interval=interval)
+def make_scheduler(app: Flask, connection, interval: int = 10) -> MailerScheduler:
+    scheduler = MailerScheduler(
+        queue_name=app.config["RQ_QUEUE"], connection=connection, interval=interval
+    )
+    scheduler.app = app
+    return scheduler
 
 
 def register_periodic_jobs(app: Flask, scheduler) -> list[str]:
@@ -113,7 +128,7 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
     from mailer.redis_client import redis_connection
 
     connection = redis_connection()
-    scheduler = make_scheduler(connection, app.config["RQ_QUEUE"])
+    scheduler = make_scheduler(app, connection)
     while True:
         try:
             register_periodic_jobs(app, scheduler)

@@ -19,8 +19,8 @@ def _our_jobs(rq_scheduler) -> list[str]:
 
 
 def test_starting_the_scheduler_twice_registers_one_dispatch_job(app, redis_conn):
-    first = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
-    second = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    first = scheduler.make_scheduler(app, redis_conn)
+    second = scheduler.make_scheduler(app, redis_conn)
     scheduler.register_periodic_jobs(app, first)
     scheduler.register_periodic_jobs(app, second)
     [job_id] = _our_jobs(first)
@@ -32,7 +32,7 @@ def test_starting_the_scheduler_twice_registers_one_dispatch_job(app, redis_conn
 
 def test_a_job_registered_on_the_send_queue_moves_to_the_periodic_queue(app, redis_conn):
     """A scheduler of the version before queued dispatch behind the send batches."""
-    rq_scheduler = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    rq_scheduler = scheduler.make_scheduler(app, redis_conn)
     [ours] = scheduler.periodic_jobs(app)
     before = ours._replace(queue=app.config["RQ_QUEUE"])
     rq_scheduler.schedule(
@@ -48,13 +48,33 @@ def test_a_job_registered_on_the_send_queue_moves_to_the_periodic_queue(app, red
 
 
 def test_a_job_no_longer_defined_is_cancelled(app, redis_conn, monkeypatch):
-    rq_scheduler = scheduler.make_scheduler(redis_conn, app.config["RQ_QUEUE"])
+    rq_scheduler = scheduler.make_scheduler(app, redis_conn)
     monkeypatch.setitem(app.config, "SCHEDULER_INTERVAL_SECONDS", 30)
     [old_id] = scheduler.register_periodic_jobs(app, rq_scheduler)
     monkeypatch.setitem(app.config, "SCHEDULER_INTERVAL_SECONDS", 60)
     [new_id] = scheduler.register_periodic_jobs(app, rq_scheduler)
     assert old_id != new_id
     assert _our_jobs(rq_scheduler) == [new_id]
+
+
+def test_the_loop_registers_the_periodic_jobs_again_after_redis_lost_its_data(
+    app, redis_conn, via_sink, mailing_for, run_jobs, caplog
+):
+    """Redis restarted without its data while the scheduler ran: redis-py reconnected
+    without a word, the loop went on, and nothing was ever dispatched again."""
+    rq_scheduler = scheduler.make_scheduler(app, redis_conn)
+    registered = scheduler.register_periodic_jobs(app, rq_scheduler)
+    redis_conn.flushdb()  # what the restart left
+    mailing_for("ann@example.com")
+    caplog.set_level("WARNING", logger="mailer.delivery.scheduler")
+
+    rq_scheduler.run(burst=True)  # the loop's next pass
+
+    assert _our_jobs(rq_scheduler) == registered
+    assert "the periodic jobs are gone from Redis" in caplog.text
+    run_jobs()  # the dispatch job that pass enqueued, then its batches
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
 
 
 def test_scheduler_loop_enqueues_dispatch_that_a_worker_runs(
