@@ -7,7 +7,10 @@ N workers on N machines share one budget. Without Redis (the embedded
 default: one process) they are counted in memory.
 
 Days are UTC days: a provider's daily quota is a rolling or calendar day of
-its own, so set SEND_RATE_PER_DAY a little below it.
+its own, so set SEND_RATE_PER_DAY a little below it. A day's count that is
+gone (Redis restarted without its data, or the embedded process restarted)
+starts again from the attempt log's count of that day, not from zero: a
+restart must not let a provider's daily quota be sent twice.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
+from sqlalchemy import func, select
 
+from mailer.extensions import db
+from mailer.models import Attempt
 from mailer.redis_client import redis_connection
 
 KEY_PREFIX = "mailer:rate:"
@@ -26,7 +32,8 @@ DAY_SECONDS = 86400
 
 # Grants up to ARGV[4] sends at once. Returns {0, µs left in this second, how many granted,
 # the day}, {1, µs to wait} when this second's budget is spent, {2, seconds to the next
-# UTC day} when today's is.
+# UTC day} when today's is, {3, the day} when the day has no count: the caller asks again
+# with what the attempt log counts that day as ARGV[5] (a count set meanwhile wins).
 _LUA = """
 local per_second = tonumber(ARGV[1])
 local per_day = tonumber(ARGV[2])
@@ -38,7 +45,15 @@ local day = math.floor(seconds / 86400)
 local day_key = ARGV[3] .. 'day:' .. day
 local second_key = ARGV[3] .. 'second:' .. seconds
 if per_day > 0 then
-  local used = tonumber(redis.call('GET', day_key) or '0')
+  local used = redis.call('GET', day_key)
+  if not used then
+    if ARGV[5] == '' then
+      return {3, day}
+    end
+    used = ARGV[5]
+    redis.call('SET', day_key, used, 'EX', 172800)
+  end
+  used = tonumber(used)
   if used >= per_day then
     return {2, 86400 - (seconds % 86400)}
   end
@@ -58,6 +73,14 @@ if per_day > 0 then
   redis.call('EXPIRE', day_key, 172800)
 end
 return {0, 1000000 - micros, wanted, day}
+"""
+# Gives back a day's unused sends, unless the day's count is gone: a count made anew
+# from the attempt log holds no share of them (and a negative count would hide its loss).
+_RELEASE_LUA = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('DECRBY', KEYS[1], ARGV[1])
+end
+return 0
 """
 # Sends granted at once when the budget is generous: a Redis round trip per email
 # would cost more than the email. Tight budgets are asked for one send at a time.
@@ -85,8 +108,8 @@ class RateLimiter:
     def __init__(self, *, per_second: int, per_day: int, redis=None) -> None:
         self.per_second = per_second
         self.per_day = per_day
-        self.redis = redis
         self._script = redis.register_script(_LUA) if redis is not None else None
+        self._release = redis.register_script(_RELEASE_LUA) if redis is not None else None
         generous = (not per_second or per_second >= GENEROUS_PER_SECOND) and (
             not per_day or per_day >= GENEROUS_PER_DAY
         )
@@ -109,9 +132,13 @@ class RateLimiter:
                 self._granted -= 1
                 return
             self.release()  # granted in a second that is over: that second's share lapsed
+        day_count = None
         while True:
             asked_at = time.monotonic()  # before Redis read its clock: the second ends no sooner
-            verdict, amount, *grant = self._check(self.block)
+            verdict, amount, *grant = self._check(self.block, day_count)
+            if verdict == 3:
+                day_count = sent_on_day(amount)
+                continue
             if verdict == 0:
                 granted, self._granted_day = grant
                 self._granted = granted - 1
@@ -127,15 +154,16 @@ class RateLimiter:
 
     def release(self) -> None:
         """Give back today's unused sends (the per-second ones lapse by themselves)."""
-        if self._granted and self.per_day and self._script is not None:
-            self.redis.decrby(f"{KEY_PREFIX}day:{self._granted_day}", self._granted)
+        if self._granted and self.per_day and self._release is not None:
+            self._release(keys=[f"{KEY_PREFIX}day:{self._granted_day}"], args=[self._granted])
         self._granted = 0
 
-    def _check(self, wanted: int = 1) -> tuple[int, ...]:
+    def _check(self, wanted: int = 1, day_count: int | None = None) -> tuple[int, ...]:
         if self._script is not None:
-            reply = self._script(args=[self.per_second, self.per_day, KEY_PREFIX, wanted])
+            count = "" if day_count is None else day_count
+            reply = self._script(args=[self.per_second, self.per_day, KEY_PREFIX, wanted, count])
             return tuple(int(value) for value in reply)
-        return _local_counter.check(self.per_second, self.per_day)
+        return _local_counter.check(self.per_second, self.per_day, day_count)
 
 
 class _LocalCounter:
@@ -145,12 +173,17 @@ class _LocalCounter:
         self.lock = threading.Lock()
         self.counts: dict[str, int] = {}
 
-    def check(self, per_second: int, per_day: int) -> tuple[int, ...]:
+    def check(self, per_second: int, per_day: int, day_count: int | None) -> tuple[int, ...]:
         with self.lock:
             now = time.time()
             seconds, micros = int(now), int((now % 1) * 1_000_000)
-            day_key, second_key = f"day:{seconds // DAY_SECONDS}", f"second:{seconds}"
-            if per_day and self.counts.get(day_key, 0) >= per_day:
+            day = seconds // DAY_SECONDS
+            day_key, second_key = f"day:{day}", f"second:{seconds}"
+            if per_day and day_key not in self.counts:
+                if day_count is None:
+                    return 3, day
+                self.counts[day_key] = day_count
+            if per_day and self.counts[day_key] >= per_day:
                 return 2, DAY_SECONDS - seconds % DAY_SECONDS
             if per_second and self.counts.get(second_key, 0) >= per_second:
                 return 1, 1_000_000 - micros
@@ -164,6 +197,21 @@ class _LocalCounter:
 
 
 _local_counter = _LocalCounter()
+
+
+def sent_on_day(day: int) -> int:
+    """The emails handed to the SMTP server on UTC day `day` (days since 1970), by the
+    attempt log: every try counts, as the limiter counted it, but no bounce report."""
+    start = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
+    return db.session.scalar(
+        select(func.count())
+        .select_from(Attempt)
+        .where(
+            Attempt.attempted_at >= start,
+            Attempt.attempted_at < start + timedelta(days=1),
+            Attempt.reported.is_(False),
+        )
+    )
 
 
 def limiter_from_config() -> RateLimiter:

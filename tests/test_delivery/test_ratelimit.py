@@ -98,8 +98,8 @@ def test_paused_run_resumes_the_next_day(via_sink, mailing_for, sending_config, 
     paused_until = db.session.scalars(db.select(Run)).one().paused_until
     with time_machine.travel(paused_until + timedelta(minutes=1), tick=False):
         if redis_connection() is not None:  # Redis keeps its own clock: start its new day here
-            for key in redis_connection().scan_iter("mailer:rate:*"):
-                redis_connection().delete(key)
+            for key in redis_connection().scan_iter("mailer:rate:day:*"):
+                redis_connection().set(key, 0)
         dispatch.dispatch_due()
         run_jobs()
     assert len(via_sink.received) == 6
@@ -109,6 +109,40 @@ def test_paused_run_resumes_the_next_day(via_sink, mailing_for, sending_config, 
     run = db.session.scalars(db.select(Run)).one()
     assert run.paused_until is None
     assert run.finished_at is not None
+
+
+def test_a_days_count_lost_in_a_restart_starts_again_from_the_attempt_log(
+    via_sink, mailing_for, sending_config, user, run_jobs
+):
+    """Redis restarted without its data (or, without Redis, the process restarted): the
+    day's count started again from zero, and the provider's daily quota was sent twice."""
+    from mailer.redis_client import redis_connection
+
+    sending_config(SEND_RATE_PER_DAY=5)
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    assert len(via_sink.received) == 3
+    if redis_connection() is not None:
+        redis_connection().flushdb()  # what a restart without persistence leaves
+    ratelimit.reset_local_counters()  # what a restarted process starts with
+    second = mailing_for()
+    add_clients(user, second, 4)
+
+    dispatch.dispatch_due()
+    run_jobs()
+
+    assert len(via_sink.received) == 5  # 2 more today, not 4
+    assert progress.mailing_progress(second.id)["paused_until"] is not None
+
+
+def test_a_batch_ending_after_the_restart_gives_nothing_back_to_a_lost_count(redis_conn):
+    """Its unused sends would have made a negative count, which no restart would be seen in."""
+    limiter = RateLimiter(per_second=0, per_day=1_000_000, redis=redis_conn)
+    limiter.acquire()
+    redis_conn.flushdb()
+    limiter.release()
+    assert _counted(redis_conn, "day") == {}
 
 
 def _counted(redis_conn, kind: str) -> dict[str, int]:
