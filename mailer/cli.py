@@ -224,7 +224,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         again = f" ({completed} of them completed: their clients got them already)"
         question = f"Send {len(mailings)} mailing(s) to all their clients now"
         click.confirm(f"{question}{again if completed else ''}?", abort=True)
-    unqueued: list[int] = []
+    unqueued = 0
     # Read up front: each run's commit below expires the mailings loaded here.
     for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
         if not has_clients:
@@ -241,7 +241,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
             try:
                 batches = dispatch.enqueue_run(run_id)
             except outages.REDIS_DOWN as error:
-                unqueued.append(run_id)
+                unqueued += 1
                 click.echo(
                     f"Mailing {one_id}: run {run_id} saved but not queued: cannot reach Redis"
                     f" ({outages.reason(error)})."
@@ -252,7 +252,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
             _send_in_process(one_id, run_id)
     if unqueued:
         raise click.ClickException(
-            f"{len(unqueued)} run(s) not queued; the scheduler queues them within a few"
+            f"{unqueued} run(s) not queued; the scheduler queues them within a few"
             " minutes of Redis being back: do not start them again."
         )
 

@@ -137,7 +137,7 @@ class RateLimiter:
             asked_at = time.monotonic()  # before Redis read its clock: the second ends no sooner
             verdict, amount, *grant = self._check(self.block, day_count)
             if verdict == 3:
-                day_count = sent_on_day(amount)
+                day_count = _sent_on_day(amount)
                 continue
             if verdict == 0:
                 granted, self._granted_day = grant
@@ -199,7 +199,7 @@ class _LocalCounter:
 _local_counter = _LocalCounter()
 
 
-def sent_on_day(day: int) -> int:
+def _sent_on_day(day: int) -> int:
     """The emails handed to the SMTP server on UTC day `day` (days since 1970), by the
     attempt log: every try counts, as the limiter counted it, but no bounce report."""
     start = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
