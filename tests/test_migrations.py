@@ -78,6 +78,22 @@ def test_the_tally_migration_counts_what_runs_sent_before_it(app, user):
     assert (counts.attempts, counts.successes) == (5, 2)
 
 
+def test_runs_from_before_the_numbers_are_numbered_in_the_order_they_were_made(app, user):
+    from flask_migrate import downgrade, upgrade
+
+    from mailer.models import Run
+    from tests import factories
+
+    first, second = factories.make_mailing(user), factories.make_mailing(user)
+    ids = [factories.make_run(mailing).id for mailing in (first, second, first, first, second)]
+    db.session.remove()
+    downgrade(revision="1142da74dff1")  # the schema before the numbers: they go
+    upgrade()
+
+    numbers = dict(db.session.execute(db.select(Run.id, Run.number)).all())
+    assert [numbers[run_id] for run_id in ids] == [1, 1, 2, 3, 2]
+
+
 def test_migrations_keep_the_rows_that_refer_to_a_table_they_rebuild(app, user):
     """SQLite rebuilds a table to change it; with its foreign keys enforced, dropping the
     old table would take the runs' deliveries and attempts along (ON DELETE CASCADE)."""

@@ -30,6 +30,9 @@ CSV_HEADER = [
     "run_id",
     "run_scheduled_for",
     "owner",
+    # The run's number among its mailing's runs, as the pages show it. Last, so that
+    # columns read by position keep their places.
+    "run_number",
 ]
 
 
@@ -78,6 +81,18 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
         )
         query = query.filter(Attempt.owner_id.in_(owners))
     return query
+
+
+def filtered_run(filters: AttemptFilters, *, owner: User | None = None) -> Run | None:
+    """The run the log is narrowed to (the owner's, or anyone's), with its mailing."""
+    if filters.run_id is None:
+        return None
+    query = Run.owned_by(owner) if owner is not None else Run.query.join(Run.mailing)
+    return (
+        query.options(contains_eager(Run.mailing).joinedload(Mailing.message))
+        .filter(Run.id == filters.run_id)
+        .first()
+    )
 
 
 def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = None):
@@ -136,4 +151,5 @@ def csv_rows(filters: AttemptFilters, *, tz: str, owner: User | None = None) -> 
             attempt.run_id,
             run.scheduled_for.astimezone(zone).isoformat(timespec="seconds"),
             attempt.mailing.owner.email,
+            run.number,
         ]

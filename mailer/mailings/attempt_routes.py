@@ -134,7 +134,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
         page=page,
         endpoint=endpoint,
         csv_endpoint=csv_endpoint,
-        run_id=filters.run_id,
+        run=attempt_queries.filtered_run(filters, owner=owner),
         show_owner=owner is None,
     )
 

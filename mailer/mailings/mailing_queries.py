@@ -21,6 +21,7 @@ CLIENT_CHECKBOX_LIMIT = 200
 @dataclass(frozen=True)
 class RunSummary:
     run_id: int
+    number: int  # among the mailing's runs (Run.number)
     scheduled_for: datetime
     forced: bool
     finished_at: datetime | None
@@ -46,6 +47,7 @@ def _summaries(run_filter) -> list[tuple[int, RunSummary]]:
         select(
             Run.id,
             Run.mailing_id,
+            Run.number,
             Run.scheduled_for,
             Run.forced,
             Run.finished_at,
@@ -59,8 +61,8 @@ def _summaries(run_filter) -> list[tuple[int, RunSummary]]:
         .order_by(Run.scheduled_for.desc(), Run.id.desc())
     ).all()
     return [
-        (mailing_id, RunSummary(run_id, scheduled, forced, finished, *map(int, counts)))
-        for run_id, mailing_id, scheduled, forced, finished, *counts in rows
+        (mailing_id, RunSummary(run_id, number, scheduled, forced, finished, *map(int, counts)))
+        for run_id, mailing_id, number, scheduled, forced, finished, *counts in rows
     ]
 
 

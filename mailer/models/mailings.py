@@ -195,12 +195,28 @@ class Mailing(OwnedMixin, db.Model):
         return db.session.scalar(linked.limit(1)) is not None
 
 
+def _next_run_number(context) -> int:
+    """A new run's number: one more than its mailing's latest (Run.number).
+
+    Read as the run is inserted, one run per flush. Dispatch's claim and "Send now"'s
+    mark hold the mailing until their run commits, so two never read the same latest;
+    the unique key one_run_per_number stands behind that.
+    """
+    runs = context.current_column.table
+    mailing_id = context.get_current_parameters()["mailing_id"]
+    latest = context.connection.scalar(
+        select(func.max(runs.c.number)).where(runs.c.mailing_id == mailing_id)
+    )
+    return (latest or 0) + 1
+
+
 class Run(db.Model):
     """One sending of a mailing: scheduled (once per slot) or forced ("send now")."""
 
     __tablename__ = "runs"
     __table_args__ = (
         UniqueConstraint("mailing_id", "scheduled_for", name="one_run_per_slot"),
+        UniqueConstraint("mailing_id", "number", name="one_run_per_number"),
         # "Send now" twice (a double click, two tabs) starts one run, not two.
         Index(
             "one_unfinished_forced_run",
@@ -220,6 +236,9 @@ class Run(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     mailing_id: Mapped[int] = mapped_column(ForeignKey("mailings.id", ondelete="CASCADE"))
+    # Its place among the mailing's runs, 1, 2, 3…: what the pages call it ("#3"). The id
+    # counts every mailing's runs, so a mailing's own would show gaps.
+    number: Mapped[int] = mapped_column(default=_next_run_number)
     scheduled_for: Mapped[datetime] = mapped_column(UTCDateTime)
     forced: Mapped[bool] = mapped_column(default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

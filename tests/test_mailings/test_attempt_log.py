@@ -44,7 +44,7 @@ def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user
     assert "Анна Иванова" in page
     assert "2.0.0 Ok: queued" in page
     assert "User unknown" in page
-    assert f"#{log['news_run'].id}" in page
+    assert '#1 <span class="text-body-secondary small">2030-01-10 09:00</span>' in page
     assert "2030-01-10 09:01:00" in page
     assert "secret@example.com" not in page
     assert "Theirs" not in page
@@ -173,6 +173,7 @@ def test_csv_export_holds_the_filtered_log_only(login, user, log):
     assert rows[0]["reply_code"] == "550"
     assert rows[0]["subject"] == "Promo"
     assert rows[0]["time"] == "2030-02-10T09:01:00+00:00"
+    assert rows[0]["run_number"] == "1"
 
 
 def test_csv_export_defuses_spreadsheet_formulas(login, user, log):
@@ -216,6 +217,33 @@ def test_the_export_link_carries_the_filters_and_nothing_else(login, user, log):
     page = login(user).get("/attempts/?status=success&endpoint=x&_method=DELETE&_external=1").text
 
     assert 'href="/attempts.csv?status=success"' in page
+
+
+def test_the_log_names_the_run_by_its_number_in_its_mailing(login, user, log):
+    second = factories.make_run(log["news"], scheduled_for=datetime(2030, 1, 17, 9, tzinfo=UTC))
+    factories.make_attempt(
+        second,
+        factories.make_client(user, "vera@example.com"),
+        success=True,
+        attempted_at=datetime(2030, 1, 17, 9, 1, tzinfo=UTC),
+    )
+
+    page = login(user).get(f"/attempts/?mailing={log['news'].id}&run={second.id}").text
+
+    assert "Showing run #2 of “News” only." in page
+    assert '#2 <span class="text-body-secondary small">2030-01-17 09:00</span>' in page
+    assert "vera@example.com" in page
+    assert "anna@example.com" not in page
+
+
+def test_a_strangers_run_is_neither_named_nor_shown(login, user, other_user, log):
+    theirs = factories.make_mailing(other_user, message=factories.make_message(other_user, "Own"))
+    run = factories.make_run(theirs)
+
+    page = login(user).get(f"/attempts/?run={run.id}").text
+
+    assert "Showing run" not in page
+    assert "Own" not in page
 
 
 def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):

@@ -433,9 +433,32 @@ def test_the_runs_table_numbers_each_run_and_shows_what_was_cancelled(login, use
     page = login(user).get(f"/mailings/{mailing.id}").text
 
     row = page.split(f'data-run="{run.id}"', 1)[1].split("</tr>", 1)[0]
-    assert f"#{run.id}" in row
+    assert '<span class="text-body-secondary">#1</span>' in row
     assert '<td class="text-body-secondary d-none d-md-table-cell" data-count="cancelled">12' in row
     assert 'data-count="sent">4' in row
+
+
+def test_a_mailings_runs_are_numbered_1_2_3_whatever_other_mailings_sent(
+    login, user, other_user, message
+):
+    """Run ids count every mailing's runs: the page showed one mailing's as #4, #2, #1."""
+    from mailer.delivery import dispatch
+
+    mailing = factories.make_mailing(user, message=message)
+    other = factories.make_mailing(other_user)
+    earlier = utcnow() - timedelta(days=30)
+    factories.make_run(mailing, scheduled_for=earlier, finished_at=earlier)
+    factories.make_run(other, scheduled_for=earlier, finished_at=earlier)
+    factories.make_run(mailing, scheduled_for=earlier + timedelta(days=7), finished_at=earlier)
+    factories.make_run(other, scheduled_for=earlier + timedelta(days=7), finished_at=earlier)
+    sent_now = dispatch.start_forced_run(mailing.id)
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    numbers = re.findall(r'<span class="text-body-secondary">#(\d+)</span>', page)
+    assert numbers == ["3", "2", "1"]  # newest first
+    row = page.split(f'data-run="{sent_now}"', 1)[1].split("</tr>", 1)[0]
+    assert "#3" in row
 
 
 def test_a_page_of_runs_past_the_last_is_not_found(login, user, message):
