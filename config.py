@@ -176,7 +176,8 @@ def _inbox(env: _Reader, mail: dict) -> dict:
 
 def _cache(env: _Reader, redis_url: str | None) -> dict:
     if not env.bool("CACHE_ENABLED", True):
-        return {"CACHE_TYPE": "NullCache"}
+        # Turned off on purpose: Flask-Caching's warning that it is off is only noise.
+        return {"CACHE_TYPE": "NullCache", "CACHE_NO_NULL_WARNING": True}
     ttl = env.int("CACHE_TTL", 60, minimum=1)
     if redis_url:
         return {

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -135,6 +136,12 @@ def uncached_app(test_environ):
     return create_app(
         overrides={"TESTING": True}, environ={**test_environ, "CACHE_ENABLED": "False"}
     )
+
+
+def test_an_app_with_the_cache_turned_off_starts_without_a_warning(test_environ):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        create_app(overrides={"TESTING": True}, environ={**test_environ, "CACHE_ENABLED": "0"})
 
 
 def test_cache_disabled_recounts_on_every_load(uncached_app, user):
