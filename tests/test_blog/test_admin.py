@@ -199,6 +199,20 @@ def test_details_say_yes_or_no_in_the_viewers_language(client, login, content_ma
     assert published == "да"
 
 
+def test_the_list_says_what_its_ticks_mean_in_the_viewers_language(client, login, content_manager):
+    content_manager.locale = "ru"
+    db.session.commit()
+    make_article("Вышла")
+    make_article("Черновик", published=False)
+    login(content_manager)
+
+    html = client.get("/admin/articles/").get_data(as_text=True)
+
+    assert 'title="Опубликована: да" aria-label="Опубликована: да"' in html
+    assert 'title="Опубликована: нет"' in html
+    assert "is_published: " not in html  # Flask-Admin's "is_published: true"
+
+
 def upload(data: bytes, name: str) -> tuple[io.BytesIO, str]:
     return io.BytesIO(data), name
 
