@@ -198,9 +198,10 @@ class Mailing(OwnedMixin, db.Model):
 def _next_run_number(context) -> int:
     """A new run's number: one more than its mailing's latest (Run.number).
 
-    Read as the run is inserted, one run per flush. Dispatch's claim and "Send now"'s
-    mark hold the mailing until their run commits, so two never read the same latest;
-    the unique key one_run_per_number stands behind that.
+    Read as the run is inserted, so a mailing's runs are flushed one at a time (two in
+    one flush would read the same latest). Dispatch's claim and "Send now"'s mark hold
+    the mailing until their run commits, so two of them never read the same latest
+    either; the unique key one_run_per_number stands behind both.
     """
     runs = context.current_column.table
     mailing_id = context.get_current_parameters()["mailing_id"]
