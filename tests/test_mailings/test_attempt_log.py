@@ -237,13 +237,14 @@ def test_the_log_names_the_run_by_its_number_in_its_mailing(login, user, log):
 
 
 def test_a_strangers_run_is_neither_named_nor_shown(login, user, other_user, log):
-    theirs = factories.make_mailing(other_user, message=factories.make_message(other_user, "Own"))
+    subject = "Чужие новости"
+    theirs = factories.make_mailing(other_user, message=factories.make_message(other_user, subject))
     run = factories.make_run(theirs)
 
     page = login(user).get(f"/attempts/?run={run.id}").text
 
     assert "Showing run" not in page
-    assert "Own" not in page
+    assert subject not in page
 
 
 def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):
