@@ -446,11 +446,10 @@ def test_a_mailings_runs_are_numbered_1_2_3_whatever_other_mailings_sent(
 
     mailing = factories.make_mailing(user, message=message)
     other = factories.make_mailing(other_user)
-    earlier = utcnow() - timedelta(days=30)
-    factories.make_run(mailing, scheduled_for=earlier, finished_at=earlier)
-    factories.make_run(other, scheduled_for=earlier, finished_at=earlier)
-    factories.make_run(mailing, scheduled_for=earlier + timedelta(days=7), finished_at=earlier)
-    factories.make_run(other, scheduled_for=earlier + timedelta(days=7), finished_at=earlier)
+    for days_ago in (30, 23):
+        when = utcnow() - timedelta(days=days_ago)
+        factories.make_run(mailing, scheduled_for=when, finished_at=when)
+        factories.make_run(other, scheduled_for=when, finished_at=when)
     sent_now = dispatch.start_forced_run(mailing.id)
 
     page = login(user).get(f"/mailings/{mailing.id}").text
