@@ -110,6 +110,14 @@ def app(test_environ, tmp_path_factory):
     return app
 
 
+@pytest.fixture
+def app_with_no_redis(test_environ):
+    """The app with Redis configured where nothing listens (port 1 of loopback), on the
+    test database."""
+    environ = {**test_environ, "REDIS_URL": "redis://127.0.0.1:1/0"}
+    return create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
+
+
 @pytest.fixture(autouse=True)
 def _clean_state(app):
     """Each test starts with empty tables, an empty cache, an empty outbox and no

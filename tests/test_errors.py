@@ -96,12 +96,6 @@ def app_with_no_database(test_environ):
     return create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
 
 
-@pytest.fixture
-def app_with_no_redis(test_environ):
-    environ = {**test_environ, "REDIS_URL": "redis://127.0.0.1:1/0"}  # nothing listens there
-    return create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
-
-
 def _one_line_logged(caplog, line: str) -> None:
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.getMessage().split(":")[0] for r in errors] == [line]

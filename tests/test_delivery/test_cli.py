@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from mailer import create_app
 from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.models import Run, utcnow
-from tests.test_delivery.conftest import free_port, statuses
+from tests.test_delivery.conftest import statuses
 
 
 def test_mailing_start_dispatches_what_is_due(app, via_sink, mailing_for, run_jobs):
@@ -130,17 +129,15 @@ def test_mailing_start_now_asks_about_only_what_it_sends_and_warns_of_completed_
 
 
 def test_mailing_start_now_with_redis_away_says_the_runs_are_saved_and_fails(
-    test_environ, mailing_for
+    app_with_no_redis, mailing_for
 ):
     """The runs are committed before their batches are queued: the command says they wait
     for Redis (the scheduler queues them once it is back) and exits non-zero."""
     first = mailing_for("ann@example.com")
     second = mailing_for("bob@example.com")
-    environ = {**test_environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    redis_away = create_app(overrides={"TESTING": True}, environ=environ)
 
-    with redis_away.app_context():  # the command runs in the app context it finds
-        result = redis_away.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
+    with app_with_no_redis.app_context():  # the command runs in the app context it finds
+        result = app_with_no_redis.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
 
     assert result.exit_code == 1
     runs = dict(db.session.execute(db.select(Run.mailing_id, Run.id)).all())

@@ -7,7 +7,6 @@ from datetime import timedelta
 
 import pytest
 
-from mailer import create_app
 from mailer.delivery import dispatch, jobs, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, mailing_routes
@@ -167,15 +166,13 @@ def test_two_send_nows_at_the_same_moment_start_one_run(
 
 
 def test_send_now_while_redis_is_away_keeps_the_run_and_says_it_starts_by_itself(
-    test_environ, user, mailing_for, caplog
+    app_with_no_redis, user, mailing_for, caplog
 ):
     """The run is committed before its batches are queued: when the queue cannot take
     them, the page says the send is saved and needs no second click (a second one would
     be refused anyway), instead of an error page after the fact."""
     mailing = mailing_for("ann@example.com")
-    environ = {**test_environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
-    redis_away = create_app(overrides={"TESTING": True, "WTF_CSRF_ENABLED": False}, environ=environ)
-    browser = redis_away.test_client()
+    browser = app_with_no_redis.test_client()
     with browser.session_transaction() as session:
         session["_user_id"] = factories.login_key(user)
     caplog.set_level("WARNING")
