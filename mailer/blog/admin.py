@@ -148,9 +148,9 @@ def _yes_no_icon(view, value: bool, name: str) -> Markup:
     as well as on hover."""
     icon = "fa-check-circle" if value else "fa-minus-circle"
     meaning = f"{view.get_column_name(name)}: {_yes_no(view, value, name)}"
-    return Markup('<span class="fa {}" role="img" title="{}" aria-label="{}"></span>').format(
-        icon, meaning, meaning
-    )
+    return Markup(
+        '<span class="fa {icon}" role="img" title="{meaning}" aria-label="{meaning}"></span>'
+    ).format(icon=icon, meaning=meaning)
 
 
 class LocalTimesMixin:

@@ -499,7 +499,8 @@ def _line_height(locator: Locator) -> float:
 
 
 def _lines(cell: Locator) -> int:
-    """How many lines the cell's text takes."""
+    """How many lines the cell's text takes: its lines' tops, since a cell's height holds
+    its padding and its row's (`_line_height` suits an element that is its text alone)."""
     return cell.evaluate(
         "cell => { const range = document.createRange(); range.selectNodeContents(cell);"
         " return new Set([...range.getClientRects()].map(r => Math.round(r.top))).size; }"
