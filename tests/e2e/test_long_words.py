@@ -7,7 +7,8 @@ links on a phone's screen too, and on a phone (375px) every list keeps to fewer
 columns, so the status, the buttons, the clients, the server's replies and what
 became of the emails stay on it. Last, the page's frame for a keyboard: a skip
 link first, and a focus ring that shows on the blue navbar. The other way round, an
-everyday address or name in the admin's lists is not split to make room.
+everyday address or name in the admin's lists, the attempt logs and the managers' list
+of mailings is not split to make room.
 """
 
 from __future__ import annotations
@@ -527,3 +528,30 @@ def test_admin_lists_keep_an_everyday_address_and_name_on_one_line(open_page, ui
     page.goto("/admin/users/")
     assert _lines(page.locator("td.col-email").first) == 1
     assert _lines(page.locator("td.col-full_name").first) == 1
+
+
+@pytest.mark.parametrize("viewport", [SMALL_LAPTOP, DESKTOP], ids=["small laptop", "desktop"])
+def test_attempt_logs_and_all_mailings_keep_an_everyday_address_on_one_line(
+    open_page, ui, viewport
+):
+    """The other columns took the room and split "user@example.co|m" and a client's
+    "dmitry.kuznetsov@exa|mple.org" at 1,200 px."""
+    owner = factories.make_user("olga.sokolova@example.com", locale=ui.lang)
+    client = factories.make_client(owner, "dmitry.kuznetsov@example.org", full_name="Дмитрий")
+    mailing = factories.make_mailing(owner, name="A name long enough to take room " * 2)
+    reply = "5.1.1 <dmitry.kuznetsov@example.org>: Recipient address rejected: User unknown"
+    factories.make_attempt(factories.make_run(mailing), client, success=False, reply=reply)
+    manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+
+    def assert_one_line(address: str) -> None:
+        shown = page.locator("td").get_by_text(address, exact=True).locator("visible=true")
+        expect(shown).to_have_count(1)
+        assert _lines(shown) == 1, f"{address} is split on {page.url}"
+
+    page = _opened(open_page, ui, owner.email, "/attempts/", viewport=viewport)
+    assert_one_line(client.email)
+    page = _opened(open_page, ui, manager.email, "/manager/attempts", viewport=viewport)
+    assert_one_line(client.email)
+    assert_one_line(owner.email)
+    page.goto("/manager/mailings")
+    assert_one_line(owner.email)
