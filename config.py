@@ -156,7 +156,11 @@ def _inbox(env: _Reader, mail: dict) -> dict:
     """The mailbox mailer reads for mailto unsubscribes and bounce reports (inbox.py):
     the sending account's own by default, where both arrive."""
     server = env.str("INBOX_SERVER")
-    use_ssl = env.bool("INBOX_USE_SSL", True)
+    # STARTTLS on the plain port (143) is asked for by name; implicit TLS is the default.
+    use_tls = env.bool("INBOX_USE_TLS", False)
+    use_ssl = env.bool("INBOX_USE_SSL", not use_tls)
+    if use_tls and use_ssl:
+        raise ConfigError("INBOX_USE_TLS and INBOX_USE_SSL cannot both be on; pick one")
     username = env.str("INBOX_USERNAME", mail["MAIL_USERNAME"])
     password = env.str("INBOX_PASSWORD", mail["MAIL_PASSWORD"])
     if server and not username:
@@ -167,6 +171,7 @@ def _inbox(env: _Reader, mail: dict) -> dict:
         "INBOX_SERVER": server,
         "INBOX_PORT": env.int("INBOX_PORT", 993 if use_ssl else 143, minimum=1),
         "INBOX_USE_SSL": use_ssl,
+        "INBOX_USE_TLS": use_tls,
         "INBOX_USERNAME": username,
         "INBOX_PASSWORD": password,
         "INBOX_FOLDER": env.str("INBOX_FOLDER", "INBOX"),

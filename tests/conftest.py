@@ -10,6 +10,8 @@ default: SQLite in a temporary folder, in-process cache and jobs.
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -248,3 +250,20 @@ def delete_user_in_admin(request):
         return browser.post(path, data=data, follow_redirects=True)
 
     return delete
+
+
+@pytest.fixture(scope="session")
+def self_signed_certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 that no CA signed, and its key: (cert.pem, key.pem)."""
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl command to make a certificate")
+    folder = tmp_path_factory.mktemp("tls")
+    cert, key = folder / "cert.pem", folder / "key.pem"
+    subprocess.run(  # noqa: S603  (fixed arguments, a test's temporary folder)
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]  # noqa: S607
+        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
+        + ["-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )
+    return cert, key

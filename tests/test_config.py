@@ -160,6 +160,15 @@ def test_inbox_settings_of_its_own_win_over_the_sending_accounts(instance):
     assert config["INBOX_INTERVAL_SECONDS"] == 60
 
 
+def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance):
+    environ = {"SECRET_KEY": "x", "MAIL_USERNAME": "me@example.com", "MAIL_PASSWORD": "pw"}
+    config = load_config(
+        {**environ, "INBOX_SERVER": "imap.example.com", "INBOX_USE_TLS": "1"}, instance
+    )
+    assert (config["INBOX_USE_TLS"], config["INBOX_USE_SSL"]) == (True, False)
+    assert config["INBOX_PORT"] == 143
+
+
 @pytest.mark.parametrize(
     ("environ", "message"),
     [
@@ -175,6 +184,7 @@ def test_inbox_settings_of_its_own_win_over_the_sending_accounts(instance):
         ({"DATABASE_URL": "mysql://me:secret@db/x"}, r"got mysql://\.\.\.$"),
         ({"INBOX_PORT": "imap"}, "INBOX_PORT must be a whole number, got 'imap'"),
         ({"INBOX_USE_SSL": "maybe"}, "INBOX_USE_SSL must be true or false"),
+        ({"INBOX_USE_SSL": "1", "INBOX_USE_TLS": "1"}, "INBOX_USE_TLS and INBOX_USE_SSL cannot"),
         ({"INBOX_INTERVAL_SECONDS": "0"}, "INBOX_INTERVAL_SECONDS must be at least 1, got 0"),
         (
             {"INBOX_SERVER": "imap.example.com"},

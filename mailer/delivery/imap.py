@@ -32,22 +32,8 @@ class InboxError(Exception):
 
 @contextmanager
 def connected(config) -> Iterator[imaplib.IMAP4]:
-    server, port = config["INBOX_SERVER"], config["INBOX_PORT"]
-    where = f"INBOX_SERVER {server}:{port}"
-    timeout = config["MAIL_TIMEOUT"]
-    try:
-        if config["INBOX_USE_SSL"]:
-            context = ssl.create_default_context()
-            imap = imaplib.IMAP4_SSL(server, port, ssl_context=context, timeout=timeout)
-        else:
-            imap = imaplib.IMAP4(server, port, timeout=timeout)
-    except ssl.SSLError as error:
-        raise InboxError(
-            f"no TLS connection to {where}: {error.reason or error}"
-            " (check INBOX_SERVER, INBOX_PORT and INBOX_USE_SSL)"
-        ) from None
-    except (OSError, imaplib.IMAP4.error) as error:
-        raise InboxError(f"cannot reach {where}: {_reason(error)}") from None
+    where = f"INBOX_SERVER {config['INBOX_SERVER']}:{config['INBOX_PORT']}"
+    imap = _opened(config, where)
     try:
         _log_in(imap, config, where)
         yield imap
@@ -60,7 +46,62 @@ def connected(config) -> Iterator[imaplib.IMAP4]:
             imap.logout()
 
 
+def _opened(config, where: str) -> imaplib.IMAP4:
+    """A connection to the server: in TLS from the start (INBOX_USE_SSL), after STARTTLS
+    (INBOX_USE_TLS), or plain."""
+    server, port, timeout = config["INBOX_SERVER"], config["INBOX_PORT"], config["MAIL_TIMEOUT"]
+    context = ssl.create_default_context()
+    try:
+        if config["INBOX_USE_SSL"]:
+            return imaplib.IMAP4_SSL(server, port, ssl_context=context, timeout=timeout)
+        imap = imaplib.IMAP4(server, port, timeout=timeout)
+    except ssl.SSLError as error:
+        raise InboxError(_no_tls(where, error, "INBOX_USE_SSL")) from None
+    except (OSError, imaplib.IMAP4.error) as error:
+        raise InboxError(f"cannot reach {where}: {_reason(error)}") from None
+    if config["INBOX_USE_TLS"]:
+        _start_tls(imap, context, where)
+    return imap
+
+
+def _start_tls(imap: imaplib.IMAP4, context: ssl.SSLContext, where: str) -> None:
+    try:
+        imap.starttls(ssl_context=context)
+    except ssl.SSLError as error:
+        failure = _no_tls(where, error, "INBOX_USE_TLS")
+    except imaplib.IMAP4.error as error:  # not offered, or refused
+        failure = (
+            f"{where} does not start TLS: {_reason(error)} (check INBOX_PORT and"
+            " INBOX_USE_TLS; for TLS from the start, INBOX_USE_SSL=True and its port, 993)"
+        )
+    except OSError as error:
+        failure = f"lost the connection to {where}: {_reason(error)}"
+    else:
+        return
+    with suppress(OSError):
+        imap.shutdown()
+    raise InboxError(failure)
+
+
+def _no_tls(where: str, error: ssl.SSLError, setting: str) -> str:
+    if not isinstance(error, ssl.SSLCertVerificationError):
+        return (
+            f"no TLS connection to {where}: {error.reason or error}"
+            f" (check INBOX_SERVER, INBOX_PORT and {setting})"
+        )
+    if "mismatch" in (error.verify_message or ""):
+        hint = "INBOX_SERVER must be a name the server's certificate is made for"
+    else:
+        hint = "to trust a private CA, point SSL_CERT_FILE at a file with its certificate"
+    return f"{where} sent a certificate that is not trusted: {error.verify_message} ({hint})"
+
+
 def _log_in(imap: imaplib.IMAP4, config, where: str) -> None:
+    if "LOGINDISABLED" in imap.capabilities:  # RFC 3501: no login before TLS
+        raise InboxError(
+            f"{where} takes no login without TLS (set INBOX_USE_TLS=True for STARTTLS"
+            " on this port, or INBOX_USE_SSL=True and its TLS port, 993)"
+        )
     try:
         imap.login(config["INBOX_USERNAME"], config["INBOX_PASSWORD"])
     except (imaplib.IMAP4.error, UnicodeEncodeError) as error:

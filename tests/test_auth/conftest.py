@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import email
 import re
-import shutil
 import ssl
-import subprocess
 from email import policy
 from pathlib import Path
 
@@ -43,23 +41,6 @@ def link_in(message, base_url: str) -> str:
     match = re.search(re.escape(base_url) + r"(/\S+)", text)
     assert match, f"no link to {base_url} in:\n{text}"
     return match.group(1)
-
-
-@pytest.fixture(scope="session")
-def self_signed_certificate(tmp_path_factory) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 that no CA signed, and its key: (cert.pem, key.pem)."""
-    if shutil.which("openssl") is None:
-        pytest.skip("needs the openssl command to make a certificate")
-    folder = tmp_path_factory.mktemp("tls")
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(  # noqa: S603  (fixed arguments, a test's temporary folder)
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2"]  # noqa: S607
-        + ["-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"]
-        + ["-keyout", str(key), "-out", str(cert)],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 @pytest.fixture(params=["ssl", "starttls"])

@@ -309,15 +309,13 @@ def attempts_for(email_address: str) -> list[Attempt]:
     )
 
 
-@pytest.fixture(scope="session")
-def dovecot():
-    """A real IMAP server (Debian's dovecot) for the session; a skip when it is missing."""
+def _running_dovecot(certificate=None):
     from tests.test_delivery.imap_server import Dovecot, missing
 
     reason = missing()
     if reason:
         pytest.skip(reason)
-    server = Dovecot()
+    server = Dovecot(certificate)
     try:
         server.start()
         yield server
@@ -325,22 +323,54 @@ def dovecot():
         server.stop()
 
 
-@pytest.fixture
-def mailbox(app, dovecot, monkeypatch, sending_config):
+@pytest.fixture(scope="session")
+def dovecot():
+    """A real IMAP server (Debian's dovecot) for the session; a skip when it is missing."""
+    yield from _running_dovecot()
+
+
+@pytest.fixture(scope="session")
+def tls_dovecot(self_signed_certificate):
+    """The same with the self-signed certificate, taking a login only in TLS."""
+    yield from _running_dovecot(self_signed_certificate)
+
+
+def _folder_read_by_the_app(app, server, monkeypatch, **settings):
     """A new folder of the test server's mailbox, and the app reading it (INBOX_*)."""
     import uuid
 
     from tests.test_delivery.imap_server import PASSWORD, USERNAME, Folder
 
-    folder = Folder(dovecot, f"Inbox-{uuid.uuid4().hex[:8]}")
+    folder = Folder(server, f"Inbox-{uuid.uuid4().hex[:8]}")
     for name, value in {
         "INBOX_SERVER": "127.0.0.1",
-        "INBOX_PORT": dovecot.port,
+        "INBOX_PORT": server.port,
         "INBOX_USE_SSL": False,
+        "INBOX_USE_TLS": False,
         "INBOX_USERNAME": USERNAME,
         "INBOX_PASSWORD": PASSWORD,
         "INBOX_FOLDER": folder.name,
         "MAIL_TIMEOUT": 5,
+        **settings,
     }.items():
         monkeypatch.setitem(app.config, name, value)
     return folder
+
+
+@pytest.fixture
+def mailbox(app, dovecot, monkeypatch, sending_config):
+    """A folder of the plain test server, read by the app."""
+    return _folder_read_by_the_app(app, dovecot, monkeypatch)
+
+
+@pytest.fixture(params=["ssl", "starttls"])
+def tls_mailbox(request, app, tls_dovecot, monkeypatch, sending_config):
+    """A folder of the TLS test server, read by the app in TLS from the start
+    (INBOX_USE_SSL, its own port) or after STARTTLS (INBOX_USE_TLS). Nothing trusts the
+    certificate until a test sets SSL_CERT_FILE to it (`tls_dovecot.certificate[0]`)."""
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    if request.param == "ssl":
+        settings = {"INBOX_USE_SSL": True, "INBOX_PORT": tls_dovecot.tls_port}
+    else:
+        settings = {"INBOX_USE_TLS": True}
+    return _folder_read_by_the_app(app, tls_dovecot, monkeypatch, **settings)

@@ -2,8 +2,10 @@
 
 `apt-get install dovecot-imapd` (.ci/run installs it); the tests skip without it.
 It listens on 127.0.0.1 on a free port, plain IMAP (INBOX_USE_SSL=false), with
-one user whose mail is a Maildir in a temporary folder. Run as root, dovecot
-gives the mail processes a user of their own (nobody): it refuses root's.
+one user whose mail is a Maildir in a temporary folder. Given a certificate, it
+takes a login only in TLS: after STARTTLS on that port, or from the start on a
+second one (`tls_port`). Run as root, dovecot gives the mail processes a user of
+their own (nobody): it refuses root's.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 import pwd
 import shutil
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -22,13 +25,14 @@ DOVECOT = "/usr/sbin/dovecot"
 USERNAME = "news@mailer.example"
 PASSWORD = "imap-test-password"  # noqa: S105 - the test server's only user
 START_SECONDS = 20
+PLAIN = "ssl = no\ndisable_plaintext_auth = no"
+TLS_ONLY = "ssl = required\nssl_cert = <{cert}\nssl_key = <{key}\ndisable_plaintext_auth = yes"
 
 CONFIG = """\
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 auth_mechanisms = plain
-disable_plaintext_auth = no
 auth_failure_delay = 0
 base_dir = {root}/run
 state_dir = {root}/state
@@ -47,11 +51,12 @@ userdb {{
 mail_location = maildir:{root}/Maildir
 service imap-login {{
   inet_listener imap {{
-    address = 127.0.0.1
+    address = {addresses}
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 """
@@ -76,10 +81,16 @@ def missing() -> str | None:
 
 
 class Dovecot:
-    def __init__(self) -> None:
+    def __init__(self, certificate: tuple[Path, Path] | None = None) -> None:
+        """`certificate`: (cert.pem, key.pem) for TLS, and a login only in TLS."""
         self.root = Path(tempfile.mkdtemp(prefix="mailer-dovecot-"))
         self.root.chmod(0o755)  # the mail user (nobody, under root) reaches its Maildir
         self.port = free_port()
+        self.certificate = certificate
+        self.tls_port = free_port() if certificate else 0
+        # dovecot counts a connection from its own address as safe and takes a login in
+        # clear on it; to another loopback address the connection comes from 127.0.0.1.
+        self.addresses = ["127.0.0.1", *(["127.0.0.2"] if certificate else [])]
         self.process: subprocess.Popen | None = None
 
     def start(self) -> None:
@@ -92,7 +103,15 @@ class Dovecot:
         config = self.root / "dovecot.conf"
         config.write_text(
             CONFIG.format(
-                root=self.root, port=self.port, uid=mail_user.pw_uid, gid=mail_user.pw_gid
+                root=self.root,
+                port=self.port,
+                addresses=", ".join(self.addresses),
+                tls_port=self.tls_port,
+                ssl=TLS_ONLY.format(cert=self.certificate[0], key=self.certificate[1])
+                if self.certificate
+                else PLAIN,
+                uid=mail_user.pw_uid,
+                gid=mail_user.pw_gid,
             )
         )
         self.process = subprocess.Popen(  # noqa: S603 - the system's dovecot, our config
@@ -122,7 +141,11 @@ class Dovecot:
         shutil.rmtree(self.root, ignore_errors=True)
 
     def connect(self) -> imaplib.IMAP4:
-        imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
+        if self.certificate:
+            context = ssl.create_default_context(cafile=self.certificate[0])
+            imap = imaplib.IMAP4_SSL("127.0.0.1", self.tls_port, ssl_context=context, timeout=10)
+        else:
+            imap = imaplib.IMAP4("127.0.0.1", self.port, timeout=10)
         imap.login(USERNAME, PASSWORD)
         return imap
 

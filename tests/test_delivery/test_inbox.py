@@ -501,6 +501,40 @@ def test_a_tls_connection_to_a_plain_server_names_the_ssl_setting(app, mailbox, 
         inbox.read_inbox()
 
 
+def test_the_inbox_is_read_in_tls_once_ssl_cert_file_trusts_its_certificate(
+    app, tls_mailbox, tls_dovecot, user, monkeypatch
+):
+    from tests import factories
+
+    ann = factories.make_client(user, "ann@example.com")
+    tls_mailbox.append(_email(f"unsubscribe {unsubscribe_token(ann.id, ann.email)}"))
+    with pytest.raises(inbox.InboxError, match="not trusted.*point SSL_CERT_FILE"):
+        inbox.read_inbox()
+    assert _client("ann@example.com").unsubscribed_at is None
+
+    monkeypatch.setenv("SSL_CERT_FILE", str(tls_dovecot.certificate[0]))
+    assert inbox.read_inbox().unsubscribed == 1
+    assert _client("ann@example.com").unsubscribed_at is not None
+
+
+def test_a_server_that_takes_no_login_without_tls_names_the_tls_settings(
+    app, tls_mailbox, monkeypatch
+):
+    server = tls_mailbox.server
+    monkeypatch.setitem(app.config, "INBOX_USE_SSL", False)
+    monkeypatch.setitem(app.config, "INBOX_USE_TLS", False)
+    monkeypatch.setitem(app.config, "INBOX_SERVER", server.addresses[-1])  # not "its own"
+    monkeypatch.setitem(app.config, "INBOX_PORT", server.port)
+    with pytest.raises(inbox.InboxError, match="no login without TLS.*INBOX_USE_TLS=True"):
+        inbox.read_inbox()
+
+
+def test_starttls_to_a_server_that_does_not_offer_it_names_the_setting(app, mailbox, monkeypatch):
+    monkeypatch.setitem(app.config, "INBOX_USE_TLS", True)
+    with pytest.raises(inbox.InboxError, match="does not start TLS.*INBOX_USE_TLS"):
+        inbox.read_inbox()
+
+
 # -- running it ----------------------------------------------------------------------------
 
 
