@@ -57,11 +57,7 @@ def start(user: User, *, user_agent: str, ip: str, now: datetime | None = None) 
     """A new login for `user`: its key goes into User.get_id for Flask-Login to store.
     The user's logins unused for longer than a remembered login lasts are deleted."""
     now = now or utcnow()
-    db.session.execute(
-        delete(UserSession).where(
-            UserSession.user_id == user.id, UserSession.last_seen_at < now - _lifetime()
-        )
-    )
+    db.session.execute(delete(UserSession).where(UserSession.user_id == user.id, _ended(now)))
     key = secrets.token_urlsafe(32)
     db.session.add(
         UserSession(
@@ -85,7 +81,7 @@ def user_for(key: str, now: datetime | None = None) -> User | None:
         .join(UserSession, UserSession.user_id == User.id)
         .where(UserSession.key_hash == _hash(key))
     ).first()
-    if found is None or found.last_seen_at < now - _lifetime():
+    if found is None or found.last_seen_at < _oldest_alive(now):
         return None
     if found.last_seen_at < now - TOUCH_EVERY:
         _touch(found.id, now)
@@ -119,6 +115,12 @@ def end_one(user: User, session_id: int) -> bool:
     return ended == 1
 
 
+def forget_ended(now: datetime | None = None) -> int:
+    """Delete every login that has ended by disuse (a periodic job's, every hour): it
+    logs nobody in, and where and with what browser it was used is kept no longer."""
+    return db.session.execute(delete(UserSession).where(_ended(now or utcnow()))).rowcount
+
+
 class Login(NamedTuple):
     """One login as the list of where one is logged in shows it."""
 
@@ -131,11 +133,11 @@ class Login(NamedTuple):
 
 
 def logins_of(user: User) -> list[Login]:
-    """The user's logins, the most recently used first."""
+    """The user's logins that still last, the most recently used first."""
     current = _hash(user.session_key) if user.session_key else None
     rows = db.session.scalars(
         select(UserSession)
-        .where(UserSession.user_id == user.id)
+        .where(UserSession.user_id == user.id, ~_ended(utcnow()))
         .order_by(UserSession.last_seen_at.desc(), UserSession.id.desc())
     )
     return [
@@ -173,9 +175,14 @@ def _touch(session_id: int, now: datetime) -> None:
         log.info("could not note a login's last activity: %s", error)
 
 
-def _lifetime() -> timedelta:
+def _oldest_alive(now: datetime) -> datetime:
+    """A login last used before this has ended: unused for longer than it may last."""
     config = current_app.config
-    return max(config["PERMANENT_SESSION_LIFETIME"], config["REMEMBER_COOKIE_DURATION"])
+    return now - max(config["PERMANENT_SESSION_LIFETIME"], config["REMEMBER_COOKIE_DURATION"])
+
+
+def _ended(now: datetime):
+    return UserSession.last_seen_at < _oldest_alive(now)
 
 
 def _hash(key: str) -> str:

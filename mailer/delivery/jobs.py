@@ -1,11 +1,12 @@
 """Background jobs: thin entry points, and `enqueue` that runs them in-process without Redis.
 
 With REDIS_URL a job goes to the RQ queue RQ_QUEUE and an RQ worker runs
-it; the periodic jobs (dispatch, the inbox's reading) go to a queue of their
-own that workers empty first (`worker_queues`). Without Redis (the embedded
-default) it runs in this process: at once when testing or with
-JOBS_SYNCHRONOUS, else on one background thread (so the request or command
-that enqueued it returns at once).
+it; the periodic jobs (dispatch, the inbox's reading, forgetting ended
+logins) go to a queue of their own that workers empty first
+(`worker_queues`). Without Redis (the embedded default) it runs in this
+process: at once when testing or with JOBS_SYNCHRONOUS, else on one
+background thread (so the request or command that enqueued it returns at
+once).
 
 Jobs get ids, never rows: a worker loads what it needs in its own app
 context. They do not retry by raising: a temporary SMTP failure is stored
@@ -199,6 +200,19 @@ def dispatch_job() -> int:
 
     with job_context():
         return dispatch.dispatch_due()
+
+
+def forget_ended_logins_job() -> int:
+    """Every hour: delete the logins that ended by disuse (auth/sessions.py)."""
+    from mailer.auth import sessions
+    from mailer.extensions import db
+
+    with job_context():
+        forgotten = sessions.forget_ended()
+        db.session.commit()
+        if forgotten:
+            log.info("forgot %d login(s) unused for longer than a login lasts", forgotten)
+        return forgotten
 
 
 def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:

@@ -5,7 +5,7 @@ with rq-scheduler and runs its loop; they go to a queue of their own, which
 workers empty before the send batches' (jobs.periodic_queue_name). Registration is
 idempotent: each job's id is derived from its definition, ids no longer
 defined are cancelled and only missing ones are added, so starting the
-scheduler twice (or on two machines) leaves one job. rq-scheduler's lock
+scheduler twice (or on two machines) leaves one of each. rq-scheduler's lock
 (`rq:scheduler_lock`) keeps one scheduler active; a second one waits.
 """
 
@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 
 ID_PREFIX = "mailer-periodic-"  # RQ ids: letters, digits, - and _
 RETRY_SECONDS = 5  # while Redis is away, as RQ's worker waits 2 s between tries
+FORGET_LOGINS_SECONDS = 3600  # how often the logins that ended by disuse are deleted
 
 
 class PeriodicJob(NamedTuple):
@@ -57,6 +58,9 @@ def periodic_jobs(app: Flask) -> list[PeriodicJob]:
                 "mailer.delivery.jobs.read_inbox_job", app.config["INBOX_INTERVAL_SECONDS"], queue
             )
         )
+    jobs.append(
+        PeriodicJob("mailer.delivery.jobs.forget_ended_logins_job", FORGET_LOGINS_SECONDS, queue)
+    )
     return jobs
 
 
@@ -145,8 +149,9 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
 
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:
-    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, and read the inbox every
-    INBOX_INTERVAL_SECONDS when INBOX_SERVER is set, in-process, until `stop` is set.
+    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, read the inbox every
+    INBOX_INTERVAL_SECONDS when INBOX_SERVER is set, and forget the logins that ended every
+    FORGET_LOGINS_SECONDS, in-process, until `stop` is set.
 
     Dispatch also puts due retries and stalled deliveries back on the queue.
     """
@@ -157,6 +162,7 @@ def run_embedded(app: Flask, stop: threading.Event) -> None:
         tasks.append(
             ("reading the inbox", jobs.read_inbox_job, app.config["INBOX_INTERVAL_SECONDS"])
         )
+    tasks.append(("forgetting ended logins", jobs.forget_ended_logins_job, FORGET_LOGINS_SECONDS))
     log.info(
         "embedded scheduler started: %s",
         ", ".join(f"{name} every {interval}s" for name, _, interval in tasks),

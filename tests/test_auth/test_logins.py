@@ -8,6 +8,7 @@ import pytest
 import time_machine
 
 from mailer.auth.sessions import describe_agent
+from mailer.delivery import jobs, scheduler
 from mailer.extensions import db
 from mailer.models import UserSession, utcnow
 from tests import factories
@@ -116,6 +117,27 @@ def test_a_login_unused_for_longer_than_a_remembered_one_lasts_ends(app, user):
 
     browser(app)  # the next login clears the dead one away
     assert db.session.scalar(db.select(db.func.count()).select_from(UserSession)) == 1
+
+
+def test_a_login_that_ended_leaves_the_list_and_an_hourly_job_deletes_it(app, user):
+    """Its IP address and browser were kept until the user's next login, if ever."""
+    laptop = browser(app, FIREFOX_LINUX, remember=True)
+    browser(app, CHROME_WINDOWS)
+    db.session.execute(
+        db.update(UserSession)
+        .where(UserSession.user_agent == CHROME_WINDOWS)
+        .values(last_seen_at=utcnow() - timedelta(days=31))
+    )
+    db.session.commit()
+    assert "Chrome on Windows" not in laptop.get("/auth/logins").text
+
+    assert jobs.forget_ended_logins_job() == 1
+
+    assert db.session.scalars(db.select(UserSession.user_agent)).all() == [FIREFOX_LINUX]
+    assert is_logged_in(laptop)
+    assert (jobs.forget_ended_logins_job.__qualname__, 3600) in {
+        (job.func.rsplit(".", 1)[1], job.interval_seconds) for job in scheduler.periodic_jobs(app)
+    }
 
 
 def test_last_active_is_noted_at_most_every_five_minutes(app, user):

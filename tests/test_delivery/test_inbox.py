@@ -563,16 +563,15 @@ def test_flask_read_inbox_without_a_server_says_how_to_turn_it_on(app, monkeypat
 
 def test_the_scheduler_reads_the_inbox_only_when_a_server_is_set(app, monkeypatch):
     monkeypatch.setitem(app.config, "INBOX_SERVER", None)
-    assert [job.func for job in scheduler.periodic_jobs(app)] == [
-        "mailer.delivery.jobs.dispatch_job"
-    ]
+    assert "mailer.delivery.jobs.read_inbox_job" not in {
+        job.func for job in scheduler.periodic_jobs(app)
+    }
     monkeypatch.setitem(app.config, "INBOX_SERVER", "imap.example.com")
     monkeypatch.setitem(app.config, "INBOX_INTERVAL_SECONDS", 120)
     jobs_defined = scheduler.periodic_jobs(app)
-    assert [(job.func, job.interval_seconds) for job in jobs_defined] == [
-        ("mailer.delivery.jobs.dispatch_job", app.config["SCHEDULER_INTERVAL_SECONDS"]),
-        ("mailer.delivery.jobs.read_inbox_job", 120),
-    ]
+    assert ("mailer.delivery.jobs.read_inbox_job", 120) in {
+        (job.func, job.interval_seconds) for job in jobs_defined
+    }
 
 
 def test_the_embedded_loop_reads_the_inbox(app, mailbox, user, monkeypatch):
