@@ -182,6 +182,7 @@ def _oldest_alive(now: datetime) -> datetime:
 
 
 def _ended(now: datetime):
+    """A query's condition: the login has ended by disuse (user_for refuses it)."""
     return UserSession.last_seen_at < _oldest_alive(now)
 
 
