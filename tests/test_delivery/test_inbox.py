@@ -518,13 +518,11 @@ def test_the_inbox_is_read_in_tls_once_ssl_cert_file_trusts_its_certificate(
 
 
 def test_a_server_that_takes_no_login_without_tls_names_the_tls_settings(
-    app, tls_mailbox, monkeypatch
+    app, mailbox, tls_dovecot, monkeypatch
 ):
-    server = tls_mailbox.server
-    monkeypatch.setitem(app.config, "INBOX_USE_SSL", False)
-    monkeypatch.setitem(app.config, "INBOX_USE_TLS", False)
-    monkeypatch.setitem(app.config, "INBOX_SERVER", server.addresses[-1])  # not "its own"
-    monkeypatch.setitem(app.config, "INBOX_PORT", server.port)
+    """The app set to read in clear (`mailbox`), from the TLS server's plain port."""
+    monkeypatch.setitem(app.config, "INBOX_SERVER", tls_dovecot.addresses[-1])  # not "its own"
+    monkeypatch.setitem(app.config, "INBOX_PORT", tls_dovecot.port)
     with pytest.raises(inbox.InboxError, match="no login without TLS.*INBOX_USE_TLS=True"):
         inbox.read_inbox()
 
