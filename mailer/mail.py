@@ -98,7 +98,8 @@ def send_email(*, to: str, subject: str, text: str, html: str | None = None) -> 
 
 
 def _not_sent(subject: str, to: str, reason: str, **kinds: bool) -> MailError:
-    log.warning("not sent %r to %s: %s%s", subject, mask_email(to), reason, _hint(reason))
+    hint = certificate_hint(reason, "MAIL_SERVER")
+    log.warning("not sent %r to %s: %s%s", subject, mask_email(to), reason, hint)
     return MailError(reason, **kinds)
 
 
@@ -123,12 +124,13 @@ def ascii_domain(address: str) -> str:
     return f"{local}@{valid.ascii_domain}"
 
 
-def _hint(reason: str) -> str:
-    """What the operator can do about a certificate that was not accepted."""
+def certificate_hint(reason: str, server_setting: str) -> str:
+    """What the operator can do about a certificate that was not accepted (SMTP's or
+    IMAP's, whose host `server_setting` names); "" for any other failure."""
     if "CERTIFICATE_VERIFY_FAILED" not in reason:
         return ""
     if "mismatch" in reason:
-        return " (MAIL_SERVER must be a name the server's certificate is made for)"
+        return f" ({server_setting} must be a name the server's certificate is made for)"
     return " (to trust a private CA, point SSL_CERT_FILE at a file with its certificate)"
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 
 from mailer.delivery import reports
-from mailer.mail import mask_email
+from mailer.mail import certificate_hint, mask_email
 
 log = logging.getLogger(__name__)
 
@@ -84,16 +84,13 @@ def _start_tls(imap: imaplib.IMAP4, context: ssl.SSLContext, where: str) -> None
 
 
 def _no_tls(where: str, error: ssl.SSLError, setting: str) -> str:
-    if not isinstance(error, ssl.SSLCertVerificationError):
-        return (
-            f"no TLS connection to {where}: {error.reason or error}"
-            f" (check INBOX_SERVER, INBOX_PORT and {setting})"
-        )
-    if "mismatch" in (error.verify_message or ""):
-        hint = "INBOX_SERVER must be a name the server's certificate is made for"
-    else:
-        hint = "to trust a private CA, point SSL_CERT_FILE at a file with its certificate"
-    return f"{where} sent a certificate that is not trusted: {error.verify_message} ({hint})"
+    if isinstance(error, ssl.SSLCertVerificationError):
+        hint = certificate_hint(str(error), "INBOX_SERVER")
+        return f"{where} sent a certificate that is not trusted: {error.verify_message}{hint}"
+    return (
+        f"no TLS connection to {where}: {error.reason or error}"
+        f" (check INBOX_SERVER, INBOX_PORT and {setting})"
+    )
 
 
 def _log_in(imap: imaplib.IMAP4, config, where: str) -> None:
