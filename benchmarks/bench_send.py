@@ -25,6 +25,12 @@ machine whose CPUs they fill, nor when each email costs them more CPU. The
 line under it splits that CPU by process (read from /proc): the workers,
 PostgreSQL, the sink, and the other processes.
 
+An email may cost more CPU once the CPUs are full than with a CPU to spare
+(each process waits for a CPU, and finds its caches filled by the others).
+So the bench also runs one worker while busy loops keep the other CPUs busy,
+and from what an email costs there prints the most two workers can send on
+this machine.
+
 On a virtual machine the host may take CPU time away ("steal", in
 /proc/stat): it is not counted as busy, and each line says how many CPUs it
 took. Because of it, and of other work on the machine, the measurements run
@@ -55,6 +61,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 from email.utils import formatdate, make_msgid
@@ -267,9 +274,15 @@ def measure_dispatch(mailing_id: int) -> tuple[int, float, int]:
 
 
 def run_pipeline(
-    app, environ: dict, mailing_id: int, workers: int, sink: Sink | DistantSink
+    app,
+    environ: dict,
+    mailing_id: int,
+    workers: int,
+    sink: Sink | DistantSink,
+    left_out: frozenset[int] = frozenset(),
 ) -> dict:
-    """Warm workers wait on the queue; the clock runs from enqueue to the run's end."""
+    """Warm workers wait on the queue; the clock runs from enqueue to the run's end.
+    The CPU of the processes `left_out` (busy loops) counts in none of its parts."""
     from mailer.delivery import dispatch
 
     run_id, dispatch_seconds, count = measure_dispatch(mailing_id)
@@ -302,7 +315,7 @@ def run_pipeline(
             process.send_signal(signal.SIGTERM)
         memory = [_worker_report(process) for process in processes]
     busy, stolen = _cpus_used(cpu_before, cpu_after)
-    parts = _cpu_by_part(processes_before, processes_after, worker_pids, sink.pid)
+    parts = _cpu_by_part(processes_before, processes_after, worker_pids, sink.pid, left_out)
     return {
         "run_id": run_id,
         "deliveries": count,
@@ -504,13 +517,17 @@ def _process_cpu() -> dict[int, tuple[str, int]]:
     return times
 
 
-def _cpu_by_part(before: dict, after: dict, worker_pids: set[int], sink_pid: int) -> dict:
+def _cpu_by_part(
+    before: dict, after: dict, worker_pids: set[int], sink_pid: int, left_out: frozenset[int]
+) -> dict:
     """CPU seconds each part used between two readings: the workers, PostgreSQL (all its
-    processes), the sink, and other processes. CPU time outside any process (interrupts)
-    and that of processes which ended meanwhile is in none of them."""
+    processes), the sink, and other processes. CPU time outside any process (interrupts),
+    that of processes which ended meanwhile, and that of `left_out` is in none of them."""
     parts = dict.fromkeys(("workers", "PostgreSQL", "sink", "other"), 0.0)
     tick = os.sysconf("SC_CLK_TCK")
     for pid, (name, ticks) in after.items():
+        if pid in left_out:
+            continue
         used = (ticks - before[pid][1] if pid in before else ticks) / tick
         if pid in worker_pids:
             parts["workers"] += used
@@ -529,10 +546,26 @@ def _spin(rounds: int) -> None:
         total += value
 
 
+@contextmanager
+def busy_loops(count: int):
+    """`count` processes that keep a CPU each busy meanwhile; yields their pids."""
+    from multiprocessing import get_context
+
+    processes = [get_context("fork").Process(target=_spin, args=(10**15,)) for _ in range(count)]
+    for process in processes:
+        process.start()
+    try:
+        yield frozenset(process.pid for process in processes)
+    finally:
+        for process in processes:
+            process.kill()
+            process.join()
+
+
 def machine_two_process_ratio(rounds: int = 10_000_000) -> float:
-    """How much more two CPU-bound processes get done here than one, side by side:
-    what two workers can gain at most once, with PostgreSQL and the sink, they fill
-    the machine's CPUs (less than 2 where the CPUs share a core or a host)."""
+    """How much more two CPU-bound processes get done here than one, side by side
+    (less than 2 where the CPUs share a core or a host). They share nothing; the
+    pipeline's processes hand each email on to each other."""
     from multiprocessing import get_context
 
     started = time.perf_counter()
@@ -596,10 +629,13 @@ def measure_round(app, environ: dict, mailing_id: int, worker_counts, clients, m
     this machine's speed meanwhile touches all of them alike."""
     cpu_before = _machine_cpu()
     pipelines = {}
+    figures = {"pipeline": pipelines}
     with app.app_context():
         for workers in worker_counts:
             pipelines[workers] = pipeline_to(Sink(), app, environ, mailing_id, workers)
-    figures = {"pipeline": pipelines}
+        if 2 in worker_counts:  # what an email costs once two workers fill the CPUs
+            with busy_loops(os.cpu_count() - 1) as loops:
+                figures["crowded"] = pipeline_to(Sink(), app, environ, mailing_id, 1, loops)
     for name, measure, work in (
         ("ceiling", transport_ceiling, messages),
         ("own_transport", mailer_transport, messages),
@@ -613,11 +649,18 @@ def measure_round(app, environ: dict, mailing_id: int, worker_counts, clients, m
     return figures
 
 
-def pipeline_to(sink: Sink | DistantSink, app, environ: dict, mailing_id: int, workers: int):
+def pipeline_to(
+    sink: Sink | DistantSink,
+    app,
+    environ: dict,
+    mailing_id: int,
+    workers: int,
+    left_out: frozenset[int] = frozenset(),
+):
     """run_pipeline against `sink`, which it then stops; with what the sink counted."""
     app.config.update(MAIL_SERVER="127.0.0.1", MAIL_PORT=sink.port, MAIL_OUTBOX=None)
     try:
-        result = run_pipeline(app, environ, mailing_id, workers, sink)
+        result = run_pipeline(app, environ, mailing_id, workers, sink, left_out)
     finally:
         counted = sink.stop()
     return {**result, "sink": counted}
@@ -652,6 +695,8 @@ def _check_counts(rounds: list[dict], n: int) -> None:
     """The sink must have accepted every email of every measurement."""
     for number, figures in enumerate(rounds, 1):
         counts = {f"pipeline, {w} worker(s)": r["sink"] for w, r in figures["pipeline"].items()}
+        if "crowded" in figures:
+            counts["pipeline, 1 worker, the other CPUs busy"] = figures["crowded"]["sink"]
         for name in ("ceiling", "own_transport", "baseline"):
             counts[name] = figures[f"{name}_sink"]
         wrong = {name: count for name, count in counts.items() if count != n}
@@ -689,13 +734,37 @@ def _pipeline_line(workers: int, results: list[dict]) -> str:
     busy, stolen = best["cpus_busy"], best["cpus_stolen"]
     if busy is None:
         return line + ")"
-    parts = ", ".join(
-        f"{part} {seconds / best['deliveries'] * 1e6:.0f}"
-        for part, seconds in best["cpu_seconds_by_part"].items()
-    )
     return line + (
         f"; CPUs busy {busy:.2f} of {os.cpu_count()}, {busy / best['rate'] * 1e6:.0f} µs of CPU"
-        f" per email, {stolen:.2f} stolen by the host)\n  CPU per email by process, µs: {parts}"
+        f" per email, {stolen:.2f} stolen by the host)\n  {_parts(best)}"
+    )
+
+
+def _parts(result: dict) -> str:
+    parts = ", ".join(
+        f"{part} {seconds / result['deliveries'] * 1e6:.0f}"
+        for part, seconds in result["cpu_seconds_by_part"].items()
+    )
+    return f"CPU per email by process, µs: {parts}"
+
+
+def _cpu_per_email(result: dict) -> float:
+    """Seconds of CPU an email cost the pipeline's processes (busy loops left out)."""
+    return sum(result["cpu_seconds_by_part"].values()) / result["deliveries"]
+
+
+def _print_bound(one: dict, crowded: dict) -> None:
+    """What two workers can gain at most here: as many emails a second as the CPUs
+    pay for at what an email costs once they are full, which one worker beside busy
+    loops measures."""
+    full, spare = _cpu_per_email(crowded), _cpu_per_email(one)
+    if not full:
+        return  # no CPU figures (not Linux)
+    most = os.cpu_count() / full
+    print(
+        f"  at most {most / one['rate']:.2f}x on this machine: with its {os.cpu_count()} CPUs"
+        f" full, an email costs {full * 1e6:.0f} µs of CPU (all the pipeline's processes),"
+        f" {spare * 1e6:.0f} µs with a CPU to spare; so they send at most {most:.0f}/s"
     )
 
 
@@ -784,6 +853,16 @@ def main() -> None:
     )
     for workers, results in pipelines.items():
         print(_pipeline_line(workers, results))
+    crowded = min(  # the round whose bound is the most in two workers' favour
+        (figures["crowded"] for figures in rounds if "crowded" in figures),
+        key=_cpu_per_email,
+        default=None,
+    )
+    if crowded:
+        print(
+            f"pipeline, 1 worker, the other CPU(s) busy: {crowded['rate']:.0f} emails/s"
+            f" (beside {os.cpu_count() - 1} busy loop(s))\n  {_parts(crowded)}"
+        )
     print(f"transport ceiling (prebuilt bytes, bare smtplib): {ceiling:8.0f} emails/s")
     print(
         f"  the same through mailer's transport:             {own_transport:8.0f} emails/s "
@@ -800,13 +879,8 @@ def main() -> None:
             f"pipeline 2 workers / 1 worker:            "
             f"{best[2]['rate'] / one:5.2f}x  (target >= 1.6)"
         )
-        busy = best[1]["cpus_busy"]
-        if busy:
-            print(
-                f"  at most {os.cpu_count() / busy:.2f}x on this machine: one worker already"
-                f" keeps {busy:.2f} of its {os.cpu_count()} CPUs busy (itself, PostgreSQL,"
-                " the sink), at the same CPU per email"
-            )
+        if crowded:
+            _print_bound(best[1], crowded)
     if distant:
         one_far, two_far = distant[1]["rate"], distant[2]["rate"]
         print(
@@ -816,7 +890,7 @@ def main() -> None:
         )
     print(
         f"this machine, 2 CPU-bound processes / 1:  {two_processes:5.2f}x  "
-        "(the most two workers can gain once they fill its CPUs)"
+        "(processes that share nothing and wait for nothing)"
     )
     print(f"load average at the end: {_load_average()}")
 
