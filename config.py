@@ -94,6 +94,11 @@ class _Reader:
         return value
 
 
+def _secret_key_fallbacks(env: _Reader) -> list[str]:
+    raw = env.str("SECRET_KEY_FALLBACKS", "")
+    return [key.strip() for key in raw.split(",") if key.strip()]
+
+
 def _secret_key(env: _Reader, debug: bool, instance_path: Path) -> str:
     key = env.str("SECRET_KEY")
     if key:
@@ -224,6 +229,8 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         # Our error pages, not Werkzeug's, even in debug.
         "PROPAGATE_EXCEPTIONS": False,
         "SECRET_KEY": _secret_key(env, debug, instance_path),
+        # Earlier keys, comma-separated: what they signed still verifies (mailer/signing.py).
+        "SECRET_KEY_FALLBACKS": _secret_key_fallbacks(env),
         "SQLALCHEMY_DATABASE_URI": _database_url(env, instance_path),
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "REDIS_URL": redis_url,

@@ -217,6 +217,19 @@ def login(client):
 
 
 @pytest.fixture
+def rotate_secret_key(app, monkeypatch):
+    """`rotate(keep_old=...)`: a new SECRET_KEY, the old one kept in SECRET_KEY_FALLBACKS
+    or dropped, as an operator who changes the key would."""
+
+    def rotate(*, keep_old: bool) -> None:
+        old = app.config["SECRET_KEY"]
+        monkeypatch.setitem(app.config, "SECRET_KEY", f"{old}-rotated")
+        monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [old] if keep_old else [])
+
+    return rotate
+
+
+@pytest.fixture
 def count_queries(app):
     """`count_queries(callable)` -> (its result, the SQL statements it sent), any thread."""
     from sqlalchemy import event

@@ -36,6 +36,17 @@ def test_the_embedded_database_opens_in_a_fresh_checkout_with_a_secret_key_set(i
     connection.close()
 
 
+def test_earlier_secret_keys_are_a_comma_separated_list(instance):
+    def fallbacks(value: str | None) -> list[str]:
+        environ = {"SECRET_KEY": "new"} | ({} if value is None else {"SECRET_KEY_FALLBACKS": value})
+        return load_config(environ, instance)["SECRET_KEY_FALLBACKS"]
+
+    assert fallbacks(None) == []
+    assert fallbacks(" ") == []
+    assert fallbacks("old-1") == ["old-1"]
+    assert fallbacks(" old-2 , old-1, ") == ["old-2", "old-1"]
+
+
 def test_development_secret_key_is_generated_once_and_kept(instance):
     first = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]
     second = load_config({"FLASK_DEBUG": "1"}, instance)["SECRET_KEY"]

@@ -2,16 +2,17 @@
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
 A token carries a fingerprint of what it acts on (the email to confirm, the current
-password hash), so it stops working once it has been used.
+password hash), so it stops working once it has been used. One made under an earlier
+SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
+from mailer import signing
 from mailer.extensions import db
 from mailer.models import User
 
@@ -21,7 +22,7 @@ MAX_AGE = {CONFIRM: 3 * 24 * 3600, RESET: 2 * 3600}
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(current_app.config["SECRET_KEY"], salt=f"mailer.{purpose}")
+    return URLSafeTimedSerializer(signing.oldest_first(), salt=f"mailer.{purpose}")
 
 
 def _fingerprint(user: User, purpose: str) -> str:

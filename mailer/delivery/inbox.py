@@ -39,6 +39,7 @@ from datetime import datetime
 from flask import current_app
 from sqlalchemy import select, text, update
 
+from mailer import signing
 from mailer.delivery import ledger, reports, tallies, unsubscribe
 from mailer.delivery.imap import InboxError, connected, examine, fetch, uids_after
 from mailer.delivery.mime import message_id_key, message_id_signer
@@ -279,13 +280,18 @@ def _reported_delivery(uid: int, failure: reports.Failure):
             failure.run_id,
         )
         return None
-    sign = message_id_signer(message_id_key(current_app.config["SECRET_KEY"]), failure.run_id)
+    signers = [  # the email may have been sent under an earlier SECRET_KEY
+        message_id_signer(message_id_key(secret), failure.run_id)
+        for secret in signing.secret_keys()
+    ]
     for found in candidates:
-        if hmac.compare_digest(failure.signature, sign(found.client_id)):
-            return _ReportedDelivery(*found, owner_id=run.owner_id, mailing_id=run.mailing_id)
-    # Forged (a client's address and a guessed run id are all it takes to write one), or
-    # on an email sent before Message-IDs were signed, whose hex was random: either way
-    # it cannot be told from a forgery, and bounces nobody.
+        for sign in signers:
+            if hmac.compare_digest(failure.signature, sign(found.client_id)):
+                return _ReportedDelivery(*found, owner_id=run.owner_id, mailing_id=run.mailing_id)
+    # Forged (a client's address and a guessed run id are all it takes to write one), on
+    # an email sent before Message-IDs were signed, whose hex was random, or under a key
+    # no longer in SECRET_KEY_FALLBACKS: it cannot be told from a forgery, and bounces
+    # nobody.
     log.info(
         "inbox: email UID %s reports a failure of run %s to %s, but returns a Message-ID"
         " mailer did not sign for that email: left alone",

@@ -7,8 +7,10 @@ with a key derived from SECRET_KEY) together with the client's address, so
 it cannot be forged or moved to another client, and it stops working when
 the owner changes that client's address: the link in an email to the old
 address must not show, nor unsubscribe, whoever has it now. It does not
-expire otherwise: links in old emails must keep working. So do the links of
-emails sent before the address was signed too (LEGACY_SALT: the id alone).
+expire otherwise: links in old emails must keep working, those signed with
+an earlier SECRET_KEY too while it is in SECRET_KEY_FALLBACKS (signing.py).
+So do the links of emails sent before the address was signed (LEGACY_SALT:
+the id alone).
 
 `/unsubscribe/preview`, the link in a message's preview, shows that page as
 a client would see it and changes nothing.
@@ -18,12 +20,14 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Callable
+from contextlib import suppress
 
 from flask import Blueprint, abort, current_app, render_template, request
 from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
 
+from mailer import signing
 from mailer.extensions import csrf, db
 from mailer.models import Client, utcnow
 
@@ -34,11 +38,10 @@ ID_LIMIT = 2**31  # client ids are PostgreSQL integers: a larger one is no clien
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
 
 
-def _keys() -> dict:
-    """The signing key, and the serializer of legacy tokens, for this SECRET_KEY (derived
+def _keys(secret: str) -> dict:
+    """The signing key, and the serializer of legacy tokens, for this secret (derived
     once: a token is made for every email sent)."""
     per_secret = current_app.extensions.setdefault("mailer_unsubscribe", {})
-    secret = current_app.config["SECRET_KEY"]
     if secret not in per_secret:
         per_secret[secret] = {
             "key": Signer(secret, salt=SALT).derive_key(),
@@ -54,7 +57,7 @@ def _signature(key: bytes, payload: bytes, email: str) -> bytes:
 def token_maker() -> Callable[[int, str], str]:
     """`token(client_id, email)`: the token of a client while its address is `email`
     (the key looked up once, for the sender's every email)."""
-    key = _keys()["key"]
+    key = _keys(current_app.config["SECRET_KEY"])["key"]
 
     def token(client_id: int, email: str) -> str:
         payload = base64_encode(str(client_id).encode())
@@ -84,18 +87,19 @@ def _signed_client(token: str) -> Client | None:
     client = db.session.get(Client, client_id)
     if client is None:
         return None
-    expected = _signature(_keys()["key"], payload, client.email)
-    return client if hmac.compare_digest(signature, expected) else None
+    for secret in signing.secret_keys():
+        expected = _signature(_keys(secret)["key"], payload, client.email)
+        if hmac.compare_digest(signature, expected):
+            return client
+    return None
 
 
 def _legacy_client(token: str) -> Client | None:
-    try:
-        client_id = _keys()["legacy"].loads(token)
-    except BadSignature:
-        return None
-    if not isinstance(client_id, int):
-        return None
-    return db.session.get(Client, client_id)
+    for secret in signing.secret_keys():
+        with suppress(BadSignature):
+            client_id = _keys(secret)["legacy"].loads(token)
+            return db.session.get(Client, client_id) if isinstance(client_id, int) else None
+    return None
 
 
 def unsubscribe(client: Client) -> bool:

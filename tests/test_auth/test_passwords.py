@@ -105,6 +105,35 @@ def test_dead_reset_link_says_so_on_opening_and_offers_a_new_one(app, client, ou
     assert "Choose a new password" not in opened.text
 
 
+@pytest.mark.parametrize("keep_old", [True, False], ids=["old key kept", "old key dropped"])
+def test_a_reset_link_sent_before_the_secret_key_changed(
+    app, client, outbox, user, rotate_secret_key, keep_old
+):
+    """It works while the old key is in SECRET_KEY_FALLBACKS."""
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+
+    rotate_secret_key(keep_old=keep_old)
+
+    opened = client.get(path, follow_redirects=True)
+    if keep_old:
+        assert "Choose a new password" in opened.text
+    else:
+        assert "This link is invalid or has expired. Ask for a new one." in opened.text
+
+
+def test_a_reset_link_sent_after_the_secret_key_changed_is_signed_with_the_new_one(
+    app, client, outbox, user, rotate_secret_key, monkeypatch
+):
+    """So it keeps working once the old key is dropped from SECRET_KEY_FALLBACKS."""
+    rotate_secret_key(keep_old=True)
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])
+
+    assert "Choose a new password" in client.get(path, follow_redirects=True).text
+
+
 def test_reset_answers_the_same_for_unknown_addresses_and_sends_nothing(client, outbox, user):
     known = client.post("/auth/reset", data={"email": user.email}, follow_redirects=True)
     unknown = client.post(

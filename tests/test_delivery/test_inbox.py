@@ -151,6 +151,21 @@ def test_a_permanent_failure_reported_later_logs_an_attempt_and_bounces_the_clie
     assert tallies.counts(run_id).attempts == 3  # two emails sent, one bounced later
 
 
+def test_a_report_on_an_email_sent_under_the_old_secret_key_counts_while_it_is_kept(
+    mailbox, via_sink, mailing_for, run_jobs, rotate_secret_key
+):
+    """Its Message-ID was signed with the old key (SECRET_KEY_FALLBACKS); dropped, the
+    report is left alone (test_a_report_without_the_signed_message_id...)."""
+    _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    rotate_secret_key(keep_old=True)
+    mailbox.append(_report(received["ann@example.com"]))
+
+    counts = inbox.read_inbox()
+
+    assert (counts.bounced, counts.left_alone) == (1, 0)
+    assert _client("ann@example.com").bounced_at is not None
+
+
 def test_a_reported_bounce_counts_towards_the_hard_bounce_limit_as_a_5xx_does(
     mailbox, via_sink, mailing_for, run_jobs, sending_config
 ):
@@ -257,7 +272,7 @@ def _of_another_client(received, report: bytes) -> bytes:
     ids=["guessed", "another clients", "another secret key"],
 )
 def test_a_report_without_the_signed_message_id_of_that_delivery_bounces_nobody(
-    app, mailbox, via_sink, mailing_for, run_jobs, monkeypatch, caplog, forge
+    mailbox, via_sink, mailing_for, run_jobs, rotate_secret_key, caplog, forge
 ):
     _, run_id, received = _send(
         via_sink, mailing_for, run_jobs, "ann@example.com", "bob@example.com"
@@ -265,7 +280,7 @@ def test_a_report_without_the_signed_message_id_of_that_delivery_bounces_nobody(
     ann = received["ann@example.com"]
     report = _report(ann)
     if forge == "another SECRET_KEY":  # the key changed since the email was sent
-        monkeypatch.setitem(app.config, "SECRET_KEY", "a-new-secret-key")
+        rotate_secret_key(keep_old=False)
     else:
         report = forge(received, report)
     assert f".{run_id}@mailer.example>".encode() in report
