@@ -212,6 +212,8 @@ def _sending(env: _Reader) -> dict:
         "HARD_BOUNCE_LIMIT": env.int("HARD_BOUNCE_LIMIT", 1, minimum=1),
         "SEND_RATE_PER_SECOND": env.int("SEND_RATE_PER_SECOND", 0),
         "SEND_RATE_PER_DAY": env.int("SEND_RATE_PER_DAY", 0),
+        # Test emails of a message to its owner (proof.py), per owner.
+        "TEST_EMAILS_PER_HOUR": env.int("TEST_EMAILS_PER_HOUR", 10, minimum=1),
         "RQ_QUEUE": env.str("RQ_QUEUE", "mailer"),
         # Embedded default only: run jobs in the caller's thread instead of a background one.
         "JOBS_SYNCHRONOUS": env.bool("JOBS_SYNCHRONOUS", False),

@@ -123,7 +123,7 @@ def app_with_no_redis(test_environ):
 @pytest.fixture(autouse=True)
 def _clean_state(app):
     """Each test starts with empty tables, an empty cache, an empty outbox and no
-    throttle counting (failed logins, account emails)."""
+    throttle counting (failed logins, account emails, test emails)."""
     with app.app_context():
         yield
         db.session.remove()
@@ -142,7 +142,12 @@ def _forget_throttles(app) -> None:
         del app.extensions[name]
     redis = redis_connection()
     if redis is not None:
-        for prefix in ("mailer:login-failures:", "mailer:account-mails:", "mailer:mail-requests:"):
+        for prefix in (
+            "mailer:login-failures:",
+            "mailer:account-mails:",
+            "mailer:mail-requests:",
+            "mailer:test-emails:",
+        ):
             for key in redis.scan_iter(f"{prefix}*"):
                 redis.delete(key)
 

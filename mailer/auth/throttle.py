@@ -6,7 +6,8 @@ LOGIN_LOCKOUT_SECONDS); the account mail throttle counts the emails sent to each
 address (ACCOUNT_MAILS_PER_HOUR an hour), so nobody can flood an inbox, or use up
 the SMTP account's quota, by asking for confirmation or reset links; the mail
 request throttle counts those asks per IP (ACCOUNT_MAIL_REQUESTS_PER_IP an hour),
-so nobody can spend the quota by asking for many addresses.
+so nobody can spend the quota by asking for many addresses; the test email throttle
+counts each user's test emails of their messages (TEST_EMAILS_PER_HOUR an hour).
 
 With REDIS_URL the counters live in Redis, so every web process shares them;
 otherwise in a lock-protected dict of this process (the embedded default).
@@ -111,6 +112,12 @@ def mail_request_throttle() -> MemoryThrottle | RedisThrottle:
     """The throttle of asks for account mail (keys "ip:<address>"), built on first use."""
     limit = current_app.config["ACCOUNT_MAIL_REQUESTS_PER_IP"]
     return _throttle("mail-requests", limit, 3600)
+
+
+def test_email_throttle() -> MemoryThrottle | RedisThrottle:
+    """The throttle of test emails (keys "user:<id>": to their own address), built on
+    first use."""
+    return _throttle("test-emails", current_app.config["TEST_EMAILS_PER_HOUR"], 3600)
 
 
 def _throttle(name: str, limit: int, seconds: int) -> MemoryThrottle | RedisThrottle:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from flask import current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from mailer.auth.throttle import test_email_throttle
+from mailer.delivery import proof
+from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import SAMPLE_CLIENT
 from mailer.extensions import db
 from mailer.mailings import bp
 from mailer.mailings import message_services as services
+from mailer.mailings.attempt_replies import shown_reply
 from mailer.mailings.client_queries import clients_query
 from mailer.mailings.message_forms import MessageForm
 from mailer.mailings.pagination import page_number, page_or_404
@@ -112,6 +117,65 @@ def message_preview(message_id: int):
         undeletable=services.why_not_deletable(message),
         rendered=rendered,
     )
+
+
+@bp.route("/messages/<int:message_id>/test", methods=["POST"])
+@login_required
+def message_send_test(message_id: int):
+    """Send the message to its owner, as the client picked in the preview would get it."""
+    message = _own_message(message_id)
+    client_id = request.form.get("client_id", type=int)
+    chosen = None
+    if client_id is not None:
+        chosen = Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
+    back = redirect(url_for("mailings.message_preview", message_id=message.id, client_id=client_id))
+    throttle, keys = test_email_throttle(), [f"user:{current_user.id}"]
+    wait = throttle.retry_after(keys)
+    if wait:
+        minutes = max(1, (wait + 59) // 60)
+        flash(
+            ngettext(
+                "You sent as many test emails as an hour allows. Try again in %(num)d minute.",
+                "You sent as many test emails as an hour allows. Try again in %(num)d minutes.",
+                minutes,
+            ),
+            "warning",
+        )
+        return back
+    try:
+        reply = proof.send_test(
+            message=message,
+            to=current_user.email,
+            client=chosen or _sample_client(),
+            subject_prefix=_("[Test]"),
+        )
+    except proof.NotRendered as error:
+        flash(_("The message cannot be made for this client: %(error)s", error=error), "danger")
+        return back
+    except DayQuotaUsed as quota:
+        flash(
+            _(
+                "Today's sending limit is used up, and a test email counts against it. "
+                "Sending resumes at %(when)s.",
+                when=format_datetime(quota.until, "yyyy-MM-dd HH:mm"),
+            ),
+            "warning",
+        )
+        return back
+    throttle.record(keys)
+    answer = f"{reply.code or ''} {shown_reply(reply.text)}".strip()
+    if reply.ok:
+        flash(
+            _(
+                "A test email is on its way to %(email)s (the mail server answered: %(reply)s).",
+                email=current_user.email,
+                reply=answer,
+            ),
+            "success",
+        )
+    else:
+        flash(_("The test email was not sent: %(reply)s", reply=answer), "danger")
+    return back
 
 
 def _sample_client():

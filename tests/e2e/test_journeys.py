@@ -241,6 +241,24 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
         personalised(data["body"], second_name, second_address)
     )
 
+    # A test email to the owner, as that client gets it; the preview stays on the client.
+    page.get_by_role("button", name=ui.t("Send me a test")).click()
+    sent = ui.t(
+        "A test email is on its way to %(email)s (the mail server answered: %(reply)s).",
+        email=owner.email,
+        reply="{reply}",
+    )
+    expect(flash(page, sent.split("{reply}")[0])).to_be_visible()
+    expect(page.locator("#rendered-subject")).to_have_text(
+        personalised(data["subject"], second_name, second_address)
+    )
+    [test_email] = [m for m in outbox(app.config["MAIL_OUTBOX"]) if m["To"] == owner.email]
+    assert test_email["Subject"] == (
+        f"{ui.t('[Test]')} {personalised(data['subject'], second_name, second_address)}"
+    )
+    assert personalised(data["body"], second_name, second_address) in text_of(test_email)
+    ui.look(page)
+
     # A daily mailing from tomorrow 09:00 (the owner's zone) to every client.
     nav_link(page, ui.t("Mailings")).click()
     expect(page.get_by_text(ui.t("No mailings yet."))).to_be_visible()
@@ -307,8 +325,9 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
         expect(attempts.filter(has_text=address)).to_have_count(1)
     ui.look(page)
 
-    # The outbox: one email per client, each to that client alone, in their own words.
-    emails = outbox(app.config["MAIL_OUTBOX"])
+    # The outbox: one email per client, each to that client alone, in their own words
+    # (and the owner's test email).
+    emails = [m for m in outbox(app.config["MAIL_OUTBOX"]) if m["To"] != owner.email]
     assert sorted(m["To"] for m in emails) == sorted(address for address, _n, _c in clients)
     for message in emails:
         [(_, recipient)] = getaddresses([message["To"]])

@@ -191,6 +191,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.message_preview": Rule(OWNED, args=_message),
     "mailings.message_edit": Rule(OWNED, args=_message),
     "mailings.message_delete": Rule(OWNED, ok=302, args=_message),
+    "mailings.message_send_test": Rule(OWNED, ok=302, args=_message),
     "mailings.mailing_list": Rule(LOGGED_IN),
     "mailings.mailing_create": Rule(LOGGED_IN),
     "mailings.mailing_detail": Rule(OWNED, args=_mailing),

@@ -1,0 +1,83 @@
+"""A test email: one email of a message, sent to its owner before any client gets it.
+
+It is built and sent as a run's emails are (the same rendering, MessageBuilder
+and SMTP transport), personalised as one of the owner's clients would get it,
+so what arrives is what that client would see, in a real mail program. Only
+the subject says "[Test]", and its unsubscribe link opens the page clients
+see without changing anything. It goes to the owner's own address alone.
+
+It is no delivery of any run: no attempt row, nothing counted on a report.
+It does count against the SMTP account's rate limit (the provider counts
+it), and an owner may send TEST_EMAILS_PER_HOUR of them an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import current_app
+
+from mailer.delivery.mime import MessageBuilder, message_id_key
+from mailer.delivery.ratelimit import limiter_from_config
+from mailer.delivery.render import Rendered, render_for_client
+from mailer.delivery.transport import Reply, transport_from_config
+from mailer.mail import mask_email
+from mailer.models import Message
+
+log = logging.getLogger(__name__)
+
+# Signs the Message-ID: no run has this id, so a bounce report of a test email is
+# left alone by the inbox reader.
+NO_RUN = 0
+
+
+class NotRendered(Exception):
+    """The message cannot be rendered for that client (a template error)."""
+
+
+def send_test(*, message: Message, to: str, client: Any, subject_prefix: str) -> Reply:
+    """Send `message` to `to`, personalised for `client` (a client row or a stand-in with
+    email, full_name and comment); the server's reply. DayQuotaUsed when today's sending
+    quota is spent; NotRendered when the message cannot be rendered for `client`."""
+    config = current_app.config
+    unsubscribe_url = f"{config['BASE_URL']}/unsubscribe/preview"
+    try:
+        rendered = render_for_client(
+            subject=message.subject,
+            body_text=message.body_text,
+            body_html=message.body_html or "",
+            client=client,
+            unsubscribe_url=unsubscribe_url,
+        )
+    except Exception as error:  # noqa: BLE001 - the owner's template, as the sender's
+        raise NotRendered(str(error)) from error
+    builder = MessageBuilder(
+        sender=config["MAIL_DEFAULT_SENDER"],
+        run_id=NO_RUN,
+        has_html=bool(rendered.html),
+        key=message_id_key(config["SECRET_KEY"]),
+    )
+    data = builder.build(
+        to=to,
+        client_id=getattr(client, "id", None) or 0,
+        rendered=Rendered(f"{subject_prefix} {rendered.subject}", rendered.text, rendered.html),
+        unsubscribe_url=unsubscribe_url,
+        mailto=f"{builder.sender_address}?subject=unsubscribe",
+    )
+    limiter = limiter_from_config()
+    limiter.acquire()  # DayQuotaUsed goes to the caller
+    transport = transport_from_config(config)
+    try:
+        reply = transport.send(builder.sender_address, to, data)
+    finally:
+        transport.close()
+        limiter.release()
+    masked = mask_email(to)
+    log.info(
+        "test email of message %s to %s: %s",
+        message.id,
+        masked,
+        f"{reply.code or 'no reply'} {reply.text}".replace(to, masked),
+    )
+    return reply

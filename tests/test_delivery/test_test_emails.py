@@ -1,0 +1,145 @@
+"""A message's test email: to its owner alone, as the client shown in the preview gets it."""
+
+from __future__ import annotations
+
+import html
+import logging
+
+import pytest
+
+from mailer.extensions import db
+from mailer.models import Attempt, Client, Run
+from tests import factories
+from tests.test_delivery.conftest import free_port
+
+BODY = "Dear {{ client.full_name }},\nour news.\nUnsubscribe: {{ unsubscribe_url }}\n"
+HTML = "<p>Dear {{ client.full_name }}, <a href='{{ unsubscribe_url }}'>unsubscribe</a></p>"
+
+
+@pytest.fixture
+def message(user):
+    return factories.make_message(
+        user, subject="News for {{ client.full_name }}", body_text=BODY, body_html=HTML
+    )
+
+
+def _send_test(client, message, **form):
+    return client.post(f"/messages/{message.id}/test", data=form)
+
+
+def _flashed(client, response) -> str:
+    """The page the POST led to, as text (its flashed message)."""
+    return html.unescape(client.get(response.location).text)
+
+
+def test_a_test_email_reaches_the_owner_alone_as_the_chosen_client_gets_it(
+    app, client, login, user, message, via_sink
+):
+    ann = factories.make_client(user, "ann@example.com", full_name="Ann Lee")
+    login(user)
+
+    response = _send_test(client, message, client_id=ann.id)
+
+    assert response.status_code == 302
+    assert response.location == f"/messages/{message.id}?client_id={ann.id}"
+    [received] = via_sink.received
+    assert received.rcpt_tos == ["user@example.com"]
+    email = received.message
+    assert email["To"] == "user@example.com"
+    assert email["Subject"] == "[Test] News for Ann Lee"
+    text = email.get_body(preferencelist=("plain",)).get_content()
+    assert "Dear Ann Lee," in text
+    assert f"Unsubscribe: {app.config['BASE_URL']}/unsubscribe/preview" in text
+    assert "Dear Ann Lee" in email.get_body(preferencelist=("html",)).get_content()
+    assert email["List-Unsubscribe"].startswith(f"<{app.config['BASE_URL']}/unsubscribe/preview>")
+    assert (
+        "A test email is on its way to user@example.com"
+        " (the mail server answered: 250 2.0.0 Ok: queued)."
+    ) in _flashed(client, response)
+    # No run, no attempt, and the client is as before.
+    assert db.session.scalar(db.select(db.func.count()).select_from(Run)) == 0
+    assert db.session.scalar(db.select(db.func.count()).select_from(Attempt)) == 0
+    db.session.expire_all()
+    assert db.session.get(Client, ann.id).unsubscribed_at is None
+
+
+def test_an_owner_without_clients_gets_it_as_the_sample_client(
+    client, login, user, message, via_sink
+):
+    login(user)
+    _send_test(client, message)
+    [received] = via_sink.received
+    assert received.message["Subject"] == "[Test] News for Sample Client"
+
+
+def test_nobody_elses_message_or_client_can_be_sent(
+    client, login, user, other_user, message, via_sink
+):
+    theirs = factories.make_client(other_user, "theirs@example.com", full_name="Theirs")
+    login(other_user)
+    assert _send_test(client, message).status_code == 404  # the message is user's
+    login(user)
+    assert _send_test(client, message, client_id=theirs.id).status_code == 404
+    assert via_sink.received == []
+
+
+def test_a_mail_server_that_cannot_be_reached_is_named_on_the_page_and_in_the_log(
+    client, login, user, message, send_via, caplog
+):
+    send_via(free_port())  # nothing listens there
+    login(user)
+
+    with caplog.at_level(logging.INFO, logger="mailer.delivery.proof"):
+        response = _send_test(client, message)
+
+    assert "The test email was not sent: connection refused" in _flashed(client, response)
+    assert f"test email of message {message.id} to u***@example.com: no reply connection" in (
+        caplog.text
+    )
+    assert "user@example.com" not in caplog.text
+
+
+def test_an_owner_sends_at_most_test_emails_per_hour(
+    client, login, user, message, via_sink, monkeypatch, app
+):
+    monkeypatch.setitem(app.config, "TEST_EMAILS_PER_HOUR", 2)
+    login(user)
+    for _ in range(2):
+        _send_test(client, message)
+
+    refused = _send_test(client, message)
+
+    assert len(via_sink.received) == 2
+    assert "You sent as many test emails as an hour allows. Try again in 60 minutes." in (
+        _flashed(client, refused)
+    )
+
+
+def test_a_test_email_counts_against_the_daily_sending_limit(
+    client, login, user, message, via_sink, sending_config
+):
+    sending_config(SEND_RATE_PER_DAY=1)
+    login(user)
+    _send_test(client, message)
+
+    refused = _send_test(client, message)
+
+    assert len(via_sink.received) == 1
+    page = _flashed(client, refused)
+    assert "Today's sending limit is used up, and a test email counts against it." in page
+    assert "Sending resumes at" in page
+
+
+def test_a_message_that_cannot_be_made_for_the_client_says_why_and_sends_nothing(
+    client, login, user, via_sink
+):
+    """A message saved before a check it now fails (the factory saves it unchecked)."""
+    broken = factories.make_message(user, body_text="Dear {{ client.nickname }}")
+    login(user)
+
+    response = _send_test(client, broken)
+
+    assert via_sink.received == []
+    assert (
+        "The message cannot be made for this client: 'client' has no attribute 'nickname'"
+    ) in _flashed(client, response)
