@@ -31,7 +31,12 @@ from mailer.auth.forms import (
     ResetPasswordForm,
 )
 from mailer.auth.passwords import check_password_hash
-from mailer.auth.throttle import login_throttle, mail_request_throttle, throttle_keys
+from mailer.auth.throttle import (
+    login_throttle,
+    mail_request_throttle,
+    minutes_to_wait,
+    throttle_keys,
+)
 from mailer.extensions import db
 from mailer.i18n import timezone_named
 from mailer.mail import mask_email
@@ -129,12 +134,8 @@ def _mail_requests_spent() -> str | None:
     return ngettext(
         "Too many emails were asked for from your network. Please try again in %(num)d minute.",
         "Too many emails were asked for from your network. Please try again in %(num)d minutes.",
-        _minutes(wait),
+        minutes_to_wait(wait),
     )
-
-
-def _minutes(seconds: int) -> int:
-    return max(1, (seconds + 59) // 60)
 
 
 def _dead_link(ask_again: str):
@@ -175,7 +176,7 @@ def login():
         message = ngettext(
             "Too many failed attempts. Please wait %(num)d minute and try again.",
             "Too many failed attempts. Please wait %(num)d minutes and try again.",
-            _minutes(wait),
+            minutes_to_wait(wait),
         )
         return render_template("auth/login.html", form=form, error=message), 429
     user = services.authenticate(email, form.password.data)

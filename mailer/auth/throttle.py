@@ -132,5 +132,10 @@ def _throttle(name: str, limit: int, seconds: int) -> MemoryThrottle | RedisThro
     return throttle
 
 
+def minutes_to_wait(seconds: int) -> int:
+    """A throttle's wait as a page says it: whole minutes, rounded up, at least one."""
+    return max(1, (seconds + 59) // 60)
+
+
 def throttle_keys(email: str, ip: str | None) -> list[str]:
     return [f"email:{email}", f"ip:{ip or 'unknown'}"]

@@ -1,4 +1,5 @@
-"""A test email: one email of a message, sent to its owner before any client gets it.
+"""Test emails (proofs): one email of a message, sent to its owner before any client
+gets it.
 
 It is built and sent as a run's emails are (the same rendering, MessageBuilder
 and SMTP transport), personalised as one of the owner's clients would get it,

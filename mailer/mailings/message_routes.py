@@ -7,7 +7,7 @@ from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
-from mailer.auth.throttle import test_email_throttle
+from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof
 from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import SAMPLE_CLIENT
@@ -132,12 +132,11 @@ def message_send_test(message_id: int):
     throttle, keys = test_email_throttle(), [f"user:{current_user.id}"]
     wait = throttle.retry_after(keys)
     if wait:
-        minutes = max(1, (wait + 59) // 60)
         flash(
             ngettext(
                 "You sent as many test emails as an hour allows. Try again in %(num)d minute.",
                 "You sent as many test emails as an hour allows. Try again in %(num)d minutes.",
-                minutes,
+                minutes_to_wait(wait),
             ),
             "warning",
         )
