@@ -107,6 +107,14 @@ class ResetPasswordForm(FlaskForm):
     password, password_confirm = _new_password_fields()
 
 
+class DeleteAccountForm(FlaskForm):
+    password = PasswordField(
+        _l("Your password"),
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
+
+
 class ChangePasswordForm(FlaskForm):
     current_password = PasswordField(
         _l("Current password"),

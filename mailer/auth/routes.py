@@ -23,6 +23,7 @@ from flask_login import current_user, login_required, login_user
 from mailer.auth import bp, services, sessions
 from mailer.auth.forms import (
     ChangePasswordForm,
+    DeleteAccountForm,
     EmailForm,
     LanguageForm,
     LoginForm,
@@ -330,6 +331,27 @@ def _save_profile(form: ProfileForm) -> None:
         services.save_avatar(user=current_user, upload=form.avatar_upload.data)
     elif "remove_avatar" in form and form.remove_avatar.data:
         services.remove_avatar(user=current_user)
+
+
+@bp.route("/delete-account", methods=["GET", "POST"])
+@login_required
+def delete_account():
+    """The account and all its data, once the user has typed their password."""
+    if current_user.is_superuser:  # nobody would be left to run the admin panel
+        flash(_("A superuser cannot delete their own account."), "warning")
+        return redirect(url_for("auth.profile"))
+    form = DeleteAccountForm()
+    if form.validate_on_submit():
+        if check_password_hash(current_user.password_hash, form.password.data):
+            user, user_id = current_user._get_current_object(), current_user.id
+            sessions.log_out()
+            services.delete_account(user)
+            log.info("user %s deleted their account", user_id)
+            flash(_("Your account is deleted, with everything in it."), "success")
+            return redirect(url_for("main.index"))
+        form.password.errors.append(_("This is not your password."))
+    contents = services.account_contents(current_user)
+    return render_template("auth/delete_account.html", form=form, contents=contents)
 
 
 @bp.route("/avatar/<int:user_id>")

@@ -14,17 +14,28 @@ from flask import current_app, render_template
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
-from sqlalchemy import select
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from mailer.auth import sessions, tokens
 from mailer.auth.passwords import check_password_hash, generate_password_hash
 from mailer.auth.throttle import account_mail_throttle
+from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.delivery import stopping
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
-from mailer.main.stats import counts_changed
-from mailer.models import Mailing, User, UserRole, normalize_email, utcnow
+from mailer.main.stats import blog_changed, counts_changed
+from mailer.models import (
+    Article,
+    Attempt,
+    Client,
+    Mailing,
+    Message,
+    User,
+    UserRole,
+    normalize_email,
+    utcnow,
+)
 from mailer.models.users import ROLES
 
 log = logging.getLogger(__name__)
@@ -232,6 +243,40 @@ def remove_avatar(*, user: User) -> None:
         (avatar_folder() / user.avatar).unlink(missing_ok=True)
         user.avatar = None
         db.session.flush()
+
+
+# Deleting an account
+
+
+def account_contents(user: User) -> dict[str, int]:
+    """How many clients, messages, mailings and attempts deleting `user` deletes, and how
+    many articles of theirs stay."""
+    counted = {
+        "clients": Client.owner_id,
+        "messages": Message.owner_id,
+        "mailings": Mailing.owner_id,
+        "attempts": Attempt.owner_id,
+        "articles": Article.author_id,
+    }
+    return {
+        name: db.session.scalar(select(func.count()).where(column == user.id))
+        for name, column in counted.items()
+    }
+
+
+def delete_account(user: User) -> None:
+    """Delete `user` with all that is theirs: clients, messages, mailings, runs and their
+    attempt log, logins (the database's ON DELETE rules), and their avatar's file;
+    articles they wrote stay, without an author. Commits: a deletion PostgreSQL rolled
+    back to break a deadlock with a worker writing the user's deliveries is done again
+    (mailer/deadlocks.py). A send of theirs in progress sends nothing after the email
+    in flight."""
+    avatar = user.avatar
+    commit_retrying_deadlocks(lambda: db.session.delete(user), "a user's deletion")
+    if avatar:
+        (avatar_folder() / avatar).unlink(missing_ok=True)
+    counts_changed()  # their mailings and clients leave the home page's counts
+    blog_changed()  # their articles' pages no longer name them
 
 
 # Roles and blocking

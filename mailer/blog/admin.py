@@ -33,13 +33,13 @@ from markupsafe import Markup
 from sqlalchemy.exc import DataError
 from wtforms import FileField, SelectField, ValidationError
 
+from mailer.auth import services as account_services
 from mailer.auth.forms import language_choices, timezone_choices
 from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
-from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.i18n import LANGUAGES, TRANSLATIONS
-from mailer.main.stats import blog_changed, counts_changed
+from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
 
@@ -359,26 +359,19 @@ class UserView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMix
             for row_action in super().get_list_row_actions()
         ]
 
-    def after_model_delete(self, model: User) -> None:
-        counts_changed()  # their mailings and clients leave the home page's counts
-        blog_changed()  # their articles' pages no longer name them
-
     def delete_model(self, model: User) -> bool:
-        """ModelView's, except that a deletion PostgreSQL rolled back to break a deadlock
-        with a worker writing the user's deliveries is done again (mailer/deadlocks.py), and
-        any other failure says so without the database's own words (they are logged).
-        Nobody deletes their own account here: the panel would lock them out mid-click."""
+        """ModelView's, through the deletion a user asks for themselves (auth's
+        delete_account: their avatar's file goes too, and a deletion PostgreSQL rolled back
+        to break a deadlock is done again), except that a failure says so without the
+        database's own words (they are logged). Nobody deletes their own account here: the
+        panel would lock them out mid-click."""
         user_id, email = model.id, model.email
         if user_id == current_user.id:
             flash(gettext("You cannot delete your own account here."), "error")
             return False
-
-        def delete() -> None:
-            self.on_model_delete(model)
-            db.session.delete(model)
-
         try:
-            commit_retrying_deadlocks(delete, "a user's deletion")
+            self.on_model_delete(model)
+            account_services.delete_account(model)
         except Exception:
             log.exception("Failed to delete user %s", user_id)
             flash(

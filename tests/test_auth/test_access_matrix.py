@@ -162,6 +162,8 @@ ACCESS: dict[str, Rule] = {
     "auth.reset_password": Rule(PUBLIC, args=_reset_token),
     "auth.change_password": Rule(LOGGED_IN),
     "auth.profile": Rule(LOGGED_IN),
+    # The superuser is sent back to the profile: nobody would be left to run the panel.
+    "auth.delete_account": Rule(_access(OK, anonymous=LOGIN, superuser=302)),
     # Managers and the superuser see avatars on the users screen.
     "auth.avatar": Rule(
         _access(404, anonymous=LOGIN, user=OK, manager=OK, superuser=OK), args=_avatar
