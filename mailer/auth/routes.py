@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required, login_user, logout_user
 
 from mailer.auth import bp, services, sessions
 from mailer.auth.forms import (
@@ -343,9 +343,9 @@ def delete_account():
     form = DeleteAccountForm()
     if form.validate_on_submit():
         if check_password_hash(current_user.password_hash, form.password.data):
-            user, user_id = current_user._get_current_object(), current_user.id
-            sessions.log_out()
-            services.delete_account(user)
+            user_id = current_user.id
+            services.delete_account(current_user._get_current_object())
+            logout_user()  # its logins went with it; this browser's cookies go too
             log.info("user %s deleted their account", user_id)
             flash(_("Your account is deleted, with everything in it."), "success")
             return redirect(url_for("main.index"))
