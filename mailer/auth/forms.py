@@ -6,6 +6,7 @@ from functools import cache
 
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
+from flask_babel.speaklater import LazyString
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
@@ -40,9 +41,9 @@ def strong_password(form, field) -> None:
         )
 
 
-def _email_field() -> EmailField:
+def _email_field(label: LazyString | None = None) -> EmailField:
     return EmailField(
-        _l("Email"),
+        label or _l("Email"),
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
         filters=[lambda value: value.strip() if isinstance(value, str) else value],
         render_kw={"autocomplete": "email"},
@@ -105,6 +106,15 @@ class EmailForm(FlaskForm):
 
 class ResetPasswordForm(FlaskForm):
     password, password_confirm = _new_password_fields()
+
+
+class ChangeEmailForm(FlaskForm):
+    email = _email_field(_l("New email"))
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired()],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 class DeleteAccountForm(FlaskForm):

@@ -22,6 +22,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 
 from mailer.auth import bp, services, sessions
 from mailer.auth.forms import (
+    ChangeEmailForm,
     ChangePasswordForm,
     DeleteAccountForm,
     EmailForm,
@@ -331,6 +332,59 @@ def _save_profile(form: ProfileForm) -> None:
         services.save_avatar(user=current_user, upload=form.avatar_upload.data)
     elif "remove_avatar" in form and form.remove_avatar.data:
         services.remove_avatar(user=current_user)
+
+
+@bp.route("/change-email", methods=["GET", "POST"])
+@login_required
+def change_email_request():
+    """A link to the new address, once the user has typed their password."""
+    form = ChangeEmailForm()
+    if form.validate_on_submit():
+        if not check_password_hash(current_user.password_hash, form.current_password.data):
+            form.current_password.errors.append(_("This is not your current password."))
+        elif spent := _mail_requests_spent():
+            form.email.errors.append(spent)
+            return render_template("auth/change_email.html", form=form), 429
+        else:
+            try:
+                services.request_email_change(current_user, form.email.data)
+            except services.AccountError as error:  # their own address; not sent
+                form.email.errors.append(str(error))
+            else:
+                flash(
+                    _(
+                        "We sent a link to %(email)s. Your address changes once you open it.",
+                        email=normalize_email(form.email.data),
+                    ),
+                    "success",
+                )
+                _say_where_mail_goes()
+                return redirect(url_for("auth.profile"))
+    return render_template("auth/change_email.html", form=form)
+
+
+@bp.route("/change-email/<token>", methods=["GET", "POST"])
+def change_email(token: str):
+    # As with the confirmation link, the page's button changes the address, not the link.
+    if request.method == "POST":
+        try:
+            user = services.change_email(token)
+        except services.AccountError as error:  # another account took the address meanwhile
+            flash(str(error), "warning")
+            return redirect(url_for("auth.change_email_request"))
+        if user is None:
+            return _dead_link("auth.change_email_request")
+        db.session.commit()
+        log.info("user %s changed their login address", user.id)
+        flash(_("Your address is now %(email)s.", email=user.email), "success")
+        return redirect(url_for("auth.profile"))
+    found = services.email_change_link(token)
+    if found is None:
+        return _dead_link("auth.change_email_request")
+    user, new_email = found
+    return render_template(
+        "auth/change_email_confirm.html", token=token, old_email=user.email, new_email=new_email
+    )
 
 
 @bp.route("/delete-account", methods=["GET", "POST"])

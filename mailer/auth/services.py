@@ -75,13 +75,7 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     """
     existing = User.by_email(email)
     if existing is not None:
-        _send(
-            "auth/email/already_registered",
-            existing,
-            _l("Your Mailer account"),
-            login=_link("login"),
-            reset=_link("forgot_password"),
-        )
+        _send_already_registered(existing)
         return
     user = User(
         email=normalize_email(email),
@@ -93,6 +87,16 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     db.session.add(user)
     db.session.flush()
     send_confirmation(user)
+
+
+def _send_already_registered(user: User) -> None:
+    _send(
+        "auth/email/already_registered",
+        user,
+        _l("Your Mailer account"),
+        login=_link("login"),
+        reset=_link("forgot_password"),
+    )
 
 
 def send_confirmation(user: User) -> None:
@@ -130,6 +134,64 @@ def confirm_email(token: str) -> User | None:
     if user is not None and not user.is_confirmed:
         user.confirmed_at = utcnow()
         db.session.flush()
+    return user
+
+
+# Changing the address
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """Email `new_email` a link that makes it the user's address once opened, and tell the
+    current address. An address another account has gets the note registration sends
+    instead, so the page answers the same and tells nobody who has an account.
+
+    AccountError for the user's own address; EmailNotSent when the link was not sent.
+    """
+    new_email = normalize_email(new_email)
+    if new_email == user.email:
+        raise AccountError(_l("This is already your address."))
+    existing = User.by_email(new_email)
+    if existing is not None:
+        _send_already_registered(existing)
+        return
+    link = _link("change_email", tokens.make_token(user, tokens.CHANGE_EMAIL, to=new_email))
+    _send(
+        "auth/email/change_email",
+        user,
+        _l("Confirm your new email address"),
+        link=link,
+        to=new_email,
+    )
+    with suppress(EmailNotSent):  # the link went out: the change can go on without this
+        _send(
+            "auth/email/email_changing",
+            user,
+            _l("Your Mailer address is changing"),
+            new_email=new_email,
+        )
+
+
+def email_change_link(token: str) -> tuple[User, str] | None:
+    """Whose address an unused, unexpired change link changes, and to what."""
+    read = tokens.read_claims(token, tokens.CHANGE_EMAIL)
+    if read is None or not isinstance(read[1].get("to"), str):
+        return None
+    return read[0], read[1]["to"]
+
+
+def change_email(token: str) -> User | None:
+    """Make the link's address the user's; None when the link is dead. AccountError when
+    another account took the address since the link was sent."""
+    found = email_change_link(token)
+    if found is None:
+        return None
+    user, new_email = found
+    if User.by_email(new_email) is not None:
+        raise AccountError(_l("Another account has this address by now."))
+    user.email = new_email
+    if not user.is_confirmed:  # opening the link proves the address
+        user.confirmed_at = utcnow()
+    db.session.flush()
     return user
 
 
@@ -358,15 +420,20 @@ def _link(endpoint: str, token: str = "") -> str:
         "reset_password": "/auth/reset/",
         "login": "/auth/login",
         "forgot_password": "/auth/reset",
+        "change_email": "/auth/change-email/",
     }
     return f"{current_app.config['BASE_URL']}{paths[endpoint]}{token}"
 
 
-def _send(template: str, user: User, subject: LazyString, **context) -> None:
-    """Write to `user` in their language, whatever the language of the page that asked;
-    past ACCOUNT_MAILS_PER_HOUR to their address, nothing (logged; the page answers as
-    usual, so asking again and again floods no inbox and spends no SMTP quota)."""
-    throttle, keys = account_mail_throttle(), [f"to:{user.email}"]
+def _send(
+    template: str, user: User, subject: LazyString, *, to: str | None = None, **context
+) -> None:
+    """Write to `user` (at `to`, their address unless given) in their language, whatever
+    the language of the page that asked; past ACCOUNT_MAILS_PER_HOUR to that address,
+    nothing (logged; the page answers as usual, so asking again and again floods no inbox
+    and spends no SMTP quota)."""
+    to = to or user.email
+    throttle, keys = account_mail_throttle(), [f"to:{to}"]
     if throttle.retry_after(keys):
         log.warning("not sent %s to user %s: its hourly limit is reached", template, user.id)
         return
@@ -375,7 +442,7 @@ def _send(template: str, user: User, subject: LazyString, **context) -> None:
         text = render_template(f"{template}.txt", user=user, **context)
         subject = str(subject)
     try:
-        send_email(to=user.email, subject=subject, text=text)
+        send_email(to=to, subject=subject, text=text)
     except MailError as error:
         raise EmailNotSent(_not_sent_reason(error)) from error
 

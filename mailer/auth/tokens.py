@@ -1,8 +1,9 @@
-"""Signed, expiring tokens for links in emails (confirm an address, reset a password).
+"""Signed, expiring tokens for links in emails (confirm an address, reset a password,
+change the address).
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
-A token carries a fingerprint of what it acts on (the email to confirm, the current
-password hash), so it stops working once it has been used. One made under an earlier
+A token carries a fingerprint of what it acts on (the email to confirm or change, the
+current password hash), so it stops working once it has been used. One made under an earlier
 SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
 """
 
@@ -18,7 +19,8 @@ from mailer.models import User
 
 CONFIRM = "confirm-email"
 RESET = "reset-password"
-MAX_AGE = {CONFIRM: 3 * 24 * 3600, RESET: 2 * 3600}
+CHANGE_EMAIL = "change-email"  # carries the new address as "to"
+MAX_AGE = {CONFIRM: 3 * 24 * 3600, RESET: 2 * 3600, CHANGE_EMAIL: 24 * 3600}
 
 
 def _serializer(purpose: str) -> URLSafeTimedSerializer:
@@ -26,17 +28,25 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user: User, purpose: str) -> str:
-    state = user.email if purpose == CONFIRM else user.password_hash
+    state = user.password_hash if purpose == RESET else user.email
     return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 
-def make_token(user: User, purpose: str) -> str:
-    return _serializer(purpose).dumps({"id": user.id, "fp": _fingerprint(user, purpose)})
+def make_token(user: User, purpose: str, **claims: str) -> str:
+    """`claims`: what else the link says (CHANGE_EMAIL's new address, "to")."""
+    data = {"id": user.id, "fp": _fingerprint(user, purpose), **claims}
+    return _serializer(purpose).dumps(data)
 
 
 def read_token(token: str, purpose: str, *, expired_too: bool = False) -> User | None:
     """The user a valid, unexpired (or with `expired_too`, expired), unused token was made
     for; None otherwise."""
+    read = read_claims(token, purpose, expired_too=expired_too)
+    return read[0] if read is not None else None
+
+
+def read_claims(token: str, purpose: str, *, expired_too: bool = False) -> tuple[User, dict] | None:
+    """read_token's user, with everything the token says."""
     try:
         max_age = None if expired_too else MAX_AGE[purpose]
         data = _serializer(purpose).loads(token, max_age=max_age)
@@ -47,4 +57,4 @@ def read_token(token: str, purpose: str, *, expired_too: bool = False) -> User |
     user = db.session.get(User, data.get("id"))
     if user is None or data.get("fp") != _fingerprint(user, purpose):
         return None
-    return user
+    return user, data

@@ -92,6 +92,12 @@ def _confirm_token(objs: Objects) -> dict:
     return {"token": tokens.make_token(waiting, tokens.CONFIRM)}
 
 
+def _change_email_token(objs: Objects) -> dict:
+    from mailer.auth import tokens
+
+    return {"token": tokens.make_token(objs.user, tokens.CHANGE_EMAIL, to="new@example.com")}
+
+
 def _reset_token(objs: Objects) -> dict:
     from mailer.auth import tokens
 
@@ -161,6 +167,8 @@ ACCESS: dict[str, Rule] = {
     "auth.forgot_password": Rule(PUBLIC),
     "auth.reset_password": Rule(PUBLIC, args=_reset_token),
     "auth.change_password": Rule(LOGGED_IN),
+    "auth.change_email_request": Rule(LOGGED_IN),
+    "auth.change_email": Rule(PUBLIC, args=_change_email_token),
     "auth.profile": Rule(LOGGED_IN),
     # The superuser is sent back to the profile: nobody would be left to run the panel.
     "auth.delete_account": Rule(_access(OK, anonymous=LOGIN, superuser=302)),

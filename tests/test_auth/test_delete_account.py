@@ -31,10 +31,10 @@ def test_the_page_says_what_goes_with_the_account_and_what_stays(client, login, 
     page = _page(client.get("/auth/delete-account"))
 
     for said in (
-        "2 clients",
-        "1 message",
-        "1 mailing, with its runs",
-        "1 attempt in the log",
+        "Clients: 2",
+        "Messages: 1",
+        "Mailings, with their runs: 1",
+        "Attempts in the log: 1",
         "The 1 article you wrote stays on the blog, without an author.",
     ):
         assert said in page

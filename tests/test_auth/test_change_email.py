@@ -1,0 +1,136 @@
+"""A user changes their login address: a link to the new address, a note to the old one,
+and the change once the link is opened."""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import timedelta
+
+import pytest
+import time_machine
+
+from mailer.extensions import db
+from mailer.models import User
+from tests import factories
+from tests.test_auth.conftest import link_in
+
+NEW = "new.address@example.com"
+
+
+def _ask(client, email=NEW, password=factories.PASSWORD):
+    return client.post("/auth/change-email", data={"email": email, "current_password": password})
+
+
+def _to(outbox, address: str) -> list:
+    return [message for message in outbox() if message["To"] == address]
+
+
+def _address(user_id: int) -> str:
+    db.session.expire_all()
+    return db.session.get(User, user_id).email
+
+
+def test_the_link_sent_to_the_new_address_changes_the_login_once_its_button_is_pressed(
+    app, client, login, user, outbox, caplog
+):
+    login(user)
+
+    asked = _ask(client, email="  New.Address@Example.com ")
+
+    assert asked.location == "/auth/profile"
+    page = html.unescape(client.get("/auth/profile").text)
+    assert f"We sent a link to {NEW}. Your address changes once you open it." in page
+    [link_email] = _to(outbox, NEW)
+    assert link_email["Subject"] == "Confirm your new email address"
+    [note] = _to(outbox, "user@example.com")
+    assert NEW in note.get_content()
+    assert "change your password" in note.get_content()
+    assert _address(user.id) == "user@example.com"  # nothing changes before the link
+
+    path = link_in(link_email, app.config["BASE_URL"])
+    opened = html.unescape(client.get(path).text)
+    assert f"Log in with {NEW} instead of user@example.com from now on?" in opened
+    assert _address(user.id) == "user@example.com"  # opening the page changes nothing
+
+    with caplog.at_level(logging.INFO, logger="mailer.auth.routes"):
+        changed = client.post(path)
+
+    assert changed.location == "/auth/profile"
+    assert f"Your address is now {NEW}." in html.unescape(client.get("/auth/profile").text)
+    assert _address(user.id) == NEW
+    assert f"user {user.id} changed their login address" in caplog.text
+    assert NEW not in caplog.text
+    logged_in = client.post("/auth/logout")
+    assert logged_in.status_code == 302
+    assert (
+        client.post("/auth/login", data={"email": NEW, "password": factories.PASSWORD}).status_code
+        == 302
+    )
+    assert "invalid or has expired" in html.unescape(
+        client.post(path, follow_redirects=True).text
+    )  # used: the address it was made for is gone
+
+
+def test_a_wrong_password_or_the_same_address_sends_nothing(client, login, user, outbox):
+    login(user)
+
+    wrong = _ask(client, password="not-it")
+    same = _ask(client, email="User@Example.com")
+
+    assert "This is not your current password." in html.unescape(wrong.text)
+    assert "This is already your address." in html.unescape(same.text)
+    assert f'value="{NEW}"' in wrong.text  # the form keeps what was typed
+    assert outbox() == []
+
+
+def test_an_address_another_account_has_gets_the_registration_note_and_changes_nothing(
+    client, login, user, other_user, outbox
+):
+    login(user)
+
+    asked = _ask(client, email=other_user.email)
+
+    assert asked.location == "/auth/profile"  # the same answer as for a free address
+    [note] = outbox()
+    assert note["To"] == other_user.email
+    assert "already have one" in note.get_content()
+    assert _address(user.id) == "user@example.com"
+
+
+def test_an_address_taken_between_the_link_and_the_button_is_refused(
+    app, client, login, user, outbox
+):
+    login(user)
+    _ask(client)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    factories.make_user(NEW)
+
+    response = client.post(path, follow_redirects=True)
+
+    assert "Another account has this address by now." in html.unescape(response.text)
+    assert _address(user.id) == "user@example.com"
+
+
+@pytest.mark.parametrize("dead", ["expired", "forged"])
+def test_a_dead_link_says_so(app, client, login, user, outbox, dead):
+    login(user)
+    _ask(client)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    if dead == "forged":
+        path = path[:-3] + "xyz"
+    later = timedelta(hours=25) if dead == "expired" else timedelta(0)
+
+    with time_machine.travel(later, tick=False):
+        response = client.post(path, follow_redirects=True)
+
+    assert "This link is invalid or has expired. Ask for a new one." in html.unescape(response.text)
+    assert _address(user.id) == "user@example.com"
+
+
+def test_asking_again_and_again_floods_no_inbox(app, client, login, user, outbox, monkeypatch):
+    monkeypatch.setitem(app.config, "ACCOUNT_MAILS_PER_HOUR", 2)
+    login(user)
+    for _ in range(3):
+        _ask(client)
+    assert len(_to(outbox, NEW)) == 2
