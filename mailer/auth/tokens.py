@@ -3,8 +3,8 @@ change the address).
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
 A token carries a fingerprint of what it acts on (the email to confirm or change, the
-current password hash), so it stops working once it has been used. One made under an earlier
-SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
+current password hash), so it stops working once it has been used. One made under an
+earlier SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
 """
 
 from __future__ import annotations
