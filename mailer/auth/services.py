@@ -15,6 +15,7 @@ from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 from werkzeug.datastructures import FileStorage
 
 from mailer.auth import sessions, tokens
@@ -186,12 +187,17 @@ def change_email(token: str) -> User | None:
     if found is None:
         return None
     user, new_email = found
+    taken = AccountError(_l("Another account has this address by now."))
     if User.by_email(new_email) is not None:
-        raise AccountError(_l("Another account has this address by now."))
+        raise taken
     user.email = new_email
     if not user.is_confirmed:  # opening the link proves the address
         user.confirmed_at = utcnow()
-    db.session.flush()
+    try:
+        db.session.flush()
+    except IntegrityError:  # another account took it between the check and the change
+        db.session.rollback()
+        raise taken from None
     return user
 
 

@@ -134,3 +134,20 @@ def test_asking_again_and_again_floods_no_inbox(app, client, login, user, outbox
     for _ in range(3):
         _ask(client)
     assert len(_to(outbox, NEW)) == 2
+
+
+def test_an_address_taken_in_the_instant_before_the_change_is_refused_by_the_database(
+    app, client, login, user, outbox, monkeypatch
+):
+    """The check and the change are two statements: another account may take the address
+    in between (here, it is in the table before the check looks, which then looks away)."""
+    login(user)
+    _ask(client)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    factories.make_user(NEW)
+    monkeypatch.setattr(User, "by_email", classmethod(lambda cls, email: None))
+
+    response = client.post(path, follow_redirects=True)
+
+    assert "Another account has this address by now." in html.unescape(response.text)
+    assert _address(user.id) == "user@example.com"
