@@ -1,4 +1,5 @@
-"""The owner's message screens: list, create, edit, delete, preview for a client."""
+"""The owner's message screens: list, create, edit, delete, preview for a client, and a
+test email of it to the owner."""
 
 from __future__ import annotations
 
