@@ -21,6 +21,7 @@ from typing import NamedTuple
 
 from flask import Flask, current_app
 from rq_scheduler import Scheduler
+from werkzeug.utils import import_string
 
 from mailer.delivery.jobs import periodic_queue_name
 from mailer.outages import REDIS_DOWN
@@ -149,20 +150,16 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
 
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:
-    """Call dispatch every SCHEDULER_INTERVAL_SECONDS, read the inbox every
-    INBOX_INTERVAL_SECONDS when INBOX_SERVER is set, and forget the logins that ended every
-    FORGET_LOGINS_SECONDS, in-process, until `stop` is set.
+    """Run the periodic jobs rq-scheduler would (`periodic_jobs`: dispatch, the inbox's
+    reading when INBOX_SERVER is set, forgetting ended logins), each at its interval,
+    in-process, until `stop` is set.
 
     Dispatch also puts due retries and stalled deliveries back on the queue.
     """
-    from mailer.delivery import dispatch, jobs
-
-    tasks = [("dispatch", dispatch.dispatch_due, app.config["SCHEDULER_INTERVAL_SECONDS"])]
-    if app.config["INBOX_SERVER"]:
-        tasks.append(
-            ("reading the inbox", jobs.read_inbox_job, app.config["INBOX_INTERVAL_SECONDS"])
-        )
-    tasks.append(("forgetting ended logins", jobs.forget_ended_logins_job, FORGET_LOGINS_SECONDS))
+    tasks = [
+        (job.func.rsplit(".", 1)[1], import_string(job.func), job.interval_seconds)
+        for job in periodic_jobs(app)
+    ]
     log.info(
         "embedded scheduler started: %s",
         ", ".join(f"{name} every {interval}s" for name, _, interval in tasks),
