@@ -126,9 +126,7 @@ def message_send_test(message_id: int):
     """Send the message to its owner, as the client picked in the preview would get it."""
     message = _own_message(message_id)
     client_id = request.form.get("client_id", type=int)
-    chosen = None
-    if client_id is not None:
-        chosen = Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
+    chosen = _own_client(client_id) if client_id is not None else None
     back = redirect(url_for("mailings.message_preview", message_id=message.id, client_id=client_id))
     throttle, keys = test_email_throttle(), [f"user:{current_user.id}"]
     wait = throttle.retry_after(keys)
@@ -194,6 +192,10 @@ def _preview_client(client_id: int | None, choices: list[Client]) -> Client | No
     for client in choices:
         if client.id == client_id:
             return client
+    return _own_client(client_id)
+
+
+def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
 
 
