@@ -1,4 +1,4 @@
-"""The owner's mailing screens: list, create, edit, detail, delete, disable, enable."""
+"""The owner's mailing screens: list, create, edit, detail, copy, delete, disable, enable."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from mailer.mailings.mailing_forms import (
 from mailer.mailings.pagination import page_number
 from mailer.mailings.send_routes import mailing_progress
 from mailer.models import Mailing, Message, utcnow
+from mailer.models.mailings import NAME_MAX
 
 FREQUENCY_LABELS = {choice.value: choice.label for choice in FREQUENCY_CHOICES}
 # A send time this many dispatch ticks past, still unclaimed, is late: the page says so.
@@ -141,6 +142,37 @@ def _sent_again_after_send_now(mailing: Mailing):
     return (
         mailing.next_send_at if mailing.next_send_at > utcnow() + dispatch.SEND_NOW_COVERS else None
     )
+
+
+@bp.route("/mailings/<int:mailing_id>/copy", methods=["POST"])
+@login_required
+def mailing_copy(mailing_id: int):
+    """A copy, switched off, opened for editing: its owner checks the times and enables it."""
+    mailing = _own_mailing(mailing_id)
+    try:
+        copy = services.copy_mailing(mailing=mailing, name=_copy_name(mailing.title))
+    except services.MailingError as error:
+        flash(str(error.message), "danger")
+        return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+    db.session.commit()
+    flash(
+        _(
+            "A copy of “%(name)s”, with its clients. It sends nothing until you tick Active "
+            "and save it: check its times first.",
+            name=mailing.title,
+        ),
+        "success",
+    )
+    return redirect(url_for("mailings.mailing_edit", mailing_id=copy.id))
+
+
+def _copy_name(title: str) -> str:
+    """ "<title> (copy)", the title shortened to fit NAME_MAX."""
+    name = _("%(name)s (copy)", name=title)
+    excess = len(name) - NAME_MAX
+    if excess > 0:
+        name = _("%(name)s (copy)", name=title[: len(title) - excess - 1] + "…")
+    return name
 
 
 @bp.route("/mailings/<int:mailing_id>/delete", methods=["POST"])

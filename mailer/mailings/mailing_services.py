@@ -1,4 +1,4 @@
-"""Writes to mailings: create, update, delete, disable, enable.
+"""Writes to mailings: create, update, copy, delete, disable, enable.
 
 Services flush; the caller commits. Validation that needs the database (the
 message and the clients must belong to the mailing's owner) lives here, so a
@@ -28,6 +28,7 @@ from mailer.models import (
     mailing_clients,
     utcnow,
 )
+from mailer.models.mailings import NAME_MAX
 
 # How the clients of a mailing are chosen. "keep" leaves them as they are
 # (editing a mailing whose list is too long to show as checkboxes).
@@ -106,6 +107,39 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
         stopping.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
     counts_changed()
     return mailing
+
+
+def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) -> Mailing:
+    """A copy with the same message, clients and schedule, named `name`, that sends
+    nothing until its owner enables it: they check its times first. A mailing a manager
+    disabled is not copied, since its copy would undo the manager's stop."""
+    if mailing.disabled_by_manager:
+        raise MailingError("is_active", _l("A manager disabled this mailing; it cannot be copied."))
+    now = now or utcnow()
+    copy = Mailing(
+        owner_id=mailing.owner_id,
+        owner=mailing.owner,
+        name=name[:NAME_MAX],
+        message_id=mailing.message_id,
+        start_at=mailing.start_at,
+        end_at=mailing.end_at,
+        frequency=mailing.frequency,
+        timezone=mailing.timezone,
+        is_active=False,
+        disabled_by=mailing.owner,
+        disabled_at=now,
+    )
+    _schedule(copy, now, has_runs=False)
+    db.session.add(copy)
+    db.session.flush()
+    same_clients = select(literal(copy.id), mailing_clients.c.client_id).where(
+        mailing_clients.c.mailing_id == mailing.id
+    )
+    db.session.execute(
+        insert(mailing_clients).from_select(["mailing_id", "client_id"], same_clients)
+    )
+    counts_changed()
+    return copy
 
 
 def delete_mailing(*, mailing: Mailing) -> None:

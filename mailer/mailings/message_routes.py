@@ -1,5 +1,5 @@
-"""The owner's message screens: list, create, edit, delete, preview for a client, and a
-test email of it to the owner."""
+"""The owner's message screens: list, create (new, or as a copy), edit, delete, preview for
+a client, and a test email of it to the owner."""
 
 from __future__ import annotations
 
@@ -45,7 +45,11 @@ def message_list():
 @bp.route("/messages/new", methods=["GET", "POST"])
 @login_required
 def message_create():
-    form = MessageForm()
+    """A new message; `?copy=<id>` starts it as a copy of one of the owner's (nothing is
+    saved until they save it)."""
+    copy_id = request.args.get("copy", type=int)
+    source = _own_message(copy_id) if copy_id is not None else None
+    form = MessageForm(obj=source)
     if _checked(form):
         try:
             message = services.create_message(owner=current_user, data=form.data_for_model())
@@ -55,7 +59,7 @@ def message_create():
             db.session.commit()
             flash(_("Message saved."), "success")
             return redirect(url_for("mailings.message_preview", message_id=message.id))
-    return render_template("mailings/messages/form.html", form=form, message=None)
+    return render_template("mailings/messages/form.html", form=form, message=None, source=source)
 
 
 @bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])

@@ -206,6 +206,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.mailing_create": Rule(LOGGED_IN),
     "mailings.mailing_detail": Rule(OWNED, args=_mailing),
     "mailings.mailing_edit": Rule(OWNED, args=_mailing),
+    "mailings.mailing_copy": Rule(OWNED, ok=302, args=_mailing),
     "mailings.mailing_delete": Rule(OWNED, ok=302, args=_mailing),
     "mailings.mailing_disable": Rule(OWNED, ok=302, args=_mailing),
     "mailings.mailing_enable": Rule(OWNED, ok=302, args=_mailing),

@@ -1,4 +1,4 @@
-"""The owner's mailing screens: create, edit, list, detail, delete, disable/enable."""
+"""The owner's mailing screens: create, edit, list, detail, copy, delete, disable/enable."""
 
 from __future__ import annotations
 
@@ -542,6 +542,116 @@ def test_owner_disables_and_enables_their_mailing(login, user, message, clients)
     assert db.session.get(Mailing, mailing.id).disabled_by_id is None
 
 
+def test_a_copy_has_the_clients_message_and_schedule_and_sends_nothing_until_enabled(
+    login, user, message, clients
+):
+    start = datetime(2031, 3, 1, 6, 0, tzinfo=UTC)
+    mailing = factories.make_mailing(
+        user,
+        message=message,
+        clients=clients,
+        name="Spring",
+        start_at=start,
+        end_at=start + timedelta(days=90),
+        frequency="weekly",
+        timezone="Europe/Moscow",
+    )
+    browser = login(user)
+
+    response = browser.post(f"/mailings/{mailing.id}/copy")
+
+    db.session.expire_all()
+    copy = db.session.scalars(db.select(Mailing).where(Mailing.id != mailing.id)).one()
+    assert response.headers["Location"].endswith(f"/mailings/{copy.id}/edit")
+    assert (copy.name, copy.message_id, copy.frequency, copy.timezone) == (
+        "Spring (copy)",
+        message.id,
+        "weekly",
+        "Europe/Moscow",
+    )
+    assert (copy.start_at, copy.end_at) == (mailing.start_at, mailing.end_at)
+    assert client_ids_of(copy.id) == {client.id for client in clients}
+    assert (copy.is_active, copy.disabled_by_id) == (False, user.id)
+    assert copy.next_send_at == start  # ready for when it is enabled
+    page = browser.get(response.headers["Location"]).get_data(as_text=True)
+    assert "A copy of “Spring”, with its clients" in page
+    assert 'value="Spring (copy)"' in page
+
+    # Ticking Active and saving sends it, to the same clients (kept, not ticked again).
+    browser.post(
+        f"/mailings/{copy.id}/edit",
+        data=form_data(
+            message, [], client_scope="keep", name="Spring again", start_at="2031-03-01T09:00"
+        ),
+    )
+    db.session.expire_all()
+    saved = db.session.get(Mailing, copy.id)
+    assert (saved.name, saved.is_active) == ("Spring again", True)
+    assert client_ids_of(copy.id) == {client.id for client in clients}
+    assert client_ids_of(mailing.id) == {client.id for client in clients}
+
+
+def test_a_copy_of_a_mailing_with_no_name_or_a_long_one_is_named_to_fit(
+    login, user, message, clients
+):
+    unnamed = factories.make_mailing(user, message=message, clients=clients)
+    long = factories.make_mailing(user, message=message, clients=clients, name="x" * 200)
+    browser = login(user)
+
+    browser.post(f"/mailings/{unnamed.id}/copy")
+    browser.post(f"/mailings/{long.id}/copy")
+
+    db.session.expire_all()
+    names = db.session.scalars(
+        db.select(Mailing.name).where(Mailing.id.not_in([unnamed.id, long.id]))
+    ).all()
+    assert sorted(names) == sorted(["Spring news (copy)", "x" * 192 + "… (copy)"])
+
+
+def test_a_mailing_whose_schedule_has_passed_is_copied_and_its_times_are_asked_for_again(
+    login, user, message, clients
+):
+    start = utcnow() - timedelta(days=60)
+    mailing = factories.make_mailing(
+        user, message=message, clients=clients, start_at=start, end_at=start + timedelta(days=1)
+    )
+    browser = login(user)
+    copy_url = browser.post(f"/mailings/{mailing.id}/copy").headers["Location"]
+
+    page = browser.post(
+        copy_url,
+        data=form_data(
+            message,
+            [],
+            client_scope="keep",
+            start_at="2020-01-01T09:00",
+            end_at="2020-01-02T09:00",
+            frequency="once",
+        ),
+    ).get_data(as_text=True)
+
+    assert "The end has passed: this mailing would never send" in page
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Mailing.is_active).order_by(Mailing.id)).all() == [
+        True,
+        False,
+    ]
+
+
+def test_a_mailing_a_manager_disabled_cannot_be_copied(login, user, manager, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    login(manager).post(f"/manager/mailings/{mailing.id}/disable")
+    browser = login(user)
+    assert "Make a copy" not in browser.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+
+    response = browser.post(f"/mailings/{mailing.id}/copy", follow_redirects=True)
+
+    assert "A manager disabled this mailing; it cannot be copied." in response.get_data(
+        as_text=True
+    )
+    assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 1
+
+
 def test_saving_as_active_does_not_undo_a_managers_disable(login, user, manager, message, clients):
     mailing = factories.make_mailing(user, message=message, clients=clients)
     login(manager).post(f"/manager/mailings/{mailing.id}/disable")
@@ -566,6 +676,7 @@ def test_saving_as_active_does_not_undo_a_managers_disable(login, user, manager,
         ("post", "/mailings/{id}/delete"),
         ("post", "/mailings/{id}/disable"),
         ("post", "/mailings/{id}/enable"),
+        ("post", "/mailings/{id}/copy"),
     ],
 )
 def test_another_users_mailing_is_not_found(login, user, other_user, method, path):

@@ -1,4 +1,5 @@
-"""The owner's message screens: list, create, edit, delete, preview for a chosen client."""
+"""The owner's message screens: list, create (or copy), edit, delete, preview for a chosen
+client."""
 
 from __future__ import annotations
 
@@ -174,6 +175,8 @@ def test_message_used_by_a_mailing_cannot_be_deleted(login, user):
         ("get", "/messages/{id}/edit"),
         ("post", "/messages/{id}/edit"),
         ("post", "/messages/{id}/delete"),
+        ("get", "/messages/new?copy={id}"),
+        ("post", "/messages/new?copy={id}"),
     ],
 )
 def test_another_users_message_is_not_found(login, user, other_user, method, path):
@@ -183,6 +186,31 @@ def test_another_users_message_is_not_found(login, user, other_user, method, pat
     )
     assert response.status_code == 404
     assert _messages(other_user)[0].subject == "Theirs"
+    assert _messages(user) == []
+
+
+def test_a_copy_starts_as_the_original_and_is_saved_as_a_new_message(login, user):
+    original = factories.make_message(
+        user, "Spring news", body_text="Dear {{ client.full_name }}", body_html="<p>Dear</p>"
+    )
+    browser = login(user)
+    preview = browser.get(f"/messages/{original.id}").text
+    assert f'href="/messages/new?copy={original.id}"' in preview
+
+    form = browser.get(f"/messages/new?copy={original.id}").text
+
+    assert "A copy of “Spring news”: change what you like" in form
+    assert 'value="Spring news"' in form
+    assert "Dear {{ client.full_name }}" in form
+    assert "&lt;p&gt;Dear&lt;/p&gt;" in form
+    assert f'href="/messages/{original.id}">Cancel' in form
+    assert len(_messages(user)) == 1  # nothing saved by opening it
+    response = browser.post(
+        f"/messages/new?copy={original.id}",
+        data={"subject": "Summer news", "body_text": "Dear {{ client.full_name }}"},
+    )
+    assert response.status_code == 302
+    assert [m.subject for m in _messages(user)] == ["Spring news", "Summer news"]
 
 
 def test_preview_renders_for_the_first_client_by_default_and_a_chosen_one(login, user):
