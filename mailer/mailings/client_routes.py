@@ -1,4 +1,5 @@
-"""The owner's client screens: list, create, edit, delete, CSV import and export."""
+"""The owner's client screens: list, create, edit, delete (one, or those ticked), CSV import
+and export."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
@@ -30,6 +32,8 @@ UPLOAD_FIELD = "upload"
 REPORT_MAX_LINES = 1000
 # The list's search, sort and page: editing or deleting a client comes back to them.
 LIST_ARGS = ("q", "sort", "page")
+# The confirmation of a deletion of many names this many of them; it counts them all.
+DELETE_MANY_NAMED = 50
 
 
 def _own_client(client_id: int) -> Client:
@@ -112,6 +116,33 @@ def client_delete(client_id: int):
     commit_retrying_deadlocks(lambda: services.delete_client(client=client), "a client's deletion")
     counts_changed()
     flash(_("Client deleted."), "success")
+    return _back_to_list()
+
+
+@bp.route("/clients/delete", methods=["POST"])
+@login_required
+def client_delete_many():
+    """The clients ticked on the list: a page that says what goes, then its confirmation."""
+    ids = request.form.getlist("client_ids", type=int)
+    chosen = Client.owned_by(current_user).filter(Client.id.in_(set(ids)))
+    clients = chosen.order_by(Client.email).all()
+    if not clients:
+        flash(_("Tick the clients to delete first."), "warning")
+        return _back_to_list()
+    if request.form.get("confirmed") != "yes":
+        return render_template(
+            "mailings/clients/delete_many.html",
+            clients=clients,
+            named=clients[:DELETE_MANY_NAMED],
+            unsubscribed=sum(1 for client in clients if client.unsubscribed_at),
+            list_args=list_args(*LIST_ARGS),
+        )
+    ids = [client.id for client in clients]
+    deleted = commit_retrying_deadlocks(
+        lambda: services.delete_clients(owner=current_user, ids=ids), "clients' deletion"
+    )
+    counts_changed()
+    flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
     return _back_to_list()
 
 

@@ -1,4 +1,4 @@
-"""Writes on clients: create, edit, delete. Services flush; the caller commits."""
+"""Writes on clients: create, edit, delete (one or many). Services flush; the caller commits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
@@ -167,6 +167,16 @@ def update_client(*, client: Client, data: ClientData) -> Client:
     client.comment = data.comment
     _flush_unique()
     return client
+
+
+def delete_clients(*, owner: User, ids: list[int]) -> int:
+    """Delete those of `ids` that are `owner`'s clients, as `delete_client` does, in one
+    statement; returns how many went."""
+    return db.session.execute(
+        delete(Client)
+        .where(Client.owner_id == owner.id, Client.id.in_(set(ids)))
+        .execution_options(synchronize_session=False)
+    ).rowcount
 
 
 def delete_client(*, client: Client) -> None:

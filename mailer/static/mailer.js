@@ -77,3 +77,26 @@ if (previewFrames.length) {
   window.addEventListener("blur", () => setTimeout(markFocusedFrame));  // activeElement is set after
   window.addEventListener("focus", markFocusedFrame);
 }
+
+// A list's rows ticked for an action on them all (deleting clients): the box in the
+// header ticks or clears every row of the page, and the action's button is greyed out
+// while no row is ticked. Without this script the rows are ticked one by one, and the
+// server says when none was.
+const boxesNamed = (name) => [...document.querySelectorAll(`input[type=checkbox][name="${name}"]`)];
+function showTicked() {
+  for (const button of document.querySelectorAll("[data-needs-ticked]")) {
+    button.disabled = !boxesNamed(button.dataset.needsTicked).some((box) => box.checked);
+  }
+  for (const all of document.querySelectorAll("input[data-tick-all]")) {
+    const boxes = boxesNamed(all.dataset.tickAll);
+    const ticked = boxes.filter((box) => box.checked).length;
+    all.checked = ticked > 0 && ticked === boxes.length;
+    all.indeterminate = ticked > 0 && ticked < boxes.length;
+  }
+}
+document.addEventListener("change", (event) => {
+  const name = event.target.dataset?.tickAll;
+  if (name) for (const box of boxesNamed(name)) box.checked = event.target.checked;
+  showTicked();
+});
+window.addEventListener("pageshow", showTicked);  // the back button keeps the boxes' state

@@ -34,9 +34,9 @@ def test_import_preview_confirm_and_delete_with_confirmation(
     page.get_by_role("link", name="Go to clients").click()
     assert page.get_by_text("anna@example.com").is_visible()
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
     assert page.get_by_text("anna@example.com").is_visible()  # dismissed: still there
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("button", name="Delete", exact=True).click()
     assert page.get_by_text("Client deleted.").is_visible()
     assert page.get_by_text("No clients yet.").is_visible()

@@ -1,4 +1,5 @@
-"""The owner's client screens: list, search, sort, pages, create, edit, delete, export."""
+"""The owner's client screens: list, search, sort, pages, create, edit, delete (one or the
+ticked), export."""
 
 from __future__ import annotations
 
@@ -279,6 +280,69 @@ def test_deleting_a_client_removes_it_from_mailings(login, user):
     login(user).post(f"/clients/{client.id}/delete")
     db.session.expire_all()
     assert db.session.get(Mailing, mailing.id).clients == []
+
+
+def test_ticked_clients_are_deleted_after_a_page_that_names_them(login, user):
+    _numbered_clients(user, 120)
+    kept_in_mailing = factories.make_client(user, "kept@example.com")
+    browser = login(user)
+    listing = browser.get("/clients/?q=c0&sort=-email&page=2").text
+    [action] = re.findall(r'<form method="post" action="([^"]+)" id="delete-ticked"', listing)
+    ticked = [int(i) for i in re.findall(r'name="client_ids" value="(\d+)"', listing)[:3]]
+    assert len(ticked) == 3
+    mailing = factories.make_mailing(
+        user, clients=[kept_in_mailing, db.session.get(Client, ticked[0])]
+    )
+    action = html.unescape(action)
+    assert action == "/clients/delete?q=c0&sort=-email&page=2"
+
+    question = browser.post(action, data={"client_ids": ticked})
+
+    assert question.status_code == 200
+    assert "Delete 3 clients?" in question.text
+    names = [db.session.get(Client, i).email for i in ticked]
+    assert all(name in question.text for name in names)
+    assert "unsubscribed" not in question.text
+    assert len(_clients(user)) == 121  # nothing deleted by asking
+
+    done = browser.post(action, data={"client_ids": ticked, "confirmed": "yes"})
+
+    assert done.location == "/clients/?q=c0&sort=-email&page=2"
+    assert not {c.email for c in _clients(user)} & set(names)
+    assert len(_clients(user)) == 118
+    assert [c.email for c in db.session.get(Mailing, mailing.id).clients] == ["kept@example.com"]
+    assert "3 clients deleted." in browser.get(done.location).text
+
+
+def test_deleting_ticked_clients_warns_of_those_who_unsubscribed_and_names_fifty(login, user):
+    _numbered_clients(user, 60)
+    factories.make_client(user, "gone@example.com", unsubscribed_at=utcnow())
+    ids = [c.id for c in _clients(user)]
+
+    page = login(user).post("/clients/delete", data={"client_ids": ids}).text
+
+    assert "Delete 61 clients?" in page
+    assert "1 of them unsubscribed, and deleting forgets it" in page
+    [named] = re.findall(r'<ul class="user-text" id="clients-to-delete">(.*?)</ul>', page, re.S)
+    assert named.count("<li>") == 50
+    assert "and 11 more" in named
+    assert page.count('name="client_ids"') == 61  # the confirmation deletes them all
+
+
+def test_deleting_with_nothing_ticked_or_only_another_users_clients_deletes_nothing(
+    login, user, other_user
+):
+    mine = factories.make_client(user, "mine@example.com")
+    theirs = factories.make_client(other_user, "theirs@example.com")
+    browser = login(user)
+
+    for data in ({}, {"client_ids": [theirs.id], "confirmed": "yes"}):
+        answer = browser.post("/clients/delete", data=data, follow_redirects=True)
+        assert "Tick the clients to delete first." in answer.text
+
+    browser.post("/clients/delete", data={"client_ids": [mine.id, theirs.id], "confirmed": "yes"})
+    assert _clients(user) == []
+    assert [c.email for c in _clients(other_user)] == ["theirs@example.com"]
 
 
 @pytest.mark.parametrize(
