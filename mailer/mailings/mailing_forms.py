@@ -137,13 +137,13 @@ class MailingForm(FlaskForm):
         )
 
 
-class ManagerMailingFilterForm(FlaskForm):
-    """Filters of the managers' list; read from the query string, so no CSRF."""
+class MailingFilterForm(FlaskForm):
+    """Filters of a list of mailings; read from the query string, so no CSRF."""
 
     class Meta:
         csrf = False
 
-    owner = StringField(_l("Owner email"))
+    q = StringField(_l("Name or subject"))
     status = SelectField(
         _l("Status"),
         choices=[
@@ -155,3 +155,9 @@ class ManagerMailingFilterForm(FlaskForm):
         ],
         default="",
     )
+
+
+class ManagerMailingFilterForm(MailingFilterForm):
+    """The managers' list filters by owner too."""
+
+    owner = StringField(_l("Owner email"))

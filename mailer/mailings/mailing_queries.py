@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Client, Mailing, Run, User, mailing_clients
+from mailer.models import Client, Mailing, Message, Run, User, mailing_clients
 
 PER_PAGE = 25
 # The form shows at most this many clients as checkboxes; beyond it the
@@ -37,6 +37,25 @@ def mailings_query(owner: User | None = None):
     return query.options(
         joinedload(Mailing.message), joinedload(Mailing.owner), joinedload(Mailing.disabled_by)
     ).order_by(Mailing.id.desc())
+
+
+def filtered(query, *, search: str = "", status: str = ""):
+    """Those of the mailings `query` reads whose name or message subject contains `search`
+    (any case; % and _ as typed), in `status`: "disabled" (switched off, whatever their
+    schedule), or "created", "started" or "completed" (switched on and so far on it)."""
+    typed = search.strip().lower()
+    if typed:
+        query = query.join(Mailing.message).filter(
+            or_(
+                func.lower(Mailing.name).contains(typed, autoescape=True),
+                func.lower(Message.subject).contains(typed, autoescape=True),
+            )
+        )
+    if status == "disabled":
+        query = query.filter(Mailing.is_active.is_(False))
+    elif status in ("created", "started", "completed"):
+        query = query.filter(Mailing.status == status, Mailing.is_active.is_(True))
+    return query
 
 
 def _summaries(run_filter) -> list[tuple[int, RunSummary]]:

@@ -20,6 +20,7 @@ from mailer.mailings.mailing_forms import (
     FREQUENCY_CHOICES,
     ONCE_WINDOW,
     SCOPE_CHOICES,
+    MailingFilterForm,
     MailingForm,
 )
 from mailer.mailings.pagination import page_number
@@ -44,11 +45,20 @@ def _own_mailing(mailing_id: int) -> Mailing:
 @bp.route("/mailings/")
 @login_required
 def mailing_list():
-    page = mailing_queries.mailings_query(current_user).paginate(
-        page=page_number(), per_page=mailing_queries.PER_PAGE
+    form = MailingFilterForm(request.args)
+    search = (form.q.data or "").strip()
+    query = mailing_queries.filtered(
+        mailing_queries.mailings_query(current_user), search=search, status=form.status.data
     )
+    page = query.paginate(page=page_number(), per_page=mailing_queries.PER_PAGE)
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
-    return render_template("mailings/mailings/list.html", page=page, last_runs=last_runs)
+    return render_template(
+        "mailings/mailings/list.html",
+        form=form,
+        filtering=bool(search or form.status.data),
+        page=page,
+        last_runs=last_runs,
+    )
 
 
 @bp.route("/mailings/new", methods=["GET", "POST"])

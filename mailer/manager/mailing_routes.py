@@ -28,10 +28,7 @@ def mailings():
     query = mailing_queries.mailings_query().join(Mailing.owner)
     if form.owner.data and form.owner.data.strip():
         query = query.filter(User.email.contains(form.owner.data.strip().lower(), autoescape=True))
-    if form.status.data == "disabled":
-        query = query.filter(Mailing.is_active.is_(False))
-    elif form.status.data in ("created", "started", "completed"):
-        query = query.filter(Mailing.status == form.status.data, Mailing.is_active.is_(True))
+    query = mailing_queries.filtered(query, search=form.q.data or "", status=form.status.data)
     page = query.paginate(page=page_number(), per_page=mailing_queries.PER_PAGE)
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
     return render_template("manager/mailings.html", form=form, page=page, last_runs=last_runs)

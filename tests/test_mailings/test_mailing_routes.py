@@ -508,6 +508,33 @@ def test_list_shows_status_next_send_and_last_result(login, user, message, clien
     assert "1 failed" in page
 
 
+def test_list_finds_mailings_by_name_or_subject_in_any_case_and_by_status(
+    login, user, other_user, clients
+):
+    spring = factories.make_message(user, subject="Весенние новости")
+    factories.make_mailing(user, message=spring, clients=clients, name="Март", status="started")
+    factories.make_mailing(user, message=spring, clients=clients, name="Апрель", is_active=False)
+    factories.make_mailing(user, clients=clients, name="Black Friday 50%")
+    factories.make_mailing(other_user, message=factories.make_message(other_user, "Весна"))
+    browser = login(user)
+
+    def listed(**query) -> list[str]:
+        page = browser.get("/mailings/", query_string=query).get_data(as_text=True)
+        return re.findall(r'<a href="/mailings/\d+">([^<]+)</a>', page)
+
+    assert sorted(listed(q="ВЕСЕН")) == ["Апрель", "Март"]  # the message's subject
+    assert listed(q="апр") == ["Апрель"]  # the name
+    assert listed(q="0%") == ["Black Friday 50%"]  # % as typed
+    assert listed(q="весна") == []  # another user's
+    assert listed(status="disabled") == ["Апрель"]
+    assert listed(status="started") == ["Март"]
+    assert listed(q="весен", status="created") == []
+    empty = browser.get("/mailings/?q=nothing").get_data(as_text=True)
+    assert "No mailings match." in empty
+    assert "Create your first mailing" not in empty
+    assert 'value="nothing"' in empty  # the filter keeps what was typed
+
+
 def test_list_tells_a_new_user_what_to_do(login, user):
     page = login(user).get("/mailings/").get_data(as_text=True)
     assert "Create your first mailing" in page

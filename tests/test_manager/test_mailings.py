@@ -71,7 +71,7 @@ def _active_mailings(home) -> int:
     return int(re.search(r'data-count="active_mailings">(\d+)<', home.text).group(1))
 
 
-def test_manager_filters_by_owner_and_status(login, manager, mailings):
+def test_manager_filters_by_owner_name_or_subject_and_status(login, manager, mailings):
     browser = login(manager)
     by_owner = browser.get("/manager/mailings?owner=OTHER@").get_data(as_text=True)
     assert "Oscar promo" in by_owner
@@ -79,6 +79,9 @@ def test_manager_filters_by_owner_and_status(login, manager, mailings):
     by_status = browser.get("/manager/mailings?status=started").get_data(as_text=True)
     assert "Ursula news" in by_status
     assert "Oscar promo" not in by_status
+    by_subject = browser.get("/manager/mailings?q=PROMO").get_data(as_text=True)
+    assert "Oscar promo" in by_subject
+    assert "Ursula news" not in by_subject
 
 
 def test_manager_disables_any_mailing_and_the_owner_sees_who_and_when(
