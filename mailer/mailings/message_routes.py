@@ -7,6 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import func, or_
 
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof
@@ -34,12 +35,22 @@ def _own_message(message_id: int) -> Message:
 @bp.route("/messages/")
 @login_required
 def message_list():
-    page = (
-        Message.owned_by(current_user)
-        .order_by(Message.updated_at.desc(), Message.id.desc())
-        .paginate(page=page_number(), per_page=PER_PAGE, error_out=False)
+    """The owner's messages, last changed first; `?q=` finds those whose subject or text
+    contains it (any case; % and _ as typed)."""
+    search = request.args.get("q", "").strip()
+    query = Message.owned_by(current_user)
+    if search:
+        typed = search.lower()
+        query = query.filter(
+            or_(
+                func.lower(Message.subject).contains(typed, autoescape=True),
+                func.lower(Message.body_text).contains(typed, autoescape=True),
+            )
+        )
+    page = query.order_by(Message.updated_at.desc(), Message.id.desc()).paginate(
+        page=page_number(), per_page=PER_PAGE, error_out=False
     )
-    return render_template("mailings/messages/list.html", page=page_or_404(page))
+    return render_template("mailings/messages/list.html", page=page_or_404(page), search=search)
 
 
 @bp.route("/messages/new", methods=["GET", "POST"])

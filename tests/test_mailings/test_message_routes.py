@@ -32,6 +32,26 @@ def test_list_shows_only_own_messages(login, user, other_user):
     assert "Theirs" not in page
 
 
+def test_list_finds_messages_by_subject_or_text_in_any_case(login, user, other_user):
+    factories.make_message(user, "Весенние новости", body_text="Скидки до 50%")
+    factories.make_message(user, "Weekly digest", body_text="Spring is here")
+    factories.make_message(user, "Invoice", body_text="Pay by Friday")
+    factories.make_message(other_user, "Spring for them")
+    browser = login(user)
+
+    def listed(search: str) -> list[str]:
+        page = browser.get("/messages/", query_string={"q": search}).text
+        return sorted(re.findall(r'<a href="/messages/\d+">([^<]+)</a>', page))
+
+    assert listed("SPRING") == ["Weekly digest"]  # in the text; not another user's
+    assert listed("весен") == ["Весенние новости"]
+    assert listed("0%") == ["Весенние новости"]  # % as typed
+    assert listed("") == ["Invoice", "Weekly digest", "Весенние новости"]
+    empty = browser.get("/messages/?q=nothing").text
+    assert "No messages match “nothing”." in empty
+    assert "No messages yet" not in empty
+
+
 def test_create_message_with_placeholders(login, user):
     response = login(user).post(
         "/messages/new",
