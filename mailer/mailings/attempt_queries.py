@@ -16,6 +16,7 @@ from sqlalchemy.orm import contains_eager
 
 from mailer.mailings.pagination import CappedPagination
 from mailer.models import Attempt, Client, Mailing, Message, Run, User
+from mailer.models.search import contains_as_typed
 
 PER_PAGE = 50
 CSV_HEADER = [
@@ -76,9 +77,7 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
     if end is not None:
         query = query.filter(Attempt.attempted_at < end)
     if filters.owner_email.strip():
-        owners = select(User.id).where(
-            User.email.contains(filters.owner_email.strip().lower(), autoescape=True)
-        )
+        owners = select(User.id).where(contains_as_typed(User.email, filters.owner_email.strip()))
         query = query.filter(Attempt.owner_id.in_(owners))
     return query
 

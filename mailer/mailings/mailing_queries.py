@@ -11,6 +11,7 @@ from sqlalchemy.orm import joinedload
 from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import Client, Mailing, Message, Run, User, mailing_clients
+from mailer.models.search import contains_as_typed
 
 PER_PAGE = 25
 # The form shows at most this many clients as checkboxes; beyond it the
@@ -43,13 +44,10 @@ def filtered(query, *, search: str = "", status: str = ""):
     """Those of the mailings `query` reads whose name or message subject contains `search`
     (any case; % and _ as typed), in `status`: "disabled" (switched off, whatever their
     schedule), or "created", "started" or "completed" (switched on and so far on it)."""
-    typed = search.strip().lower()
-    if typed:
+    search = search.strip()
+    if search:
         query = query.join(Mailing.message).filter(
-            or_(
-                func.lower(Mailing.name).contains(typed, autoescape=True),
-                func.lower(Message.subject).contains(typed, autoescape=True),
-            )
+            or_(contains_as_typed(Mailing.name, search), contains_as_typed(Message.subject, search))
         )
     if status == "disabled":
         query = query.filter(Mailing.is_active.is_(False))

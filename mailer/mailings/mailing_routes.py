@@ -177,7 +177,8 @@ def mailing_copy(mailing_id: int):
 
 
 def _copy_name(title: str) -> str:
-    """ "<title> (copy)", the title shortened to fit NAME_MAX."""
+    """The copy's name: "<title> (copy)" in the viewer's language, the title shortened to
+    fit NAME_MAX."""
     name = _("%(name)s (copy)", name=title)
     excess = len(name) - NAME_MAX
     if excess > 0:

@@ -7,7 +7,7 @@ from flask import current_app, flash, redirect, render_template, request, url_fo
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_
+from sqlalchemy import or_
 
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof
@@ -21,6 +21,7 @@ from mailer.mailings.client_queries import clients_query
 from mailer.mailings.message_forms import MessageForm
 from mailer.mailings.pagination import page_number, page_or_404
 from mailer.models import Client, Message
+from mailer.models.search import contains_as_typed
 
 PER_PAGE = 25
 # The preview's client menu lists this many (of those the search finds); any other
@@ -40,11 +41,10 @@ def message_list():
     search = request.args.get("q", "").strip()
     query = Message.owned_by(current_user)
     if search:
-        typed = search.lower()
         query = query.filter(
             or_(
-                func.lower(Message.subject).contains(typed, autoescape=True),
-                func.lower(Message.body_text).contains(typed, autoescape=True),
+                contains_as_typed(Message.subject, search),
+                contains_as_typed(Message.body_text, search),
             )
         )
     page = query.order_by(Message.updated_at.desc(), Message.id.desc()).paginate(

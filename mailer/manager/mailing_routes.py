@@ -18,6 +18,7 @@ from mailer.mailings.mailing_forms import ManagerMailingFilterForm
 from mailer.mailings.pagination import page_number
 from mailer.manager import bp
 from mailer.models import Mailing, User
+from mailer.models.search import contains_as_typed
 from mailer.permissions import manager_permission, role_required
 
 
@@ -27,7 +28,7 @@ def mailings():
     form = ManagerMailingFilterForm(request.args)
     query = mailing_queries.mailings_query().join(Mailing.owner)
     if form.owner.data and form.owner.data.strip():
-        query = query.filter(User.email.contains(form.owner.data.strip().lower(), autoescape=True))
+        query = query.filter(contains_as_typed(User.email, form.owner.data.strip()))
     query = mailing_queries.filtered(query, search=form.q.data or "", status=form.status.data)
     page = query.paginate(page=page_number(), per_page=mailing_queries.PER_PAGE)
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])

@@ -12,6 +12,7 @@ from mailer.extensions import db
 from mailer.mailings import pagination
 from mailer.manager import bp
 from mailer.models import Client, Mailing, User
+from mailer.models.search import contains_as_typed
 from mailer.permissions import manager_permission, role_required
 
 PER_PAGE = 25
@@ -22,12 +23,8 @@ LIST_ARGS = ("page", "q")
 def _users_query(search: str):
     query = select(User).order_by(User.email)
     if search:
-        typed = search.lower()  # autoescape: % and _ are what was typed, not wildcards
         query = query.where(
-            or_(
-                User.email.contains(typed, autoescape=True),
-                func.lower(User.full_name).contains(typed, autoescape=True),
-            )
+            or_(contains_as_typed(User.email, search), contains_as_typed(User.full_name, search))
         )
     return query
 
