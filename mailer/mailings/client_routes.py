@@ -21,7 +21,7 @@ from mailer.extensions import db
 from mailer.mailings import bp, client_import, client_queries
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
-from mailer.mailings.pagination import list_args, page_number, page_or_404
+from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client
 
@@ -33,6 +33,7 @@ REPORT_MAX_LINES = 1000
 # The list's search, sort and page: editing or deleting a client comes back to them.
 LIST_ARGS = ("q", "sort", "page")
 # The confirmation of a deletion of many names this many of them; it counts them all.
+# (A search deletes at most pagination.COUNT_LIMIT at once, as many as the list counts.)
 DELETE_MANY_NAMED = 50
 
 
@@ -53,8 +54,8 @@ def _back_to_list():
     search, sort, number = _list_view(args)
     if number > 1:
         rest = client_queries.client_page(current_user, search=search, sort=sort, page=number)
-        if not rest.items:  # its last client was deleted: the page before
-            args["page"] = str(number - 1)
+        if not rest.items:  # its last clients were deleted: the last page left
+            args["page"] = str(max(rest.pages, 1))
     return redirect(url_for("mailings.client_list", **args))
 
 
@@ -122,22 +123,40 @@ def client_delete(client_id: int):
 @bp.route("/clients/delete", methods=["POST"])
 @login_required
 def client_delete_many():
-    """The clients ticked on the list: a page that says what goes, then its confirmation."""
-    ids = request.form.getlist("client_ids", type=int)
-    chosen = Client.owned_by(current_user).filter(Client.id.in_(set(ids)))
-    clients = chosen.order_by(Client.email).all()
-    if not clients:
-        flash(_("Tick the clients to delete first."), "warning")
+    """The clients ticked on the list, or every one its search finds (`scope=search`, up
+    to pagination.COUNT_LIMIT): a page that says what goes, then its confirmation."""
+    search = request.args.get("q", "").strip()
+    by_search = request.form.get("scope") == "search" and bool(search)
+    if by_search:
+        chosen = client_queries.clients_query(current_user, search=search)
+    else:
+        ids = request.form.getlist("client_ids", type=int)
+        chosen = Client.owned_by(current_user).filter(Client.id.in_(set(ids)))
+    found = chosen.with_entities(Client.id, Client.unsubscribed_at).order_by(None)
+    rows = found.limit(COUNT_LIMIT + 1).all()
+    if not rows:
+        if by_search:  # deleted meanwhile, in another tab
+            flash(_("No clients match “%(search)s”.", search=search), "warning")
+        else:
+            flash(_("Tick the clients to delete first."), "warning")
         return _back_to_list()
-    if request.form.get("confirmed") != "yes":
+    if len(rows) > COUNT_LIMIT:
+        flash(_("More than %(num)d clients match: narrow the search.", num=COUNT_LIMIT), "warning")
+        return _back_to_list()
+    # What the page counted must be what is deleted: a search may find more by then.
+    changed = by_search and request.form.get("count", type=int) != len(rows)
+    if request.form.get("confirmed") != "yes" or changed:
         return render_template(
             "mailings/clients/delete_many.html",
-            clients=clients,
-            named=clients[:DELETE_MANY_NAMED],
-            unsubscribed=sum(1 for client in clients if client.unsubscribed_at),
+            count=len(rows),
+            named=chosen.order_by(Client.email).limit(DELETE_MANY_NAMED).all(),
+            unsubscribed=sum(1 for row in rows if row.unsubscribed_at),
+            ids=None if by_search else [row.id for row in rows],
+            search=search if by_search else None,
+            changed=changed and request.form.get("confirmed") == "yes",
             list_args=list_args(*LIST_ARGS),
         )
-    ids = [client.id for client in clients]
+    ids = [row.id for row in rows]
     deleted = commit_retrying_deadlocks(
         lambda: services.delete_clients(owner=current_user, ids=ids), "clients' deletion"
     )

@@ -50,3 +50,37 @@ def test_a_user_ticks_a_page_of_clients_unticks_one_and_deletes_the_rest(open_pa
         "boris@example.com"
     ]
     ui.assert_translated()
+
+
+def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
+    owner = factories.make_user("tidy@example.com", locale=ui.lang)
+    for name in ("anna", "anton", "boris"):
+        factories.make_client(owner, f"{name}@old.example.com")
+    factories.make_client(owner, "anna@new.example.com")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    page.get_by_label(ui.t("Search")).first.fill("@old.")
+    page.get_by_label(ui.t("Search")).first.press("Enter")
+
+    page.get_by_role(
+        "button",
+        name=ui.tn("Delete the %(num)d client found", "Delete all %(num)d clients found", 3),
+    ).click()
+
+    expect(page.locator("#matching")).to_have_text(
+        ui.t("All the clients matching “%(search)s”:", search="@old.")
+    )
+    ui.look(page)
+    page.get_by_role(
+        "button", name=ui.tn("Delete %(num)d client", "Delete %(num)d clients", 3)
+    ).click()
+    expect(
+        page.get_by_text(ui.tn("%(num)d client deleted.", "%(num)d clients deleted.", 3))
+    ).to_be_visible()
+    expect(page.get_by_text(ui.t("No clients match “%(search)s”.", search="@old."))).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalars(db.select(Client.email).filter_by(owner_id=owner.id)).all() == [
+        "anna@new.example.com"
+    ]
+    ui.assert_translated()

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select, text
 
 from mailer.extensions import db
-from mailer.mailings import client_queries, pagination
+from mailer.mailings import client_queries, client_routes, pagination
 from mailer.models import Client, Mailing, utcnow
 from tests import factories
 
@@ -327,6 +327,63 @@ def test_deleting_ticked_clients_warns_of_those_who_unsubscribed_and_names_fifty
     assert named.count("<li>") == 50
     assert "and 11 more" in named
     assert page.count('name="client_ids"') == 61  # the confirmation deletes them all
+
+
+def test_every_client_a_search_finds_is_deleted_after_a_page_that_counts_them(
+    login, user, other_user
+):
+    _numbered_clients(user, 120)  # "c0" finds c000-c099
+    factories.make_client(other_user, "c0-theirs@example.com")
+    browser = login(user)
+    listing = browser.get("/clients/?q=c0&page=2").text
+    assert "Delete all 100 clients found" in listing
+
+    question = browser.post("/clients/delete?q=c0&page=2", data={"scope": "search"}).text
+
+    assert "Delete 100 clients?" in question
+    assert "All the clients matching “c0”:" in question
+    assert "c000@example.com" in question
+    assert "and 50 more" in question
+    assert 'name="client_ids"' not in question  # the search again, not 100 ids
+    done = browser.post(
+        "/clients/delete?q=c0&page=2", data={"scope": "search", "count": "100", "confirmed": "yes"}
+    )
+    assert done.location == "/clients/?q=c0&page=1"  # no page 2 left of this search
+    assert [c.email for c in _clients(user)] == [f"c{n}@example.com" for n in range(100, 120)]
+    assert [c.email for c in _clients(other_user)] == ["c0-theirs@example.com"]
+    assert "No clients match “c0”." in browser.get(done.location).text
+    gone = browser.post("/clients/delete?q=c0", data={"scope": "search"}, follow_redirects=True)
+    assert gone.text.count("No clients match “c0”.") == 2  # the warning, and the empty list
+
+
+def test_a_search_that_finds_others_by_the_confirmation_deletes_nothing_and_asks_again(login, user):
+    _numbered_clients(user, 3)
+    browser = login(user)
+    browser.post("/clients/delete?q=c00", data={"scope": "search"})  # counted 3
+    factories.make_client(user, "c00-late@example.com")
+
+    again = browser.post(
+        "/clients/delete?q=c00", data={"scope": "search", "count": "3", "confirmed": "yes"}
+    ).text
+
+    assert "changed meanwhile, and nothing was deleted" in again
+    assert "Delete 4 clients?" in again
+    assert len(_clients(user)) == 4
+
+
+def test_a_search_finding_more_than_the_list_counts_is_not_deleted_at_once(
+    login, user, monkeypatch
+):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 5)
+    monkeypatch.setattr(client_routes, "COUNT_LIMIT", 5)
+    _numbered_clients(user, 6)
+    browser = login(user)
+    assert "clients found" not in browser.get("/clients/?q=c0").text  # it says 5+
+
+    answer = browser.post("/clients/delete?q=c0", data={"scope": "search"}, follow_redirects=True)
+
+    assert "More than 5 clients match: narrow the search." in answer.text
+    assert len(_clients(user)) == 6
 
 
 def test_deleting_with_nothing_ticked_or_only_another_users_clients_deletes_nothing(
