@@ -29,6 +29,12 @@ SORTS = {
     "-created": (Client.created_at.desc(), Client.id.desc()),
 }
 DEFAULT_SORT = "email"
+# The list's filter by state: whether mailings write to the client.
+STATES = {
+    "receiving": Client.unsubscribed_at.is_(None) & Client.bounced_at.is_(None),
+    "unsubscribed": Client.unsubscribed_at.is_not(None),
+    "bounced": Client.bounced_at.is_not(None),
+}
 # A search with more matches than the list counts first looks for its page among
 # this many times the rows the page needs, in sort order (see SearchPagination).
 PROBE_FACTOR = 20
@@ -42,8 +48,9 @@ FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
 PROTECTED_CELL = re.compile(r"'+[=+\-@\t\r]")
 
 
-def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT):
-    """The owner's clients matching `search` (email or name, any case), in `sort` order.
+def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT, state: str = ""):
+    """The owner's clients matching `search` (email or name, any case) in `state` (one of
+    STATES; any other: all), in `sort` order.
 
     On PostgreSQL the search is answered by the trigram index on
     `client_search_text` (ix_clients_search), so it is written against exactly
@@ -53,6 +60,8 @@ def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT):
     search = _plain(search)
     if search:
         query = query.filter(search_condition(search))
+    if state in STATES:
+        query = query.filter(STATES[state])
     return query.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
 
 
@@ -66,19 +75,22 @@ def search_condition(search: str):
     return client_search_text.like(func.lower(f"%{escaped}%"), escape="/")
 
 
-def client_page(owner: User, *, search: str, sort: str, page: int) -> CappedPagination:
+def client_page(
+    owner: User, *, search: str, sort: str, page: int, state: str = ""
+) -> CappedPagination:
     """One page of the owner's clients (PER_PAGE) in a fixed number of queries.
 
     The total is counted up to COUNT_LIMIT (see pagination.py): with a million
     clients an exact count alone would take longer than the whole page may.
     """
-    query = clients_query(owner, search=search, sort=sort)
+    query = clients_query(owner, search=search, sort=sort, state=state)
     if not _plain(search):
         return CappedPagination(query=query, page=page, per_page=PER_PAGE, error_out=False)
     return SearchPagination(
         query=query,
         owner=owner,
         search=_plain(search),
+        state=STATES.get(state),
         sort=SORTS.get(sort, SORTS[DEFAULT_SORT]),
         page=page,
         per_page=PER_PAGE,
@@ -115,7 +127,8 @@ class SearchPagination(CappedPagination):
         args = self._query_args
         reach = min(PROBE_FACTOR * (self._query_offset + self.per_page), PROBE_MAX_ROWS)
         first_rows = Client.owned_by(args["owner"]).order_by(*args["sort"]).limit(reach).subquery()
-        return self._page_of(first_rows, search_condition(args["search"]))
+        in_state = [args["state"]] if args["state"] is not None else []
+        return self._page_of(first_rows, search_condition(args["search"]), *in_state)
 
     def _sorted_matches(self) -> list[Client]:
         """The page sorted out of all the matches.

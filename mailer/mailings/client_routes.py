@@ -3,6 +3,8 @@ and export."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from flask import (
     Response,
     flash,
@@ -13,6 +15,7 @@ from flask import (
     url_for,
 )
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user, login_required
 
@@ -30,8 +33,14 @@ from mailer.models import Client
 UPLOAD_FIELD = "upload"
 # The report lists this many rejected lines; the count covers them all.
 REPORT_MAX_LINES = 1000
-# The list's search, sort and page: editing or deleting a client comes back to them.
-LIST_ARGS = ("q", "sort", "page")
+# The list's search, filter, sort and page: editing or deleting a client comes back to them.
+LIST_ARGS = ("q", "state", "sort", "page")
+# The list's filter by state (client_queries.STATES), as the list and its pages name it.
+STATE_LABELS = {
+    "receiving": _l("Receiving mailings"),
+    "unsubscribed": _l("Unsubscribed"),
+    "bounced": _l("Bounced"),
+}
 # The confirmation of a deletion of many names this many of them; it counts them all.
 # (A search deletes at most pagination.COUNT_LIMIT at once, as many as the list counts.)
 DELETE_MANY_NAMED = 50
@@ -41,19 +50,36 @@ def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
 
 
-def _list_view(args) -> tuple[str, str, int]:
-    """The search, sort and page number the list's query string asks for."""
+class ListView(NamedTuple):
+    """What the list's query string asks for."""
+
+    search: str
+    sort: str
+    page: int
+    state: str  # one of client_queries.STATES, or "" for every client
+
+
+def _list_view(args) -> ListView:
     sort = args.get("sort", client_queries.DEFAULT_SORT)
     if sort not in client_queries.SORTS:
         sort = client_queries.DEFAULT_SORT
-    return args.get("q", "").strip(), sort, page_number(args)
+    state = args.get("state", "")
+    if state not in client_queries.STATES:
+        state = ""
+    return ListView(args.get("q", "").strip(), sort, page_number(args), state)
+
+
+def _page(view: ListView):
+    return client_queries.client_page(
+        current_user, search=view.search, sort=view.sort, page=view.page, state=view.state
+    )
 
 
 def _back_to_list():
     args = list_args(*LIST_ARGS)
-    search, sort, number = _list_view(args)
-    if number > 1:
-        rest = client_queries.client_page(current_user, search=search, sort=sort, page=number)
+    view = _list_view(args)
+    if view.page > 1:
+        rest = _page(view)
         if not rest.items:  # its last clients were deleted: the last page left
             args["page"] = str(max(rest.pages, 1))
     return redirect(url_for("mailings.client_list", **args))
@@ -62,13 +88,14 @@ def _back_to_list():
 @bp.route("/clients/")
 @login_required
 def client_list():
-    search, sort, number = _list_view(request.args)
-    page = client_queries.client_page(current_user, search=search, sort=sort, page=number)
+    view = _list_view(request.args)
     return render_template(
         "mailings/clients/list.html",
-        page=page_or_404(page),
-        search=search,
-        sort=sort,
+        page=page_or_404(_page(view)),
+        search=view.search,
+        sort=view.sort,
+        state=view.state,
+        state_labels=STATE_LABELS,
         list_args=list_args(*LIST_ARGS),
     )
 
@@ -125,10 +152,11 @@ def client_delete(client_id: int):
 def client_delete_many():
     """The clients ticked on the list, or every one its search finds (`scope=search`, up
     to pagination.COUNT_LIMIT): a page that says what goes, then its confirmation."""
-    search = request.args.get("q", "").strip()
-    by_search = request.form.get("scope") == "search" and bool(search)
+    view = _list_view(request.args)
+    search = view.search
+    by_search = request.form.get("scope") == "search" and bool(search or view.state)
     if by_search:
-        chosen = client_queries.clients_query(current_user, search=search)
+        chosen = client_queries.clients_query(current_user, search=search, state=view.state)
     else:
         ids = request.form.getlist("client_ids", type=int)
         chosen = Client.owned_by(current_user).filter(Client.id.in_(set(ids)))
@@ -136,7 +164,12 @@ def client_delete_many():
     rows = found.limit(COUNT_LIMIT + 1).all()
     if not rows:
         if by_search:  # deleted meanwhile, in another tab
-            flash(_("No clients match “%(search)s”.", search=search), "warning")
+            flash(
+                _("No clients match “%(search)s”.", search=search)
+                if search
+                else _("No clients match."),
+                "warning",
+            )
         else:
             flash(_("Tick the clients to delete first."), "warning")
         return _back_to_list()
@@ -152,7 +185,7 @@ def client_delete_many():
             named=chosen.order_by(Client.email).limit(DELETE_MANY_NAMED).all(),
             unsubscribed=sum(1 for row in rows if row.unsubscribed_at),
             ids=None if by_search else [row.id for row in rows],
-            search=search if by_search else None,
+            found_by=_found_by(view) if by_search else None,
             changed=changed and request.form.get("confirmed") == "yes",
             list_args=list_args(*LIST_ARGS),
         )
@@ -163,6 +196,14 @@ def client_delete_many():
     counts_changed()
     flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
     return _back_to_list()
+
+
+def _found_by(view: ListView) -> str:
+    """The list's search and filter, as the deletion's page names them: “anna”, bounced."""
+    parts = [f"“{view.search}”"] if view.search else []
+    if view.state:
+        parts.append(str(STATE_LABELS[view.state]))
+    return ", ".join(parts)
 
 
 @bp.route("/clients/export.csv")

@@ -78,6 +78,22 @@ class Client(OwnedMixin, db.Model):
         # sort without these indexes takes seconds (the email order uses the key above).
         Index("ix_clients_owner_name", "owner_id", "full_name", "id"),
         Index("ix_clients_owner_created", "owner_id", "created_at", "id"),
+        # The list's "unsubscribed" and "bounced" filters: usually a few of a million
+        # clients, read in email order here instead of found by reading them all.
+        Index(
+            "ix_clients_owner_unsubscribed",
+            "owner_id",
+            "email",
+            postgresql_where=text("unsubscribed_at IS NOT NULL"),
+            sqlite_where=text("unsubscribed_at IS NOT NULL"),
+        ),
+        Index(
+            "ix_clients_owner_bounced",
+            "owner_id",
+            "email",
+            postgresql_where=text("bounced_at IS NOT NULL"),
+            sqlite_where=text("bounced_at IS NOT NULL"),
+        ),
         # An unsubscribe link names its client by id: SQLite must never give a deleted
         # client's id to a new one (without AUTOINCREMENT it reuses the highest).
         {"sqlite_autoincrement": True},

@@ -69,7 +69,10 @@ def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
     ).click()
 
     expect(page.locator("#matching")).to_have_text(
-        ui.t("All the clients matching “%(search)s”:", search="@old.")
+        ui.t(
+            "All the clients the list found with its search and filter: %(filter)s.",
+            filter="“@old.”",
+        )
     )
     ui.look(page)
     page.get_by_role(

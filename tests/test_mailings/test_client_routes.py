@@ -341,7 +341,7 @@ def test_every_client_a_search_finds_is_deleted_after_a_page_that_counts_them(
     question = browser.post("/clients/delete?q=c0&page=2", data={"scope": "search"}).text
 
     assert "Delete 100 clients?" in question
-    assert "All the clients matching “c0”:" in question
+    assert "All the clients the list found with its search and filter: “c0”." in question
     assert "c000@example.com" in question
     assert "and 50 more" in question
     assert 'name="client_ids"' not in question  # the search again, not 100 ids
@@ -384,6 +384,50 @@ def test_a_search_finding_more_than_the_list_counts_is_not_deleted_at_once(
 
     assert "More than 5 clients match: narrow the search." in answer.text
     assert len(_clients(user)) == 6
+
+
+def test_the_list_filters_by_state_with_the_search_and_keeps_it_through_sorts_and_edits(
+    login, user
+):
+    factories.make_client(user, "anna@example.com")
+    factories.make_client(user, "boris@example.com", unsubscribed_at=utcnow())
+    factories.make_client(user, "vera@example.com", bounced_at=utcnow())
+    factories.make_client(user, "vlad@example.com", bounced_at=utcnow(), unsubscribed_at=utcnow())
+    browser = login(user)
+
+    def listed(**query) -> list[str]:
+        page = browser.get("/clients/", query_string=query).text
+        return re.findall(r'href="/clients/\d+/edit[^"]*">([^<]+)</a>', page)
+
+    assert listed(state="receiving") == ["anna@example.com"]
+    assert listed(state="unsubscribed") == ["boris@example.com", "vlad@example.com"]
+    assert listed(state="bounced") == ["vera@example.com", "vlad@example.com"]
+    assert listed(state="bounced", q="vl") == ["vlad@example.com"]
+    assert listed(state="nonsense") == listed()  # an unknown state: every client
+    page = browser.get("/clients/?state=bounced&sort=-email").text
+    assert 'href="/clients/?state=bounced&amp;sort=email"' in page  # the sort keeps it
+    assert 'href="/clients/?state=bounced&amp;sort=name"' in page
+    assert re.search(r'href="/clients/\d+/edit\?state=bounced&amp;sort=-email"', page)
+    assert "No clients match “vera”." in browser.get("/clients/?state=receiving&q=vera").text
+
+
+def test_every_client_in_a_state_is_deleted_after_a_page_that_counts_them(login, user):
+    factories.make_client(user, "anna@example.com")
+    factories.make_client(user, "vera@example.com", bounced_at=utcnow())
+    factories.make_client(user, "vlad@example.com", bounced_at=utcnow())
+    browser = login(user)
+    assert "Delete all 2 clients found" in browser.get("/clients/?state=bounced").text
+
+    question = browser.post("/clients/delete?state=bounced", data={"scope": "search"}).text
+    assert "Delete 2 clients?" in question
+    assert "the list found with its search and filter: Bounced." in question
+    done = browser.post(
+        "/clients/delete?state=bounced", data={"scope": "search", "count": "2", "confirmed": "yes"}
+    )
+
+    assert [c.email for c in _clients(user)] == ["anna@example.com"]
+    assert done.location == "/clients/?state=bounced"
+    assert "No clients match." in browser.get(done.location).text
 
 
 def test_deleting_with_nothing_ticked_or_only_another_users_clients_deletes_nothing(
