@@ -188,6 +188,9 @@ def _bench_list(app, user_id: int, count: int) -> list[str]:
         "search (many, by email)": "/clients/?q=Анна",
         "search (many, by name)": "/clients/?q=Анна&sort=name",
         "search (no match)": "/clients/?q=nobody-at-all",
+        "bounced (none of them)": "/clients/?state=bounced",
+        "receiving mailings, sorted by name": "/clients/?state=receiving&sort=name",
+        "search (many) among the unsubscribed": "/clients/?q=Анна&state=unsubscribed",
         f"deepest page linked ({deepest:,})": f"/clients/?page={deepest}",
     }
     return time_pages(app, logged_in(app, user_id), pages)

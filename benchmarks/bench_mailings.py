@@ -41,8 +41,8 @@ SEED = [
        SELECT m.id, :first_client + (m.id * :per_mailing + k) % :clients
        FROM mailings m, generate_series(0, :per_mailing - 1) k
        WHERE m.owner_id = :owner AND m.id < :big""",
-    """INSERT INTO runs (mailing_id, scheduled_for, forced, created_at, finished_at)
-       SELECT m.id, m.start_at + r * interval '1 day', false,
+    """INSERT INTO runs (mailing_id, number, scheduled_for, forced, created_at, finished_at)
+       SELECT m.id, r + 1, m.start_at + r * interval '1 day', false,
               m.start_at + r * interval '1 day', m.start_at + r * interval '1 day 10 minutes'
        FROM mailings m, generate_series(0, :runs - 1) r
        WHERE m.owner_id = :owner AND m.id < :big""",
@@ -55,8 +55,8 @@ SEED = [
     # The big one: every client, one run in progress, `big_sent` of them tried so far.
     """INSERT INTO mailing_clients (mailing_id, client_id)
        SELECT :big, id FROM clients WHERE owner_id = :owner""",
-    """INSERT INTO runs (mailing_id, scheduled_for, forced, created_at)
-       VALUES (:big, now() - interval '1 hour', false, now() - interval '1 hour')""",
+    """INSERT INTO runs (mailing_id, number, scheduled_for, forced, created_at)
+       VALUES (:big, 1, now() - interval '1 hour', false, now() - interval '1 hour')""",
     """INSERT INTO deliveries (run_id, client_id, status, tries, updated_at)
        SELECT (SELECT id FROM runs WHERE mailing_id = :big), id,
               CASE WHEN id - :first_client >= :big_sent THEN 'pending'
