@@ -37,13 +37,7 @@ def test_a_user_ticks_a_page_of_clients_unticks_one_and_deletes_the_rest(open_pa
     )
     expect(page.locator("#unsubscribed-warning")).to_be_visible()
     ui.look(page)
-    page.get_by_role(
-        "button", name=ui.tn("Delete %(num)d client", "Delete %(num)d clients", 3)
-    ).click()
-
-    expect(
-        page.get_by_text(ui.tn("%(num)d client deleted.", "%(num)d clients deleted.", 3))
-    ).to_be_visible()
+    _confirm_deletion(page, ui, 3)
     expect(page.locator("tbody tr")).to_have_count(1)
     db.session.expire_all()
     assert db.session.scalars(db.select(Client.email).filter_by(owner_id=owner.id)).all() == [
@@ -75,15 +69,20 @@ def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
         )
     )
     ui.look(page)
-    page.get_by_role(
-        "button", name=ui.tn("Delete %(num)d client", "Delete %(num)d clients", 3)
-    ).click()
-    expect(
-        page.get_by_text(ui.tn("%(num)d client deleted.", "%(num)d clients deleted.", 3))
-    ).to_be_visible()
+    _confirm_deletion(page, ui, 3)
     expect(page.get_by_text(ui.t("No clients match “%(search)s”.", search="@old."))).to_be_visible()
     db.session.expire_all()
     assert db.session.scalars(db.select(Client.email).filter_by(owner_id=owner.id)).all() == [
         "anna@new.example.com"
     ]
     ui.assert_translated()
+
+
+def _confirm_deletion(page, ui, count: int) -> None:
+    """Press the deletion page's button; the list says how many went."""
+    page.get_by_role(
+        "button", name=ui.tn("Delete %(num)d client", "Delete %(num)d clients", count)
+    ).click()
+    expect(
+        page.get_by_text(ui.tn("%(num)d client deleted.", "%(num)d clients deleted.", count))
+    ).to_be_visible()
