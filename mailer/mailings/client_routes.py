@@ -1,5 +1,5 @@
-"""The owner's client screens: list, create, edit, delete (one, or those ticked), CSV import
-and export."""
+"""The owner's client screens: list, create, edit, delete (one, the ticked ones, or all a
+search or filter finds), CSV import and export."""
 
 from __future__ import annotations
 
@@ -150,23 +150,17 @@ def client_delete(client_id: int):
 @bp.route("/clients/delete", methods=["POST"])
 @login_required
 def client_delete_many():
-    """The clients ticked on the list, or every one its search finds (`scope=search`, up
-    to pagination.COUNT_LIMIT): a page that says what goes, then its confirmation."""
+    """The clients ticked on the list, or all its search and filter find (up to
+    COUNT_LIMIT): a page that says what goes, then its confirmation."""
     view = _list_view(request.args)
-    search = view.search
-    by_search = request.form.get("scope") == "search" and bool(search or view.state)
-    if by_search:
-        chosen = client_queries.clients_query(current_user, search=search, state=view.state)
-    else:
-        ids = request.form.getlist("client_ids", type=int)
-        chosen = Client.owned_by(current_user).filter(Client.id.in_(set(ids)))
+    chosen, by_search = _chosen_for_deletion(view)
     found = chosen.with_entities(Client.id, Client.unsubscribed_at).order_by(None)
     rows = found.limit(COUNT_LIMIT + 1).all()
     if not rows:
         if by_search:  # deleted meanwhile, in another tab
             flash(
-                _("No clients match “%(search)s”.", search=search)
-                if search
+                _("No clients match “%(search)s”.", search=view.search)
+                if view.search
                 else _("No clients match."),
                 "warning",
             )
@@ -196,6 +190,17 @@ def client_delete_many():
     counts_changed()
     flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
     return _back_to_list()
+
+
+def _chosen_for_deletion(view: ListView):
+    """The owner's clients a deletion is of, and whether they are what the list's search
+    and filter find (`scope=search`) rather than the ticked ones (`client_ids`)."""
+    if request.form.get("scope") == "search" and (view.search or view.state):
+        return client_queries.clients_query(
+            current_user, search=view.search, state=view.state
+        ), True
+    ids = request.form.getlist("client_ids", type=int)
+    return Client.owned_by(current_user).filter(Client.id.in_(set(ids))), False
 
 
 def _found_by(view: ListView) -> str:
