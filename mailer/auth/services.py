@@ -175,9 +175,11 @@ def request_email_change(user: User, new_email: str) -> None:
 def email_change_link(token: str) -> tuple[User, str] | None:
     """Whose address an unused, unexpired change link changes, and to what."""
     read = tokens.read_claims(token, tokens.CHANGE_EMAIL)
-    if read is None or not isinstance(read[1].get("to"), str):
+    if read is None:
         return None
-    return read[0], read[1]["to"]
+    user, claims = read
+    new_email = claims.get("to")
+    return (user, new_email) if isinstance(new_email, str) else None
 
 
 def change_email(token: str) -> User | None:

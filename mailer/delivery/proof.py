@@ -19,10 +19,11 @@ from typing import Any
 
 from flask import current_app
 
-from mailer.delivery.mime import MessageBuilder, message_id_key
 from mailer.delivery.ratelimit import limiter_from_config
-from mailer.delivery.render import Rendered, render_for_client
+from mailer.delivery.render import Rendered, render_message
+from mailer.delivery.sender import message_builder
 from mailer.delivery.transport import Reply, transport_from_config
+from mailer.delivery.unsubscribe import preview_url
 from mailer.mail import mask_email
 from mailer.models import Message
 
@@ -41,24 +42,12 @@ def send_test(*, message: Message, to: str, client: Any, subject_prefix: str) ->
     """Send `message` to `to`, personalised for `client` (a client row or a stand-in with
     email, full_name and comment); the server's reply. DayQuotaUsed when today's sending
     quota is spent; NotRendered when the message cannot be rendered for `client`."""
-    config = current_app.config
-    unsubscribe_url = f"{config['BASE_URL']}/unsubscribe/preview"
+    unsubscribe_url = preview_url()
     try:
-        rendered = render_for_client(
-            subject=message.subject,
-            body_text=message.body_text,
-            body_html=message.body_html or "",
-            client=client,
-            unsubscribe_url=unsubscribe_url,
-        )
+        rendered = render_message(message, client=client, unsubscribe_url=unsubscribe_url)
     except Exception as error:  # noqa: BLE001 - the owner's template, as the sender's
         raise NotRendered(str(error)) from error
-    builder = MessageBuilder(
-        sender=config["MAIL_DEFAULT_SENDER"],
-        run_id=NO_RUN,
-        has_html=bool(rendered.html),
-        key=message_id_key(config["SECRET_KEY"]),
-    )
+    builder = message_builder(NO_RUN, has_html=bool(rendered.html))
     data = builder.build(
         to=to,
         client_id=getattr(client, "id", None) or 0,
@@ -68,7 +57,7 @@ def send_test(*, message: Message, to: str, client: Any, subject_prefix: str) ->
     )
     limiter = limiter_from_config()
     limiter.acquire()  # DayQuotaUsed goes to the caller
-    transport = transport_from_config(config)
+    transport = transport_from_config(current_app.config)
     try:
         reply = transport.send(builder.sender_address, to, data)
     finally:

@@ -33,6 +33,7 @@ __all__ = [
     "Rendered",
     "compile_message",
     "render_for_client",
+    "render_message",
     "validate_message",
 ]
 
@@ -188,6 +189,17 @@ def render_for_client(
     """Render a message for one client (any object with email, full_name, comment)."""
     compiled = compile_message(subject=subject, body_text=body_text, body_html=body_html or "")
     return compiled.render(client=to_context(client), unsubscribe_url=unsubscribe_url)
+
+
+def render_message(message: Any, *, client: Any, unsubscribe_url: str) -> Rendered:
+    """`message` (a Message row: subject, body_text, body_html) as `client` gets it."""
+    return render_for_client(
+        subject=message.subject,
+        body_text=message.body_text,
+        body_html=message.body_html or "",
+        client=client,
+        unsubscribe_url=unsubscribe_url,
+    )
 
 
 def to_context(client: Any) -> ClientContext:

@@ -436,15 +436,22 @@ def _prepare(run_id: int, run) -> _Run:
         mailing_id=run.mailing_id,
         owner_id=run.owner_id,
         compiled=compiled,
-        builder=MessageBuilder(
-            sender=sender,
-            run_id=run_id,
-            has_html=compiled.has_html,
-            key=message_id_key(current_app.config["SECRET_KEY"]),
-        ),
+        builder=message_builder(run_id, has_html=compiled.has_html),
         sender=sender,
         base_url=current_app.config["BASE_URL"],
         token=token_maker(),
+    )
+
+
+def message_builder(run_id: int, *, has_html: bool) -> MessageBuilder:
+    """The builder of run `run_id`'s emails, from the configured sender and SECRET_KEY
+    (a test email's too, under proof.NO_RUN)."""
+    config = current_app.config
+    return MessageBuilder(
+        sender=config["MAIL_DEFAULT_SENDER"],
+        run_id=run_id,
+        has_html=has_html,
+        key=message_id_key(config["SECRET_KEY"]),
     )
 
 

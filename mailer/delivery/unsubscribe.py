@@ -54,6 +54,12 @@ def _signature(key: bytes, payload: bytes, email: str) -> bytes:
     return base64_encode(hmac.digest(key, payload + b"\0" + email.encode(), "sha256"))
 
 
+def preview_url() -> str:
+    """The unsubscribe link of a preview and of a test email: the clients' page, changing
+    nothing."""
+    return f"{current_app.config['BASE_URL']}/unsubscribe/preview"
+
+
 def token_maker() -> Callable[[int, str], str]:
     """`token(client_id, email)`: the token of a client while its address is `email`
     (the key looked up once, for the sender's every email)."""

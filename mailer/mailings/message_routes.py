@@ -3,14 +3,14 @@ a client, and a test email of it to the owner."""
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, url_for
+from flask import flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_
 
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
-from mailer.delivery import proof
+from mailer.delivery import proof, unsubscribe
 from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import SAMPLE_CLIENT
 from mailer.extensions import db
@@ -122,7 +122,7 @@ def message_preview(message_id: int):
     rendered = services.render_preview(
         message=message,
         client=chosen or _sample_client(),
-        unsubscribe_url=f"{current_app.config['BASE_URL']}/unsubscribe/preview",
+        unsubscribe_url=unsubscribe.preview_url(),
     )
     return render_template(
         "mailings/messages/preview.html",

@@ -12,7 +12,7 @@ from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.delivery.render import Rendered, render_for_client, validate_message
+from mailer.delivery.render import Rendered, render_message, validate_message
 from mailer.extensions import db
 from mailer.mailings.template_errors import localised
 from mailer.models import Mailing, Message, User
@@ -104,10 +104,4 @@ def _in_use(count: int) -> str:
 def render_preview(*, message: Message, client, unsubscribe_url: str) -> Rendered:
     """The message as `client` would get it, byte for byte: the page shows the HTML part in
     a sandboxed frame (no scripts, an origin of its own), as a mail program would."""
-    return render_for_client(
-        subject=message.subject,
-        body_text=message.body_text,
-        body_html=message.body_html or "",
-        client=client,
-        unsubscribe_url=unsubscribe_url,
-    )
+    return render_message(message, client=client, unsubscribe_url=unsubscribe_url)
