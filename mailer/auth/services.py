@@ -352,11 +352,28 @@ def delete_account(user: User) -> None:
 # Roles and blocking
 
 
-def block_user(*, user: User, by: User) -> User:
+def block_refusal(*, user: User, by: User) -> str | None:
+    """Why `by` may not block or unblock `user`, or None when they may.
+
+    Managers cannot block each other: one manager could otherwise lock all the others
+    out. The superuser decides, by taking the manager role away first (or by blocking
+    through the manager screens with the role of their own)."""
     if user.id == by.id:
-        raise AccountError(_l("You cannot block yourself."))
+        return _l("You cannot block yourself.")
     if user.is_superuser:
-        raise AccountError(_l("The superuser cannot be blocked."))
+        return _l("The superuser cannot be blocked.")
+    if user.is_manager and not by.is_superuser:
+        return _l(
+            "%(email)s is a manager: only the superuser can block or unblock them,"
+            " or take the manager role away first (admin panel, Roles).",
+            email=user.email,
+        )
+    return None
+
+
+def block_user(*, user: User, by: User) -> User:
+    if refusal := block_refusal(user=user, by=by):
+        raise AccountError(refusal)
     if not user.is_blocked:
         user.is_blocked = True
         user.blocked_at = utcnow()
@@ -368,6 +385,8 @@ def block_user(*, user: User, by: User) -> User:
 
 
 def unblock_user(*, user: User, by: User) -> User:
+    if refusal := block_refusal(user=user, by=by):
+        raise AccountError(refusal)
     user.is_blocked = False
     user.blocked_at = None
     user.blocked_by = None

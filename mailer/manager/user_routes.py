@@ -70,12 +70,18 @@ def users():
         )
     )
     ids = [user.id for user in page.items]
+    # The users whose Block or Unblock button this manager gets (not themselves, the
+    # superuser, or another manager).
+    changeable = {
+        user.id for user in page.items if services.block_refusal(user=user, by=current_user) is None
+    }
     return render_template(
         "manager/users.html",
         page=page,
         search=search,
         client_counts=_counts(Client, ids),
         mailing_counts=_counts(Mailing, ids),
+        changeable=changeable,
         count_limit=pagination.COUNT_LIMIT,
         back=pagination.list_args(*LIST_ARGS),
     )
@@ -85,12 +91,7 @@ def users():
 @role_required(manager_permission)
 def block_user(user_id: int):
     user = db.get_or_404(User, user_id)
-    try:
-        services.block_user(user=user, by=current_user)
-    except services.AccountError as error:
-        flash(str(error), "danger")
-    else:
-        db.session.commit()
+    if _changed(services.block_user, user):
         flash(_("%(email)s is blocked.", email=user.email), "success")
     return redirect(_back())
 
@@ -99,10 +100,20 @@ def block_user(user_id: int):
 @role_required(manager_permission)
 def unblock_user(user_id: int):
     user = db.get_or_404(User, user_id)
-    services.unblock_user(user=user, by=current_user)
-    db.session.commit()
-    flash(_("%(email)s is unblocked.", email=user.email), "success")
+    if _changed(services.unblock_user, user):
+        flash(_("%(email)s is unblocked.", email=user.email), "success")
     return redirect(_back())
+
+
+def _changed(change, user: User) -> bool:
+    """Block or unblock `user` as the current manager; False, the reason flashed, if refused."""
+    try:
+        change(user=user, by=current_user)
+    except services.AccountError as error:
+        flash(str(error), "danger")
+        return False
+    db.session.commit()
+    return True
 
 
 def _back() -> str:

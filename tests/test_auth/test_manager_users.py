@@ -168,6 +168,51 @@ def test_block_service_refuses_self_and_superuser(manager, superuser):
         services.block_user(user=superuser, by=manager)
 
 
+def test_managers_cannot_block_or_unblock_each_other(client, login, manager):
+    peer = factories.make_user(email="peer@example.com", roles=["manager"])
+    blocked_peer = factories.make_user(email="gone@example.com", roles=["manager"], is_blocked=True)
+    login(manager)
+
+    page = client.get("/manager/users").get_data(as_text=True)
+    block = client.post(f"/manager/users/{peer.id}/block", follow_redirects=True)
+    unblock = client.post(f"/manager/users/{blocked_peer.id}/unblock", follow_redirects=True)
+
+    assert f"/manager/users/{peer.id}/block" not in page
+    assert f"/manager/users/{blocked_peer.id}/unblock" not in page
+    assert "peer@example.com is a manager: only the superuser" in block.get_data(as_text=True)
+    assert "gone@example.com is a manager: only the superuser" in unblock.get_data(as_text=True)
+    db.session.expire_all()
+    assert not db.session.get(User, peer.id).is_blocked
+    assert db.session.get(User, blocked_peer.id).is_blocked
+
+
+def test_superuser_with_the_manager_role_blocks_and_unblocks_a_manager(client, login, manager):
+    chief = factories.make_user(email="chief@example.com", roles=["manager"], is_superuser=True)
+    login(chief)
+
+    page = client.get("/manager/users").get_data(as_text=True)
+    assert f"/manager/users/{manager.id}/block" in page
+    client.post(f"/manager/users/{manager.id}/block")
+    db.session.expire_all()
+    assert db.session.get(User, manager.id).is_blocked
+
+    client.post(f"/manager/users/{manager.id}/unblock")
+    db.session.expire_all()
+    assert not db.session.get(User, manager.id).is_blocked
+
+
+def test_a_manager_blocks_a_former_manager_once_the_role_is_taken_away(client, login, manager):
+    peer = factories.make_user(email="peer@example.com", roles=["manager"])
+    services.revoke_role(user=peer, role="manager")
+    db.session.commit()
+    login(manager)
+
+    client.post(f"/manager/users/{peer.id}/block")
+
+    db.session.expire_all()
+    assert db.session.get(User, peer.id).is_blocked
+
+
 def test_blocking_an_unknown_user_answers_404(client, login, manager):
     login(manager)
 
