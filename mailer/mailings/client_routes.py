@@ -3,6 +3,7 @@ search or filter finds), CSV import and export."""
 
 from __future__ import annotations
 
+import hashlib
 from typing import NamedTuple
 
 from flask import (
@@ -170,20 +171,21 @@ def client_delete_many():
     if len(rows) > COUNT_LIMIT:
         flash(_("More than %(num)d clients match: narrow the search.", num=COUNT_LIMIT), "warning")
         return _back_to_list()
-    # What the page counted must be what is deleted: a search may find more by then.
-    changed = by_search and request.form.get("count", type=int) != len(rows)
+    ids = [row.id for row in rows]
+    # What the page showed must be what is deleted: by then a search may find others.
+    changed = by_search and request.form.get("found") != _fingerprint(ids)
     if request.form.get("confirmed") != "yes" or changed:
         return render_template(
             "mailings/clients/delete_many.html",
             count=len(rows),
             named=chosen.order_by(Client.email).limit(DELETE_MANY_NAMED).all(),
             unsubscribed=sum(1 for row in rows if row.unsubscribed_at),
-            ids=None if by_search else [row.id for row in rows],
+            ids=None if by_search else ids,
             found_by=_found_by(view) if by_search else None,
+            fingerprint=_fingerprint(ids) if by_search else None,
             changed=changed and request.form.get("confirmed") == "yes",
             list_args=list_args(*LIST_ARGS),
         )
-    ids = [row.id for row in rows]
     deleted = commit_retrying_deadlocks(
         lambda: services.delete_clients(owner=current_user, ids=ids), "clients' deletion"
     )
@@ -201,6 +203,13 @@ def _chosen_for_deletion(view: ListView):
         ), True
     ids = request.form.getlist("client_ids", type=int)
     return Client.owned_by(current_user).filter(Client.id.in_(set(ids))), False
+
+
+def _fingerprint(ids: list[int]) -> str:
+    """The clients a search found, in 32 characters. The confirmation runs the search again
+    and deletes only if it finds the very same ones: the same count is not enough, as one
+    could have been added and another deleted meanwhile."""
+    return hashlib.blake2b(",".join(map(str, sorted(ids))).encode(), digest_size=16).hexdigest()
 
 
 def _found_by(view: ListView) -> str:

@@ -346,7 +346,7 @@ def test_every_client_a_search_finds_is_deleted_after_a_page_that_counts_them(
     assert "and 50 more" in question
     assert 'name="client_ids"' not in question  # the search again, not 100 ids
     done = browser.post(
-        "/clients/delete?q=c0&page=2", data={"scope": "search", "count": "100", "confirmed": "yes"}
+        "/clients/delete?q=c0&page=2", data=_confirmation_of(question, scope="search")
     )
     assert done.location == "/clients/?q=c0&page=1"  # no page 2 left of this search
     assert [c.email for c in _clients(user)] == [f"c{n}@example.com" for n in range(100, 120)]
@@ -356,19 +356,44 @@ def test_every_client_a_search_finds_is_deleted_after_a_page_that_counts_them(
     assert gone.text.count("No clients match “c0”.") == 2  # the warning, and the empty list
 
 
-def test_a_search_that_finds_others_by_the_confirmation_deletes_nothing_and_asks_again(login, user):
+def _confirmation_of(question: str, **data: str) -> dict[str, str]:
+    """The deletion page's confirmation, as its button posts it (with `data` for the scope)."""
+    found = re.search(r'name="found" value="([0-9a-f]+)"', question)
+    return {**data, "confirmed": "yes", **({"found": found[1]} if found else {})}
+
+
+def test_a_search_that_finds_more_by_the_confirmation_deletes_nothing_and_asks_again(login, user):
     _numbered_clients(user, 3)
     browser = login(user)
-    browser.post("/clients/delete?q=c00", data={"scope": "search"})  # counted 3
+    question = browser.post("/clients/delete?q=c00", data={"scope": "search"}).text  # 3
     factories.make_client(user, "c00-late@example.com")
 
     again = browser.post(
-        "/clients/delete?q=c00", data={"scope": "search", "count": "3", "confirmed": "yes"}
+        "/clients/delete?q=c00", data=_confirmation_of(question, scope="search")
     ).text
 
     assert "changed meanwhile, and nothing was deleted" in again
     assert "Delete 4 clients?" in again
     assert len(_clients(user)) == 4
+    browser.post("/clients/delete?q=c00", data=_confirmation_of(again, scope="search"))
+    assert _clients(user) == []
+
+
+def test_a_search_that_finds_as_many_but_others_by_the_confirmation_deletes_nothing(login, user):
+    _numbered_clients(user, 3)
+    browser = login(user)
+    question = browser.post("/clients/delete?q=c00", data={"scope": "search"}).text
+    db.session.delete(_clients(user)[0])  # one goes and another comes: 3 still match
+    factories.make_client(user, "c00-late@example.com")
+    db.session.commit()
+
+    again = browser.post(
+        "/clients/delete?q=c00", data=_confirmation_of(question, scope="search")
+    ).text
+
+    assert "changed meanwhile, and nothing was deleted" in again
+    assert "c00-late@example.com" in again
+    assert len(_clients(user)) == 3
 
 
 def test_a_search_finding_more_than_the_list_counts_is_not_deleted_at_once(
@@ -422,7 +447,7 @@ def test_every_client_in_a_state_is_deleted_after_a_page_that_counts_them(login,
     assert "Delete 2 clients?" in question
     assert "the list found with its search and filter: Bounced." in question
     done = browser.post(
-        "/clients/delete?state=bounced", data={"scope": "search", "count": "2", "confirmed": "yes"}
+        "/clients/delete?state=bounced", data=_confirmation_of(question, scope="search")
     )
 
     assert [c.email for c in _clients(user)] == ["anna@example.com"]
