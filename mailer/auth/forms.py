@@ -7,6 +7,7 @@ from functools import cache
 from flask_babel import lazy_gettext as _l
 from flask_babel import lazy_ngettext
 from flask_babel.speaklater import LazyString
+from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
@@ -21,7 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from mailer.auth.passwords import MIN_LENGTH, is_common
+from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
 from mailer.i18n import LANGUAGES, known_timezones
 
 
@@ -39,6 +40,20 @@ def strong_password(form, field) -> None:
         raise ValidationError(
             _l("This password is too common; choose one that is harder to guess.")
         )
+
+
+def your_password(form, field) -> None:
+    """The logged-in user's own password, typed to confirm a change to their account."""
+    if not check_password_hash(current_user.password_hash, field.data):
+        raise ValidationError(_l("This is not your current password."))
+
+
+def _current_password_field(label: LazyString) -> PasswordField:
+    return PasswordField(
+        label,
+        validators=[DataRequired(), your_password],
+        render_kw={"autocomplete": "current-password"},
+    )
 
 
 def _email_field(label: LazyString | None = None) -> EmailField:
@@ -110,27 +125,15 @@ class ResetPasswordForm(FlaskForm):
 
 class ChangeEmailForm(FlaskForm):
     email = _email_field(_l("New email"))
-    current_password = PasswordField(
-        _l("Current password"),
-        validators=[DataRequired()],
-        render_kw={"autocomplete": "current-password"},
-    )
+    current_password = _current_password_field(_l("Current password"))
 
 
 class DeleteAccountForm(FlaskForm):
-    password = PasswordField(
-        _l("Your password"),
-        validators=[DataRequired()],
-        render_kw={"autocomplete": "current-password"},
-    )
+    password = _current_password_field(_l("Your password"))
 
 
 class ChangePasswordForm(FlaskForm):
-    current_password = PasswordField(
-        _l("Current password"),
-        validators=[DataRequired()],
-        render_kw={"autocomplete": "current-password"},
-    )
+    current_password = _current_password_field(_l("Current password"))
     password, password_confirm = _new_password_fields()
 
 

@@ -25,7 +25,7 @@ def test_a_user_deletes_their_account_after_a_wrong_password(open_page, ui):
 
     page.get_by_label(ui.t("Your password")).fill("not-my-password")
     page.get_by_role("button", name=ui.t("Delete my account")).click()
-    expect(page.get_by_text(ui.t("This is not your password."))).to_be_visible()
+    expect(page.get_by_text(ui.t("This is not your current password."))).to_be_visible()
     db.session.expire_all()
     assert db.session.get(User, owner_id) is not None
 

@@ -49,7 +49,7 @@ def test_a_wrong_password_deletes_nothing_and_says_so(client, login, user):
     response = client.post("/auth/delete-account", data={"password": "not-it"})
 
     assert response.status_code == 200
-    assert "This is not your password." in _page(response)
+    assert "This is not your current password." in _page(response)
     assert db.session.get(User, user.id) is not None
     assert _owned_by(Client, user.id) == 1
     assert client.get("/clients/").status_code == 200  # still logged in

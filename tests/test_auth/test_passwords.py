@@ -235,6 +235,22 @@ def test_change_password_needs_the_current_one(client, login, user):
     assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
 
 
+def test_change_password_says_a_wrong_current_password_with_the_other_mistakes(client, login, user):
+    login(user)
+
+    answer = client.post(
+        "/auth/password",
+        data={
+            "current_password": "guess",
+            "password": NEW_PASSWORD,
+            "password_confirm": NEW_PASSWORD + "x",
+        },
+    )
+
+    assert "This is not your current password." in answer.text
+    assert "The passwords do not match." in answer.text  # both at once, not one per try
+
+
 def test_change_password_refuses_the_current_one_as_the_new_one(client, login, user):
     login(user)
     same, hash_before = factories.PASSWORD, user.password_hash
