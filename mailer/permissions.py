@@ -69,6 +69,9 @@ def init_app(app: Flask) -> None:
         if current_user.is_superuser:
             identity.provides.add(RoleNeed(SUPERUSER))
 
+    # Before every other hook, since they ask who is logged in (Flask-Principal's first).
+    app.before_request_funcs.setdefault(None, []).insert(0, sessions.remembered_under_old_key)
+
     @app.before_request
     def log_out_blocked_user():
         if current_user.is_authenticated and current_user.is_blocked:

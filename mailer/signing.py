@@ -4,7 +4,8 @@ Everything mailer signs is signed with SECRET_KEY. What an earlier key
 signed still verifies while that key is listed in SECRET_KEY_FALLBACKS: the
 unsubscribe links and the Message-IDs (which bounce reports return) of
 emails already sent, and unexpired confirm and reset links. Flask reads the
-same setting for its session cookie, so a rotation logs nobody out either.
+same setting for its session cookie, and auth/sessions.py for Flask-Login's
+"remember me" cookie, so a rotation logs nobody out either.
 Dropping a key from the list ends what it signed.
 """
 

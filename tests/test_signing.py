@@ -90,3 +90,30 @@ def test_a_form_open_at_the_change_says_it_expired_and_the_next_one_goes_through
     sent = client.post("/clients/new", data={**ann, "csrf_token": form_token()})
     assert sent.status_code == 302
     assert db.session.scalar(db.select(Client.email)) == "ann@example.com"
+
+
+@KEPT
+def test_a_remembered_login_outlives_a_new_key_while_the_old_one_is_kept(
+    app, user, rotate_secret_key, keep_old, monkeypatch
+):
+    browser = app.test_client()
+    browser.post(
+        "/auth/login",
+        data={"email": user.email, "password": factories.PASSWORD, "remember": "y"},
+    )
+    signed_with_old_key = browser.get_cookie("remember_token").value
+    browser.delete_cookie("session")  # the browser was closed: the remember cookie alone
+
+    rotate_secret_key(keep_old=keep_old)
+    response = browser.get("/clients/")
+
+    if not keep_old:
+        assert response.location.startswith("/auth/login")
+        return
+    assert response.status_code == 200
+    signed_again = browser.get_cookie("remember_token").value
+    assert signed_again != signed_with_old_key
+    assert signed_again.split("|")[0] == signed_with_old_key.split("|")[0]  # the same login
+    monkeypatch.setitem(app.config, "SECRET_KEY_FALLBACKS", [])  # the old key dropped later:
+    browser.delete_cookie("session")
+    assert browser.get("/clients/").status_code == 200  # the cookie is the new key's now

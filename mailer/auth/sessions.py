@@ -19,12 +19,13 @@ import secrets
 from datetime import datetime, timedelta
 from typing import NamedTuple
 
-from flask import current_app
+from flask import current_app, request, session
 from flask_babel import gettext as _
-from flask_login import current_user, logout_user
+from flask_login import COOKIE_NAME, current_user, decode_cookie, logout_user
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import OperationalError
 
+from mailer import signing
 from mailer.extensions import db
 from mailer.models import User, UserSession, utcnow
 
@@ -88,6 +89,28 @@ def user_for(key: str, now: datetime | None = None) -> User | None:
     user = found.User
     user.session_key = key
     return user
+
+
+def remembered_under_old_key() -> None:
+    """Before anything asks Flask-Login who is logged in: a "remember me" cookie signed
+    with a key in SECRET_KEY_FALLBACKS logs in as one signed with SECRET_KEY does, and
+    the response signs it again with SECRET_KEY.
+
+    Flask-Login (0.6) checks that cookie against SECRET_KEY alone, so without this a
+    change of key would end every remembered login with its browser's session. This
+    does what Flask-Login does with a cookie it can read: the session names the login."""
+    if "_user_id" in session or session.get("_remember") == "clear":
+        return
+    cookie = request.cookies.get(current_app.config.get("REMEMBER_COOKIE_NAME", COOKIE_NAME))
+    if not cookie or decode_cookie(cookie) is not None:
+        return  # none, or one Flask-Login reads itself
+    for key in signing.secret_keys()[1:]:
+        login_key = decode_cookie(cookie, key=key)
+        if login_key is not None and user_for(login_key) is not None:
+            session["_user_id"] = login_key
+            session["_fresh"] = False
+            session["_remember"] = "set"  # Flask-Login's after_request signs it anew
+            return
 
 
 def log_out() -> None:
