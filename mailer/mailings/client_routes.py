@@ -22,7 +22,7 @@ from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
-from mailer.mailings import bp, client_import, client_queries
+from mailer.mailings import bp, client_import, client_queries, mailing_queries
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
@@ -114,6 +114,15 @@ def client_create():
             db.session.commit()
             counts_changed()
             flash(_("Client added."), "success")
+            if joined := mailing_queries.count_taking_new_clients(current_user):
+                flash(
+                    ngettext(
+                        "It joins %(num)d mailing that takes new clients.",
+                        "It joins %(num)d mailings that take new clients.",
+                        joined,
+                    ),
+                    "info",
+                )
             return redirect(url_for("mailings.client_list"))
     return render_template("mailings/clients/form.html", form=form, client=None)
 
@@ -272,10 +281,12 @@ def client_import_confirm():
     client_import.refresh_statistics(report.imported)
     client_import.discard_upload(owner=current_user, token=token)
     counts_changed()
+    joined = mailing_queries.count_taking_new_clients(current_user) if report.imported else 0
     return render_template(
         "mailings/clients/import_report.html",
         report=report,
         shown=report.rejected[:REPORT_MAX_LINES],
+        joined=joined,
     )
 
 

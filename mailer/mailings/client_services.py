@@ -10,11 +10,11 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import delete, select
+from sqlalchemy import delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
-from mailer.models import Client, User, normalize_email
+from mailer.models import Client, Mailing, User, mailing_clients, normalize_email
 
 EMAIL_MAX = 254
 FULL_NAME_MAX = 200
@@ -156,7 +156,24 @@ def create_client(*, owner: User, data: ClientData) -> Client:
     client = Client(owner_id=owner.id, email=email, full_name=data.full_name, comment=data.comment)
     db.session.add(client)
     _flush_unique()
+    join_mailings_taking_new_clients(owner, [client.id])
     return client
+
+
+def join_mailings_taking_new_clients(owner: User, new_client_ids) -> None:
+    """Add the owner's new clients (`new_client_ids`: ids, or a select of them) to each of
+    their mailings that takes new clients. A send already in progress goes on without
+    them; the mailing's next send reaches them."""
+    pairs = (
+        select(Mailing.id, Client.id)
+        .join(Client, Client.owner_id == Mailing.owner_id)
+        .where(
+            Mailing.owner_id == owner.id,
+            Mailing.takes_new_clients.is_(True),
+            Client.id.in_(new_client_ids),
+        )
+    )
+    db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], pairs))
 
 
 def update_client(*, client: Client, data: ClientData) -> Client:

@@ -55,6 +55,13 @@ class MailingForm(FlaskForm):
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
     client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
     client_ids = SelectMultipleField(_l("Chosen clients"), coerce=int, validate_choice=False)
+    takes_new_clients = BooleanField(
+        _l("Clients I add later join it too"),
+        description=_l(
+            "A client you add later, by hand or by an import, then gets its next sends"
+            " without your editing it."
+        ),
+    )
     start_at = DateTimeLocalField(
         _l("Start"), format=DATETIME_FORMAT, validators=[InputRequired(_l("Enter the start."))]
     )
@@ -134,6 +141,7 @@ class MailingForm(FlaskForm):
             timezone=tz,
             is_active=self.is_active.data,
             name=self.name.data or "",
+            takes_new_clients=self.takes_new_clients.data,
         )
 
 

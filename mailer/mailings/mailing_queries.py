@@ -32,6 +32,13 @@ class RunSummary:
     cancelled: int = 0
 
 
+def count_taking_new_clients(owner: User) -> int:
+    """How many of the owner's mailings a client they add joins (Mailing.takes_new_clients)."""
+    return db.session.scalar(
+        select(func.count()).where(Mailing.owner_id == owner.id, Mailing.takes_new_clients)
+    )
+
+
 def mailings_query(owner: User | None = None):
     """Mailings with their message and owner loaded; all users' when `owner` is None."""
     query = Mailing.owned_by(owner) if owner is not None else Mailing.query

@@ -235,6 +235,7 @@ class _FormValues:
         self.frequency = mailing.frequency
         self.timezone = mailing.timezone
         self.is_active = mailing.is_active
+        self.takes_new_clients = mailing.takes_new_clients
 
 
 def _form_values(mailing: Mailing) -> _FormValues:

@@ -61,6 +61,7 @@ class MailingData:
     timezone: str
     is_active: bool = True
     name: str = ""
+    takes_new_clients: bool = False
 
 
 def local_to_utc(local: datetime, tz: str) -> datetime:
@@ -110,7 +111,8 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
 
 
 def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) -> Mailing:
-    """A copy with the same message, clients and schedule, named `name`, that sends
+    """A copy with the same message, clients (and whether it takes new ones) and
+    schedule, named `name`, that sends
     nothing until its owner enables it: they check its times first. A mailing a manager
     disabled is not copied, since its copy would undo the manager's stop."""
     if mailing.disabled_by_manager:
@@ -125,6 +127,7 @@ def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) ->
         end_at=mailing.end_at,
         frequency=mailing.frequency,
         timezone=mailing.timezone,
+        takes_new_clients=mailing.takes_new_clients,
         is_active=False,
         disabled_by=mailing.owner,
         disabled_at=now,
@@ -196,6 +199,7 @@ def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool
     mailing.end_at = data.end_at
     mailing.frequency = data.frequency
     mailing.timezone = data.timezone
+    mailing.takes_new_clients = data.takes_new_clients
     if data.is_active:
         _check_not_disabled_by_manager(mailing)
     if data.is_active != mailing.is_active or mailing.id is None:

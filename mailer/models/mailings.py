@@ -178,6 +178,8 @@ class Mailing(OwnedMixin, db.Model):
     frequency: Mapped[str] = mapped_column(String(10), default="once")
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     is_active: Mapped[bool] = mapped_column(default=True)
+    # A client its owner adds later (by hand or by an import) joins its clients.
+    takes_new_clients: Mapped[bool] = mapped_column(default=False, server_default=false())
     status: Mapped[str] = mapped_column(String(10), default="created")
     # When dispatch should next send it; None when nothing remains.
     next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -16,6 +16,7 @@ import time_machine
 
 from mailer.delivery import dispatch
 from mailer.extensions import db
+from mailer.mailings.client_services import ClientData, create_client
 from mailer.models import Mailing, Run, utcnow
 from tests import factories
 from tests.test_delivery.conftest import add_clients, statuses
@@ -329,3 +330,23 @@ def test_daily_nine_oclock_stays_nine_local_across_dst_through_dispatch(
     ]
     assert len({run.scheduled_for.astimezone(UTC).hour for run in runs}) == 2  # UTC hour moved
     assert via_sink.to_counts() == {"ann@example.com": 5}
+
+
+def test_a_client_added_after_a_send_gets_the_next_one_of_a_mailing_taking_new_clients(
+    via_sink, mailing_for, user, run_jobs
+):
+    start = utcnow() - timedelta(seconds=5)
+    mailing = mailing_for(
+        "ann@example.com", frequency="daily", start_at=start, takes_new_clients=True
+    )
+    dispatch.dispatch_due()
+    run_jobs()
+    create_client(owner=user, data=ClientData(email="new@example.com"))
+    db.session.commit()
+
+    with time_machine.travel(start + timedelta(days=1, seconds=1)):
+        assert dispatch.dispatch_due() == 1
+        run_jobs()
+
+    assert via_sink.to_counts() == {"ann@example.com": 2, "new@example.com": 1}
+    assert len(_runs(mailing.id)) == 2

@@ -727,3 +727,24 @@ def test_the_export_imports_back_exactly_whatever_its_cells_start_with(login, us
     report = _import(login(fresh), export)
     assert f"Imported {len(TRICKY)} clients." in report
     assert _clients(fresh) == TRICKY
+
+
+def test_the_clients_an_import_adds_join_the_mailings_that_take_new_clients(login, user):
+    left_out = factories.make_client(user, "left-out@example.com")
+    chosen = factories.make_client(user, "chosen@example.com")
+    taking = factories.make_mailing(user, clients=[chosen], takes_new_clients=True)
+    fixed = factories.make_mailing(user, clients=[chosen])
+    browser = login(user)
+
+    report = _import(browser, b"email\nnew1@example.com\nleft-out@example.com\nnew2@example.com\n")
+
+    assert "They join 1 mailing that takes new clients." in report
+    db.session.expire_all()
+    # The clients it added; not one it found already there, which the mailing leaves out.
+    assert sorted(client.email for client in taking.clients) == [
+        "chosen@example.com",
+        "new1@example.com",
+        "new2@example.com",
+    ]
+    assert [client.email for client in fixed.clients] == ["chosen@example.com"]
+    assert left_out not in taking.clients

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Attempt, Mailing, mailing_clients, utcnow
+from mailer.models import Attempt, Client, Mailing, mailing_clients, utcnow
 from tests import factories
 
 
@@ -239,7 +239,7 @@ def test_all_my_clients_attaches_every_own_client_only(login, user, other_user, 
 
     mailing = db.session.scalar(db.select(Mailing))
     assert client_ids_of(mailing.id) == {client.id for client in clients}  # not the later one
-    assert "clients added later join the mailing only if you edit it" in form  # as said
+    assert "Clients added later join only if you tick this" in form  # as said (it was not)
 
 
 def test_clients_matching_search_attaches_only_the_matches(login, user, message, clients):
@@ -582,6 +582,7 @@ def test_a_copy_has_the_clients_message_and_schedule_and_sends_nothing_until_ena
         end_at=start + timedelta(days=90),
         frequency="weekly",
         timezone="Europe/Moscow",
+        takes_new_clients=True,
     )
     browser = login(user)
 
@@ -598,6 +599,7 @@ def test_a_copy_has_the_clients_message_and_schedule_and_sends_nothing_until_ena
     )
     assert (copy.start_at, copy.end_at) == (mailing.start_at, mailing.end_at)
     assert client_ids_of(copy.id) == {client.id for client in clients}
+    assert copy.takes_new_clients
     assert (copy.is_active, copy.disabled_by_id) == (False, user.id)
     assert copy.next_send_at == start  # ready for when it is enabled
     page = browser.get(response.headers["Location"]).get_data(as_text=True)
@@ -751,3 +753,39 @@ def test_a_name_too_long_is_refused_with_the_input_kept(login, user, message, cl
     page = refused(login(user), form_data(message, clients, name="N" * 201))
     assert "Field cannot be longer than 200 characters." in page
     assert 'value="' + "N" * 201 + '"' in page
+
+
+def test_a_mailing_that_takes_new_clients_is_saved_shown_and_unticked_on_edit(
+    login, user, message, clients
+):
+    browser = login(user)
+    browser.post("/mailings/new", data=form_data(message, clients[:1], takes_new_clients="y"))
+    mailing = db.session.scalar(db.select(Mailing))
+    assert mailing.takes_new_clients
+
+    assert "and those you add later" in browser.get(f"/mailings/{mailing.id}").text
+    edit = browser.get(f"/mailings/{mailing.id}/edit").text
+    assert re.search(r'<input[^>]*checked[^>]*name="takes_new_clients"', edit) or re.search(
+        r'<input[^>]*name="takes_new_clients"[^>]*checked', edit
+    )
+    browser.post(f"/mailings/{mailing.id}/edit", data=form_data(message, [], client_scope="keep"))
+    db.session.expire_all()
+    assert not db.session.get(Mailing, mailing.id).takes_new_clients
+    assert "and those you add later" not in browser.get(f"/mailings/{mailing.id}").text
+
+
+def test_a_client_added_by_hand_joins_only_the_owners_mailings_that_take_new_clients(
+    login, user, other_user, message, clients
+):
+    taking = factories.make_mailing(user, message=message, clients=clients, takes_new_clients=True)
+    fixed = factories.make_mailing(user, message=message, clients=clients)
+    theirs = factories.make_mailing(other_user, takes_new_clients=True)
+    browser = login(user)
+
+    added = browser.post("/clients/new", data={"email": "vera@example.com"}, follow_redirects=True)
+
+    vera = db.session.scalar(db.select(Client).filter_by(email="vera@example.com"))
+    assert client_ids_of(taking.id) == {client.id for client in clients} | {vera.id}
+    assert client_ids_of(fixed.id) == {client.id for client in clients}
+    assert client_ids_of(theirs.id) == set()
+    assert "It joins 1 mailing that takes new clients." in added.text

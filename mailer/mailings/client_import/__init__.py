@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from mailer.extensions import db
 from mailer.mailings.client_import.reading import (
@@ -43,8 +43,13 @@ from mailer.mailings.client_import.reading import (
 )
 from mailer.mailings.client_import.uploads import discard_upload, keep_upload, pending_upload
 from mailer.mailings.client_import.writing import Checked, write_chunk
-from mailer.mailings.client_services import COMMENT_MAX, FULL_NAME_MAX, email_error
-from mailer.models import User, normalize_email, utcnow
+from mailer.mailings.client_services import (
+    COMMENT_MAX,
+    FULL_NAME_MAX,
+    email_error,
+    join_mailings_taking_new_clients,
+)
+from mailer.models import Client, User, normalize_email, utcnow
 
 __all__ = [
     "HEADER_NAMES",
@@ -176,7 +181,8 @@ def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
     first_line: dict[str, int] = {}
     chunks = (valid_rows(chunk, report, first_line) for chunk in _batches(rows, CHUNK))
     connection = db.session.connection()
-    insert = partial(write_chunk, connection, owner.id, utcnow())
+    now = utcnow()  # every client the import adds was created at this instant
+    insert = partial(write_chunk, connection, owner.id, now)
     if connection.dialect.name == "postgresql":
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="client-import") as database:
             sent = None
@@ -190,6 +196,9 @@ def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
         for chunk in chunks:
             _count_inserted(chunk, insert(chunk), report)
     report.rejected.sort(key=lambda rejected: rejected.line)
+    if report.imported:
+        added = select(Client.id).where(Client.owner_id == owner.id, Client.created_at == now)
+        join_mailings_taking_new_clients(owner, added)
     return report
 
 

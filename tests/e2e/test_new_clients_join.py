@@ -1,0 +1,54 @@
+"""A newsletter that takes the clients its owner adds later."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from playwright.sync_api import expect
+
+from mailer.extensions import db
+from mailer.models import Mailing, utcnow
+from tests import factories
+from tests.e2e.ui import log_in
+
+
+def test_a_client_added_later_joins_a_mailing_that_takes_new_clients(open_page, ui):
+    owner = factories.make_user("editor@example.com", locale=ui.lang, timezone="UTC")
+    factories.make_message(owner, "Spring news")
+    factories.make_client(owner, "anna@example.com")
+    start = utcnow().date() + timedelta(days=1)
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/mailings/new")
+    page.get_by_label(ui.t("Message"), exact=True).select_option(label="Spring news")
+    page.get_by_label(ui.t("Start"), exact=True).fill(f"{start}T09:00")
+    page.get_by_label(ui.t("End"), exact=True).fill(f"{start + timedelta(days=60)}T09:00")
+    page.get_by_label(ui.t("Frequency"), exact=True).select_option("weekly")
+    page.get_by_label(ui.t("Select all shown")).check()
+    joins = page.get_by_label(ui.t("Clients I add later join it too"))
+    expect(joins).not_to_be_checked()  # a mailing's clients are fixed unless asked
+    joins.check()
+    ui.look(page)
+    page.locator("main form").get_by_role("button", name=ui.t("Save")).click()
+    total = page.locator("#client-total")
+    expect(total).to_contain_text("1")
+    expect(total).to_contain_text(ui.t("and those you add later"))
+
+    page.goto("/clients/new")
+    page.get_by_label(ui.t("Email")).fill("boris@example.com")
+    page.locator("main form").get_by_role("button", name=ui.t("Save")).click()
+
+    expect(
+        page.get_by_text(
+            ui.tn(
+                "It joins %(num)d mailing that takes new clients.",
+                "It joins %(num)d mailings that take new clients.",
+                1,
+            )
+        )
+    ).to_be_visible()
+    ui.look(page)
+    mailing = db.session.scalar(db.select(Mailing).where(Mailing.owner_id == owner.id))
+    page.goto(f"/mailings/{mailing.id}")
+    expect(total).to_contain_text("2")
+    ui.assert_translated()
