@@ -113,20 +113,20 @@ def _print_logins(logins: list[demo.DemoLogin]) -> None:
 @with_appcontext
 def csu_command(password: str | None) -> None:
     """Create the superuser admin@mailing.com, or set its password (the seed's `csu`)."""
-    from mailer.auth import services
+    from mailer.auth import staff
     from mailer.auth.passwords import MIN_LENGTH, is_common
 
     if password is None and current_app.debug:
         password = demo.SUPERUSER_DEMO_PASSWORD  # the seed's demo password, only in debug
     elif password is None:
         password = click.prompt(
-            f"Password for {services.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
+            f"Password for {staff.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
         )
     if not current_app.debug and len(password) < MIN_LENGTH:
         raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
     if not current_app.debug and is_common(password):  # as registration refuses it
         raise click.ClickException("That password is too common: choose another.")
-    user, created = services.ensure_superuser(password=password)
+    user, created = staff.ensure_superuser(password=password)
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} the superuser {user.email}.")
 
@@ -146,11 +146,11 @@ def _user_or_fail(email: str):
 
 
 def _change_role(change, email: str, role: str) -> bool:
-    from mailer.auth import services
+    from mailer.auth import staff
 
     try:
         changed = change(user=_user_or_fail(email), role=role)
-    except services.AccountError as error:
+    except staff.AccountError as error:
         raise click.ClickException(str(error)) from None
     db.session.commit()
     return changed
@@ -162,9 +162,9 @@ def _change_role(change, email: str, role: str) -> bool:
 @with_appcontext
 def grant_command(email: str, role: str) -> None:
     """Give EMAIL the ROLE (manager or content-manager)."""
-    from mailer.auth import services
+    from mailer.auth import staff
 
-    changed = _change_role(services.grant_role, email, role)
+    changed = _change_role(staff.grant_role, email, role)
     click.echo(f"{email} {'is now' if changed else 'already was'} a {role}.")
 
 
@@ -174,9 +174,9 @@ def grant_command(email: str, role: str) -> None:
 @with_appcontext
 def revoke_command(email: str, role: str) -> None:
     """Take the ROLE (manager or content-manager) away from EMAIL."""
-    from mailer.auth import services
+    from mailer.auth import staff
 
-    changed = _change_role(services.revoke_role, email, role)
+    changed = _change_role(staff.revoke_role, email, role)
     click.echo(f"{email} {'is no longer' if changed else 'was not'} a {role}.")
 
 

@@ -55,7 +55,7 @@ def seed_demo() -> list[DemoLogin]:
         )
         db.session.add(user)
     if current_app.debug and not User.by_email(SUPERUSER_DEMO_EMAIL):
-        from mailer.auth.services import ensure_superuser
+        from mailer.auth.staff import ensure_superuser
 
         ensure_superuser(password=SUPERUSER_DEMO_PASSWORD, email=SUPERUSER_DEMO_EMAIL)
     db.session.flush()

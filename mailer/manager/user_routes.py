@@ -7,7 +7,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, literal, or_, select, union_all
 
-from mailer.auth import services
+from mailer.auth import staff
 from mailer.extensions import db
 from mailer.mailings import pagination
 from mailer.manager import bp
@@ -73,7 +73,7 @@ def users():
     # The users whose Block or Unblock button this manager gets (not themselves, the
     # superuser, or another manager).
     changeable = {
-        user.id for user in page.items if services.block_refusal(user=user, by=current_user) is None
+        user.id for user in page.items if staff.block_refusal(user=user, by=current_user) is None
     }
     return render_template(
         "manager/users.html",
@@ -91,7 +91,7 @@ def users():
 @role_required(manager_permission)
 def block_user(user_id: int):
     user = db.get_or_404(User, user_id)
-    if _changed(services.block_user, user):
+    if _changed(staff.block_user, user):
         flash(_("%(email)s is blocked.", email=user.email), "success")
     return redirect(_back())
 
@@ -100,7 +100,7 @@ def block_user(user_id: int):
 @role_required(manager_permission)
 def unblock_user(user_id: int):
     user = db.get_or_404(User, user_id)
-    if _changed(services.unblock_user, user):
+    if _changed(staff.unblock_user, user):
         flash(_("%(email)s is unblocked.", email=user.email), "success")
     return redirect(_back())
 
@@ -109,7 +109,7 @@ def _changed(change, user: User) -> bool:
     """Block or unblock `user` as the current manager; False, the reason flashed, if refused."""
     try:
         change(user=user, by=current_user)
-    except services.AccountError as error:
+    except staff.AccountError as error:
         flash(str(error), "danger")
         return False
     db.session.commit()

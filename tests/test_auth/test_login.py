@@ -9,7 +9,7 @@ import time_machine
 
 from mailer import create_app
 from mailer.auth import sessions
-from mailer.auth.services import block_user
+from mailer.auth.staff import block_user
 from mailer.extensions import db
 from mailer.models import User
 from tests import factories

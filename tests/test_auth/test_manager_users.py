@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import event
 
-from mailer.auth import services
+from mailer.auth import staff
 from mailer.extensions import db
 from mailer.mailings import pagination
 from mailer.models import Client, Mailing, Message, User, utcnow
@@ -162,10 +162,10 @@ def test_manager_cannot_block_themselves_or_the_superuser(client, login, manager
 
 
 def test_block_service_refuses_self_and_superuser(manager, superuser):
-    with pytest.raises(services.AccountError):
-        services.block_user(user=manager, by=manager)
-    with pytest.raises(services.AccountError):
-        services.block_user(user=superuser, by=manager)
+    with pytest.raises(staff.AccountError):
+        staff.block_user(user=manager, by=manager)
+    with pytest.raises(staff.AccountError):
+        staff.block_user(user=superuser, by=manager)
 
 
 def test_managers_cannot_block_or_unblock_each_other(client, login, manager):
@@ -203,7 +203,7 @@ def test_superuser_with_the_manager_role_blocks_and_unblocks_a_manager(client, l
 
 def test_a_manager_blocks_a_former_manager_once_the_role_is_taken_away(client, login, manager):
     peer = factories.make_user(email="peer@example.com", roles=["manager"])
-    services.revoke_role(user=peer, role="manager")
+    staff.revoke_role(user=peer, role="manager")
     db.session.commit()
     login(manager)
 

@@ -87,7 +87,7 @@ def test_mailing_start_now_skips_a_mailing_still_sending_and_says_so(
 
 
 def test_mailing_start_now_says_why_one_mailing_cannot_be_sent(app, mailing_for, user, manager):
-    from mailer.auth.services import block_user
+    from mailer.auth.staff import block_user
 
     disabled = mailing_for("ann@example.com", is_active=False)
     blocked_owners = mailing_for("bob@example.com")
@@ -108,7 +108,7 @@ def test_mailing_start_now_says_why_one_mailing_cannot_be_sent(app, mailing_for,
 def test_mailing_start_now_asks_about_only_what_it_sends_and_warns_of_completed_ones(
     app, via_sink, mailing_for, other_user, manager, run_jobs
 ):
-    from mailer.auth.services import block_user
+    from mailer.auth.staff import block_user
     from tests import factories
 
     mailing_for("ann@example.com", status="completed", next_send_at=None)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.auth.services import block_user
+from mailer.auth.staff import block_user
 from mailer.delivery import dispatch, sender, stopping, tallies
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
