@@ -13,7 +13,8 @@ list (first page, sorts, searches, the deepest page linked) through the Flask
 test client, logged in: the median of 20 requests each (fewer for a slow
 page, see pages.py). On PostgreSQL it then gives the same user M mailings
 and about A attempts and times the mailing, attempt-log and report pages and
-the managers' screens (bench_mailings.py).
+the managers' screens (bench_mailings.py). Last, a second user, who has a mailing
+that takes new clients, imports N/10 clients: the import then links each to it.
 
     .venv/bin/python benchmarks/bench_clients.py [--clients 1000000] [--mailings 10000]
         [--attempts 1000000] [--in-place --yes]
@@ -116,6 +117,9 @@ def _run(args: argparse.Namespace, environ: dict[str, str]) -> int:
     if args.mailings > 0:
         attempts = args.clients if args.attempts is None else args.attempts
         missed += bench_mailings.run(app, user_id, mailings=args.mailings, attempts=attempts)
+    with app.app_context():
+        if not _bench_import(_make_user(takes_new_clients=True), args.clients // 10):
+            missed.append("import into a mailing that takes new clients")
     print("all targets met" if not missed else f"missed: {', '.join(missed)}")
     return 0
 
@@ -127,9 +131,13 @@ def _user_count(db, User) -> int:
     return db.session.scalar(select(func.count(User.id))) or 0
 
 
-def _make_user() -> int:
+def _make_user(*, takes_new_clients: bool = False) -> int:
+    """A user; with `takes_new_clients`, one who has a mailing that every client they
+    import joins (so the import also links each of them to it)."""
+    from datetime import timedelta
+
     from mailer.extensions import db
-    from mailer.models import User, utcnow
+    from mailer.models import Mailing, Message, User, utcnow
 
     user = User(
         email=f"bench-{time.time_ns()}@example.com",
@@ -137,6 +145,19 @@ def _make_user() -> int:
         confirmed_at=utcnow(),
     )
     db.session.add(user)
+    if takes_new_clients:
+        message = Message(owner=user, subject="News", body_text="Hello")
+        start = utcnow() + timedelta(days=1)
+        db.session.add(
+            Mailing(
+                owner=user,
+                message=message,
+                start_at=start,
+                end_at=start + timedelta(days=30),
+                next_send_at=start,
+                takes_new_clients=True,
+            )
+        )
     db.session.commit()
     return user.id
 
@@ -153,6 +174,7 @@ def _bench_import(user_id: int, count: int) -> bool:
     """Import `count` clients as the import page does; whether it met the target."""
     from mailer.extensions import db
     from mailer.mailings import client_import
+    from mailer.mailings.mailing_queries import count_taking_new_clients
     from mailer.models import User
 
     data = _csv(count)
@@ -163,8 +185,10 @@ def _bench_import(user_id: int, count: int) -> bool:
     client_import.refresh_statistics(report.imported)  # as the import page does
     seconds = time.perf_counter() - started
     rate = report.imported / seconds
+    joining = " into a mailing that takes new clients" if count_taking_new_clients(user) else ""
     print(
-        f"import: {report.imported:,} clients ({len(data) / 1e6:.1f} MB CSV) in {seconds:.2f} s"
+        f"import{joining}: {report.imported:,} clients ({len(data) / 1e6:.1f} MB CSV)"
+        f" in {seconds:.2f} s"
         f" = {rate:,.0f} rows/s  (target > {IMPORT_TARGET:,} rows/s: "
         f"{'ok' if rate > IMPORT_TARGET else 'MISSED'})",
         flush=True,

@@ -10,7 +10,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import delete, insert, select
+from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.extensions import db
@@ -156,22 +156,22 @@ def create_client(*, owner: User, data: ClientData) -> Client:
     client = Client(owner_id=owner.id, email=email, full_name=data.full_name, comment=data.comment)
     db.session.add(client)
     _flush_unique()
-    join_mailings_taking_new_clients(owner, [client.id])
+    join_mailings_taking_new_clients(owner, Client.id == client.id)
     return client
 
 
-def join_mailings_taking_new_clients(owner: User, new_client_ids) -> None:
-    """Add the owner's new clients (`new_client_ids`: ids, or a select of them) to each of
-    their mailings that takes new clients. A send already in progress goes on without
-    them; the mailing's next send reaches them."""
+def join_mailings_taking_new_clients(owner: User, new_clients: ColumnElement[bool]) -> None:
+    """Add the owner's clients that `new_clients` (a condition on Client) picks out to each
+    of their mailings that takes new clients. A send already in progress goes on without
+    them; the mailing's next send reaches them.
+
+    A condition, not a list of ids: right after a big import PostgreSQL's statistics
+    still say the owner has a few clients, and it joined such a list to their clients
+    row by row (100,000 x 100,000)."""
     pairs = (
         select(Mailing.id, Client.id)
         .join(Client, Client.owner_id == Mailing.owner_id)
-        .where(
-            Mailing.owner_id == owner.id,
-            Mailing.takes_new_clients.is_(True),
-            Client.id.in_(new_client_ids),
-        )
+        .where(Mailing.owner_id == owner.id, Mailing.takes_new_clients.is_(True), new_clients)
     )
     db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], pairs))
 

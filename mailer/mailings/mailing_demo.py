@@ -87,6 +87,7 @@ def _mailing(
             frequency=spec["frequency"],
             timezone=spec["timezone"],
             name=spec.get("name", ""),
+            takes_new_clients=spec.get("takes_new_clients", False),
         ),
         now=now,
         allow_past=True,

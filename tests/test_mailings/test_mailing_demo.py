@@ -26,6 +26,7 @@ def test_seed_demo_gives_the_demo_user_data_in_every_status(app):
     mailings = Mailing.owned_by(owner).all()
     assert {mailing.status for mailing in mailings} >= {"created", "started", "completed"}
     assert any(not mailing.is_active and mailing.disabled_by_id == owner.id for mailing in mailings)
+    assert any(mailing.takes_new_clients for mailing in mailings)
     assert Client.owned_by(owner).filter(Client.full_name == "Анна Иванова").count() == 1
     assert all("{{ client.full_name }}" in m.body_text for m in Message.owned_by(owner))
 

@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from mailer.extensions import db
 from mailer.mailings.client_import.reading import (
@@ -197,8 +197,7 @@ def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
             _count_inserted(chunk, insert(chunk), report)
     report.rejected.sort(key=lambda rejected: rejected.line)
     if report.imported:
-        added = select(Client.id).where(Client.owner_id == owner.id, Client.created_at == now)
-        join_mailings_taking_new_clients(owner, added)
+        join_mailings_taking_new_clients(owner, Client.created_at == now)
     return report
 
 
