@@ -14,7 +14,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from mailer.extensions import db
 from mailer.i18n import csv_delimiter
 from mailer.mailings.pagination import CappedPagination
-from mailer.models import Client, User
+from mailer.models import Client, User, mailing_clients
 from mailer.models.mailings import CLIENT_SEARCH_SEPARATOR, client_search_text
 
 PER_PAGE = 50
@@ -48,9 +48,17 @@ FORMULA_CELL = re.compile(r"'*[=+\-@\t\r]")
 PROTECTED_CELL = re.compile(r"'+[=+\-@\t\r]")
 
 
-def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT, state: str = ""):
+def clients_query(
+    owner: User,
+    *,
+    search: str = "",
+    sort: str = DEFAULT_SORT,
+    state: str = "",
+    mailing_id: int | None = None,
+):
     """The owner's clients matching `search` (email or name, any case) in `state` (one of
-    STATES; any other: all), in `sort` order.
+    STATES; any other: all) and, given `mailing_id` (one of the owner's mailings: the
+    caller checks), among that mailing's clients, in `sort` order.
 
     On PostgreSQL the search is answered by the trigram index on
     `client_search_text` (ix_clients_search), so it is written against exactly
@@ -60,9 +68,19 @@ def clients_query(owner: User, *, search: str = "", sort: str = DEFAULT_SORT, st
     search = _plain(search)
     if search:
         query = query.filter(search_condition(search))
-    if state in STATES:
-        query = query.filter(STATES[state])
+    query = query.filter(*_filters(state, mailing_id))
     return query.order_by(*SORTS.get(sort, SORTS[DEFAULT_SORT]))
+
+
+def _filters(state: str, mailing_id: int | None) -> list:
+    """The list's filters besides the search: by state, and to one mailing's clients."""
+    filters = [STATES[state]] if state in STATES else []
+    if mailing_id is not None:
+        linked = select(mailing_clients.c.client_id).where(
+            mailing_clients.c.mailing_id == mailing_id
+        )
+        filters.append(Client.id.in_(linked))
+    return filters
 
 
 def _plain(search: str) -> str:
@@ -76,21 +94,27 @@ def search_condition(search: str):
 
 
 def client_page(
-    owner: User, *, search: str, sort: str, page: int, state: str = ""
+    owner: User,
+    *,
+    search: str,
+    sort: str,
+    page: int,
+    state: str = "",
+    mailing_id: int | None = None,
 ) -> CappedPagination:
     """One page of the owner's clients (PER_PAGE) in a fixed number of queries.
 
     The total is counted up to COUNT_LIMIT (see pagination.py): with a million
     clients an exact count alone would take longer than the whole page may.
     """
-    query = clients_query(owner, search=search, sort=sort, state=state)
+    query = clients_query(owner, search=search, sort=sort, state=state, mailing_id=mailing_id)
     if not _plain(search):
         return CappedPagination(query=query, page=page, per_page=PER_PAGE, error_out=False)
     return SearchPagination(
         query=query,
         owner=owner,
         search=_plain(search),
-        state=STATES.get(state),
+        filters=_filters(state, mailing_id),
         sort=SORTS.get(sort, SORTS[DEFAULT_SORT]),
         page=page,
         per_page=PER_PAGE,
@@ -127,8 +151,7 @@ class SearchPagination(CappedPagination):
         args = self._query_args
         reach = min(PROBE_FACTOR * (self._query_offset + self.per_page), PROBE_MAX_ROWS)
         first_rows = Client.owned_by(args["owner"]).order_by(*args["sort"]).limit(reach).subquery()
-        in_state = [args["state"]] if args["state"] is not None else []
-        return self._page_of(first_rows, search_condition(args["search"]), *in_state)
+        return self._page_of(first_rows, search_condition(args["search"]), *args["filters"])
 
     def _sorted_matches(self) -> list[Client]:
         """The page sorted out of all the matches.

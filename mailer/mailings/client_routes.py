@@ -27,15 +27,15 @@ from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
-from mailer.models import Client
+from mailer.models import Client, Mailing
 
 # The preview's confirm and cancel forms name their own upload: previews open in
 # two tabs each import their own file.
 UPLOAD_FIELD = "upload"
 # The report lists this many rejected lines; the count covers them all.
 REPORT_MAX_LINES = 1000
-# The list's search, filter, sort and page: editing or deleting a client comes back to them.
-LIST_ARGS = ("q", "state", "sort", "page")
+# The list's search, filters, sort and page: editing or deleting a client comes back to them.
+LIST_ARGS = ("q", "state", "mailing", "sort", "page")
 # The list's filter by state (client_queries.STATES), as the list and its pages name it.
 STATE_LABELS = {
     "receiving": _l("Receiving mailings"),
@@ -58,6 +58,11 @@ class ListView(NamedTuple):
     sort: str
     page: int
     state: str  # one of client_queries.STATES, or "" for every client
+    mailing: Mailing | None  # its clients only; None for every client
+
+    @property
+    def mailing_id(self) -> int | None:
+        return self.mailing.id if self.mailing else None
 
 
 def _list_view(args) -> ListView:
@@ -67,12 +72,20 @@ def _list_view(args) -> ListView:
     state = args.get("state", "")
     if state not in client_queries.STATES:
         state = ""
-    return ListView(args.get("q", "").strip(), sort, page_number(args), state)
+    mailing = None
+    if (mailing_id := args.get("mailing", "")).isdigit():  # another user's, or none such: 404
+        mailing = Mailing.owned_by(current_user).filter_by(id=int(mailing_id)).first_or_404()
+    return ListView(args.get("q", "").strip(), sort, page_number(args), state, mailing)
 
 
 def _page(view: ListView):
     return client_queries.client_page(
-        current_user, search=view.search, sort=view.sort, page=view.page, state=view.state
+        current_user,
+        search=view.search,
+        sort=view.sort,
+        page=view.page,
+        state=view.state,
+        mailing_id=view.mailing_id,
     )
 
 
@@ -97,6 +110,7 @@ def client_list():
         sort=view.sort,
         state=view.state,
         state_labels=STATE_LABELS,
+        mailing=view.mailing,
         list_args=list_args(*LIST_ARGS),
     )
 
@@ -205,11 +219,15 @@ def client_delete_many():
 
 def _chosen_for_deletion(view: ListView):
     """The owner's clients a deletion is of, and whether they are what the list's search
-    and filter find (`scope=search`) rather than the ticked ones (`client_ids`)."""
-    if request.form.get("scope") == "search" and (view.search or view.state):
-        return client_queries.clients_query(
-            current_user, search=view.search, state=view.state
-        ), True
+    and filters find (`scope=search`) rather than the ticked ones (`client_ids`)."""
+    if request.form.get("scope") == "search" and (view.search or view.state or view.mailing):
+        found = client_queries.clients_query(
+            current_user,
+            search=view.search,
+            state=view.state,
+            mailing_id=view.mailing_id,
+        )
+        return found, True
     ids = request.form.getlist("client_ids", type=int)
     return Client.owned_by(current_user).filter(Client.id.in_(set(ids))), False
 
@@ -222,10 +240,13 @@ def _fingerprint(ids: list[int]) -> str:
 
 
 def _found_by(view: ListView) -> str:
-    """The list's search and filter, as the deletion's page names them: “anna”, bounced."""
+    """The list's search and filters, as the deletion's page names them: “anna”, bounced,
+    clients of “News”."""
     parts = [f"“{view.search}”"] if view.search else []
     if view.state:
         parts.append(str(STATE_LABELS[view.state]))
+    if view.mailing:
+        parts.append(_("clients of “%(mailing)s”", mailing=view.mailing.title))
     return ", ".join(parts)
 
 

@@ -643,3 +643,67 @@ def test_a_too_long_email_gets_one_error(login, user, page):
     assert re.findall(r"<div>([^<]*)", shown) == ["Field cannot be longer than 254 characters."]
     assert 'maxlength="254"' in response.text  # the browser still stops at the limit
     assert [c.email for c in _clients(user)] == ["old@example.com"]
+
+
+def test_a_mailings_page_links_to_its_clients_on_the_list_and_its_filters_keep_them(
+    login, user, other_user
+):
+    anna = factories.make_client(user, "anna@example.com")
+    vera = factories.make_client(user, "vera@example.com", bounced_at=utcnow())
+    factories.make_client(user, "boris@example.com")
+    mailing = factories.make_mailing(user, clients=[anna, vera], name="Spring")
+    theirs = factories.make_mailing(other_user)
+    browser = login(user)
+
+    detail = browser.get(f"/mailings/{mailing.id}").text
+    assert f'href="/clients/?mailing={mailing.id}"' in detail
+
+    def listed(**query) -> list[str]:
+        page = browser.get("/clients/", query_string=query).text
+        return re.findall(r'href="/clients/\d+/edit[^"]*">([^<]+)</a>', page)
+
+    assert listed(mailing=mailing.id) == ["anna@example.com", "vera@example.com"]
+    assert listed(mailing=mailing.id, state="receiving") == ["anna@example.com"]
+    assert listed(mailing=mailing.id, q="ver") == ["vera@example.com"]
+    page = browser.get(f"/clients/?mailing={mailing.id}").text
+    assert re.search(r'id="mailing-filter">The clients of the mailing <a[^>]*>“Spring”</a>', page)
+    assert f'<input type="hidden" name="mailing" value="{mailing.id}">' in page  # the search
+    assert f"mailing={mailing.id}&amp;sort=-email" in page  # the sort links
+    assert re.search(rf'href="/clients/\d+/edit\?mailing={mailing.id}"', page)  # the edits
+    assert browser.get(f"/clients/?mailing={theirs.id}").status_code == 404
+
+
+def test_every_client_of_a_mailing_is_deleted_after_a_page_that_counts_them(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    vera = factories.make_client(user, "vera@example.com")
+    factories.make_client(user, "boris@example.com")
+    mailing = factories.make_mailing(user, clients=[anna, vera], name="Spring")
+    browser = login(user)
+    assert "Delete all 2 clients found" in browser.get(f"/clients/?mailing={mailing.id}").text
+
+    url = f"/clients/delete?mailing={mailing.id}"
+    question = browser.post(url, data={"scope": "search"}).text
+    assert "Delete 2 clients?" in question
+    assert "search and filter: clients of “Spring”." in question
+    browser.post(url, data=_confirmation_of(question, scope="search"))
+
+    assert [c.email for c in _clients(user)] == ["boris@example.com"]
+
+
+def test_a_search_with_many_matches_among_a_mailings_clients_shows_only_theirs(
+    login, user, monkeypatch
+):
+    monkeypatch.setattr(pagination, "COUNT_LIMIT", 2)  # 3 matches: counted "2+", then probed
+    monkeypatch.setattr(client_queries, "PER_PAGE", 2)
+    zoes = [
+        factories.make_client(user, f"z{n}@example.com", full_name=f"Zoe {n}") for n in range(6)
+    ]
+    mailing = factories.make_mailing(user, clients=zoes[1::2])  # z1, z3, z5
+    browser = login(user)
+
+    page = browser.get(f"/clients/?q=zoe&sort=-name&mailing={mailing.id}").text
+
+    assert _emails_in_order(page, [client.email for client in zoes]) == [
+        "z5@example.com",
+        "z3@example.com",
+    ]
