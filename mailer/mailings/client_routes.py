@@ -61,8 +61,14 @@ class ListView(NamedTuple):
     mailing: Mailing | None  # its clients only; None for every client
 
     @property
-    def mailing_id(self) -> int | None:
-        return self.mailing.id if self.mailing else None
+    def filters(self) -> dict:
+        """The search and filters, as client_queries takes them."""
+        mailing_id = self.mailing.id if self.mailing else None
+        return {"search": self.search, "state": self.state, "mailing_id": mailing_id}
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.search or self.state or self.mailing)
 
 
 def _list_view(args) -> ListView:
@@ -79,14 +85,7 @@ def _list_view(args) -> ListView:
 
 
 def _page(view: ListView):
-    return client_queries.client_page(
-        current_user,
-        search=view.search,
-        sort=view.sort,
-        page=view.page,
-        state=view.state,
-        mailing_id=view.mailing_id,
-    )
+    return client_queries.client_page(current_user, sort=view.sort, page=view.page, **view.filters)
 
 
 def _back_to_list():
@@ -111,6 +110,7 @@ def client_list():
         state=view.state,
         state_labels=STATE_LABELS,
         mailing=view.mailing,
+        filtered=view.filtered,
         list_args=list_args(*LIST_ARGS),
     )
 
@@ -220,14 +220,8 @@ def client_delete_many():
 def _chosen_for_deletion(view: ListView):
     """The owner's clients a deletion is of, and whether they are what the list's search
     and filters find (`scope=search`) rather than the ticked ones (`client_ids`)."""
-    if request.form.get("scope") == "search" and (view.search or view.state or view.mailing):
-        found = client_queries.clients_query(
-            current_user,
-            search=view.search,
-            state=view.state,
-            mailing_id=view.mailing_id,
-        )
-        return found, True
+    if request.form.get("scope") == "search" and view.filtered:
+        return client_queries.clients_query(current_user, **view.filters), True
     ids = request.form.getlist("client_ids", type=int)
     return Client.owned_by(current_user).filter(Client.id.in_(set(ids))), False
 
