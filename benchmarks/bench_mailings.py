@@ -195,6 +195,8 @@ def _owner_pages(seeded: Seeded, mailings: int) -> dict[str, str]:
         "mailing detail (all clients)": f"/mailings/{seeded.big}",
         "mailing edit form (all clients)": f"/mailings/{seeded.big}/edit",
         "new mailing form": "/mailings/new",
+        "clients of a small mailing": f"/clients/?mailing={seeded.small}",
+        "clients of the big mailing, sorted by name": f"/clients/?mailing={seeded.big}&sort=name",
         "attempt log, first page": "/attempts/",
         "attempt log, failures": "/attempts/?status=failure",
         "attempt log, one small mailing": f"/attempts/?mailing={seeded.small}",
