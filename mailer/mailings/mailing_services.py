@@ -111,10 +111,10 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
 
 
 def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) -> Mailing:
-    """A copy with the same message, clients (and whether it takes new ones) and
-    schedule, named `name`, that sends
-    nothing until its owner enables it: they check its times first. A mailing a manager
-    disabled is not copied, since its copy would undo the manager's stop."""
+    """A copy with the same message, clients (and whether it takes new ones) and schedule,
+    named `name`, that sends nothing until its owner enables it: they check its times
+    first. A mailing a manager disabled is not copied, since its copy would undo the
+    manager's stop."""
     if mailing.disabled_by_manager:
         raise MailingError("is_active", _l("A manager disabled this mailing; it cannot be copied."))
     now = now or utcnow()

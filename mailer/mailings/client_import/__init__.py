@@ -171,7 +171,8 @@ def valid_rows(
 
 
 def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
-    """Validate and insert `rows` for `owner`, CHUNK at a time; flushes, the caller commits.
+    """Validate and insert `rows` for `owner`, CHUNK at a time, and link the clients it
+    added to the owner's mailings that take new clients; flushes, the caller commits.
 
     On PostgreSQL a second thread sends each chunk to the database while this
     one reads and validates the next (psycopg2 lets go of the GIL while the
