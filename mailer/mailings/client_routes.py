@@ -8,6 +8,7 @@ from typing import NamedTuple
 
 from flask import (
     Response,
+    abort,
     flash,
     redirect,
     render_template,
@@ -22,7 +23,7 @@ from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
-from mailer.mailings import bp, client_import, client_queries, mailing_queries
+from mailer.mailings import bp, client_import, client_queries, mailing_queries, mailing_services
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
@@ -214,6 +215,32 @@ def client_delete_many():
     )
     counts_changed()
     flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
+    return _back_to_list()
+
+
+@bp.route("/clients/remove-from-mailing", methods=["POST"])
+@login_required
+def client_remove_from_mailing():
+    """The clients ticked on the list of one mailing's clients (`?mailing=ID`), taken out
+    of that mailing; they stay in the owner's clients."""
+    view = _list_view(request.args)
+    if view.mailing is None:
+        abort(404)
+    ids = request.form.getlist("client_ids", type=int)
+    removed = mailing_services.remove_clients(mailing=view.mailing, client_ids=ids)
+    db.session.commit()
+    if removed:
+        flash(
+            ngettext(
+                "%(num)d client taken out of “%(mailing)s”; they stay in your clients.",
+                "%(num)d clients taken out of “%(mailing)s”; they stay in your clients.",
+                removed,
+                mailing=view.mailing.title,
+            ),
+            "success",
+        )
+    else:
+        flash(_("Tick the clients to take out first."), "warning")
     return _back_to_list()
 
 

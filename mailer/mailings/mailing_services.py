@@ -145,6 +145,20 @@ def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) ->
     return copy
 
 
+def remove_clients(*, mailing: Mailing, client_ids: list[int]) -> int:
+    """Take clients out of a mailing (they stay the owner's clients); how many were in it.
+    A send in progress goes on without them, apart from an email already on its way."""
+    removed = db.session.execute(
+        delete(mailing_clients).where(
+            mailing_clients.c.mailing_id == mailing.id,
+            mailing_clients.c.client_id.in_(set(client_ids)),
+        )
+    ).rowcount
+    if removed:
+        stopping.cancel_dropped_clients(mailing.id)
+    return removed
+
+
 def delete_mailing(*, mailing: Mailing) -> None:
     """Delete a mailing; the foreign keys' ON DELETE rules take its links to clients,
     its runs, their deliveries and attempts along."""

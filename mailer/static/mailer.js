@@ -1,12 +1,14 @@
-// Every form: ask first where it is marked data-confirm (deleting, disabling, blocking),
-// and send a POST once: a second click while the first request is on its way is ignored,
-// without asking again (a double click on "Send now" or "Save" would send it twice).
-// What a POST form sends is kept for this tab too (see `keepTyped` below).
+// Every form: ask first where it, or the button that sent it, is marked data-confirm
+// (deleting, disabling, blocking), and send a POST once: a second click while the first
+// request is on its way is ignored, without asking again (a double click on "Send now" or
+// "Save" would send it twice). What a POST form sends is kept for this tab too (see
+// `keepTyped` below).
 document.addEventListener("submit", (event) => {
   const form = event.target;
+  const question = event.submitter?.dataset.confirm || form.dataset.confirm;
   if (form.dataset.sent) {
     event.preventDefault();
-  } else if (form.dataset.confirm && !window.confirm(form.dataset.confirm)) {
+  } else if (question && !window.confirm(question)) {
     event.preventDefault();
   } else if (form.method.toLowerCase() === "post") {
     form.dataset.sent = "yes";

@@ -195,6 +195,10 @@ ACCESS: dict[str, Rule] = {
     # Whose clients it deletes is its own test's (test_client_routes): with none of the
     # asker's ticked, it says so and goes back to the list.
     "mailings.client_delete_many": Rule(LOGGED_IN, ok=302),
+    # The list of one mailing's clients (?mailing=ID): with none ticked, it says so.
+    "mailings.client_remove_from_mailing": Rule(
+        OWNED, ok=302, args=lambda objs: {"mailing": objs.mailing.id}
+    ),
     "mailings.client_export": Rule(LOGGED_IN),
     "mailings.client_import_upload": Rule(LOGGED_IN),
     "mailings.client_import_confirm": Rule(LOGGED_IN, ok=302),

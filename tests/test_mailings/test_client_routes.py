@@ -13,7 +13,7 @@ from sqlalchemy import select, text
 
 from mailer.extensions import db
 from mailer.mailings import client_queries, client_routes, pagination
-from mailer.models import Client, Mailing, utcnow
+from mailer.models import Client, Delivery, Mailing, Run, utcnow
 from tests import factories
 
 
@@ -707,3 +707,49 @@ def test_a_search_with_many_matches_among_a_mailings_clients_shows_only_theirs(
         "z5@example.com",
         "z3@example.com",
     ]
+
+
+def test_ticked_clients_are_taken_out_of_the_mailing_whose_list_they_are_on(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    boris = factories.make_client(user, "boris@example.com")
+    vera = factories.make_client(user, "vera@example.com")
+    mailing = factories.make_mailing(user, clients=[anna, boris, vera], name="Spring")
+    other = factories.make_mailing(user, clients=[anna])
+    browser = login(user)
+    page = browser.get(f"/clients/?mailing={mailing.id}&sort=-email").text
+    assert f'formaction="/clients/remove-from-mailing?mailing={mailing.id}&amp;sort=-email"' in page
+    assert "Take the ticked clients out of “Spring”?" in page  # asked first
+    assert "Take ticked out" not in browser.get("/clients/").text  # only on a mailing's list
+
+    done = browser.post(
+        f"/clients/remove-from-mailing?mailing={mailing.id}&sort=-email",
+        data={"client_ids": [str(anna.id), str(vera.id)]},
+        follow_redirects=True,
+    )
+
+    assert "2 clients taken out of “Spring”; they stay in your clients." in done.text
+    assert done.request.path == "/clients/"  # back to the list as it was
+    db.session.expire_all()
+    assert [client.email for client in mailing.clients] == ["boris@example.com"]
+    assert [client.email for client in other.clients] == ["anna@example.com"]  # untouched
+    assert len(_clients(user)) == 3  # nobody deleted
+    none = browser.post(f"/clients/remove-from-mailing?mailing={mailing.id}", follow_redirects=True)
+    assert "Tick the clients to take out first." in none.text
+
+
+def test_a_send_in_progress_skips_the_clients_taken_out_of_its_mailing(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    boris = factories.make_client(user, "boris@example.com")
+    mailing = factories.make_mailing(user, clients=[anna, boris])
+    run = factories.make_run(mailing)
+    db.session.add_all([Delivery(run_id=run.id, client_id=c.id) for c in (anna, boris)])
+    db.session.commit()
+
+    login(user).post(
+        f"/clients/remove-from-mailing?mailing={mailing.id}", data={"client_ids": [str(boris.id)]}
+    )
+
+    db.session.expire_all()
+    statuses = dict(db.session.execute(db.select(Delivery.client_id, Delivery.status)).all())
+    assert statuses == {anna.id: "pending", boris.id: "cancelled"}
+    assert db.session.get(Run, run.id).finished_at is None

@@ -1,4 +1,4 @@
-"""A newsletter that takes the clients its owner adds later."""
+"""A mailing's clients: those its owner adds later join it; its list takes some out."""
 
 from __future__ import annotations
 
@@ -51,4 +51,36 @@ def test_a_client_added_later_joins_a_mailing_that_takes_new_clients(open_page, 
     mailing = db.session.scalar(db.select(Mailing).where(Mailing.owner_id == owner.id))
     page.goto(f"/mailings/{mailing.id}")
     expect(total).to_contain_text("2")
+    ui.assert_translated()
+
+
+def test_a_user_opens_a_mailings_clients_and_takes_one_out_after_a_question(open_page, ui):
+    owner = factories.make_user("editor@example.com", locale=ui.lang)
+    clients = [factories.make_client(owner, f"{name}@example.com") for name in ("anna", "boris")]
+    mailing = factories.make_mailing(owner, clients=clients, name="Spring")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto(f"/mailings/{mailing.id}")
+    page.locator("#client-total a").click()
+    expect(page.locator("#mailing-filter")).to_contain_text(ui.t("“%(name)s”", name="Spring"))
+    take_out = page.get_by_role("button", name=ui.t("Take ticked out of this mailing"))
+    expect(take_out).to_be_disabled()
+    ui.look(page)
+
+    page.get_by_label(ui.t("Tick %(email)s", email="boris@example.com")).check()
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    take_out.click()
+
+    expect(page.locator("tbody tr")).to_have_count(1)
+    assert questions == [
+        ui.t(
+            "Take the ticked clients out of “%(mailing)s”? They stay in your clients.",
+            mailing="Spring",
+        )
+    ]
+    db.session.expire_all()
+    assert [client.email for client in db.session.get(Mailing, mailing.id).clients] == [
+        "anna@example.com"
+    ]
     ui.assert_translated()
