@@ -7,6 +7,7 @@ Services flush; the route or command that called them commits.
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
+from flask_babel.speaklater import LazyString
 from sqlalchemy import select
 
 from mailer.auth.services import AccountError, set_password
@@ -19,7 +20,7 @@ from mailer.models.users import ROLES
 SUPERUSER_EMAIL = "admin@mailing.com"
 
 
-def block_refusal(*, user: User, by: User) -> str | None:
+def block_refusal(*, user: User, by: User) -> LazyString | None:
     """Why `by` may not block or unblock `user`, or None when they may.
 
     Managers cannot block each other: one manager could otherwise lock all the others
