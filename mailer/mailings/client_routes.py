@@ -89,9 +89,11 @@ def _page(view: ListView):
     return client_queries.client_page(current_user, sort=view.sort, page=view.page, **view.filters)
 
 
-def _back_to_list():
+def _back_to_list(view: ListView | None = None):
+    """To the list as the action's URL says it was (`view`, when the route read it already),
+    on its last page left if the action emptied the one it was on."""
     args = list_args(*LIST_ARGS)
-    view = _list_view(args)
+    view = view or _list_view(args)
     if view.page > 1:
         rest = _page(view)
         if not rest.items:  # its last clients were deleted: the last page left
@@ -191,14 +193,16 @@ def client_delete_many():
             )
         else:
             flash(_("Tick the clients to delete first."), "warning")
-        return _back_to_list()
+        return _back_to_list(view)
     if len(rows) > COUNT_LIMIT:
         flash(_("More than %(num)d clients match: narrow the search.", num=COUNT_LIMIT), "warning")
-        return _back_to_list()
+        return _back_to_list(view)
     ids = [row.id for row in rows]
+    confirmed = request.form.get("confirmed") == "yes"
     # What the page showed must be what is deleted: by then a search may find others.
-    changed = by_search and request.form.get("found") != _fingerprint(ids)
-    if request.form.get("confirmed") != "yes" or changed:
+    fingerprint = _fingerprint(ids) if by_search else None
+    changed = by_search and request.form.get("found") != fingerprint
+    if not confirmed or changed:
         return render_template(
             "mailings/clients/delete_many.html",
             count=len(rows),
@@ -206,8 +210,8 @@ def client_delete_many():
             unsubscribed=sum(1 for row in rows if row.unsubscribed_at),
             ids=None if by_search else ids,
             found_by=_found_by(view) if by_search else None,
-            fingerprint=_fingerprint(ids) if by_search else None,
-            changed=changed and request.form.get("confirmed") == "yes",
+            fingerprint=fingerprint,
+            changed=changed and confirmed,
             list_args=list_args(*LIST_ARGS),
         )
     deleted = commit_retrying_deadlocks(
@@ -215,7 +219,7 @@ def client_delete_many():
     )
     counts_changed()
     flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
-    return _back_to_list()
+    return _back_to_list(view)
 
 
 @bp.route("/clients/remove-from-mailing", methods=["POST"])
@@ -241,7 +245,7 @@ def client_remove_from_mailing():
         )
     else:
         flash(_("Tick the clients to take out first."), "warning")
-    return _back_to_list()
+    return _back_to_list(view)
 
 
 def _chosen_for_deletion(view: ListView):
