@@ -28,7 +28,6 @@ from mailer.models import (
     mailing_clients,
     utcnow,
 )
-from mailer.models.mailings import NAME_MAX
 
 # How the clients of a mailing are chosen. "keep" leaves them as they are
 # (editing a mailing whose list is too long to show as checkboxes).
@@ -112,16 +111,16 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
 
 def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) -> Mailing:
     """A copy with the same message, clients (and whether it takes new ones) and schedule,
-    named `name`, that sends nothing until its owner enables it: they check its times
-    first. A mailing a manager disabled is not copied, since its copy would undo the
-    manager's stop."""
+    named `name` (at most NAME_MAX: the route shortens it), that sends nothing until its
+    owner enables it: they check its times first. A mailing a manager disabled is not
+    copied, since its copy would undo the manager's stop."""
     if mailing.disabled_by_manager:
         raise MailingError("is_active", _l("A manager disabled this mailing; it cannot be copied."))
     now = now or utcnow()
     copy = Mailing(
         owner_id=mailing.owner_id,
         owner=mailing.owner,
-        name=name[:NAME_MAX],
+        name=name,
         message_id=mailing.message_id,
         start_at=mailing.start_at,
         end_at=mailing.end_at,
