@@ -46,6 +46,15 @@ def cancel_dropped_clients(mailing_id: int) -> int:
     )
 
 
+def cancel_client(client_id: int, mailing_ids) -> int:
+    """Cancel what the mailings' unfinished runs still wait to send to one client, taken out
+    of them; returns how many. Flushes."""
+    runs = Run.unfinished_ids().where(Run.mailing_id.in_(mailing_ids))
+    return _cancel_and_finish(
+        select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id == client_id)
+    )
+
+
 def _cancel_and_finish(deliveries) -> int:
     """`_cancel`, then finish each run it leaves with nothing to send; flushes."""
     cancelled = _cancel(deliveries)

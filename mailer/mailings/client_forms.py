@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import StringField, TextAreaField
+from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from mailer.mailings.client_services import (
@@ -27,18 +27,33 @@ def _valid_email(form, field) -> None:
         raise ValidationError(problem)
 
 
+_MAILING_GONE = _l(
+    "One of the ticked mailings is not among yours: deleted meanwhile? "
+    "Check the ticks and save again."
+)
+
+
 class ClientForm(FlaskForm):
     email = StringField(
         _l("Email"), validators=[InputRequired(), Length(max=EMAIL_MAX), _valid_email]
     )
     full_name = StringField(_l("Full name"), validators=[Length(max=FULL_NAME_MAX)])
     comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])
+    # Checkboxes of the owner's mailings (the route sets the choices): those ticked send to
+    # this client. An id that is not a choice (deleted meanwhile, or forged) is refused.
+    mailing_ids = SelectMultipleField(
+        _l("Mailings"),
+        coerce=int,
+        invalid_choice_message=_MAILING_GONE,
+        invalid_value_message=_MAILING_GONE,
+    )
 
     def data_for_model(self) -> ClientData:
         return ClientData(
             email=self.email.data.strip(),
             full_name=(self.full_name.data or "").strip(),
             comment=(self.comment.data or "").strip(),
+            mailing_ids=frozenset(self.mailing_ids.data or ()),
         )
 
 

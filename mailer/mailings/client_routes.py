@@ -121,34 +121,35 @@ def client_list():
 @bp.route("/clients/new", methods=["GET", "POST"])
 @login_required
 def client_create():
-    form = ClientForm()
+    form, mailings = _client_form(None)
     if form.validate_on_submit():
+        data = form.data_for_model()
         try:
-            services.create_client(owner=current_user, data=form.data_for_model())
+            services.create_client(owner=current_user, data=data)
         except services.ClientError as error:
             getattr(form, error.field).errors.append(error.message)
         else:
             db.session.commit()
             counts_changed()
             flash(_("Client added."), "success")
-            if joined := mailing_queries.count_taking_new_clients(current_user):
+            if data.mailing_ids:
                 flash(
                     ngettext(
-                        "It joins %(num)d mailing that takes new clients.",
-                        "It joins %(num)d mailings that take new clients.",
-                        joined,
+                        "It joins %(num)d mailing.",
+                        "It joins %(num)d mailings.",
+                        len(data.mailing_ids),
                     ),
                     "info",
                 )
             return redirect(url_for("mailings.client_list"))
-    return render_template("mailings/clients/form.html", form=form, client=None)
+    return render_template("mailings/clients/form.html", form=form, client=None, mailings=mailings)
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
 @login_required
 def client_edit(client_id: int):
     client = _own_client(client_id)
-    form = ClientForm(obj=client)
+    form, mailings = _client_form(client)
     if form.validate_on_submit():
         try:
             services.update_client(client=client, data=form.data_for_model())
@@ -160,8 +161,28 @@ def client_edit(client_id: int):
             flash(_("Client saved."), "success")
             return _back_to_list()
     return render_template(
-        "mailings/clients/form.html", form=form, client=client, list_args=list_args(*LIST_ARGS)
+        "mailings/clients/form.html",
+        form=form,
+        client=client,
+        mailings=mailings,
+        list_args=list_args(*LIST_ARGS),
     )
+
+
+def _client_form(client: Client | None) -> tuple[ClientForm, list[Mailing]]:
+    """The client form, with a checkbox for each of the owner's mailings (returned too),
+    ticked as they send to the client (a new client: those that take new clients) until
+    the form comes back with its own ticks."""
+    form = ClientForm(obj=client)
+    mailings = mailing_queries.mailings_query(current_user).all()
+    form.mailing_ids.choices = [(mailing.id, mailing.title) for mailing in mailings]
+    if not form.is_submitted():
+        form.mailing_ids.data = sorted(
+            mailing_queries.mailing_ids_of(client)
+            if client
+            else {mailing.id for mailing in mailings if mailing.takes_new_clients}
+        )
+    return form, mailings
 
 
 @bp.route("/clients/<int:client_id>/delete", methods=["POST"])

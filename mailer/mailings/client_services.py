@@ -13,7 +13,9 @@ from flask_babel import ngettext
 from sqlalchemy import ColumnElement, delete, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from mailer.delivery import stopping
 from mailer.extensions import db
+from mailer.mailings.mailing_queries import mailing_ids_of
 from mailer.models import Client, Mailing, User, mailing_clients, normalize_email
 
 EMAIL_MAX = 254
@@ -40,6 +42,9 @@ class ClientData:
     email: str
     full_name: str = ""
     comment: str = ""
+    # The owner's mailings that send to the client; None: a new client joins those that
+    # take new clients (as an import's do), an edited one stays in the ones it was in.
+    mailing_ids: frozenset[int] | None = None
 
 
 # email-validator answers in English: its common answers, in the user's language.
@@ -156,7 +161,10 @@ def create_client(*, owner: User, data: ClientData) -> Client:
     client = Client(owner_id=owner.id, email=email, full_name=data.full_name, comment=data.comment)
     db.session.add(client)
     _flush_unique()
-    join_mailings_taking_new_clients(owner, Client.id == client.id)
+    if data.mailing_ids is None:
+        join_mailings_taking_new_clients(owner, Client.id == client.id)
+    else:
+        _set_mailings(client, data.mailing_ids)
     return client
 
 
@@ -183,7 +191,35 @@ def update_client(*, client: Client, data: ClientData) -> Client:
     client.full_name = data.full_name
     client.comment = data.comment
     _flush_unique()
+    if data.mailing_ids is not None:
+        _set_mailings(client, data.mailing_ids)
     return client
+
+
+def _set_mailings(client: Client, mailing_ids: frozenset[int]) -> None:
+    """Put the client in those of `mailing_ids` that are its owner's mailings, and take it
+    out of the others. A send in progress goes on without it in a mailing it joins, and
+    skips it in one it leaves, apart from an email already on its way."""
+    wanted = set(
+        db.session.scalars(
+            select(Mailing.id).where(
+                Mailing.owner_id == client.owner_id, Mailing.id.in_(mailing_ids)
+            )
+        )
+    )
+    current = mailing_ids_of(client)
+    if joined := wanted - current:
+        db.session.execute(
+            insert(mailing_clients),
+            [{"mailing_id": mailing_id, "client_id": client.id} for mailing_id in sorted(joined)],
+        )
+    if left := current - wanted:
+        db.session.execute(
+            delete(mailing_clients).where(
+                mailing_clients.c.client_id == client.id, mailing_clients.c.mailing_id.in_(left)
+            )
+        )
+        stopping.cancel_client(client.id, left)
 
 
 def delete_clients(*, owner: User, ids: list[int]) -> int:

@@ -39,6 +39,15 @@ def count_taking_new_clients(owner: User) -> int:
     )
 
 
+def mailing_ids_of(client: Client) -> set[int]:
+    """The mailings the client is in."""
+    return set(
+        db.session.scalars(
+            select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client.id)
+        )
+    )
+
+
 def mailings_query(owner: User | None = None):
     """Mailings with their message and owner loaded; all users' when `owner` is None."""
     query = Mailing.owned_by(owner) if owner is not None else Mailing.query

@@ -36,16 +36,11 @@ def test_a_client_added_later_joins_a_mailing_that_takes_new_clients(open_page, 
 
     page.goto("/clients/new")
     page.get_by_label(ui.t("Email")).fill("boris@example.com")
+    expect(page.get_by_label("Spring news")).to_be_checked()  # it takes new clients
     page.locator("main form").get_by_role("button", name=ui.t("Save")).click()
 
     expect(
-        page.get_by_text(
-            ui.tn(
-                "It joins %(num)d mailing that takes new clients.",
-                "It joins %(num)d mailings that take new clients.",
-                1,
-            )
-        )
+        page.get_by_text(ui.tn("It joins %(num)d mailing.", "It joins %(num)d mailings.", 1))
     ).to_be_visible()
     ui.look(page)
     mailing = db.session.scalar(db.select(Mailing).where(Mailing.owner_id == owner.id))
@@ -81,6 +76,31 @@ def test_a_user_opens_a_mailings_clients_and_takes_one_out_after_a_question(open
     ]
     db.session.expire_all()
     assert [client.email for client in db.session.get(Mailing, mailing.id).clients] == [
+        "anna@example.com"
+    ]
+    ui.assert_translated()
+
+
+def test_a_user_moves_a_client_between_mailings_on_its_page(open_page, ui):
+    owner = factories.make_user("editor@example.com", locale=ui.lang)
+    anna = factories.make_client(owner, "anna@example.com")
+    spring = factories.make_mailing(owner, clients=[anna], name="Spring")
+    autumn = factories.make_mailing(owner, name="Autumn")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    page.get_by_role("link", name="anna@example.com").click()
+
+    expect(page.get_by_label("Spring")).to_be_checked()
+    page.get_by_label("Spring").uncheck()
+    page.get_by_label("Autumn").check()
+    ui.look(page)
+    page.locator("main form").get_by_role("button", name=ui.t("Save")).click()
+
+    expect(page.get_by_text(ui.t("Client saved."))).to_be_visible()
+    db.session.expire_all()
+    assert db.session.get(Mailing, spring.id).clients == []
+    assert [client.email for client in db.session.get(Mailing, autumn.id).clients] == [
         "anna@example.com"
     ]
     ui.assert_translated()

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Attempt, Client, Mailing, mailing_clients, utcnow
+from mailer.models import Attempt, Mailing, mailing_clients, utcnow
 from tests import factories
 
 
@@ -772,20 +772,3 @@ def test_a_mailing_that_takes_new_clients_is_saved_shown_and_unticked_on_edit(
     db.session.expire_all()
     assert not db.session.get(Mailing, mailing.id).takes_new_clients
     assert "and those you add later" not in browser.get(f"/mailings/{mailing.id}").text
-
-
-def test_a_client_added_by_hand_joins_only_the_owners_mailings_that_take_new_clients(
-    login, user, other_user, message, clients
-):
-    taking = factories.make_mailing(user, message=message, clients=clients, takes_new_clients=True)
-    fixed = factories.make_mailing(user, message=message, clients=clients)
-    theirs = factories.make_mailing(other_user, takes_new_clients=True)
-    browser = login(user)
-
-    added = browser.post("/clients/new", data={"email": "vera@example.com"}, follow_redirects=True)
-
-    vera = db.session.scalar(db.select(Client).filter_by(email="vera@example.com"))
-    assert client_ids_of(taking.id) == {client.id for client in clients} | {vera.id}
-    assert client_ids_of(fixed.id) == {client.id for client in clients}
-    assert client_ids_of(theirs.id) == set()
-    assert "It joins 1 mailing that takes new clients." in added.text

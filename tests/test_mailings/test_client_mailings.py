@@ -1,0 +1,158 @@
+"""A client's mailings on its form: ticked as they are, joined and left on save."""
+
+from __future__ import annotations
+
+import re
+
+from mailer.extensions import db
+from mailer.models import Client, Delivery, Run, mailing_clients
+from tests import factories
+
+
+def _ticked(page: str) -> set[int]:
+    """The mailings the form's checkboxes tick."""
+    boxes = re.findall(r'<input[^>]*name="mailing_ids"[^>]*>', page)
+    return {int(re.search(r'value="(\d+)"', box)[1]) for box in boxes if " checked" in box}
+
+
+def _shown(page: str) -> set[int]:
+    return {int(id_) for id_ in re.findall(r'name="mailing_ids" value="(\d+)"', page)}
+
+
+def _mailings_of(client: Client) -> set[int]:
+    rows = db.session.scalars(
+        db.select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client.id)
+    )
+    return set(rows)
+
+
+def _added(email: str) -> Client:
+    return db.session.scalar(db.select(Client).filter_by(email=email))
+
+
+def test_a_new_client_joins_the_mailings_its_form_ticks_first_those_taking_new_clients(
+    login, user, other_user
+):
+    taking = factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    fixed = factories.make_mailing(user, name="Fixed")
+    theirs = factories.make_mailing(other_user, name="Theirs", takes_new_clients=True)
+    browser = login(user)
+
+    form = browser.get("/clients/new").text
+
+    assert _shown(form) == {taking.id, fixed.id}  # another user's mailing is not offered
+    assert _ticked(form) == {taking.id}
+    added = browser.post(
+        "/clients/new",
+        data={"email": "vera@example.com", "mailing_ids": [str(id_) for id_ in _ticked(form)]},
+        follow_redirects=True,
+    )
+    assert "It joins 1 mailing." in added.text
+    assert _mailings_of(_added("vera@example.com")) == {taking.id}
+    assert theirs.clients == []
+
+
+def test_a_new_client_joins_only_what_is_left_ticked(login, user):
+    factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    fixed = factories.make_mailing(user, name="Fixed")
+    browser = login(user)
+
+    unticked = browser.post(
+        "/clients/new", data={"email": "vera@example.com"}, follow_redirects=True
+    )
+    browser.post("/clients/new", data={"email": "oleg@example.com", "mailing_ids": str(fixed.id)})
+
+    assert "Client added." in unticked.text
+    assert "It joins" not in unticked.text
+    assert _mailings_of(_added("vera@example.com")) == set()
+    assert _mailings_of(_added("oleg@example.com")) == {fixed.id}
+
+
+def test_an_edit_shows_the_clients_mailings_and_moves_it_between_them(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    boris = factories.make_client(user, "boris@example.com")
+    spring = factories.make_mailing(user, name="Spring", clients=[anna, boris])
+    autumn = factories.make_mailing(user, name="Autumn")
+    browser = login(user)
+    form = browser.get(f"/clients/{anna.id}/edit").text
+    assert _ticked(form) == {spring.id}
+    assert "Autumn" in form
+
+    saved = browser.post(
+        f"/clients/{anna.id}/edit",
+        data={"email": "anna@example.com", "mailing_ids": str(autumn.id)},
+        follow_redirects=True,
+    )
+
+    assert "Client saved." in saved.text
+    db.session.expire_all()
+    assert _mailings_of(anna) == {autumn.id}
+    assert _mailings_of(boris) == {spring.id}  # the others stay
+    assert _ticked(browser.get(f"/clients/{anna.id}/edit").text) == {autumn.id}
+
+
+def test_a_send_in_progress_skips_a_client_unticked_on_its_form(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    boris = factories.make_client(user, "boris@example.com")
+    spring = factories.make_mailing(user, clients=[anna, boris])
+    autumn = factories.make_mailing(user, clients=[boris])
+    runs = [factories.make_run(mailing) for mailing in (spring, autumn)]
+    db.session.add_all(
+        [Delivery(run_id=runs[0].id, client_id=c.id) for c in (anna, boris)]
+        + [Delivery(run_id=runs[1].id, client_id=boris.id)]
+    )
+    db.session.commit()
+
+    login(user).post(
+        f"/clients/{boris.id}/edit",
+        data={"email": "boris@example.com", "mailing_ids": str(autumn.id)},
+    )
+
+    db.session.expire_all()
+    statuses = dict(
+        db.session.execute(
+            db.select(Delivery.run_id, Delivery.status).where(Delivery.client_id == boris.id)
+        ).all()
+    )
+    assert statuses == {runs[0].id: "cancelled", runs[1].id: "pending"}
+    anna_delivery = db.session.scalar(db.select(Delivery).filter_by(client_id=anna.id))
+    assert anna_delivery.status == "pending"
+    assert db.session.get(Run, runs[0].id).finished_at is None  # anna is still to be sent
+
+
+def test_another_users_mailing_cannot_be_ticked_and_the_form_keeps_what_was_typed(
+    login, user, other_user
+):
+    mine = factories.make_mailing(user, name="Mine")
+    theirs = factories.make_mailing(other_user, name="Theirs")
+    browser = login(user)
+
+    refused = browser.post(
+        "/clients/new",
+        data={"email": "vera@example.com", "mailing_ids": [str(mine.id), str(theirs.id)]},
+    )
+
+    assert refused.status_code == 200
+    assert "One of the ticked mailings is not among yours" in refused.text
+    assert 'value="vera@example.com"' in refused.text
+    assert _ticked(refused.text) == {mine.id}
+    assert _added("vera@example.com") is None
+    assert theirs.clients == []
+
+
+def test_a_bad_email_keeps_the_ticked_mailings(login, user):
+    spring = factories.make_mailing(user, name="Spring")
+    factories.make_mailing(user, name="Autumn", takes_new_clients=True)
+
+    page = login(user).post(
+        "/clients/new", data={"email": "not an address", "mailing_ids": str(spring.id)}
+    )
+
+    assert page.status_code == 200
+    assert _ticked(page.text) == {spring.id}  # as sent, not the form's first ticks
+
+
+def test_the_form_offers_no_mailings_before_the_first_one(login, user):
+    page = login(user).get("/clients/new").text
+    assert "mailing_ids" not in page
+    assert "Mailings</legend>" not in page
