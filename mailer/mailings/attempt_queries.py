@@ -41,6 +41,7 @@ CSV_HEADER = [
 class AttemptFilters:
     mailing_id: int | None = None
     run_id: int | None = None
+    client_id: int | None = None
     status: str = ""  # "", "success" or "failure"
     date_from: date | None = None  # local dates in the viewer's time zone, inclusive
     date_to: date | None = None
@@ -68,6 +69,8 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
         query = query.filter(Attempt.mailing_id == filters.mailing_id)
     if filters.run_id is not None:
         query = query.filter(Attempt.run_id == filters.run_id)
+    if filters.client_id is not None:
+        query = query.filter(Attempt.client_id == filters.client_id)
     if filters.status in ("success", "failure"):
         query = query.filter(Attempt.success.is_(filters.status == "success"))
     start = _local_midnight(filters.date_from, tz) if filters.date_from else None
@@ -92,6 +95,20 @@ def filtered_run(filters: AttemptFilters, *, owner: User | None = None) -> Run |
         .filter(Run.id == filters.run_id)
         .first()
     )
+
+
+def filtered_client(filters: AttemptFilters, *, owner: User | None = None) -> Client | None:
+    """The client the log is narrowed to (the owner's, or anyone's)."""
+    if filters.client_id is None:
+        return None
+    query = Client.owned_by(owner) if owner is not None else Client.query
+    return query.filter(Client.id == filters.client_id).first()
+
+
+def latest_to_client(client: Client, *, count: int) -> list[Attempt]:
+    """The client's `count` newest attempts, for its page."""
+    filters = AttemptFilters(client_id=client.id)  # no dates: the time zone places none
+    return attempts_query(filters, tz="UTC", owner=client.owner).limit(count).all()
 
 
 def attempts_query(filters: AttemptFilters, *, tz: str, owner: User | None = None):

@@ -43,6 +43,7 @@ class AttemptFilterForm(FlaskForm):
     date_from = DateField(_l("From"), validators=[Optional()])
     date_to = DateField(_l("To"), validators=[Optional()])
     run = HiddenField()
+    client = HiddenField()  # a client's page links to its emails
     owner = StringField(_l("Owner email"))  # the managers' log only
 
     def validate_date_to(self, field) -> None:
@@ -58,6 +59,7 @@ class AttemptFilterForm(FlaskForm):
         return attempt_queries.AttemptFilters(
             mailing_id=_int_or_none(self.mailing.data),
             run_id=_int_or_none(self.run.data),
+            client_id=_int_or_none(self.client.data),
             status=self.status.data or "",
             date_from=self.date_from.data,
             date_to=self.date_to.data,
@@ -135,6 +137,7 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
         endpoint=endpoint,
         csv_endpoint=csv_endpoint,
         run=attempt_queries.filtered_run(filters, owner=owner),
+        client=attempt_queries.filtered_client(filters, owner=owner),
         show_owner=owner is None,
     )
 

@@ -23,7 +23,14 @@ from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
-from mailer.mailings import bp, client_import, client_queries, mailing_queries, mailing_services
+from mailer.mailings import (
+    attempt_queries,
+    bp,
+    client_import,
+    client_queries,
+    mailing_queries,
+    mailing_services,
+)
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm, ClientImportForm
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
@@ -46,6 +53,8 @@ STATE_LABELS = {
 # The confirmation of a deletion of many names this many of them; it counts them all.
 # (A search deletes at most pagination.COUNT_LIMIT at once, as many as the list counts.)
 DELETE_MANY_NAMED = 50
+# A client's page shows their newest attempts; the attempt log has the rest.
+LATEST_ATTEMPTS = 5
 
 
 def _own_client(client_id: int) -> Client:
@@ -165,6 +174,7 @@ def client_edit(client_id: int):
         form=form,
         client=client,
         mailings=mailings,
+        attempts=attempt_queries.latest_to_client(client, count=LATEST_ATTEMPTS),
         list_args=list_args(*LIST_ARGS),
     )
 

@@ -34,7 +34,7 @@ def log(user, other_user):
     stranger = factories.make_client(other_user, "secret@example.com")
     their = factories.make_mailing(other_user, message=factories.make_message(other_user, "Theirs"))
     factories.make_attempt(factories.make_run(their), stranger, success=True)
-    return {"news": news, "promo": promo, "news_run": news_run}
+    return {"news": news, "promo": promo, "news_run": news_run, "anna": anna, "stranger": stranger}
 
 
 def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user, log):
@@ -245,6 +245,28 @@ def test_a_strangers_run_is_neither_named_nor_shown(login, user, other_user, log
 
     assert "Showing run" not in page
     assert subject not in page
+
+
+def test_a_clients_attempts_are_shown_and_exported_alone(login, user, log):
+    browser = login(user)
+
+    page = browser.get(f"/attempts/?client={log['anna'].id}").text
+    exported = browser.get(f"/attempts.csv?client={log['anna'].id}", buffered=True).text
+
+    assert "Showing the emails to anna@example.com only." in page
+    assert "anna@example.com" in page
+    assert "boris@example.com" not in page
+    assert f'<input id="client" name="client" type="hidden" value="{log["anna"].id}">' in page
+    rows = list(csv.DictReader(io.StringIO(exported.lstrip("\ufeff"))))
+    assert [row["recipient"] for row in rows] == ["anna@example.com"]
+
+
+def test_a_strangers_client_is_neither_named_nor_shown(login, user, log):
+    page = login(user).get(f"/attempts/?client={log['stranger'].id}").text
+
+    assert "Showing the emails to" not in page
+    assert "secret@example.com" not in page
+    assert "No attempts match these filters." in page
 
 
 def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):

@@ -1,8 +1,10 @@
-"""A client's mailings on its form: ticked as they are, joined and left on save."""
+"""A client's page: its mailings, ticked as they are, joined and left on save; its latest
+attempts."""
 
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from mailer.extensions import db
 from mailer.models import Client, Delivery, Run, mailing_clients
@@ -156,3 +158,33 @@ def test_the_form_offers_no_mailings_before_the_first_one(login, user):
     page = login(user).get("/clients/new").text
     assert "mailing_ids" not in page
     assert "Mailings</legend>" not in page
+
+
+def test_a_clients_page_shows_its_newest_attempts_and_leads_to_the_rest(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    boris = factories.make_client(user, "boris@example.com")
+    run = factories.make_run(factories.make_mailing(user, name="Spring"))
+    for day in range(1, 8):  # seven, the newest a failure
+        factories.make_attempt(
+            run,
+            anna,
+            success=day < 7,
+            reply="5.1.1 Mailbox unavailable" if day == 7 else "2.0.0 Ok",
+            attempted_at=datetime(2030, 1, day, 9, tzinfo=UTC),
+        )
+    factories.make_attempt(run, boris, attempted_at=datetime(2030, 1, 9, 9, tzinfo=UTC))
+
+    page = login(user).get(f"/clients/{anna.id}/edit").text
+
+    attempts = page[page.index('id="client-attempts"') :]
+    shown = re.findall(r"2030-01-0(\d) 09:00", attempts)
+    assert shown == ["7", "6", "5", "4", "3"]  # the newest five, newest first
+    assert "5.1.1 Mailbox unavailable" in attempts
+    assert f'href="/attempts/?client={anna.id}"' in attempts
+
+
+def test_a_client_sent_nothing_yet_says_so(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    page = login(user).get(f"/clients/{anna.id}/edit").text
+    assert "Nothing has been sent to this client yet." in page
+    assert "/attempts/?client=" not in page
