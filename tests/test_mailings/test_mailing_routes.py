@@ -422,6 +422,15 @@ def test_detail_page_shows_the_next_five_send_times(login, user, message, client
     assert "2031-03-06 06:00" not in page
 
 
+def test_detail_page_links_the_message_to_its_preview(login, user, message):
+    mailing = factories.make_mailing(user, message=message)
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    shown = page[page.index('id="mailing-message"') :]
+    assert shown.startswith(f'id="mailing-message"><a href="/messages/{message.id}"')
+
+
 def test_the_runs_table_numbers_each_run_and_shows_what_was_cancelled(login, user, message):
     from mailer.delivery import tallies
 
@@ -740,7 +749,7 @@ def test_a_named_mailing_is_called_by_its_name_and_one_without_by_its_subject(
 
     detail = browser.get(f"/mailings/{named.id}").text
     assert '<h1 class="h3 mb-0">Spring customers ' in detail
-    assert f'<dd class="col-sm-7">{message.subject}</dd>' in detail  # its message, as before
+    assert f'title="Preview it">{message.subject}</a></dd>' in detail  # its message, as before
     assert f'<h1 class="h3 mb-0">{message.subject} ' in browser.get(f"/mailings/{unnamed.id}").text
     for page in (browser.get("/mailings/").text, browser.get("/reports/").text):
         assert "Spring customers</a>" in page
