@@ -331,6 +331,7 @@ def client_import_upload():
         if not parsed.rows:
             form.file.errors.append(_("The file has no rows to import."))
         else:
+            mailings = mailing_queries.mailings_query(current_user).all()
             return render_template(
                 "mailings/clients/import_preview.html",
                 token=client_import.keep_upload(owner=current_user, data=data),
@@ -339,6 +340,8 @@ def client_import_upload():
                 preview=client_import.preview(parsed),
                 shown_max=REPORT_MAX_LINES,
                 filename=form.file.data.filename,
+                mailings=mailings,
+                ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
             )
     return render_template("mailings/clients/import.html", form=form)
 
@@ -353,17 +356,22 @@ def client_import_confirm():
             _("That upload has expired or was already imported. Upload the file again."), "warning"
         )
         return redirect(url_for("mailings.client_import_upload"))
-    report = client_import.import_rows(owner=current_user, rows=client_import.read_rows(data))
+    # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
+    mailing_ids = mailing_queries.owned_mailing_ids(
+        current_user, request.form.getlist("mailing_ids", type=int)
+    )
+    report = client_import.import_rows(
+        owner=current_user, rows=client_import.read_rows(data), mailing_ids=mailing_ids
+    )
     db.session.commit()
     client_import.refresh_statistics(report.imported)
     client_import.discard_upload(owner=current_user, token=token)
     counts_changed()
-    joined = mailing_queries.count_taking_new_clients(current_user) if report.imported else 0
     return render_template(
         "mailings/clients/import_report.html",
         report=report,
         shown=report.rejected[:REPORT_MAX_LINES],
-        joined=joined,
+        joined=len(mailing_ids) if report.imported else 0,
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -15,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery import stopping
 from mailer.extensions import db
-from mailer.mailings.mailing_queries import mailing_ids_of
+from mailer.mailings.mailing_queries import mailing_ids_of, owned_mailing_ids
 from mailer.models import Client, Mailing, User, mailing_clients, normalize_email
 
 EMAIL_MAX = 254
@@ -161,25 +162,31 @@ def create_client(*, owner: User, data: ClientData) -> Client:
     client = Client(owner_id=owner.id, email=email, full_name=data.full_name, comment=data.comment)
     db.session.add(client)
     _flush_unique()
-    if data.mailing_ids is None:
-        join_mailings_taking_new_clients(owner, Client.id == client.id)
-    else:
-        _set_mailings(client, data.mailing_ids)
+    join_mailings(owner, Client.id == client.id, data.mailing_ids)
     return client
 
 
-def join_mailings_taking_new_clients(owner: User, new_clients: ColumnElement[bool]) -> None:
-    """Add the owner's clients that `new_clients` (a condition on Client) picks out to each
-    of their mailings that takes new clients. A send already in progress goes on without
-    them; the mailing's next send reaches them.
+def join_mailings(
+    owner: User, new_clients: ColumnElement[bool], mailing_ids: Collection[int] | None = None
+) -> None:
+    """Add the owner's clients that `new_clients` (a condition on Client) picks out to those
+    of `mailing_ids` that are the owner's mailings; None: to each of their mailings that
+    takes new clients. A send already in progress goes on without them; the mailing's next
+    send reaches them.
 
     A condition, not a list of ids: right after a big import PostgreSQL's statistics
     still say the owner has a few clients, and it joined such a list to their clients
     row by row (100,000 x 100,000)."""
+    if mailing_ids is None:
+        chosen = Mailing.takes_new_clients.is_(True)
+    elif mailing_ids:
+        chosen = Mailing.id.in_(set(mailing_ids))
+    else:
+        return
     pairs = (
         select(Mailing.id, Client.id)
         .join(Client, Client.owner_id == Mailing.owner_id)
-        .where(Mailing.owner_id == owner.id, Mailing.takes_new_clients.is_(True), new_clients)
+        .where(Mailing.owner_id == owner.id, chosen, new_clients)
     )
     db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], pairs))
 
@@ -200,13 +207,7 @@ def _set_mailings(client: Client, mailing_ids: frozenset[int]) -> None:
     """Put the client in those of `mailing_ids` that are its owner's mailings, and take it
     out of the others. A send in progress goes on without it in a mailing it joins, and
     skips it in one it leaves, apart from an email already on its way."""
-    wanted = set(
-        db.session.scalars(
-            select(Mailing.id).where(
-                Mailing.owner_id == client.owner_id, Mailing.id.in_(mailing_ids)
-            )
-        )
-    )
+    wanted = owned_mailing_ids(client.owner, mailing_ids)
     current = mailing_ids_of(client)
     if joined := wanted - current:
         db.session.execute(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,11 +33,12 @@ class RunSummary:
     cancelled: int = 0
 
 
-def count_taking_new_clients(owner: User) -> int:
-    """How many of the owner's mailings a client they add joins (Mailing.takes_new_clients)."""
-    return db.session.scalar(
-        select(func.count()).where(Mailing.owner_id == owner.id, Mailing.takes_new_clients)
-    )
+def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
+    """Those of `mailing_ids` that are the owner's mailings."""
+    if not mailing_ids:
+        return set()
+    owned = select(Mailing.id).where(Mailing.owner_id == owner.id, Mailing.id.in_(set(mailing_ids)))
+    return set(db.session.scalars(owned))
 
 
 def mailing_ids_of(client: Client) -> set[int]:

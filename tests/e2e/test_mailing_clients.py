@@ -104,3 +104,36 @@ def test_a_user_moves_a_client_between_mailings_on_its_page(open_page, ui):
         "anna@example.com"
     ]
     ui.assert_translated()
+
+
+def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(
+    open_page, ui, live_app, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+    owner = factories.make_user("editor@example.com", locale=ui.lang)
+    taking = factories.make_mailing(owner, name="Spring", takes_new_clients=True)
+    autumn = factories.make_mailing(owner, name="Autumn")
+    csv_file = tmp_path / "clients.csv"
+    csv_file.write_text("anna@example.com\nboris@example.com\n", encoding="utf-8")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/import")
+    page.get_by_label(ui.t("CSV file")).set_input_files(csv_file)
+    page.get_by_role("button", name=ui.t("Upload and preview")).click()
+
+    expect(page.get_by_label("Spring")).to_be_checked()  # it takes new clients
+    page.get_by_label("Spring").uncheck()
+    page.get_by_label("Autumn").check()
+    ui.look(page)
+    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 2)).click()
+
+    expect(page.locator("#joined-mailings")).to_have_text(
+        ui.tn("They join %(num)d mailing.", "They join %(num)d mailings.", 1)
+    )
+    db.session.expire_all()
+    assert db.session.get(Mailing, taking.id).clients == []
+    assert sorted(client.email for client in db.session.get(Mailing, autumn.id).clients) == [
+        "anna@example.com",
+        "boris@example.com",
+    ]
+    ui.assert_translated()

@@ -55,13 +55,19 @@ def _upload(browser, data: bytes, filename: str = "clients.csv"):
     )
 
 
-def _press(browser, preview, button: str = "confirm"):
-    """Press the preview page's Import ("confirm") or Cancel button: its form's fields as shown."""
+def _press(browser, preview, button: str = "confirm", ticked=None):
+    """Press the preview page's Import ("confirm") or Cancel button: its form's fields as
+    shown, with the mailings it ticks (or `ticked`, as the user leaves them)."""
     form = re.search(
-        rf'<form method="post" action="/clients/import/{button}">(.*?)</form>', preview.text, re.S
+        rf'<form method="post" action="/clients/import/{button}"[^>]*>(.*?)</form>',
+        preview.text,
+        re.S,
     )
-    fields = re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form.group(1))
-    return browser.post(f"/clients/import/{button}", data=dict(fields))
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[1]))
+    boxes = re.findall(r'<input[^>]*name="mailing_ids"[^>]*>', form[1])
+    shown_ticked = [re.search(r'value="(\d+)"', box)[1] for box in boxes if " checked" in box]
+    fields["mailing_ids"] = shown_ticked if ticked is None else [str(id_) for id_ in ticked]
+    return browser.post(f"/clients/import/{button}", data=fields)
 
 
 def _import(browser, data: bytes) -> str:
@@ -736,9 +742,10 @@ def test_the_clients_an_import_adds_join_the_mailings_that_take_new_clients(logi
     fixed = factories.make_mailing(user, clients=[chosen])
     browser = login(user)
 
-    report = _import(browser, b"email\nnew1@example.com\nleft-out@example.com\nnew2@example.com\n")
+    preview = _upload(browser, b"email\nnew1@example.com\nleft-out@example.com\nnew2@example.com\n")
+    report = _press(browser, preview).text  # the mailings ticked as the preview shows them
 
-    assert "They join 1 mailing that takes new clients." in report
+    assert "They join 1 mailing." in report
     db.session.expire_all()
     # The clients it added; not one it found already there, which the mailing leaves out.
     assert sorted(client.email for client in taking.clients) == [
@@ -748,3 +755,38 @@ def test_the_clients_an_import_adds_join_the_mailings_that_take_new_clients(logi
     ]
     assert [client.email for client in fixed.clients] == ["chosen@example.com"]
     assert left_out not in taking.clients
+
+
+def test_the_clients_an_import_adds_join_only_the_mailings_left_ticked(login, user, other_user):
+    taking = factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    fixed = factories.make_mailing(user, name="Fixed")
+    theirs = factories.make_mailing(other_user, name="Theirs")
+    browser = login(user)
+    preview = _upload(browser, b"email\nnew1@example.com\nnew2@example.com\n")
+    assert "Mailings for the clients it adds" in preview.text
+    assert "Theirs" not in preview.text
+
+    # Taking unticked, Fixed ticked, and another user's mailing forged in: it is ignored.
+    report = _press(browser, preview, ticked=[fixed.id, theirs.id]).text
+
+    assert "Imported 2 clients." in report
+    assert "They join 1 mailing." in report
+    db.session.expire_all()
+    assert taking.clients == []
+    assert sorted(client.email for client in fixed.clients) == [
+        "new1@example.com",
+        "new2@example.com",
+    ]
+    assert theirs.clients == []
+
+
+def test_an_import_with_no_mailing_ticked_joins_none(login, user):
+    taking = factories.make_mailing(user, takes_new_clients=True)
+    browser = login(user)
+
+    report = _press(browser, _upload(browser, b"email\nnew1@example.com\n"), ticked=[]).text
+
+    assert "Imported 1 client." in report
+    assert "They join" not in report
+    db.session.expire_all()
+    assert taking.clients == []

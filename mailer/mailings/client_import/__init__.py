@@ -19,7 +19,7 @@ keeps a file between the preview and the confirmation.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
@@ -47,7 +47,7 @@ from mailer.mailings.client_services import (
     COMMENT_MAX,
     FULL_NAME_MAX,
     email_error,
-    join_mailings_taking_new_clients,
+    join_mailings,
 )
 from mailer.models import Client, User, normalize_email, utcnow
 
@@ -170,9 +170,12 @@ def valid_rows(
     return good
 
 
-def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
+def import_rows(
+    *, owner: User, rows: Iterable[Row], mailing_ids: Collection[int] | None = None
+) -> ImportReport:
     """Validate and insert `rows` for `owner`, CHUNK at a time, and link the clients it
-    added to the owner's mailings that take new clients; flushes, the caller commits.
+    added to those of `mailing_ids` that are the owner's mailings (None: to the mailings
+    that take new clients); flushes, the caller commits.
 
     On PostgreSQL a second thread sends each chunk to the database while this
     one reads and validates the next (psycopg2 lets go of the GIL while the
@@ -198,7 +201,7 @@ def import_rows(*, owner: User, rows: Iterable[Row]) -> ImportReport:
             _count_inserted(chunk, insert(chunk), report)
     report.rejected.sort(key=lambda rejected: rejected.line)
     if report.imported:
-        join_mailings_taking_new_clients(owner, Client.created_at == now)
+        join_mailings(owner, Client.created_at == now, mailing_ids)
     return report
 
 
