@@ -1,5 +1,5 @@
 """The owner's client screens: list, create, edit, delete (one, the ticked ones, or all a
-search or filter finds), CSV import and export."""
+search or filter finds), CSV export. The import's are in client_import_routes."""
 
 from __future__ import annotations
 
@@ -26,22 +26,16 @@ from mailer.extensions import db
 from mailer.mailings import (
     attempt_queries,
     bp,
-    client_import,
     client_queries,
     mailing_queries,
     mailing_services,
 )
 from mailer.mailings import client_services as services
-from mailer.mailings.client_forms import ClientForm, ClientImportForm
+from mailer.mailings.client_forms import ClientForm
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client, Mailing
 
-# The preview's confirm and cancel forms name their own upload: previews open in
-# two tabs each import their own file.
-UPLOAD_FIELD = "upload"
-# The report lists this many rejected lines; the count covers them all.
-REPORT_MAX_LINES = 1000
 # The list's search, filters, sort and page: editing or deleting a client comes back to them.
 LIST_ARGS = ("q", "state", "mailing", "sort", "page")
 # The list's filter by state (client_queries.STATES), as the list and its pages name it.
@@ -315,69 +309,3 @@ def client_export():
         content_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": 'attachment; filename="clients.csv"'},
     )
-
-
-@bp.route("/clients/import", methods=["GET", "POST"])
-@login_required
-def client_import_upload():
-    form = ClientImportForm()
-    if form.validate_on_submit():
-        data = form.file.data.read()
-        try:
-            parsed = client_import.parse(data)
-        except client_import.UnreadableFile as error:
-            form.file.errors.append(str(error))
-            return render_template("mailings/clients/import.html", form=form)
-        if not parsed.rows:
-            form.file.errors.append(_("The file has no rows to import."))
-        else:
-            mailings = mailing_queries.mailings_query(current_user).all()
-            return render_template(
-                "mailings/clients/import_preview.html",
-                token=client_import.keep_upload(owner=current_user, data=data),
-                upload_field=UPLOAD_FIELD,
-                parsed=parsed,
-                preview=client_import.preview(parsed),
-                shown_max=REPORT_MAX_LINES,
-                filename=form.file.data.filename,
-                mailings=mailings,
-                ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
-            )
-    return render_template("mailings/clients/import.html", form=form)
-
-
-@bp.route("/clients/import/confirm", methods=["POST"])
-@login_required
-def client_import_confirm():
-    token = request.form.get(UPLOAD_FIELD, "")
-    data = client_import.pending_upload(owner=current_user, token=token)
-    if data is None:
-        flash(
-            _("That upload has expired or was already imported. Upload the file again."), "warning"
-        )
-        return redirect(url_for("mailings.client_import_upload"))
-    # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
-    mailing_ids = mailing_queries.owned_mailing_ids(
-        current_user, request.form.getlist("mailing_ids", type=int)
-    )
-    report = client_import.import_rows(
-        owner=current_user, rows=client_import.read_rows(data), mailing_ids=mailing_ids
-    )
-    db.session.commit()
-    client_import.refresh_statistics(report.imported)
-    client_import.discard_upload(owner=current_user, token=token)
-    counts_changed()
-    return render_template(
-        "mailings/clients/import_report.html",
-        report=report,
-        shown=report.rejected[:REPORT_MAX_LINES],
-        joined=len(mailing_ids) if report.imported else 0,
-    )
-
-
-@bp.route("/clients/import/cancel", methods=["POST"])
-@login_required
-def client_import_cancel():
-    client_import.discard_upload(owner=current_user, token=request.form.get(UPLOAD_FIELD, ""))
-    flash(_("Import cancelled; nothing was imported."), "info")
-    return redirect(url_for("mailings.client_list"))

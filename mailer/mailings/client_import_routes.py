@@ -1,0 +1,84 @@
+"""The owner's CSV import of clients: upload and preview, confirm, cancel."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
+
+from mailer.extensions import db
+from mailer.mailings import bp, client_import, mailing_queries
+from mailer.mailings.client_forms import ClientImportForm
+from mailer.main.stats import counts_changed
+
+# The preview's confirm and cancel forms name their own upload: previews open in
+# two tabs each import their own file.
+UPLOAD_FIELD = "upload"
+# The report lists this many rejected lines; the count covers them all.
+REPORT_MAX_LINES = 1000
+
+
+@bp.route("/clients/import", methods=["GET", "POST"])
+@login_required
+def client_import_upload():
+    form = ClientImportForm()
+    if form.validate_on_submit():
+        data = form.file.data.read()
+        try:
+            parsed = client_import.parse(data)
+        except client_import.UnreadableFile as error:
+            form.file.errors.append(str(error))
+            return render_template("mailings/clients/import.html", form=form)
+        if not parsed.rows:
+            form.file.errors.append(_("The file has no rows to import."))
+        else:
+            mailings = mailing_queries.mailings_query(current_user).all()
+            return render_template(
+                "mailings/clients/import_preview.html",
+                token=client_import.keep_upload(owner=current_user, data=data),
+                upload_field=UPLOAD_FIELD,
+                parsed=parsed,
+                preview=client_import.preview(parsed),
+                shown_max=REPORT_MAX_LINES,
+                filename=form.file.data.filename,
+                mailings=mailings,
+                ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
+            )
+    return render_template("mailings/clients/import.html", form=form)
+
+
+@bp.route("/clients/import/confirm", methods=["POST"])
+@login_required
+def client_import_confirm():
+    token = request.form.get(UPLOAD_FIELD, "")
+    data = client_import.pending_upload(owner=current_user, token=token)
+    if data is None:
+        flash(
+            _("That upload has expired or was already imported. Upload the file again."), "warning"
+        )
+        return redirect(url_for("mailings.client_import_upload"))
+    # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
+    mailing_ids = mailing_queries.owned_mailing_ids(
+        current_user, request.form.getlist("mailing_ids", type=int)
+    )
+    report = client_import.import_rows(
+        owner=current_user, rows=client_import.read_rows(data), mailing_ids=mailing_ids
+    )
+    db.session.commit()
+    client_import.refresh_statistics(report.imported)
+    client_import.discard_upload(owner=current_user, token=token)
+    counts_changed()
+    return render_template(
+        "mailings/clients/import_report.html",
+        report=report,
+        shown=report.rejected[:REPORT_MAX_LINES],
+        joined=len(mailing_ids) if report.imported else 0,
+    )
+
+
+@bp.route("/clients/import/cancel", methods=["POST"])
+@login_required
+def client_import_cancel():
+    client_import.discard_upload(owner=current_user, token=request.form.get(UPLOAD_FIELD, ""))
+    flash(_("Import cancelled; nothing was imported."), "info")
+    return redirect(url_for("mailings.client_list"))
