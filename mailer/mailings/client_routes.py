@@ -118,6 +118,7 @@ def client_list():
         mailing=view.mailing,
         filtered=view.filtered,
         list_args=list_args(*LIST_ARGS),
+        mailings=mailing_queries.mailings_query(current_user).all(),
     )
 
 
@@ -270,6 +271,33 @@ def client_remove_from_mailing():
         )
     else:
         flash(_("Tick the clients to take out first."), "warning")
+    return _back_to_list(view)
+
+
+@bp.route("/clients/add-to-mailing", methods=["POST"])
+@login_required
+def client_add_to_mailing():
+    """The clients ticked on the list, added to the mailing chosen beside the button."""
+    view = _list_view(request.args)
+    target = request.form.get("target_mailing", type=int)
+    mailing = Mailing.owned_by(current_user).filter_by(id=target).first() if target else None
+    ids = set(request.form.getlist("client_ids", type=int))
+    if mailing is None:
+        flash(_("Choose the mailing to add the ticked clients to."), "warning")
+    elif not ids:
+        flash(_("Tick the clients to add first."), "warning")
+    else:
+        added = mailing_services.add_clients(mailing=mailing, client_ids=ids)
+        db.session.commit()
+        message = ngettext(
+            "%(num)d client added to “%(mailing)s”.",
+            "%(num)d clients added to “%(mailing)s”.",
+            added,
+            mailing=mailing.title,
+        )
+        if added < len(ids):
+            message += " " + _("The others were in it already.")
+        flash(message, "success")
     return _back_to_list(view)
 
 

@@ -1,4 +1,4 @@
-"""Writes to mailings: create, update, copy, delete, disable, enable.
+"""Writes to mailings: create, update, copy, delete, disable, enable, add or remove clients.
 
 Services flush; the caller commits. Validation that needs the database (the
 message and the clients must belong to the mailing's owner) lives here, so a
@@ -7,6 +7,7 @@ forged id from another user's data is rejected whatever form sent it.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -142,6 +143,20 @@ def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) ->
     )
     counts_changed()
     return copy
+
+
+def add_clients(*, mailing: Mailing, client_ids: Collection[int]) -> int:
+    """Add those of `client_ids` that are the owner's clients and not in the mailing yet;
+    returns how many. A send in progress goes on without them; the next one reaches them."""
+    already = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing.id)
+    new = select(literal(mailing.id), Client.id).where(
+        Client.owner_id == mailing.owner_id,
+        Client.id.in_(set(client_ids)),
+        Client.id.not_in(already),
+    )
+    return db.session.execute(
+        insert(mailing_clients).from_select(["mailing_id", "client_id"], new)
+    ).rowcount
 
 
 def remove_clients(*, mailing: Mailing, client_ids: list[int]) -> int:

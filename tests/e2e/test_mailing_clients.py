@@ -137,3 +137,40 @@ def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(
         "boris@example.com",
     ]
     ui.assert_translated()
+
+
+def test_a_user_adds_ticked_clients_to_a_mailing_from_the_list(open_page, ui):
+    owner = factories.make_user("editor@example.com", locale=ui.lang)
+    for name in ("anna", "boris", "vera"):
+        factories.make_client(owner, f"{name}@example.com")
+    mailing = factories.make_mailing(owner, name="Spring")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    add = page.get_by_role("button", name=ui.t("Add ticked to it"))
+    expect(add).to_be_disabled()
+
+    for name in ("anna", "vera"):
+        page.get_by_label(ui.t("Tick %(email)s", email=f"{name}@example.com")).check()
+    page.get_by_label(ui.t("The mailing to add the ticked clients to")).select_option(
+        label="Spring"
+    )
+    ui.look(page)
+    add.click()
+
+    expect(
+        page.get_by_text(
+            ui.tn(
+                "%(num)d client added to “%(mailing)s”.",
+                "%(num)d clients added to “%(mailing)s”.",
+                2,
+                mailing="Spring",
+            )
+        )
+    ).to_be_visible()
+    db.session.expire_all()
+    assert sorted(client.email for client in db.session.get(Mailing, mailing.id).clients) == [
+        "anna@example.com",
+        "vera@example.com",
+    ]
+    ui.assert_translated()

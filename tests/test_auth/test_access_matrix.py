@@ -199,6 +199,9 @@ ACCESS: dict[str, Rule] = {
     "mailings.client_remove_from_mailing": Rule(
         OWNED, ok=302, args=lambda objs: {"mailing": objs.mailing.id}
     ),
+    # Whose mailing and clients it takes is its own test's (test_client_mailings): with no
+    # mailing chosen, it says so and goes back to the list.
+    "mailings.client_add_to_mailing": Rule(LOGGED_IN, ok=302),
     "mailings.client_export": Rule(LOGGED_IN),
     "mailings.client_import_upload": Rule(LOGGED_IN),
     "mailings.client_import_confirm": Rule(LOGGED_IN, ok=302),

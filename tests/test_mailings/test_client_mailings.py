@@ -1,5 +1,5 @@
-"""A client's page: its mailings, ticked as they are, joined and left on save; its latest
-attempts."""
+"""A client's mailings: ticked on its page, joined and left on save, or added to one from
+the list; its latest attempts."""
 
 from __future__ import annotations
 
@@ -188,3 +188,80 @@ def test_a_client_sent_nothing_yet_says_so(login, user):
     page = login(user).get(f"/clients/{anna.id}/edit").text
     assert "Nothing has been sent to this client yet." in page
     assert "/attempts/?client=" not in page
+
+
+def test_the_list_adds_the_ticked_clients_to_the_chosen_mailing(login, user, other_user):
+    anna, boris, vera = (
+        factories.make_client(user, f"{name}@example.com") for name in ("anna", "boris", "vera")
+    )
+    spring = factories.make_mailing(user, name="Spring", clients=[anna])
+    factories.make_mailing(other_user, name="Theirs")
+    browser = login(user)
+    page = browser.get("/clients/?q=example&sort=-email").text
+    assert re.findall(r'<option value="(\d+)">([^<]*)</option>', page) == [
+        (str(spring.id), "Spring")
+    ]
+
+    done = browser.post(
+        "/clients/add-to-mailing?q=example&sort=-email",
+        data={"target_mailing": str(spring.id), "client_ids": [str(anna.id), str(boris.id)]},
+        follow_redirects=True,
+    )
+
+    assert "1 client added to “Spring”. The others were in it already." in done.text
+    assert done.request.full_path == "/clients/?q=example&sort=-email"  # the list as it was
+    db.session.expire_all()
+    assert {client.email for client in spring.clients} == {"anna@example.com", "boris@example.com"}
+    assert vera not in spring.clients
+
+
+def test_adding_to_a_mailing_takes_only_the_owners_mailing_and_clients(login, user, other_user):
+    mine = factories.make_client(user, "anna@example.com")
+    stranger = factories.make_client(other_user, "secret@example.com")
+    spring = factories.make_mailing(user, name="Spring")
+    theirs = factories.make_mailing(other_user, name="Theirs")
+    browser = login(user)
+
+    refused = browser.post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(theirs.id), "client_ids": str(mine.id)},
+        follow_redirects=True,
+    )
+    forged = browser.post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(spring.id), "client_ids": [str(mine.id), str(stranger.id)]},
+        follow_redirects=True,
+    )
+
+    assert "Choose the mailing to add the ticked clients to." in refused.text
+    assert "1 client added to “Spring”." in forged.text
+    db.session.expire_all()
+    assert theirs.clients == []
+    assert [client.email for client in spring.clients] == ["anna@example.com"]
+
+
+def test_adding_to_a_mailing_asks_for_a_mailing_and_a_tick(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    spring = factories.make_mailing(user, name="Spring")
+    browser = login(user)
+
+    unchosen = browser.post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": "", "client_ids": str(anna.id)},
+        follow_redirects=True,
+    )
+    unticked = browser.post(
+        "/clients/add-to-mailing", data={"target_mailing": str(spring.id)}, follow_redirects=True
+    )
+
+    assert "Choose the mailing to add the ticked clients to." in unchosen.text
+    assert "Tick the clients to add first." in unticked.text
+    db.session.expire_all()
+    assert spring.clients == []
+
+
+def test_the_list_offers_no_mailing_to_add_to_before_the_first_one(login, user):
+    factories.make_client(user, "anna@example.com")
+    page = login(user).get("/clients/").text
+    assert "target_mailing" not in page
+    assert "Delete ticked clients" in page
