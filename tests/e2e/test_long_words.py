@@ -573,3 +573,34 @@ def _assert_one_line(page: Page, address: str) -> None:
     shown = page.locator("td").get_by_text(address, exact=True).locator("visible=true")
     expect(shown).to_have_count(1)
     assert _lines(shown) == 1, f"{address} is split on {page.url}"
+
+
+def test_the_managers_list_of_mailings_keeps_each_next_send_date_whole(open_page, ui):
+    """A date and time that wrap break between the two, not inside the date (2030-01-\\n09)."""
+    owner = factories.make_user("dmitry.kuznetsov@example.org", locale=ui.lang)
+    for number in range(3):
+        factories.make_mailing(
+            owner,
+            name=f"Ежемесячный отчёт для постоянных клиентов {number}",
+            frequency="monthly",
+            status="started",
+            next_send_at=datetime(2030, 1, 9, 9, tzinfo=UTC),
+        )
+    # Its status says who disabled it and when: the widest status.
+    factories.make_mailing(owner, is_active=False, disabled_by=owner, disabled_at=utcnow())
+    manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+
+    page = _opened(open_page, ui, manager.email, "/manager/mailings", viewport=DESKTOP)
+
+    dates = page.locator("td").filter(has_text=re.compile(r"^\s*2030-01-09 09:00\s*$"))
+    expect(dates).to_have_count(3)
+    for cell in dates.all():
+        lines_of_the_date = cell.evaluate(
+            """cell => {
+                const text = cell.firstChild, range = document.createRange();
+                range.setStart(text, text.data.indexOf("2030"));
+                range.setEnd(text, text.data.indexOf("2030") + 10);
+                return new Set([...range.getClientRects()].map((rect) => rect.top)).size;
+            }"""
+        )
+        assert lines_of_the_date == 1, f"{cell.inner_text()!r} breaks inside its date"
