@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import contains_eager
 
 from mailer.mailings.pagination import CappedPagination
+from mailer.mailings.periods import Period
 from mailer.models import Attempt, Client, Mailing, Message, Run, User
 from mailer.models.search import contains_as_typed
 
@@ -48,16 +49,6 @@ class AttemptFilters:
     owner_email: str = ""  # managers only
 
 
-def _local_midnight(day: date, tz: str, *, days_later: int = 0) -> datetime | None:
-    """The UTC time of that local midnight; None past the calendar's ends (a filter
-    from the year 1 or to 9999-12-31 bounds nothing)."""
-    try:
-        midnight = datetime.combine(day + timedelta(days=days_later), time(0))
-        return midnight.replace(tzinfo=ZoneInfo(tz)).astimezone(UTC)
-    except OverflowError:
-        return None
-
-
 def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = None):
     """The attempts `filters` choose (the owner's, or everyone's), with no joins.
 
@@ -73,12 +64,8 @@ def matching_attempts(filters: AttemptFilters, *, tz: str, owner: User | None = 
         query = query.filter(Attempt.client_id == filters.client_id)
     if filters.status in ("success", "failure"):
         query = query.filter(Attempt.success.is_(filters.status == "success"))
-    start = _local_midnight(filters.date_from, tz) if filters.date_from else None
-    if start is not None:
-        query = query.filter(Attempt.attempted_at >= start)
-    end = _local_midnight(filters.date_to, tz, days_later=1) if filters.date_to else None
-    if end is not None:
-        query = query.filter(Attempt.attempted_at < end)
+    period = Period.of_days(filters.date_from, filters.date_to, tz)
+    query = query.filter(*period.bounds(Attempt.attempted_at))
     if filters.owner_email.strip():
         owners = select(User.id).where(contains_as_typed(User.email, filters.owner_email.strip()))
         query = query.filter(Attempt.owner_id.in_(owners))

@@ -9,14 +9,13 @@ from collections.abc import Iterable, Iterator
 from flask import Response, render_template, request, stream_with_context
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
-from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectField, StringField
+from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Optional, ValidationError
 
 from mailer.i18n import csv_delimiter, select_timezone
 from mailer.mailings import attempt_queries, bp
 from mailer.mailings.pagination import list_args, page_number
+from mailer.mailings.periods import DateRangeForm
 from mailer.models import Mailing, Message, User, utcnow
 
 # The mailing filter lists the newest mailings; an older one is still
@@ -24,11 +23,8 @@ from mailer.models import Mailing, Message, User, utcnow
 MAILING_CHOICE_LIMIT = 500
 
 
-class AttemptFilterForm(FlaskForm):
+class AttemptFilterForm(DateRangeForm):
     """Read from the query string: a GET form, so no CSRF token."""
-
-    class Meta:
-        csrf = False
 
     mailing = SelectField(_l("Mailing"), coerce=str, validate_choice=False)
     status = SelectField(
@@ -40,15 +36,9 @@ class AttemptFilterForm(FlaskForm):
         ],
         validate_choice=False,
     )
-    date_from = DateField(_l("From"), validators=[Optional()])
-    date_to = DateField(_l("To"), validators=[Optional()])
     run = HiddenField()
     client = HiddenField()  # a client's page links to its emails
     owner = StringField(_l("Owner email"))  # the managers' log only
-
-    def validate_date_to(self, field) -> None:
-        if field.data and self.date_from.data and field.data < self.date_from.data:
-            raise ValidationError(_l("This is before the “From” date."))
 
     def query(self) -> dict[str, str]:
         """The filters as given, for a link to the same attempts (the CSV export)."""
