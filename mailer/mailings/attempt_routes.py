@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable, Iterator
-
-from flask import Response, render_template, request, stream_with_context
+from flask import Response, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from mailer.i18n import csv_delimiter, select_timezone
+from mailer.i18n import select_timezone
 from mailer.mailings import attempt_queries, bp
+from mailer.mailings.csv_export import csv_response
 from mailer.mailings.pagination import list_args, page_number
 from mailer.mailings.periods import DateRangeForm
 from mailer.models import Mailing, Message, User, utcnow
@@ -82,32 +79,6 @@ def filter_form(owner=None) -> AttemptFilterForm:
         ]
     form.mailing.choices = choices
     return form
-
-
-def csv_response(rows: Iterable[list], filename: str) -> Response:
-    return Response(
-        stream_with_context(_csv_lines(rows)),
-        content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
-    )
-
-
-def _csv_lines(rows: Iterable[list]) -> Iterator[str]:
-    yield "\ufeff"  # the BOM: Excel then reads the file as UTF-8 (Cyrillic names)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=csv_delimiter())
-    for row in rows:
-        writer.writerow([_safe_cell(value) for value in row])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-
-
-def _safe_cell(value):
-    """A server's reply is outside text: keep spreadsheets from running it as a formula."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
 
 
 def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:

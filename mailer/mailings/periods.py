@@ -44,6 +44,9 @@ class Period(NamedTuple):
         return conditions if self.end is None else [*conditions, moment < self.end]
 
 
+ALL_TIME = Period()
+
+
 class DateRangeForm(FlaskForm):
     """From and To, read from the query string: a GET form, so no CSRF token. A bad date
     is shown as the field's error and left out."""

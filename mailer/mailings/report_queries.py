@@ -9,6 +9,7 @@ from sqlalchemy import and_, case, func, select
 
 from mailer.delivery import tallies
 from mailer.extensions import db
+from mailer.mailings.periods import ALL_TIME, Period
 from mailer.models import Mailing, Message, Run, User
 
 PER_PAGE = 50
@@ -50,13 +51,19 @@ class ReportTotals(Figures):
     mailings: int
 
 
-def report(owner: User, *, page: int = 1, per_page: int = PER_PAGE):
-    """(rows of one page, totals over all the owner's mailings): 2 queries.
+def report(owner: User, *, page: int = 1, per_page: int = PER_PAGE, period: Period = ALL_TIME):
+    """(rows of one page, totals over all the owner's mailings): 2 queries. Only the runs
+    scheduled within `period` count; a mailing with none there shows zeros.
 
     Both add up the runs' tallies (kept as they send), never the deliveries or
     attempts themselves: an owner's log may hold millions of them.
     """
-    return _rows(owner, page=page, per_page=per_page), _totals(owner)
+    return _rows(owner, page=page, per_page=per_page, period=period), _totals(owner, period)
+
+
+def every_row(owner: User, *, period: Period = ALL_TIME) -> list[ReportRow]:
+    """The rows of every page at once (the CSV export): one query."""
+    return _rows(owner, page=1, per_page=None, period=period)
 
 
 def _per_run(run_filter):
@@ -107,16 +114,16 @@ def _figures(values) -> dict:
     }
 
 
-def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
+def _rows(owner: User, *, page: int, per_page: int | None, period: Period) -> list[ReportRow]:
     shown = (
         select(Mailing.id, Mailing.name, Mailing.message_id, Mailing.status, Mailing.is_active)
         .where(Mailing.owner_id == owner.id)
         .order_by(Mailing.id.desc())
-        .limit(per_page)
-        .offset((max(page, 1) - 1) * per_page)
-        .cte("shown")
     )
-    runs = _per_run(Run.mailing_id.in_(select(shown.c.id)))
+    if per_page is not None:
+        shown = shown.limit(per_page).offset((max(page, 1) - 1) * per_page)
+    shown = shown.cte("shown")
+    runs = _per_run(and_(Run.mailing_id.in_(select(shown.c.id)), *period.bounds(Run.scheduled_for)))
     per_mailing = (
         select(
             runs.c.mailing_id, *(column.label(f"f{n}") for n, column in enumerate(_summed(runs)))
@@ -144,9 +151,9 @@ def _rows(owner: User, *, page: int, per_page: int) -> list[ReportRow]:
     ]
 
 
-def _totals(owner: User) -> ReportTotals:
+def _totals(owner: User, period: Period) -> ReportTotals:
     owned = Run.mailing_id.in_(select(Mailing.id).where(Mailing.owner_id == owner.id))
-    runs = _per_run(owned)
+    runs = _per_run(and_(owned, *period.bounds(Run.scheduled_for)))
     mailings = select(func.count()).where(Mailing.owner_id == owner.id).scalar_subquery()
     row = db.session.execute(select(mailings, *_summed(runs)).select_from(runs)).one()
     return ReportTotals(mailings=row[0], **_figures(row[1:]))

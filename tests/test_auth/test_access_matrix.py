@@ -225,6 +225,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.attempt_list": Rule(LOGGED_IN),
     "mailings.attempt_export": Rule(LOGGED_IN),
     "mailings.report": Rule(LOGGED_IN),
+    "mailings.report_export": Rule(LOGGED_IN),
     # delivery: the signed token is the proof, no login
     "unsubscribe.unsubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
     "unsubscribe.unsubscribe_preview": Rule(PUBLIC),

@@ -1,7 +1,10 @@
-"""The report page: per-mailing figures and totals on known data."""
+"""The report page: per-mailing figures and totals on known data, over a period of days,
+and as CSV."""
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import UTC, datetime
 from html.parser import HTMLParser
@@ -188,3 +191,94 @@ def test_report_of_a_new_user_says_what_to_do(login, user):
     page = login(user).get("/reports/").get_data(as_text=True)
     assert totals(page) == [0, 0, 0, 0, 0, 0, 0]
     assert "Nothing to report yet." in page
+
+
+def _two_runs(user):
+    """News, sent once at 22:00 UTC on 1 January 2030 (2 January in Moscow), once a day
+    later; and Quiet, never sent."""
+    anna = factories.make_client(user, "anna@example.com")
+    news = factories.make_mailing(user, message=factories.make_message(user, "News"))
+    quiet = factories.make_mailing(user, message=factories.make_message(user, "Quiet"))
+    for day in (1, 2):
+        run = factories.make_run(news, scheduled_for=datetime(2030, 1, day, 22, tzinfo=UTC))
+        factories.make_delivery(run, anna, status="sent")
+        factories.make_attempt(run, anna, success=True)
+    return news, quiet
+
+
+def test_report_counts_the_runs_scheduled_on_the_days_asked_in_the_users_time_zone(login, user):
+    user.timezone = "Europe/Moscow"
+    news, quiet = _two_runs(user)
+    browser = login(user)
+
+    page = browser.get("/reports/?date_from=2030-01-02&date_to=2030-01-02").text
+    later = browser.get("/reports/?date_from=2030-01-03").text
+
+    assert figures(page, news.id)["Runs"] == "1"
+    assert figures(page, news.id)["Last run"] == "2030-01-02 01:00"  # 22:00 UTC the day before
+    assert figures(page, quiet.id)["Runs"] == "0"
+    assert totals(page) == [2, 1, 1, 1, 0, 0, 1]  # every mailing; the runs of that day
+    assert figures(later, news.id)["Last run"] == "2030-01-03 01:00"
+    assert 'href="/reports.csv?date_from=2030-01-02&amp;date_to=2030-01-02"' in page
+
+
+def test_report_of_days_with_no_run_says_so(login, user):
+    news, _quiet = _two_runs(user)
+    browser = login(user)
+
+    page = browser.get("/reports/?date_from=2031-01-01").text
+
+    assert "No run was scheduled on these days." in page
+    assert figures(page, news.id)["Sent"] == "0"
+    assert "No run was scheduled" not in browser.get("/reports/").text
+
+
+def test_report_dates_that_make_no_sense_are_said_and_left_out(login, user):
+    news, _quiet = _two_runs(user)
+    browser = login(user)
+
+    bad = browser.get("/reports/?date_from=yesterday")
+    backwards = browser.get("/reports/?date_from=2030-01-02&date_to=2030-01-01").text
+
+    assert bad.status_code == 200
+    assert "Not a valid date value." in bad.text
+    assert figures(bad.text, news.id)["Runs"] == "2"  # the bad date bounds nothing
+    assert "This is before the “From” date." in backwards
+
+
+def test_report_pages_keep_the_days_asked(login, user, monkeypatch):
+    monkeypatch.setattr(report_queries, "PER_PAGE", 1)
+    _two_runs(user)
+
+    page = login(user).get("/reports/?date_from=2030-01-02").text
+
+    assert 'href="/reports/?page=2&amp;date_from=2030-01-02"' in page
+
+
+def test_report_exports_every_mailings_row_over_the_days_asked(login, user, other_user):
+    news, quiet = _two_runs(user)
+    factories.make_mailing(other_user, message=factories.make_message(other_user, "Theirs"))
+    browser = login(user)
+
+    response = browser.get("/reports.csv?date_from=2030-01-02", buffered=True)
+
+    assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment" in response.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.text.lstrip("\ufeff"))))
+    assert [row["mailing"] for row in rows] == ["Quiet", "News"]  # newest first, theirs left out
+    assert rows[1] == {
+        "mailing_id": str(news.id),
+        "mailing": "News",
+        "status": "created",
+        "runs": "1",
+        "deliveries": "1",
+        "sent": "1",
+        "failed": "0",
+        "cancelled": "0",
+        "unknown": "0",
+        "pending": "0",
+        "attempts": "1",
+        "last_run": "2030-01-02T22:00:00+00:00",
+    }
+    assert rows[0]["runs"] == "0"
+    assert rows[0]["last_run"] == ""
