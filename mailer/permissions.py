@@ -9,7 +9,6 @@ from __future__ import annotations
 from functools import wraps
 
 from flask import Flask, abort, flash, redirect, request, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from flask_principal import AnonymousIdentity, Identity, Permission, RoleNeed, identity_loaded
@@ -42,7 +41,8 @@ def role_required(permission: Permission):
 
 
 def init_app(app: Flask) -> None:
-    from mailer.auth import sessions  # not at the top: mailer.auth's routes import this module
+    # Not at the top: mailer.auth's routes import this module.
+    from mailer.auth import sessions, staff
 
     login_manager.login_view = "auth.login"
     login_manager.login_message = _l("Please log in to open this page.")
@@ -75,9 +75,10 @@ def init_app(app: Flask) -> None:
     @app.before_request
     def log_out_blocked_user():
         if current_user.is_authenticated and current_user.is_blocked:
+            notice = staff.blocked_notice(current_user)  # said once they are logged out
             sessions.log_out()
             db.session.commit()
-            flash(_("Your account has been blocked. Contact a manager."), "danger")
+            flash(notice, "danger")
             if request.blueprint != "auth":
                 return redirect(url_for("auth.login"))
         return None

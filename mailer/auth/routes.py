@@ -20,7 +20,7 @@ from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 
-from mailer.auth import bp, services, sessions
+from mailer.auth import bp, services, sessions, staff
 from mailer.auth.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -187,8 +187,7 @@ def login():
         return render_template("auth/login.html", form=form, error=_("Wrong email or password."))
     throttle.reset(keys[:1])  # the email's counter; the IP's keeps counting other emails
     if user.is_blocked:
-        message = _("Your account has been blocked. Contact a manager.")
-        return render_template("auth/login.html", form=form, error=message), 403
+        return render_template("auth/login.html", form=form, error=staff.blocked_notice(user)), 403
     if not user.is_confirmed:
         return render_template("auth/login.html", form=form, unconfirmed_email=user.email)
     sessions.start(user, user_agent=request.user_agent.string, ip=ip or "")

@@ -6,6 +6,7 @@ Services flush; the route or command that called them commits.
 
 from __future__ import annotations
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from sqlalchemy import select
@@ -39,13 +40,16 @@ def block_refusal(*, user: User, by: User) -> LazyString | None:
     return None
 
 
-def block_user(*, user: User, by: User) -> User:
+def block_user(*, user: User, by: User, reason: str = "") -> User:
+    """Block `user`: their logins end at their next request and their mailings stop.
+    `reason` (at most User.BLOCK_REASON_MAX characters) is told to them."""
     if refusal := block_refusal(user=user, by=by):
         raise AccountError(refusal)
     if not user.is_blocked:
         user.is_blocked = True
         user.blocked_at = utcnow()
         user.blocked_by = by
+        user.block_reason = reason.strip()[: User.BLOCK_REASON_MAX]
         db.session.flush()
         stopping.stop_unfinished_runs(select(Mailing.id).where(Mailing.owner_id == user.id))
         counts_changed()  # their mailings are active no more
@@ -58,9 +62,20 @@ def unblock_user(*, user: User, by: User) -> User:
     user.is_blocked = False
     user.blocked_at = None
     user.blocked_by = None
+    user.block_reason = ""
     db.session.flush()
     counts_changed()
     return user
+
+
+def blocked_notice(user: User) -> str:
+    """What a blocked user is told when they log in, or when their next request ends a login."""
+    if user.block_reason:
+        return _(
+            "Your account has been blocked. The reason given: “%(reason)s”. Contact a manager.",
+            reason=user.block_reason,
+        )
+    return _("Your account has been blocked. Contact a manager.")
 
 
 def grant_role(*, user: User, role: str) -> bool:

@@ -1,11 +1,19 @@
-"""Managers' users screen: every user with counts of their clients and mailings; block/unblock."""
+"""Managers' users screen: every user with counts of their clients and mailings; block (after
+a page that asks why) and unblock."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from flask_wtf import FlaskForm
 from sqlalchemy import func, literal, or_, select, union_all
+from sqlalchemy.orm import selectinload
+from wtforms import TextAreaField
+from wtforms.validators import Length
 
 from mailer.auth import staff
 from mailer.extensions import db
@@ -21,7 +29,7 @@ LIST_ARGS = ("page", "q")
 
 
 def _users_query(search: str):
-    query = select(User).order_by(User.email)
+    query = select(User).options(selectinload(User.blocked_by)).order_by(User.email)
     if search:
         query = query.where(
             or_(contains_as_typed(User.email, search), contains_as_typed(User.full_name, search))
@@ -87,13 +95,31 @@ def users():
     )
 
 
-@bp.route("/users/<int:user_id>/block", methods=["POST"])
+class BlockForm(FlaskForm):
+    reason = TextAreaField(
+        _l("Reason"),
+        validators=[Length(max=User.BLOCK_REASON_MAX)],
+        description=_l("Optional. The user is told it when they try to log in."),
+    )
+
+
+@bp.route("/users/<int:user_id>/block", methods=["GET", "POST"])
 @role_required(manager_permission)
 def block_user(user_id: int):
+    """A page that asks why (its own confirmation), then the block."""
     user = db.get_or_404(User, user_id)
-    if _changed(staff.block_user, user):
-        flash(_("%(email)s is blocked.", email=user.email), "success")
-    return redirect(_back())
+    if refusal := staff.block_refusal(user=user, by=current_user):
+        flash(str(refusal), "danger")
+        return redirect(_back())
+    form = BlockForm()
+    if form.validate_on_submit():
+        block = partial(staff.block_user, reason=form.reason.data or "")
+        if _changed(block, user):
+            flash(_("%(email)s is blocked.", email=user.email), "success")
+        return redirect(_back())
+    return render_template(
+        "manager/block.html", user=user, form=form, back=pagination.list_args(*LIST_ARGS)
+    )
 
 
 @bp.route("/users/<int:user_id>/unblock", methods=["POST"])

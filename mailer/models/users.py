@@ -33,6 +33,11 @@ class User(UserMixin, db.Model):
     is_blocked: Mapped[bool] = mapped_column(default=False)
     blocked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     blocked_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # Why, in the manager's words: the blocked user is told it, other managers see it.
+    BLOCK_REASON_MAX = 500
+    block_reason: Mapped[str] = mapped_column(
+        String(BLOCK_REASON_MAX), default="", server_default=""
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The login before the last one: the profile shows it, so a login the user did not

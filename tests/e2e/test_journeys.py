@@ -34,6 +34,7 @@ DATA = {
         "csv_header": "email,full_name,comment",
         "owner": "Olga Owner",
         "manager": "Max Manager",
+        "block_reason": "Three recipients complained of spam",
         "writer": "Wendy Writer",
         "clients": [
             ("anna@example.com", "Anna Ivanova", "met at the fair"),
@@ -50,6 +51,7 @@ DATA = {
         "csv_header": "Эл. почта,ФИО,Комментарий",
         "owner": "Ольга Владелец",
         "manager": "Максим Менеджеров",
+        "block_reason": "Трое получателей пожаловались на спам",
         "writer": "Варвара Писарева",
         "clients": [
             ("anna@example.com", "Анна Иванова", "с выставки"),
@@ -374,11 +376,16 @@ def test_manager_blocks_the_user_and_disables_a_mailing_and_the_user_cannot_log_
     # The status is in the row twice, under the address for a phone and in its column;
     # until the page's styles apply both show, so wait for the one that stays.
     expect(row.get_by_text(ui.t("active"), exact=True).locator("visible=true")).to_have_count(1)
-    block = row.get_by_role("button", name=ui.t("Block"))
-    question = ui.t(
-        "Block %(email)s? They are logged out and their mailings stop.", email=owner.email
-    )
-    _confirm_twice(page, block, question)
+    # Block asks why on a page of its own; Cancel there blocks no one.
+    block = row.get_by_role("link", name=ui.t("Block"))
+    block.click()
+    expect(page.get_by_role("heading")).to_have_text(ui.t("Block %(email)s?", email=owner.email))
+    page.get_by_role("link", name=ui.t("Cancel")).click()
+    expect(row.get_by_text(ui.t("active"), exact=True).locator("visible=true")).to_have_count(1)
+    block.click()
+    page.get_by_label(ui.t("Reason")).fill(data["block_reason"])
+    ui.look(page)
+    page.locator("main form").get_by_role("button", name=ui.t("Block")).click()
     expect(flash(page, ui.t("%(email)s is blocked.", email=owner.email))).to_be_visible()
     expect(row.get_by_text(ui.t("blocked"), exact=True).locator("visible=true")).to_have_count(1)
     ui.look(page)
@@ -399,7 +406,10 @@ def test_manager_blocks_the_user_and_disables_a_mailing_and_the_user_cannot_log_
     ui.look(page)
 
     # The user, still on a page, is logged out at the next click ...
-    blocked = ui.t("Your account has been blocked. Contact a manager.")
+    blocked = ui.t(
+        "Your account has been blocked. The reason given: “%(reason)s”. Contact a manager.",
+        reason=data["block_reason"],
+    )
     nav_link(user_page, ui.t("Mailings")).click()
     expect(user_page).to_have_url(re.compile(r"/auth/login"))
     expect(flash(user_page, blocked)).to_be_visible()

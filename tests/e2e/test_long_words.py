@@ -81,7 +81,7 @@ def test_users_screen_keeps_the_block_button_on_screen_beside_a_long_name(
     page = _opened(open_page, ui, manager.email, "/manager/users")
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True).locator("visible=true"))
-    _assert_on_screen(page, row.get_by_role("button", name=ui.t("Block")))
+    _assert_on_screen(page, row.get_by_role("link", name=ui.t("Block")))
     _assert_on_screen(page, page.get_by_role("columnheader", name=ui.t("Last login")))
     _assert_no_sideways_scroll(page)
 
@@ -120,7 +120,7 @@ def test_users_screen_on_a_phone_wraps_the_long_name_within_the_screen(
     row.scroll_into_view_if_needed()
     _assert_on_screen(page, row.get_by_text(LONG_NAME).locator("visible=true"))
     _assert_on_screen(page, row.get_by_text(ui.t("active"), exact=True).locator("visible=true"))
-    _assert_on_screen(page, row.get_by_role("button", name=ui.t("Block")))
+    _assert_on_screen(page, row.get_by_role("link", name=ui.t("Block")))
     _assert_no_sideways_scroll(page)
 
 
@@ -273,18 +273,24 @@ def test_attempt_logs_on_a_phone_keep_the_result_and_the_servers_reply(
 def test_users_screen_on_a_phone_keeps_every_status_and_its_button(open_page, ui, long_named_owner):
     """In Russian "заблокирован" and "Разблокировать" are wide: the status goes under the
     email, beside which the button stays."""
-    factories.make_user("blocked@example.com", is_blocked=True, blocked_at=utcnow())
-    factories.make_user("new@example.com", confirmed=False)
     manager = factories.make_user("max@example.com", roles=["manager"], locale=ui.lang)
+    factories.make_user(
+        "blocked@example.com",
+        is_blocked=True,
+        blocked_at=utcnow(),
+        blocked_by=manager,
+        block_reason=LONG_NAME,  # who, when and why go under the badge
+    )
+    factories.make_user("new@example.com", confirmed=False)
     page = _opened(open_page, ui, manager.email, "/manager/users", viewport=PHONE)
-    for email, status, button in (
-        ("blocked@example.com", "blocked", "Unblock"),
-        ("new@example.com", "unconfirmed", "Block"),
-        (LONG_EMAIL, "active", "Block"),
+    for email, status, role, name in (
+        ("blocked@example.com", "blocked", "button", "Unblock"),
+        ("new@example.com", "unconfirmed", "link", "Block"),
+        (LONG_EMAIL, "active", "link", "Block"),
     ):
         row = page.get_by_role("row").filter(has_text=email)
         _assert_on_screen(page, row.get_by_text(ui.t(status), exact=True).locator("visible=true"))
-        _assert_on_screen(page, row.get_by_role("button", name=ui.t(button)))
+        _assert_on_screen(page, row.get_by_role(role, name=ui.t(name)))
     _assert_table_fits(page)
     _assert_no_sideways_scroll(page)
 
@@ -299,7 +305,10 @@ def test_manager_lists_keep_their_buttons_on_a_tablet_and_a_small_laptop(
     page = _opened(open_page, ui, manager.email, path, viewport=viewport)
     row = page.get_by_role("row").filter(has_text=LONG_EMAIL)
     _assert_on_screen(
-        page, row.get_by_role("button", name=ui.t("Block") if "users" in path else ui.t("Disable"))
+        page,
+        row.get_by_role("link", name=ui.t("Block"))
+        if "users" in path
+        else row.get_by_role("button", name=ui.t("Disable")),
     )
 
 
@@ -568,6 +577,25 @@ def test_attempt_logs_fit_a_tablet(open_page, ui, everyday_attempt):
         _assert_one_line(page, client.email)
 
 
+def _lines_of(cell: Locator, text: str) -> int:
+    """How many lines `text` takes in the cell, whatever else the cell holds."""
+    return cell.evaluate(
+        """(cell, text) => {
+            const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+            while (walker.nextNode()) {
+                const node = walker.currentNode, at = node.data.indexOf(text);
+                if (at < 0) continue;
+                const range = document.createRange();
+                range.setStart(node, at);
+                range.setEnd(node, at + text.length);
+                return new Set([...range.getClientRects()].map((r) => Math.round(r.top))).size;
+            }
+            return 0;
+        }""",
+        text,
+    )
+
+
 def _assert_one_line(page: Page, address: str) -> None:
     """The address shows once on the page, in a table cell, unsplit."""
     shown = page.locator("td").get_by_text(address, exact=True).locator("visible=true")
@@ -595,12 +623,26 @@ def test_the_managers_list_of_mailings_keeps_each_next_send_date_whole(open_page
     dates = page.locator("td").filter(has_text=re.compile(r"^\s*2030-01-09 09:00\s*$"))
     expect(dates).to_have_count(3)
     for cell in dates.all():
-        lines_of_the_date = cell.evaluate(
-            """cell => {
-                const text = cell.firstChild, range = document.createRange();
-                range.setStart(text, text.data.indexOf("2030"));
-                range.setEnd(text, text.data.indexOf("2030") + 10);
-                return new Set([...range.getClientRects()].map((rect) => rect.top)).size;
-            }"""
-        )
-        assert lines_of_the_date == 1, f"{cell.inner_text()!r} breaks inside its date"
+        assert _lines_of(cell, "2030-01-09") == 1, f"{cell.inner_text()!r} breaks in its date"
+
+
+@pytest.mark.parametrize("viewport", [SMALL_LAPTOP, DESKTOP], ids=["small laptop", "desktop"])
+def test_the_users_screen_keeps_an_everyday_address_whole_beside_a_block_reason(
+    open_page, ui, viewport
+):
+    """Who blocked a user, when and why widened the status column, which split
+    "manager@example.c|om"."""
+    manager = factories.make_user("dmitry.kuznetsov@example.org", roles=["manager"])
+    factories.make_user(
+        "olga.sokolova@example.com",
+        is_blocked=True,
+        blocked_at=utcnow(),
+        blocked_by=manager,
+        block_reason="Three recipients complained of spam in one week",
+    )
+
+    page = _opened(open_page, ui, manager.email, "/manager/users", viewport=viewport)
+
+    for address in ("olga.sokolova@example.com", manager.email):
+        cell = page.get_by_role("row").filter(has_text=address).locator("td").first
+        assert _lines_of(cell, address) == 1, f"{address} is split"

@@ -129,6 +129,23 @@ def test_blocked_user_is_logged_out_at_the_next_request(client, login, user, man
     assert logged_in_id(client) is None
 
 
+@pytest.mark.parametrize("blocked_while_logged_in", [False, True])
+def test_a_blocked_user_is_told_the_managers_reason(
+    client, login, user, manager, blocked_while_logged_in
+):
+    if blocked_while_logged_in:
+        login(user)
+    block_user(user=user, by=manager, reason="Spam complaints")
+    db.session.commit()
+
+    if blocked_while_logged_in:
+        told = client.get("/auth/profile", follow_redirects=True).text
+    else:
+        told = log_in(client).text
+
+    assert "Your account has been blocked. The reason given: “Spam complaints”." in told
+
+
 def test_session_cookie_is_httponly_and_samesite_lax(client, user):
     response = log_in(client)
 

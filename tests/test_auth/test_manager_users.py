@@ -139,13 +139,65 @@ def test_manager_blocks_and_unblocks_a_user(client, login, manager, user):
     assert unblocked.blocked_at is None
 
 
-def test_block_buttons_ask_for_confirmation(client, login, manager, user):
+def test_block_asks_why_on_a_page_of_its_own_then_shows_who_when_and_why(
+    client, login, manager, user
+):
+    login(manager)
+    listed = client.get("/manager/users?q=ur").text
+    assert f'href="/manager/users/{user.id}/block?q=ur"' in listed
+
+    asked = client.get(f"/manager/users/{user.id}/block?q=ur").text
+    assert f"Block {user.email}?" in asked
+    assert 'name="reason"' in asked
+    assert 'href="/manager/users?q=ur"' in asked  # Cancel: back to the list as it was
+    assert not db.session.get(User, user.id).is_blocked  # asking blocks no one
+    blocked = client.post(
+        f"/manager/users/{user.id}/block?q=ur",
+        data={"reason": "  Spam complaints from three recipients  "},
+        follow_redirects=True,
+    )
+
+    assert f"{user.email} is blocked." in blocked.text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).block_reason == "Spam complaints from three recipients"
+    shown = blocked.text[blocked.text.index("data-blocked") :]
+    assert shown.startswith(f"data-blocked>by {manager.email}, ")
+    assert "“Spam complaints from three recipients”" in shown
+
+
+def test_a_block_reason_too_long_is_refused_with_the_text_kept(client, login, manager, user):
+    login(manager)
+    reason = "x" * (User.BLOCK_REASON_MAX + 1)
+
+    refused = client.post(f"/manager/users/{user.id}/block", data={"reason": reason})
+
+    assert refused.status_code == 200
+    assert "Field cannot be longer than 500 characters." in refused.text
+    assert reason in refused.text
+    db.session.expire_all()
+    assert not db.session.get(User, user.id).is_blocked
+
+
+def test_the_block_page_of_someone_who_cannot_be_blocked_says_why(
+    client, login, manager, superuser
+):
     login(manager)
 
-    page = client.get("/manager/users").get_data(as_text=True)
+    page = client.get(f"/manager/users/{superuser.id}/block", follow_redirects=True)
 
-    assert f'action="/manager/users/{user.id}/block"' in page
-    assert "data-confirm=" in page
+    assert page.request.path == "/manager/users"
+    assert "The superuser cannot be blocked." in page.text
+
+
+def test_unblocking_forgets_the_reason(client, login, manager, user):
+    staff.block_user(user=user, by=manager, reason="Spam")
+    db.session.commit()
+    login(manager)
+
+    client.post(f"/manager/users/{user.id}/unblock")
+
+    db.session.expire_all()
+    assert db.session.get(User, user.id).block_reason == ""
 
 
 def test_manager_cannot_block_themselves_or_the_superuser(client, login, manager, superuser):
