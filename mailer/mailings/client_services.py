@@ -11,13 +11,13 @@ from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from sqlalchemy import ColumnElement, delete, insert, select
+from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery import stopping
 from mailer.extensions import db
 from mailer.mailings.mailing_queries import mailing_ids_of, owned_mailing_ids
-from mailer.models import Client, Mailing, User, mailing_clients, normalize_email
+from mailer.models import Client, Mailing, User, link_clients, mailing_clients, normalize_email
 
 EMAIL_MAX = 254
 FULL_NAME_MAX = 200
@@ -188,7 +188,7 @@ def join_mailings(
         .join(Client, Client.owner_id == Mailing.owner_id)
         .where(Mailing.owner_id == owner.id, chosen, new_clients)
     )
-    db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], pairs))
+    db.session.execute(link_clients().from_select(["mailing_id", "client_id"], pairs))
 
 
 def update_client(*, client: Client, data: ClientData) -> Client:
@@ -211,7 +211,7 @@ def _set_mailings(client: Client, mailing_ids: frozenset[int]) -> None:
     current = mailing_ids_of(client)
     if joined := wanted - current:
         db.session.execute(
-            insert(mailing_clients),
+            link_clients(),
             [{"mailing_id": mailing_id, "client_id": client.id} for mailing_id in sorted(joined)],
         )
     if left := current - wanted:

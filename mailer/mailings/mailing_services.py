@@ -26,6 +26,7 @@ from mailer.models import (
     Message,
     Run,
     User,
+    link_clients,
     mailing_clients,
     utcnow,
 )
@@ -154,9 +155,7 @@ def add_clients(*, mailing: Mailing, client_ids: Collection[int]) -> int:
         Client.id.in_(set(client_ids)),
         Client.id.not_in(already),
     )
-    return db.session.execute(
-        insert(mailing_clients).from_select(["mailing_id", "client_id"], new)
-    ).rowcount
+    return db.session.execute(link_clients().from_select(["mailing_id", "client_id"], new)).rowcount
 
 
 def remove_clients(*, mailing: Mailing, client_ids: list[int]) -> int:
@@ -332,5 +331,5 @@ def _set_clients(mailing: Mailing, selection: ClientSelection) -> None:
         owned = owned.filter(Client.id.in_(set(selection.ids)))
     chosen = owned.with_entities(literal(mailing.id), Client.id).statement
     db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
-    db.session.execute(insert(mailing_clients).from_select(["mailing_id", "client_id"], chosen))
+    db.session.execute(link_clients().from_select(["mailing_id", "client_id"], chosen))
     db.session.expire(mailing, ["clients"])

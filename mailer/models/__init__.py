@@ -11,6 +11,7 @@ from mailer.models.mailings import (
     Message,
     Run,
     RunTally,
+    link_clients,
     mailing_clients,
 )
 from mailer.models.types import utcnow
@@ -39,6 +40,7 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "link_clients",
     "mailing_clients",
     "normalize_email",
     "schema_filter",

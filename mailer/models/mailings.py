@@ -70,6 +70,17 @@ mailing_clients = Table(
 )
 
 
+def link_clients():
+    """An INSERT into mailing_clients that skips a link already there (ON CONFLICT DO
+    NOTHING, on SQLite too). Two saves at once, from two tabs, may link the same client:
+    the second waits for the first, then has nothing left to add."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert(mailing_clients).on_conflict_do_nothing()
+
+
 class Client(OwnedMixin, db.Model):
     __tablename__ = "clients"
     __table_args__ = (

@@ -4,11 +4,16 @@ the list; its latest attempts."""
 from __future__ import annotations
 
 import re
+import threading
 from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import insert
 
 from mailer.extensions import db
 from mailer.models import Client, Delivery, Run, mailing_clients
 from tests import factories
+from tests.waiting import someone_waits_for_a_lock, wait_for
 
 
 def _ticked(page: str) -> set[int]:
@@ -265,3 +270,42 @@ def test_the_list_offers_no_mailing_to_add_to_before_the_first_one(login, user):
     page = login(user).get("/clients/").text
     assert "target_mailing" not in page
     assert "Delete ticked clients" in page
+
+
+def test_a_client_another_tab_adds_meanwhile_is_not_added_twice(app, login, user):
+    """The other tab's link is not committed when this one looks, so both insert it; this
+    one waits for the other's commit, then skips it instead of failing."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer: the second save starts after the first ends")
+    anna = factories.make_client(user, "anna@example.com")
+    spring = factories.make_mailing(user, name="Spring")
+    link = {"mailing_id": spring.id, "client_id": anna.id}
+    errors: list[BaseException] = []
+    linked = threading.Event()
+
+    def other_tab():
+        try:
+            with app.app_context(), db.engine.connect() as tab:
+                tab.execute(insert(mailing_clients).values(**link))
+                linked.set()
+                assert wait_for(someone_waits_for_a_lock)
+                tab.commit()
+        except BaseException as error:  # noqa: BLE001 - reported by the test
+            errors.append(error)
+            linked.set()
+
+    thread = threading.Thread(target=other_tab)
+    thread.start()
+    assert linked.wait(30)
+    added = login(user).post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(spring.id), "client_ids": str(anna.id)},
+        follow_redirects=True,
+    )
+    thread.join(60)
+
+    assert errors == []
+    assert added.status_code == 200
+    assert "0 clients added to “Spring”. The others were in it already." in added.text
+    db.session.expire_all()
+    assert [client.email for client in spring.clients] == ["anna@example.com"]
