@@ -96,6 +96,7 @@ class Seeded:
     small: int  # a small mailing's id
     big: int  # the mailing sent to every client
     big_run: int
+    client: int  # one of the small mailing's clients (the big one has them all)
     manager: int
     attempts: int
 
@@ -175,6 +176,13 @@ def _seeded(db, parameters: dict) -> Seeded:
         ),
         big=big,
         big_run=db.session.scalar(text("SELECT id FROM runs WHERE mailing_id = :big"), parameters),
+        client=db.session.scalar(
+            text(
+                "SELECT min(client_id) FROM mailing_clients WHERE mailing_id ="
+                " (SELECT min(id) FROM mailings WHERE owner_id = :owner)"
+            ),
+            parameters,
+        ),
         manager=db.session.scalar(
             text("SELECT id FROM users WHERE email = 'manager-' || :stamp || '@example.com'"),
             parameters,
@@ -187,6 +195,7 @@ def _seeded(db, parameters: dict) -> Seeded:
 
 def _owner_pages(seeded: Seeded, mailings: int) -> dict[str, str]:
     week_ago = (datetime.now(UTC) - timedelta(days=7)).date().isoformat()
+    month_ago = (datetime.now(UTC) - timedelta(days=30)).date().isoformat()
     middle = max(1, mailings // 25 // 2)
     return {
         "mailings, first page": "/mailings/",
@@ -197,12 +206,16 @@ def _owner_pages(seeded: Seeded, mailings: int) -> dict[str, str]:
         "new mailing form": "/mailings/new",
         "clients of a small mailing": f"/clients/?mailing={seeded.small}",
         "clients of the big mailing, sorted by name": f"/clients/?mailing={seeded.big}&sort=name",
+        "a client's page (its mailings, attempts)": f"/clients/{seeded.client}/edit",
+        "new client form": "/clients/new",
         "attempt log, first page": "/attempts/",
         "attempt log, failures": "/attempts/?status=failure",
         "attempt log, one small mailing": f"/attempts/?mailing={seeded.small}",
         "attempt log, the big run": f"/attempts/?mailing={seeded.big}&run={seeded.big_run}",
         "attempt log, last 7 days": f"/attempts/?date_from={week_ago}",
+        "attempt log, one client": f"/attempts/?client={seeded.client}",
         "report, first page": "/reports/",
+        "report, last 30 days": f"/reports/?date_from={month_ago}",
         "report, page 100": "/reports/?page=100",
     }
 
