@@ -54,6 +54,7 @@ class ClientForm(FlaskForm):
             full_name=(self.full_name.data or "").strip(),
             comment=(self.comment.data or "").strip(),
             mailing_ids=frozenset(self.mailing_ids.data or ()),
+            offered_mailing_ids=frozenset(value for value, _label in self.mailing_ids.choices),
         )
 
 

@@ -10,6 +10,7 @@ from mailer.extensions import db
 from mailer.mailings import bp, client_import, mailing_queries
 from mailer.mailings.client_forms import ClientImportForm
 from mailer.main.stats import counts_changed
+from mailer.models import Mailing
 
 # The preview's confirm and cancel forms name their own upload: previews open in
 # two tabs each import their own file.
@@ -32,7 +33,8 @@ def client_import_upload():
         if not parsed.rows:
             form.file.errors.append(_("The file has no rows to import."))
         else:
-            mailings = mailing_queries.mailings_query(current_user).all()
+            taking = Mailing.takes_new_clients.is_(True)
+            mailings = mailing_queries.mailing_choices(current_user, also=taking)
             return render_template(
                 "mailings/clients/import_preview.html",
                 token=client_import.keep_upload(owner=current_user, data=data),
@@ -42,6 +44,7 @@ def client_import_upload():
                 shown_max=REPORT_MAX_LINES,
                 filename=form.file.data.filename,
                 mailings=mailings,
+                choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
                 ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
             )
     return render_template("mailings/clients/import.html", form=form)

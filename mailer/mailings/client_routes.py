@@ -118,7 +118,8 @@ def client_list():
         mailing=view.mailing,
         filtered=view.filtered,
         list_args=list_args(*LIST_ARGS),
-        mailings=mailing_queries.mailings_query(current_user).all(),
+        # Where "Add ticked to it" may add them: not to the mailing whose clients these are.
+        add_to=[m for m in mailing_queries.mailing_choices(current_user) if m != view.mailing],
     )
 
 
@@ -146,7 +147,13 @@ def client_create():
                     "info",
                 )
             return redirect(url_for("mailings.client_list"))
-    return render_template("mailings/clients/form.html", form=form, client=None, mailings=mailings)
+    return render_template(
+        "mailings/clients/form.html",
+        form=form,
+        client=None,
+        mailings=mailings,
+        choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
+    )
 
 
 @bp.route("/clients/<int:client_id>/edit", methods=["GET", "POST"])
@@ -169,24 +176,27 @@ def client_edit(client_id: int):
         form=form,
         client=client,
         mailings=mailings,
+        choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
         attempts=attempt_queries.latest_to_client(client, count=LATEST_ATTEMPTS),
         list_args=list_args(*LIST_ARGS),
     )
 
 
 def _client_form(client: Client | None) -> tuple[ClientForm, list[Mailing]]:
-    """The client form, with a checkbox for each of the owner's mailings (returned too),
-    ticked as they send to the client (a new client: those that take new clients) until
-    the form comes back with its own ticks."""
+    """The client form, with a checkbox for each mailing it offers (returned too): the
+    owner's newest, and those the client is in (a new client: those that take new
+    clients), ticked as they send to the client until the form comes back with its own."""
     form = ClientForm(obj=client)
-    mailings = mailing_queries.mailings_query(current_user).all()
+    theirs = mailing_queries.of_client(client) if client else Mailing.takes_new_clients.is_(True)
+    mailings = mailing_queries.mailing_choices(current_user, also=theirs)
     form.mailing_ids.choices = [(mailing.id, mailing.title) for mailing in mailings]
     if not form.is_submitted():
-        form.mailing_ids.data = sorted(
-            mailing_queries.mailing_ids_of(client)
-            if client
-            else {mailing.id for mailing in mailings if mailing.takes_new_clients}
-        )
+        ticked = mailing_queries.mailing_ids_of(client) if client else None
+        form.mailing_ids.data = [
+            mailing.id
+            for mailing in mailings
+            if (mailing.id in ticked if client else mailing.takes_new_clients)
+        ]
     return form, mailings
 
 

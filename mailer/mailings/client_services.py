@@ -43,9 +43,12 @@ class ClientData:
     email: str
     full_name: str = ""
     comment: str = ""
-    # The owner's mailings that send to the client; None: a new client joins those that
-    # take new clients (as an import's do), an edited one stays in the ones it was in.
+    # The owner's mailings ticked to send to the client; None: a new client joins those
+    # that take new clients (as an import's do), an edited one stays in the ones it was in.
     mailing_ids: frozenset[int] | None = None
+    # The mailings the form offered to tick: an edited client leaves those of them left
+    # unticked, and stays in the others (an owner may have more than a form can show).
+    offered_mailing_ids: frozenset[int] = frozenset()
 
 
 # email-validator answers in English: its common answers, in the user's language.
@@ -199,14 +202,14 @@ def update_client(*, client: Client, data: ClientData) -> Client:
     client.comment = data.comment
     _flush_unique()
     if data.mailing_ids is not None:
-        _set_mailings(client, data.mailing_ids)
+        _set_mailings(client, data.mailing_ids, offered=data.offered_mailing_ids)
     return client
 
 
-def _set_mailings(client: Client, mailing_ids: frozenset[int]) -> None:
+def _set_mailings(client: Client, mailing_ids: frozenset[int], *, offered: frozenset[int]) -> None:
     """Put the client in those of `mailing_ids` that are its owner's mailings, and take it
-    out of the others. A send in progress goes on without it in a mailing it joins, and
-    skips it in one it leaves, apart from an email already on its way."""
+    out of the other `offered` ones. A send in progress goes on without it in a mailing it
+    joins, and skips it in one it leaves, apart from an email already on its way."""
     wanted = owned_mailing_ids(client.owner, mailing_ids)
     current = mailing_ids_of(client)
     if joined := wanted - current:
@@ -214,7 +217,7 @@ def _set_mailings(client: Client, mailing_ids: frozenset[int]) -> None:
             link_clients(),
             [{"mailing_id": mailing_id, "client_id": client.id} for mailing_id in sorted(joined)],
         )
-    if left := current - wanted:
+    if left := (current & offered) - wanted:
         db.session.execute(
             delete(mailing_clients).where(
                 mailing_clients.c.client_id == client.id, mailing_clients.c.mailing_id.in_(left)

@@ -6,7 +6,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 from sqlalchemy.orm import joinedload
 
 from mailer.delivery import tallies
@@ -18,6 +18,9 @@ PER_PAGE = 25
 # The form shows at most this many clients as checkboxes; beyond it the
 # owner chooses "all my clients" or "clients matching the search".
 CLIENT_CHECKBOX_LIMIT = 200
+# A client's form, the import's preview and the client list offer this many of the owner's
+# newest mailings (and those that matter to the page: mailing_choices).
+MAILING_CHOICE_LIMIT = 200
 
 
 @dataclass(frozen=True)
@@ -39,6 +42,23 @@ def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
         return set()
     owned = select(Mailing.id).where(Mailing.owner_id == owner.id, Mailing.id.in_(set(mailing_ids)))
     return set(db.session.scalars(owned))
+
+
+def mailing_choices(owner: User, *, also=None) -> list[Mailing]:
+    """The owner's mailings a page offers to tick or choose, newest first: the newest
+    MAILING_CHOICE_LIMIT, and up to as many more that `also` (a condition on Mailing) picks
+    out, such as a client's. An owner may have ten thousand; 2 queries whatever the count."""
+    newest = mailings_query(owner).limit(MAILING_CHOICE_LIMIT).all()
+    wanted = []
+    if also is not None:
+        wanted = mailings_query(owner).filter(also).limit(MAILING_CHOICE_LIMIT).all()
+    return sorted({*newest, *wanted}, key=lambda mailing: mailing.id, reverse=True)
+
+
+def of_client(client: Client) -> ColumnElement[bool]:
+    """The mailings the client is in, as a condition on Mailing."""
+    linked = select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client.id)
+    return Mailing.id.in_(linked)
 
 
 def mailing_ids_of(client: Client) -> set[int]:

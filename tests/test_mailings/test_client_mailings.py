@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import insert
 
 from mailer.extensions import db
+from mailer.mailings import mailing_queries
 from mailer.models import Client, Delivery, Run, mailing_clients
 from tests import factories
 from tests.waiting import someone_waits_for_a_lock, wait_for
@@ -127,6 +128,62 @@ def test_a_send_in_progress_skips_a_client_unticked_on_its_form(login, user):
     assert db.session.get(Run, runs[0].id).finished_at is None  # anna is still to be sent
 
 
+def test_with_many_mailings_the_form_offers_the_newest_and_the_clients_own_and_keeps_the_rest(
+    login, user, monkeypatch
+):
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 2)
+    anna = factories.make_client(user, "anna@example.com")
+    oldest = factories.make_mailing(user, name="Oldest", clients=[anna])
+    older = factories.make_mailing(user, name="Older", clients=[anna])
+    factories.make_mailing(user, name="Unseen")
+    newer = factories.make_mailing(user, name="Newer")
+    newest = factories.make_mailing(user, name="Newest")
+    browser = login(user)
+
+    form = browser.get(f"/clients/{anna.id}/edit").text
+    # The newest two, and two the client is in (up to as many): "Unseen" is not offered.
+    assert _shown(form) == {newest.id, newer.id, older.id, oldest.id}
+    assert _ticked(form) == {older.id, oldest.id}
+    assert "Your 2 newest mailings are listed, with those already ticked" in form
+    browser.post(
+        f"/clients/{anna.id}/edit",
+        data={"email": "anna@example.com", "mailing_ids": [str(newest.id), str(oldest.id)]},
+    )
+
+    db.session.expire_all()
+    assert _mailings_of(anna) == {newest.id, oldest.id}
+
+
+def test_a_mailing_the_form_did_not_offer_keeps_the_client(login, user, monkeypatch):
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 1)
+    anna = factories.make_client(user, "anna@example.com")
+    older = factories.make_mailing(user, name="Older", clients=[anna])
+    old = factories.make_mailing(user, name="Old", clients=[anna])
+    newest = factories.make_mailing(user, name="Newest")
+    browser = login(user)
+    form = browser.get(f"/clients/{anna.id}/edit").text
+    assert _shown(form) == {newest.id, old.id}  # the client's newest one only, of its two
+
+    browser.post(f"/clients/{anna.id}/edit", data={"email": "anna@example.com"})  # none ticked
+
+    db.session.expire_all()
+    assert _mailings_of(anna) == {older.id}  # unticked "Old" left; "Older", not shown, kept
+
+
+def test_a_new_clients_form_offers_the_mailings_taking_new_clients_however_old(
+    login, user, monkeypatch
+):
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 1)
+    taking = factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    factories.make_mailing(user, name="Unseen")
+    newest = factories.make_mailing(user, name="Newest")
+
+    form = login(user).get("/clients/new").text
+
+    assert _shown(form) == {newest.id, taking.id}
+    assert _ticked(form) == {taking.id}
+
+
 def test_another_users_mailing_cannot_be_ticked_and_the_form_keeps_what_was_typed(
     login, user, other_user
 ):
@@ -218,6 +275,31 @@ def test_the_list_adds_the_ticked_clients_to_the_chosen_mailing(login, user, oth
     db.session.expire_all()
     assert {client.email for client in spring.clients} == {"anna@example.com", "boris@example.com"}
     assert vera not in spring.clients
+
+
+def test_a_mailings_list_of_clients_offers_to_add_them_to_the_others_only(login, user):
+    anna = factories.make_client(user, "anna@example.com")
+    spring = factories.make_mailing(user, name="Spring", clients=[anna])
+    autumn = factories.make_mailing(user, name="Autumn")
+
+    page = login(user).get(f"/clients/?mailing={spring.id}").text
+
+    assert re.findall(r'<option value="(\d+)">([^<]*)</option>', page) == [
+        (str(autumn.id), "Autumn")
+    ]
+
+
+def test_the_list_offers_to_add_to_the_newest_mailings_only(login, user, monkeypatch):
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 1)
+    factories.make_client(user, "anna@example.com")
+    factories.make_mailing(user, name="Older")
+    newest = factories.make_mailing(user, name="Newest")
+
+    page = login(user).get("/clients/").text
+
+    assert re.findall(r'<option value="(\d+)">([^<]*)</option>', page) == [
+        (str(newest.id), "Newest")
+    ]
 
 
 def test_adding_to_a_mailing_takes_only_the_owners_mailing_and_clients(login, user, other_user):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from mailer.extensions import db
-from mailer.mailings import client_import, client_queries
+from mailer.mailings import client_import, client_queries, mailing_queries
 from mailer.mailings.client_import import uploads
 from mailer.models import Client
 from tests import factories
@@ -778,6 +778,20 @@ def test_the_clients_an_import_adds_join_only_the_mailings_left_ticked(login, us
         "new2@example.com",
     ]
     assert theirs.clients == []
+
+
+def test_the_preview_offers_the_mailings_taking_new_clients_however_old(login, user, monkeypatch):
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 1)
+    taking = factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    factories.make_mailing(user, name="Unseen")
+    factories.make_mailing(user, name="Newest")
+    browser = login(user)
+
+    report = _press(browser, _upload(browser, b"email\nnew1@example.com\n")).text
+
+    assert "They join 1 mailing." in report
+    db.session.expire_all()
+    assert [client.email for client in taking.clients] == ["new1@example.com"]
 
 
 def test_an_import_with_no_mailing_ticked_joins_none(login, user):
