@@ -44,7 +44,7 @@ def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
     return set(db.session.scalars(owned))
 
 
-def mailing_choices(owner: User, *, also=None) -> list[Mailing]:
+def mailing_choices(owner: User, *, also: ColumnElement[bool] | None = None) -> list[Mailing]:
     """The owner's mailings a page offers to tick or choose, newest first: the newest
     MAILING_CHOICE_LIMIT, and up to as many more that `also` (a condition on Mailing) picks
     out, such as a client's. An owner may have ten thousand; 2 queries whatever the count."""

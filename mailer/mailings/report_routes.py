@@ -55,7 +55,7 @@ def report_export():
     """Every mailing's row of the report over the same period, as CSV."""
     rows = report_queries.every_row(current_user, period=_period(DateRangeForm(request.args)))
     zone = ZoneInfo(select_timezone())
-    lines = (
+    lines = [
         [
             row.mailing_id,
             row.title,
@@ -64,5 +64,5 @@ def report_export():
             row.last_run.astimezone(zone).isoformat(timespec="seconds") if row.last_run else "",
         ]
         for row in rows
-    )
+    ]
     return csv_response([CSV_HEADER, *lines], f"report-{utcnow():%Y%m%d-%H%M}.csv")
