@@ -12,7 +12,6 @@ from sqlalchemy import or_
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof, unsubscribe
 from mailer.delivery.ratelimit import DayQuotaUsed
-from mailer.delivery.render import SAMPLE_CLIENT
 from mailer.extensions import db
 from mailer.mailings import bp
 from mailer.mailings import message_services as services
@@ -121,7 +120,7 @@ def message_preview(message_id: int):
     chosen = _preview_client(request.args.get("client_id", type=int), choices)
     rendered = services.render_preview(
         message=message,
-        client=chosen or _sample_client(),
+        client=chosen or services.sample_client(),
         unsubscribe_url=unsubscribe.preview_url(),
     )
     return render_template(
@@ -159,7 +158,7 @@ def message_send_test(message_id: int):
         reply = proof.send_test(
             message=message,
             to=current_user.email,
-            client=chosen or _sample_client(),
+            client=chosen or services.sample_client(),
             subject_prefix=_("[Test]"),
         )
     except proof.NotRendered as error:
@@ -189,11 +188,6 @@ def message_send_test(message_id: int):
     else:
         flash(_("The test email was not sent: %(reply)s", reply=answer), "danger")
     return back
-
-
-def _sample_client():
-    """The stand-in shown to an owner with no clients yet, named in their language."""
-    return SAMPLE_CLIENT._replace(full_name=_("Sample Client"), comment=_("A comment"))
 
 
 def _preview_choices(search: str) -> list[Client]:

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from flask_babel import gettext as _
 from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.delivery.render import Rendered, render_message, validate_message
+from mailer.delivery.render import SAMPLE_CLIENT, Rendered, render_message, validate_message
 from mailer.extensions import db
 from mailer.mailings.template_errors import localised
 from mailer.models import Mailing, Message, User
@@ -105,3 +106,9 @@ def render_preview(*, message: Message, client, unsubscribe_url: str) -> Rendere
     """The message as `client` would get it, byte for byte: the page shows the HTML part in
     a sandboxed frame (no scripts, an origin of its own), as a mail program would."""
     return render_message(message, client=client, unsubscribe_url=unsubscribe_url)
+
+
+def sample_client():
+    """The stand-in client of a preview (an owner with no clients yet, a manager's look at a
+    mailing), named in the viewer's language."""
+    return SAMPLE_CLIENT._replace(full_name=_("Sample Client"), comment=_("A comment"))

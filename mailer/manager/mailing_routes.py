@@ -1,4 +1,5 @@
-"""Managers' oversight of mailings: all users' mailings (disable/enable) and attempts (read-only).
+"""Managers' oversight of mailings: all users' mailings (each one's page, read-only;
+disable/enable) and attempts (read-only).
 
 Managers never edit or delete another user's mailing: those routes stay
 owner-scoped in the mailings blueprint.
@@ -10,8 +11,9 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from mailer.delivery import unsubscribe
 from mailer.extensions import db
-from mailer.mailings import mailing_queries
+from mailer.mailings import mailing_queries, message_services
 from mailer.mailings import mailing_services as services
 from mailer.mailings.attempt_routes import attempt_csv, attempt_log
 from mailer.mailings.mailing_forms import ManagerMailingFilterForm
@@ -33,6 +35,25 @@ def mailings():
     page = query.paginate(page=page_number(), per_page=mailing_queries.PER_PAGE)
     last_runs = mailing_queries.last_runs([mailing.id for mailing in page.items])
     return render_template("manager/mailings.html", form=form, page=page, last_runs=last_runs)
+
+
+@bp.route("/mailings/<int:mailing_id>")
+@role_required(manager_permission)
+def mailing_detail(mailing_id: int):
+    """One mailing, read-only: its schedule, its sends so far and its message as a (sample)
+    client gets it, so that a manager sees what they disable. Its clients stay its owner's."""
+    mailing = mailing_queries.mailings_query().filter(Mailing.id == mailing_id).first_or_404()
+    return render_template(
+        "manager/mailing.html",
+        mailing=mailing,
+        client_total=mailing_queries.client_count(mailing),
+        run=mailing_queries.last_runs([mailing.id]).get(mailing.id),
+        rendered=message_services.render_preview(
+            message=mailing.message,
+            client=message_services.sample_client(),
+            unsubscribe_url=unsubscribe.preview_url(),
+        ),
+    )
 
 
 @bp.route("/mailings/<int:mailing_id>/disable", methods=["POST"])

@@ -394,6 +394,12 @@ def test_manager_blocks_the_user_and_disables_a_mailing_and_the_user_cannot_log_
     ui.look(page)
     row = page.locator(f"tr[data-mailing='{mailing.id}']")
     expect(row).to_contain_text(owner.email)
+    # The mailing's page shows what it sends, as a sample client gets it.
+    row.get_by_role("link").click()
+    expect(page.locator("#rendered-subject")).to_contain_text(ui.t("Sample Client"))
+    expect(page.locator("#mailing-owner")).to_have_text(owner.email)
+    ui.look(page)
+    page.go_back()
     question = ui.t(
         "Disable mailing #%(id)d of %(owner)s? It sends nothing more until enabled.",
         id=mailing.id,

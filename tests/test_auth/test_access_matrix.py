@@ -184,6 +184,7 @@ ACCESS: dict[str, Rule] = {
     "manager.unblock_user": Rule(MANAGERS, ok=302, args=_user_id),
     # manager: all mailings and attempts (read and disable/enable, never edit)
     "manager.mailings": Rule(MANAGERS),
+    "manager.mailing_detail": Rule(MANAGERS, args=_mailing),
     "manager.mailing_disable": Rule(MANAGERS, ok=302, args=_mailing),
     "manager.mailing_enable": Rule(MANAGERS, ok=302, args=_mailing),
     "manager.attempts": Rule(MANAGERS),

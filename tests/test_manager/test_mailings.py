@@ -1,4 +1,5 @@
-"""Managers' screens: all mailings (filter, disable/enable) and all attempts (read-only)."""
+"""Managers' screens: all mailings (filter, each one's page, disable/enable) and all
+attempts (read-only)."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ def mailings(user, other_user):
     ("method", "path"),
     [
         ("get", "/manager/mailings"),
+        ("get", "/manager/mailings/{id}"),
         ("post", "/manager/mailings/{id}/disable"),
         ("post", "/manager/mailings/{id}/enable"),
         ("get", "/manager/attempts"),
@@ -82,6 +84,45 @@ def test_manager_filters_by_owner_name_or_subject_and_status(login, manager, mai
     by_subject = browser.get("/manager/mailings?q=PROMO").get_data(as_text=True)
     assert "Oscar promo" in by_subject
     assert "Ursula news" not in by_subject
+
+
+def test_a_manager_opens_a_mailing_and_sees_its_message_as_a_sample_client_gets_it(
+    login, manager, other_user
+):
+    message = factories.make_message(
+        other_user,
+        "Offer for {{ client.full_name }}",
+        body_text="Dear {{ client.full_name }}, buy now.",
+        body_html="<p>Dear <b>{{ client.full_name }}</b></p>",
+    )
+    anna = factories.make_client(other_user, "anna@example.com", full_name="Anna Secret")
+    mailing = factories.make_mailing(other_user, message=message, clients=[anna], name="Promo")
+    browser = login(manager)
+
+    listed = browser.get("/manager/mailings").text
+    page = browser.get(f"/manager/mailings/{mailing.id}").text
+
+    assert f'href="/manager/mailings/{mailing.id}">Promo</a>' in listed
+    assert '<strong id="rendered-subject">Offer for Sample Client</strong>' in page
+    assert "Dear Sample Client, buy now." in page
+    assert "&lt;p&gt;Dear &lt;b&gt;Sample Client&lt;/b&gt;&lt;/p&gt;" in page  # in its sandbox
+    assert f'id="mailing-owner">{other_user.email}</dd>' in page
+    assert 'id="client-total">1</dd>' in page
+    assert "Anna Secret" not in page  # the clients stay their owner's
+    assert "anna@example.com" not in page
+    assert f'action="/manager/mailings/{mailing.id}/disable"' in page
+    assert f'href="/manager/attempts?mailing={mailing.id}"' in page
+
+
+def test_a_manager_disabling_from_a_mailings_page_comes_back_to_it(login, manager, mailings):
+    mailing = mailings["theirs"]
+    page = f"http://localhost/manager/mailings/{mailing.id}"
+
+    done = login(manager).post(f"/manager/mailings/{mailing.id}/disable", headers={"Referer": page})
+
+    assert done.location == page
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
 
 
 def test_manager_disables_any_mailing_and_the_owner_sees_who_and_when(
