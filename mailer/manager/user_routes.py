@@ -7,18 +7,15 @@ from functools import partial
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from flask_wtf import FlaskForm
 from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import selectinload
-from wtforms import TextAreaField
-from wtforms.validators import Length
 
 from mailer.auth import staff
 from mailer.extensions import db
 from mailer.mailings import pagination
 from mailer.manager import bp
+from mailer.manager.forms import BlockForm
 from mailer.models import Client, Mailing, User
 from mailer.models.search import contains_as_typed
 from mailer.permissions import manager_permission, role_required
@@ -92,14 +89,6 @@ def users():
         changeable=changeable,
         count_limit=pagination.COUNT_LIMIT,
         back=pagination.list_args(*LIST_ARGS),
-    )
-
-
-class BlockForm(FlaskForm):
-    reason = TextAreaField(
-        _l("Reason"),
-        validators=[Length(max=User.BLOCK_REASON_MAX)],
-        description=_l("Optional. The user is told it when they try to log in."),
     )
 
 
