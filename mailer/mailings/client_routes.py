@@ -190,13 +190,13 @@ def _client_form(client: Client | None) -> tuple[ClientForm, list[Mailing]]:
     theirs = mailing_queries.of_client(client) if client else Mailing.takes_new_clients.is_(True)
     mailings = mailing_queries.mailing_choices(current_user, also=theirs)
     form.mailing_ids.choices = [(mailing.id, mailing.title) for mailing in mailings]
-    if not form.is_submitted():
-        ticked = mailing_queries.mailing_ids_of(client) if client else None
-        form.mailing_ids.data = [
-            mailing.id
-            for mailing in mailings
-            if (mailing.id in ticked if client else mailing.takes_new_clients)
-        ]
+    if form.is_submitted():
+        return form, mailings
+    if client:
+        theirs_now = mailing_queries.mailing_ids_of(client)
+        form.mailing_ids.data = [mailing.id for mailing in mailings if mailing.id in theirs_now]
+    else:
+        form.mailing_ids.data = [mailing.id for mailing in mailings if mailing.takes_new_clients]
     return form, mailings
 
 
