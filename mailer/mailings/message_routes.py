@@ -49,7 +49,13 @@ def message_list():
     page = query.order_by(Message.updated_at.desc(), Message.id.desc()).paginate(
         page=page_number(), per_page=PER_PAGE, error_out=False
     )
-    return render_template("mailings/messages/list.html", page=page_or_404(page), search=search)
+    page = page_or_404(page)
+    return render_template(
+        "mailings/messages/list.html",
+        page=page,
+        search=search,
+        used_by=services.mailing_counts([message.id for message in page.items]),
+    )
 
 
 @bp.route("/messages/new", methods=["GET", "POST"])

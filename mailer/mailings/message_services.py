@@ -108,6 +108,18 @@ def render_preview(*, message: Message, client, unsubscribe_url: str) -> Rendere
     return render_message(message, client=client, unsubscribe_url=unsubscribe_url)
 
 
+def mailing_counts(message_ids: list[int]) -> dict[int, int]:
+    """How many mailings use each of the messages (those none uses are left out): one query."""
+    if not message_ids:
+        return {}
+    rows = db.session.execute(
+        select(Mailing.message_id, func.count())
+        .where(Mailing.message_id.in_(message_ids))
+        .group_by(Mailing.message_id)
+    )
+    return {message_id: count for message_id, count in rows}
+
+
 def sample_client():
     """The stand-in client of a preview (an owner with no clients yet, a manager's look at a
     mailing), named in the viewer's language."""

@@ -32,6 +32,22 @@ def test_list_shows_only_own_messages(login, user, other_user):
     assert "Theirs" not in page
 
 
+def test_list_says_how_many_mailings_use_each_message(login, user):
+    used = factories.make_message(user, "Used twice")
+    unused = factories.make_message(user, "Unused")
+    for _ in range(2):
+        factories.make_mailing(user, message=used)
+
+    page = login(user).get("/messages/").text
+
+    def uses(message) -> str:
+        row = page[page.index(f'href="/messages/{message.id}"') :]
+        return re.search(r"data-used-by=\"(\d+)\">(.*?)</td>", row).groups()
+
+    assert uses(used) == ("2", "2 mailings")
+    assert uses(unused) == ("0", '<span class="text-body-secondary">none</span>')
+
+
 def test_list_finds_messages_by_subject_or_text_in_any_case(login, user, other_user):
     factories.make_message(user, "Весенние новости", body_text="Скидки до 50%")
     factories.make_message(user, "Weekly digest", body_text="Spring is here")
