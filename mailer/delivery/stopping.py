@@ -14,7 +14,7 @@ from sqlalchemy import select, update
 
 from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Delivery, Run, mailing_clients, utcnow
+from mailer.models import Delivery, Run, clients_of, utcnow
 
 WAITING = ("pending", "retry")
 UNFINISHED = ("pending", "retry", "claimed", "sending")
@@ -40,7 +40,7 @@ def cancel_dropped_clients(mailing_id: int) -> int:
     """Cancel what the mailing's unfinished runs still wait to send to clients it no longer
     has (its owner changed its clients meanwhile); returns how many. Flushes."""
     runs = Run.unfinished_ids().where(Run.mailing_id == mailing_id)
-    kept = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
+    kept = clients_of(mailing_id)
     return _cancel_and_finish(
         select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id.not_in(kept))
     )

@@ -14,7 +14,7 @@ from sqlalchemy.sql.util import ClauseAdapter
 from mailer.extensions import db
 from mailer.i18n import csv_delimiter
 from mailer.mailings.pagination import CappedPagination
-from mailer.models import Client, User, mailing_clients
+from mailer.models import Client, User, clients_of
 from mailer.models.mailings import CLIENT_SEARCH_SEPARATOR, client_search_text
 
 PER_PAGE = 50
@@ -76,10 +76,7 @@ def _filters(state: str, mailing_id: int | None) -> list:
     """The list's filters besides the search: by state, and to one mailing's clients."""
     filters = [STATES[state]] if state in STATES else []
     if mailing_id is not None:
-        linked = select(mailing_clients.c.client_id).where(
-            mailing_clients.c.mailing_id == mailing_id
-        )
-        filters.append(Client.id.in_(linked))
+        filters.append(Client.id.in_(clients_of(mailing_id)))
     return filters
 
 

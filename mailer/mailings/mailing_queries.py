@@ -11,7 +11,16 @@ from sqlalchemy.orm import joinedload
 
 from mailer.delivery import tallies
 from mailer.extensions import db
-from mailer.models import Client, Mailing, Message, Run, User, mailing_clients
+from mailer.models import (
+    Client,
+    Mailing,
+    Message,
+    Run,
+    User,
+    clients_of,
+    mailing_clients,
+    mailings_of,
+)
 from mailer.models.search import contains_as_typed
 
 PER_PAGE = 25
@@ -57,17 +66,12 @@ def mailing_choices(owner: User, *, also: ColumnElement[bool] | None = None) -> 
 
 def of_client(client: Client) -> ColumnElement[bool]:
     """The mailings the client is in, as a condition on Mailing."""
-    linked = select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client.id)
-    return Mailing.id.in_(linked)
+    return Mailing.id.in_(mailings_of(client.id))
 
 
 def mailing_ids_of(client: Client) -> set[int]:
     """The mailings the client is in."""
-    return set(
-        db.session.scalars(
-            select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client.id)
-        )
-    )
+    return set(db.session.scalars(mailings_of(client.id)))
 
 
 def mailings_query(owner: User | None = None):
@@ -169,8 +173,7 @@ def client_choices(owner: User, mailing: Mailing | None = None):
         return clients, set(), owner_total or 0, 0
     chosen = set(
         db.session.scalars(
-            select(mailing_clients.c.client_id).where(
-                mailing_clients.c.mailing_id == mailing.id,
+            clients_of(mailing.id).where(
                 mailing_clients.c.client_id.in_([client.id for client in clients]),
             )
         )

@@ -26,6 +26,7 @@ from mailer.models import (
     Message,
     Run,
     User,
+    clients_of,
     link_clients,
     mailing_clients,
     utcnow,
@@ -149,11 +150,10 @@ def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) ->
 def add_clients(*, mailing: Mailing, client_ids: Collection[int]) -> int:
     """Add those of `client_ids` that are the owner's clients and not in the mailing yet;
     returns how many. A send in progress goes on without them; the next one reaches them."""
-    already = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing.id)
     new = select(literal(mailing.id), Client.id).where(
         Client.owner_id == mailing.owner_id,
         Client.id.in_(set(client_ids)),
-        Client.id.not_in(already),
+        Client.id.not_in(clients_of(mailing.id)),
     )
     return db.session.execute(link_clients().from_select(["mailing_id", "client_id"], new)).rowcount
 

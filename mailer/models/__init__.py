@@ -11,8 +11,10 @@ from mailer.models.mailings import (
     Message,
     Run,
     RunTally,
+    clients_of,
     link_clients,
     mailing_clients,
+    mailings_of,
 )
 from mailer.models.types import utcnow
 from mailer.models.users import (
@@ -40,8 +42,10 @@ __all__ = [
     "User",
     "UserRole",
     "UserSession",
+    "clients_of",
     "link_clients",
     "mailing_clients",
+    "mailings_of",
     "normalize_email",
     "schema_filter",
     "utcnow",

@@ -13,6 +13,7 @@ from sqlalchemy import (
     Column,
     ForeignKey,
     Index,
+    Select,
     String,
     Table,
     Text,
@@ -68,6 +69,16 @@ mailing_clients = Table(
     Column("client_id", ForeignKey("clients.id", ondelete="CASCADE"), primary_key=True),
     Index("ix_mailing_clients_client_id", "client_id"),
 )
+
+
+def clients_of(mailing_id: int) -> Select:
+    """The ids of a mailing's clients, a select to read or filter by."""
+    return select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == mailing_id)
+
+
+def mailings_of(client_id: int) -> Select:
+    """The ids of the mailings a client is in, a select to read or filter by."""
+    return select(mailing_clients.c.mailing_id).where(mailing_clients.c.client_id == client_id)
 
 
 def link_clients():
@@ -220,8 +231,7 @@ class Mailing(OwnedMixin, db.Model):
         return not self.is_active and self.disabled_by_id == self.owner_id
 
     def has_clients(self) -> bool:
-        linked = select(mailing_clients.c.client_id).where(mailing_clients.c.mailing_id == self.id)
-        return db.session.scalar(linked.limit(1)) is not None
+        return db.session.scalar(clients_of(self.id).limit(1)) is not None
 
 
 def _next_run_number(context) -> int:
