@@ -108,9 +108,12 @@ def _back_to_list(view: ListView | None = None):
 @login_required
 def client_list():
     view = _list_view(request.args)
+    page = page_or_404(_page(view))
+    # Where "Add ticked to it" may add them: not to the mailing whose clients these are.
+    choices = mailing_queries.mailing_choices(current_user) if page.items else []
     return render_template(
         "mailings/clients/list.html",
-        page=page_or_404(_page(view)),
+        page=page,
         search=view.search,
         sort=view.sort,
         state=view.state,
@@ -118,8 +121,7 @@ def client_list():
         mailing=view.mailing,
         filtered=view.filtered,
         list_args=list_args(*LIST_ARGS),
-        # Where "Add ticked to it" may add them: not to the mailing whose clients these are.
-        add_to=[m for m in mailing_queries.mailing_choices(current_user) if m != view.mailing],
+        add_to=[mailing for mailing in choices if mailing != view.mailing],
     )
 
 

@@ -56,11 +56,11 @@ def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
 def mailing_choices(owner: User, *, also: ColumnElement[bool] | None = None) -> list[Mailing]:
     """The owner's mailings a page offers to tick or choose, newest first: the newest
     MAILING_CHOICE_LIMIT, and up to as many more that `also` (a condition on Mailing) picks
-    out, such as a client's. An owner may have ten thousand; 2 queries whatever the count."""
-    newest = mailings_query(owner).limit(MAILING_CHOICE_LIMIT).all()
-    wanted = []
-    if also is not None:
-        wanted = mailings_query(owner).filter(also).limit(MAILING_CHOICE_LIMIT).all()
+    out, such as a client's. An owner may have ten thousand; 2 queries whatever the count.
+    Each comes with its message (its title), not the owners that mailings_query joins too."""
+    query = Mailing.owned_by(owner).options(joinedload(Mailing.message)).order_by(Mailing.id.desc())
+    newest = query.limit(MAILING_CHOICE_LIMIT).all()
+    wanted = [] if also is None else query.filter(also).limit(MAILING_CHOICE_LIMIT).all()
     return sorted({*newest, *wanted}, key=lambda mailing: mailing.id, reverse=True)
 
 
