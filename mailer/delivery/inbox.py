@@ -248,7 +248,7 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
         return Counts(already=1)
     tallies.add(failure.run_id, attempts=1)
     limit = current_app.config["HARD_BOUNCE_LIMIT"]
-    db.session.execute(ledger.hard_bounce(delivery.client_id, now, limit))
+    db.session.execute(ledger.hard_bounce(delivery.client_id, delivery.email, now, limit))
     log.info(
         "inbox: run %s: %s bounced later (%s)",
         failure.run_id,

@@ -113,7 +113,9 @@ class SessionLedger:
         final = {status: settled} if status in ("sent", "failed") else {}
         tallies.add(self.run_id, attempts=1, successes=int(attempt["success"]), **final)
         if bounce:
-            db.session.execute(hard_bounce(attempt["client_id"], now, self.limit))
+            db.session.execute(
+                hard_bounce(attempt["client_id"], attempt["recipient"], now, self.limit)
+            )
 
     def unknown(self, delivery_id: int, now: datetime, attempt: dict) -> bool:
         changed = db.session.execute(
@@ -314,8 +316,8 @@ class PostgresLedger(SessionLedger):
                 self.cursor.mogrify(
                     "UPDATE clients SET hard_bounces = hard_bounces + 1, bounced_at = CASE"
                     " WHEN bounced_at IS NULL AND hard_bounces + 1 >= %s THEN %s"
-                    " ELSE bounced_at END WHERE id = %s",
-                    (self.limit, now, attempt["client_id"]),
+                    " ELSE bounced_at END WHERE id = %s AND email = %s",
+                    (self.limit, now, attempt["client_id"], attempt["recipient"]),
                 )
             )
 
@@ -484,12 +486,13 @@ def _without_the_deleted(attempt: dict) -> dict | None:
     }
 
 
-def hard_bounce(client_id: int, now: datetime, limit: int):
-    """A permanent failure of the client's address: one more hard bounce, and the client
-    marked bounced when they reach `limit` (an SMTP 5xx, or a bounce report read later)."""
+def hard_bounce(client_id: int, address: str, now: datetime, limit: int):
+    """A permanent failure of the client's `address`: one more hard bounce, and the client
+    marked bounced when they reach `limit` (an SMTP 5xx, or a bounce report read later).
+    Nothing if the client's address changed since: the bounce was the old address's."""
     return (
         update(Client)
-        .where(Client.id == client_id)
+        .where(Client.id == client_id, Client.email == address)
         .values(
             hard_bounces=Client.hard_bounces + 1,
             bounced_at=case(

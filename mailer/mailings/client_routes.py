@@ -164,6 +164,7 @@ def client_edit(client_id: int):
     client = _own_client(client_id)
     form, mailings = _client_form(client)
     if form.validate_on_submit():
+        bounced = client.bounced_at is not None
         try:
             services.update_client(client=client, data=form.data_for_model())
         except services.ClientError as error:
@@ -171,7 +172,10 @@ def client_edit(client_id: int):
         else:
             db.session.commit()
             counts_changed()
-            flash(_("Client saved."), "success")
+            saved = _("Client saved.")
+            if bounced and client.can_receive:
+                saved = _("Client saved. The old address bounced; mailings send to the new one.")
+            flash(saved, "success")
             return _back_to_list()
     return render_template(
         "mailings/clients/form.html",

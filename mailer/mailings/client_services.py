@@ -197,6 +197,10 @@ def join_mailings(
 def update_client(*, client: Client, data: ClientData) -> Client:
     email = normalize_email(data.email)
     _check_unique(client.owner, email, client_id=client.id)
+    if email != client.email:
+        # Bounces are the old address's: mailings send to a corrected one.
+        client.bounced_at = None
+        client.hard_bounces = 0
     client.email = email
     client.full_name = data.full_name
     client.comment = data.comment

@@ -146,6 +146,25 @@ def test_550_fails_at_once_and_bounces_the_client(via_sink, mailing_for, user, r
     assert statuses() == {"sent": 1, "failed": 1, "pending": 1}
 
 
+def test_a_bounce_counts_against_the_address_it_came_from(via_sink, send_holding_client_1):
+    # The owner corrects client-1's address while the server is refusing the old one.
+    via_sink.data_replies["client-1@example.com"] = ["550 5.1.1 No such user"]
+
+    def correct_the_address():
+        db.session.execute(
+            db.update(Client)
+            .where(Client.email == "client-1@example.com")
+            .values(email="client-1@example.org")
+        )
+        db.session.commit()
+
+    send_holding_client_1(correct_the_address)
+    assert _tries("client-1@example.com") == [(False, 550)]
+    corrected = db.session.scalar(db.select(Client).where(Client.email == "client-1@example.org"))
+    db.session.refresh(corrected)
+    assert (corrected.hard_bounces, corrected.bounced_at) == (0, None)
+
+
 def test_bounce_limit_counts_hard_bounces_before_marking(
     via_sink, mailing_for, sending_config, run_jobs
 ):

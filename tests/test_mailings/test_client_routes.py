@@ -11,6 +11,7 @@ import re
 import pytest
 from sqlalchemy import select, text
 
+from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.mailings import client_queries, client_routes, pagination
 from mailer.models import Client, Delivery, Mailing, Run, utcnow
@@ -233,6 +234,50 @@ def test_edit_to_an_email_the_owner_already_has_is_refused(login, user):
     assert "You already have a client with this email." in response.text
     assert 'value="Typed"' in response.text
     assert {c.email for c in _clients(user)} == {"taken@example.com", "mine@example.com"}
+
+
+def test_correcting_a_bounced_address_sends_to_it_again(login, user):
+    client = factories.make_client(user, "ann@exmaple.com", bounced_at=utcnow(), hard_bounces=2)
+    mailing = factories.make_mailing(user, clients=[client])
+    browser = login(user)
+    form = browser.get(f"/clients/{client.id}/edit").text
+    assert "mailings skip this client until you correct the address" in form
+
+    renamed = browser.post(
+        f"/clients/{client.id}/edit",
+        data={"email": "ann@exmaple.com", "full_name": "Ann", "mailing_ids": [mailing.id]},
+        follow_redirects=True,
+    )
+    assert "Client saved." in renamed.text
+    [still] = _clients(user)
+    assert (still.bounced_at is not None, still.hard_bounces) == (True, 2)
+
+    corrected = browser.post(
+        f"/clients/{client.id}/edit",
+        data={"email": "ann@example.com", "full_name": "Ann", "mailing_ids": [mailing.id]},
+        follow_redirects=True,
+    )
+    assert "The old address bounced; mailings send to the new one." in corrected.text
+    [fixed] = _clients(user)
+    assert (fixed.email, fixed.bounced_at, fixed.hard_bounces) == ("ann@example.com", None, 0)
+    assert "ann@example.com" in browser.get("/clients/?state=receiving").text
+    run_id = dispatch.start_forced_run(mailing.id)
+    assert db.session.scalars(
+        select(Delivery.client_id).where(Delivery.run_id == run_id)
+    ).all() == [client.id]
+
+
+def test_a_new_address_keeps_an_unsubscription(login, user):
+    client = factories.make_client(
+        user, "ann@exmaple.com", unsubscribed_at=utcnow(), bounced_at=utcnow()
+    )
+    response = login(user).post(
+        f"/clients/{client.id}/edit", data={"email": "ann@example.com"}, follow_redirects=True
+    )
+    assert "Client saved." in response.text
+    assert "mailings send to the new one" not in response.text
+    [kept] = _clients(user)
+    assert (kept.unsubscribed_at is not None, kept.bounced_at) == (True, None)
 
 
 def test_delete_is_a_post_with_a_confirmation(login, user):
