@@ -64,6 +64,18 @@ def mailing_choices(owner: User, *, also: ColumnElement[bool] | None = None) -> 
     return sorted({*newest, *wanted}, key=lambda mailing: mailing.id, reverse=True)
 
 
+def next_sends(owner: User, *, count: int) -> list[Mailing]:
+    """The owner's `count` switched-on mailings that send soonest, with their messages."""
+    return (
+        Mailing.owned_by(owner)
+        .options(joinedload(Mailing.message))
+        .filter(Mailing.is_active.is_(True), Mailing.next_send_at.is_not(None))
+        .order_by(Mailing.next_send_at, Mailing.id)
+        .limit(count)
+        .all()
+    )
+
+
 def of_client(client: Client) -> ColumnElement[bool]:
     """The mailings the client is in, as a condition on Mailing."""
     return Mailing.id.in_(mailings_of(client.id))

@@ -120,6 +120,10 @@ def mailing_counts(message_ids: list[int]) -> dict[int, int]:
     return {message_id: count for message_id, count in rows}
 
 
+def has_messages(owner: User) -> bool:
+    return db.session.scalar(select(Message.owned_by(owner).exists())) or False
+
+
 def sample_client():
     """The stand-in client of a preview (an owner with no clients yet, a manager's look at a
     mailing), named in the viewer's language."""

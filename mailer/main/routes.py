@@ -5,6 +5,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from mailer.blog.queries import article_cards
+from mailer.mailings import mailing_queries, message_services
 from mailer.main import bp
 from mailer.main.health import note_start, run_checks
 from mailer.main.stats import (
@@ -16,6 +17,7 @@ from mailer.main.stats import (
 )
 
 HOME_ARTICLES = 3
+NEXT_SENDS = 5
 # A manager's screens: their home page and the navbar's Manage menu link them.
 MANAGER_SCREENS = (
     ("manager.users", _l("Users")),
@@ -27,12 +29,28 @@ MANAGER_SCREENS = (
 @bp.route("/")
 def index():
     user = current_user if current_user.is_authenticated else None
+    counts = home_counts(user)
     return render_template(
         "main/index.html",
-        counts=home_counts(user),
+        counts=counts,
         articles=_random_articles(),
         manager_links=_manager_links(user),
+        **_own_overview(user, counts),
     )
+
+
+def _own_overview(user, counts: dict[str, int]) -> dict:
+    """A user's next sends; before their first mailing, which steps to it they took."""
+    if user is None:
+        return {}
+    if counts["mailings"]:
+        return {"next_sends": mailing_queries.next_sends(user, count=NEXT_SENDS)}
+    return {
+        "first_steps": {
+            "clients": counts["clients"] > 0,
+            "message": message_services.has_messages(user),
+        }
+    }
 
 
 def _random_articles() -> list[dict]:

@@ -183,6 +183,75 @@ def test_manager_home_page_links_to_every_manager_screen_there_is(
                 assert f'href="{url_for(endpoint)}"' in html
 
 
+def steps(response) -> dict[str, str]:
+    """Each first step, as "done", "next" (its main button) or "later"."""
+    html = response.get_data(as_text=True)
+    shown = {}
+    for name, item in re.findall(r'data-step="(\w+)">(.*?)</li>', html, re.S):
+        shown[name] = "done" if "Done" in item else "next" if "btn-primary" in item else "later"
+    return shown
+
+
+def test_a_new_user_is_shown_each_step_to_a_first_mailing_until_they_make_it(client, login, user):
+    login(user)
+    assert steps(client.get("/")) == {"clients": "next", "message": "later", "mailing": "later"}
+    db.session.add(Client(owner=user, email="ann@example.com"))
+    db.session.commit()
+    counts_changed()
+    assert steps(client.get("/")) == {"clients": "done", "message": "next", "mailing": "later"}
+    db.session.add(Message(owner=user, subject="Hello", body_text="Hi"))
+    db.session.commit()
+    assert steps(client.get("/")) == {"clients": "done", "message": "done", "mailing": "next"}
+    add_mailing(user)
+    home = client.get("/")
+    assert steps(home) == {}
+    assert "Next sends" in home.get_data(as_text=True)
+
+
+def test_visitors_see_no_steps_and_no_next_sends(client, user):
+    add_mailing(user)
+    html = client.get("/").get_data(as_text=True)
+    assert "data-step" not in html
+    assert "Next sends" not in html
+
+
+def test_next_sends_are_the_users_own_switched_on_mailings_soonest_first(
+    client, login, user, other_user
+):
+    now = utcnow()
+    for days in (6, 2, 4, 1, 5, 3):
+        mailing = add_mailing(user)
+        mailing.name = f"In {days} days"
+        mailing.next_send_at = now + timedelta(days=days)
+    disabled = add_mailing(user, is_active=False)
+    disabled.name, disabled.next_send_at = "Disabled", now
+    ended = add_mailing(user, status="completed")
+    ended.name = "Ended"
+    theirs = add_mailing(other_user)
+    theirs.name, theirs.next_send_at = "Theirs", now
+    db.session.commit()
+    login(user)
+    html = client.get("/").get_data(as_text=True)
+    listed = re.findall(r'href="/mailings/\d+">([^<]+)</a>', html)
+    assert listed == [f"In {days} days" for days in (1, 2, 3, 4, 5)]
+
+
+def test_next_sends_say_so_when_no_mailing_will_send(client, login, user):
+    add_mailing(user, is_active=False)
+    login(user)
+    html = client.get("/").get_data(as_text=True)
+    assert "None of your mailings will send again" in html
+
+
+def test_a_users_counts_link_to_what_they_count(client, login, user):
+    add_mailing(user)
+    assert 'href="/mailings/' not in client.get("/").get_data(as_text=True)
+    login(user)
+    html = client.get("/").get_data(as_text=True)
+    for link in ("/mailings/", "/mailings/?status=started", "/clients/"):
+        assert f'class="stretched-link text-body-secondary" href="{link}"' in html
+
+
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
