@@ -102,3 +102,36 @@ document.addEventListener("change", (event) => {
   showTicked();
 });
 window.addEventListener("pageshow", showTicked);  // the back button keeps the boxes' state
+
+// A message's fields: the toolbar under each puts a placeholder in where the caret is, in
+// place of what is selected. Without this script the toolbars stay hidden. Each is one
+// stop of the Tab key; the arrow keys, Home and End move between its buttons.
+const TOOLBAR_KEYS = { ArrowRight: 1, ArrowDown: 1, ArrowLeft: -1, ArrowUp: -1 };
+for (const toolbar of document.querySelectorAll("[data-insert-into]")) {
+  const field = document.getElementById(toolbar.dataset.insertInto);
+  if (!field) continue;
+  const buttons = [...toolbar.querySelectorAll("button[data-insert]")];
+  const focusButton = (button) => {
+    for (const each of buttons) each.tabIndex = each === button ? 0 : -1;
+    button.focus();
+  };
+  for (const [index, button] of buttons.entries()) button.tabIndex = index === 0 ? 0 : -1;
+  toolbar.hidden = false;
+  toolbar.addEventListener("click", (event) => {
+    const button = event.target.closest("button[data-insert]");
+    if (!button) return;
+    field.setRangeText(button.dataset.insert, field.selectionStart, field.selectionEnd, "end");
+    field.focus();
+    field.dispatchEvent(new Event("input", { bubbles: true }));
+  });
+  toolbar.addEventListener("keydown", (event) => {
+    const at = buttons.indexOf(document.activeElement);
+    if (at < 0) return;
+    const last = buttons.length - 1;
+    const step = TOOLBAR_KEYS[event.key];
+    const to = event.key === "Home" ? 0 : event.key === "End" ? last : step ? (at + step + buttons.length) % buttons.length : null;
+    if (to === null) return;
+    event.preventDefault();
+    focusButton(buttons[to]);
+  });
+}
