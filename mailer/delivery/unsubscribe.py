@@ -12,6 +12,10 @@ an earlier SECRET_KEY too while it is in SECRET_KEY_FALLBACKS (signing.py).
 So do the links of emails sent before the address was signed (LEGACY_SALT:
 the id alone).
 
+Once unsubscribed, the page offers to subscribe again (`/u/<token>/resubscribe`, a
+POST with the page's CSRF token): a click by mistake, or a mail program's one-click,
+is undone by the client alone, never by the owner or an import.
+
 `/unsubscribe/preview`, the link in a message's preview, shows that page as
 a client would see it and changes nothing.
 """
@@ -19,6 +23,7 @@ a client would see it and changes nothing.
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -29,6 +34,7 @@ from sqlalchemy import update
 
 from mailer import signing
 from mailer.extensions import csrf, db
+from mailer.mail import mask_email
 from mailer.models import Client, utcnow
 
 SALT = "unsubscribe-address"
@@ -36,6 +42,7 @@ LEGACY_SALT = "unsubscribe"
 ID_LIMIT = 2**31  # client ids are PostgreSQL integers: a larger one is no client
 
 bp = Blueprint("unsubscribe", __name__, template_folder="templates")
+log = logging.getLogger(__name__)
 
 
 def _keys(secret: str) -> dict:
@@ -119,6 +126,18 @@ def unsubscribe(client: Client) -> bool:
     return changed == 1
 
 
+def resubscribe(client: Client) -> bool:
+    """The client asked for the sender's emails again: mailings include them from their
+    next run. False when they were not unsubscribed."""
+    changed = db.session.execute(
+        update(Client)
+        .where(Client.id == client.id, Client.unsubscribed_at.is_not(None))
+        .values(unsubscribed_at=None)
+    ).rowcount
+    db.session.flush()
+    return changed == 1
+
+
 @bp.route("/u/<token>", methods=["GET", "POST"])
 @csrf.exempt  # the token is the proof; mail programs POST without a CSRF token (RFC 8058)
 def unsubscribe_page(token: str):
@@ -128,12 +147,25 @@ def unsubscribe_page(token: str):
             abort(404)
         return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
     if request.method == "GET":
-        return render_template("delivery/unsubscribe.html", client=client, done=False)
+        return render_template("delivery/unsubscribe.html", client=client, token=token)
     unsubscribe(client)
     db.session.commit()
     if request.form.get("List-Unsubscribe") == "One-Click":
         return "", 204
-    return render_template("delivery/unsubscribe.html", client=client, done=True)
+    return render_template("delivery/unsubscribe.html", client=client, token=token, done=True)
+
+
+@bp.route("/u/<token>/resubscribe", methods=["POST"])
+def resubscribe_page(token: str):
+    client = client_for_token(token)
+    if client is None:
+        return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
+    if resubscribe(client):
+        log.info(
+            "client %s (%s) subscribed again by their link", client.id, mask_email(client.email)
+        )
+    db.session.commit()
+    return render_template("delivery/unsubscribe.html", client=client, resubscribed=True)
 
 
 @bp.route("/unsubscribe/preview")

@@ -230,6 +230,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.report_export": Rule(LOGGED_IN),
     # delivery: the signed token is the proof, no login
     "unsubscribe.unsubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
+    "unsubscribe.resubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
     "unsubscribe.unsubscribe_preview": Rule(PUBLIC),
     # blog: public pages
     "blog.index": Rule(PUBLIC),

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 from mailer.delivery import dispatch
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
-from mailer.models import Client
+from mailer.models import Client, utcnow
 from tests import factories
 from tests.test_delivery.conftest import statuses
 
@@ -153,3 +155,55 @@ def test_the_clients_page_shows_no_menu_of_mailer_s_users(client, user):
     assert 'id="nav"' not in page
     assert "/auth/login" not in page
     assert 'id="nav"' in client.get("/auth/login").text  # other pages keep their menu
+
+
+def _resubscribe_form(page: str) -> tuple[str, str]:
+    """The action and the CSRF token of the page's Subscribe again form."""
+    action = re.search(r'<form method="post" action="([^"]+/resubscribe)"', page)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)
+    assert action, "the page offers no Subscribe again form"
+    assert token, "the Subscribe again form has no CSRF token"
+    return action.group(1), token.group(1)
+
+
+def test_a_client_who_unsubscribed_by_mistake_subscribes_again_and_gets_the_next_run(
+    app, client, via_sink, mailing_for, run_jobs, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    mailing = mailing_for("ann@example.com")
+    ann = _client("ann@example.com")
+    link = f"/u/{unsubscribe_token(ann.id, ann.email)}"
+    client.get(link)  # the confirmation page, which gives the browser its CSRF session
+    done = client.post(link)
+    assert "You are unsubscribed" in done.text
+    action, csrf_token = _resubscribe_form(done.text)
+
+    again = client.post(action, data={"csrf_token": csrf_token})
+    assert again.status_code == 200
+    assert "You are subscribed again" in again.text
+    assert _client("ann@example.com").unsubscribed_at is None
+    run_id = dispatch.start_forced_run(mailing.id)
+    dispatch.enqueue_run(run_id)
+    run_jobs()
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+
+
+def test_an_already_unsubscribed_client_is_offered_to_subscribe_again(client, user):
+    ann = factories.make_client(user, "ann@example.com", unsubscribed_at=utcnow())
+    page = client.get(f"/u/{unsubscribe_token(ann.id, ann.email)}").text
+    assert "Already unsubscribed" in page
+    _resubscribe_form(page)
+
+
+def test_subscribing_again_needs_the_pages_csrf_token_and_a_valid_link(
+    app, client, user, monkeypatch
+):
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", True)
+    ann = factories.make_client(user, "ann@example.com", unsubscribed_at=utcnow())
+    token = unsubscribe_token(ann.id, ann.email)
+    assert client.post(f"/u/{token}/resubscribe").status_code == 400  # another site's form
+    monkeypatch.setitem(app.config, "WTF_CSRF_ENABLED", False)
+    forged = client.post(f"/u/{token[:-2]}xx/resubscribe")
+    assert forged.status_code == 404
+    assert "This unsubscribe link does not work" in forged.text
+    assert _client("ann@example.com").unsubscribed_at is not None
