@@ -24,6 +24,7 @@ from wtforms.validators import (
 
 from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
 from mailer.i18n import LANGUAGES, known_timezones
+from mailer.models import User
 
 
 @cache
@@ -48,6 +49,17 @@ def your_password(form, field) -> None:
         raise ValidationError(_l("This is not your current password."))
 
 
+def no_address(form, field) -> None:
+    """A sender name that shows an address (“Bank <security@bank.example>”) would pass
+    the emails off as someone else's."""
+    if any(char in (field.data or "") for char in "@<>"):
+        raise ValidationError(_l("A sender name cannot contain an address (@, < or >)."))
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 def _current_password_field(label: LazyString) -> PasswordField:
     return PasswordField(
         label,
@@ -60,7 +72,7 @@ def _email_field(label: LazyString | None = None) -> EmailField:
     return EmailField(
         label or _l("Email"),
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
-        filters=[lambda value: value.strip() if isinstance(value, str) else value],
+        filters=[_stripped],
         render_kw={"autocomplete": "email"},
     )
 
@@ -160,6 +172,18 @@ class ProfileForm(FlaskForm):
         ),
     )
     locale = SelectField(_l("Interface language"), choices=language_choices)
+    # Their descriptions name the sending account's address: the route sets them.
+    sender_name = StringField(
+        _l("Sender name of your mailings"),
+        validators=[Optional(), Length(max=User.SENDER_NAME_MAX), no_address],
+        filters=[_stripped],
+    )
+    reply_to = EmailField(
+        _l("Replies go to"),
+        validators=[Optional(), Email(check_deliverability=False), Length(max=254)],
+        filters=[_stripped],
+        render_kw={"autocomplete": "email"},
+    )
 
 
 class LanguageForm(FlaskForm):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from email.utils import parseaddr
 from urllib.parse import urlsplit
 
 from flask import (
@@ -303,6 +304,7 @@ def profile():
     form = ProfileForm(obj=current_user)
     if not current_user.avatar:
         del form.remove_avatar  # nothing to remove
+    _describe_sender_fields(form)
     if form.validate_on_submit():
         try:
             _save_profile(form)
@@ -316,6 +318,19 @@ def profile():
     return render_template("auth/profile.html", form=form)
 
 
+def _describe_sender_fields(form: ProfileForm) -> None:
+    """Say what the clients see: the sending account's address, and its own name."""
+    name, address = parseaddr(current_app.config["MAIL_DEFAULT_SENDER"])
+    form.sender_name.description = _(
+        "Your clients see it beside the service's address, %(address)s. Empty: %(name)s.",
+        address=address,
+        name=name or _("the address alone"),
+    )
+    form.reply_to.description = _(
+        "Your clients' replies go to this address. Empty: to %(address)s.", address=address
+    )
+
+
 def _save_profile(form: ProfileForm) -> None:
     services.update_profile(
         user=current_user,
@@ -323,6 +338,8 @@ def _save_profile(form: ProfileForm) -> None:
         phone=form.phone.data,
         timezone=form.timezone.data,
         locale=form.locale.data,
+        sender_name=form.sender_name.data or "",
+        reply_to=form.reply_to.data or "",
     )
     if form.avatar_upload.data:
         services.save_avatar(user=current_user, upload=form.avatar_upload.data)

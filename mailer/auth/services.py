@@ -274,12 +274,21 @@ def reset_password(token: str, password: str) -> User | None:
 
 
 def update_profile(
-    *, user: User, full_name: str, phone: str | None, timezone: str, locale: str
+    *,
+    user: User,
+    full_name: str,
+    phone: str | None,
+    timezone: str,
+    locale: str,
+    sender_name: str = "",
+    reply_to: str = "",
 ) -> User:
     user.full_name = full_name.strip()
     user.phone = (phone or "").strip() or None
     user.timezone = timezone
     user.locale = locale
+    user.sender_name = " ".join(sender_name.split())  # one line: it goes into a header
+    user.reply_to = reply_to.strip()
     db.session.flush()
     return user
 

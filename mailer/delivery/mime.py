@@ -61,8 +61,19 @@ def message_id_signer(key: bytes, run_id: int) -> Callable[[int], str]:
 class MessageBuilder:
     """Builds the bytes of one run's emails; `build` personalises them per client."""
 
-    def __init__(self, *, sender: str, run_id: int, has_html: bool, key: bytes) -> None:
-        """`key`: message_id_key(SECRET_KEY), which signs each email's Message-ID."""
+    def __init__(
+        self,
+        *,
+        sender: str,
+        run_id: int,
+        has_html: bool,
+        key: bytes,
+        sender_name: str = "",
+        reply_to: str = "",
+    ) -> None:
+        """`key`: message_id_key(SECRET_KEY), which signs each email's Message-ID.
+        `sender_name` replaces the name of `sender` (its address stays); `reply_to`, when
+        given, is where replies go."""
         self.sender = sender
         self.sender_address = parseaddr(sender)[1] or sender
         self.domain = sender_domain(sender)
@@ -71,7 +82,10 @@ class MessageBuilder:
         self._sign = message_id_signer(key, run_id)
         self.boundary = f"=_mailer_{uuid.uuid4().hex}"
         name, address = parseaddr(sender)
-        self._from = b"From: " + formataddr((name, address or sender)).encode() + _CRLF
+        self._from = b"From: " + _address_header(sender_name or name, address or sender) + _CRLF
+        if reply_to:
+            address = reply_to if reply_to.isascii() else ascii_domain(reply_to)
+            self._from += b"Reply-To: " + address.encode() + _CRLF
         self._tail_headers = (
             b"MIME-Version: 1.0\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         )
@@ -161,6 +175,15 @@ def _encode_body(body: str) -> tuple[str, bytes]:
         return "7bit", "\r\n".join(lines).encode("ascii") + _CRLF
     encoded = base64.encodebytes(body.encode("utf-8"))
     return "base64", encoded.replace(b"\n", _CRLF)
+
+
+def _address_header(name: str, address: str) -> bytes:
+    """`Name <address>`, the name quoted or RFC 2047 encoded as it needs, on lines that
+    end in CRLF; no line break typed into the name reaches the header."""
+    name = " ".join(name.split())
+    if name.isascii():
+        return formataddr((name, address)).encode()
+    return _header_value(name) + b" <" + address.encode() + b">"
 
 
 def _header_value(value: str) -> bytes:

@@ -47,7 +47,13 @@ def send_test(*, message: Message, to: str, client: Any, subject_prefix: str) ->
         rendered = render_message(message, client=client, unsubscribe_url=unsubscribe_url)
     except Exception as error:  # noqa: BLE001 - the owner's template, as the sender's
         raise NotRendered(str(error)) from error
-    builder = message_builder(NO_RUN, has_html=bool(rendered.html))
+    owner = message.owner
+    builder = message_builder(
+        NO_RUN,
+        has_html=bool(rendered.html),
+        sender_name=owner.sender_name,
+        reply_to=owner.reply_to,
+    )
     data = builder.build(
         to=to,
         client_id=getattr(client, "id", None) or 0,

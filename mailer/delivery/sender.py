@@ -158,6 +158,8 @@ def _load_run(run_id: int):
             Mailing.owner_id,
             Mailing.is_active,
             User.is_blocked.label("owner_blocked"),
+            User.sender_name,
+            User.reply_to,
             Message.subject,
             Message.body_text,
             Message.body_html,
@@ -436,22 +438,28 @@ def _prepare(run_id: int, run) -> _Run:
         mailing_id=run.mailing_id,
         owner_id=run.owner_id,
         compiled=compiled,
-        builder=message_builder(run_id, has_html=compiled.has_html),
+        builder=message_builder(
+            run_id, has_html=compiled.has_html, sender_name=run.sender_name, reply_to=run.reply_to
+        ),
         sender=sender,
         base_url=current_app.config["BASE_URL"],
         token=token_maker(),
     )
 
 
-def message_builder(run_id: int, *, has_html: bool) -> MessageBuilder:
+def message_builder(
+    run_id: int, *, has_html: bool, sender_name: str = "", reply_to: str = ""
+) -> MessageBuilder:
     """The builder of run `run_id`'s emails, from the configured sender and SECRET_KEY
-    (a test email's too, under proof.NO_RUN)."""
+    (a test email's too, under proof.NO_RUN), with the owner's sender name and Reply-To."""
     config = current_app.config
     return MessageBuilder(
         sender=config["MAIL_DEFAULT_SENDER"],
         run_id=run_id,
         has_html=has_html,
         key=message_id_key(config["SECRET_KEY"]),
+        sender_name=sender_name,
+        reply_to=reply_to,
     )
 
 

@@ -38,6 +38,11 @@ class User(UserMixin, db.Model):
     block_reason: Mapped[str] = mapped_column(
         String(BLOCK_REASON_MAX), default="", server_default=""
     )
+    # Their mailings' emails: the From name (the sending account's address stays, as the
+    # provider requires) and where the clients' replies go; empty: the configured sender's.
+    SENDER_NAME_MAX = 100
+    sender_name: Mapped[str] = mapped_column(String(SENDER_NAME_MAX), default="", server_default="")
+    reply_to: Mapped[str] = mapped_column(String(254), default="", server_default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # The login before the last one: the profile shows it, so a login the user did not

@@ -1,4 +1,5 @@
-"""Profile: name, phone, time zone, language, avatar; the language switcher."""
+"""Profile: name, phone, time zone, language, avatar, sender name and Reply-To; the language
+switcher."""
 
 from __future__ import annotations
 
@@ -53,6 +54,47 @@ def test_unknown_time_zone_is_refused_and_the_form_keeps_the_input(client, login
     assert b'value="+7 (900) 123-45-67"' in response.data
     db.session.expire_all()
     assert db.session.get(User, user.id).timezone == "UTC"
+
+
+def test_profile_saves_the_sender_name_and_where_replies_go_and_says_the_defaults(
+    app, client, login, user, monkeypatch
+):
+    monkeypatch.setitem(app.config, "MAIL_DEFAULT_SENDER", "Mailer <news@mailer.example>")
+    login(user)
+    page = client.get("/auth/profile").text
+    assert "beside the service&#39;s address, news@mailer.example. Empty: Mailer." in page
+    assert "replies go to this address. Empty: to news@mailer.example." in page
+
+    data = profile_data(sender_name="  Anna's   Bakery ", reply_to=" anna@bakery.example ")
+    assert client.post("/auth/profile", data=data).status_code == 302
+    db.session.expire_all()
+    saved = db.session.get(User, user.id)
+    assert (saved.sender_name, saved.reply_to) == ("Anna's Bakery", "anna@bakery.example")
+
+    emptied = profile_data(sender_name="", reply_to="")
+    assert client.post("/auth/profile", data=emptied).status_code == 302
+    db.session.expire_all()
+    assert (saved.sender_name, saved.reply_to) == ("", "")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "error"),
+    [
+        ("sender_name", "Bank <security@bank.example>", "cannot contain an address"),
+        ("sender_name", "x" * 101, "cannot be longer than 100 characters"),
+        ("reply_to", "anna@", "Invalid email address"),
+    ],
+)
+def test_a_bad_sender_name_or_reply_address_is_refused_and_the_form_keeps_it(
+    client, login, user, field, value, error
+):
+    login(user)
+    response = client.post("/auth/profile", data=profile_data(**{field: value}))
+    assert response.status_code == 200
+    assert error in response.text
+    assert f'value="{value}"'.replace("<", "&lt;").replace(">", "&gt;") in response.text
+    db.session.expire_all()
+    assert getattr(db.session.get(User, user.id), field) == ""
 
 
 def test_bad_phone_is_refused(client, login, user):

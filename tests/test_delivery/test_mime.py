@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import parsedate_to_datetime
@@ -155,6 +156,41 @@ def test_cyrillic_sender_name_is_encoded():
     assert data.split(b"\r\n\r\n", 1)[0].isascii()
     message = message_from_bytes(data, policy=default_policy)
     assert message["From"] == "Рассылка магазина <news@example.com>"
+
+
+def _headers_with(**owner) -> tuple[bytes, EmailMessage]:
+    builder = MessageBuilder(sender=SENDER, run_id=42, has_html=False, key=KEY, **owner)
+    data = builder.build(
+        to="ann@example.com",
+        client_id=7,
+        rendered=CASES["ascii"],
+        unsubscribe_url=URL,
+        mailto=MAILTO,
+    )
+    return data.split(b"\r\n\r\n", 1)[0], message_from_bytes(data, policy=default_policy)
+
+
+def test_the_owners_sender_name_replaces_the_configured_one_and_replies_go_where_they_say():
+    _, plain = _headers_with()
+    assert (plain["From"], plain["Reply-To"]) == (SENDER, None)
+    _, theirs = _headers_with(sender_name="Anna's Bakery, Moscow", reply_to="anna@bakery.example")
+    assert theirs["From"] == '"Anna\'s Bakery, Moscow" <news@example.com>'
+    assert theirs["From"].addresses[0].display_name == "Anna's Bakery, Moscow"
+    assert theirs["Reply-To"] == "anna@bakery.example"
+
+
+def test_a_long_cyrillic_sender_name_is_folded_with_crlf_and_a_typed_line_break_goes_nowhere():
+    name = "Пекарня Анны на Тверской — свежий хлеб, пироги и новости каждую неделю"
+    header_block, message = _headers_with(sender_name=name + "\r\nBcc: all@example.com")
+    assert header_block.isascii()
+    assert b"\n" not in header_block.replace(b"\r\n", b"")
+    assert message["Bcc"] is None
+    assert message.defects == []
+    # Decoded as RFC 2047 says, ignoring the space between encoded words (Python's own
+    # address parser keeps it, and so would show a space inside a word or two).
+    raw = re.search(rb"^From: (.*?)\r\n(?! )", header_block + b"\r\n", re.S | re.M).group(1)
+    words = decode_header(raw.decode().replace("\r\n ", " "))
+    assert str(make_header(words)) == f"{name} Bcc: all@example.com <news@example.com>"
 
 
 def test_personalised_message_built_from_templates_parses_back_to_its_parts():

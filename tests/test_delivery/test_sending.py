@@ -7,6 +7,7 @@ from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import client_for_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Mailing, Run
+from tests import factories
 from tests.test_delivery.conftest import add_clients, logged_links, statuses
 
 
@@ -33,6 +34,26 @@ def test_each_client_receives_one_email_addressed_to_them_alone(via_sink, mailin
     assert statuses() == {"sent": 3}
     run = db.session.scalar(db.select(Run).where(Run.mailing_id == mailing.id))
     assert run.finished_at is not None
+
+
+def test_emails_come_from_the_owners_sender_name_and_replies_go_to_their_address(
+    app, via_sink, mailing_for, user, other_user, run_jobs
+):
+    user.sender_name, user.reply_to = "Anna's Bakery", "anna@bakery.example"
+    db.session.commit()
+    mailing_for("ann@example.com")
+    factories.make_mailing(
+        other_user, clients=[factories.make_client(other_user, "bob@example.com")]
+    )
+    dispatch.dispatch_due()
+    run_jobs()
+    configured = app.config["MAIL_DEFAULT_SENDER"]  # "Sender <news@mailer.example>"
+    received = via_sink.by_recipient()
+    ann, bob = received["ann@example.com"], received["bob@example.com"]
+    assert ann.message["From"] == "Anna's Bakery <news@mailer.example>"  # the account's address
+    assert ann.message["Reply-To"] == "anna@bakery.example"
+    assert ann.mail_from == "news@mailer.example"
+    assert (bob.message["From"], bob.message["Reply-To"]) == (configured, None)  # set nothing
 
 
 def test_a_client_at_an_international_domain_gets_it_from_a_server_without_smtputf8(

@@ -32,6 +32,18 @@ def _flashed(client, response) -> str:
     return html.unescape(client.get(response.location).text)
 
 
+def test_a_test_email_comes_from_the_owners_sender_name_with_their_reply_to(
+    client, login, user, message, via_sink
+):
+    user.sender_name, user.reply_to = "Пекарня Анны", "anna@bakery.example"
+    db.session.commit()
+    login(user)
+    _send_test(client, message)
+    [received] = via_sink.received
+    assert received.message["From"].addresses[0].display_name == "Пекарня Анны"
+    assert received.message["Reply-To"] == "anna@bakery.example"
+
+
 def test_a_test_email_reaches_the_owner_alone_as_the_chosen_client_gets_it(
     app, client, login, user, message, via_sink
 ):
