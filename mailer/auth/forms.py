@@ -180,7 +180,17 @@ class ProfileForm(FlaskForm):
     )
     reply_to = EmailField(
         _l("Replies go to"),
-        validators=[Optional(), Email(check_deliverability=False), Length(max=254)],
+        # Latin letters before the @: a Reply-To in other letters would need SMTPUTF8 of the
+        # server every email of the user's passes through.
+        validators=[
+            Optional(),
+            Email(
+                check_deliverability=False,
+                allow_smtputf8=False,
+                message=_l("Enter an address such as anna@example.com, Latin letters before @."),
+            ),
+            Length(max=254),
+        ],
         filters=[_stripped],
         render_kw={"autocomplete": "email"},
     )

@@ -82,7 +82,8 @@ def test_profile_saves_the_sender_name_and_where_replies_go_and_says_the_default
     [
         ("sender_name", "Bank <security@bank.example>", "cannot contain an address"),
         ("sender_name", "x" * 101, "cannot be longer than 100 characters"),
-        ("reply_to", "anna@", "Invalid email address"),
+        ("reply_to", "anna@", "such as anna@example.com, Latin letters before @"),
+        ("reply_to", "анна@bakery.example", "such as anna@example.com, Latin letters before @"),
     ],
 )
 def test_a_bad_sender_name_or_reply_address_is_refused_and_the_form_keeps_it(
