@@ -3,6 +3,9 @@ a client, and a test email of it to the owner."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
@@ -12,6 +15,7 @@ from sqlalchemy import or_
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof, unsubscribe
 from mailer.delivery.ratelimit import DayQuotaUsed
+from mailer.delivery.render import Rendered
 from mailer.extensions import db
 from mailer.mailings import bp
 from mailer.mailings import message_services as services
@@ -66,16 +70,22 @@ def message_create():
     copy_id = request.args.get("copy", type=int)
     source = _own_message(copy_id) if copy_id is not None else None
     form = MessageForm(obj=source)
+    draft = None
     if _checked(form):
-        try:
-            message = services.create_message(owner=current_user, data=form.data_for_model())
-        except services.MessageError as error:
-            _show_errors(form, error)
+        if _previewing():
+            draft = _draft(form)
         else:
-            db.session.commit()
-            flash(_("Message saved."), "success")
-            return redirect(url_for("mailings.message_preview", message_id=message.id))
-    return render_template("mailings/messages/form.html", form=form, message=None, source=source)
+            try:
+                message = services.create_message(owner=current_user, data=form.data_for_model())
+            except services.MessageError as error:
+                _show_errors(form, error)
+            else:
+                db.session.commit()
+                flash(_("Message saved."), "success")
+                return redirect(url_for("mailings.message_preview", message_id=message.id))
+    return render_template(
+        "mailings/messages/form.html", form=form, message=None, source=source, draft=draft
+    )
 
 
 @bp.route("/messages/<int:message_id>/edit", methods=["GET", "POST"])
@@ -83,20 +93,25 @@ def message_create():
 def message_edit(message_id: int):
     message = _own_message(message_id)
     form = MessageForm(obj=message)
+    draft = None
     if _checked(form):
-        try:
-            services.update_message(message=message, data=form.data_for_model())
-        except services.MessageError as error:
-            _show_errors(form, error)
+        if _previewing():
+            draft = _draft(form)
         else:
-            db.session.commit()
-            flash(_("Message saved."), "success")
-            return redirect(url_for("mailings.message_preview", message_id=message.id))
+            try:
+                services.update_message(message=message, data=form.data_for_model())
+            except services.MessageError as error:
+                _show_errors(form, error)
+            else:
+                db.session.commit()
+                flash(_("Message saved."), "success")
+                return redirect(url_for("mailings.message_preview", message_id=message.id))
     return render_template(
         "mailings/messages/form.html",
         form=form,
         message=message,
         used_by=services.mailings_using(message),
+        draft=draft,
     )
 
 
@@ -212,6 +227,32 @@ def _preview_client(client_id: int | None, choices: list[Client]) -> Client | No
 
 def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
+
+
+def _previewing() -> bool:
+    """The form came from its Preview button: show what it would send, save nothing."""
+    return request.form.get("action") == "preview"
+
+
+@dataclass(frozen=True)
+class Draft:
+    client: Any  # the owner's first client by address, or a sample one
+    rendered: Rendered
+
+
+def _draft(form: MessageForm) -> Draft | None:
+    """The form's message as the owner's first client gets it; None, with each template
+    error at its field, when it cannot be sent as it is."""
+    data = form.data_for_model()
+    errors = services.template_errors(data)
+    if errors:
+        _show_errors(form, services.MessageError(errors))
+        return None
+    client = clients_query(current_user).first() or services.sample_client()
+    rendered = services.render_preview(
+        message=data, client=client, unsubscribe_url=unsubscribe.preview_url()
+    )
+    return Draft(client, rendered)
 
 
 def _show_errors(form: MessageForm, error: services.MessageError) -> None:

@@ -102,7 +102,7 @@ def _in_use(count: int) -> str:
     )
 
 
-def render_preview(*, message: Message, client, unsubscribe_url: str) -> Rendered:
+def render_preview(*, message: Message | MessageData, client, unsubscribe_url: str) -> Rendered:
     """The message as `client` would get it, byte for byte: the page shows the HTML part in
     a sandboxed frame (no scripts, an origin of its own), as a mail program would."""
     return render_message(message, client=client, unsubscribe_url=unsubscribe_url)

@@ -1,4 +1,5 @@
-"""A user writes a message, putting placeholders in with the buttons under its fields."""
+"""A user writes a message, putting placeholders in with the buttons under its fields, and
+previews it before saving."""
 
 from __future__ import annotations
 
@@ -50,6 +51,15 @@ def test_the_buttons_put_a_placeholder_where_the_caret_is(open_page, ui):
     buttons("subject").get_by_role("button", name=ui.t("Email")).focus()
     page.keyboard.press("Tab")
     expect(text).to_be_focused()
+
+    page.get_by_role("button", name=ui.t("Preview"), exact=True).click()  # saves nothing
+    expect(page.locator("#draft-title")).to_have_text(
+        ui.t("Preview, not saved: as %(client)s gets it", client="Анна")
+    )
+    expect(page.locator("#rendered-subject")).to_have_text("News for Анна")
+    assert page.url.endswith("/messages/new#draft")
+    ui.look(page)
+    assert db.session.scalars(db.select(Message).where(Message.owner_id == owner.id)).all() == []
 
     page.get_by_role("button", name=ui.t("Save")).click()
     expect(page.get_by_text(ui.t("Message saved."))).to_be_visible()

@@ -249,6 +249,44 @@ def test_a_copy_starts_as_the_original_and_is_saved_as_a_new_message(login, user
     assert [m.subject for m in _messages(user)] == ["Spring news", "Summer news"]
 
 
+def test_a_draft_is_previewed_for_the_first_client_and_nothing_is_saved(login, user, other_user):
+    factories.make_client(user, "bob@example.com", full_name="Bob")
+    factories.make_client(user, "ann@example.com", full_name="Ann")
+    factories.make_client(other_user, "aaron@example.com", full_name="Aaron")  # not theirs
+    draft = {
+        "subject": "News for {{ client.full_name }}",
+        "body_text": "Dear {{ client.full_name }} <{{ client.email }}>",
+        "body_html": "<p>Hi <b>{{ client.full_name }}</b></p>",
+        "action": "preview",
+    }
+    page = login(user).post("/messages/new", data=draft)
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert "Preview, not saved: as Ann gets it" in shown
+    assert '<strong id="rendered-subject">News for Ann</strong>' in page.text
+    assert "Dear Ann <ann@example.com>" in shown
+    assert "<p>Hi <b>Ann</b></p>" in shown  # the HTML part, in its sandboxed frame
+    assert "{{ client.full_name }}" in shown  # the form keeps the template as typed
+    assert _messages(user) == []
+
+
+def test_previewing_an_edit_changes_nothing_and_a_bad_template_is_said_not_shown(login, user):
+    message = factories.make_message(user, "Old", body_text="Old text")
+    browser = login(user)
+    edited = {"subject": "New", "body_text": "New text", "action": "preview"}
+    page = browser.post(f"/messages/{message.id}/edit", data=edited)
+    assert "Sample Client" in page.text  # no clients yet
+    assert (
+        '<pre class="mb-3" id="rendered-text" style="white-space: pre-wrap">New text' in page.text
+    )
+    broken = browser.post(
+        f"/messages/{message.id}/edit", data={**edited, "body_text": "{{ client.phone }}"}
+    )
+    assert "has no field" in html.unescape(broken.text)
+    assert "Preview, not saved" not in broken.text
+    assert [(m.subject, m.body_text) for m in _messages(user)] == [("Old", "Old text")]
+
+
 def test_preview_renders_for_the_first_client_by_default_and_a_chosen_one(login, user):
     factories.make_client(user, "anna@example.com", full_name="Anna")
     boris = factories.make_client(user, "boris@example.com", full_name="Boris")
