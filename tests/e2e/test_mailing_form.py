@@ -41,3 +41,24 @@ def test_enter_in_the_client_search_searches_and_a_client_beyond_the_list_is_poi
     expect(hint).to_contain_text(ui.t("All my clients matching the search"))
     assert page.url.endswith("/mailings/new")  # Enter saved nothing
     assert db.session.scalar(db.select(db.func.count(Mailing.id))) == 0
+
+
+def test_the_form_counts_the_ticked_clients_as_they_change(open_page, ui):
+    owner = factories.make_user("former@example.com", locale=ui.lang)
+    factories.make_message(owner, subject="Hello")
+    for name in ("anna", "boris", "vera"):
+        factories.make_client(owner, f"{name}@example.com")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/mailings/new")
+    count = page.locator("#ticked-count")
+
+    expect(count).to_have_text(ui.t("Ticked: %(num)s", num=0))
+    page.get_by_label("boris@example.com").check()
+    expect(count).to_have_text(ui.t("Ticked: %(num)s", num=1))
+    page.get_by_label(ui.t("Select all shown")).check()
+    expect(count).to_have_text(ui.t("Ticked: %(num)s", num=3))
+    page.get_by_label("vera@example.com").uncheck()
+    expect(count).to_have_text(ui.t("Ticked: %(num)s", num=2))
+    ui.look(page)
+    ui.assert_translated()

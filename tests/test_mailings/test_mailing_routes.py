@@ -258,6 +258,13 @@ def test_search_ignores_the_case_of_emails(login, user, message, clients):
     assert client_ids_of(mailing.id) == {clients[0].id}
 
 
+def test_the_edit_form_counts_the_mailings_clients_ticked_below(login, user, message, clients):
+    factories.make_client(user, "vera@example.com")  # shown, not ticked
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    page = login(user).get(f"/mailings/{mailing.id}/edit").text
+    assert re.search(r'id="ticked-count"[^>]*>Ticked: 2</span>', page)
+
+
 def test_editing_keeps_the_clients_unless_asked(login, user, message, clients):
     mailing = factories.make_mailing(user, message=message, clients=clients)
     data = form_data(message, [], client_scope="keep", frequency="daily")
