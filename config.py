@@ -210,6 +210,8 @@ def _sending(env: _Reader) -> dict:
         "SEND_RETRY_BASE_SECONDS": env.int("SEND_RETRY_BASE_SECONDS", 60),
         "SEND_STALL_SECONDS": env.int("SEND_STALL_SECONDS", 600),
         "HARD_BOUNCE_LIMIT": env.int("HARD_BOUNCE_LIMIT", 1, minimum=1),
+        # The attempt log keeps this many days (delivery/retention.py); 0: all of it.
+        "ATTEMPT_RETENTION_DAYS": env.int("ATTEMPT_RETENTION_DAYS", 0),
         "SEND_RATE_PER_SECOND": env.int("SEND_RATE_PER_SECOND", 0),
         "SEND_RATE_PER_DAY": env.int("SEND_RATE_PER_DAY", 0),
         # Test emails of a message to its owner (proof.py), per owner.

@@ -197,6 +197,7 @@ def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance
         ({"INBOX_USE_SSL": "maybe"}, "INBOX_USE_SSL must be true or false"),
         ({"INBOX_USE_SSL": "1", "INBOX_USE_TLS": "1"}, "INBOX_USE_TLS and INBOX_USE_SSL cannot"),
         ({"INBOX_INTERVAL_SECONDS": "0"}, "INBOX_INTERVAL_SECONDS must be at least 1, got 0"),
+        ({"ATTEMPT_RETENTION_DAYS": "-30"}, "ATTEMPT_RETENTION_DAYS must be at least 0, got -30"),
         (
             {"INBOX_SERVER": "imap.example.com"},
             r"^INBOX_USERNAME \(or MAIL_USERNAME\) must be set when INBOX_SERVER is$",

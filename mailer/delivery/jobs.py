@@ -215,6 +215,19 @@ def forget_ended_logins_job() -> int:
         return forgotten
 
 
+def prune_attempts_job() -> int:
+    """Every hour when ATTEMPT_RETENTION_DAYS is set: delete the older attempts."""
+    from mailer.delivery import retention
+    from mailer.models import utcnow
+
+    with job_context() as app:
+        days = app.config["ATTEMPT_RETENTION_DAYS"]
+        pruned = retention.prune_attempts(now=utcnow(), days=days)
+        if pruned:
+            log.info("deleted %d attempt(s) older than %d day(s)", pruned, days)
+        return pruned
+
+
 def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
     """Send one batch; temporary failures are left as "retry" for the next tick."""
     from mailer.delivery import sender

@@ -24,6 +24,7 @@ from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
 from mailer.delivery.jobs import periodic_queue_name
+from mailer.delivery.retention import PRUNE_INTERVAL_SECONDS
 from mailer.outages import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,10 @@ def periodic_jobs(app: Flask) -> list[PeriodicJob]:
     jobs.append(
         PeriodicJob("mailer.delivery.jobs.forget_ended_logins_job", FORGET_LOGINS_SECONDS, queue)
     )
+    if app.config["ATTEMPT_RETENTION_DAYS"]:
+        jobs.append(
+            PeriodicJob("mailer.delivery.jobs.prune_attempts_job", PRUNE_INTERVAL_SECONDS, queue)
+        )
     return jobs
 
 
@@ -151,8 +156,8 @@ def run_rq_scheduler(app: Flask, *, burst: bool = False) -> None:
 
 def run_embedded(app: Flask, stop: threading.Event) -> None:
     """Run the periodic jobs rq-scheduler would (`periodic_jobs`: dispatch, the inbox's
-    reading when INBOX_SERVER is set, forgetting ended logins), each at its interval,
-    in-process, until `stop` is set.
+    reading when INBOX_SERVER is set, forgetting ended logins, deleting old attempts when
+    ATTEMPT_RETENTION_DAYS is set), each at its interval, in-process, until `stop` is set.
 
     Dispatch also puts due retries and stalled deliveries back on the queue.
     """
