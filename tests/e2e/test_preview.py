@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
+
 from playwright.sync_api import expect
 
 from tests import factories
@@ -43,8 +45,16 @@ def test_the_unsubscribe_link_in_the_preview_opens_the_clients_page_in_the_frame
     page.goto(f"/messages/{message.id}")
 
     frame = page.frame_locator("#rendered-html")
+    heading = frame.locator("h1")
     frame.locator("#leave").click()
-    expect(frame.locator("h1")).to_have_text(ui.t("Unsubscribe?"))
+    # Chromium now and then drops a click on a sandboxed frame it is still setting up
+    # (once in CI, 2026-12-06: no request reached the server; 44 runs here never): a
+    # person clicks again, and so does this test, once.
+    with suppress(AssertionError):
+        expect(heading).to_have_text(ui.t("Unsubscribe?"), timeout=3_000)
+    if heading.count() == 0 and frame.locator("#leave").count() == 1:
+        frame.locator("#leave").click()
+    expect(heading).to_have_text(ui.t("Unsubscribe?"))
 
 
 def test_another_site_cannot_show_mailer_in_a_frame(page, live_server):
