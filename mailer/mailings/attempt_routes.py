@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from flask import Response, render_template, request
+from flask import Response, abort, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from mailer.i18n import select_timezone
-from mailer.mailings import attempt_queries, bp
+from mailer.mailings import attempt_queries, bp, outbox
 from mailer.mailings.csv_export import csv_response
 from mailer.mailings.pagination import list_args, page_number
 from mailer.mailings.periods import DateRangeForm
-from mailer.models import Mailing, Message, User, utcnow
+from mailer.models import Attempt, Mailing, Message, User, utcnow
 
 # The mailing filter lists the newest mailings; an older one is still
 # reachable through its page's "Attempts" link (the id is kept).
@@ -100,6 +100,8 @@ def attempt_log(*, owner: User | None, endpoint: str, csv_endpoint: str) -> str:
         run=attempt_queries.filtered_run(filters, owner=owner),
         client=attempt_queries.filtered_client(filters, owner=owner),
         show_owner=owner is None,
+        # The owner's log links each email written to the outbox (the embedded default).
+        outbox_file=outbox.file_name if owner is not None else None,
     )
 
 
@@ -124,3 +126,14 @@ def attempt_list():
 @login_required
 def attempt_export():
     return attempt_csv(owner=current_user._get_current_object())
+
+
+@bp.route("/attempts/<int:attempt_id>/email")
+@login_required
+def attempt_email(attempt_id: int):
+    """The email an attempt wrote to the outbox (the embedded default), as the client got it."""
+    attempt = Attempt.owned_by(current_user).filter_by(id=attempt_id).first_or_404()
+    email = outbox.read(attempt)
+    if email is None:
+        abort(404)
+    return render_template("mailings/attempts/email.html", attempt=attempt, email=email)

@@ -116,6 +116,20 @@ def _avatar(objs: Objects) -> dict:
     return {"user_id": objs.user.id}
 
 
+def _outbox_attempt(objs: Objects) -> dict:
+    """An attempt of `user`'s whose email the embedded default wrote to the outbox."""
+    from mailer.delivery import dispatch, sender
+    from mailer.extensions import db
+    from mailer.models import Attempt
+
+    client = factories.make_client(objs.user, "outbox@example.com")
+    mailing = factories.make_mailing(objs.user, clients=[client])
+    run_id = dispatch.start_forced_run(mailing.id)
+    for batch in dispatch.run_batches(run_id):
+        sender.send_batch(run_id, batch)
+    return {"attempt_id": db.session.scalars(db.select(Attempt.id)).one()}
+
+
 def _other_login(objs: Objects) -> dict:
     """One of `user`'s logins, in another browser than the matrix's."""
     from mailer.auth import sessions
@@ -226,6 +240,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.mailing_progress_json": Rule(OWNED, args=_mailing),
     "mailings.attempt_list": Rule(LOGGED_IN),
     "mailings.attempt_export": Rule(LOGGED_IN),
+    "mailings.attempt_email": Rule(OWNED, args=_outbox_attempt),
     "mailings.report": Rule(LOGGED_IN),
     "mailings.report_export": Rule(LOGGED_IN),
     # delivery: the signed token is the proof, no login

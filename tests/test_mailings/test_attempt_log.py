@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import csv
+import html
 import io
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
+from mailer.delivery import dispatch, sender
+from mailer.extensions import db
 from mailer.mailings import pagination
+from mailer.models import Attempt
 from tests import factories
 
 
@@ -281,3 +286,53 @@ def test_csv_downloads_say_their_charset_once(login, user, log, path):
     response = login(user).get(path)
 
     assert response.headers["Content-Type"] == "text/csv; charset=utf-8"
+
+
+def _send_through_the_outbox(user, message) -> Attempt:
+    """A run of a mailing to Ann sent by the real sender, as the embedded default does."""
+    ann = factories.make_client(user, "ann@example.com", full_name="Ann")
+    mailing = factories.make_mailing(user, message=message, clients=[ann])
+    run_id = dispatch.start_forced_run(mailing.id)
+    for batch in dispatch.run_batches(run_id):
+        sender.send_batch(run_id, batch)
+    return db.session.scalars(db.select(Attempt)).one()
+
+
+def test_an_email_written_to_the_outbox_opens_from_the_log_as_the_client_got_it(
+    login, user, other_user
+):
+    user.sender_name = "Anna's Bakery"
+    message = factories.make_message(
+        user,
+        "News for {{ client.full_name }}",
+        body_text="Dear {{ client.full_name }},\nour news.",
+        body_html="<p>Hi <b>{{ client.full_name }}</b></p>",
+    )
+    attempt = _send_through_the_outbox(user, message)
+    browser = login(user)
+    assert f'href="/attempts/{attempt.id}/email"' in browser.get("/attempts/").text
+
+    page = browser.get(f"/attempts/{attempt.id}/email")
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert '<strong id="rendered-subject">News for Ann</strong>' in page.text
+    assert "Dear Ann,\nour news." in shown
+    assert "<p>Hi <b>Ann</b></p>" in shown  # the HTML part, in its sandboxed frame
+    assert "Anna's Bakery <" in shown  # From, with the owner's sender name
+    assert "/u/" in shown  # List-Unsubscribe, the client's own link
+    assert login(other_user).get(f"/attempts/{attempt.id}/email").status_code == 404
+
+
+def test_only_an_email_still_in_the_outbox_opens_and_never_a_file_elsewhere(app, login, user):
+    attempt = _send_through_the_outbox(user, factories.make_message(user, "Hello"))
+    browser = login(user)
+    name = attempt.reply.removeprefix("written to ")
+    (Path(app.config["MAIL_OUTBOX"]) / name).unlink()
+    assert browser.get(f"/attempts/{attempt.id}/email").status_code == 404  # removed since
+
+    secret = Path(app.config["MAIL_OUTBOX"]).parent / "secret.eml"
+    secret.write_bytes(b"Subject: secret\r\n\r\nnot an email of mailer's\r\n")
+    attempt.reply = "written to ../secret.eml"
+    db.session.commit()
+    assert browser.get(f"/attempts/{attempt.id}/email").status_code == 404
+    assert f"/attempts/{attempt.id}/email" not in browser.get("/attempts/").text
