@@ -3,6 +3,7 @@ a client, and a test email of it to the owner."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +12,7 @@ from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import or_
+from werkzeug.wrappers import Response
 
 from mailer.auth.throttle import minutes_to_wait, test_email_throttle
 from mailer.delivery import proof, unsubscribe
@@ -70,19 +72,9 @@ def message_create():
     copy_id = request.args.get("copy", type=int)
     source = _own_message(copy_id) if copy_id is not None else None
     form = MessageForm(obj=source)
-    draft = None
-    if _checked(form):
-        if _previewing():
-            draft = _draft(form)
-        else:
-            try:
-                message = services.create_message(owner=current_user, data=form.data_for_model())
-            except services.MessageError as error:
-                _show_errors(form, error)
-            else:
-                db.session.commit()
-                flash(_("Message saved."), "success")
-                return redirect(url_for("mailings.message_preview", message_id=message.id))
+    saved, draft = _sent(form, lambda data: services.create_message(owner=current_user, data=data))
+    if saved is not None:
+        return saved
     return render_template(
         "mailings/messages/form.html", form=form, message=None, source=source, draft=draft
     )
@@ -93,19 +85,9 @@ def message_create():
 def message_edit(message_id: int):
     message = _own_message(message_id)
     form = MessageForm(obj=message)
-    draft = None
-    if _checked(form):
-        if _previewing():
-            draft = _draft(form)
-        else:
-            try:
-                services.update_message(message=message, data=form.data_for_model())
-            except services.MessageError as error:
-                _show_errors(form, error)
-            else:
-                db.session.commit()
-                flash(_("Message saved."), "success")
-                return redirect(url_for("mailings.message_preview", message_id=message.id))
+    saved, draft = _sent(form, lambda data: services.update_message(message=message, data=data))
+    if saved is not None:
+        return saved
     return render_template(
         "mailings/messages/form.html",
         form=form,
@@ -229,9 +211,24 @@ def _own_client(client_id: int) -> Client:
     return Client.owned_by(current_user).filter_by(id=client_id).first_or_404()
 
 
-def _previewing() -> bool:
-    """The form came from its Preview button: show what it would send, save nothing."""
-    return request.form.get("action") == "preview"
+def _sent(
+    form: MessageForm, save: Callable[[services.MessageData], Message]
+) -> tuple[Response | None, Draft | None]:
+    """What the sent form asks for: Save saves it through `save` and answers with the way
+    to the message's page; Preview (request.form's `action`) gives the draft to show and
+    saves nothing. (None, None): nothing sent, or the errors are on the form."""
+    if not _checked(form):
+        return None, None
+    if request.form.get("action") == "preview":
+        return None, _draft(form)
+    try:
+        message = save(form.data_for_model())
+    except services.MessageError as error:
+        _show_errors(form, error)
+        return None, None
+    db.session.commit()
+    flash(_("Message saved."), "success")
+    return redirect(url_for("mailings.message_preview", message_id=message.id)), None
 
 
 @dataclass(frozen=True)
