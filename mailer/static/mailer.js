@@ -126,11 +126,13 @@ for (const toolbar of document.querySelectorAll("[data-insert-into]")) {
   });
   toolbar.addEventListener("keydown", (event) => {
     const at = buttons.indexOf(document.activeElement);
-    if (at < 0) return;
-    const last = buttons.length - 1;
     const step = TOOLBAR_KEYS[event.key];
-    const to = event.key === "Home" ? 0 : event.key === "End" ? last : step ? (at + step + buttons.length) % buttons.length : null;
-    if (to === null) return;
+    let to;
+    if (at < 0) return;
+    if (event.key === "Home") to = 0;
+    else if (event.key === "End") to = buttons.length - 1;
+    else if (step) to = (at + step + buttons.length) % buttons.length;  // round the ends
+    else return;
     event.preventDefault();
     focusButton(buttons[to]);
   });

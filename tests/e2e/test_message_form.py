@@ -41,8 +41,16 @@ def test_the_buttons_put_a_placeholder_where_the_caret_is(open_page, ui):
     # With the keyboard: Tab reaches the toolbar once, the arrows choose a button in it.
     subject.focus()
     page.keyboard.press("Tab")
-    expect(buttons("subject").get_by_role("button", name=ui.t("Name"))).to_be_focused()
+    in_subject = buttons("subject")
+    expect(in_subject.get_by_role("button", name=ui.t("Name"))).to_be_focused()
+    page.keyboard.press("End")
+    expect(in_subject.get_by_role("button", name=ui.t("Comment"))).to_be_focused()
+    page.keyboard.press("ArrowRight")  # round to the first
+    expect(in_subject.get_by_role("button", name=ui.t("Name"))).to_be_focused()
+    page.keyboard.press("End")
+    page.keyboard.press("Home")
     page.keyboard.press("ArrowRight")
+    expect(in_subject.get_by_role("button", name=ui.t("Email"))).to_be_focused()
     page.keyboard.press("Enter")
     expect(subject).to_have_value("News for {{ client.full_name }}{{ client.email }}")
     page.keyboard.press("Backspace")  # the caret stays where it was put: after the email
