@@ -11,13 +11,22 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from flask import current_app
+from flask_babel import lazy_gettext as _l
 
 from mailer.delivery.render import Rendered
 from mailer.mailings.attempt_replies import WRITTEN
 from mailer.models import Attempt
 
-# The headers the page shows, in this order, when the email has them.
-SHOWN_HEADERS = ("From", "Reply-To", "To", "Date", "Message-ID", "List-Unsubscribe")
+# The headers the page shows, in this order, when the email has them, each named in the
+# viewer's language (Message-ID has no other name).
+SHOWN_HEADERS = {
+    "From": _l("Sender"),
+    "Reply-To": _l("Replies go to"),
+    "To": _l("Recipient"),
+    "Date": _l("Date"),
+    "Message-ID": "Message-ID",
+    "List-Unsubscribe": _l("Unsubscribe link"),
+}
 
 
 @dataclass(frozen=True)
@@ -51,7 +60,11 @@ def read(attempt: Attempt) -> OutboxEmail | None:
     message = message_from_bytes(data, policy=default_policy)
     return OutboxEmail(
         name=name,
-        headers=[(header, str(message[header])) for header in SHOWN_HEADERS if header in message],
+        headers=[
+            (str(label), str(message[header]))
+            for header, label in SHOWN_HEADERS.items()
+            if header in message
+        ],
         rendered=Rendered(
             str(message["Subject"] or ""), _part(message, "plain"), _part(message, "html")
         ),

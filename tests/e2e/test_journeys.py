@@ -330,6 +330,17 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
     for address, _name, _comment in clients:
         expect(attempts.filter(has_text=address)).to_have_count(1)
     ui.look(page)
+    # Without a mail server each email is a file in the outbox, which the log opens.
+    first_address, first_name, _ = clients[0]
+    attempts.filter(has_text=first_address).locator("a[href$='/email']:visible").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        ui.t("The email as written to the outbox")
+    )
+    expect(page.locator("#rendered-subject")).to_have_text(
+        personalised(data["subject"], first_name, first_address)
+    )
+    ui.look(page)
+    page.go_back()
 
     # The outbox: one email per client, each to that client alone, in their own words
     # (and the owner's test email).
