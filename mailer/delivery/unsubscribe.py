@@ -26,6 +26,7 @@ import hmac
 import logging
 from collections.abc import Callable
 from contextlib import suppress
+from datetime import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
 from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
@@ -117,25 +118,28 @@ def _legacy_client(token: str) -> Client | None:
 
 def unsubscribe(client: Client) -> bool:
     """Mark the client unsubscribed (for its owner); False when it already was."""
-    changed = db.session.execute(
-        update(Client)
-        .where(Client.id == client.id, Client.unsubscribed_at.is_(None))
-        .values(unsubscribed_at=utcnow())
-    ).rowcount
-    db.session.flush()
-    return changed == 1
+    return _set_unsubscribed(client, utcnow())
 
 
 def resubscribe(client: Client) -> bool:
     """The client asked for the sender's emails again: mailings include them from their
     next run. False when they were not unsubscribed."""
+    return _set_unsubscribed(client, None)
+
+
+def _set_unsubscribed(client: Client, when: datetime | None) -> bool:
+    """Set when the client unsubscribed (None: they did not), unless it is so already."""
+    column = Client.unsubscribed_at
+    differs = column.is_(None) if when is not None else column.is_not(None)
     changed = db.session.execute(
-        update(Client)
-        .where(Client.id == client.id, Client.unsubscribed_at.is_not(None))
-        .values(unsubscribed_at=None)
+        update(Client).where(Client.id == client.id, differs).values(unsubscribed_at=when)
     ).rowcount
     db.session.flush()
     return changed == 1
+
+
+def _broken_link():
+    return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
 
 
 @bp.route("/u/<token>", methods=["GET", "POST"])
@@ -145,7 +149,7 @@ def unsubscribe_page(token: str):
     if client is None:
         if request.method == "POST":
             abort(404)
-        return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
+        return _broken_link()
     if request.method == "GET":
         return render_template("delivery/unsubscribe.html", client=client, token=token)
     unsubscribe(client)
@@ -159,7 +163,7 @@ def unsubscribe_page(token: str):
 def resubscribe_page(token: str):
     client = client_for_token(token)
     if client is None:
-        return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
+        return _broken_link()
     if resubscribe(client):
         log.info(
             "client %s (%s) subscribed again by their link", client.id, mask_email(client.email)
