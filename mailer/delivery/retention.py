@@ -17,7 +17,6 @@ from mailer.extensions import db
 from mailer.models import Attempt
 
 PRUNE_CHUNK = 10_000
-PRUNE_INTERVAL_SECONDS = 3600  # how often the scheduler runs it
 
 
 def prune_attempts(*, now: datetime, days: int, chunk: int = PRUNE_CHUNK) -> int:

@@ -24,7 +24,6 @@ from rq_scheduler import Scheduler
 from werkzeug.utils import import_string
 
 from mailer.delivery.jobs import periodic_queue_name
-from mailer.delivery.retention import PRUNE_INTERVAL_SECONDS
 from mailer.outages import REDIS_DOWN
 
 log = logging.getLogger(__name__)
@@ -32,6 +31,7 @@ log = logging.getLogger(__name__)
 ID_PREFIX = "mailer-periodic-"  # RQ ids: letters, digits, - and _
 RETRY_SECONDS = 5  # while Redis is away, as RQ's worker waits 2 s between tries
 FORGET_LOGINS_SECONDS = 3600  # how often the logins that ended by disuse are deleted
+PRUNE_INTERVAL_SECONDS = 3600  # how often old attempts are deleted (ATTEMPT_RETENTION_DAYS)
 
 
 class PeriodicJob(NamedTuple):

@@ -49,7 +49,7 @@ def test_the_job_runs_only_when_a_retention_is_set(app, user, monkeypatch):
     assert _logged() == ["ann@example.com"]
 
     monkeypatch.setitem(app.config, "ATTEMPT_RETENTION_DAYS", 365)
-    assert ("mailer.delivery.jobs.prune_attempts_job", retention.PRUNE_INTERVAL_SECONDS) in {
+    assert ("mailer.delivery.jobs.prune_attempts_job", scheduler.PRUNE_INTERVAL_SECONDS) in {
         (job.func, job.interval_seconds) for job in scheduler.periodic_jobs(app)
     }
     assert jobs.prune_attempts_job() == 1
