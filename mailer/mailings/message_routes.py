@@ -7,10 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import format_datetime, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from markupsafe import Markup
 from sqlalchemy import or_
 from werkzeug.wrappers import Response
 
@@ -19,7 +20,7 @@ from mailer.delivery import proof, unsubscribe
 from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import Rendered
 from mailer.extensions import db
-from mailer.mailings import bp
+from mailer.mailings import bp, outbox
 from mailer.mailings import message_services as services
 from mailer.mailings.attempt_replies import shown_reply
 from mailer.mailings.client_queries import clients_query
@@ -179,7 +180,10 @@ def message_send_test(message_id: int):
         return back
     throttle.record(keys)
     answer = f"{reply.code or ''} {shown_reply(reply.text)}".strip()
-    if reply.ok:
+    written = outbox.written_file(reply.text) if reply.ok else None
+    if written is not None:
+        flash(_written_test_email(message, written), "success")
+    elif reply.ok:
         flash(
             _(
                 "A test email is on its way to %(email)s (the mail server answered: %(reply)s).",
@@ -191,6 +195,32 @@ def message_send_test(message_id: int):
     else:
         flash(_("The test email was not sent: %(reply)s", reply=answer), "danger")
     return back
+
+
+def _written_test_email(message: Message, name: str) -> Markup:
+    """The flash of a test email the embedded default wrote to the outbox: a link to it."""
+    token = outbox.test_email_token(current_user, message, name)
+    return Markup('{} <a href="{}" class="alert-link">{}</a>').format(
+        _(
+            "No mail server is set up, so the test email was written to the outbox"
+            " instead of sent to %(email)s.",
+            email=current_user.email,
+        ),
+        url_for("mailings.message_test_email", message_id=message.id, token=token),
+        _("Open it"),
+    )
+
+
+@bp.route("/messages/<int:message_id>/test-emails/<token>")
+@login_required
+def message_test_email(message_id: int, token: str):
+    """A test email the embedded default wrote to the outbox, as it would have arrived."""
+    message = _own_message(message_id)
+    name = outbox.test_email_file(token, current_user, message)
+    email = outbox.read_file(name) if name is not None else None
+    if email is None:
+        abort(404)
+    return render_template("mailings/messages/test_email.html", message=message, email=email)
 
 
 def _preview_choices(search: str) -> list[Client]:

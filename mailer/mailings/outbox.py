@@ -1,6 +1,9 @@
-"""An email of a run as the embedded default wrote it to the outbox (MAIL_OUTBOX), read
-back for the attempt log: trying mailer without a mail server, its owner sees what each
-client got, headers and all, without opening the .eml files.
+"""An email as the embedded default wrote it to the outbox (MAIL_OUTBOX), read back: trying
+mailer without a mail server, its owner sees what each client got (from the attempt log)
+and their own test emails, headers and all, without opening the .eml files.
+
+A test email has no attempt row to own it, so the link to it carries its file name signed
+for its owner and message (test_email_token).
 """
 
 from __future__ import annotations
@@ -12,10 +15,12 @@ from pathlib import Path
 
 from flask import current_app
 from flask_babel import lazy_gettext as _l
+from itsdangerous import BadSignature, URLSafeSerializer
 
+from mailer import signing
 from mailer.delivery.render import Rendered
 from mailer.mailings.attempt_replies import WRITTEN
-from mailer.models import Attempt
+from mailer.models import Attempt, Message, User
 
 # The headers the page shows, in this order, when the email has them, each named in the
 # viewer's language (Message-ID has no other name).
@@ -36,23 +41,55 @@ class OutboxEmail:
     rendered: Rendered
 
 
+def written_file(reply: str) -> str | None:
+    """The outbox file a reply says it wrote, when mailer writes emails to files."""
+    match = WRITTEN.fullmatch(reply)
+    return _outbox_file(match[1]) if match else None
+
+
 def file_name(attempt: Attempt) -> str | None:
-    """The outbox file the attempt wrote, when mailer writes emails to files and this
-    attempt did; a plain file name (a reply is never a path into another folder)."""
-    if not current_app.config.get("MAIL_OUTBOX"):
-        return None
-    match = WRITTEN.fullmatch(attempt.reply or "")
-    if match is None:
-        return None
-    name = match[1]
-    return name if Path(name).name == name and name.endswith(".eml") else None
+    """The outbox file the attempt wrote, if it wrote one."""
+    return written_file(attempt.reply or "")
 
 
 def read(attempt: Attempt) -> OutboxEmail | None:
     """The attempt's email from the outbox; None when it wrote none, or the file is gone."""
     name = file_name(attempt)
-    if name is None:
+    return read_file(name) if name is not None else None
+
+
+def test_email_token(owner: User, message: Message, name: str) -> str:
+    """What the link to a test email carries: its file name, for this owner and message."""
+    return _test_email_serializer().dumps({"owner": owner.id, "message": message.id, "file": name})
+
+
+def test_email_file(token: str, owner: User, message: Message) -> str | None:
+    """The outbox file a test_email_token names, if it was made for this owner and message."""
+    try:
+        data = _test_email_serializer().loads(token)
+    except BadSignature:
         return None
+    if not isinstance(data, dict):
+        return None
+    if (data.get("owner"), data.get("message")) != (owner.id, message.id):
+        return None
+    return _outbox_file(data.get("file"))
+
+
+def _test_email_serializer() -> URLSafeSerializer:
+    return URLSafeSerializer(signing.oldest_first(), salt="mailer.test-email")
+
+
+def _outbox_file(name: object) -> str | None:
+    """`name` when mailer writes emails to files and it is a plain .eml file name there
+    (never a path into another folder)."""
+    if not current_app.config.get("MAIL_OUTBOX") or not isinstance(name, str):
+        return None
+    return name if Path(name).name == name and name.endswith(".eml") else None
+
+
+def read_file(name: str) -> OutboxEmail | None:
+    """The email in the outbox file `name` (one _outbox_file allowed); None once it is gone."""
     try:
         data = (Path(current_app.config["MAIL_OUTBOX"]) / name).read_bytes()
     except OSError:

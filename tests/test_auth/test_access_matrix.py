@@ -130,6 +130,19 @@ def _outbox_attempt(objs: Objects) -> dict:
     return {"attempt_id": db.session.scalars(db.select(Attempt.id)).one()}
 
 
+def _test_email(objs: Objects) -> dict:
+    """A test email of `user`'s message that the embedded default wrote to the outbox."""
+    from mailer.delivery import proof
+    from mailer.mailings import outbox
+
+    reply = proof.send_test(
+        message=objs.message, to=objs.user.email, client=objs.client, subject_prefix="[Test]"
+    )
+    name = outbox.written_file(reply.text)
+    token = outbox.test_email_token(objs.user, objs.message, name)
+    return {"message_id": objs.message.id, "token": token}
+
+
 def _other_login(objs: Objects) -> dict:
     """One of `user`'s logins, in another browser than the matrix's."""
     from mailer.auth import sessions
@@ -228,6 +241,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.message_edit": Rule(OWNED, args=_message),
     "mailings.message_delete": Rule(OWNED, ok=302, args=_message),
     "mailings.message_send_test": Rule(OWNED, ok=302, args=_message),
+    "mailings.message_test_email": Rule(OWNED, args=_test_email),
     "mailings.mailing_list": Rule(LOGGED_IN),
     "mailings.mailing_create": Rule(LOGGED_IN),
     "mailings.mailing_detail": Rule(OWNED, args=_mailing),

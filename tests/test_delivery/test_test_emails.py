@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import html
 import logging
+import re
+from pathlib import Path
 
 import pytest
 
 from mailer.extensions import db
+from mailer.mailings import outbox
 from mailer.models import Attempt, Client, Run
 from tests import factories
 from tests.test_delivery.conftest import free_port
@@ -155,3 +158,54 @@ def test_a_message_that_cannot_be_made_for_the_client_says_why_and_sends_nothing
     assert (
         "The message cannot be made for this client: 'client' has no attribute 'nickname'"
     ) in _flashed(client, response)
+
+
+def _test_email_link(page: str) -> str:
+    """The link the flash gives to a test email written to the outbox."""
+    return re.search(r'<a href="(/messages/\d+/test-emails/[^"]+)" class="alert-link">', page)[1]
+
+
+def test_without_a_mail_server_the_test_email_opens_from_the_flash_for_its_owner_alone(
+    app, client, login, user, other_user, message
+):
+    ann = factories.make_client(user, "ann@example.com", full_name="Ann Lee")
+    login(user)
+    page = client.get(_send_test(client, message, client_id=ann.id).location).text
+
+    assert (
+        "No mail server is set up, so the test email was written to the outbox"
+        " instead of sent to user@example.com."
+    ) in html.unescape(page)
+    link = _test_email_link(page)
+    opened = client.get(link)
+    assert opened.status_code == 200
+    shown = html.unescape(opened.text)
+    assert '<strong id="rendered-subject">[Test] News for Ann Lee</strong>' in opened.text
+    assert "Dear Ann Lee,\nour news." in shown
+    assert "<p>Dear Ann Lee, <a href=" in shown  # the HTML part, in its sandboxed frame
+    assert "user@example.com" in shown  # To: the owner alone
+    assert f"{app.config['BASE_URL']}/unsubscribe/preview" in shown
+
+    login(other_user)
+    assert client.get(link).status_code == 404  # the message is user's
+
+
+def test_a_test_email_link_opens_only_the_file_it_was_signed_for_while_it_is_there(
+    app, client, login, user, message
+):
+    login(user)
+    link = _test_email_link(client.get(_send_test(client, message).location).text)
+    token = link.rsplit("/", 1)[1]
+    other_message = factories.make_message(user, "Other")
+    assert client.get(f"/messages/{other_message.id}/test-emails/{token}").status_code == 404
+    assert client.get(link[:-2] + "xx").status_code == 404  # not signed by mailer
+
+    secret = Path(app.config["MAIL_OUTBOX"]).parent / "secret.eml"
+    secret.write_bytes(b"Subject: secret\r\n\r\nnot an email of mailer's\r\n")
+    with app.test_request_context():
+        elsewhere = outbox.test_email_token(user, message, "../secret.eml")
+    assert client.get(f"/messages/{message.id}/test-emails/{elsewhere}").status_code == 404
+
+    for written in Path(app.config["MAIL_OUTBOX"]).glob("*.eml"):
+        written.unlink()
+    assert client.get(link).status_code == 404  # removed since
