@@ -3,7 +3,8 @@
 Starts mailer on a throwaway SQLite database with the demo data (what
 `flask seed-demo` loads), sends one demo mailing so its page shows the
 progress of a finished send, and saves PNGs of the main pages in English and
-Russian into docs/screenshots/, desktop width plus one phone-width page each.
+Russian into docs/screenshots/, desktop width plus one phone-width page and
+one dark-themed page each.
 Debian's chromium drives the pages (never a downloaded browser). When
 `pngquant` is installed the PNGs are shrunk with it.
 """
@@ -113,14 +114,15 @@ def _mailing_path(app) -> str:
 
 def _shoot_all(app, base_url: str) -> list[Path]:
     mailing = _mailing_path(app)
-    shots = [  # (name, who is logged in, path, viewport)
-        ("home", "user@example.com", "/", DESKTOP),
-        ("mailings", "user@example.com", "/mailings/", DESKTOP),
-        ("mailing", "user@example.com", mailing, DESKTOP),
-        ("clients", "user@example.com", "/clients/", DESKTOP),
-        ("blog", None, "/blog/", DESKTOP),
-        ("users", "manager@example.com", "/manager/users", DESKTOP),
-        ("mailing-phone", "user@example.com", mailing, PHONE),
+    shots = [  # (name, who is logged in, path, viewport, colour theme)
+        ("home", "user@example.com", "/", DESKTOP, "light"),
+        ("mailings", "user@example.com", "/mailings/", DESKTOP, "light"),
+        ("mailing", "user@example.com", mailing, DESKTOP, "light"),
+        ("mailing-dark", "user@example.com", mailing, DESKTOP, "dark"),
+        ("clients", "user@example.com", "/clients/", DESKTOP, "light"),
+        ("blog", None, "/blog/", DESKTOP, "light"),
+        ("users", "manager@example.com", "/manager/users", DESKTOP, "light"),
+        ("mailing-phone", "user@example.com", mailing, PHONE, "light"),
     ]
     saved = []
     with sync_playwright() as playwright:
@@ -130,17 +132,23 @@ def _shoot_all(app, base_url: str) -> list[Path]:
         for lang in BROWSER_LOCALES:
             with app.app_context():
                 _set_people(lang)
-            for name, person, path, viewport in shots:
+            for name, person, path, viewport, theme in shots:
                 target = OUTPUT / f"{lang}-{name}.png"
-                _shoot(browser, base_url, lang, person, path, viewport, target)
+                _shoot(browser, base_url, lang, person, (path, viewport, theme), target)
                 saved.append(target)
         browser.close()
     return saved
 
 
-def _shoot(browser, base_url, lang, person, path, viewport, target: Path) -> None:
+def _shoot(browser, base_url, lang, person, shot: tuple, target: Path) -> None:
+    """`shot`: the page's path, the viewport and the system's colour theme."""
+    path, viewport, theme = shot
     context = browser.new_context(
-        base_url=base_url, locale=BROWSER_LOCALES[lang], viewport=viewport, timezone_id=ZONE
+        base_url=base_url,
+        locale=BROWSER_LOCALES[lang],
+        viewport=viewport,
+        timezone_id=ZONE,
+        color_scheme=theme,
     )
     page = context.new_page()
     if person:
