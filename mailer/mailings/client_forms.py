@@ -60,10 +60,11 @@ class ClientForm(FlaskForm):
 
 class ClientImportForm(FlaskForm):
     file = FileField(
-        _l("CSV file"),
-        validators=[FileRequired(_l("Choose a CSV file to import."))],
+        _l("Spreadsheet or CSV file"),
+        validators=[FileRequired(_l("Choose a file to import."))],
         description=_l(
-            "Columns: email, full name, comment; with or without a header row; "
-            "separated by commas, semicolons or tabs; UTF-8 or Windows-1251."
+            "A workbook of Excel or LibreOffice (.xlsx, .xls, .ods: its first sheet with"
+            " rows), or a CSV file separated by commas, semicolons or tabs, in UTF-8 or"
+            " Windows-1251. Columns: email, full name, comment; with or without a header row."
         ),
     )

@@ -1,4 +1,5 @@
-"""The owner's CSV import of clients: upload and preview, confirm, cancel."""
+"""The owner's import of clients from a CSV file or a workbook: upload and preview, confirm,
+cancel."""
 
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ REPORT_MAX_LINES = 1000
 def client_import_upload():
     form = ClientImportForm()
     if form.validate_on_submit():
-        data = form.file.data.read()
         try:
+            data, sheet = client_import.as_csv(form.file.data.read())
             parsed = client_import.parse(data)
         except client_import.UnreadableFile as error:
             form.file.errors.append(str(error))
@@ -40,6 +41,7 @@ def client_import_upload():
                 token=client_import.keep_upload(owner=current_user, data=data),
                 upload_field=UPLOAD_FIELD,
                 parsed=parsed,
+                sheet=sheet,
                 preview=client_import.preview(parsed),
                 shown_max=REPORT_MAX_LINES,
                 filename=form.file.data.filename,

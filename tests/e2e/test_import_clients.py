@@ -1,8 +1,13 @@
-"""A user imports a Russian Excel CSV, previews it, confirms, and deletes a client (CSRF on)."""
+"""A user imports a Russian Excel CSV, previews it, confirms, and deletes a client (CSRF on);
+a workbook imports the same way."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
+
 from tests import factories
+from tests.e2e.ui import log_in
+from tests.test_mailings.test_import import WORKBOOKS
 
 
 def _log_in(page, user) -> None:
@@ -21,22 +26,46 @@ def test_import_preview_confirm_and_delete_with_confirmation(
     lines = ["E-mail;ФИО;Комментарий", "anna@example.com;Анна Иванова;с выставки", "not-an-email;;"]
     csv_file.write_bytes("\r\n".join(lines).encode("cp1251"))
     page.goto("/clients/")
-    page.get_by_role("link", name="Import CSV").click()
+    page.get_by_role("link", name="Import CSV or Excel").click()
     page.set_input_files("input[type=file]", str(csv_file))
     page.get_by_role("button", name="Upload and preview").click()
-    assert page.locator("#encoding").inner_text() == "Windows-1251"
-    assert page.get_by_text("Анна Иванова").is_visible()
+    expect(page.locator("#encoding")).to_have_text("Windows-1251")
+    expect(page.get_by_text("Анна Иванова")).to_be_visible()
 
     page.get_by_role("button", name="Import 1 row").click()
-    assert page.locator("#imported").inner_text() == "Imported 1 client."
-    assert page.get_by_text("not-an-email").is_visible()
+    expect(page.locator("#imported")).to_have_text("Imported 1 client.")
+    expect(page.get_by_text("not-an-email")).to_be_visible()
 
     page.get_by_role("link", name="Go to clients").click()
-    assert page.get_by_text("anna@example.com").is_visible()
+    expect(page.get_by_text("anna@example.com")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.dismiss())
     page.get_by_role("button", name="Delete", exact=True).click()
-    assert page.get_by_text("anna@example.com").is_visible()  # dismissed: still there
+    expect(page.get_by_text("anna@example.com")).to_be_visible()  # dismissed: still there
     page.once("dialog", lambda dialog: dialog.accept())
     page.get_by_role("button", name="Delete", exact=True).click()
-    assert page.get_by_text("Client deleted.").is_visible()
-    assert page.get_by_text("No clients yet.").is_visible()
+    expect(page.get_by_text("Client deleted.")).to_be_visible()
+    expect(page.get_by_text("No clients yet.")).to_be_visible()
+
+
+def test_a_workbook_imports_from_its_sheet_in_the_users_language(
+    open_page, ui, live_app, tmp_path, monkeypatch
+):
+    """LibreOffice's .xlsx (tests/test_mailings/workbooks): four rows, one not an address."""
+    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    page.get_by_role("link", name=ui.t("Import CSV or Excel")).click()
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(WORKBOOKS / "clients.xlsx")
+    page.get_by_role("button", name=ui.t("Upload and preview")).click()
+    expect(page.locator("#sheet")).to_have_text("clients")
+    expect(page.get_by_text("Глеб Орлов")).to_be_visible()
+    ui.look(page)
+
+    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 3)).click()
+    expect(page.locator("#imported")).to_have_text(
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3)
+    )
+    ui.look(page)
+    ui.assert_translated()

@@ -168,14 +168,14 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
     nav_link(page, ui.t("Clients")).click()
     expect(page.get_by_text(ui.t("No clients yet."))).to_be_visible()
     ui.look(page)
-    page.get_by_role("link", name=ui.t("Import CSV")).click()
+    page.get_by_role("link", name=ui.t("Import CSV or Excel")).click()
     ui.look(page)
     lines = [data["csv_header"]]
     lines += [",".join(client) for client in data["clients"][:2]]
     lines += ["not-an-email,Someone,", ",".join(data["clients"][2])]
     csv_file = tmp_path / "clients.csv"
     csv_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    page.get_by_label(ui.t("CSV file")).set_input_files(csv_file)
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(csv_file)
     page.get_by_role("button", name=ui.t("Upload and preview")).click()
     expect(page.locator("#row-count")).to_have_text("4")
     ui.look(page)

@@ -118,7 +118,7 @@ def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(
     page = open_page(ui.lang)
     log_in(page, ui, owner.email, factories.PASSWORD)
     page.goto("/clients/import")
-    page.get_by_label(ui.t("CSV file")).set_input_files(csv_file)
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(csv_file)
     page.get_by_role("button", name=ui.t("Upload and preview")).click()
 
     expect(page.get_by_label("Spring")).to_be_checked()  # it takes new clients

@@ -167,7 +167,7 @@ def test_a_new_user_is_shown_where_to_write_a_message_and_add_clients(login, use
     assert 'href="/messages/new">New message</a>' in page
     assert "You have no clients yet" in page
     assert 'href="/clients/new">New client</a>' in page
-    assert 'href="/clients/import">Import a CSV file</a>' in page
+    assert 'href="/clients/import">Import a spreadsheet or a CSV file</a>' in page
 
 
 def test_a_time_zone_typed_in_any_case_is_read_and_kept_as_spelled(login, user, message, clients):

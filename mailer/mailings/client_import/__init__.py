@@ -13,8 +13,11 @@ client the owner already has, or a repeated line of the file, is marked by
 one set-based UPDATE per chunk that only fills dates still empty: an
 opt-out is never cleared, nor lost.
 
-reading.py reads a file into rows, writing.py writes a chunk, uploads.py
-keeps a file between the preview and the confirmation.
+A workbook (.xlsx, .xls, .ods) is read as the CSV of its first sheet with
+rows as soon as it is uploaded (as_csv): what follows is the CSV import's.
+
+reading.py reads a file into rows, workbooks.py a workbook into CSV, writing.py
+writes a chunk, uploads.py keeps a file between the preview and the confirmation.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from mailer.mailings.client_import.reading import (
     read_rows,
 )
 from mailer.mailings.client_import.uploads import discard_upload, keep_upload, pending_upload
+from mailer.mailings.client_import.workbooks import Sheet, is_workbook, to_csv
 from mailer.mailings.client_import.writing import Checked, write_chunk
 from mailer.mailings.client_services import (
     COMMENT_MAX,
@@ -57,7 +61,9 @@ __all__ = [
     "ParsedFile",
     "Preview",
     "Row",
+    "Sheet",
     "UnreadableFile",
+    "as_csv",
     "discard_upload",
     "import_rows",
     "keep_upload",
@@ -72,6 +78,12 @@ CHUNK = 5000
 PREVIEW_ROWS = 20
 ANALYZE_AFTER_ROWS = 10_000
 SHOWN_CELL_MAX = 40
+
+
+def as_csv(data: bytes) -> tuple[bytes, Sheet | None]:
+    """The upload as the CSV file the import reads, with the sheet it comes from when it is
+    a workbook; UnreadableFile when a workbook cannot be read."""
+    return to_csv(data) if is_workbook(data) else (data, None)
 
 
 class Rejected(NamedTuple):

@@ -1,6 +1,6 @@
-"""Reading an uploaded CSV file into rows: its encoding, separator and header,
-and the dates a row may carry. Nothing is checked against the database or
-written here.
+"""Reading an uploaded CSV file (or a workbook's sheet, as workbooks.py writes it) into
+rows: its encoding, separator and header, and the dates a row may carry. Nothing is
+checked against the database or written here.
 """
 
 from __future__ import annotations
@@ -95,14 +95,7 @@ class ParsedFile:
 
 
 class UnreadableFile(ValueError):
-    """The upload is not a CSV file the import can read; the message says why."""
-
-
-# What a spreadsheet saved in its own format starts with: a workbook is not a CSV file.
-WORKBOOK_SIGNATURES = (
-    b"PK\x03\x04",  # .xlsx, .ods (a zip archive)
-    b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",  # .xls (an OLE compound file)
-)
+    """The upload is not a file the import can read; the message says why."""
 
 
 def decode(data: bytes) -> tuple[str, str]:
@@ -174,15 +167,8 @@ def _is_header(cells: list[str]) -> bool:
 
 
 def parse(data: bytes) -> ParsedFile:
-    """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit)."""
-    if data.startswith(WORKBOOK_SIGNATURES):
-        raise UnreadableFile(
-            _(
-                "This is a spreadsheet workbook (.xlsx, .xls or .ods), not a CSV file. In"
-                " Excel, choose File → Save As → “CSV UTF-8 (comma delimited)” (or “CSV”),"
-                " then upload that file."
-            )
-        )
+    """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit).
+    A workbook is read by workbooks.py first."""
     text, encoding = decode(data)
     if "\x00" in text:
         raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
