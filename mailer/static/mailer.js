@@ -13,11 +13,28 @@ document.addEventListener("submit", (event) => {
   } else if (form.method.toLowerCase() === "post") {
     form.dataset.sent = "yes";
     keepTyped(form);
+    showBusy(event.submitter);
   }
 });
+
+// A button marked data-busy says so while its request is on its way, a spinner before
+// the words (an import of a million rows takes about a minute). Its words come back
+// with the page, should the back button restore it from memory.
+function showBusy(button) {
+  if (!button?.dataset.busy) return;
+  button.dataset.idle = button.textContent;
+  const spinner = document.createElement("span");
+  spinner.className = "spinner-border spinner-border-sm me-2";
+  spinner.setAttribute("aria-hidden", "true");
+  button.replaceChildren(spinner, button.dataset.busy);
+}
 // A page the back button restores from memory can be sent again.
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
+  for (const button of document.querySelectorAll("[data-idle]")) {
+    button.textContent = button.dataset.idle;
+    delete button.dataset.idle;
+  }
 });
 
 // What was typed in a form survives its session expiring. Each POST form's fields
