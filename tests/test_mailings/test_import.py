@@ -406,6 +406,65 @@ def test_a_name_in_columns_of_its_parts_is_joined_in_writing_order(app, header, 
     assert (row.email, row.full_name) == ("a@example.com", full_name)
 
 
+MAILCHIMP = (
+    "Email Address,First Name,Last Name,Address,Phone Number,MEMBER_RATING,OPTIN_TIME,"
+    "LAST_CHANGED,{extra}NOTES,TAGS"
+)
+
+
+@pytest.mark.parametrize(
+    ("header", "line", "expected"),
+    [
+        (
+            MAILCHIMP.format(extra=""),
+            "ann@example.com,Ann,Lee,1 Main St,+1 555,2,2024-01-02 10:00:00,"
+            "2024-01-02 10:00:00,met at the fair,",
+            ("ann@example.com", "Ann Lee", "met at the fair", "", ""),
+        ),
+        (
+            MAILCHIMP.format(extra="UNSUB_TIME,UNSUB_CAMPAIGN_TITLE,"),
+            "ann@example.com,Ann,Lee,,,2,2024-01-02 10:00:00,"
+            "2024-05-31 14:30:00,2024-05-31 14:30:00,Spring news,,",
+            ("ann@example.com", "Ann Lee", "", "2024-05-31 14:30:00", ""),
+        ),
+        (
+            MAILCHIMP.format(extra="CLEAN_TIME,CLEAN_CAMPAIGN_TITLE,"),
+            "ann@example.com,Ann,Lee,,,2,2024-01-02 10:00:00,"
+            "2024-05-31 14:30:00,2024-05-31 14:30:00,Spring news,,",
+            ("ann@example.com", "Ann Lee", "", "", "2024-05-31 14:30:00"),
+        ),
+        (  # Outlook's contacts
+            "First Name,Middle Name,Last Name,Title,Notes,E-mail Address,E-mail 2 Address",
+            "Ann,May,Lee,Dr,a good client,ann@example.com,ann@home.example",
+            ("ann@example.com", "Ann May Lee", "a good client", "", ""),
+        ),
+        (  # Google's contacts
+            "First Name,Middle Name,Last Name,Nickname,Notes,Labels,E-mail 1 - Label,"
+            "E-mail 1 - Value,Phone 1 - Value",
+            "Ann,,Lee,Annie,,* myContacts,* Home,ann@example.com,+1 555",
+            ("ann@example.com", "Ann Lee", "", "", ""),
+        ),
+    ],
+    ids=["Mailchimp", "Mailchimp's unsubscribed", "Mailchimp's cleaned", "Outlook", "Google"],
+)
+def test_another_programs_export_imports_as_it_is(app, header, line, expected):
+    [row] = client_import.parse(f"{header}\r\n{line}\r\n".encode()).rows
+    assert (row.email, row.full_name, row.comment, row.unsubscribed_at, row.bounced_at) == expected
+
+
+def test_mailchimps_cleaned_addresses_import_bounced(login, user):
+    header = MAILCHIMP.format(extra="CLEAN_TIME,")
+    line = (
+        "ann@example.com,Ann,Lee,,,2,2024-01-02 10:00:00,2024-05-31 14:30:00,2024-05-31 14:30:00,,"
+    )
+
+    assert "Imported 1 client." in _import(login(user), f"{header}\n{line}\n".encode())
+
+    ann = _client(user, "ann@example.com")
+    assert ann.bounced_at == datetime(2024, 5, 31, 14, 30, tzinfo=UTC)
+    assert ann.unsubscribed_at is None
+
+
 def test_a_first_line_with_a_bad_address_is_reported_not_taken_for_a_header(login, user):
     browser = login(user)
     preview = _upload(

@@ -24,20 +24,43 @@ SNIFF_LINES = 50
 SNIFF_CHARS = 64 * 1024
 # Header cells we recognise (lower-cased), in English and Russian, likelier first: when two
 # cells name one column ("Адрес" for a postal address beside "E-mail"), the likelier wins.
+# The exports of other programs import as they are: Mailchimp's audience (Email Address,
+# First Name, Last Name, NOTES; UNSUB_TIME in its unsubscribed export, CLEAN_TIME in its
+# cleaned one: addresses that bounced), Outlook's contacts (E-mail Address, Notes) and
+# Google's (E-mail 1 - Value, Name, Notes).
 HEADER_NAMES = {
-    "email": ("email", "e-mail", "электронная почта", "эл. почта", "почта", "mail", "адрес"),
+    "email": (
+        "email",
+        "e-mail",
+        "email address",
+        "e-mail address",
+        "e-mail 1 - value",
+        "электронная почта",
+        "эл. почта",
+        "почта",
+        "mail",
+        "адрес",
+    ),
     "full_name": ("full_name", "full name", "фио", "ф.и.о.", "name", "клиент", "имя"),
-    "comment": ("comment", "comments", "note", "комментарий", "примечание"),
+    "comment": ("comment", "comments", "note", "notes", "комментарий", "примечание"),
     "unsubscribed_at": (
         "unsubscribed_at",
         "unsubscribed at",
         "unsubscribed",
+        "unsub_time",
         "отписался",
         "отписан",
         "отписка",
         "дата отписки",
     ),
-    "bounced_at": ("bounced_at", "bounced at", "bounced", "письма не доходят", "недоставка"),
+    "bounced_at": (
+        "bounced_at",
+        "bounced at",
+        "bounced",
+        "clean_time",
+        "письма не доходят",
+        "недоставка",
+    ),
 }
 # A name in columns of its parts, in the order it is written: the full name joins them
 # (when no column holds it whole). Each part by its names.
