@@ -465,6 +465,26 @@ def test_mailchimps_cleaned_addresses_import_bounced(login, user):
     assert ann.unsubscribed_at is None
 
 
+def test_a_header_below_a_title_is_found_and_the_title_left_out(login, user):
+    data = "Clients of the bakery\n\nname;comment;e-mail\nAnn;regular;ann@example.com\n"
+    browser = login(user)
+
+    preview = _upload(browser, data.encode())
+
+    assert "name | comment | e-mail" in preview.text
+    assert "line 3; the lines above it are left out" in preview.text
+    assert re.search(r'id="row-count">1<', preview.text)
+    assert "Imported 1 client." in _press(browser, preview).text
+    assert _clients(user) == [("ann@example.com", "Ann", "regular")]
+
+
+def test_a_line_that_names_columns_below_a_clients_line_is_no_header(app):
+    parsed = client_import.parse(b"ann@example.com;Ann\nemail;name\nbob@example.com;Bob\n")
+
+    assert parsed.header is None
+    assert [row.email for row in parsed.rows] == ["ann@example.com", "email", "bob@example.com"]
+
+
 def test_a_first_line_with_a_bad_address_is_reported_not_taken_for_a_header(login, user):
     browser = login(user)
     preview = _upload(
@@ -943,11 +963,12 @@ def test_the_first_visible_sheet_with_rows_is_imported_and_the_preview_names_it(
 
 
 def test_a_workbooks_rows_keep_their_numbers_and_a_line_break_in_a_cell_is_a_space(login, user):
+    """Its header below a title, as sheets often have them."""
     data = _workbook(
         {
             "Clients": [
                 [],
-                [],
+                [None, "Our clients, 2026"],
                 [None, "email", "name", "comment"],
                 [None, "anna@example.com", "Anna", "met at\nthe fair"],
                 [None, "not-an-email", "Boris", None],

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parseaddr
+from itertools import chain, islice
 from typing import NamedTuple
 
 from flask_babel import gettext as _
@@ -21,6 +22,9 @@ from mailer.mailings.client_queries import unprotect_formula
 
 DELIMITERS = (",", ";", "\t")
 SNIFF_LINES = 50
+# The header may stand below a title: it is the first of this many lines (those with
+# anything in them) that names a column, when no line above it holds an address.
+HEADER_SEARCH_LINES = 10
 SNIFF_CHARS = 64 * 1024
 # Header cells we recognise (lower-cased), in English and Russian, likelier first: when two
 # cells name one column ("Адрес" for a postal address beside "E-mail"), the likelier wins.
@@ -100,6 +104,7 @@ class ParsedFile:
     delimiter: str
     header: list[str] | None
     rows: list[Row]
+    header_line: int = 0  # the lines above it (a title) are left out
 
     @property
     def opt_out_columns(self) -> bool:
@@ -203,7 +208,11 @@ def parse(data: bytes) -> ParsedFile:
             _("line %(line)s cannot be read: %(reason)s", line=reading.line + 1, reason=error)
         ) from None
     return ParsedFile(
-        encoding=encoding, delimiter=reading.delimiter, header=reading.header, rows=rows
+        encoding=encoding,
+        delimiter=reading.delimiter,
+        header=reading.header,
+        rows=rows,
+        header_line=reading.header_line,
     )
 
 
@@ -213,51 +222,70 @@ def read_rows(data: bytes) -> Iterator[Row]:
 
 
 class _Reading:
-    """The rows of a decoded file; `header` is known once the first line was read."""
+    """The rows of a decoded file; `header` (and `header_line`) are known once the first
+    rows were read."""
 
     def __init__(self, text: str):
         self.text = text
         sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
         self.delimiter = sniff_delimiter(sample)
         self.header: list[str] | None = None
+        self.header_line = 0  # the header's line, when there is one
         self.line = 0  # the last line read; a record that cannot be read starts after it
 
     def __iter__(self) -> Iterator[Row]:
+        lines = self._lines()
+        first = list(islice(lines, HEADER_SEARCH_LINES))
+        at, name_parts = _columns(None), ()
+        header = self._header_at(first)
+        if header is not None:
+            self.header_line, self.header = first[header]
+            at, name_parts = _columns(self.header), _name_parts(self.header)
+            first = first[header + 1 :]
+        for line, cells in chain(first, lines):
+            yield _row(line, cells, at, name_parts)
+
+    def _lines(self) -> Iterator[tuple[int, list[str]]]:
+        """Each line with anything in it, with its number (a record's last line)."""
         reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
-        at = _columns(None)
-        name_parts: tuple[int, ...] = ()
-        first = True
         for cells in reader:
             self.line = reader.line_num
-            if not any(cell.strip() for cell in cells):
-                continue
-            if first:
-                first = False
-                if _is_header(cells):
-                    self.header = cells
-                    at = _columns(cells)
-                    name_parts = _name_parts(cells)
-                    continue
-            # Every text column as it was before the export kept Excel from
-            # running it (an address may start with - + = too).
-            email = unprotect_formula(_cell(cells, at["email"]))
-            full_name = unprotect_formula(
-                " ".join(filter(None, (_cell(cells, i) for i in name_parts)))
-                if name_parts
-                else _cell(cells, at["full_name"])
-            )
-            if email.endswith(">"):  # "Anna Ivanova <anna@example.com>", as mail programs copy
-                name, address = parseaddr(email)
-                if "@" in address:  # else the cell stays as written, and is reported so
-                    email, full_name = address, full_name or name
-            yield Row(
-                line=reader.line_num,
-                email=email,
-                full_name=full_name,
-                comment=unprotect_formula(_cell(cells, at["comment"])),
-                unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
-                bounced_at=_cell(cells, at["bounced_at"]),
-            )
+            if any(cell.strip() for cell in cells):
+                yield reader.line_num, cells
+
+    @staticmethod
+    def _header_at(first: list[tuple[int, list[str]]]) -> int | None:
+        """Which of the first lines is the header: the first that names a column, below
+        nothing but lines without an address (a sheet's title, say); None when none is."""
+        for index, (_line, cells) in enumerate(first):
+            if _is_header(cells):
+                return index
+            if any("@" in cell for cell in cells):
+                return None  # a client's line: the lines below it are clients too
+        return None
+
+
+def _row(line: int, cells: list[str], at: dict[str, int], name_parts: tuple[int, ...]) -> Row:
+    # Every text column as it was before the export kept Excel from
+    # running it (an address may start with - + = too).
+    email = unprotect_formula(_cell(cells, at["email"]))
+    full_name = unprotect_formula(
+        " ".join(filter(None, (_cell(cells, i) for i in name_parts)))
+        if name_parts
+        else _cell(cells, at["full_name"])
+    )
+    if email.endswith(">"):  # "Anna Ivanova <anna@example.com>", as mail programs copy
+        name, address = parseaddr(email)
+        if "@" in address:  # else the cell stays as written, and is reported so
+            email, full_name = address, full_name or name
+    return Row(
+        line=line,
+        email=email,
+        full_name=full_name,
+        comment=unprotect_formula(_cell(cells, at["comment"])),
+        unsubscribed_at=_cell(cells, at["unsubscribed_at"]),
+        bounced_at=_cell(cells, at["bounced_at"]),
+    )
 
 
 def _cell(cells: list[str], index: int) -> str:
