@@ -82,11 +82,13 @@ def _first_sheet_with_rows(workbook: CalamineWorkbook) -> tuple[bytes, Sheet]:
         sheet = workbook.get_sheet_by_index(number - 1)
         if sheet.height == 0:
             continue
-        text = io.StringIO()
-        writer = csv.writer(text, lineterminator="\n")
-        for cells in sheet.iter_rows():  # from the sheet's first row: numbers kept
-            writer.writerow([_text(cell) for cell in cells])
-        return text.getvalue().encode(), Sheet(meta.name, number, len(workbook.sheet_names))
+        data = io.BytesIO()
+        with io.TextIOWrapper(data, encoding="utf-8", newline="", write_through=True) as text:
+            writer = csv.writer(text, lineterminator="\n")
+            for cells in sheet.iter_rows():  # from the sheet's first row: numbers kept
+                writer.writerow([_text(cell) for cell in cells])
+            written = data.getvalue()
+        return written, Sheet(meta.name, number, len(workbook.sheet_names))
     raise UnreadableFile(_("The workbook has no sheet with rows to import."))
 
 
