@@ -20,6 +20,7 @@ from flask import (
 from flask_babel import get_locale, ngettext
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
+from markupsafe import Markup
 
 from mailer.auth import bp, services, sessions, staff
 from mailer.auth.forms import (
@@ -42,6 +43,7 @@ from mailer.auth.throttle import (
 from mailer.extensions import db
 from mailer.i18n import timezone_named
 from mailer.mail import mask_email
+from mailer.main import outbox_routes
 from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
 
@@ -67,12 +69,17 @@ def is_on_this_site(target: str) -> bool:
 
 
 def _say_where_mail_goes() -> None:
-    """Trying mailer on one's own machine (debug, no mail server): the email is a file."""
-    if current_app.debug and (outbox := current_app.config["MAIL_OUTBOX"]):
+    """Trying mailer on one's own machine (debug, no mail server): the email is a file, which
+    the outbox page opens."""
+    if outbox_routes.shown():
         message = _(
-            "No mail server is set up: emails are written as files to %(folder)s.", folder=outbox
+            "No mail server is set up: emails are written as files to %(folder)s.",
+            folder=current_app.config["MAIL_OUTBOX"],
         )
-        flash(message)
+        link = Markup('<a href="{}" class="alert-link">{}</a>').format(
+            url_for("main.outbox_list"), _("Open the outbox")
+        )
+        flash(Markup("{} {}").format(message, link))
 
 
 @bp.route("/register", methods=["GET", "POST"])

@@ -44,7 +44,7 @@ class OutboxEmail:
 def written_file(reply: str) -> str | None:
     """The outbox file a reply says it wrote, when mailer writes emails to files."""
     match = WRITTEN.fullmatch(reply)
-    return _outbox_file(match[1]) if match else None
+    return outbox_file(match[1]) if match else None
 
 
 def file_name(attempt: Attempt) -> str | None:
@@ -73,14 +73,14 @@ def test_email_file(token: str, owner: User, message: Message) -> str | None:
         return None
     if (data.get("owner"), data.get("message")) != (owner.id, message.id):
         return None
-    return _outbox_file(data.get("file"))
+    return outbox_file(data.get("file"))
 
 
 def _test_email_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(signing.oldest_first(), salt="mailer.test-email")
 
 
-def _outbox_file(name: object) -> str | None:
+def outbox_file(name: object) -> str | None:
     """`name` when mailer writes emails to files and it is a plain .eml file name there
     (never a path into another folder)."""
     if not current_app.config.get("MAIL_OUTBOX") or not isinstance(name, str):
@@ -89,7 +89,7 @@ def _outbox_file(name: object) -> str | None:
 
 
 def read_file(name: str) -> OutboxEmail | None:
-    """The email in the outbox file `name` (one _outbox_file allowed); None once it is gone."""
+    """The email in the outbox file `name` (one outbox_file allowed); None once it is gone."""
     try:
         data = (Path(current_app.config["MAIL_OUTBOX"]) / name).read_bytes()
     except OSError:

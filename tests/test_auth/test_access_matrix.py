@@ -42,6 +42,7 @@ OWNED = _access(404, anonymous=LOGIN, user=OK)
 MANAGERS = _access(403, anonymous=LOGIN, manager=OK)
 BLOG_WRITERS = _access(403, anonymous=LOGIN, content_manager=OK, superuser=OK)
 SUPERUSER = _access(403, anonymous=LOGIN, superuser=OK)
+NOWHERE = _access(404)
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,16 @@ def _test_email(objs: Objects) -> dict:
     return {"message_id": objs.message.id, "token": token}
 
 
+def _outbox_file(objs: Objects) -> dict:
+    """An email the embedded default wrote to the outbox."""
+    from flask import current_app
+
+    from mailer.mail import write_to_outbox
+
+    written = write_to_outbox(current_app.config["MAIL_OUTBOX"], objs.user.email, b"Hi\r\n")
+    return {"name": written.name}
+
+
 def _other_login(objs: Objects) -> dict:
     """One of `user`'s logins, in another browser than the matrix's."""
     from mailer.auth import sessions
@@ -182,6 +193,9 @@ ACCESS: dict[str, Rule] = {
     "main.index": Rule(PUBLIC),
     "main.favicon": Rule(PUBLIC),
     "main.healthz": Rule(PUBLIC, args=_dispatched),
+    # Only in debug mode (trying mailer at home, tests/test_main/test_outbox.py): not here.
+    "main.outbox_list": Rule(NOWHERE),
+    "main.outbox_email": Rule(NOWHERE, args=_outbox_file),
     # auth
     "auth.register": Rule(ANONYMOUS_ONLY),
     "auth.login": Rule(ANONYMOUS_ONLY),
