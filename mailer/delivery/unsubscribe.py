@@ -123,16 +123,17 @@ def unsubscribe(client: Client) -> bool:
 
 def resubscribe(client: Client) -> bool:
     """The client asked for the sender's emails again: mailings include them from their
-    next run. False when they were not unsubscribed."""
-    return _set_unsubscribed(client, None)
+    next run, and their page says when they asked. False when they were not unsubscribed."""
+    return _set_unsubscribed(client, None, resubscribed_at=utcnow())
 
 
-def _set_unsubscribed(client: Client, when: datetime | None) -> bool:
-    """Set when the client unsubscribed (None: they did not), unless it is so already."""
+def _set_unsubscribed(client: Client, when: datetime | None, **also: datetime) -> bool:
+    """Set when the client unsubscribed (None: they did not), and `also`, unless it is so
+    already."""
     column = Client.unsubscribed_at
     differs = column.is_(None) if when is not None else column.is_not(None)
     changed = db.session.execute(
-        update(Client).where(Client.id == client.id, differs).values(unsubscribed_at=when)
+        update(Client).where(Client.id == client.id, differs).values(unsubscribed_at=when, **also)
     ).rowcount
     db.session.flush()
     return changed == 1

@@ -130,6 +130,8 @@ class Client(OwnedMixin, db.Model):
     full_name: Mapped[str] = mapped_column(String(200), default="")
     comment: Mapped[str] = mapped_column(Text, default="")
     unsubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # The last time the client subscribed again by their own link, after unsubscribing.
+    resubscribed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     bounced_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     hard_bounces: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
+from datetime import UTC, datetime
+
+import time_machine
 
 from mailer.delivery import dispatch
 from mailer.delivery.unsubscribe import unsubscribe_token
@@ -193,6 +197,26 @@ def test_an_already_unsubscribed_client_is_offered_to_subscribe_again(client, us
     page = client.get(f"/u/{unsubscribe_token(ann.id, ann.email)}").text
     assert "Already unsubscribed" in page
     _resubscribe_form(page)
+
+
+def test_the_owner_sees_when_a_client_subscribed_again_until_they_unsubscribe_anew(
+    client, login, user
+):
+    ann = factories.make_client(user, "ann@example.com", unsubscribed_at=utcnow())
+    link = f"/u/{unsubscribe_token(ann.id, ann.email)}"
+    with time_machine.travel(datetime(2026, 3, 2, 9, 30, tzinfo=UTC)):
+        client.post(f"{link}/resubscribe")
+
+    page = html.unescape(login(user).get(f"/clients/{ann.id}/edit").text)
+    assert (
+        "Subscribed again by their own link on 2026-03-02 09:30, after unsubscribing;"
+        " mailings include this client."
+    ) in page
+
+    client.post(link)  # unsubscribed again: that is what the page says now
+    page = html.unescape(login(user).get(f"/clients/{ann.id}/edit").text)
+    assert "Unsubscribed on" in page
+    assert "Subscribed again" not in page
 
 
 def test_subscribing_again_needs_the_pages_csrf_token_and_a_valid_link(
