@@ -1,6 +1,7 @@
 """An email as the embedded default wrote it to the outbox (MAIL_OUTBOX), read back: trying
 mailer without a mail server, its owner sees what each client got (from the attempt log)
-and their own test emails, headers and all, without opening the .eml files.
+and their own test emails, headers and all, without opening the .eml files; in debug
+mode, the Outbox page opens any of them (mailer/main/outbox_routes.py).
 
 A test email has no attempt row to own it, so the link to it carries its file name signed
 for its owner and message (test_email_token).
@@ -47,6 +48,14 @@ def written_file(reply: str) -> str | None:
     return outbox_file(match[1]) if match else None
 
 
+def outbox_file(name: object) -> str | None:
+    """`name` when mailer writes emails to files and it is a plain .eml file name there
+    (never a path into another folder)."""
+    if not current_app.config.get("MAIL_OUTBOX") or not isinstance(name, str):
+        return None
+    return name if Path(name).name == name and name.endswith(".eml") else None
+
+
 def file_name(attempt: Attempt) -> str | None:
     """The outbox file the attempt wrote, if it wrote one."""
     return written_file(attempt.reply or "")
@@ -78,14 +87,6 @@ def test_email_file(token: str, owner: User, message: Message) -> str | None:
 
 def _test_email_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(signing.oldest_first(), salt="mailer.test-email")
-
-
-def outbox_file(name: object) -> str | None:
-    """`name` when mailer writes emails to files and it is a plain .eml file name there
-    (never a path into another folder)."""
-    if not current_app.config.get("MAIL_OUTBOX") or not isinstance(name, str):
-        return None
-    return name if Path(name).name == name and name.endswith(".eml") else None
 
 
 def read_file(name: str) -> OutboxEmail | None:
