@@ -43,7 +43,7 @@ from mailer.auth.throttle import (
 from mailer.extensions import db
 from mailer.i18n import timezone_named
 from mailer.mail import mask_email
-from mailer.main import outbox_routes
+from mailer.mailings import outbox
 from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
 
@@ -71,7 +71,7 @@ def is_on_this_site(target: str) -> bool:
 def _say_where_mail_goes() -> None:
     """Trying mailer on one's own machine (debug, no mail server): the email is a file, which
     the outbox page opens."""
-    if outbox_routes.shown():
+    if outbox.browsable():
         message = _(
             "No mail server is set up: emails are written as files to %(folder)s.",
             folder=current_app.config["MAIL_OUTBOX"],

@@ -10,7 +10,9 @@ for its owner and message (test_email_token).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from email import message_from_bytes
+from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -36,10 +38,46 @@ SHOWN_HEADERS = {
 
 
 @dataclass(frozen=True)
+class Listed:
+    """An email of the outbox, as the Outbox page lists it."""
+
+    name: str
+    date: datetime | None
+    to: str
+    subject: str
+
+
+@dataclass(frozen=True)
 class OutboxEmail:
     name: str
     headers: list[tuple[str, str]]
     rendered: Rendered
+
+
+def browsable() -> bool:
+    """Whether the Outbox page opens the outbox: in debug mode (trying mailer on one's own
+    machine), with emails written to files. A server's outbox holds its users' emails."""
+    return bool(current_app.debug and current_app.config.get("MAIL_OUTBOX"))
+
+
+def newest(count: int) -> tuple[list[Listed], int]:
+    """The outbox's `count` newest emails, newest first (their files are named by the time
+    they were written), and how many older ones it holds. Only their headers are read."""
+    folder = Path(current_app.config["MAIL_OUTBOX"])
+    names = sorted((path.name for path in folder.glob("*.eml")), reverse=True)
+    return [_listed(folder / name) for name in names[:count]], max(len(names) - count, 0)
+
+
+def _listed(path: Path) -> Listed:
+    with path.open("rb") as file:
+        headers = BytesHeaderParser(policy=default_policy).parse(file)
+    date = headers["Date"]
+    return Listed(
+        name=path.name,
+        date=date.datetime if date is not None else None,
+        to=str(headers["To"] or ""),
+        subject=str(headers["Subject"] or ""),
+    )
 
 
 def written_file(reply: str) -> str | None:
