@@ -31,6 +31,7 @@ def test_registering_the_confirmation_link_is_a_click_away_in_the_outbox(app, cl
 
     flashed = client.get("/auth/login").text
     assert '<a href="/outbox/" class="alert-link">Open the outbox</a>' in flashed
+    assert '<a href="/outbox/">Outbox</a>' in flashed  # the footer links it on every page
     listed = client.get("/outbox/").text
     [link] = re.findall(r'<a href="(/outbox/[^"]+\.eml)">', listed)
     assert "nina@example.com" in listed
@@ -62,7 +63,9 @@ def test_outside_debug_mode_there_is_no_outbox_page(app, client):
     _register(client, "nina@example.com")
     [written] = Path(app.config["MAIL_OUTBOX"]).glob("*.eml")
 
-    assert "Open the outbox" not in client.get("/auth/login").text
+    page = client.get("/auth/login").text
+    assert "Open the outbox" not in page
+    assert 'href="/outbox/"' not in page
     assert client.get("/outbox/").status_code == 404
     assert client.get(f"/outbox/{written.name}").status_code == 404
 
