@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask import current_app
+from sqlalchemy import select
 from werkzeug.security import generate_password_hash
 
 from mailer.extensions import db
@@ -35,6 +36,18 @@ def demo_logins() -> list[DemoLogin]:
     if current_app.debug:
         logins.append(DemoLogin("superuser", SUPERUSER_DEMO_EMAIL, SUPERUSER_DEMO_PASSWORD))
     return logins
+
+
+def offered_logins() -> list[DemoLogin]:
+    """The demo logins the login page offers while mailer runs in debug mode (trying it on
+    one's own machine): those whose users are there. None otherwise."""
+    if not current_app.debug:
+        return []
+    logins = demo_logins()
+    there = set(
+        db.session.scalars(select(User.email).where(User.email.in_([x.email for x in logins])))
+    )
+    return [login for login in logins if login.email in there]
 
 
 def has_data() -> bool:

@@ -22,6 +22,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 
+from mailer import demo
 from mailer.auth import bp, services, sessions, staff
 from mailer.auth.forms import (
     ChangeEmailForm,
@@ -48,6 +49,9 @@ from mailer.models import User, normalize_email
 from mailer.permissions import manager_permission, superuser_permission
 
 log = logging.getLogger(__name__)
+
+# The login page lists the demo logins in debug mode (`make run`).
+bp.add_app_template_global(demo.offered_logins, "demo_logins")
 
 
 def safe_next(target: str | None) -> str:

@@ -154,3 +154,14 @@ for (const toolbar of document.querySelectorAll("[data-insert-into]")) {
     focusButton(buttons[to]);
   });
 }
+
+// The login page's demo logins (debug mode only): each button logs in with its own.
+for (const button of document.querySelectorAll("button[data-demo-email]")) {
+  button.hidden = false;
+  button.addEventListener("click", () => {
+    const email = document.getElementById("email");
+    email.value = button.dataset.demoEmail;
+    document.getElementById("password").value = button.dataset.demoPassword;
+    email.form.requestSubmit();
+  });
+}

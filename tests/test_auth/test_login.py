@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -246,3 +247,37 @@ def test_a_remembered_login_lasts_thirty_days_and_a_session_cookie_fourteen(app,
         browser.delete_cookie("remember_token")  # the session cookie alone
         with time_machine.travel(start + timedelta(days=days), tick=False):
             assert browser.get("/clients/").status_code == status, days
+
+
+def test_trying_mailer_at_home_the_login_page_offers_the_demo_logins(app, client, monkeypatch):
+    from mailer import demo
+
+    monkeypatch.setitem(app.config, "DEBUG", True)
+    demo.seed_demo()
+    db.session.delete(User.by_email("writer@example.com"))  # gone: not offered
+    db.session.commit()
+
+    page = client.get("/auth/login").text
+
+    offered = re.findall(r'data-demo-email="([^"]+)" data-demo-password="([^"]+)"', page)
+    assert offered == [
+        ("user@example.com", demo.DEMO_PASSWORD),
+        ("manager@example.com", demo.DEMO_PASSWORD),
+        ("admin@mailing.com", demo.SUPERUSER_DEMO_PASSWORD),
+    ]
+    assert "<td>Manager</td><td>manager@example.com</td>" in page
+    assert logged_in_id(client) is None
+    log_in(client, "manager@example.com", demo.DEMO_PASSWORD)  # what the button sends
+    assert logged_in_id(client) is not None
+
+
+def test_outside_debug_mode_the_login_page_shows_no_demo_login(app, client):
+    from mailer import demo
+
+    demo.seed_demo()
+    db.session.commit()
+
+    page = client.get("/auth/login").text
+
+    assert "Demo logins" not in page
+    assert demo.DEMO_PASSWORD not in page

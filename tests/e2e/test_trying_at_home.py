@@ -1,10 +1,12 @@
 """Trying mailer at home (`make run`: debug mode, no mail server): a visitor registers and
-confirms the address from the outbox page, without a mail program."""
+confirms the address from the outbox page, without a mail program; or logs in with a demo
+login the login page offers."""
 
 from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from tests import factories
 from tests.e2e.ui import log_in
 
 PASSWORD = "violet-harbour-42"
@@ -34,4 +36,27 @@ def test_a_visitor_confirms_the_address_from_the_outbox_and_logs_in(
     expect(page.get_by_text(ui.t("Your address is confirmed. You can log in now."))).to_be_visible()
 
     log_in(page, ui, address, PASSWORD)
+    ui.assert_translated()
+
+
+def test_a_visitor_logs_in_with_a_demo_login_in_one_click(open_page, ui, live_app, monkeypatch):
+    from werkzeug.security import generate_password_hash
+
+    from mailer import demo
+    from mailer.extensions import db
+
+    monkeypatch.setitem(live_app.config, "DEBUG", True)
+    # The demo manager alone (the demo data's mailings would be due at once).
+    manager = factories.make_user("manager@example.com", full_name="Demo Manager")
+    manager.password_hash = generate_password_hash(demo.DEMO_PASSWORD)
+    db.session.commit()
+    page = open_page(ui.lang)
+    page.goto("/auth/login")
+    expect(page.locator("#demo-logins")).to_contain_text("manager@example.com")
+    ui.look(page)
+
+    log_in_as = ui.t("Log in as %(email)s", email="manager@example.com")
+    page.get_by_role("button", name=log_in_as).click()
+
+    expect(page.locator(".nav-account-name")).to_have_text("Demo Manager")
     ui.assert_translated()
