@@ -16,6 +16,7 @@ from mailer.models import Mailing
 # The preview's confirm and cancel forms name their own upload: previews open in
 # two tabs each import their own file.
 UPLOAD_FIELD = "upload"
+SHEET_FIELD = "sheet"  # a workbook's sheet, by its number: the preview's, then the import's
 # The report lists this many rejected lines; the count covers them all.
 REPORT_MAX_LINES = 1000
 
@@ -25,8 +26,9 @@ REPORT_MAX_LINES = 1000
 def client_import_upload():
     form = ClientImportForm()
     if form.validate_on_submit():
+        upload = form.file.data.read()
         try:
-            data, sheet = client_import.as_csv(form.file.data.read())
+            data, sheet = client_import.as_csv(upload)
             parsed = client_import.parse(data)
         except client_import.UnreadableFile as error:
             form.file.errors.append(str(error))
@@ -34,33 +36,63 @@ def client_import_upload():
         if not parsed.rows:
             form.file.errors.append(_("The file has no rows to import."))
         else:
-            taking = Mailing.takes_new_clients.is_(True)
-            mailings = mailing_queries.mailing_choices(current_user, also=taking)
-            return render_template(
-                "mailings/clients/import_preview.html",
-                token=client_import.keep_upload(owner=current_user, data=data),
-                upload_field=UPLOAD_FIELD,
-                parsed=parsed,
-                sheet=sheet,
-                preview=client_import.preview(parsed),
-                shown_max=REPORT_MAX_LINES,
-                filename=form.file.data.filename,
-                mailings=mailings,
-                choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
-                ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
-            )
+            token = client_import.keep_upload(owner=current_user, data=upload)
+            return _preview_page(parsed, sheet, token=token, filename=form.file.data.filename)
     return render_template("mailings/clients/import.html", form=form)
+
+
+@bp.route("/clients/import/sheet", methods=["POST"])
+@login_required
+def client_import_sheet():
+    """The preview of a workbook again, of the sheet chosen on it."""
+    token = request.form.get(UPLOAD_FIELD, "")
+    upload = client_import.pending_upload(owner=current_user, token=token)
+    if upload is None:
+        return _expired()
+    try:
+        data, sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
+        parsed = client_import.parse(data)
+    except client_import.UnreadableFile as error:
+        flash(str(error), "danger")
+        return redirect(url_for("mailings.client_import_upload"))
+    return _preview_page(parsed, sheet, token=token, filename=request.form.get("filename", ""))
+
+
+def _preview_page(parsed, sheet, *, token: str, filename: str) -> str:
+    taking = Mailing.takes_new_clients.is_(True)
+    mailings = mailing_queries.mailing_choices(current_user, also=taking)
+    return render_template(
+        "mailings/clients/import_preview.html",
+        token=token,
+        upload_field=UPLOAD_FIELD,
+        sheet_field=SHEET_FIELD,
+        parsed=parsed,
+        sheet=sheet,
+        preview=client_import.preview(parsed),
+        shown_max=REPORT_MAX_LINES,
+        filename=filename,
+        mailings=mailings,
+        choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
+        ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
+    )
+
+
+def _expired():
+    flash(_("That upload has expired or was already imported. Upload the file again."), "warning")
+    return redirect(url_for("mailings.client_import_upload"))
 
 
 @bp.route("/clients/import/confirm", methods=["POST"])
 @login_required
 def client_import_confirm():
     token = request.form.get(UPLOAD_FIELD, "")
-    data = client_import.pending_upload(owner=current_user, token=token)
-    if data is None:
-        flash(
-            _("That upload has expired or was already imported. Upload the file again."), "warning"
-        )
+    upload = client_import.pending_upload(owner=current_user, token=token)
+    if upload is None:
+        return _expired()
+    try:  # a workbook's sheet, read again: the one the preview showed
+        data, _sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
+    except client_import.UnreadableFile as error:
+        flash(str(error), "danger")
         return redirect(url_for("mailings.client_import_upload"))
     # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
     mailing_ids = mailing_queries.owned_mailing_ids(

@@ -7,7 +7,7 @@ from playwright.sync_api import expect
 
 from tests import factories
 from tests.e2e.ui import log_in
-from tests.test_mailings.test_import import WORKBOOKS
+from tests.test_mailings.test_import import WORKBOOKS, _workbook
 
 
 def _log_in(page, user) -> None:
@@ -76,4 +76,39 @@ def test_a_workbook_imports_from_its_sheet_in_the_users_language(
         ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3)
     )
     ui.look(page)
+    ui.assert_translated()
+
+
+def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(
+    open_page, ui, live_app, tmp_path, monkeypatch
+):
+    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    book = tmp_path / "book.xlsx"
+    book.write_bytes(
+        _workbook(
+            {
+                # The user's words, in Russian: the Russian page shows no English of its own.
+                "Сводка": [["Итоги по месяцам"], ["Май", 2]],
+                "Клиенты": [["email", "name"], ["anna@example.com", "Анна"]],
+            }
+        )
+    )
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/import")
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(book)
+    page.get_by_role("button", name=ui.t("Upload and preview")).click()
+    expect(page.locator("#sheet")).to_contain_text("Сводка")
+    ui.look(page)
+
+    page.get_by_label(ui.t("Sheet to import")).select_option(label="Клиенты")
+    page.get_by_role("button", name=ui.t("Preview this sheet")).click()
+
+    expect(page.locator("#sheet")).to_contain_text("Клиенты")
+    expect(page.get_by_text("anna@example.com")).to_be_visible()
+    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 1)).click()
+    expect(page.locator("#imported")).to_have_text(
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 1)
+    )
     ui.assert_translated()

@@ -248,6 +248,7 @@ ACCESS: dict[str, Rule] = {
     "mailings.client_export": Rule(LOGGED_IN),
     "mailings.client_import_upload": Rule(LOGGED_IN),
     "mailings.client_import_confirm": Rule(LOGGED_IN, ok=302),
+    "mailings.client_import_sheet": Rule(LOGGED_IN, ok=302),
     "mailings.client_import_cancel": Rule(LOGGED_IN, ok=302),
     "mailings.message_list": Rule(LOGGED_IN),
     "mailings.message_create": Rule(LOGGED_IN),

@@ -924,7 +924,7 @@ def test_a_workbook_of_excel_or_libreoffice_imports_as_its_csv_would(login, user
     preview = _upload(browser, (WORKBOOKS / name).read_bytes(), filename=name)
 
     shown = html.unescape(preview.text)
-    assert re.search(r'id="sheet"><span class="user-text">clients</span></dd>', preview.text)
+    assert '<span id="sheet"><span class="user-text">clients</span></span>' in preview.text
     assert 'id="encoding"' not in preview.text  # a workbook has no encoding or separator
     assert "E-mail | ФИО | Комментарий | Отписался" in shown
     assert re.search(r'id="row-count">4<', preview.text)
@@ -960,6 +960,55 @@ def test_the_first_visible_sheet_with_rows_is_imported_and_the_preview_names_it(
     assert "sheet 3 of 4; only this one is imported" in preview.text
     assert "Imported 1 client." in _press(browser, preview).text
     assert _emails(user) == ["anna@example.com"]
+
+
+def _choose_sheet(browser, preview, name: str):
+    """Choose the sheet `name` in the preview's menu and show its preview."""
+    form = re.search(
+        r'<form method="post" action="/clients/import/sheet"[^>]*>(.*?)</form>', preview.text, re.S
+    )[1]
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
+    [number] = re.findall(rf'<option value="(\d+)"[^>]*>{re.escape(name)}</option>', form)
+    return browser.post("/clients/import/sheet", data={**fields, "sheet": number})
+
+
+def test_the_preview_of_a_workbook_offers_its_other_sheets_and_imports_the_one_chosen(login, user):
+    data = _workbook(
+        {
+            "Summary": [["Clients by month"], ["May", 2]],
+            "Clients": [["email", "name"], ["anna@example.com", "Anna"]],
+            "Old": [["email"], ["old@example.com"]],
+            "Empty": [],
+        },
+        hidden=("Old",),
+    )
+    browser = login(user)
+    preview = _upload(browser, data, filename="book.xlsx")
+    assert '<span class="user-text">Summary</span>' in preview.text  # its first: no client
+    assert re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', preview.text) == [
+        "Summary",
+        "Clients",
+        "Empty",
+    ]  # the hidden sheet is no choice
+
+    chosen = _choose_sheet(browser, preview, "Clients")
+
+    assert '<span class="user-text">Clients</span>' in chosen.text
+    assert 'value="book.xlsx"' in chosen.text  # the file's name stays
+    assert "Imported 1 client." in _press(browser, chosen).text
+    assert _clients(user) == [("anna@example.com", "Anna", "")]
+
+
+def test_a_sheet_without_rows_chosen_says_so_and_imports_nothing(login, user):
+    data = _workbook({"Clients": [["email"], ["anna@example.com"]], "Empty": []})
+    browser = login(user)
+    preview = _upload(browser, data, filename="book.xlsx")
+
+    refused = _choose_sheet(browser, preview, "Empty")
+
+    assert refused.status_code == 302
+    assert "The sheet Empty has no rows to import." in browser.get(refused.location).text
+    assert _emails(user) == []
 
 
 def test_a_workbooks_rows_keep_their_numbers_and_a_line_break_in_a_cell_is_a_space(login, user):

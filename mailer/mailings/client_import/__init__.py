@@ -80,10 +80,11 @@ ANALYZE_AFTER_ROWS = 10_000
 SHOWN_CELL_MAX = 40
 
 
-def as_csv(data: bytes) -> tuple[bytes, Sheet | None]:
+def as_csv(data: bytes, sheet: int | None = None) -> tuple[bytes, Sheet | None]:
     """The upload as the CSV file the import reads, with the sheet it comes from when it is
-    a workbook; UnreadableFile when a workbook cannot be read."""
-    return to_csv(data) if is_workbook(data) else (data, None)
+    a workbook (sheet number `sheet`, else the first with rows); UnreadableFile when a
+    workbook cannot be read."""
+    return to_csv(data, sheet) if is_workbook(data) else (data, None)
 
 
 class Rejected(NamedTuple):

@@ -1,9 +1,11 @@
 """A spreadsheet workbook (.xlsx, .xls, .ods, .xlsb), read as the CSV file the import reads.
 
-The import takes the first visible sheet with anything in it. Each of its
-rows becomes a line of UTF-8 CSV, so the rows keep their numbers (the
-report's "line 7" is the sheet's row 7) and everything after the upload
-(the header, the preview, the checks, the confirmation) is the CSV import's.
+The import takes the first visible sheet with anything in it, or the one
+chosen on its preview. Each of the sheet's rows becomes a line of UTF-8 CSV,
+so the rows keep their numbers (the report's "line 7" is the sheet's row 7)
+and everything after (the header, the preview, the checks, the import) is
+the CSV import's. The workbook itself waits between the preview and the
+import, which reads its sheet again.
 A cell becomes text as the sheet shows it unformatted: a whole number
 without ".0", a date as ISO 8601 (which the date columns read), a line
 break as a space.
@@ -44,20 +46,22 @@ UNPACKED_MAX = 512 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Sheet:
-    """Which sheet of the workbook the import reads."""
+    """Which sheet of the workbook the import reads, and which it could."""
 
     name: str
     number: int  # 1 for the first
     sheets: int  # in the workbook
+    choices: tuple[tuple[int, str], ...] = ()  # the visible sheets, (number, name)
 
 
 def is_workbook(data: bytes) -> bool:
     return data.startswith(SIGNATURES)
 
 
-def to_csv(data: bytes) -> tuple[bytes, Sheet]:
-    """The workbook's first visible sheet with anything in it, as UTF-8 CSV; UnreadableFile
-    (saying why) when it cannot be read or has no such sheet."""
+def to_csv(data: bytes, number: int | None = None) -> tuple[bytes, Sheet]:
+    """The workbook's sheet `number` (1 for the first), else its first visible sheet with
+    anything in it, as UTF-8 CSV; UnreadableFile (saying why) when it cannot be read or has
+    no such sheet."""
     _check_unpacked_size(data)
     if data.startswith(SIGNATURES[1]) and ENCRYPTED_PACKAGE in data:
         raise _password_protected()
@@ -68,18 +72,24 @@ def to_csv(data: bytes) -> tuple[bytes, Sheet]:
     except CalamineError as error:
         raise UnreadableFile(_not_read(str(error))) from None
     try:
-        return _first_sheet_with_rows(workbook)
+        return _sheet_as_csv(workbook, number)
     except CalamineError as error:
         raise UnreadableFile(_not_read(str(error))) from None
     finally:
         workbook.close()
 
 
-def _first_sheet_with_rows(workbook: CalamineWorkbook) -> tuple[bytes, Sheet]:
-    for number, meta in enumerate(workbook.sheets_metadata, start=1):
-        if meta.typ != SheetTypeEnum.WorkSheet or meta.visible != SheetVisibleEnum.Visible:
-            continue
-        sheet = workbook.get_sheet_by_index(number - 1)
+def _sheet_as_csv(workbook: CalamineWorkbook, number: int | None) -> tuple[bytes, Sheet]:
+    visible = tuple(
+        (position, meta.name)
+        for position, meta in enumerate(workbook.sheets_metadata, start=1)
+        if meta.typ == SheetTypeEnum.WorkSheet and meta.visible == SheetVisibleEnum.Visible
+    )
+    names = dict(visible)
+    if number is not None and number not in names:
+        raise UnreadableFile(_("The workbook has no sheet %(number)d to import.", number=number))
+    for position in (number,) if number is not None else names:
+        sheet = workbook.get_sheet_by_index(position - 1)
         if sheet.height == 0:
             continue
         data = io.BytesIO()
@@ -88,7 +98,9 @@ def _first_sheet_with_rows(workbook: CalamineWorkbook) -> tuple[bytes, Sheet]:
             for cells in sheet.iter_rows():  # from the sheet's first row: numbers kept
                 writer.writerow([_text(cell) for cell in cells])
             written = data.getvalue()
-        return written, Sheet(meta.name, number, len(workbook.sheet_names))
+        return written, Sheet(names[position], position, len(workbook.sheet_names), visible)
+    if number is not None:
+        raise UnreadableFile(_("The sheet %(name)s has no rows to import.", name=names[number]))
     raise UnreadableFile(_("The workbook has no sheet with rows to import."))
 
 
