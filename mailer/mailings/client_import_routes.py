@@ -53,12 +53,17 @@ def client_import_sheet():
         data, sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
         parsed = client_import.parse(data)
     except client_import.UnreadableFile as error:
-        flash(str(error), "danger")
-        return redirect(url_for("mailings.client_import_upload"))
+        return _back_to_upload(str(error), "danger")
     return _preview_page(parsed, sheet, token=token, filename=request.form.get("filename", ""))
 
 
-def _preview_page(parsed, sheet, *, token: str, filename: str) -> str:
+def _preview_page(
+    parsed: client_import.ParsedFile,
+    sheet: client_import.Sheet | None,
+    *,
+    token: str,
+    filename: str,
+) -> str:
     taking = Mailing.takes_new_clients.is_(True)
     mailings = mailing_queries.mailing_choices(current_user, also=taking)
     return render_template(
@@ -78,7 +83,12 @@ def _preview_page(parsed, sheet, *, token: str, filename: str) -> str:
 
 
 def _expired():
-    flash(_("That upload has expired or was already imported. Upload the file again."), "warning")
+    message = _("That upload has expired or was already imported. Upload the file again.")
+    return _back_to_upload(message, "warning")
+
+
+def _back_to_upload(message: str, category: str):
+    flash(message, category)
     return redirect(url_for("mailings.client_import_upload"))
 
 
@@ -92,8 +102,7 @@ def client_import_confirm():
     try:  # a workbook's sheet, read again: the one the preview showed
         data, _sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
     except client_import.UnreadableFile as error:
-        flash(str(error), "danger")
-        return redirect(url_for("mailings.client_import_upload"))
+        return _back_to_upload(str(error), "danger")
     # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
     mailing_ids = mailing_queries.owned_mailing_ids(
         current_user, request.form.getlist("mailing_ids", type=int)
