@@ -44,9 +44,8 @@ def offered_logins() -> list[DemoLogin]:
     if not current_app.debug:
         return []
     logins = demo_logins()
-    there = set(
-        db.session.scalars(select(User.email).where(User.email.in_([x.email for x in logins])))
-    )
+    emails = [login.email for login in logins]
+    there = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
     return [login for login in logins if login.email in there]
 
 

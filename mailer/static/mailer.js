@@ -28,6 +28,7 @@ function showBusy(button) {
   spinner.setAttribute("aria-hidden", "true");
   button.replaceChildren(spinner, button.dataset.busy);
 }
+
 // A page the back button restores from memory can be sent again.
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
