@@ -65,12 +65,16 @@ def newest(count: int) -> tuple[list[Listed], int]:
     they were written), and how many older ones it holds. Only their headers are read."""
     folder = Path(current_app.config["MAIL_OUTBOX"])
     names = sorted((path.name for path in folder.glob("*.eml")), reverse=True)
-    return [_listed(folder / name) for name in names[:count]], max(len(names) - count, 0)
+    listed = [_listed(folder / name) for name in names[:count]]
+    return [email for email in listed if email is not None], max(len(names) - count, 0)
 
 
-def _listed(path: Path) -> Listed:
-    with path.open("rb") as file:
-        headers = BytesHeaderParser(policy=default_policy).parse(file)
+def _listed(path: Path) -> Listed | None:
+    try:
+        with path.open("rb") as file:
+            headers = BytesHeaderParser(policy=default_policy).parse(file)
+    except OSError:  # removed since the folder was read
+        return None
     date = headers["Date"]
     return Listed(
         name=path.name,

@@ -13,8 +13,9 @@ client the owner already has, or a repeated line of the file, is marked by
 one set-based UPDATE per chunk that only fills dates still empty: an
 opt-out is never cleared, nor lost.
 
-A workbook (.xlsx, .xls, .ods) is read as the CSV of its first sheet with
-rows as soon as it is uploaded (as_csv): what follows is the CSV import's.
+A workbook (.xlsx, .xls, .ods) is read as the CSV of one sheet (as_csv: the
+first with rows, or the one chosen on the preview), for the preview and again
+for the import: what follows is the CSV import's.
 
 reading.py reads a file into rows, workbooks.py a workbook into CSV, writing.py
 writes a chunk, uploads.py keeps a file between the preview and the confirmation.

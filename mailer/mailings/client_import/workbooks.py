@@ -6,6 +6,7 @@ so the rows keep their numbers (the report's "line 7" is the sheet's row 7)
 and everything after (the header, the preview, the checks, the import) is
 the CSV import's. The workbook itself waits between the preview and the
 import, which reads its sheet again.
+
 A cell becomes text as the sheet shows it unformatted: a whole number
 without ".0", a date as ISO 8601 (which the date columns read), a line
 break as a space.
