@@ -84,8 +84,8 @@ class MessageBuilder:
         name, address = parseaddr(sender)
         self._from = b"From: " + _address_header(sender_name or name, address or sender) + _CRLF
         if reply_to:
-            address = reply_to if reply_to.isascii() else ascii_domain(reply_to)
-            self._from += b"Reply-To: " + address.encode() + _CRLF
+            replies = reply_to if reply_to.isascii() else ascii_domain(reply_to)
+            self._from += b"Reply-To: " + replies.encode() + _CRLF
         self._tail_headers = (
             b"MIME-Version: 1.0\r\nList-Unsubscribe-Post: List-Unsubscribe=One-Click\r\n"
         )

@@ -45,16 +45,35 @@ def client_import_upload():
 @login_required
 def client_import_sheet():
     """The preview of a workbook again, of the sheet chosen on it."""
+    pending = _pending_upload()
+    if pending is None:
+        return redirect(url_for("mailings.client_import_upload"))
+    token, data, sheet = pending
+    try:
+        parsed = client_import.parse(data)
+    except client_import.UnreadableFile as error:
+        flash(str(error), "danger")
+        return redirect(url_for("mailings.client_import_upload"))
+    return _preview_page(parsed, sheet, token=token, filename=request.form.get("filename", ""))
+
+
+def _pending_upload() -> tuple[str, bytes, client_import.Sheet | None] | None:
+    """The upload the sent preview form names, as CSV (a workbook's sheet it names): its
+    token, data and sheet. None, with a flash saying why, when it expired or was imported,
+    or the sheet cannot be read."""
     token = request.form.get(UPLOAD_FIELD, "")
     upload = client_import.pending_upload(owner=current_user, token=token)
     if upload is None:
-        return _expired()
+        flash(
+            _("That upload has expired or was already imported. Upload the file again."), "warning"
+        )
+        return None
     try:
         data, sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
-        parsed = client_import.parse(data)
     except client_import.UnreadableFile as error:
-        return _back_to_upload(str(error), "danger")
-    return _preview_page(parsed, sheet, token=token, filename=request.form.get("filename", ""))
+        flash(str(error), "danger")
+        return None
+    return token, data, sheet
 
 
 def _preview_page(
@@ -82,27 +101,13 @@ def _preview_page(
     )
 
 
-def _expired():
-    message = _("That upload has expired or was already imported. Upload the file again.")
-    return _back_to_upload(message, "warning")
-
-
-def _back_to_upload(message: str, category: str):
-    flash(message, category)
-    return redirect(url_for("mailings.client_import_upload"))
-
-
 @bp.route("/clients/import/confirm", methods=["POST"])
 @login_required
 def client_import_confirm():
-    token = request.form.get(UPLOAD_FIELD, "")
-    upload = client_import.pending_upload(owner=current_user, token=token)
-    if upload is None:
-        return _expired()
-    try:  # a workbook's sheet, read again: the one the preview showed
-        data, _sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
-    except client_import.UnreadableFile as error:
-        return _back_to_upload(str(error), "danger")
+    pending = _pending_upload()  # a workbook's sheet read again: the one the preview showed
+    if pending is None:
+        return redirect(url_for("mailings.client_import_upload"))
+    token, data, _sheet = pending
     # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
     mailing_ids = mailing_queries.owned_mailing_ids(
         current_user, request.form.getlist("mailing_ids", type=int)

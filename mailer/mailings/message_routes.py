@@ -216,8 +216,7 @@ def _written_test_email(message: Message, name: str) -> Markup:
 def message_test_email(message_id: int, token: str):
     """A test email the embedded default wrote to the outbox, as it would have arrived."""
     message = _own_message(message_id)
-    name = outbox.test_email_file(token, current_user, message)
-    email = outbox.read_file(name) if name is not None else None
+    email = outbox.read_file(outbox.test_email_file(token, current_user, message))
     if email is None:
         abort(404)
     return render_template("mailings/messages/test_email.html", message=message, email=email)

@@ -105,8 +105,7 @@ def file_name(attempt: Attempt) -> str | None:
 
 def read(attempt: Attempt) -> OutboxEmail | None:
     """The attempt's email from the outbox; None when it wrote none, or the file is gone."""
-    name = file_name(attempt)
-    return read_file(name) if name is not None else None
+    return read_file(file_name(attempt))
 
 
 def test_email_token(owner: User, message: Message, name: str) -> str:
@@ -131,8 +130,11 @@ def _test_email_serializer() -> URLSafeSerializer:
     return URLSafeSerializer(signing.oldest_first(), salt="mailer.test-email")
 
 
-def read_file(name: str) -> OutboxEmail | None:
-    """The email in the outbox file `name` (one outbox_file allowed); None once it is gone."""
+def read_file(name: str | None) -> OutboxEmail | None:
+    """The email in the outbox file `name` (one outbox_file allowed); None for no name, or
+    once the file is gone."""
+    if name is None:
+        return None
     try:
         data = (Path(current_app.config["MAIL_OUTBOX"]) / name).read_bytes()
     except OSError:

@@ -34,8 +34,7 @@ def outbox_list():
 def outbox_email(name: str):
     if not outbox.browsable():
         abort(404)
-    name = outbox.outbox_file(name)
-    email = outbox.read_file(name) if name is not None else None
+    email = outbox.read_file(outbox.outbox_file(name))
     if email is None:
         abort(404)
     return render_template("main/outbox_email.html", email=email)
