@@ -261,8 +261,6 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "AVATAR_UPLOAD_DIR": env.str(
             "AVATAR_UPLOAD_DIR", str(instance_path / "uploads" / "avatars")
         ),
-        # Uploaded client CSV files wait here between the preview and the confirmation.
-        "CLIENT_IMPORT_DIR": env.str("CLIENT_IMPORT_DIR", str(instance_path / "imports")),
         "LOGIN_MAX_FAILURES": env.int("LOGIN_MAX_FAILURES", 5, minimum=1),
         "LOGIN_LOCKOUT_SECONDS": env.int("LOGIN_LOCKOUT_SECONDS", 300, minimum=1),
         "ACCOUNT_MAILS_PER_HOUR": env.int("ACCOUNT_MAILS_PER_HOUR", 3, minimum=1),

@@ -67,7 +67,6 @@ def _demo_app(folder: Path):
         "LOG_LEVEL": "WARNING",
         "ARTICLE_UPLOAD_DIR": str(folder / "articles"),
         "AVATAR_UPLOAD_DIR": str(folder / "avatars"),
-        "CLIENT_IMPORT_DIR": str(folder / "imports"),
     }
     overrides = {"SESSION_COOKIE_SECURE": False, "MAIL_OUTBOX": str(folder / "outbox")}
     app = create_app(overrides=overrides, environ=environ)

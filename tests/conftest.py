@@ -176,6 +176,19 @@ def redis_conn(app):
 
 
 @pytest.fixture
+def fresh_queue(app):
+    """With Redis: start from an empty queue (the test Redis db is shared by the session)."""
+    from mailer.redis_client import redis_connection
+
+    connection = redis_connection()
+    if connection is not None:
+        connection.flushdb()
+    yield
+    if connection is not None:
+        connection.flushdb()
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 

@@ -73,6 +73,17 @@ def make_client(owner: User, email: str = "client@example.com", **fields):
     return client
 
 
+def make_client_import(owner: User, data: bytes = b"email\nanna@example.com\n", **fields):
+    """An upload waiting for its confirmation (status "pending"), unless `fields` say more."""
+    from mailer.models import ClientImport
+
+    fields.setdefault("filename", "clients.csv")
+    task = ClientImport(owner_id=owner.id, data=data, **fields)
+    db.session.add(task)
+    db.session.commit()
+    return task
+
+
 def make_message(owner: User, subject: str = "Hello", **fields):
     from mailer.models import Message
 

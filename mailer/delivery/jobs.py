@@ -2,11 +2,11 @@
 
 With REDIS_URL a job goes to the RQ queue RQ_QUEUE and an RQ worker runs
 it; the periodic jobs (dispatch, the inbox's reading, forgetting ended
-logins) go to a queue of their own that workers empty first
-(`worker_queues`). Without Redis (the embedded default) it runs in this
-process: at once when testing or with JOBS_SYNCHRONOUS, else on one
-background thread (so the request or command that enqueued it returns at
-once).
+logins) go to a queue of their own that workers empty first, and the
+client imports to one they empty next (`worker_queues`). Without Redis (the
+embedded default) it runs in this process: at once when testing or with
+JOBS_SYNCHRONOUS, else on one background thread (so the request or command
+that enqueued it returns at once), an import on a second one.
 
 Jobs get ids, never rows: a worker loads what it needs in its own app
 context. They do not retry by raising: a temporary SMTP failure is stored
@@ -48,22 +48,31 @@ def periodic_queue_name(app: Flask) -> str:
     return f"{app.config['RQ_QUEUE']}-periodic"
 
 
+def imports_queue_name(app: Flask) -> str:
+    """The client imports' queue. A worker takes its jobs before the send batches', so an
+    import does not wait behind a backlog of them (hours, under a tight rate limit)."""
+    return f"{app.config['RQ_QUEUE']}-imports"
+
+
 def worker_queues(app: Flask, connection) -> list:
     """The queues a worker listens to, in the order it takes their jobs."""
     from rq import Queue
 
-    names = (periodic_queue_name(app), app.config["RQ_QUEUE"])
+    names = (periodic_queue_name(app), imports_queue_name(app), app.config["RQ_QUEUE"])
     return [Queue(name, connection=connection) for name in names]
 
 
-def enqueue(func: Callable, *args, run_id: int | None = None) -> None:
+def enqueue(func: Callable, *args, run_id: int | None = None, imports: bool = False) -> None:
     """Run `func(*args)` in the background: on RQ with Redis, in-process without.
-    A job of run `run_id` counts in `runs_queued` until it starts."""
+    A job of run `run_id` counts in `runs_queued` until it starts. An import's job
+    (`imports`) goes to the imports' queue, or without Redis to a thread of its own."""
     connection = redis_connection()
     if connection is not None:
         from rq import Queue
 
-        queue = Queue(current_app.config["RQ_QUEUE"], connection=connection)
+        app = current_app._get_current_object()
+        name = imports_queue_name(app) if imports else app.config["RQ_QUEUE"]
+        queue = Queue(name, connection=connection)
         queue.enqueue(
             func,
             *args,
@@ -77,7 +86,7 @@ def enqueue(func: Callable, *args, run_id: int | None = None) -> None:
     if app.testing or app.config.get("JOBS_SYNCHRONOUS"):
         func(*args)
         return
-    _in_process_queue(app).submit(func, args, run_id)
+    _in_process_queue(app, "imports" if imports else "").submit(func, args, run_id)
 
 
 @contextmanager
@@ -97,7 +106,7 @@ def runs_queued() -> set[int]:
     limit): dispatch leaves them alone (`dispatch.requeue_waiting`)."""
     connection = redis_connection()
     if connection is None:
-        queue = current_app.extensions.get(_IN_PROCESS_QUEUE)
+        queue = current_app.extensions.get(_in_process_key(""))
         return queue.runs() if queue is not None else set()
     from rq import Queue
 
@@ -162,10 +171,15 @@ class _InProcessQueue:
             log.exception("background job %s failed", func.__name__)
 
 
-def _in_process_queue(app: Flask) -> _InProcessQueue:
-    queue = app.extensions.get(_IN_PROCESS_QUEUE)
+def _in_process_key(name: str) -> str:
+    return f"{_IN_PROCESS_QUEUE}-{name}" if name else _IN_PROCESS_QUEUE
+
+
+def _in_process_queue(app: Flask, name: str) -> _InProcessQueue:
+    """The in-process queue `name` ("": the send batches'), each a thread of its own."""
+    queue = app.extensions.get(_in_process_key(name))
     if queue is None:
-        queue = app.extensions[_IN_PROCESS_QUEUE] = _InProcessQueue(app)
+        queue = app.extensions[_in_process_key(name)] = _InProcessQueue(app)
     return queue
 
 

@@ -1,24 +1,32 @@
-"""The owner's import of clients from a CSV file or a workbook: upload and preview, confirm,
-cancel."""
+"""The owner's import of clients from a CSV file or a workbook: upload, preview, confirm
+or cancel, then its progress and report on the same page, its own address.
+
+An import's page shows what its row's status says: the preview of a pending upload
+(a workbook's sheet chosen by `?sheet=`), the progress of a queued or running import,
+the report of a done one, the reason of a failed one.
+"""
 
 from __future__ import annotations
 
-from flask import flash, redirect, render_template, request, url_for
+import logging
+
+from flask import flash, jsonify, redirect, render_template, request, url_for
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
+from mailer import outages
 from mailer.extensions import db
 from mailer.mailings import bp, client_import, mailing_queries
 from mailer.mailings.client_forms import ClientImportForm
-from mailer.main.stats import counts_changed
-from mailer.models import Mailing
+from mailer.mailings.client_import import background
+from mailer.models import ClientImport, Mailing
 
-# The preview's confirm and cancel forms name their own upload: previews open in
-# two tabs each import their own file.
-UPLOAD_FIELD = "upload"
+log = logging.getLogger(__name__)
+
 SHEET_FIELD = "sheet"  # a workbook's sheet, by its number: the preview's, then the import's
-# The report lists this many rejected lines; the count covers them all.
-REPORT_MAX_LINES = 1000
+ROWS_FIELD = "rows"  # the preview's count of rows, for the progress bar
+RECENT_IMPORTS = 5  # the upload page lists the owner's newest imports
 
 
 @bp.route("/clients/import", methods=["GET", "POST"])
@@ -26,110 +34,149 @@ REPORT_MAX_LINES = 1000
 def client_import_upload():
     form = ClientImportForm()
     if form.validate_on_submit():
-        upload = form.file.data.read()
+        data = form.file.data.read()
         try:
-            data, sheet = client_import.as_csv(upload)
-            parsed = client_import.parse(data)
+            csv_data, sheet = client_import.as_csv(data)
+            parsed = client_import.parse(csv_data)
         except client_import.UnreadableFile as error:
             form.file.errors.append(str(error))
-            return render_template("mailings/clients/import.html", form=form)
-        if not parsed.rows:
-            form.file.errors.append(_("The file has no rows to import."))
         else:
-            token = client_import.keep_upload(owner=current_user, data=upload)
-            return _preview_page(parsed, sheet, token=token, filename=form.file.data.filename)
-    return render_template("mailings/clients/import.html", form=form)
+            if parsed.rows:
+                upload = client_import.keep_upload(
+                    owner=current_user, data=data, filename=form.file.data.filename or ""
+                )
+                db.session.commit()
+                # Shown at once, not through a redirect: a big workbook takes seconds to read.
+                return _preview_page(upload, parsed, sheet)
+            form.file.errors.append(_("The file has no rows to import."))
+    recent = (
+        ClientImport.owned_by(current_user)
+        .filter(ClientImport.status != "pending")
+        .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
+        .limit(RECENT_IMPORTS)
+    )
+    return render_template("mailings/clients/import.html", form=form, recent=recent.all())
 
 
-@bp.route("/clients/import/sheet", methods=["POST"])
+def _own_import(import_id: int) -> ClientImport:
+    return ClientImport.owned_by(current_user).filter_by(id=import_id).first_or_404()
+
+
+@bp.route("/clients/imports/<int:import_id>")
 @login_required
-def client_import_sheet():
-    """The preview of a workbook again, of the sheet chosen on it."""
-    pending = _pending_upload()
-    if pending is None:
-        return redirect(url_for("mailings.client_import_upload"))
-    token, data, sheet = pending
+def client_import_page(import_id: int):
+    task = _own_import(import_id)
+    if task.status == "pending":
+        return _preview_of_sheet(task, request.args.get(SHEET_FIELD, type=int))
+    return render_template(
+        "mailings/clients/import_status.html", task=task, progress=_progress(task)
+    )
+
+
+@bp.route("/clients/imports/<int:import_id>/progress")
+@login_required
+def client_import_progress(import_id: int):
+    return jsonify(_progress(_own_import(import_id)))
+
+
+def _progress(task: ClientImport) -> dict:
+    """The import's progress, its counts also as the viewer writes numbers (`<count>_text`:
+    "340,000" in English, "340 000" in Russian)."""
+    shown = background.progress(task)
+    for name in ("rows", "total"):
+        shown[f"{name}_text"] = format_decimal(shown[name])
+    return shown
+
+
+def _preview_of_sheet(upload: ClientImport, chosen: int | None):
+    """The preview of a pending upload, read again from the kept file: of a workbook's
+    sheet number `chosen` (None: its first with rows)."""
     try:
+        data, sheet = client_import.as_csv(upload.data, chosen)
         parsed = client_import.parse(data)
     except client_import.UnreadableFile as error:
         flash(str(error), "danger")
-        return redirect(url_for("mailings.client_import_upload"))
-    return _preview_page(parsed, sheet, token=token, filename=request.form.get("filename", ""))
-
-
-def _pending_upload() -> tuple[str, bytes, client_import.Sheet | None] | None:
-    """The upload the sent preview form names, as CSV (a workbook's sheet it names): its
-    token, data and sheet. None, with a flash saying why, when it expired or was imported,
-    or the sheet cannot be read."""
-    token = request.form.get(UPLOAD_FIELD, "")
-    upload = client_import.pending_upload(owner=current_user, token=token)
-    if upload is None:
-        flash(
-            _("That upload has expired or was already imported. Upload the file again."), "warning"
-        )
-        return None
-    try:
-        data, sheet = client_import.as_csv(upload, request.form.get(SHEET_FIELD, type=int))
-    except client_import.UnreadableFile as error:
-        flash(str(error), "danger")
-        return None
-    return token, data, sheet
+        if chosen is None:
+            return redirect(url_for("mailings.client_import_upload"))
+        # A sheet chosen in the menu that cannot be imported: the preview it was chosen on.
+        return redirect(url_for("mailings.client_import_page", import_id=upload.id))
+    return _preview_page(upload, parsed, sheet)
 
 
 def _preview_page(
-    parsed: client_import.ParsedFile,
-    sheet: client_import.Sheet | None,
-    *,
-    token: str,
-    filename: str,
+    upload: ClientImport, parsed: client_import.ParsedFile, sheet: client_import.Sheet | None
 ) -> str:
     taking = Mailing.takes_new_clients.is_(True)
     mailings = mailing_queries.mailing_choices(current_user, also=taking)
     return render_template(
         "mailings/clients/import_preview.html",
-        token=token,
-        upload_field=UPLOAD_FIELD,
+        upload=upload,
         sheet_field=SHEET_FIELD,
+        rows_field=ROWS_FIELD,
         parsed=parsed,
         sheet=sheet,
         preview=client_import.preview(parsed),
-        shown_max=REPORT_MAX_LINES,
-        filename=filename,
+        shown_max=ClientImport.REJECTED_KEPT,
         mailings=mailings,
         choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
         ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
     )
 
 
-@bp.route("/clients/import/confirm", methods=["POST"])
+@bp.route("/clients/imports/<int:import_id>/confirm", methods=["POST"])
 @login_required
-def client_import_confirm():
-    pending = _pending_upload()  # a workbook's sheet read again: the one the preview showed
-    if pending is None:
-        return redirect(url_for("mailings.client_import_upload"))
-    token, data, _sheet = pending
-    # The ticked mailings that are still the owner's: one deleted meanwhile is left out.
+def client_import_confirm(import_id: int):
+    upload = _own_import(import_id)
+    # The ticked mailings that are still the owner's (the worker checks them again).
     mailing_ids = mailing_queries.owned_mailing_ids(
         current_user, request.form.getlist("mailing_ids", type=int)
     )
-    report = client_import.import_rows(
-        owner=current_user, rows=client_import.read_rows(data), mailing_ids=mailing_ids
+    queued = background.queue(
+        upload,
+        sheet=request.form.get(SHEET_FIELD, type=int),
+        rows=request.form.get(ROWS_FIELD, 0, type=int),
+        mailing_ids=mailing_ids,
     )
-    db.session.commit()
-    client_import.refresh_statistics(report.imported)
-    client_import.discard_upload(owner=current_user, token=token)
-    counts_changed()
-    return render_template(
-        "mailings/clients/import_report.html",
-        report=report,
-        shown=report.rejected[:REPORT_MAX_LINES],
-        joined=len(mailing_ids) if report.imported else 0,
-    )
+    if queued:
+        db.session.commit()
+        _start(upload, undo="pending")
+    # Pressed twice (two tabs): the page shows the import the first press started.
+    return redirect(url_for("mailings.client_import_page", import_id=import_id))
 
 
-@bp.route("/clients/import/cancel", methods=["POST"])
+@bp.route("/clients/imports/<int:import_id>/again", methods=["POST"])
 @login_required
-def client_import_cancel():
-    client_import.discard_upload(owner=current_user, token=request.form.get(UPLOAD_FIELD, ""))
+def client_import_again(import_id: int):
+    task = _own_import(import_id)
+    was = background.again(task)
+    if was is not None:
+        db.session.commit()
+        _start(task, undo=was)
+    return redirect(url_for("mailings.client_import_page", import_id=import_id))
+
+
+def _start(task: ClientImport, *, undo: str) -> None:
+    """Give the queued import to a worker; when the queue cannot be reached, it goes back
+    to `undo` (its page offers the same button again) and the owner is told."""
+    try:
+        background.start(task)
+    except outages.REDIS_DOWN as error:
+        log.warning(
+            "client import %s: not queued, Redis unreachable: %s", task.id, outages.reason(error)
+        )
+        background.unqueue(task, to=undo)
+        db.session.commit()
+        flash(_("The import could not be handed to a worker just now; try again."), "danger")
+
+
+@bp.route("/clients/imports/<int:import_id>/cancel", methods=["POST"])
+@login_required
+def client_import_cancel(import_id: int):
+    upload = _own_import(import_id)
+    if upload.status != "pending":  # a preview left open in another tab
+        flash(_("This import has already started; it can no longer be cancelled."), "warning")
+        return redirect(url_for("mailings.client_import_page", import_id=import_id))
+    client_import.discard_upload(upload)
+    db.session.commit()
     flash(_("Import cancelled; nothing was imported."), "info")
     return redirect(url_for("mailings.client_list"))

@@ -2,6 +2,7 @@
 
 from mailer.models.blog import Article
 from mailer.models.heartbeats import Heartbeat
+from mailer.models.imports import ClientImport
 from mailer.models.inbox import InboxMark
 from mailer.models.mailings import (
     Attempt,
@@ -32,6 +33,7 @@ __all__ = [
     "Article",
     "Attempt",
     "Client",
+    "ClientImport",
     "Delivery",
     "Heartbeat",
     "InboxMark",

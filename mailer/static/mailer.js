@@ -18,7 +18,7 @@ document.addEventListener("submit", (event) => {
 });
 
 // A button marked data-busy says so while its request is on its way, a spinner before
-// the words (an import of a million rows takes about a minute). Its words come back
+// the words (reading a workbook of a million rows takes seconds). Its words come back
 // with the page, should the back button restore it from memory.
 function showBusy(button) {
   if (!button?.dataset.busy) return;
@@ -165,4 +165,30 @@ for (const button of document.querySelectorAll("button[data-demo-email]")) {
     document.getElementById("password").value = button.dataset.demoPassword;
     email.form.requestSubmit();
   });
+}
+
+// A page's live progress (a mailing's send, a client import): ask `url` for its JSON every
+// `every` ms while `onData(data, say)` returns true. The words go to `state`, a live
+// region, only when they change (each write is read out). A lost login and a gone object
+// (404) end the checks; a failed one (the server restarting, the network) is said and
+// tried again, less often. `texts` holds the page's words for those: loggedOut, gone, failed.
+function mailerPoll({ url, every, state, texts, onData }) {
+  const say = (text) => { if (state.textContent.trim() !== text) state.textContent = text; };
+  let failures = 0;
+  const check = async () => {
+    let response = null;
+    try {
+      response = await fetch(url, { headers: { Accept: "application/json" }, redirect: "manual" });
+    } catch (error) {}  // no answer at all
+    if (response && response.type === "opaqueredirect") return say(texts.loggedOut);
+    if (response && response.status === 404) return say(texts.gone);
+    if (!response || !response.ok) {
+      failures += 1;
+      say(texts.failed);
+      return setTimeout(check, Math.min(every * 2 ** (failures - 1), 60000));
+    }
+    failures = 0;
+    if (onData(await response.json(), say)) setTimeout(check, every);
+  };
+  setTimeout(check, every);
 }

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from playwright.sync_api import expect
 
+from mailer.extensions import db
+from mailer.mailings.client_import import background
+from mailer.models import ClientImport, utcnow
 from tests import factories
-from tests.e2e.ui import log_in
+from tests.e2e.ui import REPORT_WAIT, log_in
 from tests.test_mailings.test_import import WORKBOOKS, _workbook
 
 
@@ -17,10 +20,7 @@ def _log_in(page, user) -> None:
     page.locator("form button[type=submit], form input[type=submit]").last.click()
 
 
-def test_import_preview_confirm_and_delete_with_confirmation(
-    page, live_app, user, tmp_path, monkeypatch
-):
-    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+def test_import_preview_confirm_and_delete_with_confirmation(page, user, tmp_path):
     _log_in(page, user)
     csv_file = tmp_path / "clients.csv"
     lines = ["E-mail;ФИО;Комментарий", "anna@example.com;Анна Иванова;с выставки", "not-an-email;;"]
@@ -33,7 +33,7 @@ def test_import_preview_confirm_and_delete_with_confirmation(
     expect(page.get_by_text("Анна Иванова")).to_be_visible()
 
     page.get_by_role("button", name="Import 1 row").click()
-    expect(page.locator("#imported")).to_have_text("Imported 1 client.")
+    expect(page.locator("#imported")).to_have_text("Imported 1 client.", timeout=REPORT_WAIT)
     expect(page.get_by_text("not-an-email")).to_be_visible()
 
     page.get_by_role("link", name="Go to clients").click()
@@ -47,11 +47,8 @@ def test_import_preview_confirm_and_delete_with_confirmation(
     expect(page.get_by_text("No clients yet.")).to_be_visible()
 
 
-def test_a_workbook_imports_from_its_sheet_in_the_users_language(
-    open_page, ui, live_app, tmp_path, monkeypatch
-):
+def test_a_workbook_imports_from_its_sheet_in_the_users_language(open_page, ui, tmp_path):
     """LibreOffice's .xlsx (tests/test_mailings/workbooks): four rows, one not an address."""
-    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
     owner = factories.make_user("olga@example.com", locale=ui.lang)
     page = open_page(ui.lang)
     log_in(page, ui, owner.email, factories.PASSWORD)
@@ -73,16 +70,13 @@ def test_a_workbook_imports_from_its_sheet_in_the_users_language(
 
     page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 3)).click()
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3)
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3), timeout=REPORT_WAIT
     )
     ui.look(page)
     ui.assert_translated()
 
 
-def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(
-    open_page, ui, live_app, tmp_path, monkeypatch
-):
-    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(open_page, ui, tmp_path):
     owner = factories.make_user("olga@example.com", locale=ui.lang)
     book = tmp_path / "book.xlsx"
     book.write_bytes(
@@ -109,6 +103,35 @@ def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(
     expect(page.get_by_text("anna@example.com")).to_be_visible()
     page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 1)).click()
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 1)
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 1), timeout=REPORT_WAIT
+    )
+    ui.assert_translated()
+
+
+def test_an_import_in_progress_shows_the_rows_read_then_its_report(open_page, ui, live_app):
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    task = factories.make_client_import(
+        owner, status="running", rows_expected=3, started_at=utcnow(), tries=1
+    )
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    state = page.locator("#import-progress [data-state]")
+
+    with live_app.app_context(), background.Heartbeat(task.id) as heartbeat:  # the worker's
+        heartbeat.rows = 2
+        page.goto(f"/clients/imports/{task.id}")
+        expect(state).to_have_text(
+            ui.t("Importing: %(rows)s of %(total)s rows read…", rows=2, total=3), timeout=10_000
+        )
+        expect(page.get_by_role("progressbar")).to_have_attribute("aria-valuenow", "2")
+        ui.look(page)
+        # The worker ends it: the page's next check reloads it with the report.
+        done = {"status": "done", "imported": 3, "finished_at": utcnow()}
+        db.session.execute(db.update(ClientImport).filter_by(id=task.id).values(**done))
+        db.session.commit()
+    heartbeat.forget()
+
+    expect(page.locator("#imported")).to_have_text(
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3), timeout=REPORT_WAIT
     )
     ui.assert_translated()

@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 from mailer.extensions import db
 from mailer.models import Mailing, utcnow
 from tests import factories
-from tests.e2e.ui import log_in
+from tests.e2e.ui import REPORT_WAIT, log_in
 
 
 def test_a_client_added_later_joins_a_mailing_that_takes_new_clients(open_page, ui):
@@ -106,10 +106,7 @@ def test_a_user_moves_a_client_between_mailings_on_its_page(open_page, ui):
     ui.assert_translated()
 
 
-def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(
-    open_page, ui, live_app, tmp_path, monkeypatch
-):
-    monkeypatch.setitem(live_app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(open_page, ui, tmp_path):
     owner = factories.make_user("editor@example.com", locale=ui.lang)
     taking = factories.make_mailing(owner, name="Spring", takes_new_clients=True)
     autumn = factories.make_mailing(owner, name="Autumn")
@@ -128,7 +125,7 @@ def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(
     page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 2)).click()
 
     expect(page.locator("#joined-mailings")).to_have_text(
-        ui.tn("They join %(num)d mailing.", "They join %(num)d mailings.", 1)
+        ui.tn("They join %(num)d mailing.", "They join %(num)d mailings.", 1), timeout=REPORT_WAIT
     )
     db.session.expire_all()
     assert db.session.get(Mailing, taking.id).clients == []

@@ -30,6 +30,9 @@ PACKAGE = ROOT / "mailer"
 TRANSLATIONS = PACKAGE / "translations"
 
 # Words that read the same in both languages: proper names, formats, the language's own name.
+# Milliseconds an import's report may take to show: its job runs (a worker, or the live
+# app's job thread), then the import's page, checking every 2 s, reloads.
+REPORT_WAIT = 15_000
 SAME_IN_EVERY_LANGUAGE = {"Mailer", "HTML", "CSV", "Markdown", "English", "UTF-8"}
 # What the visible text holds besides the interface: people's data, addresses, zone names.
 _USER_DATA = re.compile(

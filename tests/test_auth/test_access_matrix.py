@@ -74,6 +74,10 @@ class Objects:
         return made
 
 
+def _client_import(objs: Objects) -> dict:
+    return {"import_id": objs.client_import.id}
+
+
 def _user_id(objs: Objects) -> dict:
     return {"user_id": objs.user.id}
 
@@ -247,9 +251,12 @@ ACCESS: dict[str, Rule] = {
     "mailings.client_add_to_mailing": Rule(LOGGED_IN, ok=302),
     "mailings.client_export": Rule(LOGGED_IN),
     "mailings.client_import_upload": Rule(LOGGED_IN),
-    "mailings.client_import_confirm": Rule(LOGGED_IN, ok=302),
-    "mailings.client_import_sheet": Rule(LOGGED_IN, ok=302),
-    "mailings.client_import_cancel": Rule(LOGGED_IN, ok=302),
+    "mailings.client_import_page": Rule(OWNED, args=_client_import),
+    "mailings.client_import_progress": Rule(OWNED, args=_client_import),
+    "mailings.client_import_confirm": Rule(OWNED, ok=302, args=_client_import),
+    # Not lost: it says nothing and shows the import again.
+    "mailings.client_import_again": Rule(OWNED, ok=302, args=_client_import),
+    "mailings.client_import_cancel": Rule(OWNED, ok=302, args=_client_import),
     "mailings.message_list": Rule(LOGGED_IN),
     "mailings.message_create": Rule(LOGGED_IN),
     "mailings.message_preview": Rule(OWNED, args=_message),

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from mailer.extensions import db
-from mailer.models import Article, Attempt, Client, Mailing, User, UserRole
+from mailer.models import Article, Attempt, Client, ClientImport, Mailing, User, UserRole
 from tests import factories
 from tests.refusals import refusing
 
@@ -24,6 +24,7 @@ def test_deleting_a_user_in_the_admin_deletes_their_data_and_keeps_their_article
         factories.make_run(theirs), factories.make_client(manager, "bo@example.com")
     )
     article_id = factories.make_article("Still here", author=user).id
+    factories.make_client_import(user)  # an upload of theirs, their file in it
     user_id = user.id
     login(superuser)
 
@@ -35,6 +36,7 @@ def test_deleting_a_user_in_the_admin_deletes_their_data_and_keeps_their_article
     assert [m.id for m in db.session.scalars(db.select(Mailing))] == [theirs.id]
     assert [a.recipient for a in db.session.scalars(db.select(Attempt))] == ["bo@example.com"]
     assert db.session.get(Article, article_id).author_id is None
+    assert db.session.scalars(db.select(ClientImport)).all() == []
 
 
 def test_the_delete_buttons_name_the_user_and_what_goes_with_them(client, login, superuser, user):

@@ -14,6 +14,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from email.policy import default as default_policy
+from functools import partial
 
 import pytest
 from aiosmtpd.controller import Controller
@@ -23,6 +24,7 @@ from mailer.delivery import dispatch, jobs, ratelimit
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Delivery, mailing_clients
 from tests import factories
+from tests.queued import run_queued_jobs
 
 
 def free_port() -> int:
@@ -168,33 +170,8 @@ def sending_config(app, monkeypatch):
 
 @pytest.fixture
 def run_jobs(app):
-    """Run what was enqueued: a real RQ SimpleWorker in burst mode with Redis, no-op without
-    (jobs then ran synchronously when enqueued)."""
-    from mailer.redis_client import redis_connection
-
-    def run() -> None:
-        connection = redis_connection()
-        if connection is None:
-            return
-        from rq import SimpleWorker
-
-        queues = jobs.worker_queues(app, connection)
-        SimpleWorker(queues, connection=connection).work(burst=True, with_scheduler=False)
-
-    return run
-
-
-@pytest.fixture
-def fresh_queue(app):
-    """With Redis: start from an empty queue (the test Redis db is shared by the session)."""
-    from mailer.redis_client import redis_connection
-
-    connection = redis_connection()
-    if connection is not None:
-        connection.flushdb()
-    yield
-    if connection is not None:
-        connection.flushdb()
+    """Run what was enqueued (`run_queued_jobs`)."""
+    return partial(run_queued_jobs, app)
 
 
 def add_clients(owner, mailing, count: int, *, prefix: str = "client") -> list[int]:

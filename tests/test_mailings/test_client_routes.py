@@ -16,12 +16,7 @@ from mailer.extensions import db
 from mailer.mailings import client_queries, client_routes, pagination
 from mailer.models import Client, Delivery, Mailing, Run, utcnow
 from tests import factories
-
-
-@pytest.fixture(autouse=True)
-def _import_dir(app, tmp_path, monkeypatch):
-    """Uploads wait in a folder of this test's own, never in the real instance/."""
-    monkeypatch.setitem(app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+from tests.queued import run_queued_jobs
 
 
 def _numbered_clients(owner, count: int) -> None:
@@ -522,7 +517,9 @@ def test_client_pages_need_a_login(client):
     assert client.get("/clients/export.csv").status_code == 302
 
 
-def test_export_is_utf8_with_bom_and_round_trips_through_import(login, user, other_user):
+def test_export_is_utf8_with_bom_and_round_trips_through_import(
+    app, login, user, other_user, fresh_queue
+):
     factories.make_client(user, "anna@example.com", full_name="Анна Иванова", comment="a, b")
     factories.make_client(user, "eq@example.com", full_name="=SUM(A1)", comment="")
     factories.make_client(other_user, "theirs@example.com")
@@ -545,9 +542,10 @@ def test_export_is_utf8_with_bom_and_round_trips_through_import(login, user, oth
         data={"file": (io.BytesIO(export.data), "clients.csv")},
         content_type="multipart/form-data",
     )
-    upload = re.search(r'name="upload" value="([^"]+)"', preview.text).group(1)
-    report = browser.post("/clients/import/confirm", data={"upload": upload})
-    assert "Imported 2 clients." in report.text
+    confirm = re.search(r'action="(/clients/imports/\d+/confirm)"', preview.text)[1]
+    started = browser.post(confirm)
+    run_queued_jobs(app)
+    assert "Imported 2 clients." in browser.get(started.location).text
     assert [(c.email, c.full_name, c.comment) for c in _clients(fresh)] == [
         ("anna@example.com", "Анна Иванова", "a, b"),
         ("eq@example.com", "=SUM(A1)", ""),

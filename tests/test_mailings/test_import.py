@@ -5,20 +5,20 @@ from __future__ import annotations
 import csv
 import html
 import io
-import os
 import re
-import time
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from flask import current_app
 
 from mailer.extensions import db
 from mailer.mailings import client_import, client_queries, mailing_queries
 from mailer.mailings.client_import import uploads
-from mailer.models import Client
+from mailer.models import Client, ClientImport
 from tests import factories
+from tests.queued import run_queued_jobs
 
 
 def _imported(app, owner, lines: list[str]) -> client_import.ImportReport:
@@ -31,9 +31,8 @@ def _imported(app, owner, lines: list[str]) -> client_import.ImportReport:
 
 
 @pytest.fixture(autouse=True)
-def _import_dir(app, tmp_path, monkeypatch):
-    """Uploads wait in a folder of this test's own, never in the real instance/."""
-    monkeypatch.setitem(app.config, "CLIENT_IMPORT_DIR", str(tmp_path / "imports"))
+def _queue(fresh_queue):
+    """With Redis, the import's job waits on an empty queue of its own for `_press`."""
 
 
 LONG_NAME = "Я" * 201
@@ -50,31 +49,42 @@ LINES = [
 
 
 def _upload(browser, data: bytes, filename: str = "clients.csv"):
+    """The preview of uploading `data` (the upload page again, when it is refused)."""
     return browser.post(
         "/clients/import",
         data={"file": (io.BytesIO(data), filename)},
         content_type="multipart/form-data",
+        follow_redirects=True,
     )
 
 
 def _press(browser, preview, button: str = "confirm", ticked=None):
     """Press the preview page's Import ("confirm") or Cancel button: its form's fields as
-    shown, with the mailings it ticks (or `ticked`, as the user leaves them)."""
+    shown, with the mailings it ticks (or `ticked`, as the user leaves them). After Import,
+    a worker runs the import's job; the page it leads to."""
     form = re.search(
-        rf'<form method="post" action="/clients/import/{button}"[^>]*>(.*?)</form>',
+        rf'<form method="post" action="(/clients/imports/\d+/{button})"[^>]*>(.*?)</form>',
         preview.text,
         re.S,
     )
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[1]))
-    boxes = re.findall(r'<input[^>]*name="mailing_ids"[^>]*>', form[1])
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form[2]))
+    boxes = re.findall(r'<input[^>]*name="mailing_ids"[^>]*>', form[2])
     shown_ticked = [re.search(r'value="(\d+)"', box)[1] for box in boxes if " checked" in box]
     fields["mailing_ids"] = shown_ticked if ticked is None else [str(id_) for id_ in ticked]
-    return browser.post(f"/clients/import/{button}", data=fields)
+    response = browser.post(form[1], data=fields)
+    if button != "confirm" or response.status_code != 302:
+        return response
+    run_queued_jobs(current_app)
+    return browser.get(response.location)
 
 
 def _import(browser, data: bytes) -> str:
     """The report of uploading `data` and pressing Import."""
     return _press(browser, _upload(browser, data)).text
+
+
+def _import_id(page) -> int:
+    return int(re.search(r'action="/clients/imports/(\d+)/', page.text)[1])
 
 
 def _emails(owner) -> list[str]:
@@ -190,8 +200,8 @@ def test_preview_of_a_file_with_no_importable_row_offers_no_import(login, user):
     preview = _upload(login(user), b"email,name\nnot-an-email,A\n@example.com,B\n")
     assert "2 rows have a problem and will be skipped" in preview.text
     assert "No row of this file can be imported." in preview.text
-    assert "/clients/import/confirm" not in preview.text
-    assert "/clients/import/cancel" in preview.text
+    assert "/confirm" not in preview.text
+    assert f"/clients/imports/{_import_id(preview)}/cancel" in preview.text
 
 
 def test_preview_of_a_clean_file_says_so(login, user):
@@ -210,42 +220,71 @@ def test_upload_without_a_file_is_refused(login, user):
     assert "Choose a file to import." in response.text
 
 
-def test_confirm_without_an_upload_sends_back_to_the_upload_page(login, user):
-    response = login(user).post("/clients/import/confirm")
-    assert response.status_code == 302
-    assert response.headers["Location"].endswith("/clients/import")
-
-
-def test_an_upload_is_imported_once(login, user):
+def test_an_upload_is_imported_once_however_often_import_is_pressed(login, user):
     browser = login(user)
     preview = _upload(browser, b"a@example.com\n")
     assert "Imported 1 client." in _press(browser, preview).text
-    assert _press(browser, preview).status_code == 302
+    again = _press(browser, preview)  # a second tab's button, or the back button's page
+    assert "Imported 1 client." in again.text  # the same import's report, not a second one
+    assert "already a client" not in again.text
     assert _emails(user) == ["a@example.com"]
+    assert ClientImport.owned_by(user).count() == 1
 
 
-def test_another_users_upload_token_opens_nothing(app, login, user, other_user):
-    with app.test_request_context():
-        token = client_import.keep_upload(owner=other_user, data=b"x@example.com\n")
-        assert client_import.pending_upload(owner=user, token=token) is None
-        assert client_import.pending_upload(owner=other_user, token=token) == b"x@example.com\n"
-        assert client_import.pending_upload(owner=other_user, token="../secret_key") is None
-        client_import.discard_upload(owner=other_user, token=token)
+def test_another_users_import_is_not_found_at_any_step(login, user, other_user):
+    theirs = _upload(login(other_user), b"theirs@example.com\n")
+    number = _import_id(theirs)
+    browser = login(user)
+
+    for path in ("", "/progress", "/confirm", "/cancel", "/again"):
+        method = browser.get if path in ("", "/progress") else browser.post
+        assert method(f"/clients/imports/{number}{path}").status_code == 404
+    assert _emails(user) == []
+    assert _emails(other_user) == []
+    # Their upload still waits for them: nothing above touched it.
+    assert "Imported 1 client." in _press(login(other_user), theirs).text
 
 
 def test_cancel_forgets_the_upload(login, user):
     browser = login(user)
     preview = _upload(browser, b"a@example.com\n")
-    assert _press(browser, preview, "cancel").status_code == 302
-    assert _press(browser, preview).status_code == 302
+    cancelled = _press(browser, preview, "cancel")
+    assert cancelled.status_code == 302
+    assert "Import cancelled; nothing was imported." in browser.get(cancelled.location).text
+    assert _press(browser, preview).status_code == 404
     assert _emails(user) == []
 
 
-EXPIRED = "That upload has expired or was already imported. Upload the file again."
+def test_cancel_on_a_preview_whose_import_started_in_another_tab_says_so(login, user):
+    browser = login(user)
+    preview = _upload(browser, b"a@example.com\n")
+    _press(browser, preview)  # Import, in another tab
+
+    cancelled = _press(browser, preview, "cancel")
+
+    page = browser.get(cancelled.location).text
+    assert "This import has already started; it can no longer be cancelled." in page
+    assert "Imported 1 client." in page
+    assert _emails(user) == ["a@example.com"]
 
 
-def _token(preview) -> str:
-    return re.search(r'name="upload" value="([^"]+)"', preview.text).group(1)
+def test_an_import_the_queue_cannot_take_goes_back_to_its_preview_and_says_so(
+    app_with_no_redis, user, caplog
+):
+    upload = factories.make_client_import(user)
+    browser = app_with_no_redis.test_client()
+    with browser.session_transaction() as session:
+        session["_user_id"] = factories.login_key(user)
+    caplog.set_level("WARNING")
+
+    page = browser.post(f"/clients/imports/{upload.id}/confirm", follow_redirects=True).text
+
+    assert "The import could not be handed to a worker just now; try again." in page
+    assert ">Import 1 row</button>" in page  # its preview again, to press once more
+    db.session.expire_all()
+    assert db.session.get(ClientImport, upload.id).status == "pending"
+    assert f"client import {upload.id}: not queued, Redis unreachable" in caplog.text
+    assert "Traceback" not in caplog.text
 
 
 def test_two_previews_in_two_tabs_each_import_their_own_file(login, user):
@@ -276,49 +315,57 @@ def test_cancelling_one_preview_leaves_the_other_tabs_upload(login, user):
     _press(browser, first, "cancel")
 
     assert "Imported 1 client." in _press(browser, second).text
-    assert EXPIRED in browser.get(_press(browser, first).headers["Location"]).text
+    assert _press(browser, first).status_code == 404
     assert _emails(user) == ["b@example.com"]
 
 
-@pytest.mark.parametrize(
-    "token",
-    ["another user's", "../x", "x" * 5000, ""],
-    ids=["another user's", "a path", "5000 characters", "none"],
-)
-def test_a_tampered_upload_token_imports_nothing(login, user, other_user, token):
-    theirs = _upload(login(other_user), b"theirs@example.com\n")
-    if token == "another user's":
-        token = _token(theirs)
-    browser = login(user)
-
-    browser.post("/clients/import/cancel", data={"upload": token})
-    response = browser.post("/clients/import/confirm", data={"upload": token})
-
-    assert response.status_code == 302
-    assert response.headers["Location"].endswith("/clients/import")
-    assert EXPIRED in browser.get("/clients/import").text
-    assert _emails(user) == []
-    assert _emails(other_user) == []
-    # Their upload still waits for them: neither the cancel nor the confirm touched it.
-    assert "Imported 1 client." in _press(login(other_user), theirs).text
+def _age(import_id: int, **ago) -> None:
+    table = ClientImport.__table__
+    moment = datetime.now(UTC) - timedelta(**ago)
+    db.session.execute(table.update().where(table.c.id == import_id).values(created_at=moment))
+    db.session.commit()
 
 
-def test_a_new_upload_removes_the_owners_oldest_beyond_the_limit(app, login, user, monkeypatch):
+def test_a_new_upload_removes_the_owners_oldest_beyond_the_limit(login, user, monkeypatch):
     monkeypatch.setattr(uploads, "PENDING_MAX_PER_OWNER", 2)
-    folder = Path(app.config["CLIENT_IMPORT_DIR"])
     browser = login(user)
     previews = []
     for number in range(3):
         preview = _upload(browser, f"c{number}@example.com\n".encode())
-        # A second apart, whatever the resolution of the filesystem's clock.
-        stamp = time.time() - 60 + number
-        os.utime(folder / f"{user.id}-{_token(preview)}.csv", (stamp, stamp))
+        _age(_import_id(preview), minutes=10 - number)
         previews.append(preview)
 
-    assert EXPIRED in browser.get(_press(browser, previews[0]).headers["Location"]).text
+    assert _press(browser, previews[0]).status_code == 404
     assert "Imported 1 client." in _press(browser, previews[1]).text
     assert "Imported 1 client." in _press(browser, previews[2]).text
     assert _emails(user) == ["c1@example.com", "c2@example.com"]
+
+
+def test_an_upload_never_confirmed_is_removed_after_a_day(login, user, other_user):
+    stale = _upload(login(other_user), b"old@example.com\n")
+    _age(_import_id(stale), hours=25)
+    _upload(login(user), b"new@example.com\n")  # anyone's upload removes what is a day old
+
+    assert _press(login(other_user), stale).status_code == 404
+
+
+def test_an_owner_keeps_the_reports_of_their_newest_imports(login, user, monkeypatch):
+    monkeypatch.setattr(uploads, "ENDED_KEPT_PER_OWNER", 2)
+    browser = login(user)
+    for number in range(3):
+        preview = _upload(browser, f"c{number}@example.com\n".encode(), filename=f"f{number}.csv")
+        _age(_import_id(preview), minutes=10 - number)
+        _press(browser, preview)
+
+    listed = browser.get("/clients/import").text
+    assert "Your latest imports" in listed
+    assert ">f0.csv<" in listed  # kept until the next upload
+    _upload(browser, b"c3@example.com\n")
+
+    listed = browser.get("/clients/import").text
+    assert ">f0.csv<" not in listed
+    assert ">f1.csv<" in listed
+    assert ">f2.csv<" in listed
 
 
 def test_import_service_inserts_in_chunks_and_skips_existing(app, user, monkeypatch):
@@ -964,12 +1011,9 @@ def test_the_first_visible_sheet_with_rows_is_imported_and_the_preview_names_it(
 
 def _choose_sheet(browser, preview, name: str):
     """Choose the sheet `name` in the preview's menu and show its preview."""
-    form = re.search(
-        r'<form method="post" action="/clients/import/sheet"[^>]*>(.*?)</form>', preview.text, re.S
-    )[1]
-    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', form))
-    [number] = re.findall(rf'<option value="(\d+)"[^>]*>{re.escape(name)}</option>', form)
-    return browser.post("/clients/import/sheet", data={**fields, "sheet": number})
+    form = re.search(r'<form method="get" action="([^"]+)"[^>]*>(.*?)</form>', preview.text, re.S)
+    [number] = re.findall(rf'<option value="(\d+)"[^>]*>{re.escape(name)}</option>', form[2])
+    return browser.get(form[1], query_string={"sheet": number})
 
 
 def test_the_preview_of_a_workbook_offers_its_other_sheets_and_imports_the_one_chosen(login, user):
@@ -994,7 +1038,7 @@ def test_the_preview_of_a_workbook_offers_its_other_sheets_and_imports_the_one_c
     chosen = _choose_sheet(browser, preview, "Clients")
 
     assert '<span class="user-text">Clients</span>' in chosen.text
-    assert 'value="book.xlsx"' in chosen.text  # the file's name stays
+    assert '<dd class="col-sm-9 user-text" id="filename">book.xlsx</dd>' in chosen.text
     assert "Imported 1 client." in _press(browser, chosen).text
     assert _clients(user) == [("anna@example.com", "Anna", "")]
 
@@ -1007,7 +1051,9 @@ def test_a_sheet_without_rows_chosen_says_so_and_imports_nothing(login, user):
     refused = _choose_sheet(browser, preview, "Empty")
 
     assert refused.status_code == 302
-    assert "The sheet Empty has no rows to import." in browser.get(refused.location).text
+    again = browser.get(refused.location)
+    assert "The sheet Empty has no rows to import." in again.text
+    assert '<span class="user-text">Clients</span>' in again.text  # the preview it was chosen on
     assert _emails(user) == []
 
 

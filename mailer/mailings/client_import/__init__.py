@@ -18,7 +18,8 @@ first with rows, or the one chosen on the preview), for the preview and again
 for the import: what follows is the CSV import's.
 
 reading.py reads a file into rows, workbooks.py a workbook into CSV, writing.py
-writes a chunk, uploads.py keeps a file between the preview and the confirmation.
+writes a chunk, uploads.py keeps a file between the preview and the confirmation,
+background.py runs a confirmed import as a job and follows it.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ from mailer.mailings.client_import.reading import (
     read_date,
     read_rows,
 )
-from mailer.mailings.client_import.uploads import discard_upload, keep_upload, pending_upload
+from mailer.mailings.client_import.uploads import discard_upload, keep_upload
 from mailer.mailings.client_import.workbooks import Sheet, is_workbook, to_csv
 from mailer.mailings.client_import.writing import Checked, write_chunk
 from mailer.mailings.client_services import (
@@ -69,7 +70,6 @@ __all__ = [
     "import_rows",
     "keep_upload",
     "parse",
-    "pending_upload",
     "preview",
     "read_rows",
     "refresh_statistics",

@@ -1,0 +1,232 @@
+"""A confirmed import runs as a background job: its page waits, shows the rows read, then
+the report; a job run twice imports once; a lost worker's import can be imported again."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import signal
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from mailer.extensions import db
+from mailer.mailings.client_import import background
+from mailer.models import Client, ClientImport, utcnow
+from tests import factories
+from tests.queued import run_queued_jobs
+from tests.test_delivery.test_dispatch import _flask, _process_env
+from tests.waiting import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+CSV = b"email\nanna@example.com\nboris@example.com\nanna@example.com\n"
+
+
+@pytest.fixture(autouse=True)
+def _queue(fresh_queue):
+    """With Redis, the import's job waits on an empty queue of its own."""
+
+
+def _emails(owner) -> list[str]:
+    db.session.expire_all()
+    return sorted(client.email for client in Client.owned_by(owner))
+
+
+def _queued(owner, data: bytes = CSV, **fields) -> ClientImport:
+    fields = {"status": "queued", "queued_at": utcnow(), "rows_expected": 3, **fields}
+    return factories.make_client_import(owner, data, **fields)
+
+
+def test_a_queued_import_waits_for_a_worker_and_its_page_says_so(login, user):
+    task = _queued(user)
+    browser = login(user)
+
+    page = browser.get(f"/clients/imports/{task.id}").text
+    assert "Waiting for a worker to start it…" in page
+    assert "You may leave this page" in page
+    checked = browser.get(f"/clients/imports/{task.id}/progress").json
+    assert checked.items() >= {"status": "queued", "lost": False, "unstarted": False}.items()
+    assert "Hand it to a worker again" not in page
+    assert _emails(user) == []
+
+
+def test_a_running_import_shows_the_rows_its_heartbeat_says_it_has_read(
+    app, login, user, monkeypatch
+):
+    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", 0.05)
+    task = _queued(user, status="running", rows_expected=1000, started_at=utcnow(), tries=1)
+    browser = login(user)
+
+    with background.Heartbeat(task.id) as heartbeat:  # as the worker's import beats
+        heartbeat.rows = 400
+        assert wait_for(lambda: browser.get(f"/clients/imports/{task.id}/progress").json["rows"])
+        page = browser.get(f"/clients/imports/{task.id}").text
+        checked = browser.get(f"/clients/imports/{task.id}/progress").json
+    heartbeat.forget()  # as the worker does once its import ended
+
+    assert "Importing: 400 of 1,000 rows read…" in page  # the numbers as the viewer writes them
+    assert 'aria-valuenow="400"' in page
+    assert checked == {
+        "status": "running",
+        "rows": 400,
+        "total": 1000,
+        "rows_text": "400",
+        "total_text": "1,000",
+        "lost": False,
+        "unstarted": False,
+    }
+    assert "Import it again" not in page
+
+
+def test_an_import_whose_worker_was_lost_is_said_so_and_imports_when_asked_again(app, login, user):
+    started = utcnow() - timedelta(seconds=background.SILENT_SECONDS + 5)
+    task = _queued(user, status="running", started_at=started, tries=1)  # no heartbeat since
+    browser = login(user)
+
+    page = browser.get(f"/clients/imports/{task.id}").text
+    assert "This import stopped before it ended" in page
+    assert "Nothing was imported." in page
+    assert browser.get(f"/clients/imports/{task.id}/progress").json["lost"] is True
+
+    again = browser.post(f"/clients/imports/{task.id}/again")
+    run_queued_jobs(app)
+    report = browser.get(again.location).text
+
+    assert "Imported 2 clients." in report
+    assert "duplicate in file (first on line 2)" in report
+    assert _emails(user) == ["anna@example.com", "boris@example.com"]
+
+
+def test_an_import_no_worker_started_for_minutes_may_be_handed_to_one_again(app, login, user):
+    waited = utcnow() - timedelta(seconds=background.UNSTARTED_SECONDS + 5)
+    task = _queued(user, queued_at=waited)  # its job lost, as with Redis's data
+    browser = login(user)
+
+    page = browser.get(f"/clients/imports/{task.id}").text
+    assert "No worker has started this import for five minutes." in page
+    assert "Waiting for a worker to start it…" in page  # a worker may still come
+
+    again = browser.post(f"/clients/imports/{task.id}/again")
+    run_queued_jobs(app)
+
+    assert "Imported 2 clients." in browser.get(again.location).text
+    assert _emails(user) == ["anna@example.com", "boris@example.com"]
+
+
+def test_an_import_heard_from_lately_is_not_imported_again(app, login, user):
+    task = _queued(user, status="running", started_at=utcnow(), tries=1)
+    browser = login(user)
+
+    assert "Import it again" not in browser.get(f"/clients/imports/{task.id}").text
+    browser.post(f"/clients/imports/{task.id}/again")  # an old page's button
+    run_queued_jobs(app)
+
+    db.session.expire_all()
+    assert db.session.get(ClientImport, task.id).status == "running"
+    assert _emails(user) == []
+
+
+def test_an_import_job_run_twice_imports_once(app, user):
+    task = _queued(user)
+
+    background.run(task.id)
+    background.run(task.id)  # RQ does not deduplicate: the claim does
+
+    db.session.expire_all()
+    done = db.session.get(ClientImport, task.id)
+    assert (done.status, done.tries, done.imported, done.rejected_count) == ("done", 1, 2, 1)
+    assert done.data is None  # the file is not kept past its import
+    assert _emails(user) == ["anna@example.com", "boris@example.com"]
+
+
+def test_a_file_that_cannot_be_read_at_the_import_fails_it_with_the_reason(app, login, user):
+    broken = b"PK\x03\x04" + b"\x00" * 64  # a zip that is no workbook
+    task = factories.make_client_import(user, broken, status="queued", filename="book.xlsx")
+
+    background.run(task.id)
+
+    page = login(user).get(f"/clients/imports/{task.id}").text
+    assert "The import failed, and nothing was imported." in page
+    assert "This workbook cannot be read" in page
+    assert "failed" in login(user).get("/clients/import").text  # the list of latest imports
+
+
+def test_the_report_is_written_in_the_language_the_owner_imported_in(app, login):
+    owner = factories.make_user("olga@example.com", locale="ru")
+    browser = login(owner)
+    upload = browser.post(
+        "/clients/import",
+        data={"file": (io.BytesIO(CSV), "clients.csv")},
+        content_type="multipart/form-data",
+    )
+    confirm = re.search(r'action="(/clients/imports/\d+/confirm)"', upload.text)[1]
+    started = browser.post(confirm)
+    run_queued_jobs(app)
+
+    report = browser.get(started.location).text
+    assert "повтор в файле (впервые в строке 2)" in report
+
+
+def test_an_owner_sees_their_latest_imports_newest_first_and_not_their_pending_uploads(
+    login, user, other_user
+):
+    factories.make_client_import(user, filename="waiting.csv")  # pending: not an import yet
+    old = _queued(user, filename="old.csv", status="done", imported=7)
+    old.created_at = utcnow() - timedelta(days=1)
+    _queued(user, filename="new.csv")
+    _queued(other_user, filename="theirs.csv")
+    db.session.commit()
+
+    listed = login(user).get("/clients/import").text
+
+    assert listed.index(">new.csv<") < listed.index(">old.csv<")
+    assert "7 clients imported" in listed
+    assert "in progress" in listed
+    assert "waiting.csv" not in listed
+    assert "theirs.csv" not in listed
+
+
+def _children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (Linux's /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_an_import_killed_mid_way_imports_nothing_then_everything_once_when_asked_again(
+    app, test_environ, redis_conn, login, user, monkeypatch
+):
+    count = 200_000  # some seconds of work: the kill comes in the middle of it
+    data = "\n".join(["email", *(f"c{number}@example.com" for number in range(count))]).encode()
+    task = _queued(user, data=data, rows_expected=count)
+    background.start(task)
+    env = _process_env(test_environ, 25)
+    worker = subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=ROOT)
+    try:
+        # The import's process, the worker's child, has read rows: kill it there.
+        assert wait_for(lambda: (background.last_beat(task.id) or (0,))[0] > 0, timeout=60)
+        [importing] = _children(worker.pid)
+        os.kill(importing, signal.SIGKILL)
+        assert worker.wait(60) == 0  # the worker itself goes on (here: ends, its queue empty)
+    finally:
+        worker.kill()
+    assert _emails(user) == []  # one transaction: nothing of it was kept
+
+    monkeypatch.setattr(background, "SILENT_SECONDS", 0)  # not a minute: at once
+    browser = login(user)
+    assert "This import stopped before it ended" in browser.get(f"/clients/imports/{task.id}").text
+    again = browser.post(f"/clients/imports/{task.id}/again")
+    restarted = subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=ROOT)
+    assert restarted.wait(120) == 0
+
+    assert f"Imported {count} clients." in browser.get(again.location).text
+    assert Client.owned_by(user).count() == count
