@@ -43,8 +43,15 @@ def _sqlite_like_postgresql(dbapi_connection, connection_record) -> None:
     SQLite's own lower() folds ASCII letters only, so a search for "анна" missed
     "Анна" (the searches compare lower(column) with a lower-cased pattern). Python's
     str.lower folds every script, as PostgreSQL's lower() does in a UTF-8 locale.
+
+    Write-ahead logging lets pages read while a long transaction writes, as PostgreSQL
+    does: in SQLite's default mode, a big import holding its write lock (once its changes
+    outgrow the page cache) kept every page waiting, its own progress check included,
+    until it committed or the wait ran out ("database is locked"). The mode is the
+    database file's, kept beside it in mailer.db-wal and mailer.db-shm.
     """
     if isinstance(dbapi_connection, sqlite3.Connection):
+        dbapi_connection.execute("PRAGMA journal_mode = WAL")
         dbapi_connection.execute("PRAGMA foreign_keys = ON")
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
 

@@ -230,3 +230,27 @@ def test_an_import_killed_mid_way_imports_nothing_then_everything_once_when_aske
 
     assert f"Imported {count} clients." in browser.get(again.location).text
     assert Client.owned_by(user).count() == count
+
+
+def test_on_sqlite_the_import_page_reads_while_an_import_writes(login, user):
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's own locking: PostgreSQL's readers never wait for writers")
+    task = _queued(user, status="running", started_at=utcnow(), tries=1)
+    browser = login(user)
+    writer = db.engine.raw_connection()  # the import's transaction, on its own connection
+    try:
+        writer.execute("PRAGMA cache_size = 1")  # its changes outgrow the cache at once
+        writer.execute("BEGIN")
+        writer.executemany(
+            "INSERT INTO clients (owner_id, email, full_name, comment, hard_bounces, created_at)"
+            " VALUES (?, ?, '', '', 0, '2026-12-07 00:00:00')",
+            [(user.id, f"c{number}@example.com") for number in range(5000)],
+        )
+
+        checked = browser.get(f"/clients/imports/{task.id}/progress")
+    finally:
+        writer.rollback()
+        writer.close()
+
+    assert checked.status_code == 200
+    assert checked.json["status"] == "running"
