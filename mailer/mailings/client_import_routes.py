@@ -25,6 +25,7 @@ from mailer.models import ClientImport, Mailing
 log = logging.getLogger(__name__)
 
 SHEET_FIELD = "sheet"  # a workbook's sheet, by its number: the preview's, then the import's
+COLUMN_FIELD = "column-{}"  # the column a field is read from (client_import.FIELDS), by hand
 ROWS_FIELD = "rows"  # the preview's count of rows, for the progress bar
 RECENT_IMPORTS = 5  # the upload page lists the owner's newest imports
 
@@ -67,7 +68,12 @@ def _own_import(import_id: int) -> ClientImport:
 def client_import_page(import_id: int):
     task = _own_import(import_id)
     if task.status == "pending":
-        return _preview_of_sheet(task, request.args.get(SHEET_FIELD, type=int))
+        sheet = request.args.get(SHEET_FIELD, type=int)
+        columns = _chosen_columns(request.args)
+        if columns and (problem := client_import.column_problem(columns)):
+            flash(problem, "danger")
+            columns = None  # the columns the header names, as before the choice
+        return _preview_of_sheet(task, sheet, columns)
     return render_template(
         "mailings/clients/import_status.html", task=task, progress=_progress(task)
     )
@@ -88,12 +94,22 @@ def _progress(task: ClientImport) -> dict:
     return shown
 
 
-def _preview_of_sheet(upload: ClientImport, chosen: int | None):
+def _chosen_columns(values) -> dict[str, int] | None:
+    """The columns chosen on the preview, when its form sent them (`values`: the request's
+    args or form); None: those the header names."""
+    names = {field: COLUMN_FIELD.format(field) for field in client_import.FIELDS}
+    if not any(name in values for name in names.values()):
+        return None
+    return {field: values.get(name, -1, type=int) for field, name in names.items()}
+
+
+def _preview_of_sheet(upload: ClientImport, chosen: int | None, columns: dict | None = None):
     """The preview of a pending upload, read again from the kept file: of a workbook's
-    sheet number `chosen` (None: its first with rows)."""
+    sheet number `chosen` (None: its first with rows), its fields read from `columns` when
+    they were chosen."""
     try:
         data, sheet = client_import.as_csv(upload.data, chosen)
-        parsed = client_import.parse(data)
+        parsed = client_import.parse(data, columns)
     except client_import.UnreadableFile as error:
         flash(str(error), "danger")
         if chosen is None:
@@ -112,6 +128,7 @@ def _preview_page(
         "mailings/clients/import_preview.html",
         upload=upload,
         sheet_field=SHEET_FIELD,
+        column_field=COLUMN_FIELD,
         rows_field=ROWS_FIELD,
         parsed=parsed,
         sheet=sheet,
@@ -127,6 +144,10 @@ def _preview_page(
 @login_required
 def client_import_confirm(import_id: int):
     upload = _own_import(import_id)
+    columns = _chosen_columns(request.form)
+    if columns and (problem := client_import.column_problem(columns)):  # not as shown
+        flash(problem, "danger")
+        return redirect(url_for("mailings.client_import_page", import_id=import_id))
     # The ticked mailings that are still the owner's (the worker checks them again).
     mailing_ids = mailing_queries.owned_mailing_ids(
         current_user, request.form.getlist("mailing_ids", type=int)
@@ -134,6 +155,7 @@ def client_import_confirm(import_id: int):
     queued = background.queue(
         upload,
         sheet=request.form.get(SHEET_FIELD, type=int),
+        columns=columns,
         rows=request.form.get(ROWS_FIELD, 0, type=int),
         mailing_ids=mailing_ids,
     )

@@ -47,6 +47,9 @@ class ClientImport(OwnedMixin, db.Model):
     # Set on confirming: what the preview showed and the owner chose.
     sheet: Mapped[int | None]  # a workbook's sheet, by its number
     rows_expected: Mapped[int] = mapped_column(default=0)  # the preview's count, for the bar
+    # Field -> the column it is read from, when chosen on the preview (client_import.FIELDS);
+    # None: the columns the header names.
+    columns: Mapped[dict[str, int] | None] = mapped_column(JSON)
     mailing_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     locale: Mapped[str] = mapped_column(String(8), default="en")  # the report's language
 

@@ -135,3 +135,29 @@ def test_an_import_in_progress_shows_the_rows_read_then_its_report(open_page, ui
         ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3), timeout=REPORT_WAIT
     )
     ui.assert_translated()
+
+
+def test_the_columns_of_a_header_in_unknown_words_are_chosen_on_the_preview(
+    open_page, ui, tmp_path
+):
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    csv_file = tmp_path / "kontakte.csv"
+    csv_file.write_text("Kontakt;Adresse\nАнна;anna@example.com\nБорис;boris@example.com\n")
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/import")
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(csv_file)
+    page.get_by_role("button", name=ui.t("Upload and preview")).click()
+    expect(page.locator("#nothing-to-import")).to_be_visible()  # its addresses: column 2
+    ui.look(page)
+
+    page.get_by_label(ui.t("Email"), exact=True).select_option(label="2. Adresse")
+    page.get_by_label(ui.t("Full name"), exact=True).select_option(label="1. Kontakt")
+    page.get_by_role("button", name=ui.t("Preview with these columns")).click()
+
+    expect(page.locator("#header")).to_have_text("Kontakt | Adresse")
+    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 2)).click()
+    expect(page.locator("#imported")).to_have_text(
+        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 2), timeout=REPORT_WAIT
+    )
+    ui.assert_translated()

@@ -1029,7 +1029,8 @@ def test_the_preview_of_a_workbook_offers_its_other_sheets_and_imports_the_one_c
     browser = login(user)
     preview = _upload(browser, data, filename="book.xlsx")
     assert '<span class="user-text">Summary</span>' in preview.text  # its first: no client
-    assert re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', preview.text) == [
+    menu = re.search(r'<select[^>]*id="sheet-choice">(.*?)</select>', preview.text, re.S)[1]
+    assert re.findall(r'<option value="\d+"[^>]*>([^<]+)</option>', menu) == [
         "Summary",
         "Clients",
         "Empty",
@@ -1113,4 +1114,97 @@ def test_a_workbook_that_would_unpack_past_the_limit_is_not_unpacked(login, user
     response = _upload(login(user), data, filename="clients.xlsx")
 
     assert "more than the import reads" in html.unescape(response.text)
+    assert _emails(user) == []
+
+
+# --- columns chosen on the preview ---------------------------------------------------------
+
+
+def _columns(**chosen: int) -> dict[str, int]:
+    """The preview's column menus as sent: each field's column, -1 for none."""
+    return {f"column-{field}": chosen.get(field, -1) for field in client_import.FIELDS}
+
+
+GERMAN = "Kontakt;Adresse;Notiz\nAnna Iwanowa;anna@example.com;Messe\nBoris;boris@example.com;\n"
+
+
+def test_a_header_of_unknown_words_imports_once_its_columns_are_chosen(login, user):
+    browser = login(user)
+    preview = _upload(browser, GERMAN.encode())
+    assert "No row of this file can be imported." in preview.text  # the addresses: column 1
+    assert '<details class="mb-3" id="columns" open>' in preview.text
+    assert '<option value="1">2. Adresse</option>' in preview.text  # the first line's cells
+
+    chosen = browser.get(
+        f"/clients/imports/{_import_id(preview)}",
+        query_string=_columns(email=1, full_name=0, comment=2),
+    )
+
+    assert 'id="header">Kontakt | Adresse | Notiz' in chosen.text  # now read as the header
+    assert 'id="no-problems"' in chosen.text
+    assert '<option value="1" selected>2. Adresse (anna@example.com)</option>' in chosen.text
+    assert "Imported 2 clients." in _press(browser, chosen).text
+    assert _clients(user) == [
+        ("anna@example.com", "Anna Iwanowa", "Messe"),
+        ("boris@example.com", "Boris", ""),
+    ]
+
+
+def test_a_file_without_header_takes_its_columns_as_chosen(login, user):
+    browser = login(user)
+    preview = _upload(browser, b"Anna,anna@example.com\nBoris,boris@example.com\n")
+
+    chosen = browser.get(
+        f"/clients/imports/{_import_id(preview)}", query_string=_columns(email=1, full_name=0)
+    )
+
+    assert "none: columns are email, full name, comment" in chosen.text  # a row, not a header
+    assert "Imported 2 clients." in _press(browser, chosen).text
+    assert _clients(user) == [("anna@example.com", "Anna", ""), ("boris@example.com", "Boris", "")]
+
+
+@pytest.mark.parametrize(
+    ("chosen", "problem"),
+    [
+        ({"full_name": 0}, "Choose the column that holds the email addresses."),
+        ({"email": 1, "comment": 1}, "Two fields take the same column: choose a column for each."),
+    ],
+    ids=["no email column", "one column twice"],
+)
+def test_columns_that_cannot_be_read_are_refused_with_the_reason(login, user, chosen, problem):
+    browser = login(user)
+    preview = _upload(browser, GERMAN.encode())
+
+    page = browser.get(f"/clients/imports/{_import_id(preview)}", query_string=_columns(**chosen))
+
+    assert problem in page.text
+    assert "No row of this file can be imported." in page.text  # as the file reads by itself
+    assert _emails(user) == []
+
+
+def test_a_name_in_parts_is_joined_unless_one_column_is_chosen_for_it(login, user):
+    browser = login(user)
+    preview = _upload(browser, "Фамилия;Имя;E-mail\nИванова;Анна;anna@example.com\n".encode())
+    joined = '<option value="-2" selected>its parts, joined: Фамилия + Имя</option>'
+    assert joined in preview.text
+    assert "Иванова Анна" in preview.text
+
+    chosen = browser.get(
+        f"/clients/imports/{_import_id(preview)}", query_string=_columns(email=2, full_name=1)
+    )
+
+    assert "Imported 1 client." in _press(browser, chosen).text
+    assert _clients(user) == [("anna@example.com", "Анна", "")]
+
+
+def test_an_import_sent_with_columns_that_cannot_be_read_is_not_started(login, user):
+    browser = login(user)
+    preview = _upload(browser, GERMAN.encode())
+    number = _import_id(preview)
+
+    started = browser.post(f"/clients/imports/{number}/confirm", data=_columns(full_name=0))
+
+    page = browser.get(started.location).text
+    assert "Choose the column that holds the email addresses." in page
+    assert "Import preview" in page  # still waiting for its confirmation
     assert _emails(user) == []

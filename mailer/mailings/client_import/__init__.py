@@ -37,11 +37,13 @@ from sqlalchemy import text
 
 from mailer.extensions import db
 from mailer.mailings.client_import.reading import (
+    FIELDS,
     HEADER_NAMES,
     OPT_OUT_COLUMNS,
     ParsedFile,
     Row,
     UnreadableFile,
+    column_problem,
     parse,
     read_date,
     read_rows,
@@ -58,6 +60,7 @@ from mailer.mailings.client_services import (
 from mailer.models import Client, User, normalize_email, utcnow
 
 __all__ = [
+    "FIELDS",
     "HEADER_NAMES",
     "ImportReport",
     "ParsedFile",
@@ -66,6 +69,7 @@ __all__ = [
     "Sheet",
     "UnreadableFile",
     "as_csv",
+    "column_problem",
     "discard_upload",
     "import_rows",
     "keep_upload",

@@ -72,17 +72,24 @@ _beats_here: dict[int, Beat] = {}  # the embedded default's heartbeats
 
 
 def queue(
-    upload: ClientImport, *, sheet: int | None, rows: int, mailing_ids: Iterable[int]
+    upload: ClientImport,
+    *,
+    sheet: int | None,
+    columns: dict[str, int] | None,
+    rows: int,
+    mailing_ids: Iterable[int],
 ) -> bool:
     """Confirm a pending upload: queued for a worker with what the preview showed (its
-    sheet, its count of rows) and the mailings the owner ticked; False when it is no longer
-    pending (pressed twice, in two tabs). Flushes; the caller commits, then calls `start`."""
+    sheet, the columns it read, its count of rows) and the mailings the owner ticked; False
+    when it is no longer pending (pressed twice, in two tabs). Flushes; the caller commits,
+    then calls `start`."""
     return _change(
         upload.id,
         "pending",
         status="queued",
         queued_at=utcnow(),
         sheet=sheet,
+        columns=columns,
         rows_expected=max(rows, 0),
         mailing_ids=sorted(mailing_ids),
         locale=str(get_locale() or "en"),
@@ -192,7 +199,7 @@ def _import(task: ClientImport, heartbeat: Heartbeat) -> tuple[ImportReport, int
     """The report, and how many mailings the clients it added joined."""
     data, _sheet = as_csv(task.data, task.sheet)
     mailing_ids = mailing_queries.owned_mailing_ids(task.owner, task.mailing_ids)
-    rows = heartbeat.counted(read_rows(data))
+    rows = heartbeat.counted(read_rows(data, task.columns))
     report = import_rows(owner=task.owner, rows=rows, mailing_ids=mailing_ids)
     return report, len(mailing_ids) if report.imported else 0
 

@@ -10,7 +10,7 @@ import csv
 import io
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parseaddr
 from itertools import chain, islice
@@ -82,6 +82,12 @@ KNOWN_HEADER_CELLS = NAME_PART_CELLS.union(*HEADER_NAMES.values())
 
 # The columns that say a client opted out, as the export names them; empty = not.
 OPT_OUT_COLUMNS = ("unsubscribed_at", "bounced_at")
+# A row's fields, each read from a column (its position; -1: none). The preview may choose
+# them by hand; the full name may then be NAME_PARTS_JOINED: the name's parts, as the
+# header names them (Фамилия, Имя, Отчество), joined.
+FIELDS = ("email", "full_name", "comment", *OPT_OUT_COLUMNS)
+NO_COLUMN = -1
+NAME_PARTS_JOINED = -2
 
 # Day first, as Excel on a Russian Windows writes a date it recognised in the export.
 DOTTED_DATE_FORMATS = ("%d.%m.%Y", "%d.%m.%Y %H:%M", "%d.%m.%Y %H:%M:%S")
@@ -105,12 +111,31 @@ class ParsedFile:
     header: list[str] | None
     rows: list[Row]
     header_line: int = 0  # the lines above it (a title) are left out
+    # Where each field was read from (FIELDS), found by the header or chosen by hand.
+    columns: dict[str, int] = field(default_factory=dict)
+    name_parts: tuple[int, ...] = ()  # the name's parts the header names, if it does
+    chosen: bool = False  # whether `columns` were chosen by hand
+    sample: list[str] = field(default_factory=list)  # the first row's cells, as written
+
+    @property
+    def column_choices(self) -> list[tuple[int, str, str]]:
+        """The file's columns, as the preview offers them to choose: each position with its
+        header cell ("" without a header) and the first row's cell there."""
+        header, sample = self.header or [], self.sample
+        return [
+            (position, _cell(header, position), _cell(sample, position))
+            for position in range(max(len(header), len(sample)))
+        ]
+
+    @property
+    def name_parts_named(self) -> str:
+        """The name's parts as the header names them: "Фамилия + Имя + Отчество"."""
+        return " + ".join(_cell(self.header or [], position) for position in self.name_parts)
 
     @property
     def opt_out_columns(self) -> bool:
-        """Whether the header names an unsubscribed or a bounced column."""
-        positions = _columns(self.header)
-        return any(positions[name] >= 0 for name in OPT_OUT_COLUMNS)
+        """Whether an unsubscribed or a bounced column is read."""
+        return any(self.columns.get(name, NO_COLUMN) >= 0 for name in OPT_OUT_COLUMNS)
 
     @property
     def unsubscribed(self) -> int:
@@ -194,13 +219,24 @@ def _is_header(cells: list[str]) -> bool:
     return bool(named) and not any("@" in cell for cell in cells)
 
 
-def parse(data: bytes) -> ParsedFile:
+def column_problem(columns: dict[str, int]) -> str | None:
+    """Why columns chosen by hand cannot be read (FIELDS -> position), or None."""
+    if columns.get("email", NO_COLUMN) < 0:
+        return _("Choose the column that holds the email addresses.")
+    taken = [position for position in columns.values() if position >= 0]
+    if len(taken) != len(set(taken)):
+        return _("Two fields take the same column: choose a column for each.")
+    return None
+
+
+def parse(data: bytes, columns: dict[str, int] | None = None) -> ParsedFile:
     """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit).
-    A workbook is read by workbooks.py first."""
+    Its fields are read from `columns` (see FIELDS) when given, else from the columns its
+    header names. A workbook is read by workbooks.py first."""
     text, encoding = decode(data)
     if "\x00" in text:
         raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
-    reading = _Reading(text)
+    reading = _Reading(text, columns)
     try:
         rows = list(reading)
     except csv.Error as error:  # e.g. "field larger than field limit (131072)"
@@ -213,24 +249,32 @@ def parse(data: bytes) -> ParsedFile:
         header=reading.header,
         rows=rows,
         header_line=reading.header_line,
+        columns=reading.columns,
+        name_parts=reading.name_parts,
+        chosen=columns is not None,
+        sample=reading.sample,
     )
 
 
-def read_rows(data: bytes) -> Iterator[Row]:
+def read_rows(data: bytes, columns: dict[str, int] | None = None) -> Iterator[Row]:
     """The rows parse() would give, read one by one as the import takes them."""
-    return iter(_Reading(decode(data)[0]))
+    return iter(_Reading(decode(data)[0], columns))
 
 
 class _Reading:
-    """The rows of a decoded file; `header` (and `header_line`) are known once the first
-    rows were read."""
+    """The rows of a decoded file, their fields read from `chosen` columns when given; the
+    header, the columns read and a sample row are known once the first rows were read."""
 
-    def __init__(self, text: str):
+    def __init__(self, text: str, chosen: dict[str, int] | None = None):
         self.text = text
         sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
         self.delimiter = sniff_delimiter(sample)
+        self.chosen = chosen
         self.header: list[str] | None = None
         self.header_line = 0  # the header's line, when there is one
+        self.columns: dict[str, int] = {}
+        self.name_parts: tuple[int, ...] = ()
+        self.sample: list[str] = []  # the first row's cells
         self.line = 0  # the last line read; a record that cannot be read starts after it
 
     def __iter__(self) -> Iterator[Row]:
@@ -238,10 +282,24 @@ class _Reading:
         first = list(islice(lines, HEADER_SEARCH_LINES))
         at, name_parts = _columns(None), ()
         header = self._header_at(first)
+        if header is None and self.chosen is not None and first:
+            # Its column names are unknown words: with the columns chosen by hand, a first
+            # line without an address where the addresses are is their header.
+            email = _cell(first[0][1], self.chosen.get("email", NO_COLUMN))
+            header = 0 if "@" not in email else None
         if header is not None:
             self.header_line, self.header = first[header]
             at, name_parts = _columns(self.header), _name_parts(self.header)
             first = first[header + 1 :]
+        self.name_parts = name_parts
+        if self.chosen is not None:
+            at = {name: self.chosen.get(name, NO_COLUMN) for name in FIELDS}
+            if at["full_name"] != NAME_PARTS_JOINED:
+                name_parts = ()
+        elif name_parts:
+            at = {**at, "full_name": NAME_PARTS_JOINED}
+        self.columns = at
+        self.sample = first[0][1] if first else []
         for line, cells in chain(first, lines):
             yield _row(line, cells, at, name_parts)
 
