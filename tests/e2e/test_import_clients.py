@@ -30,7 +30,7 @@ def test_import_preview_confirm_and_delete_with_confirmation(page, user, tmp_pat
     page.set_input_files("input[type=file]", str(csv_file))
     page.get_by_role("button", name="Upload and preview").click()
     expect(page.locator("#encoding")).to_have_text("Windows-1251")
-    expect(page.get_by_text("Анна Иванова")).to_be_visible()
+    expect(page.get_by_role("cell", name="Анна Иванова")).to_be_visible()
 
     page.get_by_role("button", name="Import 1 row").click()
     expect(page.locator("#imported")).to_have_text("Imported 1 client.", timeout=REPORT_WAIT)
@@ -100,7 +100,7 @@ def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(open_page, ui, tmp
     page.get_by_role("button", name=ui.t("Preview this sheet")).click()
 
     expect(page.locator("#sheet")).to_contain_text("Клиенты")
-    expect(page.get_by_text("anna@example.com")).to_be_visible()
+    expect(page.get_by_role("cell", name="anna@example.com")).to_be_visible()
     page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 1)).click()
     expect(page.locator("#imported")).to_have_text(
         ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 1), timeout=REPORT_WAIT
