@@ -38,17 +38,17 @@ def client_import_upload():
         data = form.file.data.read()
         try:
             csv_data, sheet = client_import.as_csv(data)
-            parsed = client_import.parse(csv_data)
+            layout, preview = client_import.examine(csv_data)
         except client_import.UnreadableFile as error:
             form.file.errors.append(str(error))
         else:
-            if parsed.rows:
+            if preview.total:
                 upload = client_import.keep_upload(
                     owner=current_user, data=data, filename=form.file.data.filename or ""
                 )
                 db.session.commit()
                 # Shown at once, not through a redirect: a big workbook takes seconds to read.
-                return _preview_page(upload, parsed, sheet)
+                return _preview_page(upload, layout, preview, sheet)
             form.file.errors.append(_("The file has no rows to import."))
     recent = (
         ClientImport.owned_by(current_user)
@@ -109,18 +109,21 @@ def _preview_of_sheet(upload: ClientImport, chosen: int | None, columns: dict | 
     they were chosen."""
     try:
         data, sheet = client_import.as_csv(upload.data, chosen)
-        parsed = client_import.parse(data, columns)
+        layout, preview = client_import.examine(data, columns)
     except client_import.UnreadableFile as error:
         flash(str(error), "danger")
         if chosen is None:
             return redirect(url_for("mailings.client_import_upload"))
         # A sheet chosen in the menu that cannot be imported: the preview it was chosen on.
         return redirect(url_for("mailings.client_import_page", import_id=upload.id))
-    return _preview_page(upload, parsed, sheet)
+    return _preview_page(upload, layout, preview, sheet)
 
 
 def _preview_page(
-    upload: ClientImport, parsed: client_import.ParsedFile, sheet: client_import.Sheet | None
+    upload: ClientImport,
+    layout: client_import.FileLayout,
+    preview: client_import.Preview,
+    sheet: client_import.Sheet | None,
 ) -> str:
     taking = Mailing.takes_new_clients.is_(True)
     mailings = mailing_queries.mailing_choices(current_user, also=taking)
@@ -130,10 +133,9 @@ def _preview_page(
         sheet_field=SHEET_FIELD,
         column_field=COLUMN_FIELD,
         rows_field=ROWS_FIELD,
-        parsed=parsed,
+        layout=layout,
         sheet=sheet,
-        preview=client_import.preview(parsed),
-        shown_max=ClientImport.REJECTED_KEPT,
+        preview=preview,
         mailings=mailings,
         choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
         ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},

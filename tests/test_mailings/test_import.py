@@ -1208,3 +1208,25 @@ def test_an_import_sent_with_columns_that_cannot_be_read_is_not_started(login, u
     assert "Choose the column that holds the email addresses." in page
     assert "Import preview" in page  # still waiting for its confirmation
     assert _emails(user) == []
+
+
+def test_the_preview_and_the_report_list_the_first_lines_ruled_out_and_count_them_all(
+    login, user, monkeypatch
+):
+    monkeypatch.setattr(client_import, "SKIPPED_SHOWN", 3)
+    monkeypatch.setattr(ClientImport, "REJECTED_KEPT", 3)
+    monkeypatch.setattr(client_import, "CHUNK", 2)  # the count goes on across chunks
+    lines = ["email", "good@example.com", *(f"bad-{number}" for number in range(5))]
+    browser = login(user)
+
+    preview = _upload(browser, "\n".join(lines).encode())
+    assert "5 rows have a problem and will be skipped" in preview.text
+    assert "Only the first 3 are listed." in preview.text
+    assert "bad-2" in preview.text
+    assert "bad-3" not in preview.text
+
+    report = _press(browser, preview).text
+    assert "Imported 1 client." in report
+    assert "5 lines were not imported:" in report
+    assert "Only the first 3 are listed." in report
+    assert "bad-3" not in report

@@ -1,8 +1,9 @@
 """CSV import of clients: read the file, validate every row in Python, insert in chunks.
 
-The file is parsed twice: once for the preview (nothing written) and once
-on confirmation. Rows are validated here (email-validator, lengths, dates,
-duplicates in the file); each chunk then goes in as one set-based INSERT
+The file is read twice: once for the preview (examine: nothing written,
+nothing kept but what the preview shows) and once by the import's job.
+Rows are validated here (email-validator, lengths, dates, duplicates in the
+file); each chunk then goes in as one set-based INSERT
 that skips the emails the owner already has and returns those it inserted,
 so the others are reported as already there (a concurrent import of the
 same email included, never an error).
@@ -40,10 +41,12 @@ from mailer.mailings.client_import.reading import (
     FIELDS,
     HEADER_NAMES,
     OPT_OUT_COLUMNS,
+    FileLayout,
     ParsedFile,
     Row,
     UnreadableFile,
     column_problem,
+    open_file,
     parse,
     read_date,
     read_rows,
@@ -62,6 +65,7 @@ from mailer.models import Client, User, normalize_email, utcnow
 __all__ = [
     "FIELDS",
     "HEADER_NAMES",
+    "FileLayout",
     "ImportReport",
     "ParsedFile",
     "Preview",
@@ -71,16 +75,17 @@ __all__ = [
     "as_csv",
     "column_problem",
     "discard_upload",
+    "examine",
     "import_rows",
     "keep_upload",
     "parse",
-    "preview",
     "read_rows",
     "refresh_statistics",
 ]
 
 CHUNK = 5000
 PREVIEW_ROWS = 20
+SKIPPED_SHOWN = 1000  # rows the preview lists of those the file rules out; it counts them all
 ANALYZE_AFTER_ROWS = 10_000
 SHOWN_CELL_MAX = 40
 
@@ -264,18 +269,37 @@ def refresh_statistics(imported: int) -> None:
 class Preview:
     """What the import will make of a file, before the database is asked."""
 
-    rows: list[tuple[Row, str | None]]  # the first PREVIEW_ROWS, each with its problem
-    skipped: list[Rejected]  # every row the file itself rules out, a repeated line included
+    rows: list[tuple[Row, str | None]] = field(default_factory=list)  # the first PREVIEW_ROWS
+    # The first SKIPPED_SHOWN rows the file itself rules out (a repeated line included);
+    # `skipped_count` counts them all.
+    skipped: list[Rejected] = field(default_factory=list)
+    skipped_count: int = 0
+    total: int = 0  # rows
+    unsubscribed: int = 0  # rows that say so (a date or not: the check comes later)
+    bounced: int = 0
+
+    @property
+    def importable(self) -> int:
+        return self.total - self.skipped_count
 
 
-def preview(parsed: ParsedFile) -> Preview:
-    """The file checked as the import will check it, line by line, writing nothing."""
+def examine(data: bytes, columns: dict[str, int] | None = None) -> tuple[FileLayout, Preview]:
+    """The file read and checked as the import will, line by line, writing nothing: its
+    layout and its preview. One pass that keeps only what the preview shows (a million
+    rows are never held at once); UnreadableFile as parse()."""
+    reading = open_file(data, columns)
+    shown = Preview()
     report = ImportReport()
     first_line: dict[str, int] = {}
-    for chunk in _batches(parsed.rows, CHUNK):
+    for chunk in _batches(reading.rows(), CHUNK):
+        shown.total += len(chunk)
+        shown.unsubscribed += sum(1 for row in chunk if row.unsubscribed_at)
+        shown.bounced += sum(1 for row in chunk if row.bounced_at)
         valid_rows(chunk, report, first_line)
-    problems = {rejected.line: rejected.reason for rejected in report.rejected}
-    return Preview(
-        rows=[(row, problems.get(row.line)) for row in parsed.rows[:PREVIEW_ROWS]],
-        skipped=report.rejected,
-    )
+        if not shown.rows:
+            problems = {rejected.line: rejected.reason for rejected in report.rejected}
+            shown.rows = [(row, problems.get(row.line)) for row in chunk[:PREVIEW_ROWS]]
+        shown.skipped_count += len(report.rejected)
+        shown.skipped += report.rejected[: SKIPPED_SHOWN - len(shown.skipped)]
+        report.rejected.clear()
+    return reading.layout(), shown

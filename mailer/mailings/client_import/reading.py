@@ -105,11 +105,12 @@ class Row(NamedTuple):  # a tuple: a million of them are built quickly
 
 
 @dataclass
-class ParsedFile:
+class FileLayout:
+    """How a file is laid out, as its preview shows it: known once its rows were read."""
+
     encoding: str
     delimiter: str
     header: list[str] | None
-    rows: list[Row]
     header_line: int = 0  # the lines above it (a title) are left out
     # Where each field was read from (FIELDS), found by the header or chosen by hand.
     columns: dict[str, int] = field(default_factory=dict)
@@ -136,6 +137,13 @@ class ParsedFile:
     def opt_out_columns(self) -> bool:
         """Whether an unsubscribed or a bounced column is read."""
         return any(self.columns.get(name, NO_COLUMN) >= 0 for name in OPT_OUT_COLUMNS)
+
+
+@dataclass
+class ParsedFile(FileLayout):
+    """A file's layout and every row of it."""
+
+    rows: list[Row] = field(default_factory=list)
 
     @property
     def unsubscribed(self) -> int:
@@ -229,31 +237,22 @@ def column_problem(columns: dict[str, int]) -> str | None:
     return None
 
 
-def parse(data: bytes, columns: dict[str, int] | None = None) -> ParsedFile:
-    """The file's rows, or UnreadableFile (binary data, a cell past the csv module's limit).
-    Its fields are read from `columns` (see FIELDS) when given, else from the columns its
-    header names. A workbook is read by workbooks.py first."""
+def open_file(data: bytes, columns: dict[str, int] | None = None) -> _Reading:
+    """The file, to read its rows (`rows()`) and then its layout (`layout()`); its fields
+    are read from `columns` (see FIELDS) when given, else from the columns its header names.
+    UnreadableFile for binary data. A workbook is read by workbooks.py first."""
     text, encoding = decode(data)
     if "\x00" in text:
         raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
-    reading = _Reading(text, columns)
-    try:
-        rows = list(reading)
-    except csv.Error as error:  # e.g. "field larger than field limit (131072)"
-        raise UnreadableFile(
-            _("line %(line)s cannot be read: %(reason)s", line=reading.line + 1, reason=error)
-        ) from None
-    return ParsedFile(
-        encoding=encoding,
-        delimiter=reading.delimiter,
-        header=reading.header,
-        rows=rows,
-        header_line=reading.header_line,
-        columns=reading.columns,
-        name_parts=reading.name_parts,
-        chosen=columns is not None,
-        sample=reading.sample,
-    )
+    return _Reading(text, columns, encoding)
+
+
+def parse(data: bytes, columns: dict[str, int] | None = None) -> ParsedFile:
+    """The file's layout and all its rows, or UnreadableFile (binary data, a cell past the
+    csv module's limit). See open_file."""
+    reading = open_file(data, columns)
+    rows = list(reading.rows())
+    return reading.layout(ParsedFile, rows=rows)
 
 
 def read_rows(data: bytes, columns: dict[str, int] | None = None) -> Iterator[Row]:
@@ -265,8 +264,9 @@ class _Reading:
     """The rows of a decoded file, their fields read from `chosen` columns when given; the
     header, the columns read and a sample row are known once the first rows were read."""
 
-    def __init__(self, text: str, chosen: dict[str, int] | None = None):
+    def __init__(self, text: str, chosen: dict[str, int] | None = None, encoding: str = ""):
         self.text = text
+        self.encoding = encoding
         sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
         self.delimiter = sniff_delimiter(sample)
         self.chosen = chosen
@@ -302,6 +302,30 @@ class _Reading:
         self.sample = first[0][1] if first else []
         for line, cells in chain(first, lines):
             yield _row(line, cells, at, name_parts)
+
+    def rows(self) -> Iterator[Row]:
+        """Its rows; UnreadableFile for a record the csv module cannot read (a cell past its
+        limit)."""
+        try:
+            yield from self
+        except csv.Error as error:  # e.g. "field larger than field limit (131072)"
+            raise UnreadableFile(
+                _("line %(line)s cannot be read: %(reason)s", line=self.line + 1, reason=error)
+            ) from None
+
+    def layout(self, kind: type[FileLayout] = FileLayout, **more) -> FileLayout:
+        """The file's layout (of `kind`, with `more` fields), once its rows were read."""
+        return kind(
+            encoding=self.encoding,
+            delimiter=self.delimiter,
+            header=self.header,
+            header_line=self.header_line,
+            columns=self.columns,
+            name_parts=self.name_parts,
+            chosen=self.chosen is not None,
+            sample=self.sample,
+            **more,
+        )
 
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
         """Each line with anything in it, with its number (a record's last line)."""
