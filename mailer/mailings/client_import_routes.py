@@ -50,13 +50,8 @@ def client_import_upload():
                 # Shown at once, not through a redirect: a big workbook takes seconds to read.
                 return _preview_page(upload, layout, preview, sheet)
             form.file.errors.append(_("The file has no rows to import."))
-    recent = (
-        ClientImport.owned_by(current_user)
-        .filter(ClientImport.status != "pending")
-        .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
-        .limit(RECENT_IMPORTS)
-    )
-    return render_template("mailings/clients/import.html", form=form, recent=recent.all())
+    recent = client_import.latest_imports(current_user, RECENT_IMPORTS)
+    return render_template("mailings/clients/import.html", form=form, recent=recent)
 
 
 def _own_import(import_id: int) -> ClientImport:

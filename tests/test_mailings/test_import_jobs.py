@@ -106,7 +106,7 @@ def test_an_import_no_worker_started_for_minutes_may_be_handed_to_one_again(app,
     browser = login(user)
 
     page = browser.get(f"/clients/imports/{task.id}").text
-    assert "No worker has started this import for five minutes." in page
+    assert "No worker has started this import for five minutes" in page
     assert "Waiting for a worker to start it…" in page  # a worker may still come
 
     again = browser.post(f"/clients/imports/{task.id}/again")

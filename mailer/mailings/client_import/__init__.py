@@ -51,7 +51,7 @@ from mailer.mailings.client_import.reading import (
     read_date,
     read_rows,
 )
-from mailer.mailings.client_import.uploads import discard_upload, keep_upload
+from mailer.mailings.client_import.uploads import discard_upload, keep_upload, latest_imports
 from mailer.mailings.client_import.workbooks import Sheet, is_workbook, to_csv
 from mailer.mailings.client_import.writing import Checked, write_chunk
 from mailer.mailings.client_services import (
@@ -78,6 +78,7 @@ __all__ = [
     "examine",
     "import_rows",
     "keep_upload",
+    "latest_imports",
     "parse",
     "read_rows",
     "refresh_statistics",

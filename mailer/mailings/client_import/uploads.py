@@ -30,12 +30,24 @@ def keep_upload(*, owner: User, data: bytes, filename: str) -> ClientImport:
     return upload
 
 
+def latest_imports(owner: User, count: int) -> list[ClientImport]:
+    """The owner's `count` newest imports (confirmed: not the uploads still previewed)."""
+    return (
+        ClientImport.owned_by(owner)
+        .filter(ClientImport.status != "pending")
+        .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
+        .limit(count)
+        .all()
+    )
+
+
 def discard_upload(upload: ClientImport) -> None:
     db.session.delete(upload)
     db.session.flush()
 
 
 def _forget_old(owner: User) -> None:
+    """Anyone's uploads a day old, and the owner's beyond what they keep (see above)."""
     table = ClientImport.__table__
     db.session.execute(
         delete(table).where(
