@@ -595,11 +595,11 @@ def test_header_columns_it_does_not_know_are_left_out(app):
         ),
         (
             b'email,comment\nann@example.com,ok\nbob@example.com,"' + b"x" * 200_000 + b'"\n',
-            "line 3 cannot be read: field larger than field limit",
+            "line 3 cannot be read: a cell is longer than 128 KB",
         ),
         (
             b"PK\x03\x04\x14\x00\x06\x00" + bytes(range(256)),
-            "This workbook cannot be read (",
+            "This workbook cannot be read (it is damaged, or it is not a workbook).",
         ),
     ],
     ids=["binary", "a NUL character", "a cell past the csv module's limit", "a broken workbook"],

@@ -142,15 +142,19 @@ def test_an_import_job_run_twice_imports_once(app, user):
     assert _emails(user) == ["anna@example.com", "boris@example.com"]
 
 
-def test_a_file_that_cannot_be_read_at_the_import_fails_it_with_the_reason(app, login, user):
+def test_a_file_that_cannot_be_read_at_the_import_fails_it_with_the_reason(
+    app, login, user, caplog
+):
     broken = b"PK\x03\x04" + b"\x00" * 64  # a zip that is no workbook
     task = factories.make_client_import(user, broken, status="queued", filename="book.xlsx")
+    caplog.set_level("INFO")
 
     background.run(task.id)
 
     page = login(user).get(f"/clients/imports/{task.id}").text
     assert "The import failed, and nothing was imported." in page
-    assert "This workbook cannot be read" in page
+    assert "This workbook cannot be read (it is damaged, or it is not a workbook)." in page
+    assert "workbook not read: " in caplog.text  # the reader's own words, for whoever runs it
     assert "failed" in login(user).get("/clients/import").text  # the list of latest imports
 
 

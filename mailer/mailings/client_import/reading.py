@@ -308,9 +308,14 @@ class _Reading:
         limit)."""
         try:
             yield from self
-        except csv.Error as error:  # e.g. "field larger than field limit (131072)"
+        except csv.Error as error:
+            if "field larger than field limit" in str(error):
+                limit = csv.field_size_limit() // 1024
+                reason = _("a cell is longer than %(size)d KB", size=limit)
+            else:  # the csv module's own words: a file it cannot read at all is rare
+                reason = str(error)
             raise UnreadableFile(
-                _("line %(line)s cannot be read: %(reason)s", line=self.line + 1, reason=error)
+                _("line %(line)s cannot be read: %(reason)s", line=self.line + 1, reason=reason)
             ) from None
 
     def layout(self, kind: type[FileLayout] = FileLayout, **more) -> FileLayout:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -32,6 +33,8 @@ from python_calamine import (
 )
 
 from mailer.mailings.client_import.reading import UnreadableFile
+
+log = logging.getLogger(__name__)
 
 # What a workbook's file starts with.
 SIGNATURES = (
@@ -71,11 +74,11 @@ def to_csv(data: bytes, number: int | None = None) -> tuple[bytes, Sheet]:
     except PasswordError:  # an .xls saved with a password
         raise _password_protected() from None
     except CalamineError as error:
-        raise UnreadableFile(_not_read(str(error))) from None
+        raise _damaged(error) from None
     try:
         return _sheet_as_csv(workbook, number)
     except CalamineError as error:
-        raise UnreadableFile(_not_read(str(error))) from None
+        raise _damaged(error) from None
     finally:
         workbook.close()
 
@@ -122,7 +125,7 @@ def _check_unpacked_size(data: bytes) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             unpacked = sum(member.file_size for member in archive.infolist())
     except zipfile.BadZipFile as error:
-        raise UnreadableFile(_not_read(str(error))) from None
+        raise _damaged(error) from None
     if unpacked > UNPACKED_MAX:
         raise UnreadableFile(
             _(
@@ -132,6 +135,12 @@ def _check_unpacked_size(data: bytes) -> None:
                 max=UNPACKED_MAX // 2**20,
             )
         )
+
+
+def _damaged(error: Exception) -> UnreadableFile:
+    """Refused in the owner's words; the reader's own (English, technical) go to the log."""
+    log.info("workbook not read: %s", error)
+    return UnreadableFile(_not_read(_("it is damaged, or it is not a workbook")))
 
 
 def _password_protected() -> UnreadableFile:
