@@ -53,6 +53,8 @@ class ClientImport(OwnedMixin, db.Model):
     mailing_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
     locale: Mapped[str] = mapped_column(String(8), default="en")  # the report's language
 
+    # When it was confirmed, or handed to a worker again: one not started long after is
+    # offered to a worker again.
     queued_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     # Set by the worker. `tries` counts its claims: an import claimed again (after a
@@ -73,7 +75,3 @@ class ClientImport(OwnedMixin, db.Model):
     error: Mapped[str] = mapped_column(Text, default="")  # why a failed import failed
 
     owner: Mapped[User] = relationship()
-
-    @property
-    def ended(self) -> bool:
-        return self.status in ("done", "failed")

@@ -145,15 +145,6 @@ class ParsedFile(FileLayout):
 
     rows: list[Row] = field(default_factory=list)
 
-    @property
-    def unsubscribed(self) -> int:
-        """Rows that say the client unsubscribed (a date or not: the check comes later)."""
-        return sum(1 for row in self.rows if row.unsubscribed_at)
-
-    @property
-    def bounced(self) -> int:
-        return sum(1 for row in self.rows if row.bounced_at)
-
 
 class UnreadableFile(ValueError):
     """The upload is not a file the import can read; the message says why."""
