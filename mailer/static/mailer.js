@@ -14,6 +14,8 @@ document.addEventListener("submit", (event) => {
     form.dataset.sent = "yes";
     keepTyped(form);
     showBusy(event.submitter);
+  } else {
+    showBusy(event.submitter);  // a page read again (a workbook's other sheet) takes seconds too
   }
 });
 
