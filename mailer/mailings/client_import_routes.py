@@ -37,8 +37,7 @@ def client_import_upload():
     if form.validate_on_submit():
         data = form.file.data.read()
         try:
-            csv_data, sheet = client_import.as_csv(data)
-            layout, preview = client_import.examine(csv_data)
+            layout, preview = client_import.examine(data)
         except client_import.UnreadableFile as error:
             form.file.errors.append(str(error))
         else:
@@ -48,7 +47,7 @@ def client_import_upload():
                 )
                 db.session.commit()
                 # Shown at once, not through a redirect: a big workbook takes seconds to read.
-                return _preview_page(upload, layout, preview, sheet)
+                return _preview_page(upload, layout, preview)
             form.file.errors.append(_("The file has no rows to import."))
     recent = client_import.latest_imports(current_user, RECENT_IMPORTS)
     return render_template("mailings/clients/import.html", form=form, recent=recent)
@@ -103,22 +102,18 @@ def _preview_of_sheet(upload: ClientImport, chosen: int | None, columns: dict | 
     sheet number `chosen` (None: its first with rows), its fields read from `columns` when
     they were chosen."""
     try:
-        data, sheet = client_import.as_csv(upload.data, chosen)
-        layout, preview = client_import.examine(data, columns)
+        layout, preview = client_import.examine(upload.data, chosen, columns)
     except client_import.UnreadableFile as error:
         flash(str(error), "danger")
         if chosen is None:
             return redirect(url_for("mailings.client_import_upload"))
         # A sheet chosen in the menu that cannot be imported: the preview it was chosen on.
         return redirect(url_for("mailings.client_import_page", import_id=upload.id))
-    return _preview_page(upload, layout, preview, sheet)
+    return _preview_page(upload, layout, preview)
 
 
 def _preview_page(
-    upload: ClientImport,
-    layout: client_import.FileLayout,
-    preview: client_import.Preview,
-    sheet: client_import.Sheet | None,
+    upload: ClientImport, layout: client_import.FileLayout, preview: client_import.Preview
 ) -> str:
     taking = Mailing.takes_new_clients.is_(True)
     mailings = mailing_queries.mailing_choices(current_user, also=taking)
@@ -129,7 +124,7 @@ def _preview_page(
         column_field=COLUMN_FIELD,
         rows_field=ROWS_FIELD,
         layout=layout,
-        sheet=sheet,
+        sheet=preview.sheet,
         preview=preview,
         mailings=mailings,
         choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,

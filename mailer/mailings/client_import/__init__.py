@@ -278,18 +278,23 @@ class Preview:
     total: int = 0  # rows
     unsubscribed: int = 0  # rows that say so (a date or not: the check comes later)
     bounced: int = 0
+    sheet: Sheet | None = None  # the workbook's sheet it read; None for a CSV file
 
     @property
     def importable(self) -> int:
         return self.total - self.skipped_count
 
 
-def examine(data: bytes, columns: dict[str, int] | None = None) -> tuple[FileLayout, Preview]:
-    """The file read and checked as the import will, line by line, writing nothing: its
+def examine(
+    upload: bytes, sheet: int | None = None, columns: dict[str, int] | None = None
+) -> tuple[FileLayout, Preview]:
+    """The upload read and checked as the import will (a workbook's sheet number `sheet`,
+    see as_csv; its fields from `columns`, see parse), line by line, writing nothing: its
     layout and its preview. One pass that keeps only what the preview shows (a million
-    rows are never held at once); UnreadableFile as parse()."""
+    rows are never held at once); UnreadableFile as as_csv() and parse()."""
+    data, read_sheet = as_csv(upload, sheet)
     reading = open_file(data, columns)
-    shown = Preview()
+    shown = Preview(sheet=read_sheet)
     report = ImportReport()
     first_line: dict[str, int] = {}
     for chunk in _batches(reading.rows(), CHUNK):

@@ -309,6 +309,19 @@ class Heartbeat:
         with contextlib.suppress(*outages.REDIS_DOWN):  # it expires by itself
             self._redis.delete(_KEY.format(self.import_id))
 
+    def _write(self, beat: Beat) -> None:
+        if self._redis is None:
+            _beats_here[self.import_id] = beat
+            return
+        try:
+            self._redis.set(_KEY.format(self.import_id), json.dumps(beat), ex=SILENT_SECONDS * 2)
+        except outages.REDIS_DOWN as error:  # the import goes on; its page waits for news
+            log.warning(
+                "client import %s: heartbeat not written: %s",
+                self.import_id,
+                outages.reason(error),
+            )
+
     def counted(self, rows: Iterable) -> Iterator:
         for row in rows:
             self.rows += 1
@@ -316,19 +329,9 @@ class Heartbeat:
 
     def _beat(self) -> None:
         while True:
-            _write(self._redis, self.import_id, Beat(self.rows, time.time()))
+            self._write(Beat(self.rows, time.time()))
             if self._stopped.wait(HEARTBEAT_SECONDS):
                 return
-
-
-def _write(connection, import_id: int, beat: Beat) -> None:
-    if connection is None:
-        _beats_here[import_id] = beat
-        return
-    try:
-        connection.set(_KEY.format(import_id), json.dumps(beat), ex=SILENT_SECONDS * 2)
-    except outages.REDIS_DOWN as error:  # the import goes on; its page waits for news
-        log.warning("client import %s: heartbeat not written: %s", import_id, outages.reason(error))
 
 
 def last_beat(import_id: int) -> Beat | None:
