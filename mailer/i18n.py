@@ -12,8 +12,9 @@ from zoneinfo import available_timezones
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, has_request_context, request, session
-from flask_babel import get_locale
+from flask_babel import LazyString, format_decimal, get_locale, get_translations
 from flask_login import current_user
+from jinja2 import pass_context
 
 from mailer.extensions import babel
 
@@ -83,6 +84,39 @@ def select_timezone() -> str:
     return current_app.config["DEFAULT_TIMEZONE"]
 
 
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """Flask-Babel's ngettext, with `%(num)s` written as the viewer writes numbers
+    ("1,000,000" in English, "1 000 000" in Russian). So every message says `%(num)s`,
+    never `%(num)d`; a `num=` of the caller's own is left as it is."""
+    variables.setdefault("num", format_decimal(num))
+    return get_translations().ungettext(singular, plural, num) % variables
+
+
+def lazy_ngettext(singular: str, plural: str, num: int, **variables) -> LazyString:
+    """`ngettext` translated when shown (a form's message, built at import time)."""
+    return LazyString(ngettext, singular, plural, num, **variables)
+
+
+def add_number_texts(shown: dict, *names: str) -> dict:
+    """Adds `<name>_text`, the count as the viewer writes it, for each count a page's
+    script writes (JSON keeps the number itself)."""
+    for name in names:
+        shown[f"{name}_text"] = format_decimal(shown[name])
+    return shown
+
+
+def _numbers_as_the_viewer_writes_them(jinja_ngettext):
+    """Templates' ngettext (Jinja's, which escapes the variables) with `num` written as
+    `ngettext` above writes it."""
+
+    @pass_context
+    def ngettext(context, singular: str, plural: str, num: int, **variables) -> str:
+        variables.setdefault("num", format_decimal(num))
+        return jinja_ngettext(context, singular, plural, num, **variables)
+
+    return ngettext
+
+
 # The list separator of Excel (and LibreOffice) set up for each language: a CSV file
 # split on anything else opens with every row in one column.
 CSV_DELIMITERS = {"ru": ";"}
@@ -125,7 +159,10 @@ def compile_catalogues(folder: Path = TRANSLATIONS) -> list[Path]:
 def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale, timezone_selector=select_timezone)
     app.jinja_env.globals.update(
-        LANGUAGES=LANGUAGES, get_locale=get_locale, viewer_timezone=select_timezone
+        LANGUAGES=LANGUAGES,
+        get_locale=get_locale,
+        viewer_timezone=select_timezone,
+        ngettext=_numbers_as_the_viewer_writes_them(app.jinja_env.globals["ngettext"]),
     )
     try:
         compile_catalogues()

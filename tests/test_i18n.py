@@ -15,11 +15,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from flask_babel import force_locale, gettext, ngettext
+from flask_babel import force_locale, gettext
 
 from mailer.extensions import db
-from mailer.i18n import TRANSLATIONS, compile_catalogues, stale_catalogues
-from mailer.models import User, utcnow
+from mailer.i18n import TRANSLATIONS, compile_catalogues, ngettext, stale_catalogues
+from mailer.models import Client, User, utcnow
 from tests import factories
 from tests.catalogue import extracted_ids
 
@@ -52,8 +52,14 @@ def test_the_extraction_sees_python_templates_and_emails():
     ids = extracted_ids()
     assert "This page does not exist, or it is not yours." in ids  # errors.py, lazy_gettext
     assert "Please confirm your email address to start using Mailer:" in ids  # email .txt
-    assert "At least %(num)d characters; not a common password." in ids  # lazy_ngettext
+    assert "At least %(num)s characters; not a common password." in ids  # lazy_ngettext
     assert "Clients" in ids  # a template
+
+
+def test_no_message_takes_its_count_as_a_bare_integer():
+    """ngettext writes `num` as the viewer writes numbers ("1,000"): a message saying
+    %(num)d would fail to render, so a page showing it would answer 500."""
+    assert [id_ for id_ in extracted_ids() if "%(num)d" in id_] == []
 
 
 def test_russian_catalogue_has_no_empty_fuzzy_or_broken_entries():
@@ -78,8 +84,8 @@ def test_russian_catalogue_has_no_empty_fuzzy_or_broken_entries():
 def test_russian_plurals_take_three_forms(app):
     with app.test_request_context(), force_locale("ru"):
         shown = [
-            ngettext("Imported %(num)d client.", "Imported %(num)d clients.", n)
-            for n in (1, 3, 5, 11, 21)
+            ngettext("Imported %(num)s client.", "Imported %(num)s clients.", n)
+            for n in (1, 3, 5, 11, 21, 1001, 250000)
         ]
     assert shown == [
         "Импортирован 1 клиент.",
@@ -87,6 +93,8 @@ def test_russian_plurals_take_three_forms(app):
         "Импортировано 5 клиентов.",
         "Импортировано 11 клиентов.",
         "Импортирован 21 клиент.",
+        "Импортирован 1\xa0001 клиент.",  # thousands apart, as Russian writes them
+        "Импортировано 250\xa0000 клиентов.",
     ]
 
 
@@ -411,3 +419,21 @@ def test_a_read_only_install_is_told_a_command_that_compiles_every_catalogue(
     caplog.set_level("WARNING", logger="mailer.i18n")
     create_app(overrides={"TESTING": True}, environ=test_environ)
     assert 'pybabel compile -d mailer/translations -D "messages admin"' in caplog.text
+
+
+def _clients(owner: User, count: int) -> None:
+    db.session.execute(
+        db.insert(Client),
+        [{"owner_id": owner.id, "email": f"c{n}@example.com"} for n in range(count)],
+    )
+    db.session.commit()
+
+
+@pytest.mark.parametrize(("locale", "written"), [("en", "1,234"), ("ru", "1\xa0234")])
+def test_counts_are_written_as_the_viewers_language_writes_numbers(login, locale, written):
+    owner = factories.make_user("counts@example.com", locale=locale)
+    _clients(owner, 1234)
+    page = login(owner).get("/clients/?q=example").text
+    assert f'<small class="text-body-secondary">{written}</small>' in page  # the heading
+    delete_all = "Delete all %s clients found" if locale == "en" else "Удалить всех найденных: %s"
+    assert delete_all % written in page  # a count in a sentence (ngettext)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from functools import cache
 
 from flask_babel import lazy_gettext as _l
-from flask_babel import lazy_ngettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -23,7 +22,7 @@ from wtforms.validators import (
 )
 
 from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
-from mailer.i18n import LANGUAGES, known_timezones
+from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext
 from mailer.models import User
 
 
@@ -86,16 +85,16 @@ def _new_password_fields() -> tuple[PasswordField, PasswordField]:
                 min=MIN_LENGTH,
                 max=200,
                 message=lazy_ngettext(
-                    "The password must be at least %(num)d character long.",
-                    "The password must be at least %(num)d characters long.",
+                    "The password must be at least %(num)s character long.",
+                    "The password must be at least %(num)s characters long.",
                     MIN_LENGTH,
                 ),
             ),
             strong_password,
         ],
         description=lazy_ngettext(
-            "At least %(num)d character; not a common password.",
-            "At least %(num)d characters; not a common password.",
+            "At least %(num)s character; not a common password.",
+            "At least %(num)s characters; not a common password.",
             MIN_LENGTH,
         ),
         render_kw={"autocomplete": "new-password"},

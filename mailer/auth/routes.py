@@ -17,7 +17,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale, ngettext
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
@@ -42,7 +42,7 @@ from mailer.auth.throttle import (
     throttle_keys,
 )
 from mailer.extensions import db
-from mailer.i18n import timezone_named
+from mailer.i18n import ngettext, timezone_named
 from mailer.mail import mask_email
 from mailer.mailings import outbox
 from mailer.models import User, normalize_email
@@ -145,8 +145,8 @@ def _mail_requests_spent() -> str | None:
         throttle.record(keys)
         return None
     return ngettext(
-        "Too many emails were asked for from your network. Please try again in %(num)d minute.",
-        "Too many emails were asked for from your network. Please try again in %(num)d minutes.",
+        "Too many emails were asked for from your network. Please try again in %(num)s minute.",
+        "Too many emails were asked for from your network. Please try again in %(num)s minutes.",
         minutes_to_wait(wait),
     )
 
@@ -187,8 +187,8 @@ def login():
     if wait:
         log.warning("login refused for %s from %s: locked for %ss", mask_email(email), ip, wait)
         message = ngettext(
-            "Too many failed attempts. Please wait %(num)d minute and try again.",
-            "Too many failed attempts. Please wait %(num)d minutes and try again.",
+            "Too many failed attempts. Please wait %(num)s minute and try again.",
+            "Too many failed attempts. Please wait %(num)s minutes and try again.",
             minutes_to_wait(wait),
         )
         return render_template("auth/login.html", form=form, error=message), 429

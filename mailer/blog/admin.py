@@ -25,7 +25,7 @@ from flask_admin.menu import MenuLink
 from flask_admin.model import typefmt
 from flask_admin.model.template import DeleteRowAction, TemplateLinkRowAction
 from flask_admin.theme import Bootstrap4Theme
-from flask_babel import format_datetime, get_locale, gettext, ngettext
+from flask_babel import format_datetime, get_locale, gettext
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_principal import Permission
@@ -38,7 +38,7 @@ from mailer.auth.forms import language_choices, timezone_choices
 from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
 from mailer.extensions import db
-from mailer.i18n import LANGUAGES, TRANSLATIONS
+from mailer.i18n import LANGUAGES, TRANSLATIONS, ngettext
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
@@ -277,9 +277,9 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
         db.session.commit()
         blog_changed()
         if published:
-            flash(ngettext("%(num)d article published.", "%(num)d articles published.", count))
+            flash(ngettext("%(num)s article published.", "%(num)s articles published.", count))
         else:
-            flash(ngettext("%(num)d article unpublished.", "%(num)d articles unpublished.", count))
+            flash(ngettext("%(num)s article unpublished.", "%(num)s articles unpublished.", count))
 
 
 ROLE_LABELS = {MANAGER: _l("Manager"), CONTENT_MANAGER: _l("Content manager")}

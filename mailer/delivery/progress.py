@@ -10,6 +10,9 @@ from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import Attempt, Delivery, Run
 
+# The counts of `run_progress`.
+COUNTS = ("sent", "failed", "pending", "cancelled", "unknown", "failed_or_unknown", "total")
+
 
 def run_progress(run_id: int) -> dict:
     """What the page and the CLI show: sent, failed, pending, cancelled, unknown, total."""

@@ -11,12 +11,12 @@ from __future__ import annotations
 import logging
 
 from flask import flash, jsonify, redirect, render_template, request, url_for
-from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 
 from mailer import outages
 from mailer.extensions import db
+from mailer.i18n import add_number_texts
 from mailer.mailings import bp, client_import, mailing_queries
 from mailer.mailings.client_forms import ClientImportForm
 from mailer.mailings.client_import import background
@@ -49,7 +49,10 @@ def client_import_upload():
                 # Shown at once, not through a redirect: a big workbook takes seconds to read.
                 return _preview_page(upload, layout, preview)
             form.file.errors.append(_("The file has no rows to import."))
-    recent = client_import.latest_imports(current_user, RECENT_IMPORTS)
+    recent = [
+        (task, background.progress(task))
+        for task in client_import.latest_imports(current_user, RECENT_IMPORTS)
+    ]
     return render_template("mailings/clients/import.html", form=form, recent=recent)
 
 
@@ -82,10 +85,7 @@ def client_import_progress(import_id: int):
 def _progress(task: ClientImport) -> dict:
     """The import's progress, its counts also as the viewer writes numbers (`<count>_text`:
     "340,000" in English, "340 000" in Russian)."""
-    shown = background.progress(task)
-    for name in ("rows", "total"):
-        shown[f"{name}_text"] = format_decimal(shown[name])
-    return shown
+    return add_number_texts(background.progress(task), "rows", "total")
 
 
 def _chosen_columns(values) -> dict[str, int] | None:

@@ -16,22 +16,25 @@ from flask import (
     stream_with_context,
     url_for,
 )
+from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
+from mailer.i18n import ngettext
 from mailer.mailings import (
     attempt_queries,
     bp,
+    client_import,
     client_queries,
     mailing_queries,
     mailing_services,
 )
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm
+from mailer.mailings.client_import import background
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client, Mailing
@@ -49,6 +52,8 @@ STATE_LABELS = {
 DELETE_MANY_NAMED = 50
 # A client's page shows their newest attempts; the attempt log has the rest.
 LATEST_ATTEMPTS = 5
+# The list tells of the owner's newest imports still under way (their pages follow them).
+UNDERWAY_SHOWN = 3
 
 
 def _own_client(client_id: int) -> Client:
@@ -122,6 +127,10 @@ def client_list():
         filtered=view.filtered,
         list_args=list_args(*LIST_ARGS),
         add_to=[mailing for mailing in choices if mailing != view.mailing],
+        underway=[
+            (task, background.progress(task))
+            for task in client_import.imports_underway(current_user, UNDERWAY_SHOWN)
+        ],
     )
 
 
@@ -142,8 +151,8 @@ def client_create():
             if data.mailing_ids:
                 flash(
                     ngettext(
-                        "It joins %(num)d mailing.",
-                        "It joins %(num)d mailings.",
+                        "It joins %(num)s mailing.",
+                        "It joins %(num)s mailings.",
                         len(data.mailing_ids),
                     ),
                     "info",
@@ -237,7 +246,13 @@ def client_delete_many():
             flash(_("Tick the clients to delete first."), "warning")
         return _back_to_list(view)
     if len(rows) > COUNT_LIMIT:
-        flash(_("More than %(num)d clients match: narrow the search.", num=COUNT_LIMIT), "warning")
+        flash(
+            _(
+                "More than %(num)s clients match: narrow the search.",
+                num=format_decimal(COUNT_LIMIT),
+            ),
+            "warning",
+        )
         return _back_to_list(view)
     ids = [row.id for row in rows]
     confirmed = request.form.get("confirmed") == "yes"
@@ -260,7 +275,7 @@ def client_delete_many():
         lambda: services.delete_clients(owner=current_user, ids=ids), "clients' deletion"
     )
     counts_changed()
-    flash(ngettext("%(num)d client deleted.", "%(num)d clients deleted.", deleted), "success")
+    flash(ngettext("%(num)s client deleted.", "%(num)s clients deleted.", deleted), "success")
     return _back_to_list(view)
 
 
@@ -278,8 +293,8 @@ def client_remove_from_mailing():
     if removed:
         flash(
             ngettext(
-                "%(num)d client taken out of “%(mailing)s”; they stay in your clients.",
-                "%(num)d clients taken out of “%(mailing)s”; they stay in your clients.",
+                "%(num)s client taken out of “%(mailing)s”; they stay in your clients.",
+                "%(num)s clients taken out of “%(mailing)s”; they stay in your clients.",
                 removed,
                 mailing=view.mailing.title,
             ),
@@ -306,8 +321,8 @@ def client_add_to_mailing():
         added = mailing_services.add_clients(mailing=mailing, client_ids=ids)
         db.session.commit()
         message = ngettext(
-            "%(num)d client added to “%(mailing)s”.",
-            "%(num)d clients added to “%(mailing)s”.",
+            "%(num)s client added to “%(mailing)s”.",
+            "%(num)s clients added to “%(mailing)s”.",
             added,
             mailing=mailing.title,
         )

@@ -10,12 +10,12 @@ from functools import lru_cache
 from email_validator import EmailNotValidError, validate_email
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_babel import ngettext
 from sqlalchemy import ColumnElement, delete, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery import stopping
 from mailer.extensions import db
+from mailer.i18n import ngettext
 from mailer.mailings.mailing_queries import mailing_ids_of, owned_mailing_ids
 from mailer.models import Client, Mailing, User, link_clients, mailing_clients, normalize_email
 
@@ -103,8 +103,8 @@ def email_error(email: str) -> str | None:
     """Why `email` is not a usable address (email-validator, no DNS), or None."""
     if len(email) > EMAIL_MAX:
         return ngettext(
-            "too long (at most %(num)d character)",
-            "too long (at most %(num)d characters)",
+            "too long (at most %(num)s character)",
+            "too long (at most %(num)s characters)",
             EMAIL_MAX,
         )
     local, at, domain = email.rpartition("@")

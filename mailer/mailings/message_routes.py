@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import abort, flash, redirect, render_template, request, url_for
-from flask_babel import format_datetime, ngettext
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from markupsafe import Markup
@@ -20,6 +20,7 @@ from mailer.delivery import proof, unsubscribe
 from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import Rendered
 from mailer.extensions import db
+from mailer.i18n import ngettext
 from mailer.mailings import bp, outbox
 from mailer.mailings import message_services as services
 from mailer.mailings.attempt_replies import shown_reply
@@ -151,8 +152,8 @@ def message_send_test(message_id: int):
     if wait:
         flash(
             ngettext(
-                "You sent as many test emails as an hour allows. Try again in %(num)d minute.",
-                "You sent as many test emails as an hour allows. Try again in %(num)d minutes.",
+                "You sent as many test emails as an hour allows. Try again in %(num)s minute.",
+                "You sent as many test emails as an hour allows. Try again in %(num)s minutes.",
                 minutes_to_wait(wait),
             ),
             "warning",

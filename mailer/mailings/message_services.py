@@ -9,12 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from mailer.delivery.render import SAMPLE_CLIENT, Rendered, render_message, validate_message
 from mailer.extensions import db
+from mailer.i18n import ngettext
 from mailer.mailings.template_errors import localised
 from mailer.models import Mailing, Message, User
 
@@ -96,8 +96,8 @@ def delete_message(*, message: Message) -> None:
 
 def _in_use(count: int) -> str:
     return ngettext(
-        "This message is used by %(num)d mailing; delete or change it first.",
-        "This message is used by %(num)d mailings; delete or change them first.",
+        "This message is used by %(num)s mailing; delete or change it first.",
+        "This message is used by %(num)s mailings; delete or change them first.",
         count,
     )
 

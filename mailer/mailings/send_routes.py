@@ -13,6 +13,7 @@ from flask_login import current_user, login_required
 
 from mailer import outages
 from mailer.delivery import dispatch, progress
+from mailer.i18n import add_number_texts
 from mailer.mailings import bp
 from mailer.mailings.attempt_replies import shown_reply
 from mailer.models import Mailing
@@ -33,10 +34,11 @@ def mailing_progress(mailing_id: int) -> dict | None:
 
 def _for_viewer(shown: dict | None) -> dict | None:
     """Adds a `<moment>_text` for each moment the page writes (the pause's end, the run's,
-    a failed try's and its next), in the viewer's time zone and language, and the failed
-    try's reply in their language (`reply_text`)."""
+    a failed try's and its next), in the viewer's time zone and language, a `<count>_text`
+    for each count, and the failed try's reply in their language (`reply_text`)."""
     if not shown:
         return shown
+    add_number_texts(shown, *progress.COUNTS)
     _add_texts(shown, "paused_until", "finished_at")
     if retry := shown["retry"]:
         _add_texts(retry, "failed_at", "next_try_at")

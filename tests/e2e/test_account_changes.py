@@ -20,7 +20,7 @@ def test_a_user_deletes_their_account_after_a_wrong_password(open_page, ui):
     log_in(page, ui, owner.email, factories.PASSWORD)
     page.goto("/auth/profile")
     page.get_by_role("link", name=ui.t("Delete your account")).click()
-    expect(page.locator("#account-contents")).to_contain_text(ui.t("Clients: %(num)d", num=1))
+    expect(page.locator("#account-contents")).to_contain_text(ui.t("Clients: %(num)s", num=1))
     ui.look(page)
 
     page.get_by_label(ui.t("Your password")).fill("not-my-password")

@@ -10,7 +10,7 @@ def test_english_strings_on_a_russian_page_are_found_with_any_placeholder_values
     found = untranslated(text, "ru")
     assert "Mailing #%(id)d disabled." in found
     assert "Search by email or name" in found
-    assert any(msgid.startswith("Imported %(num)d client") for msgid in found)
+    assert any(msgid.startswith("Imported %(num)s client") for msgid in found)
 
 
 def test_people_data_addresses_and_zones_on_a_russian_page_are_not_interface_text():

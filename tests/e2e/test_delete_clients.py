@@ -30,7 +30,7 @@ def test_a_user_ticks_a_page_of_clients_unticks_one_and_deletes_the_rest(open_pa
     delete.click()
 
     expect(page.get_by_role("heading")).to_have_text(
-        ui.tn("Delete %(num)d client?", "Delete %(num)d clients?", 3)
+        ui.tn("Delete %(num)s client?", "Delete %(num)s clients?", 3)
     )
     expect(page.locator("#clients-to-delete li")).to_have_text(
         ["anna@example.com", "gone@example.com", "vera@example.com"]
@@ -59,7 +59,7 @@ def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
 
     page.get_by_role(
         "button",
-        name=ui.tn("Delete the %(num)d client found", "Delete all %(num)d clients found", 3),
+        name=ui.tn("Delete the %(num)s client found", "Delete all %(num)s clients found", 3),
     ).click()
 
     expect(page.locator("#matching")).to_have_text(
@@ -81,8 +81,8 @@ def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
 def _confirm_deletion(page, ui, count: int) -> None:
     """Press the deletion page's button; the list says how many went."""
     page.get_by_role(
-        "button", name=ui.tn("Delete %(num)d client", "Delete %(num)d clients", count)
+        "button", name=ui.tn("Delete %(num)s client", "Delete %(num)s clients", count)
     ).click()
     expect(
-        page.get_by_text(ui.tn("%(num)d client deleted.", "%(num)d clients deleted.", count))
+        page.get_by_text(ui.tn("%(num)s client deleted.", "%(num)s clients deleted.", count))
     ).to_be_visible()

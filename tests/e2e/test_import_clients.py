@@ -68,9 +68,9 @@ def test_a_workbook_imports_from_its_sheet_in_the_users_language(open_page, ui, 
     expect(page.get_by_text("Глеб Орлов")).to_be_visible()
     ui.look(page)
 
-    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 3)).click()
+    page.get_by_role("button", name=ui.tn("Import %(num)s row", "Import %(num)s rows", 3)).click()
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3), timeout=REPORT_WAIT
+        ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 3), timeout=REPORT_WAIT
     )
     ui.look(page)
     ui.assert_translated()
@@ -101,9 +101,9 @@ def test_another_sheet_of_a_workbook_is_chosen_on_its_preview(open_page, ui, tmp
 
     expect(page.locator("#sheet")).to_contain_text("Клиенты")
     expect(page.get_by_role("cell", name="anna@example.com")).to_be_visible()
-    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 1)).click()
+    page.get_by_role("button", name=ui.tn("Import %(num)s row", "Import %(num)s rows", 1)).click()
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 1), timeout=REPORT_WAIT
+        ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 1), timeout=REPORT_WAIT
     )
     ui.assert_translated()
 
@@ -132,7 +132,7 @@ def test_an_import_in_progress_shows_the_rows_read_then_its_report(open_page, ui
     heartbeat.forget()
 
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3), timeout=REPORT_WAIT
+        ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 3), timeout=REPORT_WAIT
     )
     ui.assert_translated()
 
@@ -161,8 +161,8 @@ def test_the_columns_of_a_header_in_unknown_words_are_chosen_on_the_preview(
     page.locator("#columns form").evaluate("form => form.submit()")
 
     expect(page.locator("#header")).to_have_text("Kontakt | Adresse")
-    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 2)).click()
+    page.get_by_role("button", name=ui.tn("Import %(num)s row", "Import %(num)s rows", 2)).click()
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 2), timeout=REPORT_WAIT
+        ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 2), timeout=REPORT_WAIT
     )
     ui.assert_translated()

@@ -179,14 +179,14 @@ def test_user_imports_writes_previews_sends_now_and_gets_one_attempt_per_client(
     page.get_by_role("button", name=ui.t("Upload and preview")).click()
     expect(page.locator("#row-count")).to_have_text("4")
     ui.look(page)
-    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 3)).click()
+    page.get_by_role("button", name=ui.tn("Import %(num)s row", "Import %(num)s rows", 3)).click()
 
     # The report: three imported, the bad line named with its number and reason.
     expect(page.locator("#imported")).to_have_text(
-        ui.tn("Imported %(num)d client.", "Imported %(num)d clients.", 3)
+        ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 3)
     )
     expect(page.locator("#rejected")).to_have_text(
-        ui.tn("%(num)d line was not imported:", "%(num)d lines were not imported:", 1)
+        ui.tn("%(num)s line was not imported:", "%(num)s lines were not imported:", 1)
     )
     [line, address, reason] = page.locator("tbody tr td").all_inner_texts()
     assert (line, address) == ("4", "not-an-email")
@@ -501,7 +501,7 @@ def test_content_manager_publishes_an_article_that_shows_on_home_and_blog_with_v
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
     page.locator(".dropdown-menu").get_by_text(ui.t("Publish"), exact=True).click()
     expect(
-        page.get_by_text(ui.tn("%(num)d article published.", "%(num)d articles published.", 1))
+        page.get_by_text(ui.tn("%(num)s article published.", "%(num)s articles published.", 1))
     ).to_be_visible()
     assert questions == [ui.t("Publish the selected articles?")]
     # Flask-Admin's own list page: its checkboxes and icon buttons carry only a title.
@@ -517,13 +517,13 @@ def test_content_manager_publishes_an_article_that_shows_on_home_and_blog_with_v
     visitor.get_by_role("link", name=title).click()
     expect(visitor.get_by_role("heading", name=title, level=1)).to_be_visible()
     views = visitor.locator("#views")
-    expect(views).to_have_text(ui.tn("%(num)d view", "%(num)d views", 1))
+    expect(views).to_have_text(ui.tn("%(num)s view", "%(num)s views", 1))
     ui.look(visitor)
     visitor.reload()
-    expect(views).to_have_text(ui.tn("%(num)d view", "%(num)d views", 2))
+    expect(views).to_have_text(ui.tn("%(num)s view", "%(num)s views", 2))
     another = open_page(ui.lang)
     another.goto(visitor.url)
-    expect(another.locator("#views")).to_have_text(ui.tn("%(num)d view", "%(num)d views", 3))
+    expect(another.locator("#views")).to_have_text(ui.tn("%(num)s view", "%(num)s views", 3))
 
     page.reload()
     expect(page.get_by_role("row").filter(has_text=title)).to_contain_text("3")

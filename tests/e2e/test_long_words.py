@@ -222,8 +222,8 @@ def test_mailing_list_on_a_phone_keeps_the_status_next_send_and_last_result(open
     for shown in (
         ui.t("Weekly"),
         "2030-01-09 09:00",
-        ui.tn("%(num)d sent", "%(num)d sent", 1),
-        ui.tn("%(num)d failed", "%(num)d failed", 2),
+        ui.tn("%(num)s sent", "%(num)s sent", 1),
+        ui.tn("%(num)s failed", "%(num)s failed", 2),
     ):
         _assert_on_screen(page, row.get_by_text(shown).locator("visible=true"))
     disabled = page.get_by_role("row").filter(has_text=ui.t("disabled"))
@@ -374,7 +374,7 @@ def test_report_on_a_phone_shows_what_became_of_the_emails_without_sideways_scro
     page = _opened(open_page, ui, long_named_owner.email, "/reports/", viewport=PHONE)
 
     row = page.locator("#report").get_by_role("row").filter(has_text=LONG_NAME)
-    for figure, count in (("%(num)d sent", 3), ("%(num)d failed", 2), ("%(num)d cancelled", 5)):
+    for figure, count in (("%(num)s sent", 3), ("%(num)s failed", 2), ("%(num)s cancelled", 5)):
         shown = ui.tn(figure, figure, count)
         _assert_on_screen(page, row.get_by_text(shown, exact=True).locator("visible=true"))
     _assert_on_screen(page, row.get_by_text(ui.t("disabled")).locator("visible=true"))

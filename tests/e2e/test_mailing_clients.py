@@ -40,7 +40,7 @@ def test_a_client_added_later_joins_a_mailing_that_takes_new_clients(open_page, 
     page.locator("main form").get_by_role("button", name=ui.t("Save")).click()
 
     expect(
-        page.get_by_text(ui.tn("It joins %(num)d mailing.", "It joins %(num)d mailings.", 1))
+        page.get_by_text(ui.tn("It joins %(num)s mailing.", "It joins %(num)s mailings.", 1))
     ).to_be_visible()
     ui.look(page)
     mailing = db.session.scalar(db.select(Mailing).where(Mailing.owner_id == owner.id))
@@ -122,10 +122,10 @@ def test_a_user_imports_clients_into_the_mailing_they_tick_on_the_preview(open_p
     page.get_by_label("Spring").uncheck()
     page.get_by_label("Autumn").check()
     ui.look(page)
-    page.get_by_role("button", name=ui.tn("Import %(num)d row", "Import %(num)d rows", 2)).click()
+    page.get_by_role("button", name=ui.tn("Import %(num)s row", "Import %(num)s rows", 2)).click()
 
     expect(page.locator("#joined-mailings")).to_have_text(
-        ui.tn("They join %(num)d mailing.", "They join %(num)d mailings.", 1), timeout=REPORT_WAIT
+        ui.tn("They join %(num)s mailing.", "They join %(num)s mailings.", 1), timeout=REPORT_WAIT
     )
     db.session.expire_all()
     assert db.session.get(Mailing, taking.id).clients == []
@@ -158,8 +158,8 @@ def test_a_user_adds_ticked_clients_to_a_mailing_from_the_list(open_page, ui):
     expect(
         page.get_by_text(
             ui.tn(
-                "%(num)d client added to “%(mailing)s”.",
-                "%(num)d clients added to “%(mailing)s”.",
+                "%(num)s client added to “%(mailing)s”.",
+                "%(num)s clients added to “%(mailing)s”.",
                 2,
                 mailing="Spring",
             )

@@ -20,9 +20,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from flask import Flask
-from flask_babel import force_locale, gettext, ngettext
+from flask_babel import force_locale, gettext
 from playwright.sync_api import Page, expect
 
+from mailer.i18n import ngettext
 from tests.catalogue import extracted_ids
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -68,10 +68,12 @@ def test_send_now_on_a_once_mailing_says_its_start_sends_it_again(
 def test_the_live_update_writes_into_the_runs_row_what_the_page_showed_there(
     login, user, mailing_for
 ):
-    """The row's "failed" counts the unknown ones too; the update must not change that."""
+    """The row's "failed" counts the unknown ones too, and counts are written with the
+    viewer's separators; the update (`<count>_text`) must not change either."""
     mailing = mailing_for("ann@example.com", "bob@example.com")
     run_id = dispatch.start_forced_run(mailing.id)
-    tallies.add(run_id, attempts=2, failed=1, unknown=1)
+    tallies.add(run_id, attempts=2, sent=1500, failed=1000, unknown=1)
+    db.session.get(Run, run_id).total = 4000  # as a bigger mailing's run would
     db.session.commit()
     browser = login(user)
 
@@ -79,9 +81,11 @@ def test_the_live_update_writes_into_the_runs_row_what_the_page_showed_there(
     update = browser.get(f"/mailings/{mailing.id}/progress").get_json()
 
     row = re.search(rf'<tr data-run="{run_id}">.*?</tr>', page, re.DOTALL).group(0)
-    shown = dict(re.findall(r'data-count="(\w+)">(\d+)<', row))
-    assert shown["failed_or_unknown"] == "2"
-    assert {name: str(update[name]) for name in shown} == shown
+    shown = dict(re.findall(r'data-count="(\w+)">([^<]+)<', row))
+    assert shown["failed_or_unknown"] == "1,001"
+    assert shown["total"] == "4,000"
+    assert {name: update[f"{name}_text"] for name in shown} == shown
+    assert update["sent"] == 1500  # the number itself, for scripts
 
 
 def test_a_run_finishing_while_the_page_is_read_never_shows_finished_beside_old_counts(

@@ -188,9 +188,48 @@ def test_an_owner_sees_their_latest_imports_newest_first_and_not_their_pending_u
 
     assert listed.index(">new.csv<") < listed.index(">old.csv<")
     assert "7 clients imported" in listed
-    assert "in progress" in listed
+    assert "waiting for a worker" in listed  # new.csv
     assert "waiting.csv" not in listed
     assert "theirs.csv" not in listed
+
+
+def test_the_latest_imports_say_which_stopped_before_they_ended(login, user):
+    started = utcnow() - timedelta(seconds=background.SILENT_SECONDS + 5)
+    _queued(user, filename="lost.csv", status="running", started_at=started, tries=1)
+
+    listed = login(user).get("/clients/import").text
+
+    assert "stopped before it ended" in listed
+    assert "in progress" not in listed
+
+
+def test_the_client_list_tells_of_the_imports_under_way_and_links_to_them(
+    login, user, other_user, monkeypatch
+):
+    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", 0.05)
+    started, silent = utcnow(), utcnow() - timedelta(seconds=background.SILENT_SECONDS + 5)
+    waiting = _queued(user, filename="waiting.csv")
+    running = _queued(
+        user, filename="big.csv", status="running", rows_expected=3000, started_at=started, tries=1
+    )
+    lost = _queued(user, filename="lost.csv", status="running", started_at=silent, tries=1)
+    _queued(user, filename="done.csv", status="done", imported=3)
+    _queued(other_user, filename="theirs.csv")
+    browser = login(user)
+
+    with background.Heartbeat(running.id) as heartbeat:  # as the worker's import beats
+        heartbeat.rows = 1500
+        assert wait_for(lambda: "1,500 of 3,000" in browser.get("/clients/").text)
+        page = browser.get("/clients/").text
+    heartbeat.forget()
+
+    assert "“waiting.csv” is waiting for a worker to import it." in page
+    assert "“big.csv” is being imported: 1,500 of 3,000 rows read." in page
+    assert "The import of “lost.csv” stopped before it ended: nothing was imported." in page
+    for task in (waiting, running, lost):
+        assert f'href="/clients/imports/{task.id}"' in page
+    assert "done.csv" not in page
+    assert "theirs.csv" not in page
 
 
 def _children(pid: int) -> list[int]:
@@ -232,7 +271,7 @@ def test_an_import_killed_mid_way_imports_nothing_then_everything_once_when_aske
     restarted = subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=ROOT)
     assert restarted.wait(120) == 0
 
-    assert f"Imported {count} clients." in browser.get(again.location).text
+    assert f"Imported {count:,} clients." in browser.get(again.location).text
     assert Client.owned_by(user).count() == count
 
 

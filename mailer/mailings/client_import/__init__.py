@@ -33,10 +33,10 @@ from itertools import islice
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from flask_babel import ngettext
 from sqlalchemy import text
 
 from mailer.extensions import db
+from mailer.i18n import ngettext
 from mailer.mailings.client_import.reading import (
     FIELDS,
     HEADER_NAMES,
@@ -51,7 +51,12 @@ from mailer.mailings.client_import.reading import (
     read_date,
     read_rows,
 )
-from mailer.mailings.client_import.uploads import discard_upload, keep_upload, latest_imports
+from mailer.mailings.client_import.uploads import (
+    discard_upload,
+    imports_underway,
+    keep_upload,
+    latest_imports,
+)
 from mailer.mailings.client_import.workbooks import Sheet, is_workbook, to_csv
 from mailer.mailings.client_import.writing import Checked, write_chunk
 from mailer.mailings.client_services import (
@@ -77,6 +82,7 @@ __all__ = [
     "discard_upload",
     "examine",
     "import_rows",
+    "imports_underway",
     "keep_upload",
     "latest_imports",
     "parse",
@@ -133,14 +139,14 @@ def row_error(row: Row) -> str | None:
         return _("invalid email: %(reason)s", reason=problem)
     if len(row.full_name) > FULL_NAME_MAX:
         return ngettext(
-            "too long: full name (at most %(num)d character)",
-            "too long: full name (at most %(num)d characters)",
+            "too long: full name (at most %(num)s character)",
+            "too long: full name (at most %(num)s characters)",
             FULL_NAME_MAX,
         )
     if len(row.comment) > COMMENT_MAX:
         return ngettext(
-            "too long: comment (at most %(num)d character)",
-            "too long: comment (at most %(num)d characters)",
+            "too long: comment (at most %(num)s character)",
+            "too long: comment (at most %(num)s characters)",
             COMMENT_MAX,
         )
     if row.unsubscribed_at or row.bounced_at:  # most rows have neither

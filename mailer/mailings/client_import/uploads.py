@@ -41,6 +41,17 @@ def latest_imports(owner: User, count: int) -> list[ClientImport]:
     )
 
 
+def imports_underway(owner: User, count: int) -> list[ClientImport]:
+    """The owner's `count` newest imports still queued or running."""
+    return (
+        ClientImport.owned_by(owner)
+        .filter(ClientImport.status.in_(("queued", "running")))
+        .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
+        .limit(count)
+        .all()
+    )
+
+
 def discard_upload(upload: ClientImport) -> None:
     db.session.delete(upload)
     db.session.flush()
