@@ -186,11 +186,12 @@ def _start(task: ClientImport, *, undo: str) -> None:
 @bp.route("/clients/imports/<int:import_id>/cancel", methods=["POST"])
 @login_required
 def client_import_cancel(import_id: int):
-    upload = _own_import(import_id)
-    if upload.status != "pending":  # a preview left open in another tab
+    task = _own_import(import_id)
+    if task.status == "pending":
+        client_import.discard_upload(task)
+    elif not background.cancel(task):  # running, or ended (a page left open in another tab)
         flash(_("This import has already started; it can no longer be cancelled."), "warning")
         return redirect(url_for("mailings.client_import_page", import_id=import_id))
-    client_import.discard_upload(upload)
     db.session.commit()
     flash(_("Import cancelled; nothing was imported."), "info")
     return redirect(url_for("mailings.client_list"))

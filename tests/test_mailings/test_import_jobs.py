@@ -116,6 +116,46 @@ def test_an_import_no_worker_started_for_minutes_may_be_handed_to_one_again(app,
     assert _emails(user) == ["anna@example.com", "boris@example.com"]
 
 
+def test_a_queued_import_is_cancelled_and_its_job_then_imports_nothing(login, user):
+    task = _queued(user)
+    browser = login(user)
+    assert "Cancel this import" in browser.get(f"/clients/imports/{task.id}").text
+
+    cancelled = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+    background.run(task.id)  # its job, run by a worker after all
+
+    assert "Import cancelled; nothing was imported." in cancelled.text
+    assert browser.get(f"/clients/imports/{task.id}").status_code == 404
+    assert _emails(user) == []
+
+
+def test_an_import_whose_worker_was_lost_may_be_cancelled_instead(login, user):
+    started = utcnow() - timedelta(seconds=background.SILENT_SECONDS + 5)
+    task = _queued(user, filename="lost.csv", status="running", started_at=started, tries=1)
+    browser = login(user)
+    assert "Cancel this import" in browser.get(f"/clients/imports/{task.id}").text
+    assert "lost.csv" in browser.get("/clients/").text  # stopped before it ended
+
+    browser.post(f"/clients/imports/{task.id}/cancel")
+
+    assert browser.get(f"/clients/imports/{task.id}").status_code == 404
+    assert "lost.csv" not in browser.get("/clients/").text
+    assert "lost.csv" not in browser.get("/clients/import").text
+    assert _emails(user) == []
+
+
+def test_a_running_import_cannot_be_cancelled(login, user):
+    task = _queued(user, status="running", started_at=utcnow(), tries=1)
+    browser = login(user)
+    assert "Cancel this import" not in browser.get(f"/clients/imports/{task.id}").text
+
+    refused = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+
+    assert "This import has already started; it can no longer be cancelled." in refused.text
+    db.session.expire_all()
+    assert db.session.get(ClientImport, task.id).status == "running"
+
+
 def test_an_import_heard_from_lately_is_not_imported_again(app, login, user):
     task = _queued(user, status="running", started_at=utcnow(), tries=1)
     browser = login(user)

@@ -19,6 +19,8 @@ delivery/ never imports a blueprint.
 - A queued import no worker has started for UNSTARTED_SECONDS (none runs,
   or its job went with Redis's data) may be handed to a worker again: the
   claim lets only one of its jobs import.
+- A queued or lost import may be cancelled: its row goes, so no job finds it
+  to claim, and a slow worker's end finds its claim gone.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from typing import NamedTuple
 
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
-from sqlalchemy import update
+from sqlalchemy import delete, update
 
 from mailer import outages
 from mailer.delivery import jobs
@@ -119,6 +121,24 @@ def unqueue(task: ClientImport, *, to: str) -> None:
     """Put back a queued import that no worker was given (the queue was unreachable), as
     it was before it was queued; flushes."""
     _change(task.id, "queued", status=to)
+
+
+def cancel(task: ClientImport) -> bool:
+    """Remove an import that nothing is importing: queued (a job that comes for it later
+    finds nothing to claim) or lost (its worker, were it only slow, finds its claim gone at
+    the end and rolls back). False when it started, ended or was queued again meanwhile.
+    Flushes; the caller commits."""
+    if not (task.status == "queued" or progress(task)["lost"]):
+        return False
+    table = ClientImport.__table__
+    removed = db.session.execute(
+        delete(table).where(
+            table.c.id == task.id, table.c.status == task.status, table.c.tries == task.tries
+        )
+    )
+    if removed.rowcount == 1:
+        Heartbeat(task.id).forget()
+    return removed.rowcount == 1
 
 
 def import_job(import_id: int) -> None:
