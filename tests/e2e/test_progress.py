@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from babel.numbers import format_decimal
 from playwright.sync_api import Route, expect
 
+from mailer.delivery import tallies
 from mailer.extensions import db
 from mailer.models import Run, utcnow
 from tests import factories
@@ -42,6 +44,25 @@ def test_a_failed_progress_check_is_said_and_tried_again_until_the_run_finishes(
     db.session.commit()
     expect(state).to_have_text(ui.t("Finished."), timeout=15_000)
     assert len(checks) == 2
+
+
+def test_the_live_counts_are_written_as_the_viewers_language_writes_numbers(open_page, ui):
+    owner, mailing, run = _sending_mailing(ui)
+    db.session.get(Run, run.id).total = 2500  # as a bigger mailing's run
+    db.session.commit()
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto(f"/mailings/{mailing.id}")
+    box = page.locator("#send-progress")
+    expect(box.locator("[data-count=total]")).to_have_text(format_decimal(2500, locale=ui.lang))
+    expect(box.locator("[data-failed]")).not_to_have_class("text-danger")  # none failed
+
+    tallies.add(run.id, attempts=1203, sent=1200, failed=3)  # as the sender counts them
+    db.session.commit()
+
+    expect(box.locator("[data-count=sent]")).to_have_text(format_decimal(1200, locale=ui.lang))
+    expect(box.locator("[data-failed]")).to_have_class("text-danger")
+    expect(box.locator("[data-count=pending]")).to_have_text(format_decimal(1297, locale=ui.lang))
 
 
 def test_a_mailing_deleted_meanwhile_is_said_and_the_page_stops_asking(open_page, ui):
