@@ -15,7 +15,7 @@ from flask import current_app
 
 from mailer.extensions import db
 from mailer.mailings import client_import, client_queries, mailing_queries
-from mailer.mailings.client_import import uploads
+from mailer.mailings.client_import import reading, uploads
 from mailer.models import Client, ClientImport
 from tests import factories
 from tests.queued import run_queued_jobs
@@ -579,6 +579,28 @@ def test_excels_unicode_text_is_read(login, user):
     assert Client.owned_by(user).one().full_name == "Анна Иванова"
 
 
+def test_old_macintosh_line_endings_are_lines_too(app):
+    parsed = client_import.parse(b"email,name\ranna@example.com,Anna\rboris@example.com,Boris\r")
+    assert [(row.line, row.email) for row in parsed.rows] == [
+        (2, "anna@example.com"),
+        (3, "boris@example.com"),
+    ]
+
+
+@pytest.mark.parametrize(("encoding", "shown"), [("utf-8", "UTF-8"), ("cp1251", "Windows-1251")])
+def test_the_encoding_is_told_from_the_whole_file_read_piece_by_piece(
+    app, monkeypatch, encoding, shown
+):
+    """A letter split between two pieces read is still UTF-8; a cp1251 letter far down
+    the file makes all of it cp1251."""
+    monkeypatch.setattr(reading, "DECODED_PIECE", 7)  # splits "Иванова" mid-letter
+    lines = ["email,name"] + [f"c{n}@example.com,Client {n}" for n in range(50)]
+    data = "\n".join([*lines, "anna@example.com,Анна Иванова"]).encode(encoding)
+    parsed = client_import.parse(data)
+    assert parsed.encoding == shown
+    assert parsed.rows[-1].full_name == "Анна Иванова"
+
+
 def test_header_columns_it_does_not_know_are_left_out(app):
     parsed = client_import.parse(b"email,phone,name\na@example.com,+7 900,Anna\n")
     [row] = parsed.rows
@@ -594,6 +616,10 @@ def test_header_columns_it_does_not_know_are_left_out(app):
             "This is not a CSV file: it holds binary data.",
         ),
         (
+            "email,comment\nann@example.com,a\x00b\n".encode("utf-16"),
+            "This is not a CSV file: it holds binary data.",
+        ),
+        (
             b'email,comment\nann@example.com,ok\nbob@example.com,"' + b"x" * 200_000 + b'"\n',
             "line 3 cannot be read: a cell is longer than 128 KB",
         ),
@@ -602,7 +628,13 @@ def test_header_columns_it_does_not_know_are_left_out(app):
             "This workbook cannot be read (it is damaged, or it is not a workbook).",
         ),
     ],
-    ids=["binary", "a NUL character", "a cell past the csv module's limit", "a broken workbook"],
+    ids=[
+        "binary",
+        "a NUL character",
+        "a NUL in UTF-16",
+        "a cell past the csv module's limit",
+        "a broken workbook",
+    ],
 )
 def test_a_file_the_import_cannot_read_is_refused_with_the_reason(login, user, data, reason):
     response = _upload(login(user), data)

@@ -5,6 +5,7 @@ checked against the database or written here.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
 import io
@@ -26,6 +27,7 @@ SNIFF_LINES = 50
 # anything in them) that names a column, when no line above it holds an address.
 HEADER_SEARCH_LINES = 10
 SNIFF_CHARS = 64 * 1024
+DECODED_PIECE = 1024 * 1024  # characters (or bytes) decoded at a time
 # Header cells we recognise (lower-cased), in English and Russian, likelier first: when two
 # cells name one column ("Адрес" for a postal address beside "E-mail"), the likelier wins.
 # The exports of other programs import as they are: Mailchimp's audience (Email Address,
@@ -150,18 +152,47 @@ class UnreadableFile(ValueError):
     """The upload is not a file the import can read; the message says why."""
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """The text and the encoding's name: UTF-8 (with or without BOM) if it is valid, UTF-16
-    with its BOM (Excel's "Unicode text"), else cp1251."""
+class Encoding(NamedTuple):
+    codec: str  # Python's name
+    name: str  # as the preview shows it
+    skip: int = 0  # bytes of a byte order mark the codec leaves in
+
+
+def encoding_of(data: bytes) -> Encoding:
+    """UTF-8 (with or without BOM) if it is valid, UTF-16 with its BOM (Excel's "Unicode
+    text"), else cp1251. Checked piece by piece: the file is never held decoded."""
     if data.startswith(b"\xef\xbb\xbf"):
-        return data[3:].decode("utf-8", errors="replace"), "UTF-8 (BOM)"
+        return Encoding("utf-8", "UTF-8 (BOM)", skip=3)
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return data.decode("utf-16", errors="replace"), "UTF-16"
+        return Encoding("utf-16", "UTF-16")
+    checker, view = codecs.getincrementaldecoder("utf-8")(), memoryview(data)
     try:
-        return data.decode("utf-8"), "UTF-8"
+        for start in range(0, len(data), DECODED_PIECE):
+            checker.decode(view[start : start + DECODED_PIECE])
+        checker.decode(b"", final=True)
     except UnicodeDecodeError:
         # Excel's "CSV" on a Russian Windows; 0x98 is its one undefined byte.
-        return data.decode("cp1251", errors="replace"), "Windows-1251"
+        return Encoding("cp1251", "Windows-1251")
+    return Encoding("utf-8", "UTF-8")
+
+
+def text_of(data: bytes, encoding: Encoding) -> io.TextIOWrapper:
+    """The file's text, decoded as it is read (a million rows decoded at once took some
+    360 MB more), its line endings as written, for the csv module."""
+    stream = io.BytesIO(data)  # shares `data` until written to, which it never is
+    stream.seek(encoding.skip)
+    return io.TextIOWrapper(stream, encoding=encoding.codec, errors="replace", newline="")
+
+
+def holds_binary_data(data: bytes, encoding: Encoding) -> bool:
+    """Whether the file holds NUL characters, as no text file does."""
+    if encoding.codec != "utf-16":
+        return b"\x00" in data  # in UTF-8 and cp1251, the NUL character's one byte
+    text = text_of(data, encoding)
+    while piece := text.read(DECODED_PIECE):
+        if "\x00" in piece:
+            return True
+    return False
 
 
 def sniff_delimiter(lines: list[str]) -> str:
@@ -232,10 +263,10 @@ def open_file(data: bytes, columns: dict[str, int] | None = None) -> _Reading:
     """The file, to read its rows (`rows()`) and then its layout (`layout()`); its fields
     are read from `columns` (see FIELDS) when given, else from the columns its header names.
     UnreadableFile for binary data. A workbook is read by workbooks.py first."""
-    text, encoding = decode(data)
-    if "\x00" in text:
+    encoding = encoding_of(data)
+    if holds_binary_data(data, encoding):
         raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
-    return _Reading(text, columns, encoding)
+    return _Reading(data, encoding, columns)
 
 
 def parse(data: bytes, columns: dict[str, int] | None = None) -> ParsedFile:
@@ -248,17 +279,18 @@ def parse(data: bytes, columns: dict[str, int] | None = None) -> ParsedFile:
 
 def read_rows(data: bytes, columns: dict[str, int] | None = None) -> Iterator[Row]:
     """The rows parse() would give, read one by one as the import takes them."""
-    return iter(_Reading(decode(data)[0], columns))
+    return iter(_Reading(data, encoding_of(data), columns))
 
 
 class _Reading:
     """The rows of a decoded file, their fields read from `chosen` columns when given; the
     header, the columns read and a sample row are known once the first rows were read."""
 
-    def __init__(self, text: str, chosen: dict[str, int] | None = None, encoding: str = ""):
-        self.text = text
+    def __init__(self, data: bytes, encoding: Encoding, chosen: dict[str, int] | None = None):
+        self.data = data
         self.encoding = encoding
-        sample = [line for line in text[:SNIFF_CHARS].splitlines()[:SNIFF_LINES] if line.strip()]
+        start = text_of(data, encoding).read(SNIFF_CHARS)
+        sample = [line for line in start.splitlines()[:SNIFF_LINES] if line.strip()]
         self.delimiter = sniff_delimiter(sample)
         self.chosen = chosen
         self.header: list[str] | None = None
@@ -312,7 +344,7 @@ class _Reading:
     def layout(self, kind: type[FileLayout] = FileLayout, **more) -> FileLayout:
         """The file's layout (of `kind`, with `more` fields), once its rows were read."""
         return kind(
-            encoding=self.encoding,
+            encoding=self.encoding.name,
             delimiter=self.delimiter,
             header=self.header,
             header_line=self.header_line,
@@ -325,7 +357,7 @@ class _Reading:
 
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
         """Each line with anything in it, with its number (a record's last line)."""
-        reader = csv.reader(io.StringIO(self.text, newline=""), delimiter=self.delimiter)
+        reader = csv.reader(text_of(self.data, self.encoding), delimiter=self.delimiter)
         for cells in reader:
             self.line = reader.line_num
             if any(cell.strip() for cell in cells):
