@@ -263,7 +263,7 @@ def test_cancel_on_a_preview_whose_import_started_in_another_tab_says_so(login, 
     cancelled = _press(browser, preview, "cancel")
 
     page = browser.get(cancelled.location).text
-    assert "This import has already started; it can no longer be cancelled." in page
+    assert "This import has ended; it can no longer be cancelled." in page
     assert "Imported 1 client." in page
     assert _emails(user) == ["a@example.com"]
 

@@ -8,6 +8,8 @@ import os
 import re
 import signal
 import subprocess
+import threading
+import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -144,16 +146,86 @@ def test_an_import_whose_worker_was_lost_may_be_cancelled_instead(login, user):
     assert _emails(user) == []
 
 
-def test_a_running_import_cannot_be_cancelled(login, user):
+def _many(count: int) -> bytes:
+    """A file of `count` clients: some seconds of work, so a cancel comes in the middle."""
+    return "\n".join(["email", *(f"c{number}@example.com" for number in range(count))]).encode()
+
+
+class _Worker(threading.Thread):
+    """Runs an import's job as a worker would, in a session of its own; `error`: what it
+    raised, if anything."""
+
+    def __init__(self, app, import_id: int) -> None:
+        super().__init__()
+        self.app, self.import_id, self.error = app, import_id, None
+
+    def run(self) -> None:
+        with self.app.app_context():
+            try:
+                background.run(self.import_id)
+            except BaseException as error:  # the test says what it was
+                self.error = error
+
+
+def test_a_running_import_stops_when_cancelled_and_imports_nothing(app, login, user, monkeypatch):
+    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", 0.05)
+    task = _queued(user, data=_many(300_000), rows_expected=300_000)
+    worker = _Worker(app, task.id)
+    worker.start()
+    browser = login(user)
+    try:
+        assert wait_for(lambda: (background.last_beat(task.id) or (0,))[0] > 0, timeout=60)
+        assert "Cancel this import" in browser.get(f"/clients/imports/{task.id}").text
+        cancelled = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+    finally:
+        worker.join(120)
+    assert worker.error is None
+
+    assert "Import cancelled; nothing was imported." in cancelled.text
+    assert browser.get(f"/clients/imports/{task.id}").status_code == 404
+    assert _emails(user) == []
+
+
+def test_cancelling_an_import_that_ends_first_shows_its_report(app, login, user):
     task = _queued(user, status="running", started_at=utcnow(), tries=1)
     browser = login(user)
-    assert "Cancel this import" not in browser.get(f"/clients/imports/{task.id}").text
+    engine = db.engine
 
+    def ends_meanwhile():  # as the import's last write, before its heartbeat heard the stop
+        time.sleep(0.2)
+        with engine.begin() as connection:
+            connection.execute(
+                db.update(ClientImport)
+                .where(ClientImport.id == task.id)
+                .values(status="done", imported=3, finished_at=utcnow())
+            )
+
+    ending = threading.Thread(target=ends_meanwhile)
+    ending.start()
     refused = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+    ending.join()
 
-    assert "This import has already started; it can no longer be cancelled." in refused.text
-    db.session.expire_all()
-    assert db.session.get(ClientImport, task.id).status == "running"
+    assert "The import ended before it could be cancelled: here is its report." in refused.text
+    assert "Imported 3 clients." in refused.text
+
+
+def test_a_stop_not_heard_yet_is_heard_by_the_import_later(app, login, user, monkeypatch):
+    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", 0.5)
+    monkeypatch.setattr(background, "STOP_WAIT_SECONDS", 0.05)  # gives up before a beat
+    task = _queued(user, data=_many(300_000), rows_expected=300_000)
+    worker = _Worker(app, task.id)
+    worker.start()
+    browser = login(user)
+    try:
+        assert wait_for(lambda: (background.last_beat(task.id) or (0,))[0] > 0, timeout=60)
+        told = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+    finally:
+        worker.join(120)
+    assert worker.error is None
+
+    assert "The import is being cancelled; nothing of it will be kept." in told.text
+    assert browser.get(f"/clients/imports/{task.id}").status_code == 404
+    assert _emails(user) == []
 
 
 def test_an_import_heard_from_lately_is_not_imported_again(app, login, user):

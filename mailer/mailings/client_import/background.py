@@ -20,7 +20,9 @@ delivery/ never imports a blueprint.
   or its job went with Redis's data) may be handed to a worker again: the
   claim lets only one of its jobs import.
 - A queued or lost import may be cancelled: its row goes, so no job finds it
-  to claim, and a slow worker's end finds its claim gone.
+  to claim, and a slow worker's end finds its claim gone. A running one is
+  asked to stop (through Redis, or this process's memory): its heartbeat
+  hears it, and the import rolls back and removes its row.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from typing import NamedTuple
 
 from flask_babel import force_locale, get_locale
 from flask_babel import gettext as _
-from sqlalchemy import delete, update
+from sqlalchemy import delete, select, update
 
 from mailer import outages
 from mailer.delivery import jobs
@@ -62,7 +64,10 @@ HEARTBEAT_SECONDS = 2
 SILENT_SECONDS = 60
 # A queued import no worker has started for this long may be offered to one again.
 UNSTARTED_SECONDS = 300
+# Cancelling a running import waits this long to see it stop (its heartbeat hears it).
+STOP_WAIT_SECONDS = 3 * HEARTBEAT_SECONDS
 _KEY = "mailer:client-import:{}"
+_STOP_KEY = "mailer:client-import:{}:stop"  # holds the run (`_run_of`) to stop
 
 
 class Beat(NamedTuple):
@@ -71,6 +76,11 @@ class Beat(NamedTuple):
 
 
 _beats_here: dict[int, Beat] = {}  # the embedded default's heartbeats
+_stops_here: dict[int, str] = {}  # and the runs of imports asked to stop, by import id
+
+
+class ImportCancelled(Exception):
+    """Its owner cancelled the import while it ran."""
 
 
 def queue(
@@ -130,15 +140,39 @@ def cancel(task: ClientImport) -> bool:
     Flushes; the caller commits."""
     if not (task.status == "queued" or progress(task)["lost"]):
         return False
-    table = ClientImport.__table__
-    removed = db.session.execute(
-        delete(table).where(
-            table.c.id == task.id, table.c.status == task.status, table.c.tries == task.tries
-        )
-    )
-    if removed.rowcount == 1:
+    removed = _remove(task.id, task.status, task.tries)
+    if removed:
         Heartbeat(task.id).forget()
-    return removed.rowcount == 1
+    return removed
+
+
+def stop(task: ClientImport) -> str:
+    """Cancel a running import: ask its worker to stop it (its heartbeat hears it within
+    HEARTBEAT_SECONDS; it rolls back and removes the import), and wait up to
+    STOP_WAIT_SECONDS to see. "stopped"; "ended" when it ended first (its report stays);
+    "stopping" when it has not stopped yet."""
+    import_id = task.id  # `task` is not read again: its row may go
+    _ask_to_stop(import_id, _run_of(task))
+    deadline = time.monotonic() + STOP_WAIT_SECONDS
+    while True:
+        db.session.rollback()  # a fresh read each time (SQLite reads a snapshot per transaction)
+        status = db.session.scalar(select(ClientImport.status).where(ClientImport.id == import_id))
+        if status is None:
+            return "stopped"
+        if status != "running":
+            return "ended"
+        if time.monotonic() > deadline:
+            return "stopping"
+        time.sleep(0.1)
+
+
+def _remove(import_id: int, was: str, claim: int) -> bool:
+    """Remove the import if it still has status `was` and claim number `claim`."""
+    table = ClientImport.__table__
+    statement = delete(table).where(
+        table.c.id == import_id, table.c.status == was, table.c.tries == claim
+    )
+    return db.session.execute(statement).rowcount == 1
 
 
 def import_job(import_id: int) -> None:
@@ -181,7 +215,7 @@ def run(import_id: int) -> None:
     task = _claim(import_id)
     if task is None:
         return
-    heartbeat = Heartbeat(task.id)
+    heartbeat = Heartbeat(task.id, run=_run_of(task))
     try:
         with force_locale(task.locale):
             _run_claimed(task, heartbeat)
@@ -195,6 +229,13 @@ def _run_claimed(task: ClientImport, heartbeat: Heartbeat) -> None:
             report, joined = _import(task, heartbeat)
     except UnreadableFile as error:
         _fail(task, str(error))
+        return
+    except ImportCancelled:
+        import_id, claim = task.id, task.tries  # read before its row goes
+        db.session.rollback()
+        _remove(import_id, "running", claim)
+        db.session.commit()
+        log.info("client import %s: cancelled by its owner while it ran; rolled back", import_id)
         return
     except Exception:
         log.exception("client import %s failed", task.id)
@@ -222,6 +263,12 @@ def _import(task: ClientImport, heartbeat: Heartbeat) -> tuple[ImportReport, int
     rows = heartbeat.counted(read_rows(data, task.columns))
     report = import_rows(owner=task.owner, rows=rows, mailing_ids=mailing_ids)
     return report, len(mailing_ids) if report.imported else 0
+
+
+def _run_of(task: ClientImport) -> str:
+    """Which run of a running import: its claim, and when (SQLite may give a removed
+    import's id to the next one)."""
+    return f"{task.tries}@{task.started_at.isoformat()}"
 
 
 def _claim(import_id: int) -> ClientImport | None:
@@ -307,11 +354,13 @@ class Heartbeat:
     HEARTBEAT_SECONDS; stopped and joined before the import's last write. `forget` it once
     that write is committed: the row says the rest."""
 
-    def __init__(self, import_id: int) -> None:
+    def __init__(self, import_id: int, run: str | None = None) -> None:
         self.import_id = import_id
+        self.run = run  # the run it beats for (`_run_of`): its owner may ask to stop it
         self.rows = 0
         self._redis = redis_connection()
         self._stopped = threading.Event()
+        self._stop_asked = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"import-{import_id}", daemon=True)
 
     def __enter__(self) -> Heartbeat:
@@ -323,11 +372,13 @@ class Heartbeat:
         self._thread.join()
 
     def forget(self) -> None:
+        """Forget its beats, and whether it was asked to stop."""
         if self._redis is None:
             _beats_here.pop(self.import_id, None)
+            _stops_here.pop(self.import_id, None)
             return
-        with contextlib.suppress(*outages.REDIS_DOWN):  # it expires by itself
-            self._redis.delete(_KEY.format(self.import_id))
+        with contextlib.suppress(*outages.REDIS_DOWN):  # they expire by themselves
+            self._redis.delete(_KEY.format(self.import_id), _STOP_KEY.format(self.import_id))
 
     def _write(self, beat: Beat) -> None:
         if self._redis is None:
@@ -342,16 +393,39 @@ class Heartbeat:
                 outages.reason(error),
             )
 
+    def _asked_to_stop(self) -> str | None:
+        """The run of this import that its owner asked to stop, if they did."""
+        if self._redis is None:
+            return _stops_here.get(self.import_id)
+        try:
+            asked = self._redis.get(_STOP_KEY.format(self.import_id))
+        except outages.REDIS_DOWN:
+            return None  # heard at a later beat
+        return asked.decode() if asked else None
+
     def counted(self, rows: Iterable) -> Iterator:
+        """`rows`, counted; ImportCancelled once the owner asked to stop the import."""
         for row in rows:
+            if self._stop_asked.is_set():
+                raise ImportCancelled
             self.rows += 1
             yield row
 
     def _beat(self) -> None:
         while True:
             self._write(Beat(self.rows, time.time()))
+            if self.run is not None and self._asked_to_stop() == self.run:
+                self._stop_asked.set()
             if self._stopped.wait(HEARTBEAT_SECONDS):
                 return
+
+
+def _ask_to_stop(import_id: int, run: str) -> None:
+    connection = redis_connection()
+    if connection is None:
+        _stops_here[import_id] = run
+        return
+    connection.set(_STOP_KEY.format(import_id), run, ex=SILENT_SECONDS * 2)
 
 
 def last_beat(import_id: int) -> Beat | None:
