@@ -137,6 +137,34 @@ def test_an_import_in_progress_shows_the_rows_read_then_its_report(open_page, ui
     ui.assert_translated()
 
 
+def test_an_import_waiting_for_a_worker_is_on_the_client_list_and_cancelled_from_its_page(
+    open_page, ui
+):
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    task = factories.make_client_import(
+        owner, filename="big.csv", status="queued", queued_at=utcnow(), rows_expected=3
+    )
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    underway = page.locator(f"[data-import-underway='{task.id}']")
+    expect(underway).to_contain_text(
+        ui.t("“%(file)s” is waiting for a worker to import it.", file="big.csv")
+    )
+    ui.look(page)
+
+    underway.get_by_role("link", name=ui.t("See the import")).click()
+    questions = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    page.get_by_role("button", name=ui.t("Cancel this import")).click()
+
+    expect(page.get_by_text(ui.t("Import cancelled; nothing was imported."))).to_be_visible()
+    assert questions == [ui.t("Cancel this import? Nothing of its file will be imported.")]
+    expect(underway).to_have_count(0)
+    ui.look(page)
+    ui.assert_translated()
+
+
 def test_the_columns_of_a_header_in_unknown_words_are_chosen_on_the_preview(
     open_page, ui, tmp_path
 ):
