@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 SHEET_FIELD = "sheet"  # a workbook's sheet, by its number: the preview's, then the import's
 COLUMN_FIELD = "column-{}"  # the column a field is read from (client_import.FIELDS), by hand
 ROWS_FIELD = "rows"  # the preview's count of rows, for the progress bar
-RECENT_IMPORTS = 5  # the upload page lists the owner's newest imports
+# The upload page lists the owner's imports: the newest few, the others (the reports kept,
+# uploads.ENDED_KEPT_PER_OWNER, and those under way) folded below them.
+RECENT_IMPORTS = 5
+IMPORTS_LISTED = 50
 
 
 @bp.route("/clients/import", methods=["GET", "POST"])
@@ -51,9 +54,14 @@ def client_import_upload():
             form.file.errors.append(_("The file has no rows to import."))
     recent = [
         (task, background.progress(task))
-        for task in client_import.latest_imports(current_user, RECENT_IMPORTS)
+        for task in client_import.latest_imports(current_user, IMPORTS_LISTED)
     ]
-    return render_template("mailings/clients/import.html", form=form, recent=recent)
+    return render_template(
+        "mailings/clients/import.html",
+        form=form,
+        recent=recent[:RECENT_IMPORTS],
+        older=recent[RECENT_IMPORTS:],
+    )
 
 
 def _own_import(import_id: int) -> ClientImport:

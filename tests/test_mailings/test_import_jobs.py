@@ -306,6 +306,21 @@ def test_an_owner_sees_their_latest_imports_newest_first_and_not_their_pending_u
     assert "theirs.csv" not in listed
 
 
+def test_the_reports_kept_beyond_the_latest_are_listed_folded_below_them(login, user):
+    for number in range(1, 8):  # oldest first
+        task = _queued(user, filename=f"list-{number}.csv", status="done", imported=number)
+        task.created_at = utcnow() - timedelta(hours=10 - number)
+    db.session.commit()
+
+    listed = login(user).get("/clients/import").text
+    latest, older = listed.split('<details id="older-imports">')
+
+    assert [f"list-{number}.csv" in latest for number in range(1, 8)] == [False] * 2 + [True] * 5
+    assert "2 older imports" in older
+    assert "list-1.csv" in older
+    assert "list-2.csv" in older
+
+
 def test_the_latest_imports_say_which_stopped_before_they_ended(login, user):
     started = utcnow() - timedelta(seconds=background.SILENT_SECONDS + 5)
     _queued(user, filename="lost.csv", status="running", started_at=started, tries=1)
