@@ -195,33 +195,39 @@ def _start(task: ClientImport, *, undo: str) -> None:
 @login_required
 def client_import_cancel(import_id: int):
     task = _own_import(import_id)
-    back = redirect(url_for("mailings.client_import_page", import_id=import_id))
     if task.status == "pending":
         client_import.discard_upload(task)
-    elif background.cancel(task):  # queued, or its worker lost
-        pass
-    elif task.status == "running":
-        try:
-            stopped = background.stop(task)
-        except outages.REDIS_DOWN as error:
-            log.warning(
-                "client import %s: not asked to stop, Redis unreachable: %s",
-                import_id,
-                outages.reason(error),
-            )
-            flash(_("The import could not be cancelled just now; try again."), "danger")
-            return back
-        if stopped == "ended":
-            flash(
-                _("The import ended before it could be cancelled: here is its report."), "warning"
-            )
-            return back
-        if stopped == "stopping":
-            flash(_("The import is being cancelled; nothing of it will be kept."), "info")
-            return redirect(url_for("mailings.client_list"))
-    else:  # it ended: a page left open in another tab
+    elif not background.cancel(task):  # neither queued nor lost: running, or ended
+        return _stop(task)
+    db.session.commit()
+    return _cancelled()
+
+
+def _stop(task: ClientImport):
+    """Cancel a running import (background.stop); an ended one is left as it is."""
+    back = redirect(url_for("mailings.client_import_page", import_id=task.id))
+    if task.status != "running":  # a page left open in another tab
         flash(_("This import has ended; it can no longer be cancelled."), "warning")
         return back
-    db.session.commit()
+    try:
+        stopped = background.stop(task)
+    except outages.REDIS_DOWN as error:
+        log.warning(
+            "client import %s: not asked to stop, Redis unreachable: %s",
+            task.id,
+            outages.reason(error),
+        )
+        flash(_("The import could not be cancelled just now; try again."), "danger")
+        return back
+    if stopped == "ended":
+        flash(_("The import ended before it could be cancelled: here is its report."), "warning")
+        return back
+    if stopped == "stopping":
+        flash(_("The import is being cancelled; nothing of it will be kept."), "info")
+        return redirect(url_for("mailings.client_list"))
+    return _cancelled()
+
+
+def _cancelled():
     flash(_("Import cancelled; nothing was imported."), "info")
     return redirect(url_for("mailings.client_list"))

@@ -283,8 +283,9 @@ def read_rows(data: bytes, columns: dict[str, int] | None = None) -> Iterator[Ro
 
 
 class _Reading:
-    """The rows of a decoded file, their fields read from `chosen` columns when given; the
-    header, the columns read and a sample row are known once the first rows were read."""
+    """The rows of a file (decoded as they are read), their fields read from `chosen`
+    columns when given; the header, the columns read and a sample row are known once the
+    first rows were read."""
 
     def __init__(self, data: bytes, encoding: Encoding, chosen: dict[str, int] | None = None):
         self.data = data
