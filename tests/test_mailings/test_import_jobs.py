@@ -9,7 +9,6 @@ import re
 import signal
 import subprocess
 import threading
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -167,15 +166,16 @@ class _Worker(threading.Thread):
                 self.error = error
 
 
-def _cancelled_mid_import(app, browser, task: ClientImport):
+def _cancelled_mid_import(app, browser, task: ClientImport, answered: threading.Event):
     """Press Cancel on the import's page once a worker (a thread here) has read some of its
-    rows; the answer, once that worker has ended."""
+    rows, then set `answered`; the page's answer, once that worker has ended."""
     worker = _Worker(app, task.id)
     worker.start()
     try:
         assert wait_for(lambda: (background.last_beat(task.id) or (0,))[0] > 0, timeout=60)
         assert "Cancel this import" in browser.get(f"/clients/imports/{task.id}").text
         answer = browser.post(f"/clients/imports/{task.id}/cancel", follow_redirects=True)
+        answered.set()
     finally:
         worker.join(120)
     assert worker.error is None
@@ -183,36 +183,45 @@ def _cancelled_mid_import(app, browser, task: ClientImport):
 
 
 @pytest.mark.parametrize(
-    ("beats_every", "page_waits", "said"),
+    ("heard_late", "said"),
     [
-        (0.05, background.STOP_WAIT_SECONDS, "Import cancelled; nothing was imported."),
-        # The page gives up before the next beat: the worker hears the stop after it.
-        (0.5, 0.05, "The import is being cancelled; nothing of it will be kept."),
+        (False, "Import cancelled; nothing was imported."),
+        (True, "The import is being cancelled; nothing of it will be kept."),
     ],
     ids=["heard while the page waits", "heard after the page gave up"],
 )
 def test_a_running_import_stops_when_cancelled_and_imports_nothing(
-    app, login, user, monkeypatch, beats_every, page_waits, said
+    app, login, user, monkeypatch, heard_late, said
 ):
-    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", beats_every)
-    monkeypatch.setattr(background, "STOP_WAIT_SECONDS", page_waits)
+    monkeypatch.setattr(background, "HEARTBEAT_SECONDS", 0.05)
+    answered = threading.Event()
+    if heard_late:  # the worker's beats miss the stop until the page has given up waiting
+        monkeypatch.setattr(background, "STOP_WAIT_SECONDS", 0.2)
+        hears = background.Heartbeat._asked_to_stop
+        monkeypatch.setattr(
+            background.Heartbeat,
+            "_asked_to_stop",
+            lambda heartbeat: hears(heartbeat) if answered.is_set() else None,
+        )
     task = _queued(user, data=_many(300_000), rows_expected=300_000)
     browser = login(user)
 
-    cancelled = _cancelled_mid_import(app, browser, task)
+    cancelled = _cancelled_mid_import(app, browser, task, answered)
 
     assert said in cancelled.text
     assert browser.get(f"/clients/imports/{task.id}").status_code == 404
     assert _emails(user) == []
 
 
-def test_cancelling_an_import_that_ends_first_shows_its_report(app, login, user):
+def test_cancelling_an_import_that_ends_first_shows_its_report(app, login, user, monkeypatch):
     task = _queued(user, status="running", started_at=utcnow(), tries=1)
     browser = login(user)
     engine = db.engine
+    asked, ask = threading.Event(), background._ask_to_stop
+    monkeypatch.setattr(background, "_ask_to_stop", lambda *run: (ask(*run), asked.set()))
 
     def ends_meanwhile():  # as the import's last write, before its heartbeat heard the stop
-        time.sleep(0.2)
+        assert asked.wait(30)
         with engine.begin() as connection:
             connection.execute(
                 db.update(ClientImport)
