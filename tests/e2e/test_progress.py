@@ -60,7 +60,8 @@ def test_the_live_counts_are_written_as_the_viewers_language_writes_numbers(open
     tallies.add(run.id, attempts=1203, sent=1200, failed=3)  # as the sender counts them
     db.session.commit()
 
-    expect(box.locator("[data-count=sent]")).to_have_text(format_decimal(1200, locale=ui.lang))
+    sent = format_decimal(1200, locale=ui.lang)
+    expect(box.locator("[data-count=sent]")).to_have_text(sent, timeout=15_000)  # polled every 3 s
     expect(box.locator("[data-failed]")).to_have_class("text-danger")
     expect(box.locator("[data-count=pending]")).to_have_text(format_decimal(1297, locale=ui.lang))
 
