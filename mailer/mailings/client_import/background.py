@@ -168,10 +168,7 @@ def stop(task: ClientImport) -> str:
 
 def _remove(import_id: int, was: str, claim: int) -> bool:
     """Remove the import if it still has status `was` and claim number `claim`."""
-    table = ClientImport.__table__
-    statement = delete(table).where(
-        table.c.id == import_id, table.c.status == was, table.c.tries == claim
-    )
+    statement = delete(ClientImport.__table__).where(*_still(import_id, was, claim))
     return db.session.execute(statement).rowcount == 1
 
 
@@ -312,11 +309,18 @@ def _fail(task: ClientImport, reason: str) -> None:
 def _change(import_id: int, was: str, *, claim: int | None = None, **values) -> bool:
     """Move import `import_id` on from status `was` (and from its claim number `claim`,
     when given) to `values`; whether it did."""
-    table = ClientImport.__table__
-    statement = update(table).where(table.c.id == import_id, table.c.status == was)
-    if claim is not None:
-        statement = statement.where(table.c.tries == claim)
+    statement = update(ClientImport.__table__).where(*_still(import_id, was, claim))
     return db.session.execute(statement.values(**values)).rowcount == 1
+
+
+def _still(import_id: int, was: str, claim: int | None) -> list:
+    """The conditions that import `import_id` still has status `was` (and claim number
+    `claim`, when given): what `_change` and `_remove` act on, or nothing."""
+    table = ClientImport.__table__
+    conditions = [table.c.id == import_id, table.c.status == was]
+    if claim is not None:
+        conditions.append(table.c.tries == claim)
+    return conditions
 
 
 def progress(task: ClientImport) -> dict:

@@ -32,20 +32,18 @@ def keep_upload(*, owner: User, data: bytes, filename: str) -> ClientImport:
 
 def latest_imports(owner: User, count: int) -> list[ClientImport]:
     """The owner's `count` newest imports (confirmed: not the uploads still previewed)."""
-    return (
-        ClientImport.owned_by(owner)
-        .filter(ClientImport.status != "pending")
-        .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
-        .limit(count)
-        .all()
-    )
+    return _newest(owner, ClientImport.status != "pending", count)
 
 
 def imports_underway(owner: User, count: int) -> list[ClientImport]:
     """The owner's `count` newest imports still queued or running."""
+    return _newest(owner, ClientImport.status.in_(("queued", "running")), count)
+
+
+def _newest(owner: User, condition, count: int) -> list[ClientImport]:
     return (
         ClientImport.owned_by(owner)
-        .filter(ClientImport.status.in_(("queued", "running")))
+        .filter(condition)
         .order_by(ClientImport.created_at.desc(), ClientImport.id.desc())
         .limit(count)
         .all()
