@@ -297,11 +297,6 @@ def _checked(form: MailingForm) -> bool:
 
 
 def _field_error(form: MailingForm, error: services.MailingError) -> None:
-    if error.field == "end_at" and form.end_at.data is None:
-        # An end left empty follows the start: a start too early is the one to change.
-        message = _("The start has passed: this mailing would never send. Choose a later start.")
-        form.start_at.errors = [*form.start_at.errors, message]
-        return
     field = getattr(form, error.field, None)
     if field is None:
         abort(400)

@@ -87,9 +87,10 @@ def create_mailing(
     """A new mailing; one whose whole schedule has passed is refused, unless `allow_past`
     (the demo's completed mailing, given its past runs next)."""
     mailing = Mailing(owner_id=owner.id, owner=owner)
-    _apply(mailing, data, now or utcnow(), has_runs=False)
+    now = now or utcnow()
+    _apply(mailing, data, now, has_runs=False)
     if not allow_past:
-        _check_sends(mailing)
+        _check_sends(mailing, now)
     db.session.add(mailing)
     db.session.flush()
     _set_clients(mailing, data.clients)
@@ -101,9 +102,10 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
     """Save an edit; a mailing that has never sent must keep a send ahead, as a new one
     must (a typo in the year would end it unsent). One that has sent may be ended early."""
     has_runs = db.session.scalar(select(Run.id).where(Run.mailing_id == mailing.id).limit(1))
-    _apply(mailing, data, now or utcnow(), has_runs=has_runs is not None)
+    now = now or utcnow()
+    _apply(mailing, data, now, has_runs=has_runs is not None)
     if has_runs is None:
-        _check_sends(mailing)
+        _check_sends(mailing, now)
     db.session.flush()
     _set_clients(mailing, data.clients)
     if has_runs is not None and data.clients.scope != "keep":
@@ -236,11 +238,26 @@ def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool
     _schedule(mailing, now, has_runs=has_runs)
 
 
-def _check_sends(mailing: Mailing) -> None:
-    if mailing.status == "completed":
+def _check_sends(mailing: Mailing, now: datetime) -> None:
+    """MailingError, at the field to change, when the schedule leaves no send."""
+    if mailing.status != "completed":
+        return
+    if mailing.frequency == "once":  # it sends at its start or never, whatever its end
+        raise MailingError(
+            "start_at",
+            _l("The start has passed: this mailing would never send. Choose a later start."),
+        )
+    if mailing.end_at <= now:
         raise MailingError(
             "end_at", _l("The end has passed: this mailing would never send. Choose a later end.")
         )
+    raise MailingError(
+        "end_at",
+        _l(
+            "No send time is left before the end: this mailing would never send."
+            " Choose a later end."
+        ),
+    )
 
 
 def _check_not_disabled_by_manager(mailing: Mailing) -> None:

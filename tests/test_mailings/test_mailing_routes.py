@@ -134,6 +134,42 @@ def test_a_past_start_with_an_empty_end_is_refused_at_the_start(login, user, mes
     assert "The end has passed" not in page
 
 
+@pytest.mark.parametrize("end_at", ["2031-05-01T09:00", "2020-01-02T09:00"])
+def test_a_once_mailing_whose_start_has_passed_is_refused_at_the_start_whatever_its_end(
+    login, user, message, clients, end_at
+):
+    data = form_data(
+        message, clients, frequency="once", start_at="2020-01-01T10:00", end_at=end_at
+    )
+
+    page = refused(login(user), data)
+
+    start_field = page.split('id="start_at"', 1)[1].split('id="end_at"', 1)[0]
+    assert "The start has passed: this mailing would never send." in start_field
+    assert "The end has passed" not in page
+    assert f'value="{end_at}"' in page  # what was typed stays
+
+
+def test_a_periodic_mailing_with_no_send_time_before_its_end_is_refused_at_the_end(
+    login, user, message, clients
+):
+    start, end = utcnow() - timedelta(days=20), utcnow() + timedelta(days=2)
+    data = form_data(
+        message,
+        clients,
+        frequency="monthly",
+        timezone="UTC",
+        start_at=start.strftime("%Y-%m-%dT%H:%M"),
+        end_at=end.strftime("%Y-%m-%dT%H:%M"),
+    )
+
+    page = refused(login(user), data)
+
+    end_field = page.split('id="end_at"', 1)[1]
+    assert "No send time is left before the end: this mailing would never send." in end_field
+    assert "The end has passed" not in page
+
+
 def test_a_periodic_mailing_needs_its_end(login, user, message, clients):
     page = refused(login(user), form_data(message, clients, frequency="daily", end_at=""))
 
@@ -675,7 +711,7 @@ def test_a_mailing_whose_schedule_has_passed_is_copied_and_its_times_are_asked_f
         ),
     ).get_data(as_text=True)
 
-    assert "The end has passed: this mailing would never send" in page
+    assert "The start has passed: this mailing would never send" in page
     db.session.expire_all()
     assert db.session.scalars(db.select(Mailing.is_active).order_by(Mailing.id)).all() == [
         True,

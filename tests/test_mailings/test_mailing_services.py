@@ -53,10 +53,37 @@ def test_mailing_starting_long_ago_first_sends_at_the_next_slot_not_a_burst(user
     assert mailing.next_send_at == datetime(2030, 5, 10, 13, 0, tzinfo=UTC)
 
 
-def test_a_new_mailing_with_no_send_left_is_refused(user, message, anna):
-    past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
-    with pytest.raises(services.MailingError, match="The end has passed"):
-        services.create_mailing(owner=user, data=past, now=NOW)
+@pytest.mark.parametrize(
+    ("schedule", "field", "refusal"),
+    [
+        (
+            {"frequency": "once", "start_at": NOW - timedelta(days=2)},
+            "start_at",
+            "The start has passed",
+        ),
+        (
+            {"start_at": NOW - timedelta(days=9), "end_at": NOW - timedelta(days=2)},
+            "end_at",
+            "The end has passed",
+        ),
+        (
+            {
+                "frequency": "monthly",
+                "start_at": NOW - timedelta(days=9),
+                "end_at": NOW + timedelta(days=2),
+            },
+            "end_at",
+            "No send time is left before the end",
+        ),
+    ],
+    ids=["once, its start passed", "its end passed", "no monthly send before its end"],
+)
+def test_a_new_mailing_with_no_send_left_is_refused_at_the_field_to_change(
+    user, message, anna, schedule, field, refusal
+):
+    with pytest.raises(services.MailingError, match=refusal) as refused:
+        services.create_mailing(owner=user, data=data(message, [anna], **schedule), now=NOW)
+    assert refused.value.field == field
 
 
 def test_a_mailing_that_has_sent_with_no_send_left_is_completed(user, message, anna):
@@ -71,7 +98,7 @@ def test_a_mailing_that_has_sent_with_no_send_left_is_completed(user, message, a
 def test_a_mailing_that_never_sent_cannot_be_edited_to_no_send_left(user, message, anna):
     mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
     past = data(message, [anna], frequency="once", start_at=NOW - timedelta(days=2))
-    with pytest.raises(services.MailingError, match="The end has passed"):
+    with pytest.raises(services.MailingError, match="The start has passed"):
         services.update_mailing(mailing=mailing, data=past, now=NOW)
 
 
