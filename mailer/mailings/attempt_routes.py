@@ -68,14 +68,15 @@ def filter_form(owner=None) -> AttemptFilterForm:
         rows = (
             Mailing.owned_by(owner)
             .join(Mailing.message)
-            .with_entities(Mailing.id, Message.subject)
+            .with_entities(Mailing.id, Mailing.name, Message.subject)
             .order_by(Mailing.id.desc())
             .limit(MAILING_CHOICE_LIMIT)
             .all()
         )
+        # Each by its title (Mailing.title): its name, or its message's subject.
         choices += [
-            SelectChoice(str(mailing_id), f"#{mailing_id} {subject}")
-            for mailing_id, subject in rows
+            SelectChoice(str(mailing_id), f"#{mailing_id} {name or subject}")
+            for mailing_id, name, subject in rows
         ]
     form.mailing.choices = choices
     return form

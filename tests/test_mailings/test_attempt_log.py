@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -117,6 +118,21 @@ def test_filter_by_mailing(login, user, log):
     page = login(user).get(f"/attempts/?mailing={log['promo'].id}").get_data(as_text=True)
     assert "boris@example.com" in page
     assert "anna@example.com" not in page
+
+
+def test_the_mailing_filter_calls_each_mailing_by_its_name_or_else_its_subject(
+    login, user, log
+):
+    log["news"].name = "Newsletter for March"
+    db.session.commit()
+
+    page = login(user).get("/attempts/").get_data(as_text=True)
+
+    menu = page.split('id="mailing"', 1)[1].split("</select>", 1)[0]
+    assert re.findall(r'<option value="\d+">([^<]*)</option>', menu) == [
+        f"#{log['promo'].id} Promo",
+        f"#{log['news'].id} Newsletter for March",
+    ]
 
 
 def test_filter_by_result(login, user, log):
