@@ -120,9 +120,7 @@ def test_filter_by_mailing(login, user, log):
     assert "anna@example.com" not in page
 
 
-def test_the_mailing_filter_calls_each_mailing_by_its_name_or_else_its_subject(
-    login, user, log
-):
+def test_the_mailing_filter_calls_each_mailing_by_its_name_or_else_its_subject(login, user, log):
     log["news"].name = "Newsletter for March"
     db.session.commit()
 

@@ -138,9 +138,7 @@ def test_a_past_start_with_an_empty_end_is_refused_at_the_start(login, user, mes
 def test_a_once_mailing_whose_start_has_passed_is_refused_at_the_start_whatever_its_end(
     login, user, message, clients, end_at
 ):
-    data = form_data(
-        message, clients, frequency="once", start_at="2020-01-01T10:00", end_at=end_at
-    )
+    data = form_data(message, clients, frequency="once", start_at="2020-01-01T10:00", end_at=end_at)
 
     page = refused(login(user), data)
 
