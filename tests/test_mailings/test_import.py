@@ -803,6 +803,29 @@ def test_preview_counts_and_marks_the_rows_that_say_unsubscribed_or_bounced(logi
     assert "imported as such, and mailings skip them" in preview
 
 
+def test_preview_counts_each_client_the_import_marks_not_the_rows_it_skips(login, user):
+    lines = [
+        EXPORT_HEADER,
+        "anna@example.com,Anna,,,yes,",  # not a date: skipped, marks nobody
+        "boris@example.com,Boris,,,2024-05-31T14:30:00+00:00,",
+        "boris@example.com,Boris,,,2024-06-01T10:00:00+00:00,",  # the same client again
+        "vera@example.com,Vera,,,,",
+        "vera@example.com,Vera,,,,2024-05-31T14:30:00+00:00",  # a repeat that marks her
+    ]
+    browser = login(user)
+    preview = _upload(browser, "\n".join(lines).encode())
+
+    assert 'id="unsubscribed-count">1<' in preview.text
+    assert 'id="bounced-count">1<' in preview.text
+    rows = preview.text.split('id="preview-rows"', 1)[1].split("</table>", 1)[0].split("<tr")[2:]
+    assert ["unsubscribed<" in row for row in rows] == [False, True, True, False, False]
+    assert ["bounced<" in row for row in rows] == [False, False, False, False, True]
+    report = _press(browser, preview).text
+    assert "Imported 2 clients." in report
+    assert _client(user, "boris@example.com").unsubscribed_at is not None
+    assert _client(user, "vera@example.com").bounced_at is not None
+
+
 def test_a_file_without_those_columns_imports_and_previews_as_before(login, user):
     browser = login(user)
     preview = _upload(browser, b"email,name\nanna@example.com,Anna\n")
@@ -1163,7 +1186,11 @@ GERMAN = "Kontakt;Adresse;Notiz\nAnna Iwanowa;anna@example.com;Messe\nBoris;bori
 def test_a_header_of_unknown_words_imports_once_its_columns_are_chosen(login, user):
     browser = login(user)
     preview = _upload(browser, GERMAN.encode())
-    assert "No row of this file can be imported." in preview.text  # the addresses: column 1
+    nothing = html.unescape(preview.text).split('id="nothing-to-import">', 1)[1]
+    assert nothing.startswith(  # the addresses: column 2, which the page points to
+        "No row of this file can be imported. If its addresses are in another column, choose"
+        " that column under “Columns: which holds what” above"
+    )
     assert '<details class="mb-3" id="columns" open>' in preview.text
     assert '<option value="1">2. Adresse</option>' in preview.text  # the first line's cells
 

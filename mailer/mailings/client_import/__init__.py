@@ -276,13 +276,17 @@ def refresh_statistics(imported: int) -> None:
 class Preview:
     """What the import will make of a file, before the database is asked."""
 
-    rows: list[tuple[Row, str | None]] = field(default_factory=list)  # the first PREVIEW_ROWS
+    # The first PREVIEW_ROWS, each with its problem (None: none) and whether it marks its
+    # client unsubscribed or bounced (its dates were read; a repeated line's too).
+    rows: list[tuple[Row, str | None, bool]] = field(default_factory=list)
     # The first SKIPPED_SHOWN rows the file itself rules out (a repeated line included);
     # `skipped_count` counts them all.
     skipped: list[Rejected] = field(default_factory=list)
     skipped_count: int = 0
     total: int = 0  # rows
-    unsubscribed: int = 0  # rows that say so (a date or not: the check comes later)
+    # The file's clients it will import or mark unsubscribed or bounced: each address once,
+    # by the rows that pass the checks (a date that cannot be read marks nobody).
+    unsubscribed: int = 0
     bounced: int = 0
     sheet: Sheet | None = None  # the workbook's sheet it read; None for a CSV file
 
@@ -303,15 +307,24 @@ def examine(
     shown = Preview(sheet=read_sheet)
     report = ImportReport()
     first_line: dict[str, int] = {}
+    unsubscribed: set[str] = set()
+    bounced: set[str] = set()
     for chunk in _batches(reading.rows(), CHUNK):
         shown.total += len(chunk)
-        shown.unsubscribed += sum(1 for row in chunk if row.unsubscribed_at)
-        shown.bounced += sum(1 for row in chunk if row.bounced_at)
-        valid_rows(chunk, report, first_line)
+        kept = valid_rows(chunk, report, first_line)
+        for row in kept:
+            if row.unsubscribed_at is not None:
+                unsubscribed.add(row.email)
+            if row.bounced_at is not None:
+                bounced.add(row.email)
         if not shown.rows:
             problems = {rejected.line: rejected.reason for rejected in report.rejected}
-            shown.rows = [(row, problems.get(row.line)) for row in chunk[:PREVIEW_ROWS]]
+            opted_out = {row.line for row in kept if row.opted_out}
+            shown.rows = [
+                (row, problems.get(row.line), row.line in opted_out) for row in chunk[:PREVIEW_ROWS]
+            ]
         shown.skipped_count += len(report.rejected)
         shown.skipped += report.rejected[: SKIPPED_SHOWN - len(shown.skipped)]
         report.rejected.clear()
+    shown.unsubscribed, shown.bounced = len(unsubscribed), len(bounced)
     return reading.layout(), shown
