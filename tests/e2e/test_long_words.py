@@ -111,6 +111,46 @@ def test_mailing_form_shows_a_long_named_clients_email_inside_the_list(
     _assert_no_sideways_scroll(page)
 
 
+@pytest.mark.parametrize("viewport", [PHONE, DESKTOP], ids=["phone", "desktop"])
+def test_a_long_named_mailing_and_message_keep_their_own_pages_within_the_screen(
+    open_page, ui, long_named_owner, viewport
+):
+    """Their titles stand in a breadcrumb and in a heading beside its buttons."""
+    title = "Щ" + "y" * 199  # not the owner's name, which the navbar shows too
+    message = factories.make_message(long_named_owner, title)
+    mailing = factories.make_mailing(long_named_owner, message=message, name=title)
+    page = _opened(
+        open_page, ui, long_named_owner.email, f"/mailings/{mailing.id}", viewport=viewport
+    )
+    expect(page.get_by_role("heading", level=1)).to_contain_text(title)
+    _assert_no_sideways_scroll(page)
+    _assert_on_screen(page, page.get_by_role("button", name=ui.t("Delete")))
+    page.goto(f"/messages/{message.id}")
+    expect(page.get_by_text(title).first).to_be_visible()
+    _assert_no_sideways_scroll(page)
+
+
+def test_the_client_lists_mailing_menu_shows_its_prompt_whole_on_a_phone(open_page, ui):
+    """ "Выберите рассылку" beside "Добавить в неё отмеченных" was cut to "Выберите р"."""
+    owner = factories.make_user("menu@example.com", locale=ui.lang)
+    factories.make_client(owner, "anna@example.com")
+    factories.make_mailing(owner, name="News")
+    page = _opened(open_page, ui, owner.email, "/clients/", viewport=PHONE)
+    menu = page.get_by_label(ui.t("The mailing to add the ticked clients to"))
+    room, needed = menu.evaluate(
+        """menu => {
+            const style = getComputedStyle(menu);
+            const text = document.createElement("canvas").getContext("2d");
+            text.font = style.font;
+            const padding = parseFloat(style.paddingLeft) + parseFloat(style.paddingRight);
+            return [menu.clientWidth - padding, text.measureText(menu.options[0].text).width];
+        }"""
+    )
+    assert needed <= room, f"the menu shows {room:.0f}px of its {needed:.0f}px prompt"
+    _assert_on_screen(page, page.get_by_role("button", name=ui.t("Add ticked to it")))
+    _assert_no_sideways_scroll(page)
+
+
 def test_users_screen_on_a_phone_wraps_the_long_name_within_the_screen(
     open_page, ui, long_named_owner
 ):
