@@ -199,7 +199,7 @@ def test_russian_user_gets_russian_whatever_the_browser(login, russian_user):
     factories.make_mailing(russian_user, message=message, clients=[client])
 
     for path, expected in [
-        ("/", ["Ваши рассылки", "Активные рассылки"]),
+        ("/", ["Ваши рассылки", "Запущенные рассылки"]),
         ("/clients/", ["Клиенты", "Новый клиент", "Импорт из CSV", "ivan@example.com"]),
         ("/clients/new", ["Новый клиент", "ФИО", "Комментарий"]),
         ("/messages/", ["Сообщения", "Новое сообщение"]),

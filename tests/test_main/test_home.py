@@ -85,6 +85,21 @@ def test_logged_in_user_sees_only_their_own_counts(client, login, user, other_us
     assert shown_counts(client.get("/")) == {"mailings": 1, "active_mailings": 1, "clients": 1}
 
 
+def test_the_active_count_says_it_counts_the_mailings_started_and_lists_them(client, login, user):
+    add_mailing(user)
+    add_mailing(user, status="created")  # switched on, not sent yet: under Next sends
+    login(user)
+
+    home = client.get("/").get_data(as_text=True)
+
+    assert shown_counts(client.get("/"))["active_mailings"] == 1
+    assert re.search(
+        r'<a class="stretched-link[^"]*" href="/mailings/\?status=started">'
+        r"Mailings started</a>",
+        home,
+    )
+
+
 def test_disabled_mailing_is_not_counted_as_active(client, login, user):
     add_mailing(user, is_active=False)
     login(user)
