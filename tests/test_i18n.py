@@ -233,6 +233,40 @@ def test_form_errors_are_russian_too(login, russian_user):
     assert english_left(page) == []
 
 
+@pytest.mark.parametrize(
+    ("email", "said"),
+    [
+        (
+            "anna ivanova@example.com",
+            "В адресе электронной почты перед знаком @ есть недопустимые символы: пробел.",
+        ),
+        (
+            "anna\tivanova@example.com",
+            "В адресе электронной почты перед знаком @ есть недопустимые символы: табуляция.",
+        ),
+        (
+            "anna,ivanova@example.com",
+            "В адресе электронной почты перед знаком @ есть недопустимые символы: “,”.",
+        ),
+        (
+            "anna\u200bivanova@example.com",
+            "В адресе электронной почты есть символы, которые нельзя использовать: U+200B.",
+        ),
+        ("anna@example.com-", "Адрес электронной почты не может заканчиваться дефисом."),
+    ],
+    ids=["a space", "a tab", "a comma", "a zero-width space", "a hyphen at the end"],
+)
+def test_an_address_with_characters_it_cannot_have_is_refused_in_russian_words(
+    login, russian_user, email, said
+):
+    response = login(russian_user).post(
+        "/clients/new", data={"email": email}, headers=ENGLISH_BROWSER
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert said in page
+    assert english_left(page) == []
+
+
 def test_template_errors_are_russian_too(login, russian_user):
     response = login(russian_user).post(
         "/messages/new",

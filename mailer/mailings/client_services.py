@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Collection
 from dataclasses import dataclass
 from functools import lru_cache
@@ -82,6 +83,16 @@ _EMAIL_PROBLEMS = {
     "There can't be anything after the email address.": _l(
         "There can't be anything after the email address."
     ),
+    "An email address cannot end with a hyphen.": _l("An email address cannot end with a hyphen."),
+    "An email address cannot have a period and a hyphen next to each other.": _l(
+        "An email address cannot have a period and a hyphen next to each other."
+    ),
+}
+# The invisible characters people type into an address, as email-validator names them.
+_CHARACTER_NAMES = {
+    "SPACE": _l("a space"),
+    "NO-BREAK SPACE": _l("a non-breaking space"),
+    "U+0009": _l("a tab"),  # a control character has no name
 }
 _EMAIL_PROBLEM_PREFIXES = (
     (
@@ -91,6 +102,10 @@ _EMAIL_PROBLEM_PREFIXES = (
     (
         "The part after the @-sign contains invalid characters: ",
         _l("The part after the @-sign contains invalid characters: %(chars)s"),
+    ),
+    (  # a zero-width space, say, pasted in with the address
+        "The email address contains unsafe characters: ",
+        _l("The email address contains characters that cannot be used: %(chars)s"),
     ),
     (  # "Ольга Петрова <olga@…>" where the name cannot be told from the address
         "The display name contains invalid characters when not quoted: ",
@@ -124,8 +139,26 @@ def _localised(problem: str | None) -> str | None:
         return str(_EMAIL_PROBLEMS[problem])
     for prefix, translated in _EMAIL_PROBLEM_PREFIXES:
         if problem.startswith(prefix):
-            return str(translated) % {"chars": problem.removeprefix(prefix)}
+            return str(translated) % {"chars": _characters(problem.removeprefix(prefix))}
     return problem
+
+
+def _characters(listed: str) -> str:
+    """email-validator's list of characters ("SPACE, ','.") as the viewer reads them: a
+    character that shows as itself in quotes (“,”), a space or a tab by its name in their
+    language, any other by its code point (U+200B), as the validator names it in English."""
+    shown = []
+    for item in listed.removesuffix(".").split(", "):
+        if len(item) == 3 and item[0] == item[-1] and item[0] in "'\"":  # Python's repr
+            shown.append(f"“{item[1]}”")
+        elif item in _CHARACTER_NAMES:
+            shown.append(str(_CHARACTER_NAMES[item]))
+        else:
+            try:
+                shown.append(f"U+{ord(unicodedata.lookup(item)):04X}")
+            except KeyError:  # a character without a name: U+… already
+                shown.append(item)
+    return ", ".join(shown) + "."
 
 
 def _simple_local(local: str) -> bool:
