@@ -208,6 +208,7 @@ def test_russian_user_gets_russian_whatever_the_browser(login, russian_user):
         ("/attempts/", ["Журнал попыток рассылки", "Попыток рассылки пока нет."]),
         ("/reports/", ["Отчёт"]),
         ("/auth/profile", ["Профиль", "Язык интерфейса"]),
+        ("/auth/delete-account", ["Клиенты: 1", "Сообщения: 1"]),  # as the menu names them
     ]:
         assert_russian(browser.get(path, headers=ENGLISH_BROWSER), *expected)
 
