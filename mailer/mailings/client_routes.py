@@ -242,6 +242,8 @@ def client_delete_many():
                 else _("No clients match."),
                 "warning",
             )
+        elif request.form.getlist("client_ids"):  # deleted already: Back, or another tab
+            flash(_("The ticked clients are deleted already."), "info")
         else:
             flash(_("Tick the clients to delete first."), "warning")
         return _back_to_list(view)

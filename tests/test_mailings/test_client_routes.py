@@ -486,13 +486,30 @@ def test_deleting_with_nothing_ticked_or_only_another_users_clients_deletes_noth
     theirs = factories.make_client(other_user, "theirs@example.com")
     browser = login(user)
 
-    for data in ({}, {"client_ids": [theirs.id], "confirmed": "yes"}):
-        answer = browser.post("/clients/delete", data=data, follow_redirects=True)
-        assert "Tick the clients to delete first." in answer.text
+    nothing = browser.post("/clients/delete", data={}, follow_redirects=True)
+    assert "Tick the clients to delete first." in nothing.text
+    stranger = {"client_ids": [theirs.id], "confirmed": "yes"}
+    answer = browser.post("/clients/delete", data=stranger, follow_redirects=True)
+    assert "The ticked clients are deleted already." in answer.text  # as for an unknown id
 
     browser.post("/clients/delete", data={"client_ids": [mine.id, theirs.id], "confirmed": "yes"})
     assert _clients(user) == []
     assert [c.email for c in _clients(other_user)] == ["theirs@example.com"]
+
+
+def test_confirming_a_deletion_again_says_the_clients_are_deleted_already(login, user):
+    """The browser's Back leads to the confirmation page of clients deleted since."""
+    anna = factories.make_client(user, "anna@example.com")
+    factories.make_client(user, "boris@example.com")
+    browser = login(user)
+    confirmation = {"client_ids": [anna.id], "confirmed": "yes"}
+    browser.post("/clients/delete", data=confirmation)
+
+    again = browser.post("/clients/delete", data=confirmation, follow_redirects=True).text
+
+    assert "The ticked clients are deleted already." in again
+    assert "Tick the clients to delete first." not in again
+    assert [c.email for c in _clients(user)] == ["boris@example.com"]
 
 
 @pytest.mark.parametrize(
