@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -415,6 +416,10 @@ def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
 
     shown = browser.get(f"/mailings/{mailing.id}").text  # said before any click
     assert "This mailing has no clients, so it sends to nobody." in shown
+    assert f'action="/mailings/{mailing.id}/send-now"' not in shown  # nothing to press
+    assert "Use “Send now”" not in html.unescape(shown)
+    assert "Nothing sent yet." in shown
+    # A page opened before the clients were deleted still has the button.
     page = browser.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True).text
 
     assert "This mailing has no clients to send to: edit it to choose some." in page
@@ -530,10 +535,15 @@ def test_a_disabled_mailing_page_offers_nothing_it_cannot_do(login, user, messag
     assert "The first one starts at the next send time above." not in page
 
 
-def test_a_completed_once_mailing_does_not_suggest_editing_the_end(login, user, message):
+def test_a_completed_once_mailing_does_not_suggest_editing_the_end(login, user, message, clients):
     past = utcnow() - timedelta(days=3)
     mailing = factories.make_mailing(
-        user, message=message, start_at=past, next_send_at=None, status="completed"
+        user,
+        message=message,
+        clients=clients,
+        start_at=past,
+        next_send_at=None,
+        status="completed",
     )
 
     page = login(user).get(f"/mailings/{mailing.id}").text
