@@ -316,17 +316,26 @@ def profile():
     if not current_user.avatar:
         del form.remove_avatar  # nothing to remove
     _describe_sender_fields(form)
-    if form.validate_on_submit():
-        try:
-            _save_profile(form)
-        except services.AccountError as error:
-            db.session.rollback()
-            form.avatar_upload.errors.append(str(error))
-        else:
-            db.session.commit()
-            flash(_("Your profile has been saved."), "success")
-            return redirect(url_for("auth.profile"))
+    valid = form.validate_on_submit()
+    picture = _uploaded_picture(form) if form.is_submitted() else None
+    if valid and not form.avatar_upload.errors:
+        _save_profile(form, picture)
+        db.session.commit()
+        flash(_("Your profile has been saved."), "success")
+        return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html", form=form)
+
+
+def _uploaded_picture(form: ProfileForm) -> services.Picture | None:
+    """The avatar uploaded with the form, if any; a file that cannot be one is an error of
+    its field, shown with the form's others."""
+    if not form.avatar_upload.data:
+        return None
+    try:
+        return services.read_avatar(form.avatar_upload.data)
+    except services.AccountError as error:
+        form.avatar_upload.errors = [*form.avatar_upload.errors, str(error)]
+        return None
 
 
 def _describe_sender_fields(form: ProfileForm) -> None:
@@ -342,7 +351,7 @@ def _describe_sender_fields(form: ProfileForm) -> None:
     )
 
 
-def _save_profile(form: ProfileForm) -> None:
+def _save_profile(form: ProfileForm, picture: services.Picture | None) -> None:
     services.update_profile(
         user=current_user,
         full_name=form.full_name.data or "",
@@ -352,8 +361,8 @@ def _save_profile(form: ProfileForm) -> None:
         sender_name=form.sender_name.data or "",
         reply_to=form.reply_to.data or "",
     )
-    if form.avatar_upload.data:
-        services.save_avatar(user=current_user, upload=form.avatar_upload.data)
+    if picture is not None:
+        services.save_avatar(user=current_user, picture=picture)
     elif "remove_avatar" in form and form.remove_avatar.data:
         services.remove_avatar(user=current_user)
 

@@ -10,6 +10,7 @@ import logging
 import secrets
 from contextlib import suppress
 from pathlib import Path
+from typing import NamedTuple
 
 from flask import current_app, render_template
 from flask_babel import force_locale
@@ -297,18 +298,30 @@ def avatar_folder() -> Path:
     return Path(current_app.config["AVATAR_UPLOAD_DIR"])
 
 
-def save_avatar(*, user: User, upload: FileStorage) -> None:
-    """Store a PNG, JPEG or GIF of at most AVATAR_MAX_BYTES under a random name."""
+class Picture(NamedTuple):
+    data: bytes
+    extension: str  # png, jpg or gif
+
+
+def read_avatar(upload: FileStorage) -> Picture:
+    """The upload as an avatar: a PNG, JPEG or GIF of at most AVATAR_MAX_BYTES, else
+    AccountError saying what it is not. Read before anything is saved, so that the profile
+    form shows this beside its other errors."""
     data = upload.read(AVATAR_MAX_BYTES + 1)
     if len(data) > AVATAR_MAX_BYTES:
         raise AccountError(_l("The picture is larger than 2 MB."))
     extension = next((ext for sig, ext in AVATAR_SIGNATURES.items() if data.startswith(sig)), None)
     if extension is None:
         raise AccountError(_l("The picture must be a PNG, JPEG or GIF image."))
+    return Picture(data, extension)
+
+
+def save_avatar(*, user: User, picture: Picture) -> None:
+    """Store the picture under a random name, in place of the user's avatar."""
     folder = avatar_folder()
     folder.mkdir(parents=True, exist_ok=True)
-    name = f"{user.id}-{secrets.token_hex(8)}.{extension}"
-    (folder / name).write_bytes(data)
+    name = f"{user.id}-{secrets.token_hex(8)}.{picture.extension}"
+    (folder / name).write_bytes(picture.data)
     remove_avatar(user=user)
     user.avatar = name
     db.session.flush()

@@ -136,6 +136,27 @@ def test_avatar_that_is_not_an_image_is_refused(client, login, user):
     assert db.session.get(User, user.id).avatar is None
 
 
+def test_a_bad_avatar_is_refused_with_the_forms_other_errors_and_nothing_is_saved(
+    client, login, user
+):
+    login(user)
+
+    response = client.post(
+        "/auth/profile",
+        data=profile_data(
+            timezone="Mars/Olympus",
+            avatar_upload=(io.BytesIO(b"GIF? no"), "me.png"),
+        ),
+        content_type="multipart/form-data",
+    )
+
+    assert response.status_code == 200
+    assert "Not a valid choice" in response.text
+    assert "must be a PNG, JPEG or GIF" in response.text  # in the same answer
+    db.session.expire_all()
+    assert db.session.get(User, user.id).full_name != "Ursula U."  # nothing saved
+
+
 def test_avatar_larger_than_two_megabytes_is_refused(client, login, user):
     login(user)
     big = PNG + b"\x00" * (2 * 1024 * 1024)
