@@ -146,7 +146,7 @@ def _localised(problem: str | None) -> str | None:
 def _characters(listed: str) -> str:
     """email-validator's list of characters ("SPACE, ','.") as the viewer reads them: a
     character that shows as itself in quotes (“,”), a space or a tab by its name in their
-    language, any other by its code point (U+200B), as the validator names it in English."""
+    language, any other by its code point (U+200B) rather than its English Unicode name."""
     shown = []
     for item in listed.removesuffix(".").split(", "):
         if len(item) == 3 and item[0] == item[-1] and item[0] in "'\"":  # Python's repr
