@@ -31,7 +31,8 @@ from flask_login import current_user
 from flask_principal import Permission
 from markupsafe import Markup
 from sqlalchemy.exc import DataError
-from wtforms import FileField, SelectField, ValidationError
+from wtforms import BooleanField, FileField, SelectField, ValidationError
+from wtforms.validators import DataRequired
 
 from mailer.auth import services as account_services
 from mailer.auth.forms import language_choices, timezone_choices
@@ -201,6 +202,16 @@ def _rendered_body(view, context, article: Article, name: str) -> Markup:
     return Markup(services.render_markdown(article.body))  # noqa: S704 - sanitised by nh3
 
 
+def _thumbnail(article: Article) -> Markup:
+    return Markup('<img src="{}" class="admin-thumb rounded" alt="">').format(
+        url_for("blog.image", name=article.image)
+    )
+
+
+def _stripped(value):
+    return value.strip() if isinstance(value, str) else value
+
+
 class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
@@ -223,20 +234,50 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
         "title": _title_with_preview,
         "author": lambda v, c, article, n: article.author.email if article.author else "",
     }
-    column_details_list = ("title", "is_published", "published_at", "views", "author", "body")
+    column_details_list = (
+        "title",
+        "is_published",
+        "published_at",
+        "views",
+        "author",
+        "image",
+        "body",
+    )
     column_formatters_detail = {
         "body": _rendered_body,
         "author": lambda v, c, article, n: article.author.email if article.author else "",
+        "image": lambda v, c, article, n: _thumbnail(article) if article.image else "",
     }
-    form_columns = ("title", "body", "image_file", "is_published")
+    form_columns = ("title", "body", "image_file", "remove_image", "is_published")
+    # A title of spaces alone would leave the article's link in every list with no text.
+    form_args = {"title": {"filters": [_stripped], "validators": [DataRequired()]}}
     form_extra_fields = {
         "image_file": FileField(
             _l("Image"),
             validators=[check_image],
-            description=_l("PNG, JPEG, GIF or WebP. Leave empty to keep the current image."),
-        )
+            description=_l("PNG, JPEG, GIF or WebP."),
+        ),
+        "remove_image": BooleanField(_l("Remove the image")),
     }
     form_widget_args = {"body": {"rows": 18}}
+
+    def create_form(self, obj=None):
+        form = super().create_form(obj)
+        del form.remove_image  # nothing to remove yet
+        return form
+
+    def edit_form(self, obj=None):
+        """The article's image shown above its field, with the choice to remove it."""
+        form = super().edit_form(obj)
+        if obj is None or not obj.image:
+            del form.remove_image
+        else:
+            form.image_file.description = (
+                _thumbnail(obj)
+                + Markup("<br>")
+                + _l("PNG, JPEG, GIF or WebP. Leave empty to keep this image.")
+            )
+        return form
 
     def on_model_change(self, form, article: Article, is_created: bool) -> None:
         upload = form.image_file.data
@@ -245,6 +286,8 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
             # the new one if the database refuses it (handle_view_exception).
             g.replaced_image = article.image
             g.uploaded_image = article.image = services.save_image(upload)
+        elif "remove_image" in form and form.remove_image.data:
+            g.replaced_image, article.image = article.image, None
         services.prepare_for_save(article, author=current_user, is_new=is_created)
 
     def after_model_change(self, form, article: Article, is_created: bool) -> None:

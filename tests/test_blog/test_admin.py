@@ -397,3 +397,42 @@ def test_a_new_image_replaces_the_old_file_only_once_the_article_is_saved(
     db.session.expire_all()
     assert article.image != old
     assert set(folder.iterdir()) == files_before - {folder / old} | {folder / article.image}
+
+
+def test_an_articles_image_is_shown_on_its_edit_and_details_pages_and_can_be_removed(
+    app, client, login, content_manager
+):
+    login(content_manager)
+    assert 'name="remove_image"' not in client.get("/admin/articles/new/").text  # none yet
+    save_pictured(client)
+    [article] = articles()
+    shown = f'<img src="/blog/images/{article.image}" class="admin-thumb rounded" alt="">'
+    edit = f"/admin/articles/edit/?id={article.id}"
+    assert shown in client.get(edit).text
+    assert shown in client.get(f"/admin/articles/details/?id={article.id}").text
+    assert 'name="remove_image"' in client.get(edit).text
+    file = Path(app.config["ARTICLE_UPLOAD_DIR"]) / article.image
+
+    client.post(edit, data={"title": "Pictured", "body": "x", "remove_image": "y"})
+
+    db.session.expire_all()
+    assert article.image is None
+    assert not file.exists()
+    assert "<img" not in client.get(f"/blog/{article.id}").text
+    assert 'name="remove_image"' not in client.get(edit).text
+
+
+@pytest.mark.parametrize("title", ["", "   "])
+def test_an_article_needs_a_title_that_is_not_spaces_alone(client, login, content_manager, title):
+    make_article("Kept")
+    [article] = articles()
+    login(content_manager)
+
+    page = client.post(
+        f"/admin/articles/edit/?id={article.id}", data={"title": title, "body": "Changed"}
+    ).text
+
+    assert "This field is required." in page
+    assert "Changed</textarea>" in page  # the form keeps what was typed
+    db.session.expire_all()
+    assert (article.title, article.body) == ("Kept", "Some **text**.")
