@@ -100,6 +100,16 @@ def block_user(user_id: int):
     if refusal := staff.block_refusal(user=user, by=current_user):
         flash(str(refusal), "danger")
         return redirect(_back())
+    if user.is_blocked:  # a page left open, or another manager was quicker
+        flash(
+            _(
+                "%(email)s is blocked already; the list says by whom and why."
+                " Unblock them first to give another reason.",
+                email=user.email,
+            ),
+            "info",
+        )
+        return redirect(_back())
     form = BlockForm()
     if form.validate_on_submit():
         block = partial(staff.block_user, reason=form.reason.data or "")

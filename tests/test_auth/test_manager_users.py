@@ -189,6 +189,28 @@ def test_the_block_page_of_someone_who_cannot_be_blocked_says_why(
     assert "The superuser cannot be blocked." in page.text
 
 
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_blocking_someone_blocked_already_says_so_and_keeps_the_first_reason(
+    client, login, manager, user, method
+):
+    staff.block_user(user=user, by=manager, reason="First reason")
+    db.session.commit()
+    login(manager)
+
+    page = client.open(
+        f"/manager/users/{user.id}/block",
+        method=method,
+        data={"reason": "Second reason"},
+        follow_redirects=True,
+    )
+
+    assert page.request.path == "/manager/users"
+    assert f"{user.email} is blocked already" in page.text
+    assert f"{user.email} is blocked." not in page.text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).block_reason == "First reason"
+
+
 def test_unblocking_forgets_the_reason(client, login, manager, user):
     staff.block_user(user=user, by=manager, reason="Spam")
     db.session.commit()
