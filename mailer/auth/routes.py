@@ -23,7 +23,7 @@ from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
 
 from mailer import demo
-from mailer.auth import bp, services, sessions, staff
+from mailer.auth import bp, services, sessions, staff, tokens
 from mailer.auth.forms import (
     ChangeEmailForm,
     ChangePasswordForm,
@@ -157,6 +157,12 @@ def _dead_link(ask_again: str):
     return redirect(url_for(ask_again))
 
 
+def _next_page() -> str:
+    """Where a link opened from an email goes on to: the profile, or the login page for
+    someone not logged in here."""
+    return url_for("auth.profile" if current_user.is_authenticated else "auth.login")
+
+
 @bp.route("/confirm", methods=["GET", "POST"])
 def resend_confirmation():
     form = EmailForm(email=request.args.get("email", ""))
@@ -241,7 +247,7 @@ def reset_password(token: str):
     if request.method == "GET":
         user = services.reset_link_user(token)
         if user is None:
-            return _dead_link("auth.forgot_password")
+            return _dead_reset_link(token)
         if user.is_blocked:
             flash(_("Your account is blocked, so you cannot log in. Contact a manager."), "warning")
             return redirect(url_for("auth.login"))
@@ -249,7 +255,7 @@ def reset_password(token: str):
     if form.validate_on_submit():
         user = services.reset_password(token, form.password.data)
         if user is None:
-            return _dead_link("auth.forgot_password")
+            return _dead_reset_link(token)
         db.session.commit()
         if user.is_blocked:  # the new password cannot log them in: say so now, not at login
             flash(
@@ -263,6 +269,19 @@ def reset_password(token: str):
             flash(_("Your password has been changed. Log in with the new one."), "success")
         return redirect(url_for("auth.login"))
     return render_template("auth/reset_password.html", form=form)
+
+
+def _dead_reset_link(token: str):
+    if not tokens.is_used(token, tokens.RESET):
+        return _dead_link("auth.forgot_password")
+    flash(
+        _(
+            "This link has been used already: the password has changed since it was sent."
+            " Log in with the new one, or ask for another link."
+        ),
+        "info",
+    )
+    return redirect(_next_page())
 
 
 @bp.route("/password", methods=["GET", "POST"])
@@ -403,18 +422,28 @@ def change_email(token: str):
             flash(str(error), "warning")
             return redirect(url_for("auth.change_email_request"))
         if user is None:
-            return _dead_link("auth.change_email_request")
+            return _dead_change_link(token)
         db.session.commit()
         log.info("user %s changed their login address", user.id)
-        flash(_("Your address is now %(email)s.", email=user.email), "success")
-        return redirect(url_for("auth.profile"))
+        if current_user.is_authenticated:
+            flash(_("Your address is now %(email)s.", email=user.email), "success")
+        else:
+            flash(_("Your address is now %(email)s. Log in with it.", email=user.email), "success")
+        return redirect(_next_page())
     found = services.email_change_link(token)
     if found is None:
-        return _dead_link("auth.change_email_request")
+        return _dead_change_link(token)
     user, new_email = found
     return render_template(
         "auth/change_email_confirm.html", token=token, old_email=user.email, new_email=new_email
     )
+
+
+def _dead_change_link(token: str):
+    if not tokens.is_used(token, tokens.CHANGE_EMAIL):
+        return _dead_link("auth.change_email_request")
+    flash(_("This link has been used already: the address has changed since it was sent."), "info")
+    return redirect(_next_page())
 
 
 @bp.route("/delete-account", methods=["GET", "POST"])

@@ -88,13 +88,16 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     send_confirmation(user)
 
 
-def _send_already_registered(user: User) -> None:
+def _send_already_registered(user: User, *, moving: bool = False) -> None:
+    """Tell `user` that someone asked for their address: to register, or (`moving`) as the
+    new login of another account."""
     _send(
         "auth/email/already_registered",
         user,
         _l("Your Mailer account"),
         login=_link("login"),
         reset=_link("forgot_password"),
+        moving=moving,
     )
 
 
@@ -141,8 +144,9 @@ def confirm_email(token: str) -> User | None:
 
 def request_email_change(user: User, new_email: str) -> None:
     """Email `new_email` a link that makes it the user's address once opened, and tell the
-    current address. An address another account has gets the note registration sends
-    instead, so the page answers the same and tells nobody who has an account.
+    current address. An address another account has gets a note instead (the one
+    registration sends, saying what was asked), so the page answers the same and tells
+    nobody who has an account.
 
     AccountError for the user's own address; EmailNotSent when the link was not sent.
     """
@@ -151,7 +155,7 @@ def request_email_change(user: User, new_email: str) -> None:
         raise AccountError(_l("This is already your address."))
     existing = User.by_email(new_email)
     if existing is not None:
-        _send_already_registered(existing)
+        _send_already_registered(existing, moving=True)
         return
     link = _link("change_email", tokens.make_token(user, tokens.CHANGE_EMAIL, to=new_email))
     _send(

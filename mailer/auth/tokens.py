@@ -47,6 +47,23 @@ def read_token(token: str, purpose: str, *, expired_too: bool = False) -> User |
 
 def read_claims(token: str, purpose: str, *, expired_too: bool = False) -> tuple[User, dict] | None:
     """read_token's user, with everything the token says."""
+    read = _signed(token, purpose, expired_too=expired_too)
+    if read is None or read[1].get("fp") != _fingerprint(read[0], purpose):
+        return None
+    return read
+
+
+def is_used(token: str, purpose: str) -> bool:
+    """Whether a sound, unexpired token no longer works because what it acts on changed
+    since it was made: it was used (or another change overtook it, a password changed in
+    the profile say)."""
+    read = _signed(token, purpose)
+    return read is not None and read[1].get("fp") != _fingerprint(read[0], purpose)
+
+
+def _signed(token: str, purpose: str, *, expired_too: bool = False) -> tuple[User, dict] | None:
+    """The user a token was signed for, with what it says, used or not; None when it is
+    forged, expired (unless `expired_too`) or its user is gone."""
     try:
         max_age = None if expired_too else MAX_AGE[purpose]
         data = _serializer(purpose).loads(token, max_age=max_age)
@@ -55,6 +72,4 @@ def read_claims(token: str, purpose: str, *, expired_too: bool = False) -> tuple
     if not isinstance(data, dict):
         return None
     user = db.session.get(User, data.get("id"))
-    if user is None or data.get("fp") != _fingerprint(user, purpose):
-        return None
-    return user, data
+    return None if user is None else (user, data)

@@ -67,9 +67,29 @@ def test_the_link_sent_to_the_new_address_changes_the_login_once_its_button_is_p
         client.post("/auth/login", data={"email": NEW, "password": factories.PASSWORD}).status_code
         == 302
     )
-    assert "invalid or has expired" in html.unescape(
-        client.post(path, follow_redirects=True).text
-    )  # used: the address it was made for is gone
+    again = html.unescape(client.post(path, follow_redirects=True).text)
+    assert "This link has been used already: the address has changed since it was sent." in again
+    assert _address(user.id) == NEW
+
+
+def test_the_link_pressed_by_someone_logged_out_ends_on_the_login_page_with_the_new_address(
+    app, client, login, user, outbox
+):
+    login(user)
+    _ask(client, email=NEW)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    client.post("/auth/logout")
+
+    changed = client.post(path, follow_redirects=True)
+
+    assert changed.request.path == "/auth/login"
+    shown = html.unescape(changed.text)
+    assert f"Your address is now {NEW}. Log in with it." in shown
+    assert "Please log in to open this page." not in shown  # no page asked for a login
+    assert _address(user.id) == NEW
+    used = html.unescape(client.get(path, follow_redirects=True).text)
+    assert "This link has been used already" in used
+    assert "Please log in to open this page." not in used
 
 
 def test_a_wrong_password_or_the_same_address_sends_nothing(client, login, user, outbox):
@@ -84,7 +104,7 @@ def test_a_wrong_password_or_the_same_address_sends_nothing(client, login, user,
     assert outbox() == []
 
 
-def test_an_address_another_account_has_gets_the_registration_note_and_changes_nothing(
+def test_an_address_another_account_has_gets_a_note_of_what_was_asked_and_changes_nothing(
     client, login, user, other_user, outbox
 ):
     login(user)
@@ -94,7 +114,12 @@ def test_an_address_another_account_has_gets_the_registration_note_and_changes_n
     assert asked.location == "/auth/profile"  # the same answer as for a free address
     [note] = outbox()
     assert note["To"] == other_user.email
-    assert "already have one" in note.get_content()
+    said = " ".join(note.get_content().split())
+    assert (
+        "Someone asked to log in to another Mailer account with this address, but it is"
+        " already yours: nothing was changed."
+    ) in said
+    assert "register" not in said  # nobody tried to register
     assert _address(user.id) == "user@example.com"
 
 

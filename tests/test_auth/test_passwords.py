@@ -82,17 +82,30 @@ def test_reset_link_works_only_once(app, client, outbox, user):
         path, data={"password": "another-pass-99", "password_confirm": "another-pass-99"}
     )
 
-    assert again.location == "/auth/reset"
+    assert again.location == "/auth/login"  # with the new password, set by the first use
     db.session.expire_all()
     assert check_password_hash(db.session.get(User, user.id).password_hash, NEW_PASSWORD)
 
 
-@pytest.mark.parametrize("dead", ["used", "expired", "forged"])
+def test_a_used_reset_link_says_it_was_used_and_leads_to_the_login(app, client, outbox, user):
+    client.post("/auth/reset", data={"email": user.email})
+    path = link_in(outbox()[0], app.config["BASE_URL"])
+    client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
+
+    opened = client.get(path, follow_redirects=True)
+
+    assert opened.request.path == "/auth/login"
+    assert "This link has been used already: the password has changed since it was sent." in (
+        opened.text
+    )
+    assert "invalid or has expired" not in opened.text
+    assert "Choose a new password" not in opened.text
+
+
+@pytest.mark.parametrize("dead", ["expired", "forged"])
 def test_dead_reset_link_says_so_on_opening_and_offers_a_new_one(app, client, outbox, user, dead):
     client.post("/auth/reset", data={"email": user.email})
     path = link_in(outbox()[0], app.config["BASE_URL"])
-    if dead == "used":
-        client.post(path, data={"password": NEW_PASSWORD, "password_confirm": NEW_PASSWORD})
     if dead == "forged":
         path = path[:-3] + "xyz"
     later = timedelta(hours=3) if dead == "expired" else timedelta(0)
