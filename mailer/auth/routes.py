@@ -216,9 +216,13 @@ def login():
     return redirect(safe_next(form.next.data))
 
 
-@bp.route("/logout", methods=["POST"])
-@login_required
+@bp.route("/logout", methods=["GET", "POST"])
 def logout():
+    if not current_user.is_authenticated:
+        logout_user()  # what is left of a login that has ended goes too
+        return redirect(url_for("main.index"))
+    if request.method == "GET":  # typed or bookmarked: its button logs out, never a link
+        return render_template("auth/logout.html")
     sessions.log_out()
     db.session.commit()
     flash(_("You have logged out."), "info")

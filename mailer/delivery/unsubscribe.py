@@ -28,7 +28,7 @@ from collections.abc import Callable
 from contextlib import suppress
 from datetime import datetime
 
-from flask import Blueprint, abort, current_app, render_template, request
+from flask import Blueprint, abort, current_app, redirect, render_template, request, url_for
 from itsdangerous import BadData, BadSignature, Signer, URLSafeSerializer
 from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
@@ -160,8 +160,10 @@ def unsubscribe_page(token: str):
     return render_template("delivery/unsubscribe.html", client=client, token=token, done=True)
 
 
-@bp.route("/u/<token>/resubscribe", methods=["POST"])
+@bp.route("/u/<token>/resubscribe", methods=["GET", "POST"])
 def resubscribe_page(token: str):
+    if request.method == "GET":  # the page after the button, reloaded or bookmarked
+        return redirect(url_for(".unsubscribe_page", token=token))
     client = client_for_token(token)
     if client is None:
         return _broken_link()

@@ -203,7 +203,8 @@ ACCESS: dict[str, Rule] = {
     # auth
     "auth.register": Rule(ANONYMOUS_ONLY),
     "auth.login": Rule(ANONYMOUS_ONLY),
-    "auth.logout": Rule(LOGGED_IN, ok=302),
+    # GET: a page whose button logs out (the anonymous are sent home); POST logs out.
+    "auth.logout": Rule(_access(OK, anonymous=302)),
     "auth.logout_everywhere": Rule(LOGGED_IN, ok=302),
     "auth.logins": Rule(LOGGED_IN),
     "auth.end_login": Rule(OWNED, ok=302, args=_other_login),
@@ -281,7 +282,8 @@ ACCESS: dict[str, Rule] = {
     "mailings.report_export": Rule(LOGGED_IN),
     # delivery: the signed token is the proof, no login
     "unsubscribe.unsubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
-    "unsubscribe.resubscribe_page": Rule(PUBLIC, args=_unsubscribe_token),
+    # GET: back to the unsubscribe page (the answer's own address, reloaded).
+    "unsubscribe.resubscribe_page": Rule(PUBLIC, args=_unsubscribe_token, ok=302),
     "unsubscribe.unsubscribe_preview": Rule(PUBLIC),
     # blog: public pages
     "blog.index": Rule(PUBLIC),

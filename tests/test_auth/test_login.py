@@ -45,7 +45,7 @@ def test_the_profile_shows_the_login_before_this_one(client, user):
     with time_machine.travel(datetime(2026, 3, 1, 9, 15, tzinfo=UTC), tick=False):
         log_in(client)
         first = client.get("/auth/profile").text
-    client.post("/auth/logout")
+        client.post("/auth/logout")  # that day: now, that login's cookie has long expired
     with time_machine.travel(datetime(2026, 3, 2, 18, 40, tzinfo=UTC), tick=False):
         log_in(client)
         second = client.get("/auth/profile").text
@@ -100,10 +100,14 @@ def test_login_page_carries_next_from_the_query_string(client, user):
 def test_logout_is_a_post_and_ends_the_session(client, login, user):
     login(user)
 
-    assert client.get("/auth/logout").status_code == 405
-    assert logged_in_id(client) == str(user.id)
+    opened = client.get("/auth/logout")  # typed or bookmarked: a page with the button
+    assert opened.status_code == 200
+    assert '<form method="post" action="/auth/logout"' in opened.text
+    assert f"You are logged in as {user.email}." in opened.text
+    assert logged_in_id(client) == str(user.id)  # opening it logs nobody out
     assert client.post("/auth/logout").status_code == 302
     assert logged_in_id(client) is None
+    assert client.get("/auth/logout").location == "/"  # nobody to log out: home
 
 
 def test_blocked_user_cannot_log_in_and_is_told_why(client, user, manager):

@@ -192,6 +192,19 @@ def test_a_client_who_unsubscribed_by_mistake_subscribes_again_and_gets_the_next
     assert via_sink.to_counts() == {"ann@example.com": 1}
 
 
+def test_the_resubscribe_address_opened_again_leads_to_the_unsubscribe_page_changing_nothing(
+    client, user
+):
+    ann = factories.make_client(user, "ann@example.com", unsubscribed_at=utcnow())
+    link = f"/u/{unsubscribe_token(ann.id, ann.email)}"
+
+    reloaded = client.get(f"{link}/resubscribe", follow_redirects=True)
+
+    assert reloaded.request.path == link
+    assert "Already unsubscribed" in reloaded.text
+    assert _client("ann@example.com").unsubscribed_at is not None
+
+
 def test_an_already_unsubscribed_client_is_offered_to_subscribe_again(client, user):
     ann = factories.make_client(user, "ann@example.com", unsubscribed_at=utcnow())
     page = client.get(f"/u/{unsubscribe_token(ann.id, ann.email)}").text
