@@ -21,9 +21,17 @@ from mailer.extensions import db
 @with_appcontext
 def seed_demo_command() -> None:
     """Load the demo data (users of each role, clients, messages, mailings, articles)."""
-    logins = demo.seed_demo()
+    seeded = demo.seed_demo()
     db.session.commit()
-    _print_logins(logins)
+    if seeded:
+        added = ", ".join(
+            f"{count} {noun}{'' if count == 1 else 's'}"
+            for count, noun in zip(seeded.counts(), ("user", "article", "mailing"), strict=True)
+        )
+        click.echo(f"Loaded the demo data: {added} added.")
+    else:
+        click.echo("The demo data is there already: nothing added.")
+    _print_logins(demo.demo_logins())
 
 
 @click.command("up")

@@ -24,6 +24,21 @@ class DemoLogin:
     password: str
 
 
+@dataclass(frozen=True)
+class Seeded:
+    """What one seed_demo() added: each part is added only where it is missing."""
+
+    users: int
+    articles: int
+    mailings: int
+
+    def counts(self) -> tuple[int, int, int]:
+        return self.users, self.articles, self.mailings
+
+    def __bool__(self) -> bool:
+        return any(self.counts())
+
+
 DEMO_USERS = (
     ("user", "user@example.com", "Demo User", ()),
     ("manager", "manager@example.com", "Demo Manager", (MANAGER,)),
@@ -53,11 +68,14 @@ def has_data() -> bool:
     return db.session.query(User.id).first() is not None
 
 
-def seed_demo() -> list[DemoLogin]:
-    """Create the demo users (skipping any that exist); flushes, the caller commits."""
+def seed_demo() -> Seeded:
+    """Create the demo users, articles and mailings, skipping those there already; what it
+    added. Flushes, the caller commits."""
+    users = 0
     for _role, email, name, roles in DEMO_USERS:
         if User.by_email(email):
             continue
+        users += 1
         user = User(
             email=email,
             full_name=name,
@@ -70,11 +88,12 @@ def seed_demo() -> list[DemoLogin]:
         from mailer.auth.staff import ensure_superuser
 
         ensure_superuser(password=SUPERUSER_DEMO_PASSWORD, email=SUPERUSER_DEMO_EMAIL)
+        users += 1
     db.session.flush()
     from mailer.blog.demo_articles import load_demo_articles
 
-    load_demo_articles(author=User.by_email("writer@example.com"))
+    articles = load_demo_articles(author=User.by_email("writer@example.com"))
     from mailer.mailings.mailing_demo import load_main_app_data
 
-    load_main_app_data()  # main_app_data.json: the demo user's clients, messages, mailings
-    return demo_logins()
+    # main_app_data.json: the demo user's clients, messages, mailings
+    return Seeded(users, articles, load_main_app_data())

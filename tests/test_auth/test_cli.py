@@ -115,8 +115,9 @@ def test_user_grant_names_an_unknown_role(app, user):
 
 def test_demo_data_in_debug_includes_the_superuser(debug_app):
     with debug_app.app_context():
-        logins = demo.seed_demo()
+        demo.seed_demo()
         db.session.commit()
+        logins = demo.demo_logins()
 
     roles = {login.role: login for login in logins}
     assert roles["superuser"].email == "admin@mailing.com"
@@ -125,8 +126,21 @@ def test_demo_data_in_debug_includes_the_superuser(debug_app):
 
 
 def test_demo_data_outside_debug_has_no_superuser_with_a_known_password(app):
-    logins = demo.seed_demo()
+    demo.seed_demo()
     db.session.commit()
+    logins = demo.demo_logins()
 
     assert "superuser" not in {login.role for login in logins}
     assert superuser_row() is None
+
+
+def test_seed_demo_says_what_it_added_and_that_a_second_run_adds_nothing(app):
+    runner = app.test_cli_runner()
+
+    first = runner.invoke(args=["seed-demo"])
+    again = runner.invoke(args=["seed-demo"])
+
+    assert first.exit_code == again.exit_code == 0
+    assert "Loaded the demo data: 3 users, " in first.output
+    assert "The demo data is there already: nothing added." in again.output
+    assert "Demo logins:" in again.output
