@@ -227,17 +227,21 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
     mailings = list(db.session.scalars(query))
     if not mailings:
         raise click.ClickException("No mailing to send: none is active, or their owner is blocked.")
+    # "Once" mailings that still go out at their start after this send, as the web page warns.
+    again_at = {mailing.id: dispatch.sent_again_after_send_now(mailing) for mailing in mailings}
     if not yes:
-        completed = sum(mailing.status == "completed" for mailing in mailings)
-        again = f" ({completed} of them completed: their clients got them already)"
-        question = f"Send {len(mailings)} mailing(s) to all their clients now"
-        click.confirm(f"{question}{again if completed else ''}?", abort=True)
+        click.confirm(_send_now_question(mailings, again_at), abort=True)
     unqueued = 0
     # Read up front: each run's commit below expires the mailings loaded here.
     for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
         if not has_clients:
             click.echo(f"Mailing {one_id}: not sent (it has no clients).")
             continue
+        if again_at[one_id] is not None:
+            click.echo(
+                f"Mailing {one_id}: it goes out again at its start,"
+                f" {again_at[one_id]:%Y-%m-%d %H:%M} UTC, unless you edit or disable it."
+            )
         try:
             run_id = dispatch.start_forced_run(one_id)
         except dispatch.RunInProgress as busy:
@@ -265,6 +269,16 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         )
 
 
+def _send_now_question(mailings: list, again_at: dict) -> str:
+    question = f"Send {len(mailings)} mailing(s) to all their clients now"
+    notes = []
+    if completed := sum(mailing.status == "completed" for mailing in mailings):
+        notes.append(f"{completed} of them completed: their clients got them already")
+    if again := sum(when is not None for when in again_at.values()):
+        notes.append(f"{again} of them go out again at their start, unless you edit them")
+    return f"{question} ({'; '.join(notes)})?" if notes else f"{question}?"
+
+
 def _check_sendable(mailing_id: int) -> None:
     """--mailing ID: say why that mailing cannot be sent, if it cannot."""
     from mailer.models import Mailing
@@ -284,7 +298,8 @@ def _send_in_process(mailing_id: int, run_id: int) -> None:
 
     batches = dispatch.run_batches(run_id)
     total = sum(len(batch) for batch in batches)
-    with click.progressbar(length=total, label=f"Mailing {mailing_id}") as bar:
+    label = f"Mailing {mailing_id}: sending {total} email(s)"  # printed once without a terminal
+    with click.progressbar(length=total, label=label) as bar:
         for batch in batches:
             sender.send_batch(run_id, batch, on_progress=bar.update)
     counts = progress.run_progress(run_id)

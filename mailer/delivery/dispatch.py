@@ -168,6 +168,15 @@ class RunInProgress(Exception):
         self.run_id = run_id
 
 
+def sent_again_after_send_now(mailing: Mailing, now: datetime | None = None) -> datetime | None:
+    """When a "once" mailing sent now would still go out at its start (not so close that
+    the send now counts as that send, SEND_NOW_COVERS), else None."""
+    if mailing.frequency != "once" or mailing.next_send_at is None:
+        return None
+    due = mailing.next_send_at
+    return due if due > (now or utcnow()) + SEND_NOW_COVERS else None
+
+
 def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None:
     """ "Send now": a run of the mailing outside its schedule; None when it may not send.
 

@@ -123,7 +123,7 @@ def mailing_detail(mailing_id: int):
         "mailings/mailings/detail.html",
         mailing=mailing,
         upcoming=upcoming,
-        sent_again_at=_sent_again_after_send_now(mailing),
+        sent_again_at=dispatch.sent_again_after_send_now(mailing),
         overdue_since=_overdue_since(mailing),
         progress=progress,
         runs=runs,
@@ -142,16 +142,6 @@ def _overdue_since(mailing: Mailing) -> datetime | None:
         return None
     ticks = timedelta(seconds=OVERDUE_TICKS * current_app.config["SCHEDULER_INTERVAL_SECONDS"])
     return due if due < utcnow() - ticks else None
-
-
-def _sent_again_after_send_now(mailing: Mailing):
-    """When a "once" mailing sent now would still go out at its start (not so close that
-    Send now counts as that send, dispatch.SEND_NOW_COVERS), else None."""
-    if mailing.frequency != "once" or mailing.next_send_at is None:
-        return None
-    return (
-        mailing.next_send_at if mailing.next_send_at > utcnow() + dispatch.SEND_NOW_COVERS else None
-    )
 
 
 @bp.route("/mailings/<int:mailing_id>/copy", methods=["POST"])

@@ -35,6 +35,24 @@ def test_mailing_start_now_sends_every_active_mailing_after_confirmation(
         assert "1 sent, 0 failed" in result.output
 
 
+def test_mailing_start_now_warns_that_a_once_mailing_still_goes_out_at_its_start(
+    app, via_sink, mailing_for, run_jobs
+):
+    later = (utcnow() + timedelta(days=1)).replace(second=0, microsecond=0)
+    mailing = mailing_for("ann@example.com", start_at=later, next_send_at=later)
+
+    result = app.test_cli_runner().invoke(args=["mailing-start-now"], input="y\n")
+
+    assert result.exit_code == 0, result.output
+    assert "(1 of them go out again at their start, unless you edit them)?" in result.output
+    assert (
+        f"Mailing {mailing.id}: it goes out again at its start, {later:%Y-%m-%d %H:%M} UTC,"
+        " unless you edit or disable it."
+    ) in result.output
+    if not app.config["REDIS_URL"]:  # sent here: the progress bar's line names what it does
+        assert f"Mailing {mailing.id}: sending 1 email(s)" in result.output
+
+
 def test_mailing_start_now_asks_and_a_no_sends_nothing(app, via_sink, mailing_for, run_jobs):
     mailing_for("ann@example.com")
     result = app.test_cli_runner().invoke(args=["mailing-start-now"], input="n\n")
