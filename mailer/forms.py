@@ -5,6 +5,16 @@ from __future__ import annotations
 from flask import Flask
 from wtforms import Field
 
+# An address field is text, not `type="email"`: Chromium sends such a field's international
+# domain as punycode, so `nina@пример.рф` was kept, and shown to its owner, as
+# `nina@xn--e1afmkfd.xn--p1ai`. A phone still shows its email keyboard.
+EMAIL_INPUT = {
+    "autocomplete": "email",
+    "inputmode": "email",
+    "autocapitalize": "none",
+    "spellcheck": "false",
+}
+
 
 def field_aria(field: Field, help_id: str | None = None) -> dict[str, str]:
     """A field's aria-invalid and aria-describedby: a screen reader then says the field is

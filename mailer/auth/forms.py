@@ -9,7 +9,7 @@ from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, EmailField, HiddenField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, HiddenField, PasswordField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     DataRequired,
@@ -22,6 +22,7 @@ from wtforms.validators import (
 )
 
 from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
+from mailer.forms import EMAIL_INPUT
 from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext
 from mailer.models import User
 
@@ -67,12 +68,12 @@ def _current_password_field(label: LazyString) -> PasswordField:
     )
 
 
-def _email_field(label: LazyString | None = None) -> EmailField:
-    return EmailField(
+def _email_field(label: LazyString | None = None) -> StringField:
+    return StringField(
         label or _l("Email"),
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
         filters=[_stripped],
-        render_kw={"autocomplete": "email"},
+        render_kw=EMAIL_INPUT,
     )
 
 
@@ -177,7 +178,7 @@ class ProfileForm(FlaskForm):
         validators=[Optional(), Length(max=User.SENDER_NAME_MAX), no_address],
         filters=[_stripped],
     )
-    reply_to = EmailField(
+    reply_to = StringField(
         _l("Replies go to"),
         # Latin letters before the @: a Reply-To in other letters would need SMTPUTF8 of the
         # server every email of the user's passes through.
@@ -191,7 +192,7 @@ class ProfileForm(FlaskForm):
             Length(max=254),
         ],
         filters=[_stripped],
-        render_kw={"autocomplete": "email"},
+        render_kw=EMAIL_INPUT,
     )
 
 

@@ -8,6 +8,7 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
+from mailer.forms import EMAIL_INPUT
 from mailer.mailings.client_services import (
     COMMENT_MAX,
     EMAIL_MAX,
@@ -35,7 +36,9 @@ _MAILING_GONE = _l(
 
 class ClientForm(FlaskForm):
     email = StringField(
-        _l("Email"), validators=[InputRequired(), Length(max=EMAIL_MAX), _valid_email]
+        _l("Email"),
+        validators=[InputRequired(), Length(max=EMAIL_MAX), _valid_email],
+        render_kw={**EMAIL_INPUT, "autocomplete": "off"},  # a client's, not the user's
     )
     full_name = StringField(_l("Full name"), validators=[Length(max=FULL_NAME_MAX)])
     comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])

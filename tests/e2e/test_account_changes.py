@@ -68,3 +68,28 @@ def test_a_user_changes_their_address_by_the_link_sent_to_it(open_page, ui, app)
     db.session.expire_all()
     assert db.session.get(User, owner.id).email == "new.address@example.com"
     ui.assert_translated()
+
+
+def test_an_address_with_an_international_domain_is_kept_as_typed_not_as_punycode(open_page, ui):
+    """Chromium sends a `type="email"` field's domain as punycode (xn--…): mailer's address
+    fields are text fields, so `пример.рф` reaches mailer, and its owner's pages, as typed."""
+    owner = factories.make_user("owner@example.com", locale=ui.lang)
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/auth/change-email")
+    expect(page.get_by_label(ui.t("New email"))).to_have_attribute("inputmode", "email")
+    page.get_by_label(ui.t("New email")).fill("nina@пример.рф")
+    page.get_by_label(ui.t("Current password")).fill(factories.PASSWORD)
+    page.get_by_role("button", name=ui.t("Send the link")).click()
+    sent = ui.t(
+        "We sent a link to %(email)s. Your address changes once you open it.",
+        email="nina@пример.рф",
+    )
+    expect(page.get_by_text(sent)).to_be_visible()
+
+    page.goto("/clients/new")
+    page.get_by_label(ui.t("Email")).fill("anna@пример.рф")
+    page.get_by_role("button", name=ui.t("Save")).click()
+    expect(page.get_by_role("link", name="anna@пример.рф")).to_be_visible()
+    db.session.expire_all()
+    assert db.session.scalar(db.select(Client.email)) == "anna@пример.рф"
