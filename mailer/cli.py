@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -12,6 +13,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 from flask_migrate import upgrade
+from sqlalchemy import text
 
 from mailer import demo, outages
 from mailer.extensions import db
@@ -21,6 +23,19 @@ from mailer.extensions import db
 @with_appcontext
 def seed_demo_command() -> None:
     """Load the demo data (users of each role, clients, messages, mailings, articles)."""
+    seeded = _load_demo_data()
+    if not seeded:
+        click.echo("The demo data is there already: nothing added.")
+    elif current_app.config["MAIL_SERVER"]:
+        click.echo(
+            "Two of its mailings are due now: the scheduler sends them through MAIL_SERVER"
+            " to the demo clients (example.com addresses) at its next tick."
+        )
+    _print_logins(demo.present_logins())
+
+
+def _load_demo_data() -> demo.Seeded:
+    """Load what of the demo data is missing, and say what was added."""
     seeded = demo.seed_demo()
     db.session.commit()
     if seeded:
@@ -29,9 +44,7 @@ def seed_demo_command() -> None:
             for count, noun in zip(seeded.counts(), ("user", "article", "mailing"), strict=True)
         )
         click.echo(f"Loaded the demo data: {added} added.")
-    else:
-        click.echo("The demo data is there already: nothing added.")
-    _print_logins(demo.demo_logins())
+    return seeded
 
 
 @click.command("up")
@@ -41,16 +54,22 @@ def seed_demo_command() -> None:
 def up_command(host: str, port: int) -> None:
     """Migrate, load the demo data once, and serve mailer with its scheduler (`make run`)."""
     app = current_app._get_current_object()
+    _check_port_free(host, port)
     _links_lead_here(app, host, port)
     _stop_on_signals()
     upgrade()
-    if not demo.has_data():
-        demo.seed_demo()
-        db.session.commit()
-        click.echo("Loaded the demo data.")
+    if not demo.has_data() and demo.loads_by_itself():
+        _load_demo_data()
+    elif not demo.has_data():
+        click.echo(
+            "The database is empty. Demo data is loaded by itself only on the embedded default"
+            " (its logins have known passwords, and two of its mailings send at once);"
+            " `flask --app wsgi seed-demo` loads it into a database you will throw away."
+        )
     children = _start_background(app)
     click.echo(f"\n  mailer is running on http://{host}:{port}/  (Ctrl-C stops everything)\n")
-    _print_logins(demo.demo_logins())
+    if logins := demo.present_logins():
+        _print_logins(logins)
     _describe_mode(app)
     try:
         from werkzeug.serving import run_simple
@@ -64,6 +83,19 @@ def up_command(host: str, port: int) -> None:
                 child.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 child.kill()
+
+
+def _check_port_free(host: str, port: int) -> None:
+    """Stop before anything starts when the port is taken, saying how to choose another."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
+        try:
+            probe.bind((host, port))
+        except OSError as error:
+            raise click.ClickException(
+                f"Port {port} on {host} cannot be used ({error.strerror}): another program"
+                " may hold it. Stop it, or choose another port: PORT=5077 make run"
+            ) from None
 
 
 def _links_lead_here(app: Flask, host: str, port: int) -> None:
@@ -123,17 +155,26 @@ def csu_command(password: str | None) -> None:
     """Create the superuser admin@mailing.com, or set its password (the seed's `csu`)."""
     from mailer.auth import staff
     from mailer.auth.passwords import MIN_LENGTH, is_common
+    from mailer.models import User
 
     if password is None and current_app.debug:
-        password = demo.SUPERUSER_DEMO_PASSWORD  # the seed's demo password, only in debug
-    elif password is None:
-        password = click.prompt(
-            f"Password for {staff.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
-        )
-    if not current_app.debug and len(password) < MIN_LENGTH:
-        raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
-    if not current_app.debug and is_common(password):  # as registration refuses it
-        raise click.ClickException("That password is too common: choose another.")
+        # The seed's demo password, only in debug and only for a superuser not there yet:
+        # a database that debug mode once pointed at keeps its own password.
+        if User.by_email(staff.SUPERUSER_EMAIL) is not None:
+            raise click.ClickException(
+                f"The superuser {staff.SUPERUSER_EMAIL} exists already; give --password"
+                " to set a new password."
+            )
+        password = demo.SUPERUSER_DEMO_PASSWORD
+    else:
+        if password is None:
+            password = click.prompt(
+                f"Password for {staff.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
+            )
+        if len(password) < MIN_LENGTH:
+            raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
+        if is_common(password):  # as registration refuses it
+            raise click.ClickException("That password is too common: choose another.")
     user, created = staff.ensure_superuser(password=password)
     db.session.commit()
     click.echo(f"{'Created' if created else 'Updated'} the superuser {user.email}.")
@@ -319,7 +360,20 @@ def worker_command(burst: bool, fork: bool) -> None:
 
     if not current_app.config["REDIS_URL"]:
         raise click.ClickException("REDIS_URL is not set: jobs run in-process, no worker needed.")
+    _reach_the_services()
     worker.run_worker(current_app._get_current_object(), burst=burst, fork=fork)
+
+
+def _reach_the_services() -> None:
+    """Before a long-running process starts: the database and Redis (when set) answer, or
+    the command ends with one line naming the setting (_unreachable_in_one_line). Once
+    running, it waits out an outage instead."""
+    db.session.execute(text("SELECT 1"))
+    db.session.rollback()
+    if current_app.config["REDIS_URL"]:
+        from mailer.redis_client import redis_connection
+
+        redis_connection().ping()
 
 
 @click.command("start-scheduler")
@@ -329,6 +383,7 @@ def start_scheduler_command() -> None:
     from mailer.delivery import scheduler
 
     app = current_app._get_current_object()
+    _reach_the_services()
     if app.config["REDIS_URL"]:
         scheduler.run_rq_scheduler(app)
         return

@@ -56,12 +56,24 @@ def demo_logins() -> list[DemoLogin]:
 def offered_logins() -> list[DemoLogin]:
     """The demo logins the login page offers while mailer runs in debug mode (trying it on
     one's own machine): those whose users are there. None otherwise."""
-    if not current_app.debug:
-        return []
+    return present_logins() if current_app.debug else []
+
+
+def present_logins() -> list[DemoLogin]:
+    """The demo logins whose users are there."""
     logins = demo_logins()
     emails = [login.email for login in logins]
     there = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
     return [login for login in logins if login.email in there]
+
+
+def loads_by_itself() -> bool:
+    """Whether `make run` loads the demo data into an empty database: only on the embedded
+    default, mailer tried at home. A database of one's own (PostgreSQL) would keep logins
+    with known passwords, and with a mail server set the demo's due mailings would go out
+    through it at once; there `flask seed-demo` loads it on purpose."""
+    config = current_app.config
+    return config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not config["MAIL_SERVER"]
 
 
 def has_data() -> bool:

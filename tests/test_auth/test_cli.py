@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
 from mailer import create_app, demo
@@ -30,6 +32,23 @@ def test_csu_in_debug_uses_the_seed_password(debug_app):
     assert admin.is_superuser
     assert admin.is_confirmed
     assert check_password_hash(admin.password_hash, "qwerty12")
+
+
+def test_csu_in_debug_never_resets_an_existing_superuser_to_the_seed_password(
+    debug_app, test_environ
+):
+    app = create_app(overrides={"TESTING": True}, environ=test_environ)
+    with app.app_context():
+        app.test_cli_runner().invoke(args=["csu", "--password", "strong-admin-pass"])
+    with debug_app.app_context():
+        result = debug_app.test_cli_runner().invoke(args=["csu"])
+        short = debug_app.test_cli_runner().invoke(args=["csu", "--password", "short"])
+
+        assert result.exit_code != 0
+        assert "exists already; give --password to set a new password" in result.output
+        assert short.exit_code != 0  # a typed password is checked in debug mode too
+        assert "at least 10 characters" in short.output
+        assert check_password_hash(superuser_row().password_hash, "strong-admin-pass")
 
 
 def test_csu_outside_debug_asks_for_a_password_twice(app):
@@ -144,3 +163,47 @@ def test_seed_demo_says_what_it_added_and_that_a_second_run_adds_nothing(app):
     assert "Loaded the demo data: 3 users, " in first.output
     assert "The demo data is there already: nothing added." in again.output
     assert "Demo logins:" in again.output
+
+
+@pytest.mark.parametrize(
+    ("database", "mail_server", "loads"),
+    [
+        ("sqlite:////tmp/instance/mailer.db", None, True),  # the embedded default
+        ("postgresql+psycopg2://u@db/mailer", None, False),  # a database of one's own
+        ("sqlite:////tmp/instance/mailer.db", "smtp.example.com", False),  # real mail
+    ],
+    ids=["embedded", "PostgreSQL", "a mail server"],
+)
+def test_make_run_loads_the_demo_data_by_itself_only_when_mailer_is_tried_at_home(
+    app, monkeypatch, database, mail_server, loads
+):
+    monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", database)
+    monkeypatch.setitem(app.config, "MAIL_SERVER", mail_server)
+
+    assert demo.loads_by_itself() is loads
+
+
+def test_seed_demo_with_a_mail_server_says_its_due_mailings_go_out_through_it(app, monkeypatch):
+    monkeypatch.setitem(app.config, "MAIL_SERVER", "smtp.example.com")
+
+    result = app.test_cli_runner().invoke(args=["seed-demo"])
+
+    assert result.exit_code == 0, result.output
+    assert "Two of its mailings are due now: the scheduler sends them through MAIL_SERVER" in (
+        result.output
+    )
+
+
+def test_make_run_on_a_port_in_use_stops_at_once_saying_how_to_choose_another(app):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+
+        result = app.test_cli_runner().invoke(args=["up", "--port", str(port)])
+
+    assert result.exit_code == 1
+    assert f"Port {port} on 127.0.0.1 cannot be used" in result.output
+    assert "choose another port: PORT=5077 make run" in result.output
+    assert "Demo logins" not in result.output  # it stopped before anything began
+    assert User.query.count() == 0
