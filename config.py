@@ -21,7 +21,7 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 # The seed's users come with Yandex settings (EMAIL_HOST_USER / EMAIL_HOST_PASSWORD).
-YANDEX_SMTP = {"MAIL_SERVER": "smtp.yandex.ru", "MAIL_PORT": 465, "MAIL_USE_SSL": True}
+YANDEX_SMTP = {"MAIL_SERVER": "smtp.yandex.ru", "MAIL_USE_SSL": True}  # on port 465
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -139,15 +139,19 @@ def _mail(env: _Reader, instance_path: Path) -> dict:
     yandex_user = env.str("EMAIL_HOST_USER")
     defaults = YANDEX_SMTP if yandex_user else {}
     server = env.str("MAIL_SERVER", defaults.get("MAIL_SERVER"))
-    use_ssl = env.bool("MAIL_USE_SSL", defaults.get("MAIL_USE_SSL", False))
+    # STARTTLS asked for by name wins over the Yandex defaults' SSL, as any MAIL_* does.
+    use_tls = env.bool("MAIL_USE_TLS", False)
+    use_ssl = env.bool("MAIL_USE_SSL", defaults.get("MAIL_USE_SSL", False) and not use_tls)
     username = env.str("MAIL_USERNAME", yandex_user)
-    if env.bool("MAIL_USE_TLS", False) and use_ssl:
+    if use_tls and use_ssl:
         raise ConfigError("MAIL_USE_TLS and MAIL_USE_SSL cannot both be on; pick one")
+    # Yandex takes STARTTLS on 587; a server of one's own keeps SMTP's 25 unless told.
+    port = 465 if use_ssl else 587 if use_tls and yandex_user else 25
     return {
         "MAIL_SERVER": server,
-        "MAIL_PORT": env.int("MAIL_PORT", defaults.get("MAIL_PORT", 465 if use_ssl else 25)),
+        "MAIL_PORT": env.int("MAIL_PORT", port),
         "MAIL_USE_SSL": use_ssl,
-        "MAIL_USE_TLS": env.bool("MAIL_USE_TLS", False),
+        "MAIL_USE_TLS": use_tls,
         "MAIL_USERNAME": username,
         "MAIL_PASSWORD": env.str("MAIL_PASSWORD", env.str("EMAIL_HOST_PASSWORD")),
         "MAIL_DEFAULT_SENDER": env.str("MAIL_DEFAULT_SENDER", username or "mailer@localhost"),

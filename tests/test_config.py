@@ -107,6 +107,43 @@ def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
     assert config["MAIL_OUTBOX"] is None
 
 
+@pytest.mark.parametrize(
+    ("chosen", "ssl", "tls", "port"),
+    [
+        ({"MAIL_USE_TLS": "True"}, False, True, 587),  # Yandex's STARTTLS port
+        ({"MAIL_USE_SSL": "False"}, False, False, 25),  # not SSL's 465 without SSL
+        ({"MAIL_USE_TLS": "True", "MAIL_PORT": "2525"}, False, True, 2525),
+    ],
+    ids=["STARTTLS", "no SSL", "a port of its own"],
+)
+def test_a_mail_setting_given_wins_over_the_yandex_defaults(instance, chosen, ssl, tls, port):
+    yandex = {
+        "SECRET_KEY": "x",
+        "BASE_URL": "https://m.example.com",
+        "EMAIL_HOST_USER": "me@yandex.ru",
+    }
+
+    config = load_config({**yandex, **chosen}, instance)
+
+    assert (config["MAIL_USE_SSL"], config["MAIL_USE_TLS"], config["MAIL_PORT"]) == (ssl, tls, port)
+    assert config["MAIL_SERVER"] == "smtp.yandex.ru"
+
+
+def test_starttls_on_a_server_of_ones_own_keeps_port_25_unless_told(instance):
+    config = load_config(
+        {
+            "SECRET_KEY": "x",
+            "BASE_URL": "https://m.example.com",
+            "MAIL_SERVER": "relay",
+            "MAIL_USE_TLS": "1",
+        },
+        instance,
+    )
+    assert (config["MAIL_USE_TLS"], config["MAIL_PORT"]) == (True, 25)
+    with pytest.raises(ConfigError, match="MAIL_USE_TLS and MAIL_USE_SSL cannot both be on"):
+        load_config({"SECRET_KEY": "x", "MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, instance)
+
+
 def test_production_sending_real_email_refuses_to_start_without_base_url(instance):
     """Without it every link in every email (confirm, reset, unsubscribe) would lead to
     http://127.0.0.1:5000, the address `make run` serves."""
@@ -271,6 +308,33 @@ def test_links_in_emails_lead_to_the_port_make_run_serves_unless_base_url_is_set
             {"REDIS_URL": "redis://127.0.0.1:1/0"},
             "mailer: cannot reach Redis (REDIS_URL): Error 111 connecting to 127.0.0.1:1.",
         ),
+        (  # once running it waits out an outage; it never starts into one
+            ["start-scheduler"],
+            {"REDIS_URL": "redis://127.0.0.1:1/0"},
+            "mailer: cannot reach Redis (REDIS_URL): Error 111 connecting to 127.0.0.1:1.",
+        ),
+        (
+            ["start-scheduler"],
+            {"DATABASE_URL": "postgresql://postgres@127.0.0.1:1/mailer"},
+            'mailer: cannot reach the database (DATABASE_URL): connection to server at "127.0.0.1",'
+            " port 1 failed: Connection refused",
+        ),
+        (
+            ["worker", "--burst"],
+            {
+                "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/mailer",
+                "REDIS_URL": "redis://127.0.0.1:6379/15",
+            },
+            'mailer: cannot reach the database (DATABASE_URL): connection to server at "127.0.0.1",'
+            " port 1 failed: Connection refused",
+        ),
+    ],
+    ids=[
+        "db upgrade",
+        "worker, Redis",
+        "scheduler, Redis",
+        "scheduler, database",
+        "worker, database",
     ],
 )
 def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(

@@ -1,6 +1,7 @@
 """GET /healthz: the state of the database, the cache and the queue, and whether
 dispatch runs."""
 
+import logging
 from datetime import timedelta
 
 import time_machine
@@ -64,9 +65,15 @@ def test_healthz_answers_503_naming_what_is_unreachable(app_with_no_redis):
     assert body["cache"].startswith("unreachable")
 
 
-def test_healthz_answers_503_when_the_database_is_unreachable(test_environ):
+def test_healthz_answers_503_when_the_database_is_unreachable(test_environ, caplog):
     environ = {**test_environ, "DATABASE_URL": "postgresql://postgres@127.0.0.1:1/none"}
     broken = create_app(overrides={"TESTING": True}, environ=environ)
-    response = broken.test_client().get("/healthz")
+    with caplog.at_level(logging.WARNING, logger="mailer.main.health"):
+        response = broken.test_client().get("/healthz")
     assert response.status_code == 503
     assert response.get_json()["database"].startswith("unreachable")
+    [said] = [r.getMessage() for r in caplog.records if "health check database" in r.getMessage()]
+    assert said == (
+        'health check database failed: connection to server at "127.0.0.1", port 1 failed:'
+        " Connection refused"
+    )  # one line: not SQLAlchemy's three, with its "Background on this error" link

@@ -9,6 +9,7 @@ from datetime import timedelta
 from flask import current_app
 from sqlalchemy import select, text
 
+from mailer import outages
 from mailer.extensions import cache, db
 from mailer.models import Heartbeat, utcnow
 from mailer.redis_client import redis_connection
@@ -99,7 +100,7 @@ def run_checks() -> tuple[dict[str, str], bool]:
             states[name] = str(failing)
             healthy = False
         except Exception as error:  # any other failure means "not reachable"
-            log.warning("health check %s failed: %s", name, error)
+            log.warning("health check %s failed: %s", name, outages.reason(error))  # one line
             db.session.rollback()  # the database's, or dispatch's read of it
             states[name] = f"unreachable: {type(error).__name__}"
             healthy = False
