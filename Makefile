@@ -65,10 +65,14 @@ clean:
 ## Autogenerate misses CHECK constraints and data changes: read and edit the file.
 migration: $(STAMP)
 	@test -n "$(MSG)" || { echo 'usage: make migration MSG="what changed"'; exit 1; }
-	tmp=$$(mktemp -d) && export DATABASE_URL=sqlite:///$$tmp/schema.db SECRET_KEY=schema \
+	@before=$$(ls migrations/versions); tmp=$$(mktemp -d) \
+		&& export DATABASE_URL=sqlite:///$$tmp/schema.db SECRET_KEY=schema \
 		&& $(BIN)/flask --app wsgi db upgrade >/dev/null \
-		&& $(BIN)/flask --app wsgi db migrate -m "$(MSG)" >/dev/null; rm -rf $$tmp
-	ls -t migrations/versions | head -1
+		&& { $(BIN)/flask --app wsgi db migrate -m "$(MSG)" 2>&1 | grep -v " INFO " || true; }; \
+	rm -rf $$tmp; \
+	added=$$(ls migrations/versions | grep -vxF "$$before"); \
+	if [ -n "$$added" ]; then echo "written: migrations/versions/$$added"; \
+	else echo "no migration written: the models match the migrations"; fi
 
 ## Client import rows/s and every list page's time on a throwaway database (BENCH_ARGS="--clients 1000000").
 bench: $(STAMP)
