@@ -58,14 +58,16 @@ def up_command(host: str, port: int) -> None:
     _links_lead_here(app, host, port)
     _stop_on_signals()
     upgrade()
-    if not demo.has_data() and demo.loads_by_itself():
-        _load_demo_data()
-    elif not demo.has_data():
-        click.echo(
-            "The database is empty. Demo data is loaded by itself only on the embedded default"
-            " (its logins have known passwords, and two of its mailings send at once);"
-            " `flask --app wsgi seed-demo` loads it into a database you will throw away."
-        )
+    if not demo.has_data():
+        if demo.loads_by_itself():
+            _load_demo_data()
+        else:
+            click.echo(
+                "The database is empty. Demo data is loaded by itself only on the embedded"
+                " default (its logins have known passwords, and two of its mailings send at"
+                " once); `flask --app wsgi seed-demo` loads it into a database you will throw"
+                " away."
+            )
     children = _start_background(app)
     click.echo(f"\n  mailer is running on http://{host}:{port}/  (Ctrl-C stops everything)\n")
     if logins := demo.present_logins():
