@@ -52,7 +52,8 @@ def _load_demo_data() -> demo.Seeded:
 @click.option("--port", default=5000, show_default=True, type=int)
 @with_appcontext
 def up_command(host: str, port: int) -> None:
-    """Migrate, load the demo data once, and serve mailer with its scheduler (`make run`)."""
+    """Migrate, load the demo data once (on the embedded default), and serve mailer with
+    its scheduler (`make run`)."""
     app = current_app._get_current_object()
     _check_port_free(host, port)
     _links_lead_here(app, host, port)
