@@ -1,4 +1,5 @@
-"""What every form template shares beyond the markup of _forms.html."""
+"""What mailer's forms share: field settings and filters, and what every form template
+uses beyond the markup of _forms.html."""
 
 from __future__ import annotations
 
@@ -14,6 +15,11 @@ EMAIL_INPUT = {
     "autocapitalize": "none",
     "spellcheck": "false",
 }
+
+
+def stripped(value):
+    """A field filter: typed text without the spaces around it."""
+    return value.strip() if isinstance(value, str) else value
 
 
 def field_aria(field: Field, help_id: str | None = None) -> dict[str, str]:

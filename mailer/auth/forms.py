@@ -22,7 +22,7 @@ from wtforms.validators import (
 )
 
 from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
-from mailer.forms import EMAIL_INPUT
+from mailer.forms import EMAIL_INPUT, stripped
 from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext
 from mailer.models import User
 
@@ -56,10 +56,6 @@ def no_address(form, field) -> None:
         raise ValidationError(_l("A sender name cannot contain an address (@, < or >)."))
 
 
-def _stripped(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 def _current_password_field(label: LazyString) -> PasswordField:
     return PasswordField(
         label,
@@ -72,7 +68,7 @@ def _email_field(label: LazyString | None = None) -> StringField:
     return StringField(
         label or _l("Email"),
         validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
-        filters=[_stripped],
+        filters=[stripped],
         render_kw=EMAIL_INPUT,
     )
 
@@ -176,7 +172,7 @@ class ProfileForm(FlaskForm):
     sender_name = StringField(
         _l("Sender name of your mailings"),
         validators=[Optional(), Length(max=User.SENDER_NAME_MAX), no_address],
-        filters=[_stripped],
+        filters=[stripped],
     )
     reply_to = StringField(
         _l("Replies go to"),
@@ -191,7 +187,7 @@ class ProfileForm(FlaskForm):
             ),
             Length(max=254),
         ],
-        filters=[_stripped],
+        filters=[stripped],
         render_kw=EMAIL_INPUT,
     )
 

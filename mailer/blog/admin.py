@@ -39,6 +39,7 @@ from mailer.auth.forms import language_choices, timezone_choices
 from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
 from mailer.extensions import db
+from mailer.forms import stripped
 from mailer.i18n import LANGUAGES, TRANSLATIONS, ngettext
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
@@ -208,10 +209,6 @@ def _thumbnail(article: Article) -> Markup:
     )
 
 
-def _stripped(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
@@ -250,7 +247,7 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
     }
     form_columns = ("title", "body", "image_file", "remove_image", "is_published")
     # A title of spaces alone would leave the article's link in every list with no text.
-    form_args = {"title": {"filters": [_stripped], "validators": [DataRequired()]}}
+    form_args = {"title": {"filters": [stripped], "validators": [DataRequired()]}}
     form_extra_fields = {
         "image_file": FileField(
             _l("Image"),
