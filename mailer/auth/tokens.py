@@ -48,9 +48,7 @@ def read_token(token: str, purpose: str, *, expired_too: bool = False) -> User |
 def read_claims(token: str, purpose: str, *, expired_too: bool = False) -> tuple[User, dict] | None:
     """read_token's user, with everything the token says."""
     read = _signed(token, purpose, expired_too=expired_too)
-    if read is None or read[1].get("fp") != _fingerprint(read[0], purpose):
-        return None
-    return read
+    return read if read is not None and _unused(*read, purpose) else None
 
 
 def is_used(token: str, purpose: str) -> bool:
@@ -58,7 +56,12 @@ def is_used(token: str, purpose: str) -> bool:
     since it was made: it was used (or another change overtook it, a password changed in
     the profile say)."""
     read = _signed(token, purpose)
-    return read is not None and read[1].get("fp") != _fingerprint(read[0], purpose)
+    return read is not None and not _unused(*read, purpose)
+
+
+def _unused(user: User, data: dict, purpose: str) -> bool:
+    """Whether what the token acts on is still as it was when the token was made."""
+    return data.get("fp") == _fingerprint(user, purpose)
 
 
 def _signed(token: str, purpose: str, *, expired_too: bool = False) -> tuple[User, dict] | None:
