@@ -88,16 +88,16 @@ def test_cache_enabled_false_turns_caching_off(instance):
     assert config["CACHE_TYPE"] == "NullCache"
 
 
+# The seed's .env: a Yandex mailbox's login alone.
+YANDEX = {
+    "SECRET_KEY": "x",
+    "BASE_URL": "https://mail.example.com",
+    "EMAIL_HOST_USER": "me@yandex.ru",
+}
+
+
 def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
-    config = load_config(
-        {
-            "SECRET_KEY": "x",
-            "BASE_URL": "https://mail.example.com",
-            "EMAIL_HOST_USER": "me@yandex.ru",
-            "EMAIL_HOST_PASSWORD": "pw",
-        },
-        instance,
-    )
+    config = load_config({**YANDEX, "EMAIL_HOST_PASSWORD": "pw"}, instance)
     assert config["MAIL_SERVER"] == "smtp.yandex.ru"
     assert config["MAIL_PORT"] == 465
     assert config["MAIL_USE_SSL"] is True
@@ -117,13 +117,7 @@ def test_yandex_aliases_of_the_seed_set_host_port_and_ssl(instance):
     ids=["STARTTLS", "no SSL", "a port of its own"],
 )
 def test_a_mail_setting_given_wins_over_the_yandex_defaults(instance, chosen, ssl, tls, port):
-    yandex = {
-        "SECRET_KEY": "x",
-        "BASE_URL": "https://m.example.com",
-        "EMAIL_HOST_USER": "me@yandex.ru",
-    }
-
-    config = load_config({**yandex, **chosen}, instance)
+    config = load_config({**YANDEX, **chosen}, instance)
 
     assert (config["MAIL_USE_SSL"], config["MAIL_USE_TLS"], config["MAIL_PORT"]) == (ssl, tls, port)
     assert config["MAIL_SERVER"] == "smtp.yandex.ru"
