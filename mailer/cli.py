@@ -26,7 +26,7 @@ def seed_demo_command() -> None:
     seeded = _load_demo_data()
     if not seeded:
         click.echo("The demo data is there already: nothing added.")
-    elif current_app.config["MAIL_SERVER"]:
+    elif seeded.mailings and current_app.config["MAIL_SERVER"]:
         click.echo(
             "Two of its mailings are due now: the scheduler sends them through MAIL_SERVER"
             " to the demo clients (example.com addresses) at its next tick."
