@@ -7,15 +7,22 @@ workers every user shares: it must not loop, nor grow a text without bound.
   again and again), and no other templates: `refusal` names the line;
 - no globals (`range`, `lipsum`);
 - only filters whose text grows with their input's, each one's output at
-  most TEXT_MAX, and no str methods that pad or repeat;
-- `*`, `**` and `%` only within bounds.
-Anything else is linear in the template's length, which is at most
-TEMPLATE_MAX, and `render_bounded` refuses a part longer than RENDERED_MAX
-as it grows.
+  most TEXT_MAX, and no str methods that pad or repeat, nor `encode` (bytes
+  pad and repeat as text does);
+- `*`, `**` and `%` only within bounds; only text and numbers repeat (a
+  list of a list repeated a thousand times a thousand times costs little to
+  build and a billion characters to print), and `%` formats numbers alone.
+Each text an operation builds counts against the render's budget, so that
+all of them together stay within RENDERED_MAX (`render_bounded` sets it): a
+template of TEMPLATE_MAX characters could otherwise hold thousands of
+operations of TEXT_MAX each. Anything else is linear in the template's
+length, and `render_bounded` refuses a part longer than RENDERED_MAX as it
+grows.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from functools import wraps
 from typing import Any
 
@@ -75,15 +82,39 @@ _FILTERS = [
     "upper",
     "wordcount",
 ]
-# str methods that pad or repeat a text to a length the template chooses.
+# str methods that pad or repeat a text to a length the template chooses, and the way to
+# bytes, whose methods do the same.
 _GROWING_METHODS = frozenset(
-    ["center", "expandtabs", "format", "format_map", "join", "ljust", "replace", "rjust", "zfill"]
+    [
+        "center",
+        "encode",
+        "expandtabs",
+        "format",
+        "format_map",
+        "join",
+        "ljust",
+        "replace",
+        "rjust",
+        "zfill",
+    ]
 )
+_NUMBERS = (int, float)
 
 
-def _too_long(length: int) -> None:
+# What the operations of the render under way have built so far (None: no render).
+_built: ContextVar[list[int] | None] = ContextVar("template_built", default=None)
+
+
+def _builds(length: int) -> None:
+    """Refuse a text of `length` one operation is about to build (or built), or one that
+    takes the render's operations past RENDERED_MAX together."""
     if length > TEXT_MAX:
         raise SecurityError(f"the text would be longer than {TEXT_MAX} characters")
+    built = _built.get()
+    if built is not None:
+        built[0] += length
+        if built[0] > RENDERED_MAX:
+            raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
 
 
 def _bounded(name: str):
@@ -94,7 +125,7 @@ def _bounded(name: str):
     def bounded(*args, **kwargs):
         result = jinja_filter(*args, **kwargs)
         if isinstance(result, str):
-            _too_long(len(result))
+            _builds(len(result))
         return result
 
     return bounded
@@ -105,7 +136,7 @@ def _replace(eval_ctx, value, old, new, count=None):
     """Jinja's replace, refusing before it works what would exceed TEXT_MAX."""
     text, old, new = str(value), str(old), str(new)
     found = text.count(old) if count is None or count < 0 else min(text.count(old), count)
-    _too_long(len(text) + found * (len(new) - len(old)))
+    _builds(len(text) + found * (len(new) - len(old)))
     return FILTERS["replace"](eval_ctx, value, old, new, count)
 
 
@@ -129,12 +160,14 @@ class BoundedSandbox(SandboxedEnvironment):
         return super().is_safe_attribute(obj, attr, value)
 
     def call_binop(self, context, operator: str, left: Any, right: Any) -> Any:
-        if operator == "%" and isinstance(left, str):
+        if operator == "%" and not isinstance(left, _NUMBERS):
             raise SecurityError("% cannot format text here; join texts with ~")
         if operator == "*":
-            for text, times in ((left, right), (right, left)):
-                if isinstance(text, (str, list, tuple)) and isinstance(times, int):
-                    _too_long(len(text) * times)
+            for repeated, times in ((left, right), (right, left)):
+                if isinstance(times, int) and not isinstance(repeated, _NUMBERS):
+                    if not isinstance(repeated, str):
+                        raise SecurityError("only text can be repeated in a message")
+                    _builds(len(repeated) * times)
         if isinstance(left, int) and isinstance(right, int):
             bits = max(abs(left), 2).bit_length()
             if operator == "**" and right * bits > _BITS_MAX:
@@ -160,11 +193,15 @@ def refusal(env: SandboxedEnvironment, source: str) -> str | None:
 
 def render_bounded(template, context: dict) -> str:
     """The template rendered, piece by piece, refusing a part longer than RENDERED_MAX
-    before it is joined: each operation is bounded, not how many a template holds."""
+    before it is joined, and operations that build more than that together."""
     pieces, length = [], 0
-    for piece in template.generate(context):
-        length += len(piece)
-        if length > RENDERED_MAX:
-            raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
-        pieces.append(piece)
+    budget = _built.set([0])
+    try:
+        for piece in template.generate(context):
+            length += len(piece)
+            if length > RENDERED_MAX:
+                raise SecurityError(f"the email would be longer than {RENDERED_MAX} characters")
+            pieces.append(piece)
+    finally:
+        _built.reset(budget)
     return "".join(pieces)

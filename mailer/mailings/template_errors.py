@@ -71,6 +71,10 @@ _REASONS = [
         lambda m: _("“%(attribute)s” cannot be used in a message", attribute=m["attribute"]),
     ),
     (
+        re.compile(r"only text can be repeated"),
+        lambda m: _("only text can be repeated in a message"),
+    ),
+    (
         re.compile(r"% cannot format text here"),
         lambda m: _("text cannot be formatted with %; join texts with ~"),
     ),

@@ -82,13 +82,22 @@ UNBOUNDED = {
     "{{ client.comment * 11 }}": "line 1: the text would be longer than 20000 characters",
     "{{ 10 ** 5000 }}": "line 1: the number would be longer than 4096 bits",
     "{{ '%09999d' % 1 }}": "line 1: % cannot format text here; join texts with ~",
+    # A list costs little to repeat, and as much as all its copies' text to print:
+    "{{ [[client.comment] * 1000] * 1000 }}": "line 1: only text can be repeated in a message",
+    "{{ client.comment.split() * 2 }}": "line 1: only text can be repeated in a message",
+    # Bytes repeat and pad as text does:
+    "{{ client.comment.encode() * 10 }}": (
+        "line 1: access to attribute 'encode' of 'str' object is unsafe."
+    ),
     "{{ 'x'|center(1000000000) }}": "line 1: No filter named 'center'.",
     "{{ (client.comment * 5)|replace('', client.comment) }}": (
         "line 1: the text would be longer than 20000 characters"
     ),
     "x" * (TEMPLATE_MAX + 1): "the template is longer than 100000 characters",
     # Each operation within bounds, but as many as the template holds:
-    "{{ 'x' * 20000 }}" * 51: "the email would be longer than 1000000 characters",
+    "{{ 'x' * 20000 }}" * 51: "line 1: the email would be longer than 1000000 characters",
+    # ... even when what they build is not printed:
+    "{{ ('x' * 20000)|length }}" * 51: "line 1: the email would be longer than 1000000 characters",
 }
 
 
