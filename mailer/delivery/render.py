@@ -213,25 +213,29 @@ def to_context(client: Any) -> ClientContext:
     )
 
 
-def validate_message(*, subject: str, body_text: str, body_html: str) -> dict[str, str]:
+def validate_message(
+    *, subject: str, body_text: str, body_html: str, client: ClientContext = SAMPLE_CLIENT
+) -> dict[str, str]:
     """Errors by field name ("subject", "body_text", "body_html"); empty when valid.
 
     Each error names the line and the reason, e.g. "line 3: 'client' has no
     attribute 'phone'". The templates are rendered against a sample client so
-    unknown names and attributes are caught on save, not when sending.
+    unknown names and attributes are caught on save, not when sending; a preview
+    passes the client it shows, for whom a template may still fail (an empty name's
+    first letter).
     """
     errors: dict[str, str] = {}
     fields = (("subject", subject, False), ("body_text", body_text, False))
     if body_html and body_html.strip():
         fields += (("body_html", body_html, True),)
     for name, source, html in fields:
-        error = _template_error(source or "", html=html)
+        error = _template_error(source or "", html=html, client=client)
         if error:
             errors[name] = error
     return errors
 
 
-def _template_error(source: str, *, html: bool) -> str | None:
+def _template_error(source: str, *, html: bool, client: ClientContext) -> str | None:
     env = _HTML_ENV if html else _TEXT_ENV
     refused = refusal(env, source)
     if refused is not None:
@@ -242,7 +246,7 @@ def _template_error(source: str, *, html: bool) -> str | None:
         return f"line {error.lineno}: {error.message}"
     except Exception as error:  # noqa: BLE001 - e.g. a constant Jinja cannot fold
         return f"{type(error).__name__}: {error}"
-    context = {"client": SAMPLE_CLIENT, "unsubscribe_url": SAMPLE_UNSUBSCRIBE_URL}
+    context = {"client": client, "unsubscribe_url": SAMPLE_UNSUBSCRIBE_URL}
     try:
         render_bounded(template, context)
     except TemplateSyntaxError as error:  # e.g. a bad {% include %}

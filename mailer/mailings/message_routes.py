@@ -123,11 +123,6 @@ def message_preview(message_id: int):
         flash(_("No client matches “%(search)s”.", search=search), "warning")
         choices = _preview_choices("")
     chosen = _preview_client(request.args.get("client_id", type=int), choices)
-    rendered = services.render_preview(
-        message=message,
-        client=chosen or services.sample_client(),
-        unsubscribe_url=unsubscribe.preview_url(),
-    )
     return render_template(
         "mailings/messages/preview.html",
         message=message,
@@ -135,7 +130,7 @@ def message_preview(message_id: int):
         chosen=chosen,
         search=search,
         undeletable=services.why_not_deletable(message),
-        rendered=rendered,
+        **services.shown_to(message, chosen or services.sample_client()),
     )
 
 
@@ -276,9 +271,13 @@ def _draft(form: MessageForm) -> Draft | None:
         _show_errors(form, services.MessageError(errors))
         return None
     client = clients_query(current_user).first() or services.sample_client()
-    rendered = services.render_preview(
-        message=data, client=client, unsubscribe_url=unsubscribe.preview_url()
-    )
+    try:
+        rendered = services.render_preview(
+            message=data, client=client, unsubscribe_url=unsubscribe.preview_url()
+        )
+    except services.FailsForClient as error:
+        _show_errors(form, error)
+        return None
     return Draft(client, rendered)
 
 

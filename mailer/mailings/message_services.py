@@ -7,12 +7,20 @@ every save, so a template that would fail when sending is refused here.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from flask_babel import gettext as _
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from mailer.delivery.render import SAMPLE_CLIENT, Rendered, render_message, validate_message
+from mailer.delivery.render import (
+    SAMPLE_CLIENT,
+    Rendered,
+    render_message,
+    to_context,
+    validate_message,
+)
+from mailer.delivery.unsubscribe import preview_url
 from mailer.extensions import db
 from mailer.i18n import ngettext
 from mailer.mailings.template_errors import localised
@@ -29,6 +37,26 @@ class MessageError(Exception):
         self.errors = errors
 
 
+class FailsForClient(MessageError):
+    """The templates passed the check with the sample client, and fail for this client:
+    sending fails their email (the attempt log says why). `reasons`: each field's
+    template error; `errors` say them for the form's fields, naming the client."""
+
+    def __init__(self, reasons: dict[str, str], email: str):
+        super().__init__(
+            {
+                name: _(
+                    "%(error)s (for %(email)s, whose email would not be sent)",
+                    error=reason,
+                    email=email,
+                )
+                for name, reason in reasons.items()
+            }
+        )
+        self.reasons = reasons
+        self.email = email
+
+
 @dataclass(frozen=True)
 class MessageData:
     subject: str
@@ -36,10 +64,14 @@ class MessageData:
     body_html: str = ""
 
 
-def template_errors(data: MessageData) -> dict[str, str]:
-    """Each part's template error, in the viewer's language, by form field."""
+def template_errors(data: MessageData, client: Any = None) -> dict[str, str]:
+    """Each part's template error, in the viewer's language, by form field: rendered for
+    `client` (a client row or stand-in), else for the sample client saving checks with."""
     errors = validate_message(
-        subject=data.subject, body_text=data.body_text, body_html=data.body_html
+        subject=data.subject,
+        body_text=data.body_text,
+        body_html=data.body_html,
+        **({} if client is None else {"client": to_context(client)}),
     )
     return {name: localised(error) for name, error in errors.items()}
 
@@ -104,8 +136,24 @@ def _in_use(count: int) -> str:
 
 def render_preview(*, message: Message | MessageData, client, unsubscribe_url: str) -> Rendered:
     """The message as `client` would get it, byte for byte: the page shows the HTML part in
-    a sandboxed frame (no scripts, an origin of its own), as a mail program would."""
-    return render_message(message, client=client, unsubscribe_url=unsubscribe_url)
+    a sandboxed frame (no scripts, an origin of its own), as a mail program would.
+    FailsForClient when a template that passed the check fails for this client."""
+    try:
+        return render_message(message, client=client, unsubscribe_url=unsubscribe_url)
+    except Exception as error:  # noqa: BLE001 - the owner's template, as the sender's
+        data = MessageData(message.subject, message.body_text, message.body_html or "")
+        errors = template_errors(data, client) or {"body_text": localised(str(error))}
+        raise FailsForClient(errors, client.email) from None
+
+
+def shown_to(message: Message, client) -> dict[str, Any]:
+    """A page's `rendered` (the message as `client` gets it, its unsubscribe link the
+    harmless preview) or `failed` (FailsForClient), for _rendered.html."""
+    try:
+        rendered = render_preview(message=message, client=client, unsubscribe_url=preview_url())
+    except FailsForClient as failed:
+        return {"rendered": None, "failed": failed}
+    return {"rendered": rendered, "failed": None}
 
 
 def mailing_counts(message_ids: list[int]) -> dict[int, int]:

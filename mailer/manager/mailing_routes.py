@@ -11,7 +11,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from mailer.delivery import unsubscribe
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, message_services
 from mailer.mailings import mailing_services as services
@@ -48,11 +47,7 @@ def mailing_detail(mailing_id: int):
         mailing=mailing,
         client_total=mailing_queries.client_count(mailing),
         run=mailing_queries.last_runs([mailing.id]).get(mailing.id),
-        rendered=message_services.render_preview(
-            message=mailing.message,
-            client=message_services.sample_client(),
-            unsubscribe_url=unsubscribe.preview_url(),
-        ),
+        **message_services.shown_to(mailing.message, message_services.sample_client()),
     )
 
 

@@ -302,6 +302,41 @@ def test_preview_renders_for_the_first_client_by_default_and_a_chosen_one(login,
     assert "Mail boris@example.com" in chosen
 
 
+# The save check renders for a sample client, who has a name; a real one may not.
+FIRST_NAME = "Hi {{ client.full_name.split()[0] }}"
+
+
+def test_a_message_that_fails_for_the_client_shown_says_so_instead_of_failing(login, user):
+    factories.make_client(user, "aaa@example.com")  # first by address, and nameless
+    named = factories.make_client(user, "bob@example.com", full_name="Bob Stone")
+    message = factories.make_message(user, FIRST_NAME, body_text="Text")
+    browser = login(user)
+
+    page = browser.get(f"/messages/{message.id}")
+
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert "This message cannot be built for aaa@example.com" in shown
+    assert "Subject: line 1: " in shown
+    assert 'id="rendered-subject"' not in page.text
+    chosen = browser.get(f"/messages/{message.id}?client_id={named.id}").text
+    assert '<strong id="rendered-subject">Hi Bob</strong>' in chosen
+
+
+def test_a_draft_that_fails_for_the_first_client_says_so_at_its_field(login, user):
+    factories.make_client(user, "aaa@example.com")
+    draft = {"subject": FIRST_NAME, "body_text": "Text", "action": "preview"}
+
+    page = login(user).post("/messages/new", data=draft)
+
+    assert page.status_code == 200
+    shown = html.unescape(page.text)
+    assert "(for aaa@example.com, whose email would not be sent)" in shown
+    assert "Preview, not saved" not in shown
+    assert FIRST_NAME in shown  # the form keeps what was typed
+    assert _messages(user) == []
+
+
 def test_preview_finds_a_client_beyond_the_menu_by_name_or_address(login, user, monkeypatch):
     from mailer.mailings import message_routes
 

@@ -114,6 +114,21 @@ def test_a_manager_opens_a_mailing_and_sees_its_message_as_a_sample_client_gets_
     assert f'href="/manager/attempts?mailing={mailing.id}"' in page
 
 
+def test_a_message_that_fails_for_the_managers_sample_client_says_so(login, manager, other_user):
+    # Saving checked it with the English sample ("A comment"); a Russian manager's sample
+    # client's comment is one word.
+    message = factories.make_message(other_user, "Hi", body_text="{{ client.comment.split()[1] }}")
+    mailing = factories.make_mailing(other_user, message=message)
+    manager.locale = "ru"
+    db.session.commit()
+
+    page = login(manager).get(f"/manager/mailings/{mailing.id}")
+
+    assert page.status_code == 200
+    assert 'id="rendered-failed"' in page.text
+    assert "client@example.com" in page.text
+
+
 def test_a_manager_disabling_from_a_mailings_page_comes_back_to_it(login, manager, mailings):
     mailing = mailings["theirs"]
     page = f"http://localhost/manager/mailings/{mailing.id}"
