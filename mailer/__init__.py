@@ -66,7 +66,9 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from mailer import auth, blog, errors, mailings, main, manager
+    from mailer.ids import IdConverter
 
+    app.url_map.converters["int"] = IdConverter  # before any route uses it
     for blueprint_package in (main, auth, mailings, manager, blog):
         app.register_blueprint(blueprint_package.bp)
     from mailer.delivery import unsubscribe

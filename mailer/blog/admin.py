@@ -41,6 +41,7 @@ from mailer.blog import services
 from mailer.extensions import db
 from mailer.forms import stripped
 from mailer.i18n import LANGUAGES, TRANSLATIONS, ngettext
+from mailer.ids import is_id
 from mailer.main.stats import blog_changed
 from mailer.models import CONTENT_MANAGER, MANAGER, Article, User, UserRole
 from mailer.permissions import blog_permission, superuser_permission
@@ -53,12 +54,9 @@ def _l(text: str) -> LazyString:
     return LazyString(lambda: gettext(text) if has_request_context() else text)
 
 
-_MAX_ID = 2**31 - 1  # ids are INTEGER columns
-
-
 def _row_ids(ids: list[str]) -> list[int]:
     """The ids a list action was given; what no row's id could be (a crafted form) is no row."""
-    return [int(id) for id in ids if id.isascii() and id.isdigit() and int(id) <= _MAX_ID]
+    return [int(id) for id in ids if is_id(id)]
 
 
 class GatedMixin:

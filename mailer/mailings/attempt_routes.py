@@ -9,6 +9,7 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
 from mailer.i18n import select_timezone
+from mailer.ids import an_id
 from mailer.mailings import attempt_queries, bp, outbox
 from mailer.mailings.csv_export import csv_response
 from mailer.mailings.pagination import list_args, page_number
@@ -56,8 +57,8 @@ class AttemptFilterForm(DateRangeForm):
 
 def _int_or_none(value) -> int | None:
     try:
-        return int(value)
-    except (TypeError, ValueError):
+        return an_id(value)
+    except ValueError:
         return None
 
 

@@ -9,6 +9,7 @@ from wtforms import SelectMultipleField, StringField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
 from mailer.forms import EMAIL_INPUT
+from mailer.ids import an_id
 from mailer.mailings.client_services import (
     COMMENT_MAX,
     EMAIL_MAX,
@@ -46,7 +47,7 @@ class ClientForm(FlaskForm):
     # this client. An id that is not a choice (deleted meanwhile, or forged) is refused.
     mailing_ids = SelectMultipleField(
         _l("Mailings"),
-        coerce=int,
+        coerce=an_id,
         invalid_choice_message=_MAILING_GONE,
         invalid_value_message=_MAILING_GONE,
     )

@@ -17,6 +17,7 @@ from flask_login import current_user, login_required
 from mailer import outages
 from mailer.extensions import db
 from mailer.i18n import add_number_texts
+from mailer.ids import an_id
 from mailer.mailings import bp, client_import, mailing_queries
 from mailer.mailings.client_forms import ClientImportForm
 from mailer.mailings.client_import import background
@@ -150,7 +151,7 @@ def client_import_confirm(import_id: int):
         return redirect(url_for("mailings.client_import_page", import_id=import_id))
     # The ticked mailings that are still the owner's (the worker checks them again).
     mailing_ids = mailing_queries.owned_mailing_ids(
-        current_user, request.form.getlist("mailing_ids", type=int)
+        current_user, request.form.getlist("mailing_ids", type=an_id)
     )
     queued = background.queue(
         upload,

@@ -24,6 +24,7 @@ from flask_login import current_user, login_required
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.i18n import ngettext
+from mailer.ids import an_id
 from mailer.mailings import (
     attempt_queries,
     bp,
@@ -88,8 +89,9 @@ def _list_view(args) -> ListView:
     if state not in client_queries.STATES:
         state = ""
     mailing = None
-    if (mailing_id := args.get("mailing", "")).isdigit():  # another user's, or none such: 404
-        mailing = Mailing.owned_by(current_user).filter_by(id=int(mailing_id)).first_or_404()
+    if args.get("mailing"):  # another user's, or none such ("²", too large): 404
+        mailing_id = args.get("mailing", type=an_id)
+        mailing = Mailing.owned_by(current_user).filter_by(id=mailing_id).first_or_404()
     return ListView(args.get("q", "").strip(), sort, page_number(args), state, mailing)
 
 
@@ -289,7 +291,7 @@ def client_remove_from_mailing():
     view = _list_view(request.args)
     if view.mailing is None:
         abort(404)
-    ids = request.form.getlist("client_ids", type=int)
+    ids = request.form.getlist("client_ids", type=an_id)
     removed = mailing_services.remove_clients(mailing=view.mailing, client_ids=ids)
     db.session.commit()
     if removed:
@@ -312,9 +314,9 @@ def client_remove_from_mailing():
 def client_add_to_mailing():
     """The clients ticked on the list, added to the mailing chosen beside the button."""
     view = _list_view(request.args)
-    target = request.form.get("target_mailing", type=int)
+    target = request.form.get("target_mailing", type=an_id)
     mailing = Mailing.owned_by(current_user).filter_by(id=target).first() if target else None
-    ids = set(request.form.getlist("client_ids", type=int))
+    ids = set(request.form.getlist("client_ids", type=an_id))
     if mailing is None:
         flash(_("Choose the mailing to add the ticked clients to."), "warning")
     elif not ids:
@@ -339,7 +341,7 @@ def _chosen_for_deletion(view: ListView):
     and filters find (`scope=search`) rather than the ticked ones (`client_ids`)."""
     if request.form.get("scope") == "search" and view.filtered:
         return client_queries.clients_query(current_user, **view.filters), True
-    ids = request.form.getlist("client_ids", type=int)
+    ids = request.form.getlist("client_ids", type=an_id)
     return Client.owned_by(current_user).filter(Client.id.in_(set(ids))), False
 
 

@@ -18,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from mailer.i18n import is_known_timezone, timezone_named
+from mailer.ids import an_id
 from mailer.mailings.mailing_services import (
     ClientSelection,
     MailingData,
@@ -51,10 +52,10 @@ class MailingForm(FlaskForm):
     )
     # Choices are the owner's messages, set by the route; the service checks
     # ownership again, so a forged id is refused with a message on this field.
-    message_id = SelectField(_l("Message"), coerce=int, validate_choice=False)
+    message_id = SelectField(_l("Message"), coerce=an_id, validate_choice=False)
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
     client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
-    client_ids = SelectMultipleField(_l("Chosen clients"), coerce=int, validate_choice=False)
+    client_ids = SelectMultipleField(_l("Chosen clients"), coerce=an_id, validate_choice=False)
     takes_new_clients = BooleanField(
         _l("Clients I add later join it too"),
         description=_l(

@@ -21,6 +21,7 @@ from mailer.delivery.ratelimit import DayQuotaUsed
 from mailer.delivery.render import Rendered
 from mailer.extensions import db
 from mailer.i18n import ngettext
+from mailer.ids import an_id
 from mailer.mailings import bp, outbox
 from mailer.mailings import message_services as services
 from mailer.mailings.attempt_replies import shown_reply
@@ -71,7 +72,7 @@ def message_list():
 def message_create():
     """A new message; `?copy=<id>` starts it as a copy of one of the owner's (nothing is
     saved until they save it)."""
-    copy_id = request.args.get("copy", type=int)
+    copy_id = request.args.get("copy", type=an_id)
     source = _own_message(copy_id) if copy_id is not None else None
     form = MessageForm(obj=source)
     saved, draft = _sent(form, lambda data: services.create_message(owner=current_user, data=data))
@@ -122,7 +123,7 @@ def message_preview(message_id: int):
     if search and not choices:
         flash(_("No client matches “%(search)s”.", search=search), "warning")
         choices = _preview_choices("")
-    chosen = _preview_client(request.args.get("client_id", type=int), choices)
+    chosen = _preview_client(request.args.get("client_id", type=an_id), choices)
     return render_template(
         "mailings/messages/preview.html",
         message=message,
@@ -139,7 +140,7 @@ def message_preview(message_id: int):
 def message_send_test(message_id: int):
     """Send the message to its owner, as the client picked in the preview would get it."""
     message = _own_message(message_id)
-    client_id = request.form.get("client_id", type=int)
+    client_id = request.form.get("client_id", type=an_id)
     chosen = _own_client(client_id) if client_id is not None else None
     back = redirect(url_for("mailings.message_preview", message_id=message.id, client_id=client_id))
     throttle, keys = test_email_throttle(), [f"user:{current_user.id}"]
