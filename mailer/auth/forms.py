@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 
 from flask_babel import lazy_gettext as _l
@@ -22,9 +23,12 @@ from wtforms.validators import (
 )
 
 from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
+from mailer.auth.throttle import login_throttle, minutes_to_wait
 from mailer.forms import EMAIL_INPUT, stripped
-from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext
+from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext, ngettext
 from mailer.models import User
+
+log = logging.getLogger(__name__)
 
 
 @cache
@@ -44,9 +48,23 @@ def strong_password(form, field) -> None:
 
 
 def your_password(form, field) -> None:
-    """The logged-in user's own password, typed to confirm a change to their account."""
+    """The logged-in user's own password, typed to confirm a change to their account:
+    its tries count as logins do (LOGIN_MAX_FAILURES wrong ones lock it for
+    LOGIN_LOCKOUT_SECONDS), so that a session left open cannot guess it."""
+    throttle, keys = login_throttle(), [f"user:{current_user.id}"]
+    if wait := throttle.take(keys):
+        log.warning("password check refused for user %s: locked for %ss", current_user.id, wait)
+        raise ValidationError(
+            ngettext(
+                "Too many wrong passwords. Please wait %(num)s minute and try again.",
+                "Too many wrong passwords. Please wait %(num)s minutes and try again.",
+                minutes_to_wait(wait),
+            )
+        )
     if not check_password_hash(current_user.password_hash, field.data):
+        log.warning("wrong current password for user %s", current_user.id)
         raise ValidationError(_l("This is not your current password."))
+    throttle.reset(keys)
 
 
 def no_address(form, field) -> None:

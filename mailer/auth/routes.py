@@ -189,7 +189,7 @@ def login():
     throttle = login_throttle()
     ip = request.remote_addr
     keys = throttle_keys(email, ip)
-    wait = throttle.retry_after(keys)
+    wait = throttle.take(keys)  # counted as failed until the password proves right
     if wait:
         log.warning("login refused for %s from %s: locked for %ss", mask_email(email), ip, wait)
         message = ngettext(
@@ -200,10 +200,10 @@ def login():
         return render_template("auth/login.html", form=form, error=message), 429
     user = services.authenticate(email, form.password.data)
     if user is None:
-        throttle.record(keys)
         log.warning("failed login for %s from %s", mask_email(email), ip)
         return render_template("auth/login.html", form=form, error=_("Wrong email or password."))
-    throttle.reset(keys[:1])  # the email's counter; the IP's keeps counting other emails
+    throttle.reset(keys[:1])  # the email's failures
+    throttle.give_back(keys[1:])  # this try, not the IP's failures for other emails
     if user.is_blocked:
         return render_template("auth/login.html", form=form, error=staff.blocked_notice(user)), 403
     if not user.is_confirmed:

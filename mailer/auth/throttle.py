@@ -11,6 +11,11 @@ counts each user's test emails of their messages (TEST_EMAILS_PER_HOUR an hour).
 
 With REDIS_URL the counters live in Redis, so every web process shares them;
 otherwise in a lock-protected dict of this process (the embedded default).
+
+A password check counts its try with `take` before the password is known, in one
+step with the check of the limit (a Lua script on Redis), so that requests sent
+at once cannot all pass the check before any is counted; a right password then
+gives the try back (`give_back`) or clears the counter (`reset`).
 """
 
 from __future__ import annotations
@@ -43,12 +48,7 @@ class MemoryThrottle:
     def retry_after(self, keys: list[str]) -> int:
         """Seconds until the first of `keys` is allowed again; 0 when none is locked."""
         with self._lock:
-            waits = [
-                expires_at - self.clock()
-                for count, expires_at in map(self._current, keys)
-                if count >= self.max_failures
-            ]
-        return max(1, round(max(waits))) if waits else 0
+            return self._wait(keys)
 
     def record(self, keys: list[str]) -> None:
         with self._lock:
@@ -56,10 +56,64 @@ class MemoryThrottle:
                 count, _ = self._current(key)
                 self._failures[key] = (count + 1, self.clock() + self.lockout_seconds)
 
+    def take(self, keys: list[str]) -> int:
+        """Count a try against each of `keys`, unless one is locked: then the seconds to
+        wait, and nothing is counted; else 0."""
+        with self._lock:
+            counts = [count for count, _ in map(self._current, keys)]
+            if any(count >= self.max_failures for count in counts):
+                return self._wait(keys)
+            for key, count in zip(keys, counts, strict=True):
+                self._failures[key] = (count + 1, self.clock() + self.lockout_seconds)
+        return 0
+
+    def _wait(self, keys: list[str]) -> int:
+        waits = [
+            expires_at - self.clock()
+            for count, expires_at in map(self._current, keys)
+            if count >= self.max_failures
+        ]
+        return max(1, round(max(waits))) if waits else 0
+
+    def give_back(self, keys: list[str]) -> None:
+        """Uncount the try `take` counted against `keys` (it was no failure)."""
+        with self._lock:
+            for key in keys:
+                count, expires_at = self._current(key)
+                if count > 1:
+                    self._failures[key] = (count - 1, expires_at)
+                else:
+                    self._failures.pop(key, None)
+
     def reset(self, keys: list[str]) -> None:
         with self._lock:
             for key in keys:
                 self._failures.pop(key, None)
+
+
+# RedisThrottle.take in one step: the longest wait of a locked key (nothing counted), or
+# each key counted and its time restarted (0). ARGV: the limit, the lockout's seconds.
+_TAKE = """
+local wait = 0
+for _, key in ipairs(KEYS) do
+    if tonumber(redis.call('GET', key) or '0') >= tonumber(ARGV[1]) then
+        wait = math.max(wait, redis.call('TTL', key), 1)
+    end
+end
+if wait > 0 then return wait end
+for _, key in ipairs(KEYS) do
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, ARGV[2])
+end
+return 0
+"""
+# RedisThrottle.give_back: one less, never below nothing.
+_GIVE_BACK = """
+for _, key in ipairs(KEYS) do
+    if tonumber(redis.call('GET', key) or '0') > 1 then redis.call('DECR', key)
+    else redis.call('DEL', key) end
+end
+"""
 
 
 class RedisThrottle:
@@ -90,6 +144,17 @@ class RedisThrottle:
             pipe.incr(self.prefix + key)
             pipe.expire(self.prefix + key, self.lockout_seconds)
         pipe.execute()
+
+    def take(self, keys: list[str]) -> int:
+        """As MemoryThrottle.take, in one step on the Redis server."""
+        names = [self.prefix + key for key in keys]
+        return int(
+            self.redis.eval(_TAKE, len(names), *names, self.max_failures, self.lockout_seconds)
+        )
+
+    def give_back(self, keys: list[str]) -> None:
+        names = [self.prefix + key for key in keys]
+        self.redis.eval(_GIVE_BACK, len(names), *names)
 
     def reset(self, keys: list[str]) -> None:
         self.redis.delete(*(self.prefix + key for key in keys))

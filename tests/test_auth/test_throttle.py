@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
 from mailer import create_app
@@ -121,3 +124,50 @@ def test_failed_logins_lockouts_and_logins_are_logged_without_the_password(
     assert "wrong-password" not in caplog.text
     assert factories.PASSWORD not in caplog.text
     assert "user@example.com" not in caplog.text
+
+
+def test_wrong_passwords_sent_at_once_are_counted_before_they_are_checked(strict, app, user):
+    """Twelve tries at one moment: only the limit's worth are checked, the rest locked out,
+    though none had failed yet when the others were let through."""
+    barrier = threading.Barrier(12)
+
+    def try_once() -> int:
+        client = app.test_client()
+        barrier.wait()
+        return fail(client).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        answers = list(pool.map(lambda _: try_once(), range(12)))
+
+    assert sorted(answers) == [200] * 3 + [429] * 9
+
+
+def test_a_good_login_is_no_failure_of_its_ip(strict, client, user, other_user):
+    fail(client, email="guess@example.com", times=2)
+    assert log_in(client, email="other@example.com").status_code == 302
+    client.get("/auth/logout")
+
+    assert log_in(client).status_code == 302  # the IP's two failures, not three
+
+
+def test_the_current_password_of_a_change_is_throttled_as_a_login(strict, client, login, user):
+    login(user)
+
+    def change(current: str):
+        return client.post(
+            "/auth/password",
+            data={
+                "current_password": current,
+                "password": "n3w-Passw0rd!",
+                "password_confirm": "n3w-Passw0rd!",
+            },
+        )
+
+    wrong = [change("guess").get_data(as_text=True) for _ in range(3)]
+    right = change(factories.PASSWORD)
+
+    assert all("This is not your current password." in page for page in wrong)
+    assert right.status_code == 200
+    assert "Too many wrong passwords. Please wait 1 minute and try again." in right.get_data(
+        as_text=True
+    )
