@@ -280,8 +280,8 @@ def _dead_reset_link(token: str):
         return _dead_link("auth.forgot_password")
     flash(
         _(
-            "This link has been used already: the password has changed since it was sent."
-            " Log in with the new one, or ask for another link."
+            "This link no longer works: the account's password or address has changed since"
+            " it was sent. Log in, or ask for another link."
         ),
         "info",
     )
@@ -446,7 +446,10 @@ def change_email(token: str):
 def _dead_change_link(token: str):
     if not tokens.is_used(token, tokens.CHANGE_EMAIL):
         return _dead_link("auth.change_email_request")
-    flash(_("This link has been used already: the address has changed since it was sent."), "info")
+    flash(
+        _("This link no longer works: the address or the password has changed since it was sent."),
+        "info",
+    )
     return redirect(_next_page())
 
 

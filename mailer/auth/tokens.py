@@ -2,8 +2,10 @@
 change the address).
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
-A token carries a fingerprint of what it acts on (the email to confirm or change, the
-current password hash), so it stops working once it has been used. One made under an
+A token carries a fingerprint of what it acts on (the address; but for a confirmation,
+the password hash too), so it stops working once it has been used, or once the
+account moved on: a reset link mailed to an old address dies with the address, a
+pending address change with a new password. One made under an
 earlier SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
 """
 
@@ -28,7 +30,7 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 
 def _fingerprint(user: User, purpose: str) -> str:
-    state = user.password_hash if purpose == RESET else user.email
+    state = user.email if purpose == CONFIRM else f"{user.email}\n{user.password_hash}"
     return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 import time_machine
+from werkzeug.security import generate_password_hash
 
 from mailer.extensions import db
 from mailer.models import User
@@ -68,7 +69,7 @@ def test_the_link_sent_to_the_new_address_changes_the_login_once_its_button_is_p
         == 302
     )
     again = html.unescape(client.post(path, follow_redirects=True).text)
-    assert "This link has been used already: the address has changed since it was sent." in again
+    assert "This link no longer works: the address or the password has changed" in again
     assert _address(user.id) == NEW
 
 
@@ -88,8 +89,20 @@ def test_the_link_pressed_by_someone_logged_out_ends_on_the_login_page_with_the_
     assert "Please log in to open this page." not in shown  # no page asked for a login
     assert _address(user.id) == NEW
     used = html.unescape(client.get(path, follow_redirects=True).text)
-    assert "This link has been used already" in used
+    assert "This link no longer works" in used
     assert "Please log in to open this page." not in used
+
+
+def test_a_new_password_ends_a_pending_address_change(app, client, login, user, outbox):
+    login(user)
+    _ask(client)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    user.password_hash = generate_password_hash("a-new-password-42")
+    db.session.commit()
+
+    client.post(path, follow_redirects=True)
+
+    assert _address(user.id) == "user@example.com"
 
 
 def test_a_wrong_password_or_the_same_address_sends_nothing(client, login, user, outbox):
