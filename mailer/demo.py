@@ -69,11 +69,16 @@ def present_logins() -> list[DemoLogin]:
 
 def loads_by_itself() -> bool:
     """Whether `make run` loads the demo data into an empty database: only on the embedded
-    default, mailer tried at home. A database of one's own (PostgreSQL) would keep logins
-    with known passwords, and with a mail server set the demo's due mailings would go out
-    through it at once; there `flask seed-demo` loads it on purpose."""
+    default in debug mode, mailer tried at home. A database of one's own (PostgreSQL), or
+    a server (debug off) would keep logins with known passwords, and with a mail server
+    set the demo's due mailings would go out through it at once; there `flask seed-demo`
+    loads it on purpose."""
     config = current_app.config
-    return config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite") and not config["MAIL_SERVER"]
+    return (
+        current_app.debug
+        and config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite")
+        and not config["MAIL_SERVER"]
+    )
 
 
 def has_data() -> bool:

@@ -166,19 +166,21 @@ def test_seed_demo_says_what_it_added_and_that_a_second_run_adds_nothing(app):
 
 
 @pytest.mark.parametrize(
-    ("database", "mail_server", "loads"),
+    ("database", "mail_server", "debug", "loads"),
     [
-        ("sqlite:////tmp/instance/mailer.db", None, True),  # the embedded default
-        ("postgresql+psycopg2://u@db/mailer", None, False),  # a database of one's own
-        ("sqlite:////tmp/instance/mailer.db", "smtp.example.com", False),  # real mail
+        ("sqlite:////tmp/instance/mailer.db", None, True, True),  # the embedded default
+        ("postgresql+psycopg2://u@db/mailer", None, True, False),  # a database of one's own
+        ("sqlite:////tmp/instance/mailer.db", "smtp.example.com", True, False),  # real mail
+        ("sqlite:////tmp/instance/mailer.db", None, False, False),  # a server
     ],
-    ids=["embedded", "PostgreSQL", "a mail server"],
+    ids=["embedded", "PostgreSQL", "a mail server", "debug off"],
 )
 def test_make_run_loads_the_demo_data_by_itself_only_when_mailer_is_tried_at_home(
-    app, monkeypatch, database, mail_server, loads
+    app, monkeypatch, database, mail_server, debug, loads
 ):
     monkeypatch.setitem(app.config, "SQLALCHEMY_DATABASE_URI", database)
     monkeypatch.setitem(app.config, "MAIL_SERVER", mail_server)
+    monkeypatch.setattr(app, "debug", debug)
 
     assert demo.loads_by_itself() is loads
 
