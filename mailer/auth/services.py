@@ -74,6 +74,7 @@ def register_user(*, email: str, password: str, full_name: str, timezone: str, l
     """
     existing = User.by_email(email)
     if existing is not None:
+        generate_password_hash(password)  # as long as a new account takes: time tells nothing
         _send_already_registered(existing)
         return
     user = User(

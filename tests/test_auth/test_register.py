@@ -115,6 +115,26 @@ def test_email_is_unique_whatever_the_case_and_the_answer_does_not_tell(client, 
     assert "already have one" in texts[0]  # the owner of the address learns of it, nobody else
 
 
+def test_a_taken_address_costs_the_page_a_password_hash_as_a_new_one_does(
+    client, user, monkeypatch
+):
+    """How long the answer takes tells nothing either: the hash is its cost."""
+    from mailer.auth import services
+
+    hashed = []
+    real = services.generate_password_hash
+    monkeypatch.setattr(
+        services,
+        "generate_password_hash",
+        lambda password: hashed.append(password) or real(password),
+    )
+
+    register(client, email=user.email)
+    register(client, email="fresh@example.com")
+
+    assert hashed == [GOOD_PASSWORD, GOOD_PASSWORD]
+
+
 def test_the_already_registered_note_links_to_log_in_and_to_reset(app, client, outbox, user):
     register(client, email=user.email)
 
