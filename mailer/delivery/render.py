@@ -73,8 +73,16 @@ class _Undefined(StrictUndefined):
         return super()._undefined_message
 
 
-_TEXT_ENV = BoundedSandbox(undefined=_Undefined, html=False)
-_HTML_ENV = BoundedSandbox(undefined=_Undefined, html=True)
+def _printed(value: Any) -> Any:
+    """What a `{{ … }}` prints: a client's field, not the client (`{{ client }}` would print
+    its Python form to every client)."""
+    if isinstance(value, ClientContext):
+        raise SecurityError("'client' alone is not a text")
+    return value
+
+
+_TEXT_ENV = BoundedSandbox(undefined=_Undefined, html=False, finalize=_printed)
+_HTML_ENV = BoundedSandbox(undefined=_Undefined, html=True, finalize=_printed)
 
 
 class _Part:

@@ -142,13 +142,18 @@ def _replace(eval_ctx, value, old, new, count=None):
 
 class BoundedSandbox(SandboxedEnvironment):
     """Jinja's sandbox, keeping a template's cost linear in its length (see the top).
-    `undefined`: what a missing name becomes (render.py's names `client`)."""
+    `undefined`: what a missing name becomes (render.py's names `client`); `finalize`:
+    Jinja's, what each `{{ … }}` prints."""
 
     intercepted_binops = frozenset({"*", "**", "%"})
 
-    def __init__(self, *, undefined: type[Undefined], html: bool) -> None:
+    def __init__(self, *, undefined: type[Undefined], html: bool, finalize=None) -> None:
         super().__init__(
-            undefined=undefined, autoescape=html, keep_trailing_newline=True, auto_reload=False
+            undefined=undefined,
+            autoescape=html,
+            keep_trailing_newline=True,
+            auto_reload=False,
+            finalize=finalize,
         )
         self.globals.clear()
         self.filters = {name: _bounded(name) for name in _FILTERS}

@@ -71,6 +71,12 @@ _REASONS = [
         lambda m: _("“%(attribute)s” cannot be used in a message", attribute=m["attribute"]),
     ),
     (
+        re.compile(r"'client' alone is not a text"),
+        lambda m: _(
+            "“client” alone prints no text: use client.email, client.full_name or client.comment"
+        ),
+    ),
+    (
         re.compile(r"only text can be repeated"),
         lambda m: _("only text can be repeated in a message"),
     ),

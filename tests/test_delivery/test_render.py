@@ -109,6 +109,12 @@ def test_a_template_that_could_loop_or_grow_without_bound_is_refused_on_save(sou
     assert errors == {"body_text": UNBOUNDED[source]}
 
 
+def test_the_client_alone_is_refused_on_save_not_printed_as_python():
+    assert _valid(body_text="Hi {{ client }}") == {
+        "body_text": "line 1: 'client' alone is not a text"
+    }
+
+
 def test_a_str_method_that_pads_is_refused_on_save():
     errors = _valid(body_text="{{ client.full_name.center(1000000000) }}")
     assert "access to attribute 'center' of 'str' object is unsafe" in errors["body_text"]

@@ -113,6 +113,7 @@ def test_bad_template_is_refused_on_its_field_with_the_line_and_the_text_kept(lo
         ("{% if client.comment %}\nVIP", "line 1: the template ends before {% endif %}"),
         ("Dear {{ client.full_name", "the template ends before a {{ … }} or {% … %} is closed"),
         ("{{ client.email | shout }}", "line 1: unknown filter “shout”"),
+        ("Hi {{ client }}", "line 1: “client” alone prints no text: use client.email"),
         ("{% for x in y %}{% endfor %}", "line 1: a message cannot use loops ({% for %})"),
         ("{% if x %}{% endfor %}", "unknown tag “endfor”: {% endif %} is expected first"),
     ],
