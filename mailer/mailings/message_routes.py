@@ -96,6 +96,7 @@ def message_edit(message_id: int):
         form=form,
         message=message,
         used_by=services.mailings_using(message),
+        using=services.mailings_of(message),
         draft=draft,
     )
 
@@ -131,6 +132,8 @@ def message_preview(message_id: int):
         chosen=chosen,
         search=search,
         undeletable=services.why_not_deletable(message),
+        used_by=services.mailings_using(message),
+        using=services.mailings_of(message),
         **services.shown_to(message, chosen or services.sample_client()),
     )
 

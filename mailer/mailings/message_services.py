@@ -107,6 +107,19 @@ def mailings_using(message: Message) -> int:
     )
 
 
+USING_SHOWN = 10  # mailings a message's pages name; "and N more" after them
+
+
+def mailings_of(message: Message) -> list[Mailing]:
+    """The newest USING_SHOWN mailings that use the message, for its pages to name."""
+    return (
+        Mailing.query.filter_by(message_id=message.id)
+        .order_by(Mailing.id.desc())
+        .limit(USING_SHOWN)
+        .all()
+    )
+
+
 def why_not_deletable(message: Message) -> str | None:
     """Why the message cannot be deleted (mailings use it), or None."""
     used = mailings_using(message)

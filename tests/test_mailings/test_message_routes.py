@@ -205,6 +205,23 @@ def test_message_used_by_a_mailing_cannot_be_deleted(login, user):
     assert len(_messages(user)) == 1
 
 
+def test_a_messages_pages_name_the_mailings_that_use_it(login, user, monkeypatch):
+    monkeypatch.setattr("mailer.mailings.message_services.USING_SHOWN", 2)
+    message = factories.make_message(user, "News")
+    first, second, third = (
+        factories.make_mailing(user, message=message, name=name) for name in ("A", "B", "C")
+    )
+    browser = login(user)
+
+    for path in (f"/messages/{message.id}", f"/messages/{message.id}/edit"):
+        page = browser.get(path).text
+        named = page[page.index('id="using"') :]
+        assert f'<a href="/mailings/{third.id}">C</a>' in named  # the newest first
+        assert f'<a href="/mailings/{second.id}">B</a>' in named
+        assert f'href="/mailings/{first.id}"' not in named
+        assert "and 1 more" in named
+
+
 @pytest.mark.parametrize(
     ("method", "path"),
     [
