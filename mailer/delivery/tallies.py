@@ -71,6 +71,16 @@ def summed(run_ids):
     )
 
 
+def sent_by_mailing(mailing_id: int) -> int:
+    """How many emails all the mailing's runs sent: one query."""
+    sent = db.session.scalar(
+        select(func.sum(RunTally.sent))
+        .join(Run, Run.id == RunTally.run_id)
+        .where(Run.mailing_id == mailing_id)
+    )
+    return int(sent or 0)
+
+
 def counts(run_id: int) -> Counts:
     """One run's counts: one query."""
     sums = summed(select(Run.id).where(Run.id == run_id))

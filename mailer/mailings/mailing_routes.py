@@ -10,10 +10,10 @@ from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
 
 from mailer.deadlocks import commit_retrying_deadlocks
-from mailer.delivery import dispatch
+from mailer.delivery import dispatch, tallies
 from mailer.delivery.schedule import next_send_times
 from mailer.extensions import db
-from mailer.i18n import select_timezone, timezone_named
+from mailer.i18n import ngettext, select_timezone, timezone_named
 from mailer.mailings import bp, mailing_queries
 from mailer.mailings import mailing_services as services
 from mailer.mailings.mailing_forms import (
@@ -131,7 +131,32 @@ def mailing_detail(mailing_id: int):
         run_page=page,
         run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
         client_total=mailing_queries.client_count(mailing),
+        delete_warning=_delete_warning(mailing, progress),
     )
+
+
+def _delete_warning(mailing: Mailing, progress: dict | None) -> str:
+    """What the confirmation of a deletion says is lost with the mailing."""
+    said = [_("Delete this mailing with its runs and attempt log?")]
+    if progress is not None and progress["finished_at"] is None and progress["pending"]:
+        said.append(
+            ngettext(
+                "Its send under way stops: %(num)s email not sent yet will not go out.",
+                "Its send under way stops: %(num)s emails not sent yet will not go out.",
+                progress["pending"],
+            )
+        )
+    if sent := tallies.sent_by_mailing(mailing.id):
+        said.append(
+            ngettext(
+                "The %(num)s email it sent leaves the attempt log and every report.",
+                "The %(num)s emails it sent leave the attempt log and every report.",
+                sent,
+            )
+        )
+    if mailing.is_active:
+        said.append(_("To stop it and keep its history, disable it instead."))
+    return " ".join(said)
 
 
 def _overdue_since(mailing: Mailing) -> datetime | None:

@@ -612,6 +612,23 @@ def test_owner_deletes_a_mailing_with_its_log(login, user, message, clients):
     assert db.session.scalar(db.select(db.func.count(Attempt.id))) == 0  # gone from the log
 
 
+def test_the_deletion_asks_saying_what_goes_with_the_mailing(login, user, message, clients):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    done = factories.make_run(mailing, finished_at=utcnow())
+    factories.make_delivery(done, clients[0])
+    factories.make_delivery(done, clients[1])
+    under_way = factories.make_run(mailing)
+    factories.make_delivery(under_way, clients[0])
+    factories.make_delivery(under_way, clients[1], status="pending")
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    asked = html.unescape(re.search(r'data-confirm="(Delete this mailing[^"]*)"', page)[1])
+    assert "Its send under way stops: 1 email not sent yet will not go out." in asked
+    assert "The 3 emails it sent leave the attempt log and every report." in asked
+    assert asked.endswith("To stop it and keep its history, disable it instead.")
+
+
 def test_owner_disables_and_enables_their_mailing(login, user, message, clients):
     mailing = factories.make_mailing(
         user, message=message, clients=clients, start_at=utcnow() - timedelta(days=10)
