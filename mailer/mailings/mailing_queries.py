@@ -43,6 +43,14 @@ class RunSummary:
     failed: int  # unknown ones included: not known to be sent
     total: int
     cancelled: int = 0
+    paused_until: datetime | None = None  # the daily limit is used up (ratelimit.py)
+
+    @property
+    def pending(self) -> int:
+        """Not sent, failed nor cancelled yet: 0 once the run has finished."""
+        if self.finished_at is not None:
+            return 0
+        return max(self.total - self.sent - self.failed - self.cancelled, 0)
 
 
 def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
@@ -126,14 +134,20 @@ def _summaries(run_filter) -> list[tuple[int, RunSummary]]:
             func.coalesce(sums.c.failed + sums.c.unknown, 0),
             Run.total,
             func.coalesce(sums.c.cancelled, 0),
+            Run.paused_until,
         )
         .outerjoin(sums, sums.c.run_id == Run.id)
         .where(run_filter)
         .order_by(Run.scheduled_for.desc(), Run.id.desc())
     ).all()
     return [
-        (mailing_id, RunSummary(run_id, number, scheduled, forced, finished, *map(int, counts)))
-        for run_id, mailing_id, number, scheduled, forced, finished, *counts in rows
+        (
+            mailing_id,
+            RunSummary(
+                run_id, number, scheduled, forced, finished, *map(int, counts), paused_until
+            ),
+        )
+        for run_id, mailing_id, number, scheduled, forced, finished, *counts, paused_until in rows
     ]
 
 

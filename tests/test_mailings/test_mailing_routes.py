@@ -595,6 +595,35 @@ def test_list_finds_mailings_by_name_or_subject_in_any_case_and_by_status(
     assert 'value="nothing"' in empty  # the filter keeps what was typed
 
 
+def test_list_says_which_mailings_are_sending_or_paused_and_what_is_left(
+    login, user, message, clients
+):
+    sending, paused, finished = (
+        factories.make_mailing(user, message=message, clients=clients, name=name)
+        for name in ("Sending", "Paused", "Finished")
+    )
+    for mailing in (sending, paused):
+        run = factories.make_run(mailing)
+        factories.make_delivery(run, clients[0])
+        factories.make_delivery(run, clients[1], status="pending")
+    paused_run = factories.make_run(paused, paused_until=datetime(2030, 1, 2, tzinfo=UTC))
+    factories.make_delivery(paused_run, clients[0], status="pending")
+    factories.make_delivery(factories.make_run(finished, finished_at=utcnow()), clients[0])
+
+    page = login(user).get("/mailings/").text
+
+    def row(mailing) -> str:
+        start = page.index(f'href="/mailings/{mailing.id}"')
+        return page[start : page.index("</tr>", start)]
+
+    assert 'data-run-state="sending"' in row(sending)
+    assert "1 to go" in row(sending)
+    assert 'data-run-state="paused"' in row(paused)
+    assert "paused until 2030-01-02" in row(paused)
+    assert "data-run-state" not in row(finished)
+    assert "to go" not in row(finished)
+
+
 def test_list_tells_a_new_user_what_to_do(login, user):
     page = login(user).get("/mailings/").get_data(as_text=True)
     assert "Create your first mailing" in page
