@@ -30,6 +30,21 @@ def test_link_shows_a_confirmation_page_and_changes_nothing(client, user):
     assert _client("ann@example.com").unsubscribed_at is None
 
 
+def test_the_pages_name_the_sender_the_emails_came_under(client, user, other_user):
+    user.sender_name = "Green Garden Shop"
+    db.session.commit()
+    ann = factories.make_client(user, "ann@example.com")
+    bob = factories.make_client(other_user, "bob@example.com")  # no sender name
+    path = f"/u/{unsubscribe_token(ann.id, ann.email)}"
+
+    asked, done = client.get(path).text, client.post(path).text
+    unnamed = client.get(f"/u/{unsubscribe_token(bob.id, bob.email)}").text
+
+    assert 'id="sender">Emails from Green Garden Shop</p>' in asked
+    assert 'id="sender">Emails from Green Garden Shop</p>' in done
+    assert 'id="sender"' not in unnamed
+
+
 def test_confirming_unsubscribes_the_client(client, user):
     ann = factories.make_client(user, "ann@example.com")
     response = client.post(f"/u/{unsubscribe_token(ann.id, ann.email)}")
