@@ -181,6 +181,23 @@ def client_count(mailing: Mailing) -> int:
     )
 
 
+def receiving_count(mailing: Mailing) -> int:
+    """How many of its clients get its emails: neither unsubscribed nor bounced."""
+    return (
+        db.session.scalar(
+            select(func.count())
+            .select_from(mailing_clients)
+            .join(Client, Client.id == mailing_clients.c.client_id)
+            .where(
+                mailing_clients.c.mailing_id == mailing.id,
+                Client.unsubscribed_at.is_(None),
+                Client.bounced_at.is_(None),
+            )
+        )
+        or 0
+    )
+
+
 def client_choices(owner: User, mailing: Mailing | None = None):
     """The owner's clients to show as checkboxes, which of them the mailing has, and counts.
 

@@ -131,6 +131,7 @@ def mailing_detail(mailing_id: int):
         run_page=page,
         run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
         client_total=mailing_queries.client_count(mailing),
+        receiving=mailing_queries.receiving_count(mailing),
         delete_warning=_delete_warning(mailing, progress),
     )
 

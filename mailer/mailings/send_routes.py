@@ -61,6 +61,12 @@ def mailing_send_now(mailing_id: int):
     if not mailing.has_clients():
         flash(_("This mailing has no clients to send to: edit it to choose some."), "warning")
         return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
+    if not mailing.has_receiving_clients():
+        flash(
+            _("All this mailing's clients unsubscribed or bounced: edit it to choose others."),
+            "warning",
+        )
+        return redirect(url_for("mailings.mailing_detail", mailing_id=mailing_id))
     try:
         run_id = dispatch.start_forced_run(mailing.id)
     except dispatch.RunInProgress:

@@ -235,6 +235,15 @@ class Mailing(OwnedMixin, db.Model):
     def has_clients(self) -> bool:
         return db.session.scalar(clients_of(self.id).limit(1)) is not None
 
+    def has_receiving_clients(self) -> bool:
+        """Whether a client of it would get its emails (neither unsubscribed nor bounced)."""
+        receiving = select(Client.id).where(
+            Client.id.in_(clients_of(self.id)),
+            Client.unsubscribed_at.is_(None),
+            Client.bounced_at.is_(None),
+        )
+        return db.session.scalar(receiving.limit(1)) is not None
+
 
 def _next_run_number(context) -> int:
     """A new run's number: one more than its mailing's latest (Run.number).

@@ -426,6 +426,35 @@ def test_send_now_on_a_mailing_without_clients_says_so_and_starts_nothing(
     assert db.session.scalar(db.select(Run)) is None
 
 
+def test_a_mailing_whose_clients_all_unsubscribed_or_bounced_says_it_reaches_nobody(
+    login, user, message, clients
+):
+    from mailer.models import Run
+
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    clients[0].unsubscribed_at = utcnow()
+    db.session.commit()
+    browser = login(user)
+
+    one_left = browser.get(f"/mailings/{mailing.id}").text
+    clients[1].bounced_at = utcnow()
+    db.session.commit()
+    none_left = browser.get(f"/mailings/{mailing.id}").text
+    refused = browser.post(f"/mailings/{mailing.id}/send-now", follow_redirects=True).text
+    picker = browser.get(f"/mailings/{mailing.id}/edit").text
+
+    assert 'id="not-receiving">1 unsubscribed or bounced: skipped' in one_left
+    assert 'id="no-clients"' not in one_left
+    assert f'action="/mailings/{mailing.id}/send-now"' in one_left
+    assert "All its clients unsubscribed or bounced, so it sends to nobody." in none_left
+    assert f'action="/mailings/{mailing.id}/send-now"' not in none_left
+    assert "All this mailing&#39;s clients unsubscribed or bounced" in refused
+    assert db.session.scalar(db.select(Run)) is None
+    assert ">unsubscribed</span>" in picker
+    assert ">bounced</span>" in picker
+    assert ">active</span>" not in picker
+
+
 @pytest.mark.parametrize(
     ("due_ago", "fields", "overdue"),
     [
