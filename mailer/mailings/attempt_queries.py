@@ -32,9 +32,10 @@ CSV_HEADER = [
     "run_id",
     "run_scheduled_for",
     "owner",
-    # The run's number among its mailing's runs, as the pages show it. Last, so that
-    # columns read by position keep their places.
+    # Added later, last, so that columns read by position keep their places: the run's
+    # number among its mailing's runs and the mailing's name, as the pages show them.
     "run_number",
+    "mailing",
 ]
 
 
@@ -155,4 +156,5 @@ def csv_rows(filters: AttemptFilters, *, tz: str, owner: User | None = None) -> 
             run.scheduled_for.astimezone(zone).isoformat(timespec="seconds"),
             attempt.mailing.owner.email,
             run.number,
+            attempt.mailing.title,
         ]

@@ -180,6 +180,8 @@ def test_a_long_log_says_how_to_reach_the_older_attempts(login, user, log, monke
 
 
 def test_csv_export_holds_the_filtered_log_only(login, user, log):
+    log["promo"].name = "Spring offer"
+    db.session.commit()
     response = login(user).get("/attempts.csv?status=failure", buffered=True)
 
     assert response.status_code == 200
@@ -193,6 +195,7 @@ def test_csv_export_holds_the_filtered_log_only(login, user, log):
     assert rows[0]["subject"] == "Promo"
     assert rows[0]["time"] == "2030-02-10T09:01:00+00:00"
     assert rows[0]["run_number"] == "1"
+    assert rows[0]["mailing"] == "Spring offer"  # as the page calls it
 
 
 def test_csv_export_defuses_spreadsheet_formulas(login, user, log):
