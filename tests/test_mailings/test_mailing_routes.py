@@ -687,6 +687,19 @@ def test_the_deletion_asks_saying_what_goes_with_the_mailing(login, user, messag
     assert asked.endswith("To stop it and keep its history, disable it instead.")
 
 
+def test_a_finished_send_with_cancelled_emails_says_why_they_were_not_sent(
+    login, user, message, clients
+):
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    run = factories.make_run(mailing, finished_at=utcnow())
+    factories.make_delivery(run, clients[0])
+    factories.make_delivery(run, clients[1], status="cancelled")
+
+    page = login(user).get(f"/mailings/{mailing.id}").text
+
+    assert "Finished. The cancelled ones were not sent: the mailing was disabled" in page
+
+
 def test_owner_disables_and_enables_their_mailing(login, user, message, clients):
     mailing = factories.make_mailing(
         user, message=message, clients=clients, start_at=utcnow() - timedelta(days=10)
