@@ -9,7 +9,8 @@ see without changing anything. It goes to the owner's own address alone.
 
 It is no delivery of any run: no attempt row, nothing counted on a report.
 It does count against the SMTP account's rate limit (the provider counts
-it), and an owner may send TEST_EMAILS_PER_HOUR of them an hour.
+it; UnloggedSends keeps it for a day's count made anew), and an owner may
+send TEST_EMAILS_PER_HOUR of them an hour. The caller commits.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from flask import current_app
 
-from mailer.delivery.ratelimit import limiter_from_config
+from mailer.delivery.ratelimit import count_unlogged, limiter_from_config
 from mailer.delivery.render import Rendered, render_message
 from mailer.delivery.sender import message_builder
 from mailer.delivery.transport import Reply, transport_from_config
@@ -69,6 +70,7 @@ def send_test(*, message: Message, to: str, client: Any, subject_prefix: str) ->
     finally:
         transport.close()
         limiter.release()
+    count_unlogged(1)
     masked = mask_email(to)
     log.info(
         "test email of message %s to %s: %s",

@@ -10,7 +10,9 @@ Days are UTC days: a provider's daily quota is a rolling or calendar day of
 its own, so set SEND_RATE_PER_DAY a little below it. A day's count that is
 gone (Redis restarted without its data, or the embedded process restarted)
 starts again from the attempt log's count of that day, not from zero: a
-restart must not let a provider's daily quota be sent twice.
+restart must not let a provider's daily quota be sent twice. What the log
+does not hold is kept beside it (UnloggedSends): test emails, and the
+attempts a mailing's deletion (or its owner's) takes along that day.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
+from sqlalchemy.engine import Connection
 
-from mailer.extensions import db
-from mailer.models import Attempt
+from mailer.extensions import db, insert_on_conflict
+from mailer.models import Attempt, Mailing, UnloggedSends, User
 from mailer.redis_client import redis_connection
 
 KEY_PREFIX = "mailer:rate:"
@@ -201,17 +204,54 @@ _local_counter = _LocalCounter()
 
 def _sent_on_day(day: int) -> int:
     """The emails handed to the SMTP server on UTC day `day` (days since 1970), by the
-    attempt log: every try counts, as the limiter counted it, but no bounce report."""
+    attempt log (every try counts, as the limiter counted it, but no bounce report) and
+    what it does not hold (UnloggedSends)."""
+    logged = db.session.scalar(select(func.count()).select_from(Attempt).where(*_on_day(day)))
+    unlogged = db.session.get(UnloggedSends, day)
+    return logged + (unlogged.sends if unlogged is not None else 0)
+
+
+def _on_day(day: int) -> tuple:
+    """The conditions of the attempts the limiter counted on UTC day `day`."""
     start = datetime.fromtimestamp(day * DAY_SECONDS, UTC)
-    return db.session.scalar(
-        select(func.count())
-        .select_from(Attempt)
-        .where(
-            Attempt.attempted_at >= start,
-            Attempt.attempted_at < start + timedelta(days=1),
-            Attempt.reported.is_(False),
-        )
+    return (
+        Attempt.attempted_at >= start,
+        Attempt.attempted_at < start + timedelta(days=1),
+        Attempt.reported.is_(False),
     )
+
+
+def _today() -> int:
+    return int(time.time()) // DAY_SECONDS
+
+
+def count_unlogged(sends: int, connection: Connection | None = None) -> None:
+    """Count `sends` handed to the SMTP server today that the attempt log will not hold,
+    in the caller's transaction (its session's, or `connection`'s)."""
+    if sends <= 0:
+        return
+    statement = insert_on_conflict(UnloggedSends).values(day=_today(), sends=sends)
+    statement = statement.on_conflict_do_update(
+        index_elements=[UnloggedSends.day],
+        set_={"sends": UnloggedSends.sends + statement.excluded.sends},
+    )
+    (connection or db.session).execute(statement)
+
+
+def _keep_todays_count(connection: Connection, whose) -> None:
+    """Before a deletion takes attempts along (ON DELETE CASCADE): count today's."""
+    today = select(func.count()).select_from(Attempt).where(whose, *_on_day(_today()))
+    count_unlogged(connection.scalar(today) or 0, connection)
+
+
+@event.listens_for(Mailing, "before_delete")
+def _mailing_deleted(_mapper, connection: Connection, mailing: Mailing) -> None:
+    _keep_todays_count(connection, Attempt.mailing_id == mailing.id)
+
+
+@event.listens_for(User, "before_delete")
+def _owner_deleted(_mapper, connection: Connection, user: User) -> None:
+    _keep_todays_count(connection, Attempt.owner_id == user.id)
 
 
 def limiter_from_config() -> RateLimiter:

@@ -178,6 +178,7 @@ def message_send_test(message_id: int):
             "warning",
         )
         return back
+    db.session.commit()  # the day's sending count
     throttle.record(keys)
     answer = f"{reply.code or ''} {shown_reply(reply.text)}".strip()
     written = outbox.written_file(reply.text) if reply.ok else None

@@ -414,3 +414,15 @@ class Attempt(OwnedMixin, db.Model):
     mailing: Mapped[Mailing] = relationship(primaryjoin="foreign(Attempt.mailing_id) == Mailing.id")
     run: Mapped[Run] = relationship()
     client: Mapped[Client | None] = relationship()
+
+
+class UnloggedSends(db.Model):
+    """Emails handed to the SMTP server on a UTC day that the attempt log does not hold:
+    test emails, and the attempts deleted that day with their mailing or its owner. A
+    day's sending count made anew (delivery/ratelimit.py) adds them to the log's count,
+    so that deleting a mailing and restarting cannot lift the daily limit."""
+
+    __tablename__ = "unlogged_sends"
+
+    day: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # since 1970 (UTC)
+    sends: Mapped[int] = mapped_column(default=0)

@@ -136,6 +136,35 @@ def test_a_days_count_lost_in_a_restart_starts_again_from_the_attempt_log(
     assert progress.mailing_progress(second.id)["paused_until"] is not None
 
 
+def test_a_lost_count_made_anew_holds_the_deleted_mailings_and_test_emails_of_the_day(
+    via_sink, mailing_for, sending_config, user, run_jobs, login
+):
+    """The attempt log does not hold them: without their count, deleting a mailing and
+    restarting let the provider's daily quota be exceeded."""
+    from mailer.redis_client import redis_connection
+    from tests import factories
+
+    sending_config(SEND_RATE_PER_DAY=6)
+    first = mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    dispatch.dispatch_due()
+    run_jobs()
+    message = factories.make_message(user, "Hi")
+    browser = login(user)
+    assert browser.post(f"/messages/{message.id}/test").status_code == 302
+    assert browser.post(f"/mailings/{first.id}/delete").status_code == 302
+    assert len(via_sink.received) == 4
+    if redis_connection() is not None:
+        redis_connection().flushdb()  # what a restart without persistence leaves
+    ratelimit.reset_local_counters()  # what a restarted process starts with
+    second = mailing_for()
+    add_clients(user, second, 4)
+
+    dispatch.dispatch_due()
+    run_jobs()
+
+    assert len(via_sink.received) == 6  # 2 more today, not 4
+
+
 def test_a_batch_ending_after_the_restart_gives_nothing_back_to_a_lost_count(redis_conn):
     """Its unused sends would have made a negative count, which no restart would be seen in."""
     limiter = RateLimiter(per_second=0, per_day=1_000_000, redis=redis_conn)
