@@ -230,12 +230,20 @@ def forget_ended_logins_job() -> int:
 
 
 def prune_attempts_job() -> int:
-    """Every hour when ATTEMPT_RETENTION_DAYS is set: delete the older attempts."""
+    """Every hour when ATTEMPT_RETENTION_DAYS is set: delete the older attempts. The
+    setting read is this worker's: one without it (or with 0) keeps them all, whatever
+    the scheduler that queued the job has."""
     from mailer.delivery import retention
     from mailer.models import utcnow
 
     with job_context() as app:
         days = app.config["ATTEMPT_RETENTION_DAYS"]
+        if days < 1:
+            log.warning(
+                "attempts not pruned: ATTEMPT_RETENTION_DAYS is not set on this worker"
+                " (the scheduler that queued the job has it): set it on both alike"
+            )
+            return 0
         pruned = retention.prune_attempts(now=utcnow(), days=days)
         if pruned:
             log.info("deleted %d attempt(s) older than %d day(s)", pruned, days)

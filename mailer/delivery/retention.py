@@ -21,7 +21,10 @@ PRUNE_CHUNK = 10_000
 
 def prune_attempts(*, now: datetime, days: int, chunk: int = PRUNE_CHUNK) -> int:
     """Delete the attempts made more than `days` days before `now`; commits each chunk.
-    Returns how many went."""
+    Returns how many went. `days` below 1 deletes nothing: it means "keep them all"
+    (a worker whose settings differ from the scheduler's that queued the job)."""
+    if days < 1:
+        return 0
     cutoff = now - timedelta(days=days)
     oldest = (
         select(Attempt.id)

@@ -54,3 +54,21 @@ def test_the_job_runs_only_when_a_retention_is_set(app, user, monkeypatch):
     }
     assert jobs.prune_attempts_job() == 1
     assert _logged() == []
+
+
+def test_a_worker_without_the_retention_keeps_the_whole_log_whoever_queued_the_job(
+    app, user, monkeypatch, caplog
+):
+    """A scheduler with ATTEMPT_RETENTION_DAYS queued the job; the worker that ran it had
+    none (0): the cut-off was "now", and the whole log went."""
+    run = factories.make_run(factories.make_mailing(user))
+    client = factories.make_client(user, "ann@example.com")
+    factories.make_attempt(run, client, attempted_at=utcnow() - timedelta(days=400))
+    factories.make_attempt(run, client, attempted_at=utcnow() - timedelta(minutes=1))
+    monkeypatch.setitem(app.config, "ATTEMPT_RETENTION_DAYS", 0)
+
+    assert jobs.prune_attempts_job() == 0
+    assert retention.prune_attempts(now=utcnow(), days=0) == 0
+
+    assert len(_logged()) == 2
+    assert "ATTEMPT_RETENTION_DAYS is not set on this worker" in caplog.text
