@@ -17,6 +17,7 @@ attempts a mailing's deletion (or its owner's) takes along that day.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -26,12 +27,16 @@ from flask import current_app
 from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection
 
+from mailer import outages
 from mailer.extensions import db, insert_on_conflict
 from mailer.models import Attempt, Mailing, UnloggedSends, User
 from mailer.redis_client import redis_connection
 
+log = logging.getLogger(__name__)
+
 KEY_PREFIX = "mailer:rate:"
 DAY_SECONDS = 86400
+REDIS_RETRY_SECONDS = 2  # while Redis is away, a batch waits and asks again
 
 # Grants up to ARGV[4] sends at once. Returns {0, µs left in this second, how many granted,
 # the day}, {1, µs to wait} when this second's budget is spent, {2, seconds to the next
@@ -136,9 +141,23 @@ class RateLimiter:
                 return
             self.release()  # granted in a second that is over: that second's share lapsed
         day_count = None
+        outage_said = False
         while True:
             asked_at = time.monotonic()  # before Redis read its clock: the second ends no sooner
-            verdict, amount, *grant = self._check(self.block, day_count)
+            try:
+                verdict, amount, *grant = self._check(self.block, day_count)
+            except outages.REDIS_DOWN as error:  # the budget is in Redis: wait for it
+                if not outage_said:
+                    log.warning(
+                        "rate limit: Redis unreachable (%s), sending waits until it is back",
+                        outages.reason(error),
+                    )
+                    outage_said = True
+                if before_waiting is not None:
+                    before_waiting()
+                    before_waiting = None
+                time.sleep(REDIS_RETRY_SECONDS)
+                continue
             if verdict == 3:
                 day_count = _sent_on_day(amount)
                 continue
@@ -158,7 +177,10 @@ class RateLimiter:
     def release(self) -> None:
         """Give back today's unused sends (the per-second ones lapse by themselves)."""
         if self._granted and self.per_day and self._release is not None:
-            self._release(keys=[f"{KEY_PREFIX}day:{self._granted_day}"], args=[self._granted])
+            try:
+                self._release(keys=[f"{KEY_PREFIX}day:{self._granted_day}"], args=[self._granted])
+            except outages.REDIS_DOWN as error:  # counted as sent: the safe side of the limit
+                log.warning("rate limit: unused sends not given back: %s", outages.reason(error))
         self._granted = 0
 
     def _check(self, wanted: int = 1, day_count: int | None = None) -> tuple[int, ...]:

@@ -10,19 +10,57 @@ statements) per job, a fifth of one worker's time at 1,000 emails a job.
 `--fork` runs each job in a forked work horse instead (RQ's default Worker),
 for isolation; the forking worker disposes of the database pool before each
 fork, so a work horse never shares a connection with its parent.
+
+Either outlives a Redis outage, idle or not: RQ waits one out while it waits
+for a job, and `OutageProof` while it writes what became of one (a batch sends
+on without Redis; it is its result that cannot be written).
 """
 
 from __future__ import annotations
 
+import logging
+import time
+
 from flask import Flask
 from rq import SimpleWorker, Worker
 
+from mailer import outages
 from mailer.delivery import jobs, sender
 from mailer.extensions import db
 from mailer.redis_client import redis_connection
 
+log = logging.getLogger(__name__)
 
-class MailerWorker(SimpleWorker):
+RETRY_SECONDS = 2  # between tries while Redis is away, as RQ's own waits
+
+
+class OutageProof:
+    """A worker that goes on after a job whose end it could not write to Redis (RQ's own
+    loop quits on it, and under honcho every process stops with it). The job's work is
+    done or settled in the database; RQ's registries forget the job later, and what it
+    left unsent goes back on the queue (dispatch's lost-job sweep)."""
+
+    def execute_job(self, job, queue):
+        try:
+            super().execute_job(job, queue)
+        except outages.REDIS_DOWN as error:
+            log.warning(
+                "job %s ended while Redis was unreachable (%s): the worker goes on once it is back",
+                job.id,
+                outages.reason(error),
+            )
+            self._wait_for_redis()
+
+    def _wait_for_redis(self) -> None:
+        while not self._stop_requested:
+            try:
+                self.connection.ping()
+                return
+            except outages.REDIS_DOWN:
+                time.sleep(RETRY_SECONDS)
+
+
+class MailerWorker(OutageProof, SimpleWorker):
     def handle_warm_shutdown_request(self):
         """Asked to stop (SIGTERM, Ctrl-C) during a send: the batch stops at its next chunk
         and hands the rest back to the queue (sender.HAND_BACK), so the worker ends within
@@ -31,7 +69,7 @@ class MailerWorker(SimpleWorker):
         super().handle_warm_shutdown_request()
 
 
-class ForkingWorker(Worker):
+class ForkingWorker(OutageProof, Worker):
     def fork_work_horse(self, job, queue):
         db.engine.dispose()  # connections must not cross a fork
         return super().fork_work_horse(job, queue)
