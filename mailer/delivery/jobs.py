@@ -26,6 +26,7 @@ from contextlib import contextmanager
 
 from flask import Flask, current_app, has_app_context
 
+from mailer import outages
 from mailer.redis_client import redis_connection
 
 log = logging.getLogger(__name__)
@@ -205,6 +206,19 @@ def job_context():
         yield app
 
 
+@contextmanager
+def _database_outage_logged(what: str):
+    """A job the database went away under says so in one line, not a traceback: what it
+    left is taken up again once the database is back (the next tick; a batch's rest by
+    dispatch's lost-job sweep, its email in flight as unknown). Other errors go on up."""
+    try:
+        yield
+    except Exception as error:
+        if outages.unreachable(error) != "database":
+            raise
+        log.warning("%s: database unreachable: %s", what, outages.reason(error))
+
+
 # -- the jobs ------------------------------------------------------------------
 
 
@@ -212,8 +226,9 @@ def dispatch_job() -> int:
     """Every minute (rq-scheduler or the embedded loop): dispatch due mailings."""
     from mailer.delivery import dispatch
 
-    with job_context():
+    with job_context(), _database_outage_logged("dispatch skipped"):
         return dispatch.dispatch_due()
+    return 0
 
 
 def forget_ended_logins_job() -> int:
@@ -254,13 +269,16 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
     """Send one batch; temporary failures are left as "retry" for the next tick."""
     from mailer.delivery import sender
 
-    with job_context():
+    stopped = f"run {run_id}: batch of {len(delivery_ids)} stopped"
+    with job_context(), _database_outage_logged(stopped):
         result = sender.send_batch(run_id, delivery_ids)
-        log.info("run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
+        level = logging.WARNING if result.held_up else logging.INFO
+        log.log(level, "run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
         if result.handed_back:  # this worker is stopping: another one (or it, restarted) goes on
             enqueue(send_batch_job, run_id, result.handed_back, run_id=run_id)
             log.info("run %s: %s handed back to the queue", run_id, len(result.handed_back))
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}
+    return {"error": "database unreachable"}
 
 
 def read_inbox_job() -> dict:

@@ -89,12 +89,33 @@ class BatchResult:
     unreachable_until: datetime | None = None
     stopped: bool = False  # the mailing was disabled or its owner blocked
     # The worker is stopping: these deliveries were left waiting, for a new job (jobs.py).
-    # Left out of the repr that the job logs: a stop mid-batch hands back up to a batch of ids.
     handed_back: list[int] = field(default_factory=list, repr=False)
 
     @property
     def handled(self) -> int:
         return self.sent + self.failed + self.retry + self.cancelled + self.unknown
+
+    @property
+    def held_up(self) -> bool:
+        """Whether the batch stopped short for the mail server or the daily limit."""
+        return self.unreachable_until is not None or self.paused_until is not None
+
+    def __str__(self) -> str:
+        """The job's log line: the counts, then why the batch stopped short, if it did."""
+        said = [
+            f"sent {self.sent}, failed {self.failed}, retry {self.retry},"
+            f" cancelled {self.cancelled}, unknown {self.unknown}"
+        ]
+        if self.unreachable_until is not None:
+            said.append(
+                "the mail server could not be reached or refused mailer (the attempt log"
+                f" says why); next try at {self.unreachable_until:%Y-%m-%d %H:%M:%S} UTC"
+            )
+        if self.paused_until is not None:
+            said.append(f"the daily limit is used up until {self.paused_until:%Y-%m-%d %H:%M} UTC")
+        if self.stopped:
+            said.append("stopped: the mailing was disabled or its owner blocked")
+        return "; ".join(said)
 
 
 @dataclass
