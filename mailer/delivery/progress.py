@@ -64,7 +64,7 @@ def waiting_retry(run_id: int) -> dict | None:
         .scalar_subquery()
     )
     waiting = db.session.execute(
-        select(Attempt.attempted_at, Attempt.reply, Delivery.next_try_at)
+        select(Attempt.attempted_at, Attempt.reply_code, Attempt.reply, Delivery.next_try_at)
         .join(Delivery, Delivery.id == Attempt.delivery_id)
         .where(Attempt.id == latest, Delivery.status == "retry")
     ).first()
@@ -72,6 +72,7 @@ def waiting_retry(run_id: int) -> dict | None:
         return None
     return {
         "failed_at": _iso(waiting.attempted_at),
+        "reply_code": waiting.reply_code,  # None when no server answered
         "reply": waiting.reply,
         "next_try_at": _iso(waiting.next_try_at),
     }

@@ -42,7 +42,7 @@ def _for_viewer(shown: dict | None) -> dict | None:
     _add_texts(shown, "paused_until", "finished_at")
     if retry := shown["retry"]:
         _add_texts(retry, "failed_at", "next_try_at")
-        reply = shown_reply(retry["reply"])
+        reply = f"{retry['reply_code'] or ''} {shown_reply(retry['reply'])}".strip()
         retry["reply_text"] = shorten(reply, REPLY_SHOWN_MAX, placeholder=" …")
     return shown
 

@@ -253,6 +253,20 @@ def test_the_progress_says_when_the_mail_server_cannot_be_reached_and_when_it_tr
     assert browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"] is None
 
 
+def test_a_passing_refusal_is_shown_with_the_servers_code(
+    login, user, via_sink, mailing_for, run_jobs
+):
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.7.1 Try again later"]
+    mailing = mailing_for("ann@example.com")
+    browser = login(user)
+    browser.post(f"/mailings/{mailing.id}/send-now")
+    run_jobs()
+
+    retry = browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"]
+
+    assert retry["reply_text"] == "451 4.7.1 Try again later"
+
+
 def test_a_permanent_refusal_is_no_passing_failure(login, user, via_sink, mailing_for, run_jobs):
     via_sink.rcpt_replies["ann@example.com"] = ["550 5.1.1 No such user"]
     mailing = mailing_for("ann@example.com")
