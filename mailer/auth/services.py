@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import threading
 from contextlib import suppress
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +40,11 @@ from mailer.models import (
 )
 
 log = logging.getLogger(__name__)
+
+# The emails some pages send only to an address with an account go out after the page
+# has answered (`_send(..., after_the_answer=True)`); while testing, at once, unless a
+# test of that asks otherwise.
+AFTER_THE_ANSWER_WHEN_TESTING = False
 
 AVATAR_MAX_BYTES = 2 * 1024 * 1024
 # Recognised by their first bytes, never by the name or the browser's word.
@@ -102,10 +108,14 @@ def _send_already_registered(user: User, *, moving: bool = False) -> None:
     )
 
 
-def send_confirmation(user: User) -> None:
+def send_confirmation(user: User, *, after_the_answer: bool = False) -> None:
     token = tokens.make_token(user, tokens.CONFIRM)
     _send(
-        "auth/email/confirm", user, _l("Confirm your email address"), link=_link("confirm", token)
+        "auth/email/confirm",
+        user,
+        _l("Confirm your email address"),
+        after_the_answer=after_the_answer,
+        link=_link("confirm", token),
     )
 
 
@@ -117,8 +127,7 @@ def resend_confirmation(email: str) -> None:
     """
     user = User.by_email(email)
     if user is not None and not user.is_confirmed:
-        with suppress(EmailNotSent):
-            send_confirmation(user)
+        send_confirmation(user, after_the_answer=True)
 
 
 def confirmation_link_user(token: str) -> User | None:
@@ -166,13 +175,13 @@ def request_email_change(user: User, new_email: str) -> None:
         link=link,
         to=new_email,
     )
-    with suppress(EmailNotSent):  # the link went out: the change can go on without this
-        _send(
-            "auth/email/email_changing",
-            user,
-            _l("Your Mailer address is changing"),
-            new_email=new_email,
-        )
+    _send(  # the link went out: the change can go on without this one
+        "auth/email/email_changing",
+        user,
+        _l("Your Mailer address is changing"),
+        after_the_answer=True,  # a taken address gets one email, as the page, not two
+        new_email=new_email,
+    )
 
 
 def email_change_link(token: str) -> tuple[User, str] | None:
@@ -251,12 +260,16 @@ def request_password_reset(email: str) -> None:
     user = User.by_email(email)
     if user is None:
         return
-    with suppress(EmailNotSent):
-        if user.is_blocked:  # a new password would not let them in: say so, with no link
-            _send("auth/email/reset_blocked", user, _l("Your password was not reset"))
-            return
-        link = _link("reset_password", tokens.make_token(user, tokens.RESET))
-        _send("auth/email/reset", user, _l("Reset your password"), link=link)
+    if user.is_blocked:  # a new password would not let them in: say so, with no link
+        _send(
+            "auth/email/reset_blocked",
+            user,
+            _l("Your password was not reset"),
+            after_the_answer=True,
+        )
+        return
+    link = _link("reset_password", tokens.make_token(user, tokens.RESET))
+    _send("auth/email/reset", user, _l("Reset your password"), after_the_answer=True, link=link)
 
 
 def reset_link_user(token: str) -> User | None:
@@ -389,12 +402,22 @@ def _link(endpoint: str, token: str = "") -> str:
 
 
 def _send(
-    template: str, user: User, subject: LazyString, *, to: str | None = None, **context
+    template: str,
+    user: User,
+    subject: LazyString,
+    *,
+    to: str | None = None,
+    after_the_answer: bool = False,
+    **context,
 ) -> None:
     """Write to `user` (at `to`, their address unless given) in their language, whatever
     the language of the page that asked; past ACCOUNT_MAILS_PER_HOUR to that address,
     nothing (logged; the page answers as usual, so asking again and again floods no inbox
-    and spends no SMTP quota)."""
+    and spends no SMTP quota).
+
+    `after_the_answer`: sent on a thread of its own once it is written, so that the page
+    answers at once: how long it took would otherwise tell that the address has an
+    account (only one that has gets this email). A failure is then logged, not raised."""
     to = to or user.email
     throttle, keys = account_mail_throttle(), [f"to:{to}"]
     if throttle.retry_after(keys):
@@ -404,10 +427,26 @@ def _send(
     with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
         text = render_template(f"{template}.txt", user=user, **context)
         subject = str(subject)
+    if after_the_answer:
+        _send_after_the_answer(to=to, subject=subject, text=text)
+        return
     try:
         send_email(to=to, subject=subject, text=text)
     except MailError as error:
         raise EmailNotSent(_not_sent_reason(error)) from error
+
+
+def _send_after_the_answer(*, to: str, subject: str, text: str) -> None:
+    app = current_app._get_current_object()
+
+    def send() -> None:
+        with app.app_context(), suppress(MailError):  # send_email logged why
+            send_email(to=to, subject=subject, text=text)
+
+    if app.testing and not AFTER_THE_ANSWER_WHEN_TESTING:
+        send()
+        return
+    threading.Thread(target=send, name="account-mail").start()
 
 
 def _not_sent_reason(error: MailError) -> LazyString:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 from datetime import timedelta
 
 import pytest
@@ -167,6 +168,41 @@ def test_reset_answers_the_same_for_unknown_addresses_and_sends_nothing(client, 
     assert len(outbox()) == 1
     assert b"If that address has an account" in known.data
     assert b"If that address has an account" in unknown.data
+
+
+@pytest.mark.parametrize(
+    ("path", "asked"),
+    [("/auth/reset", "user@example.com"), ("/auth/confirm", "new@example.com")],
+    ids=["reset", "new confirmation link"],
+)
+def test_the_page_answers_before_its_email_goes_out(
+    app, client, outbox, user, monkeypatch, path, asked
+):
+    """Only an address with an account gets an email: were it sent before the answer, the
+    answer's time would tell who has one."""
+    from mailer.auth import services
+
+    if asked == "new@example.com":
+        factories.make_user(asked, confirmed=False)
+    monkeypatch.setattr(services, "AFTER_THE_ANSWER_WHEN_TESTING", True)
+    release, done = threading.Event(), threading.Event()
+    real_send = services.send_email
+
+    def held_back_send(**email):
+        release.wait(10)  # the mail server, slow to answer
+        real_send(**email)
+        done.set()
+
+    monkeypatch.setattr(services, "send_email", held_back_send)
+
+    answer = client.post(path, data={"email": asked})
+    sent_before_the_answer = len(outbox())
+    release.set()
+
+    assert answer.status_code in (200, 302)
+    assert sent_before_the_answer == 0
+    assert done.wait(10)
+    assert len(outbox()) == 1
 
 
 def test_asking_again_and_again_sends_one_address_only_so_many_emails_an_hour(
