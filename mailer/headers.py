@@ -6,15 +6,24 @@
 - a browser takes a file for the type it is served as, never guesses (an
   uploaded avatar or article image is never run as a script or page);
 - a link to another site does not tell it the page it came from: the paths of
-  confirmation, reset and unsubscribe links hold their tokens.
+  confirmation, reset and unsubscribe links hold their tokens;
+- no plugin runs, no `<base>` moves the page's links elsewhere, and no form
+  posts to another site: should a user's text ever slip past the escaping, it
+  could not send a form (a password, say) away.
+
+A page may narrow it further: a manager's look at a user's mailing loads no
+image from another site (POLICY_WITHOUT_REMOTE_IMAGES), so that the preview's
+remote images cannot tell its owner when a manager opened it, and from where.
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
+POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+POLICY_WITHOUT_REMOTE_IMAGES = f"{POLICY}; img-src 'self' data:"
 HEADERS = {
-    "Content-Security-Policy": "frame-ancestors 'self'",
+    "Content-Security-Policy": POLICY,
     "X-Frame-Options": "SAMEORIGIN",  # browsers older than frame-ancestors
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",

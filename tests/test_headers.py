@@ -21,7 +21,9 @@ def test_a_response_carries_the_security_headers(client, path, status):
     response = client.get(path)
     assert response.status_code == status
     assert {name: response.headers.get(name) for name in HEADERS} == {
-        "Content-Security-Policy": "frame-ancestors 'self'",
+        "Content-Security-Policy": (
+            "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
+        ),
         "X-Frame-Options": "SAMEORIGIN",
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",

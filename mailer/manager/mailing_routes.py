@@ -11,6 +11,7 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
+from mailer import headers
 from mailer.extensions import db
 from mailer.mailings import mailing_queries, message_services
 from mailer.mailings import mailing_services as services
@@ -42,13 +43,15 @@ def mailing_detail(mailing_id: int):
     """One mailing, read-only: its schedule, its sends so far and its message as a (sample)
     client gets it, so that a manager sees what they disable. Its clients stay its owner's."""
     mailing = mailing_queries.mailings_query().filter(Mailing.id == mailing_id).first_or_404()
-    return render_template(
+    page = render_template(
         "manager/mailing.html",
         mailing=mailing,
         client_total=mailing_queries.client_count(mailing),
         run=mailing_queries.last_runs([mailing.id]).get(mailing.id),
         **message_services.shown_to(mailing.message, message_services.sample_client()),
     )
+    # Its message's remote images would tell the owner when a manager looked, and from where.
+    return page, {"Content-Security-Policy": headers.POLICY_WITHOUT_REMOTE_IMAGES}
 
 
 @bp.route("/mailings/<int:mailing_id>/disable", methods=["POST"])

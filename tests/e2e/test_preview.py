@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import threading
 from contextlib import suppress
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import pytest
 from playwright.sync_api import expect
 
 from tests import factories
@@ -64,3 +67,58 @@ def test_another_site_cannot_show_mailer_in_a_frame(page, live_server):
     page.set_content(f'<iframe id="victim" src="{live_server}/auth/login"></iframe>')
     frame = page.frame_locator("#victim")
     expect(frame.locator("body")).not_to_contain_text("Log in", timeout=3_000)
+
+
+@pytest.fixture
+def image_host():
+    """Another site serving one image, and counting who asked for it (another port of
+    127.0.0.1 is another origin)."""
+
+    class Pixel(BaseHTTPRequestHandler):
+        asked: list[str] = []
+
+        def do_GET(self):  # noqa: N802 - http.server's name
+            Pixel.asked.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Type", "image/gif")
+            self.end_headers()
+            self.wfile.write(GIF)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Pixel)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}", Pixel.asked
+    server.shutdown()
+
+
+GIF = bytes.fromhex(
+    "47494638396101000100800000000000ffffff21f90401000000002c00000000010001000002024401003b"
+)
+
+
+def test_a_managers_look_loads_no_remote_image_the_owners_preview_shows(open_page, ui, image_host):
+    """The image would tell its owner when a manager opened their mailing, and from where."""
+    host, asked = image_host
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    manager = factories.make_user("boss@example.com", roles=["manager"], locale=ui.lang)
+    message = factories.make_message(
+        owner, body_html=f'<p><img id="logo" src="{host}/owner.gif"></p>'
+    )
+    mailing = factories.make_mailing(owner, message=message)
+
+    page = open_page(ui.lang)
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto(f"/messages/{message.id}")
+    expect(page.frame_locator("#rendered-html").locator("#logo")).to_be_visible()
+    assert asked == ["/owner.gif"]  # the owner sees their own logo, loaded from its site
+
+    manager_page = open_page(ui.lang)
+    log_in(manager_page, ui, manager.email, factories.PASSWORD)
+    manager_page.goto(f"/manager/mailings/{mailing.id}")
+    expect(manager_page.frame_locator("#rendered-html").locator("#logo")).to_be_attached()
+    manager_page.wait_for_load_state("networkidle")
+
+    assert asked == ["/owner.gif"]  # nothing more: the manager's page loaded no image

@@ -129,6 +129,24 @@ def test_a_message_that_fails_for_the_managers_sample_client_says_so(login, mana
     assert "client@example.com" in page.text
 
 
+def test_a_managers_look_at_a_mailing_loads_no_remote_image_its_owner_would_see(
+    login, manager, other_user
+):
+    """A remote image in the message's HTML would tell its owner when a manager opened
+    the page, and from where; the owner's own preview still shows it."""
+    message = factories.make_message(
+        other_user, "Hi", body_html='<img src="https://tracker.example/pixel.gif">'
+    )
+    mailing = factories.make_mailing(other_user, message=message)
+
+    looked = login(manager).get(f"/manager/mailings/{mailing.id}")
+    owners = login(other_user).get(f"/messages/{message.id}")
+
+    assert "img-src 'self' data:" in looked.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'self'" in looked.headers["Content-Security-Policy"]
+    assert "img-src" not in owners.headers["Content-Security-Policy"]
+
+
 def test_a_manager_disabling_from_a_mailings_page_comes_back_to_it(login, manager, mailings):
     mailing = mailings["theirs"]
     page = f"http://localhost/manager/mailings/{mailing.id}"
