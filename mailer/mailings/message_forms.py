@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
@@ -15,11 +16,20 @@ PLACEHOLDER_HELP = _l(
 )
 
 
+class RequiredToSave(InputRequired):
+    """Required to save the message; its draft may be previewed without it (the body
+    before a subject is thought of)."""
+
+    def __call__(self, form, field) -> None:
+        if request.form.get("action") != "preview":
+            super().__call__(form, field)
+
+
 class MessageForm(FlaskForm):
-    subject = StringField(_l("Subject"), validators=[InputRequired(), Length(max=SUBJECT_MAX)])
+    subject = StringField(_l("Subject"), validators=[RequiredToSave(), Length(max=SUBJECT_MAX)])
     body_text = TextAreaField(
         _l("Text body"),
-        validators=[InputRequired()],
+        validators=[RequiredToSave()],
         description=PLACEHOLDER_HELP,
         render_kw={"rows": 10},
     )

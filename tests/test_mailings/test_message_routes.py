@@ -288,6 +288,22 @@ def test_a_draft_is_previewed_for_the_first_client_and_nothing_is_saved(login, u
     assert _messages(user) == []
 
 
+def test_a_draft_without_a_subject_yet_is_previewed_and_saving_it_asks_for_one(login, user):
+    factories.make_client(user, "ann@example.com", full_name="Ann")
+    draft = {"subject": "", "body_text": "Dear {{ client.full_name }}", "action": "preview"}
+    browser = login(user)
+
+    previewed = browser.post("/messages/new", data=draft)
+    saved = browser.post("/messages/new", data={**draft, "action": "save"})
+
+    assert "Preview, not saved: as Ann gets it" in html.unescape(previewed.text)
+    assert "Dear Ann" in previewed.text
+    assert "is-invalid" not in previewed.text
+    assert "Preview, not saved" not in saved.text
+    assert "is-invalid" in saved.text  # the subject, asked for
+    assert _messages(user) == []
+
+
 def test_previewing_an_edit_changes_nothing_and_a_bad_template_is_said_not_shown(login, user):
     message = factories.make_message(user, "Old", body_text="Old text")
     browser = login(user)
