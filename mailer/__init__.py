@@ -48,6 +48,9 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
 def _init_extensions(app: Flask) -> None:
     from mailer import forms, i18n, permissions
 
+    # Its listeners keep the day's sends of a deleted mailing or account in the day's count.
+    from mailer.delivery import ratelimit  # noqa: F401
+
     # Importing the submodule `mailer.mail` rebinds the package attribute `mail`
     # (this module's global) to that module; read the extension from its home.
     from mailer.extensions import mail

@@ -266,6 +266,7 @@ def _keep_todays_count(connection: Connection, whose) -> None:
     count_unlogged(connection.scalar(today) or 0, connection)
 
 
+# Listening from this module's import on, which create_app makes sure of.
 @event.listens_for(Mailing, "before_delete")
 def _mailing_deleted(_mapper, connection: Connection, mailing: Mailing) -> None:
     _keep_todays_count(connection, Attempt.mailing_id == mailing.id)
