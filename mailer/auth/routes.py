@@ -140,9 +140,8 @@ def _mail_requests_spent() -> str | None:
     (and the ask is counted). Counted whether or not an email goes out, so the answer
     never tells which addresses have an account."""
     throttle, keys = mail_request_throttle(), [f"ip:{request.remote_addr or 'unknown'}"]
-    wait = throttle.retry_after(keys)
+    wait = throttle.take(keys)
     if not wait:
-        throttle.record(keys)
         return None
     return ngettext(
         "Too many emails were asked for from your network. Please try again in %(num)s minute.",

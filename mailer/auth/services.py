@@ -420,10 +420,9 @@ def _send(
     account (only one that has gets this email). A failure is then logged, not raised."""
     to = to or user.email
     throttle, keys = account_mail_throttle(), [f"to:{to}"]
-    if throttle.retry_after(keys):
+    if throttle.take(keys):
         log.warning("not sent %s to user %s: its hourly limit is reached", template, user.id)
         return
-    throttle.record(keys)
     with force_locale(user.locale or current_app.config["BABEL_DEFAULT_LOCALE"]):
         text = render_template(f"{template}.txt", user=user, **context)
         subject = str(subject)

@@ -12,10 +12,11 @@ counts each user's test emails of their messages (TEST_EMAILS_PER_HOUR an hour).
 With REDIS_URL the counters live in Redis, so every web process shares them;
 otherwise in a lock-protected dict of this process (the embedded default).
 
-A password check counts its try with `take` before the password is known, in one
-step with the check of the limit (a Lua script on Redis), so that requests sent
-at once cannot all pass the check before any is counted; a right password then
-gives the try back (`give_back`) or clears the counter (`reset`).
+`take` counts a try in one step with the check of the limit (a Lua script on
+Redis), so that requests sent at once cannot all pass the check before any is
+counted: account emails and the asks for them are counted so, and a password
+check counts its try before the password is known; a right password then gives
+the try back (`give_back`) or clears the counter (`reset`).
 """
 
 from __future__ import annotations
