@@ -255,7 +255,7 @@ def _create_deliveries(run_id: int, mailing_id: int, now: datetime) -> int:
         )
         .select_from(mailing_clients.join(Client, Client.id == mailing_clients.c.client_id))
         .where(mailing_clients.c.mailing_id == mailing_id, Client.owner_id == owner_id)
-        .where(Client.unsubscribed_at.is_(None), Client.bounced_at.is_(None))
+        .where(Client.can_receive)
     )
     columns = ["run_id", "client_id", "status", "tries", "updated_at"]
     return db.session.execute(insert(Delivery).from_select(columns, clients)).rowcount

@@ -31,7 +31,7 @@ SORTS = {
 DEFAULT_SORT = "email"
 # The list's filter by state: whether mailings write to the client.
 STATES = {
-    "receiving": Client.unsubscribed_at.is_(None) & Client.bounced_at.is_(None),
+    "receiving": Client.can_receive,
     "unsubscribed": Client.unsubscribed_at.is_not(None),
     "bounced": Client.bounced_at.is_not(None),
 }

@@ -188,11 +188,7 @@ def receiving_count(mailing: Mailing) -> int:
             select(func.count())
             .select_from(mailing_clients)
             .join(Client, Client.id == mailing_clients.c.client_id)
-            .where(
-                mailing_clients.c.mailing_id == mailing.id,
-                Client.unsubscribed_at.is_(None),
-                Client.bounced_at.is_(None),
-            )
+            .where(mailing_clients.c.mailing_id == mailing.id, Client.can_receive)
         )
         or 0
     )

@@ -11,6 +11,7 @@ from datetime import datetime
 from sqlalchemy import (
     CheckConstraint,
     Column,
+    ColumnElement,
     ForeignKey,
     Index,
     Select,
@@ -18,12 +19,14 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    and_,
     false,
     func,
     literal_column,
     select,
     text,
 )
+from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from mailer.delivery.schedule import FREQUENCIES
@@ -138,9 +141,16 @@ class Client(OwnedMixin, db.Model):
 
     owner: Mapped[User] = relationship()
 
-    @property
+    @hybrid_property
     def can_receive(self) -> bool:
+        """Whether mail still reaches the client: neither unsubscribed nor bounced (in a
+        query, the same as a condition)."""
         return self.unsubscribed_at is None and self.bounced_at is None
+
+    @can_receive.inplace.expression
+    @classmethod
+    def _can_receive_expression(cls) -> ColumnElement[bool]:
+        return and_(cls.unsubscribed_at.is_(None), cls.bounced_at.is_(None))
 
 
 # What the client search looks in: the name (lower-cased) and the email, in one
@@ -237,11 +247,7 @@ class Mailing(OwnedMixin, db.Model):
 
     def has_receiving_clients(self) -> bool:
         """Whether a client of it would get its emails (neither unsubscribed nor bounced)."""
-        receiving = select(Client.id).where(
-            Client.id.in_(clients_of(self.id)),
-            Client.unsubscribed_at.is_(None),
-            Client.bounced_at.is_(None),
-        )
+        receiving = select(Client.id).where(Client.id.in_(clients_of(self.id)), Client.can_receive)
         return db.session.scalar(receiving.limit(1)) is not None
 
 
