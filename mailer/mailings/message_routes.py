@@ -125,14 +125,15 @@ def message_preview(message_id: int):
         flash(_("No client matches “%(search)s”.", search=search), "warning")
         choices = _preview_choices("")
     chosen = _preview_client(request.args.get("client_id", type=an_id), choices)
+    used_by = services.mailings_using(message)
     return render_template(
         "mailings/messages/preview.html",
         message=message,
         choices=choices,
         chosen=chosen,
         search=search,
-        undeletable=services.why_not_deletable(message),
-        used_by=services.mailings_using(message),
+        undeletable=services.why_not_deletable(message, used_by),
+        used_by=used_by,
         using=services.mailings_of(message),
         **services.shown_to(message, chosen or services.sample_client()),
     )

@@ -120,9 +120,10 @@ def mailings_of(message: Message) -> list[Mailing]:
     )
 
 
-def why_not_deletable(message: Message) -> str | None:
-    """Why the message cannot be deleted (mailings use it), or None."""
-    used = mailings_using(message)
+def why_not_deletable(message: Message, used: int | None = None) -> str | None:
+    """Why the message cannot be deleted (mailings use it: `used` of them, when counted
+    already), or None."""
+    used = mailings_using(message) if used is None else used
     return _in_use(used) if used else None
 
 
