@@ -47,10 +47,11 @@ class RunSummary:
 
     @property
     def pending(self) -> int:
-        """Not sent, failed nor cancelled yet: 0 once the run has finished."""
-        if self.finished_at is not None:
-            return 0
-        return max(self.total - self.sent - self.failed - self.cancelled, 0)
+        """Not sent, failed nor cancelled yet: 0 once the run has finished (as its tally
+        counts it; `failed` holds the unknown ones)."""
+        finished = self.finished_at is not None
+        settled = {"sent": self.sent, "failed": self.failed, "cancelled": self.cancelled}
+        return tallies.Counts(self.total, finished, **settled).pending
 
 
 def owned_mailing_ids(owner: User, mailing_ids: Collection[int]) -> set[int]:
