@@ -106,6 +106,7 @@ def mailing_detail(mailing_id: int):
     # The latest run's progress first, its row in the table after: the row is then at
     # least as far on as the progress, which stops polling once it reads "finished".
     progress = mailing_progress(mailing.id)
+    client_total, receiving = mailing_queries.client_counts(mailing)
     runs, run_total = mailing_queries.run_summaries(mailing, page=page)
     if page > 1 and not runs:
         abort(404)  # past the last page of runs, as on every list
@@ -130,8 +131,8 @@ def mailing_detail(mailing_id: int):
         run_total=run_total,
         run_page=page,
         run_pages=max(1, -(-run_total // mailing_queries.PER_PAGE)),
-        client_total=mailing_queries.client_count(mailing),
-        receiving=mailing_queries.receiving_count(mailing),
+        client_total=client_total,
+        receiving=receiving,
         delete_warning=_delete_warning(mailing, progress),
     )
 
