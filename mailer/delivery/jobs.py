@@ -275,10 +275,24 @@ def send_batch_job(run_id: int, delivery_ids: list[int]) -> dict:
         level = logging.WARNING if result.held_up else logging.INFO
         log.log(level, "run %s: batch of %s done: %s", run_id, len(delivery_ids), result)
         if result.handed_back:  # this worker is stopping: another one (or it, restarted) goes on
-            enqueue(send_batch_job, run_id, result.handed_back, run_id=run_id)
-            log.info("run %s: %s handed back to the queue", run_id, len(result.handed_back))
+            _hand_back(run_id, result.handed_back)
         return {"sent": result.sent, "failed": result.failed, "retry": result.retry}
     return {"error": "database unreachable"}
+
+
+def _hand_back(run_id: int, delivery_ids: list[int]) -> None:
+    try:
+        enqueue(send_batch_job, run_id, delivery_ids, run_id=run_id)
+    except outages.REDIS_DOWN as error:
+        log.warning(
+            "run %s: %s left waiting, not handed back (Redis unreachable: %s); the dispatch"
+            " puts them back on the queue once Redis is back",
+            run_id,
+            len(delivery_ids),
+            outages.reason(error),
+        )
+        return
+    log.info("run %s: %s handed back to the queue", run_id, len(delivery_ids))
 
 
 def read_inbox_job() -> dict:

@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 KEY_PREFIX = "mailer:rate:"
 DAY_SECONDS = 86400
 REDIS_RETRY_SECONDS = 2  # while Redis is away, a batch waits and asks again
+_NEVER_SET = threading.Event()  # acquire's `stop` when nobody can stop it
 
 # Grants up to ARGV[4] sends at once. Returns {0, µs left in this second, how many granted,
 # the day}, {1, µs to wait} when this second's budget is spent, {2, seconds to the next
@@ -105,6 +106,10 @@ class DayQuotaUsed(Exception):
         self.until = until
 
 
+class WaitCalledOff(Exception):
+    """The sender was asked to stop while it waited for the budget's Redis."""
+
+
 class RateLimiter:
     """`acquire()` blocks for the per-second budget and raises DayQuotaUsed for the daily one.
 
@@ -130,9 +135,14 @@ class RateLimiter:
     def unlimited(self) -> bool:
         return not self.per_second and not self.per_day
 
-    def acquire(self, before_waiting: Callable[[], None] | None = None) -> None:
+    def acquire(
+        self,
+        before_waiting: Callable[[], None] | None = None,
+        stop: threading.Event = _NEVER_SET,
+    ) -> None:
         """`before_waiting` runs once if the budget makes this wait (the sender lets go of
-        what it holds in the database meanwhile)."""
+        what it holds in the database meanwhile). Waiting for Redis ends in WaitCalledOff
+        once `stop` is set: an outage can last longer than a stopping worker may."""
         if self.unlimited:
             return
         if self._granted:
@@ -156,7 +166,8 @@ class RateLimiter:
                 if before_waiting is not None:
                     before_waiting()
                     before_waiting = None
-                time.sleep(REDIS_RETRY_SECONDS)
+                if stop.wait(REDIS_RETRY_SECONDS):
+                    raise WaitCalledOff from error
                 continue
             if verdict == 3:
                 day_count = _sent_on_day(amount)

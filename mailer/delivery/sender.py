@@ -45,7 +45,12 @@ from sqlalchemy import select, update
 
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
 from mailer.delivery.mime import MessageBuilder, message_id_key
-from mailer.delivery.ratelimit import DayQuotaUsed, RateLimiter, limiter_from_config
+from mailer.delivery.ratelimit import (
+    DayQuotaUsed,
+    RateLimiter,
+    WaitCalledOff,
+    limiter_from_config,
+)
 from mailer.delivery.render import ClientContext, compile_message
 from mailer.delivery.stopping import WAITING, cancel_remaining, finish_if_done
 from mailer.delivery.transport import Reply, transport_from_config
@@ -232,17 +237,21 @@ def _send_rows(context: _Run, rows, result: BatchResult, on_progress) -> None:
                 ledger.set_status(sendable[start:], WAITING, {"updated_at": utcnow()})
                 touched = chunk_began
             unstarted = ledger.claim(sendable[start : start + size], utcnow())
-            while unstarted:
-                following = by_id[unstarted[1]] if len(unstarted) > 1 else None
-                row = by_id[unstarted[0]]
-                _send_one(context, row, following, ahead, result, limiter, transport, ledger)
-                if result.paused_until is not None:
-                    break  # this one was not sent: it waits with the rest
-                unstarted.pop(0)
-                if on_progress is not None:
-                    on_progress(1)
-                if result.unreachable_until is not None:
-                    break  # no server to send the rest to
+            try:
+                while unstarted:
+                    following = by_id[unstarted[1]] if len(unstarted) > 1 else None
+                    row = by_id[unstarted[0]]
+                    _send_one(context, row, following, ahead, result, limiter, transport, ledger)
+                    if result.paused_until is not None:
+                        break  # this one was not sent: it waits with the rest
+                    unstarted.pop(0)
+                    if on_progress is not None:
+                        on_progress(1)
+                    if result.unreachable_until is not None:
+                        break  # no server to send the rest to
+            except WaitCalledOff:  # stopping while the rate limit's Redis is away
+                result.handed_back = unstarted + sendable[start + size :]
+                break
             if result.paused_until is not None or result.unreachable_until is not None:
                 _wait_untried(context, ledger, unstarted + sendable[start + size :], result)
                 unstarted = []
@@ -307,7 +316,7 @@ def _send_one(
 ) -> None:
     """Send `row`'s email; `following` (the next claimed row, if any) is built meanwhile."""
     try:
-        limiter.acquire(before_waiting=ledger.settle)
+        limiter.acquire(before_waiting=ledger.settle, stop=HAND_BACK)
     except DayQuotaUsed as quota:
         result.paused_until = quota.until
         return

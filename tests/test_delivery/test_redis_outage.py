@@ -19,8 +19,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 from rq import Queue
 
-from mailer.delivery import ratelimit, worker
+from mailer.delivery import dispatch, jobs, ratelimit, sender, worker
 from mailer.delivery.ratelimit import RateLimiter
+from tests.test_delivery.conftest import add_clients, statuses
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None, reason="needs redis-server")
 
@@ -116,3 +118,42 @@ def test_a_batch_waits_for_the_rate_limits_redis_and_goes_on(app, spare_redis, m
 
     assert waited == [True]  # the sender let go of the database meanwhile
     assert caplog.text.count("rate limit: Redis unreachable") == 1  # said once, not per try
+
+
+@pytest.fixture
+def hand_back():
+    """What the worker does when asked to stop (worker.MailerWorker), undone afterwards."""
+    yield sender.HAND_BACK.set
+    sender.HAND_BACK.clear()
+
+
+def test_a_worker_asked_to_stop_while_the_rate_limits_redis_is_away_leaves_its_batch_waiting(
+    app, via_sink, mailing_for, sending_config, user, spare_redis, hand_back, monkeypatch, caplog
+):
+    """A deploy during a Redis outage: the batch waiting for its budget stops at once and
+    leaves its emails to the next worker, instead of holding the stop until Redis is back
+    (or until the worker is killed)."""
+    sending_config(SEND_RATE_PER_SECOND=100, SEND_BATCH_SIZE=5)
+    mailing = mailing_for()
+    add_clients(user, mailing, 5)
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+    monkeypatch.setitem(app.config, "REDIS_URL", f"redis://127.0.0.1:{spare_redis.port}/0")
+    monkeypatch.delitem(app.extensions, "mailer_redis", raising=False)
+    spare_redis.stop()  # for good: nothing in this test brings it back
+    caplog.set_level(logging.INFO)
+
+    def worker_on_the_batch():
+        with app.app_context():
+            jobs.send_batch_job(run_id, batch)
+
+    batch_worker = threading.Thread(target=worker_on_the_batch, daemon=True)
+    batch_worker.start()
+    assert wait_for(lambda: "rate limit: Redis unreachable" in caplog.text)
+    hand_back()
+    batch_worker.join(timeout=30)
+
+    assert not batch_worker.is_alive()
+    assert via_sink.to_counts() == {}
+    assert statuses(run_id) == {"pending": 5}  # none left claimed: the sweep takes them all
+    assert f"run {run_id}: 5 left waiting, not handed back (Redis unreachable" in caplog.text
