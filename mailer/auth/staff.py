@@ -22,15 +22,20 @@ SUPERUSER_EMAIL = "admin@mailing.com"
 
 
 def block_refusal(*, user: User, by: User) -> LazyString | None:
-    """Why `by` may not block or unblock `user`, or None when they may.
-
-    Managers cannot block each other: one manager could otherwise lock all the others
-    out. The superuser decides, by taking the manager role away first (or by blocking
-    through the manager screens with the role of their own)."""
+    """Why `by` may not block `user`, or None when they may."""
     if user.id == by.id:
         return _l("You cannot block yourself.")
     if user.is_superuser:
         return _l("The superuser cannot be blocked.")
+    return unblock_refusal(user=user, by=by)
+
+
+def unblock_refusal(*, user: User, by: User) -> LazyString | None:
+    """Why `by` may not unblock `user`, or None when they may.
+
+    Managers cannot block or unblock each other: one manager could otherwise lock all
+    the others out. The superuser decides, by taking the manager role away first (or
+    by blocking through the manager screens with the role of their own)."""
     if user.is_manager and not by.is_superuser:
         return _l(
             "%(email)s is a manager: only the superuser can block or unblock them,"
@@ -57,7 +62,7 @@ def block_user(*, user: User, by: User, reason: str = "") -> User:
 
 
 def unblock_user(*, user: User, by: User) -> User:
-    if refusal := block_refusal(user=user, by=by):
+    if refusal := unblock_refusal(user=user, by=by):
         raise AccountError(refusal)
     user.is_blocked = False
     user.blocked_at = None

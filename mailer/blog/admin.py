@@ -15,12 +15,14 @@ from datetime import datetime
 
 from flask import Flask, abort, flash, g, has_request_context, redirect, request, url_for
 from flask_admin import Admin, AdminIndexView, expose
+from flask_admin import babel as admin_babel
 from flask_admin.actions import action
 
 # Flask-Admin's own words, in its own catalogue; named so that `make messages` leaves them.
 from flask_admin.babel import lazy_gettext as admin_lazy_gettext
 from flask_admin.babel import ngettext as admin_ngettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.form import BaseForm
 from flask_admin.menu import MenuLink
 from flask_admin.model import typefmt
 from flask_admin.model.template import DeleteRowAction, TemplateLinkRowAction
@@ -35,6 +37,7 @@ from wtforms import BooleanField, FileField, SelectField, ValidationError
 from wtforms.validators import DataRequired
 
 from mailer.auth import services as account_services
+from mailer.auth import staff
 from mailer.auth.forms import language_choices, timezone_choices
 from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
@@ -298,6 +301,12 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
         services.delete_image(article.image)
         blog_changed()
 
+    @action("delete", admin_lazy_gettext("Delete"), _l("Delete the selected articles?"))
+    def action_delete(self, ids: list[str]) -> None:
+        """ModelView's, asked in words of our own: Flask-Admin's Russian ones lose the
+        object ("Вы уверены что хотите удалить ?"), and its catalogue wins over ours."""
+        super().action_delete(ids)
+
     @action("publish", _l("Publish"), _l("Publish the selected articles?"))
     def action_publish(self, ids: list[str]) -> None:
         self._set_published(ids, True)
@@ -385,6 +394,15 @@ class UserView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMix
         if user.id == current_user.id and not user.is_superuser:
             # Said on the form, which keeps what was typed (Flask-Admin flashes it).
             raise ValidationError(gettext("You cannot take away your own superuser rights."))
+        if user.is_superuser and user.is_blocked:  # nobody could unblock a superuser later
+            staff.unblock_user(user=user, by=current_user)
+            flash(
+                gettext(
+                    "%(email)s was blocked: a superuser cannot be, so they are unblocked.",
+                    email=user.email,
+                ),
+                "info",
+            )
 
     list_template = "admin/users_list.html"
 
@@ -456,8 +474,24 @@ def _not_granted_yet(form, field) -> None:
         raise ValidationError(gettext("%(email)s already has this role.", email=user.email))
 
 
+class _FieldErrorTranslations(admin_babel.Translations):
+    """The catalogue Flask-Admin's forms speak, WTForms', after Flask-Admin's own: the
+    errors of Flask-Admin's fields ("Not a valid choice") are only in its own."""
+
+    def gettext(self, string: str) -> str:
+        translated = admin_babel.gettext(string)
+        return translated if translated != string else super().gettext(string)
+
+
+class TranslatedForm(BaseForm):
+    class Meta(BaseForm.Meta):
+        _translations = _FieldErrorTranslations()
+
+
 class RoleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     """Grant or take back a role (manager, content manager)."""
+
+    form_base_class = TranslatedForm  # its user field says a user gone meanwhile in Russian too
 
     can_edit = False
     column_list = ("user", "name")
@@ -469,6 +503,11 @@ class RoleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMix
     form_columns = ("user", "name")
     form_choices = {"name": list(ROLE_LABELS.items())}
     form_args = {"user": {"get_label": "email"}, "name": {"validators": [_not_granted_yet]}}
+
+    @action("delete", admin_lazy_gettext("Delete"), _l("Take the selected roles away?"))
+    def action_delete(self, ids: list[str]) -> None:
+        """ModelView's, asked in words of our own (as ArticleView's)."""
+        super().action_delete(ids)
 
 
 def init_app(app: Flask) -> None:

@@ -7,6 +7,7 @@ from functools import partial
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel.speaklater import LazyString
 from flask_login import current_user
 from sqlalchemy import func, literal, or_, select, union_all
 from sqlalchemy.orm import selectinload
@@ -77,9 +78,7 @@ def users():
     ids = [user.id for user in page.items]
     # The users whose Block or Unblock button this manager gets (not themselves, the
     # superuser, or another manager).
-    changeable = {
-        user.id for user in page.items if staff.block_refusal(user=user, by=current_user) is None
-    }
+    changeable = {user.id for user in page.items if _refusal(user) is None}
     return render_template(
         "manager/users.html",
         page=page,
@@ -139,6 +138,12 @@ def _changed(change, user: User) -> bool:
         return False
     db.session.commit()
     return True
+
+
+def _refusal(user: User) -> LazyString | None:
+    """Why the current manager may not press the user's button (Unblock or Block), or None."""
+    refusal = staff.unblock_refusal if user.is_blocked else staff.block_refusal
+    return refusal(user=user, by=current_user)
 
 
 def _back() -> str:

@@ -235,6 +235,21 @@ def test_manager_cannot_block_themselves_or_the_superuser(client, login, manager
     assert not db.session.get(User, superuser.id).is_blocked
 
 
+def test_a_superuser_left_blocked_can_be_unblocked(client, login, manager):
+    """Made superuser while blocked (before the admin panel unblocked them for it): the
+    Unblock button is there, and works."""
+    blocked = factories.make_user(email="stuck@example.com", is_blocked=True, is_superuser=True)
+    login(manager)
+
+    listed = client.get("/manager/users").text
+    unblocked = client.post(f"/manager/users/{blocked.id}/unblock", follow_redirects=True).text
+
+    assert f"/manager/users/{blocked.id}/unblock" in listed
+    assert "stuck@example.com is unblocked." in unblocked
+    db.session.expire_all()
+    assert not db.session.get(User, blocked.id).is_blocked
+
+
 def test_block_service_refuses_self_and_superuser(manager, superuser):
     with pytest.raises(staff.AccountError):
         staff.block_user(user=manager, by=manager)

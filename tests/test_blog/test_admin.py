@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -269,6 +270,31 @@ def test_a_form_the_panel_refuses_is_said_in_russian(client, login, content_mana
     assert "Kept body" in created.text
     assert "Не удалось сохранить запись." in saved.text
     assert "Failed to" not in created.text + saved.text
+
+
+def _confirmations(page: str) -> dict:
+    """What the list's bulk actions ask before they act, by action."""
+    data = re.search(r'id="actions-confirmation-data"[^>]*>(.*?)</div>', page)
+    return json.loads(data.group(1))
+
+
+def test_the_panels_russian_bulk_delete_and_choice_errors_are_whole_sentences(
+    client, login, superuser
+):
+    """Flask-Admin's Russian catalogue asks "Вы уверены что хотите удалить ?", and its forms
+    read WTForms' for their fields' errors (a user deleted in another tab)."""
+    superuser.locale = "ru"
+    db.session.commit()
+    login(superuser)
+
+    articles = client.get("/admin/articles/").text
+    roles = client.get("/admin/roles/").text
+    refused = client.post("/admin/roles/new/", data={"user": "999", "name": "manager"}).text
+
+    assert _confirmations(articles)["delete"] == "Удалить выбранные статьи?"
+    assert _confirmations(roles)["delete"] == "Отозвать выбранные роли?"
+    assert "Неверный вариант" in refused
+    assert "Not a valid choice" not in refused
 
 
 def test_image_larger_than_the_limit_is_refused(app, client, login, content_manager):

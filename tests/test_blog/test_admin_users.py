@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from mailer.auth import staff
 from mailer.extensions import db
 from mailer.models import Article, Attempt, Client, ClientImport, Mailing, User, UserRole
 from tests import factories
@@ -165,6 +166,29 @@ def test_the_superuser_cannot_take_away_their_own_rights(client, login, superuse
     db.session.expire_all()
     assert db.session.get(User, superuser.id).is_superuser
     assert client.get("/admin/users/").status_code == 200
+
+
+def test_making_a_blocked_user_superuser_unblocks_them_and_says_so(
+    client, login, superuser, manager, user
+):
+    """A superuser cannot be blocked, and so could not be unblocked either: left blocked,
+    they could never log in."""
+    staff.block_user(user=user, by=manager, reason="Spam")
+    db.session.commit()
+    login(superuser)
+
+    page = client.post(
+        f"/admin/users/edit/?id={user.id}",
+        data={"full_name": user.full_name, "timezone": "UTC", "locale": "en", "is_superuser": "y"},
+        follow_redirects=True,
+    ).text
+
+    assert f"{user.email} was blocked: a superuser cannot be, so they are unblocked." in page
+    db.session.expire_all()
+    changed = db.session.get(User, user.id)
+    assert changed.is_superuser
+    assert not changed.is_blocked
+    assert changed.block_reason == ""
 
 
 def test_a_users_details_name_their_language(client, login, superuser, user):
