@@ -13,6 +13,7 @@ import logging
 from flask import flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
+from sqlalchemy import or_
 
 from mailer import outages
 from mailer.extensions import db
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 SHEET_FIELD = "sheet"  # a workbook's sheet, by its number: the preview's, then the import's
 COLUMN_FIELD = "column-{}"  # the column a field is read from (client_import.FIELDS), by hand
 ROWS_FIELD = "rows"  # the preview's count of rows, for the progress bar
+TICKS_CARRIED = "ticks"  # sent by a preview's sheet or columns form with its mailings' ticks
 # The upload page lists the owner's imports: the newest few, the others (the reports kept,
 # uploads.ENDED_KEPT_PER_OWNER, and those under way) folded below them.
 RECENT_IMPORTS = 5
@@ -124,8 +126,16 @@ def _preview_of_sheet(upload: ClientImport, chosen: int | None, columns: dict | 
 def _preview_page(
     upload: ClientImport, layout: client_import.FileLayout, preview: client_import.Preview
 ) -> str:
+    """The preview; its mailings ticked as on the preview it was asked from, when that one's
+    sheet or columns form carried them (mailer.js), else those that take new clients."""
     taking = Mailing.takes_new_clients.is_(True)
-    mailings = mailing_queries.mailing_choices(current_user, also=taking)
+    if TICKS_CARRIED in request.args:
+        ticked = set(_ticked(request.args))
+        offered = or_(taking, Mailing.id.in_(ticked))
+        mailings = mailing_queries.mailing_choices(current_user, also=offered)
+    else:
+        mailings = mailing_queries.mailing_choices(current_user, also=taking)
+        ticked = {mailing.id for mailing in mailings if mailing.takes_new_clients}
     return render_template(
         "mailings/clients/import_preview.html",
         upload=upload,
@@ -137,8 +147,14 @@ def _preview_page(
         preview=preview,
         mailings=mailings,
         choice_limit=mailing_queries.MAILING_CHOICE_LIMIT,
-        ticked={mailing.id for mailing in mailings if mailing.takes_new_clients},
+        ticked=ticked,
+        ticks_carried=TICKS_CARRIED,
     )
+
+
+def _ticked(values) -> list[int]:
+    """The ids of the mailings ticked in a form (`values`: the request's args or form)."""
+    return values.getlist("mailing_ids", type=an_id)
 
 
 @bp.route("/clients/imports/<int:import_id>/confirm", methods=["POST"])
@@ -150,9 +166,7 @@ def client_import_confirm(import_id: int):
         flash(problem, "danger")
         return redirect(url_for("mailings.client_import_page", import_id=import_id))
     # The ticked mailings that are still the owner's (the worker checks them again).
-    mailing_ids = mailing_queries.owned_mailing_ids(
-        current_user, request.form.getlist("mailing_ids", type=an_id)
-    )
+    mailing_ids = mailing_queries.owned_mailing_ids(current_user, _ticked(request.form))
     queued = background.queue(
         upload,
         sheet=request.form.get(SHEET_FIELD, type=int),

@@ -15,9 +15,27 @@ document.addEventListener("submit", (event) => {
     keepTyped(form);
     showBusy(event.submitter);
   } else {
+    carryTicks(form);
     showBusy(event.submitter);  // a page read again (a workbook's other sheet) takes seconds too
   }
 });
+
+// A form marked data-carry-ticks="id" sends the boxes ticked in that other form too, and its
+// fields marked data-carried (the import preview's sheet and columns forms: the page they
+// ask for keeps the mailings ticked below them). Without this script the page ticks anew.
+function carryTicks(form) {
+  const source = document.getElementById(form.dataset.carryTicks || "");
+  if (!source) return;
+  for (const copy of form.querySelectorAll("[data-copied]")) copy.remove();  // sent before
+  for (const field of source.querySelectorAll("input:checked, input[data-carried]")) {
+    const copy = document.createElement("input");
+    copy.type = "hidden";
+    copy.name = field.name;
+    copy.value = field.value;
+    copy.dataset.copied = "yes";
+    form.append(copy);
+  }
+}
 
 // A button marked data-busy says so while its request is on its way, a spinner before
 // the words (reading a workbook of a million rows takes seconds). Its words come back

@@ -194,3 +194,33 @@ def test_the_columns_of_a_header_in_unknown_words_are_chosen_on_the_preview(
         ui.tn("Imported %(num)s client.", "Imported %(num)s clients.", 2), timeout=REPORT_WAIT
     )
     ui.assert_translated()
+
+
+def test_the_mailings_ticked_on_a_preview_stay_ticked_when_other_columns_are_previewed(
+    page, user, tmp_path
+):
+    """The columns form is a form of its own above the mailings' boxes: it carries their
+    ticks, or the page asked again would tick anew the one the user unticked."""
+    taking = factories.make_mailing(user, name="Monthly report", takes_new_clients=True)
+    audit = factories.make_mailing(user, name="Audit send")
+    csv_file = tmp_path / "clients.csv"
+    csv_file.write_text("email;name;note\nanna@example.com;Анна;met at the fair\n")
+    _log_in(page, user)
+    page.goto("/clients/import")
+    page.set_input_files("input[type=file]", str(csv_file))
+    page.get_by_role("button", name="Upload and preview").click()
+    page.get_by_label("Monthly report").uncheck()
+    page.get_by_label("Audit send").check()
+
+    page.locator("#columns summary").click()
+    page.get_by_label("Comment", exact=True).select_option(label="(none)")
+    page.get_by_role("button", name="Preview with these columns").click()
+
+    expect(page.get_by_role("cell", name="met at the fair")).to_have_count(0)
+    expect(page.get_by_label("Audit send")).to_be_checked()
+    expect(page.get_by_label("Monthly report")).not_to_be_checked()
+    page.get_by_role("button", name="Import 1 row").click()
+    expect(page.locator("#imported")).to_have_text("Imported 1 client.", timeout=REPORT_WAIT)
+    db.session.expire_all()
+    assert [client.email for client in audit.clients] == ["anna@example.com"]
+    assert taking.clients == []

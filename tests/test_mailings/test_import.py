@@ -977,6 +977,47 @@ def test_the_preview_offers_the_mailings_taking_new_clients_however_old(login, u
     assert [client.email for client in taking.clients] == ["new1@example.com"]
 
 
+def test_a_preview_asked_again_keeps_the_mailings_ticked_on_the_one_before(
+    login, user, other_user, monkeypatch
+):
+    """Another sheet or other columns previewed (their forms carry the ticks: mailer.js):
+    the mailings the user ticked stay ticked, however old; those they unticked, unticked."""
+    monkeypatch.setattr(mailing_queries, "MAILING_CHOICE_LIMIT", 2)
+    fixed = factories.make_mailing(user, name="Fixed")  # older than the two newest shown
+    taking = factories.make_mailing(user, name="Taking", takes_new_clients=True)
+    factories.make_mailing(user, name="Newer")
+    factories.make_mailing(user, name="Newest")
+    theirs = factories.make_mailing(other_user, name="Theirs")
+    browser = login(user)
+    first = _upload(browser, b"name,email\nAnn,new1@example.com\n")
+    page = re.search(r'action="(/clients/imports/\d+)/confirm"', first.text)[1]
+
+    again = browser.get(
+        page,
+        query_string=[
+            ("column-email", "1"),
+            ("column-full_name", "-1"),
+            ("ticks", "1"),
+            ("mailing_ids", str(fixed.id)),
+            ("mailing_ids", str(theirs.id)),  # forged in: not offered
+        ],
+    )
+
+    assert _ticked_boxes(again.text) == {fixed.id}
+    assert "Theirs" not in again.text
+    assert "Taking" in again.text  # offered, unticked as left
+    _press(browser, again)
+    db.session.expire_all()
+    assert [client.email for client in fixed.clients] == ["new1@example.com"]
+    assert [client.full_name for client in fixed.clients] == [""]  # read with those columns
+    assert taking.clients == []
+
+
+def _ticked_boxes(page: str) -> set[int]:
+    boxes = re.findall(r'<input[^>]*name="mailing_ids"[^>]*>', page)
+    return {int(re.search(r'value="(\d+)"', box)[1]) for box in boxes if " checked" in box}
+
+
 def test_an_import_with_no_mailing_ticked_joins_none(login, user):
     taking = factories.make_mailing(user, takes_new_clients=True)
     browser = login(user)
