@@ -115,6 +115,37 @@ def test_migrations_keep_the_rows_that_refer_to_a_table_they_rebuild(app, user):
     assert counts == [1, 1, 1]
 
 
+def test_addresses_kept_with_an_ascii_domain_are_written_in_letters_and_their_links_work(
+    app, user, other_user
+):
+    """Kept as typed before (`xn--`), beside the same mailbox in letters: the migration
+    writes them in letters, except where the owner has that spelling too."""
+    from flask_migrate import downgrade, upgrade
+
+    from mailer.delivery.unsubscribe import client_for_token, unsubscribe_token
+    from mailer.models import Client, User
+    from tests import factories
+
+    def kept_as(row, email: str) -> int:
+        db.session.execute(db.update(type(row)).filter_by(id=row.id).values(email=email))
+        db.session.commit()
+        return row.id
+
+    nina = kept_as(factories.make_client(user, "a@example.com"), "nina@xn--mnchen-3ya.de")
+    twice = kept_as(factories.make_client(user, "b@example.com"), "vera@xn--e1afmkfd.xn--p1ai")
+    factories.make_client(user, "vera@пример.рф")
+    account = kept_as(other_user, "olga@xn--e1afmkfd.xn--p1ai")
+    link = unsubscribe_token(nina, "nina@xn--mnchen-3ya.de")  # in an email sent before
+    db.session.remove()
+    downgrade(revision="3a1b2c4d5e6f")  # nothing to undo: either spelling reaches the mailbox
+    upgrade()
+
+    assert db.session.get(Client, nina).email == "nina@münchen.de"
+    assert db.session.get(Client, twice).email == "vera@xn--e1afmkfd.xn--p1ai"  # the owner's call
+    assert db.session.get(User, account).email == "olga@пример.рф"
+    assert client_for_token(link).id == nina
+
+
 @pytest.mark.parametrize("table", ["deliveries", "attempts"])
 def test_deleting_a_client_finds_its_rows_by_index(app, table):
     """ON DELETE looks up each deleted client's deliveries and attempts by client_id:

@@ -35,7 +35,7 @@ from sqlalchemy import update
 
 from mailer import signing
 from mailer.extensions import csrf, db
-from mailer.mail import mask_email
+from mailer.mail import ascii_domain, mask_email
 from mailer.models import Client, utcnow
 
 SALT = "unsubscribe-address"
@@ -101,10 +101,14 @@ def _signed_client(token: str) -> Client | None:
     client = db.session.get(Client, client_id)
     if client is None:
         return None
+    # An internationalised domain kept in its ASCII form (xn--) until migration 4b2c3d5e6f7a
+    # wrote it in letters: the links of the emails sent before signed that form.
+    signed = {client.email, ascii_domain(client.email)}
     for secret in signing.secret_keys():
-        expected = _signature(_keys(secret)["key"], payload, client.email)
-        if hmac.compare_digest(signature, expected):
-            return client
+        key = _keys(secret)["key"]
+        for email in signed:
+            if hmac.compare_digest(signature, _signature(key, payload, email)):
+                return client
     return None
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 
+import idna
 from flask_login import UserMixin
 from sqlalchemy import CheckConstraint, ForeignKey, String, select
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -131,4 +133,12 @@ class UserSession(db.Model):
 
 
 def normalize_email(email: str) -> str:
-    return email.strip().lower()
+    """An address as it is kept and compared: without the spaces around it, in lower case,
+    an internationalised domain in its letters (`xn--mnchen-3ya.de` as `münchen.de`, as
+    people type it; emails go to its ASCII form): one mailbox, one address."""
+    address = email.strip().lower()
+    local, at, domain = address.rpartition("@")
+    if at and "xn--" in domain:
+        with suppress(UnicodeError):  # one that does not decode is kept as written
+            return f"{local}@{idna.decode(domain)}"
+    return address

@@ -194,6 +194,18 @@ def test_same_email_in_another_case_is_refused_with_a_clear_message(login, user)
     assert len(_clients(user)) == 1
 
 
+@pytest.mark.parametrize(
+    ("kept", "typed"),
+    [("nina@münchen.de", "Nina@XN--MNCHEN-3YA.de"), ("nina@xn--mnchen-3ya.de", "nina@münchen.de")],
+)
+def test_an_international_domain_is_one_address_in_letters_or_in_ascii(login, user, kept, typed):
+    """Two clients for one mailbox would get every email twice."""
+    factories.make_client(user, kept)
+    response = login(user).post("/clients/new", data={"email": typed})
+    assert "You already have a client with this email." in response.text
+    assert [client.email for client in _clients(user)] == ["nina@münchen.de"]
+
+
 def test_another_users_client_with_the_same_email_is_no_conflict(login, user, other_user):
     factories.make_client(other_user, "anna@example.com")
     response = login(user).post("/clients/new", data={"email": "anna@example.com"})

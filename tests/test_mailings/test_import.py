@@ -122,6 +122,18 @@ def test_import_reports_each_bad_line_with_its_number_and_reason(login, user, en
     assert (anna.full_name, anna.comment) == ("Анна Иванова", "с выставки")
 
 
+def test_an_international_domain_in_ascii_is_the_address_in_letters(login, user):
+    factories.make_client(user, "vera@пример.рф")
+    lines = ["email", "nina@münchen.de", "NINA@xn--mnchen-3ya.de", "vera@xn--e1afmkfd.xn--p1ai"]
+
+    report = _import(login(user), "\n".join(lines).encode())
+
+    assert "Imported 1 client." in report
+    assert "duplicate in file (first on line 2)" in report
+    assert "already a client" in report
+    assert _emails(user) == ["nina@münchen.de", "vera@пример.рф"]
+
+
 def test_file_without_header_uses_email_name_comment_columns(login, user):
     browser = login(user)
     preview = _upload(browser, b"anna@example.com,Anna,first\nboris@example.com,Boris,\n")
