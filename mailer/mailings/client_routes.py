@@ -324,16 +324,31 @@ def client_add_to_mailing():
     else:
         added = mailing_services.add_clients(mailing=mailing, client_ids=ids)
         db.session.commit()
-        message = ngettext(
-            "%(num)s client added to “%(mailing)s”.",
-            "%(num)s clients added to “%(mailing)s”.",
-            added,
+        flash(_added_said(mailing, added, already=len(ids) - added), "success")
+    return _back_to_list(view)
+
+
+def _added_said(mailing: Mailing, added: int, *, already: int) -> str:
+    if not added and already == 1:
+        return _("The ticked client was in “%(mailing)s” already.", mailing=mailing.title)
+    if not added:
+        return ngettext(
+            "All %(num)s ticked client was in “%(mailing)s” already.",  # 21 in Russian
+            "All %(num)s ticked clients were in “%(mailing)s” already.",
+            already,
             mailing=mailing.title,
         )
-        if added < len(ids):
-            message += " " + _("The others were in it already.")
-        flash(message, "success")
-    return _back_to_list(view)
+    said = ngettext(
+        "%(num)s client added to “%(mailing)s”.",
+        "%(num)s clients added to “%(mailing)s”.",
+        added,
+        mailing=mailing.title,
+    )
+    if already:
+        said += " " + ngettext(
+            "%(num)s other was in it already.", "%(num)s others were in it already.", already
+        )
+    return said
 
 
 def _chosen_for_deletion(view: ListView):

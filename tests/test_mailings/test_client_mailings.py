@@ -278,11 +278,24 @@ def test_the_list_adds_the_ticked_clients_to_the_chosen_mailing(login, user, oth
         follow_redirects=True,
     )
 
-    assert "1 client added to “Spring”. The others were in it already." in done.text
+    assert "1 client added to “Spring”. 1 other was in it already." in done.text
     assert done.request.full_path == "/clients/?q=example&sort=-email"  # the list as it was
     db.session.expire_all()
     assert {client.email for client in spring.clients} == {"anna@example.com", "boris@example.com"}
     assert vera not in spring.clients
+
+
+def test_adding_clients_all_in_the_mailing_already_says_how_many(login, user):
+    clients = [factories.make_client(user, f"c{n}@example.com") for n in range(3)]
+    spring = factories.make_mailing(user, name="Spring", clients=clients)
+
+    said = login(user).post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(spring.id), "client_ids": [str(c.id) for c in clients]},
+        follow_redirects=True,
+    )
+
+    assert "All 3 ticked clients were in “Spring” already." in said.text
 
 
 def test_a_mailings_list_of_clients_offers_to_add_them_to_the_others_only(login, user):
@@ -396,6 +409,6 @@ def test_a_client_another_tab_adds_meanwhile_is_not_added_twice(app, login, user
 
     assert errors == []
     assert added.status_code == 200
-    assert "0 clients added to “Spring”. The others were in it already." in added.text
+    assert "The ticked client was in “Spring” already." in added.text
     db.session.expire_all()
     assert [client.email for client in spring.clients] == ["anna@example.com"]
