@@ -21,6 +21,7 @@ from mailer.mailings.mailing_queries import mailing_ids_of, owned_mailing_ids
 from mailer.models import Client, Mailing, User, link_clients, mailing_clients, normalize_email
 
 EMAIL_MAX = 254
+LOCAL_MAX = 64  # before the @ (RFC 5321): many servers refuse a longer one
 FULL_NAME_MAX = 200
 COMMENT_MAX = 2000
 
@@ -123,7 +124,13 @@ def email_error(email: str) -> str | None:
             EMAIL_MAX,
         )
     local, at, domain = email.rpartition("@")
-    if at and len(local) <= 64 and _simple_local(local):
+    if at and len(local) > LOCAL_MAX:  # email-validator checks it only when strict
+        return ngettext(
+            "too long before the @ (at most %(num)s character)",
+            "too long before the @ (at most %(num)s characters)",
+            LOCAL_MAX,
+        )
+    if at and _simple_local(local):
         return _localised(_domain_error(domain))
     try:
         validate_email(email, check_deliverability=False)

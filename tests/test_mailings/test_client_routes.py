@@ -213,6 +213,17 @@ def test_another_users_client_with_the_same_email_is_no_conflict(login, user, ot
     assert len(_clients(user)) == 1
 
 
+def test_an_address_longer_than_64_characters_before_the_at_is_refused(login, user):
+    """RFC 5321's limit, which many servers hold to: every email to it would fail."""
+    browser = login(user)
+    refused = browser.post("/clients/new", data={"email": f"{'l' * 65}@example.com"})
+    taken = browser.post("/clients/new", data={"email": f"{'l' * 64}@example.com"})
+
+    assert "too long before the @ (at most 64 characters)" in refused.text
+    assert taken.status_code == 302
+    assert [client.email for client in _clients(user)] == [f"{'l' * 64}@example.com"]
+
+
 def test_too_long_full_name_is_refused(login, user):
     response = login(user).post(
         "/clients/new", data={"email": "a@example.com", "full_name": "x" * 201}
