@@ -164,11 +164,13 @@ def test_delimiter_is_sniffed(text, delimiter):
     assert client_import.parse(text.encode()).delimiter == delimiter
 
 
-def test_quoted_field_with_a_line_break_keeps_later_line_numbers_right(app):
-    parsed = client_import.parse(b'a@example.com,"two\nlines",x\nnot-valid,B,\n')
+def test_a_row_with_a_quoted_line_break_is_numbered_by_the_line_it_starts_on(app):
+    """Where its address is, and the rows after it keep their numbers."""
+    parsed = client_import.parse(b'a@example.com,"two\nlines",x\nnot-valid,B,"x\ny"\nc@d.com\n')
     assert [(row.line, row.email) for row in parsed.rows] == [
-        (2, "a@example.com"),
+        (1, "a@example.com"),
         (3, "not-valid"),
+        (5, "c@d.com"),
     ]
 
 
@@ -622,14 +624,20 @@ def test_header_columns_it_does_not_know_are_left_out(app):
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (bytes(range(256)) * 4, "This is not a CSV file: it holds binary data."),
         (
-            b"email,comment\nann@example.com,a\x00b\n",
-            "This is not a CSV file: it holds binary data.",
+            bytes(range(256)) * 4,
+            "This is not a CSV file: it holds binary data (the first on line 1).",
         ),
         (
-            "email,comment\nann@example.com,a\x00b\n".encode("utf-16"),
-            "This is not a CSV file: it holds binary data.",
+            b"email,comment\nann@example.com,a\x00b\n",
+            "This is not a CSV file: it holds binary data (the first on line 2).",
+        ),
+        (
+            # Past the first piece decoded: its lines are counted too.
+            ("email\n" + "ann@example.com\n" * 70_000 + "bob@example.com,a\x00b\n").encode(
+                "utf-16"
+            ),
+            "This is not a CSV file: it holds binary data (the first on line 70002).",
         ),
         (
             b'email,comment\nann@example.com,ok\nbob@example.com,"' + b"x" * 200_000 + b'"\n',

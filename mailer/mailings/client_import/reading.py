@@ -184,15 +184,18 @@ def text_of(data: bytes, encoding: Encoding) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding=encoding.codec, errors="replace", newline="")
 
 
-def holds_binary_data(data: bytes, encoding: Encoding) -> bool:
-    """Whether the file holds NUL characters, as no text file does."""
+def first_binary_line(data: bytes, encoding: Encoding) -> int | None:
+    """The line of the file's first NUL character, as no text file holds, or None."""
     if encoding.codec != "utf-16":
-        return b"\x00" in data  # in UTF-8 and cp1251, the NUL character's one byte
+        found = data.find(b"\x00")  # in UTF-8 and cp1251, the NUL character's one byte
+        return None if found < 0 else data.count(b"\n", 0, found) + 1
     text = text_of(data, encoding)
+    lines_before = 0
     while piece := text.read(DECODED_PIECE):
-        if "\x00" in piece:
-            return True
-    return False
+        if (found := piece.find("\x00")) >= 0:
+            return lines_before + piece.count("\n", 0, found) + 1
+        lines_before += piece.count("\n")
+    return None
 
 
 def sniff_delimiter(lines: list[str]) -> str:
@@ -264,8 +267,13 @@ def open_file(data: bytes, columns: dict[str, int] | None = None) -> _Reading:
     are read from `columns` (see FIELDS) when given, else from the columns its header names.
     UnreadableFile for binary data. A workbook is read by workbooks.py first."""
     encoding = encoding_of(data)
-    if holds_binary_data(data, encoding):
-        raise UnreadableFile(_("This is not a CSV file: it holds binary data."))
+    if (line := first_binary_line(data, encoding)) is not None:
+        raise UnreadableFile(
+            _(
+                "This is not a CSV file: it holds binary data (the first on line %(line)s).",
+                line=line,
+            )
+        )
     return _Reading(data, encoding, columns)
 
 
@@ -357,12 +365,13 @@ class _Reading:
         )
 
     def _lines(self) -> Iterator[tuple[int, list[str]]]:
-        """Each line with anything in it, with its number (a record's last line)."""
+        """Each record with anything in it, with the number of the line it starts on (a
+        quoted cell may go on over several)."""
         reader = csv.reader(text_of(self.data, self.encoding), delimiter=self.delimiter)
         for cells in reader:
-            self.line = reader.line_num
+            first, self.line = self.line + 1, reader.line_num
             if any(cell.strip() for cell in cells):
-                yield reader.line_num, cells
+                yield first, cells
 
     @staticmethod
     def _header_at(first: list[tuple[int, list[str]]]) -> int | None:
