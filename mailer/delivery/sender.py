@@ -393,22 +393,28 @@ def _build(context: _Run, row) -> bytes:
 
 def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> None:
     tries = row.tries + 1
+    most = current_app.config["SEND_MAX_ATTEMPTS"]
     bounce = False
     # A refusal before the client is named refuses mailer, not the client: on connecting
     # or logging in (a wrong MAIL_PASSWORD, a blocked IP), or a 5xx at MAIL FROM (a sender
     # address the provider will not take). It is retried, as when the server cannot be
-    # reached, and the rest of the batch waits for that retry.
+    # reached, and the rest of the batch waits for that retry: however long it takes,
+    # never failing the client, at most as long apart as the last of a client's tries.
     refuses_mailer = reply.stage == "connect" or (reply.permanent and reply.stage == "mail")
-    refused_for_good = reply.permanent and not refuses_mailer
+    # A policy refusal of the recipient (5.7.x: "Relay access denied" from a relay that
+    # will not relay for mailer, "authentication required") says nothing of the address:
+    # retried as a temporary failure, and never a bounce.
+    policy = reply.permanent and reply.stage == "rcpt" and reply.text.startswith("5.7.")
+    refused_for_good = reply.permanent and not refuses_mailer and not policy
     if reply.ok:
         status, next_try_at = "sent", None
         result.sent += 1
-    elif refused_for_good or tries >= current_app.config["SEND_MAX_ATTEMPTS"]:
+    elif refused_for_good or (tries >= most and not refuses_mailer):
         status, next_try_at = "failed", None
         result.failed += 1
-        bounce = reply.permanent and reply.stage in ("rcpt", "data")
+        bounce = refused_for_good and reply.stage in ("rcpt", "data")
     else:
-        status, next_try_at = "retry", now + retry_delay(tries)
+        status, next_try_at = "retry", now + retry_delay(min(tries, most))
         result.retry += 1
     if not reply.ok and refuses_mailer:
         # No server to talk to (refused, timed out, or it said 421 on connecting), or one

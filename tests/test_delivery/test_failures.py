@@ -26,21 +26,66 @@ def _tries(email_address: str) -> list[tuple[bool, int | None]]:
     return [(a.success, a.reply_code) for a in attempts_for(email_address)]
 
 
-def test_refused_connection_is_retried_then_fails_after_max_attempts(
-    send_via, mailing_for, sending_config, run_jobs
+def test_an_unreachable_server_never_fails_the_client_however_long_it_lasts(
+    send_via, smtp_sink, mailing_for, sending_config, run_jobs
+):
+    """The outage is mailer's, not the client's: past SEND_MAX_ATTEMPTS the email that
+    found it so is tried again, no further apart than a client's last try, and goes out
+    once the server is back (it failed for good before, one client per outage's stretch)."""
+    sending_config(SEND_MAX_ATTEMPTS=3, SEND_RETRY_BASE_SECONDS=60)
+    send_via(free_port())  # nothing listens there
+    mailing_for("ann@example.com")
+    for _ in range(5):
+        db.session.execute(db.update(Delivery).values(next_try_at=utcnow()))  # its time came
+        db.session.commit()
+        _tick(run_jobs)
+
+    assert statuses() == {"retry": 1}
+    assert _tries("ann@example.com") == [(False, None)] * 5
+    assert attempts_for("ann@example.com")[0].reply == "connection refused"
+    wait = db.session.scalar(db.select(Delivery.next_try_at)) - utcnow()
+    assert timedelta(minutes=3) < wait <= timedelta(minutes=5)  # 60 s * 2^(3-1), + jitter < 60 s
+    send_via(smtp_sink.port)
+    db.session.execute(db.update(Delivery).values(next_try_at=utcnow()))
+    db.session.commit()
+    _tick(run_jobs)
+    assert statuses() == {"sent": 1}
+    assert smtp_sink.to_counts() == {"ann@example.com": 1}
+
+
+def test_a_temporary_failure_of_the_client_fails_after_max_attempts(
+    via_sink, mailing_for, sending_config, run_jobs
 ):
     sending_config(SEND_MAX_ATTEMPTS=3)
-    send_via(free_port())  # nothing listens there
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.2.0 Mailbox busy"] * 4
     mailing_for("ann@example.com")
     _tick(run_jobs)
     assert statuses() == {"retry": 1}
     _tick(run_jobs)
     _tick(run_jobs)
     assert statuses() == {"failed": 1}
-    assert _tries("ann@example.com") == [(False, None)] * 3
-    assert attempts_for("ann@example.com")[0].reply == "connection refused"
+    assert _tries("ann@example.com") == [(False, 451)] * 3
     _tick(run_jobs)
     assert len(attempts_for("ann@example.com")) == 3  # a failed delivery is not tried again
+
+
+def test_a_relay_that_will_not_relay_for_mailer_bounces_nobody(
+    via_sink, mailing_for, sending_config, run_jobs
+):
+    """554 5.7.1 "Relay access denied" to every recipient (no MAIL_USERNAME, or an address
+    the relay does not serve): a policy of the server's, not a bad address. Retried as a
+    temporary failure; every client was marked bounced for good before."""
+    sending_config(SEND_MAX_ATTEMPTS=2, HARD_BOUNCE_LIMIT=1)
+    for address in ("ann@example.com", "bob@example.com"):
+        via_sink.rcpt_replies[address] = [f"554 5.7.1 <{address}>: Relay access denied"]
+    mailing_for("ann@example.com", "bob@example.com")
+    _tick(run_jobs)
+
+    assert statuses() == {"retry": 2}
+    assert "Relay access denied" in attempts_for("bob@example.com")[0].reply
+    _tick(run_jobs)  # the relay lets mailer send now
+    assert statuses() == {"sent": 2}
+    assert db.session.scalars(db.select(Client.hard_bounces)).all() == [0, 0]
 
 
 def test_refused_then_server_back_delivers_on_retry(send_via, smtp_sink, mailing_for, run_jobs):
