@@ -19,6 +19,7 @@ on without Redis; it is its result that cannot be written).
 from __future__ import annotations
 
 import logging
+import signal
 import time
 
 from flask import Flask
@@ -73,6 +74,13 @@ class ForkingWorker(OutageProof, Worker):
     def fork_work_horse(self, job, queue):
         db.engine.dispose()  # connections must not cross a fork
         return super().fork_work_horse(job, queue)
+
+    def setup_work_horse_signals(self):
+        """A SIGTERM of the work horse's own (a service manager's stop reaches every process
+        of the service: systemd's KillMode=control-group) hands the rest of its batch back,
+        as MailerWorker's stop does. RQ's horse died of it, its email in flight "unknown"."""
+        super().setup_work_horse_signals()
+        signal.signal(signal.SIGTERM, lambda _signum, _frame: sender.HAND_BACK.set())
 
 
 def run_worker(app: Flask, *, burst: bool = False, fork: bool = False) -> bool:

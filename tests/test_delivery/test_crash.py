@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from mailer.delivery import dispatch
+from mailer.delivery import dispatch, sender
 from mailer.extensions import db
-from mailer.models import Attempt, Run, utcnow
+from mailer.models import Attempt, Client, Delivery, Run, utcnow
 from tests.test_delivery.conftest import add_clients, statuses
 from tests.test_delivery.test_dispatch import _flask, _process_env
 
@@ -82,3 +82,45 @@ def test_a_delivery_found_sending_by_a_later_job_becomes_unknown_not_resent(
     run_jobs()
     assert via_sink.to_counts() == {"bob@example.com": 1}
     assert statuses(run_id) == {"sent": 1, "unknown": 1}
+
+
+def test_a_forking_worker_stopped_with_its_whole_process_group_hands_its_batch_back(
+    test_environ, redis_conn, via_sink, mailing_for, user
+):
+    """systemd's stop (KillMode=control-group) sends SIGTERM to the worker and its work
+    horse at once: the horse's batch ends after its emails in flight and hands the rest
+    back, as the worker without --fork does. RQ's horse died of it, one email "unknown"."""
+    later = utcnow() + timedelta(days=1)
+    mailing = mailing_for(start_at=later, next_send_at=later)  # only the forced run is due
+    add_clients(user, mailing, 30)
+    run_id = dispatch.start_forced_run(mailing.id)
+    in_order = db.session.scalars(
+        db.select(Client.email)
+        .join(Delivery, Delivery.client_id == Client.id)
+        .where(Delivery.run_id == run_id)
+        .order_by(Delivery.id)
+    ).all()
+    first_chunk = in_order[: sender.FIRST_CHUNK]
+    via_sink.stall_at.add(first_chunk[3])  # the batch's first chunk: a second one follows
+    dispatch.enqueue_run(run_id)
+    env = _process_env(test_environ, via_sink.port)
+    cwd = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    worker = subprocess.Popen(_flask("worker", "--burst", "--fork"), env=env, cwd=cwd)
+    try:
+        assert via_sink.stalled.wait(60)
+        with open(f"/proc/{worker.pid}/task/{worker.pid}/children") as children:
+            [horse] = [int(pid) for pid in children.read().split()]
+        for process in (worker.pid, horse):  # both at once, as systemd stops a service
+            os.kill(process, signal.SIGTERM)
+        via_sink.released.set()  # the email in flight is answered
+        assert worker.wait(60) == 0
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+
+    assert sorted(via_sink.to_counts()) == sorted(first_chunk)
+    assert statuses(run_id) == {"sent": sender.FIRST_CHUNK, "pending": 30 - sender.FIRST_CHUNK}
+    restarted = subprocess.Popen(_flask("worker", "--burst"), env=env, cwd=cwd)
+    assert restarted.wait(60) == 0  # the batch handed back was on the queue
+    assert set(via_sink.to_counts().values()) == {1}
+    assert statuses(run_id) == {"sent": 30}
