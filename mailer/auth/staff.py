@@ -14,6 +14,7 @@ from sqlalchemy import select
 from mailer.auth.services import AccountError, set_password
 from mailer.delivery import stopping
 from mailer.extensions import db
+from mailer.mailings import mailing_services
 from mailer.main.stats import counts_changed
 from mailer.models import Mailing, User, UserRole, normalize_email, utcnow
 from mailer.models.users import ROLES
@@ -64,11 +65,14 @@ def block_user(*, user: User, by: User, reason: str = "") -> User:
 def unblock_user(*, user: User, by: User) -> User:
     if refusal := unblock_refusal(user=user, by=by):
         raise AccountError(refusal)
+    was_blocked = user.is_blocked
     user.is_blocked = False
     user.blocked_at = None
     user.blocked_by = None
     user.block_reason = ""
     db.session.flush()
+    if was_blocked:
+        mailing_services.resume_after_block(user)
     counts_changed()
     return user
 

@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 
 # A "Send now" begun this little before a scheduled slot is that slot's send.
 SEND_NOW_COVERS = timedelta(minutes=10)
+# A mailing's last slot (often at its very end: "daily at 9, until the 10th at 9") is sent
+# when dispatch takes it this soon after the end; later, the window is over.
+LATE_AT_THE_END = timedelta(minutes=10)
 # With Redis: a run's waiting deliveries untouched this long, with no batch of the run
 # queued or running, lost their jobs. Far longer than a run's commit takes to be enqueued.
 JOBS_LOST_AFTER = timedelta(seconds=60)
@@ -111,10 +114,15 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
     if claimed != 1:
         db.session.rollback()
         return None
-    if now > mailing.end_at:
+    if now > mailing.end_at + LATE_AT_THE_END:
         # Down past the end of the mailing: the window is over, nothing is sent late.
         db.session.commit()
         stats.counts_changed()
+        log.warning(
+            "mailing %s: the send due at %s is skipped: dispatch came after the mailing's end",
+            mailing_id,
+            due.isoformat(),
+        )
         return None
     if (covering := _covering_run(mailing_id, due)) is not None:
         db.session.commit()
@@ -134,6 +142,8 @@ def _covering_run(mailing_id: int, due: datetime) -> int | None:
     now", or a run the daily quota paused), or a "Send now" begun less than
     SEND_NOW_COVERS before the slot. A second run would reach every client again minutes
     later (with one busy worker, the dispatch that creates it may wait for the first).
+    Or the slot's own run: an edit or Enable in the minute after a start that had sent
+    set the start again (the run's unique key refused it, and the mailing sent no more).
     """
     return db.session.scalar(
         select(Run.id)
@@ -142,6 +152,7 @@ def _covering_run(mailing_id: int, due: datetime) -> int | None:
             or_(
                 Run.finished_at.is_(None),
                 and_(Run.forced.is_(True), Run.created_at >= due - SEND_NOW_COVERS),
+                and_(Run.forced.is_(False), Run.scheduled_for == due),
             )
         )
         .limit(1)

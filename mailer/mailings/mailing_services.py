@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import lazy_gettext as _l
@@ -217,11 +217,24 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
     return mailing
 
 
+def resume_after_block(owner: User, now: datetime | None = None) -> None:
+    """The owner is unblocked: their active mailings send from now on, the slots missed
+    while they were blocked skipped, as after Enable. Flushes."""
+    now = now or utcnow()
+    missed = Mailing.owned_by(owner).filter(Mailing.is_active.is_(True), Mailing.next_send_at < now)
+    for mailing in missed:
+        _schedule(mailing, now, has_runs=mailing.status != "created")
+    db.session.flush()
+
+
 # -- helpers ------------------------------------------------------------------
 
 
 def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool) -> None:
     _validate(mailing.owner, data)
+    # A send whose time came and that dispatch has not taken: kept if the edit keeps it on.
+    was_due = mailing.is_active and mailing.next_send_at is not None and mailing.next_send_at <= now
+    due = mailing.next_send_at if was_due and data.is_active else None
     mailing.name = data.name.strip()
     mailing.message_id = data.message_id
     mailing.start_at = data.start_at
@@ -235,7 +248,7 @@ def _apply(mailing: Mailing, data: MailingData, now: datetime, *, has_runs: bool
         mailing.is_active = data.is_active
         mailing.disabled_by = None if data.is_active else mailing.owner
         mailing.disabled_at = None if data.is_active else now
-    _schedule(mailing, now, has_runs=has_runs)
+    _schedule(mailing, now, has_runs=has_runs, due=due)
 
 
 def _check_sends(mailing: Mailing, now: datetime) -> None:
@@ -268,19 +281,38 @@ def _check_not_disabled_by_manager(mailing: Mailing) -> None:
         )
 
 
-def _schedule(mailing: Mailing, now: datetime, *, has_runs: bool) -> None:
-    """Status and next send time from the schedule: `completed` when no send remains."""
-    mailing.next_send_at = schedule.first_send_time(
-        start_at=mailing.start_at,
-        end_at=mailing.end_at,
-        frequency=mailing.frequency,
-        tz=mailing.timezone,
-        now=now,
-    )
+def _schedule(
+    mailing: Mailing, now: datetime, *, has_runs: bool, due: datetime | None = None
+) -> None:
+    """Status and next send time from the schedule: `completed` when no send remains.
+
+    `due`: a send whose time came and that dispatch has not taken yet (an edit while the
+    scheduler is away, or in the minute before its tick): it stays when the schedule
+    still has it, as the mailing's page promised. A slot that has its run already (an
+    edit or Enable in the minute after a start that sent) is not set again."""
+    times = {"start_at": mailing.start_at, "end_at": mailing.end_at}
+    times |= {"frequency": mailing.frequency, "tz": mailing.timezone}
+    next_send = schedule.first_send_time(**times, now=now)
+    still_due = due is not None and schedule.next_send_time(**times, after=due - _INSTANT) == due
+    if still_due and (next_send is None or due < next_send):
+        next_send = due
+    while next_send is not None and mailing.id is not None and _has_its_run(mailing.id, next_send):
+        next_send = schedule.next_send_time(**times, after=next_send)
+    mailing.next_send_at = next_send
     if mailing.next_send_at is None:
         mailing.status = "completed"
     else:
         mailing.status = "started" if has_runs else "created"
+
+
+_INSTANT = timedelta(microseconds=1)  # a slot is the first one after the instant before it
+
+
+def _has_its_run(mailing_id: int, slot: datetime) -> bool:
+    scheduled = select(Run.id).where(
+        Run.mailing_id == mailing_id, Run.scheduled_for == slot, Run.forced.is_(False)
+    )
+    return db.session.scalar(scheduled.limit(1)) is not None
 
 
 def _validate(owner: User, data: MailingData) -> None:

@@ -235,6 +235,23 @@ def test_manager_cannot_block_themselves_or_the_superuser(client, login, manager
     assert not db.session.get(User, superuser.id).is_blocked
 
 
+def test_unblocking_skips_the_sends_missed_while_blocked(manager, user):
+    """As Enable does for a disabled mailing: blocking stops mailings the same way. The
+    slot missed while blocked went out at once after the unblock."""
+    missed = utcnow() - timedelta(days=3)
+    weekly = factories.make_mailing(
+        user, frequency="weekly", start_at=missed - timedelta(days=7), next_send_at=missed
+    )
+    staff.block_user(user=user, by=manager)
+    db.session.commit()
+
+    staff.unblock_user(user=user, by=manager)
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Mailing, weekly.id).next_send_at == missed + timedelta(days=7)
+
+
 def test_a_superuser_left_blocked_can_be_unblocked(client, login, manager):
     """Made superuser while blocked (before the admin panel unblocked them for it): the
     Unblock button is there, and works."""

@@ -91,6 +91,57 @@ def test_mailing_whose_end_passed_during_downtime_sends_nothing(via_sink, mailin
     assert db.session.get(Mailing, mailing.id).status == "completed"
 
 
+def test_a_last_send_at_the_very_end_goes_out_when_dispatch_takes_it_a_little_later(
+    via_sink, mailing_for, run_jobs, caplog
+):
+    """ "Daily at 9, until the 10th at 9": dispatch runs seconds to a minute after the slot,
+    always past the end; the last send was skipped every time, and nothing said so."""
+    end = utcnow() - timedelta(seconds=40)
+    mailing = mailing_for(
+        "ann@example.com",
+        frequency="daily",
+        start_at=end - timedelta(days=1),
+        end_at=end,
+        next_send_at=end,
+    )
+    late = mailing_for(
+        "bob@example.com",
+        frequency="daily",
+        start_at=end - timedelta(days=1, minutes=20),
+        end_at=end - timedelta(minutes=20),
+        next_send_at=end - timedelta(minutes=20),
+    )
+
+    assert dispatch.dispatch_due() == 1
+    run_jobs()
+
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    assert [run.scheduled_for for run in _runs(mailing.id)] == [end]
+    assert f"mailing {late.id}: the send due at" in caplog.text
+    assert "came after the mailing's end" in caplog.text
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).status == "completed"
+
+
+def test_a_slot_set_again_after_its_run_is_skipped_not_a_jam(via_sink, mailing_for, run_jobs):
+    """An edit or Enable in the minute after a start that sent set the start again: the
+    run's unique key refused a second run, the claim was rolled back with it, and the
+    mailing sent no more, its next send stuck at that start."""
+    start = utcnow() - timedelta(seconds=20)
+    mailing = mailing_for("ann@example.com", frequency="daily", start_at=start, next_send_at=start)
+    assert dispatch.dispatch_due() == 1
+    run_jobs()
+    db.session.execute(db.update(Mailing).filter_by(id=mailing.id).values(next_send_at=start))
+    db.session.commit()
+
+    assert dispatch.dispatch_due() == 0
+    run_jobs()
+
+    assert via_sink.to_counts() == {"ann@example.com": 1}
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).next_send_at == start + timedelta(days=1)
+
+
 def test_forced_run_sends_now_and_keeps_the_schedule(via_sink, mailing_for, run_jobs):
     later = utcnow() + timedelta(days=1)
     mailing = mailing_for("ann@example.com", start_at=later, next_send_at=later)

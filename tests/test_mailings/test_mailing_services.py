@@ -117,6 +117,58 @@ def test_editing_a_mailing_that_has_sent_keeps_it_started(user, message, anna):
     assert mailing.status == "started"
 
 
+@pytest.mark.parametrize("change", ["edit", "disable and enable"])
+def test_a_change_just_after_the_start_sent_does_not_set_the_start_again(
+    user, message, anna, change
+):
+    """In the minute's grace after a start, the start was set again though it had its run:
+    a second run for it was refused, and the mailing sent no more."""
+    start = NOW - timedelta(seconds=20)
+    mailing = services.create_mailing(
+        owner=user, data=data(message, [anna], start_at=start), now=start
+    )
+    factories.make_run(mailing, scheduled_for=start)  # dispatch took the start
+    mailing.status = "started"
+
+    if change == "edit":
+        renamed = data(message, [anna], start_at=start, name="Renamed")
+        services.update_mailing(mailing=mailing, data=renamed, now=NOW)
+    else:
+        services.disable_mailing(mailing=mailing, by=user, now=NOW)
+        services.enable_mailing(mailing=mailing, by=user, now=NOW)
+
+    assert mailing.next_send_at == start + timedelta(days=1)
+    assert mailing.status == "started"
+
+
+@pytest.mark.parametrize("frequency", ["daily", "once"])
+def test_an_edit_keeps_a_send_that_is_due_and_not_taken_yet(user, message, anna, frequency):
+    """The scheduler is away (or its tick a few seconds off): the mailing's page says the
+    send goes out once it runs again, and an edit that keeps the schedule keeps the send.
+    A daily one lost it for tomorrow; a "once" one was refused, its start passed."""
+    start = NOW - timedelta(minutes=20)
+    mailing = services.create_mailing(
+        owner=user, data=data(message, [anna], start_at=start, frequency=frequency), now=start
+    )
+    renamed = data(message, [anna], start_at=start, frequency=frequency, name="Renamed")
+
+    services.update_mailing(mailing=mailing, data=renamed, now=NOW)
+
+    assert (mailing.name, mailing.next_send_at) == ("Renamed", start)
+
+
+def test_an_edit_that_moves_the_schedule_drops_the_send_that_was_due(user, message, anna):
+    start = NOW - timedelta(minutes=20)
+    mailing = services.create_mailing(
+        owner=user, data=data(message, [anna], start_at=start), now=start
+    )
+    later = data(message, [anna], start_at=start + timedelta(minutes=5))  # 11:45, daily
+
+    services.update_mailing(mailing=mailing, data=later, now=NOW)
+
+    assert mailing.next_send_at == start + timedelta(days=1, minutes=5)
+
+
 def test_forged_client_of_another_user_is_refused(user, other_user, message, anna):
     stranger = factories.make_client(other_user, "stranger@example.com")
     with pytest.raises(services.MailingError) as refused:
