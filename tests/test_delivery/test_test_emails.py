@@ -47,6 +47,19 @@ def test_a_test_email_comes_from_the_owners_sender_name_with_their_reply_to(
     assert received.message["Reply-To"] == "anna@bakery.example"
 
 
+def test_each_test_email_has_a_message_id_of_its_own(client, login, user, message, via_sink):
+    """A provider drops an email whose Message-ID it has had (Gmail does): the test sent
+    after an edit never arrived, its Message-ID the one before's."""
+    ann = factories.make_client(user, "ann@example.com", full_name="Ann Lee")
+    login(user)
+    for _ in range(2):
+        _send_test(client, message, client_id=ann.id)
+        _send_test(client, message)
+
+    ids = [received.message["Message-ID"] for received in via_sink.received]
+    assert len(ids) == len(set(ids)) == 4
+
+
 def test_a_test_email_reaches_the_owner_alone_as_the_chosen_client_gets_it(
     app, client, login, user, message, via_sink
 ):
