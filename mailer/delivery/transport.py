@@ -11,7 +11,7 @@ import smtplib
 import ssl
 from typing import NamedTuple
 
-from mailer.mail import ascii_domain, write_to_outbox
+from mailer.mail import ascii_domain, certificate_hint, write_to_outbox
 
 _MAX_REPLY_LINE = 8192  # as smtplib
 _STAGES = ("mail", "rcpt", "data")
@@ -282,8 +282,12 @@ def _text(text: bytes | str) -> str:
 def _no_reply(stage: str, error: BaseException) -> str:
     if isinstance(error, ConnectionRefusedError):
         return "connection refused"
-    if isinstance(error, TimeoutError):
+    # smtplib words a reply that did not come in MAIL_TIMEOUT as a closed connection
+    # ("Connection unexpectedly closed: timed out"): a server that says nothing, as an
+    # implicit-TLS port does to a plain greeting (MAIL_USE_TLS against port 465).
+    if isinstance(error, TimeoutError) or str(error).endswith("timed out"):
         return f"timed out during {stage}"
     if isinstance(error, smtplib.SMTPServerDisconnected):
         return f"connection dropped during {stage}"
-    return f"{type(error).__name__} during {stage}: {error}"
+    reason = f"{type(error).__name__} during {stage}: {error}"
+    return reason + certificate_hint(reason, "MAIL_SERVER")

@@ -3,9 +3,12 @@ every refusal answered with the server's reply."""
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 
-from mailer.delivery.transport import SmtpTransport
+from mailer.delivery.transport import SmtpTransport, transport_from_config
+from tests.test_auth.conftest import tls_sink  # noqa: F401  (a fixture, used by name)
 from tests.test_delivery.conftest import free_port
 
 SENDER = "news@example.com"
@@ -22,18 +25,18 @@ def sink(request, smtp_sink):
     return smtp_sink
 
 
+_CONFIG = {
+    "MAIL_SERVER": "127.0.0.1",
+    "MAIL_USE_SSL": False,
+    "MAIL_USE_TLS": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_TIMEOUT": 5,
+}
+
+
 def _transport(port: int) -> SmtpTransport:
-    return SmtpTransport(
-        {
-            "MAIL_SERVER": "127.0.0.1",
-            "MAIL_PORT": port,
-            "MAIL_USE_SSL": False,
-            "MAIL_USE_TLS": False,
-            "MAIL_USERNAME": None,
-            "MAIL_PASSWORD": None,
-            "MAIL_TIMEOUT": 5,
-        }
-    )
+    return SmtpTransport({**_CONFIG, "MAIL_PORT": port})
 
 
 @pytest.fixture
@@ -105,6 +108,31 @@ def test_dropped_connection_is_a_reply_without_code_then_reconnects(sink, transp
 def test_refused_connection_is_a_reply_without_code():
     reply = _transport(free_port()).send(SENDER, "ann@example.com", MESSAGE)
     assert reply == (None, "connection refused", "connect")
+
+
+def test_a_server_that_never_answers_is_a_time_out_not_a_closed_connection():
+    """Accepted and never greeted (an implicit-TLS port asked in plain text does so):
+    smtplib words it as a closed connection, which sent the operator looking elsewhere."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()  # connections wait in its backlog: nobody says a word
+        port = silent.getsockname()[1]
+        transport = SmtpTransport({**_CONFIG, "MAIL_PORT": port, "MAIL_TIMEOUT": 0.5})
+
+        reply = transport.send(SENDER, "ann@example.com", MESSAGE)
+
+    assert reply == (None, "timed out during connect", "connect")
+
+
+def test_a_certificate_nobody_trusts_says_how_to_trust_one(app, tls_sink):  # noqa: F811
+    transport = transport_from_config(app.config)
+
+    reply = transport.send(SENDER, "ann@example.com", MESSAGE)
+
+    assert (reply.code, reply.stage) == (None, "connect")
+    assert "CERTIFICATE_VERIFY_FAILED" in reply.text
+    assert "to trust a private CA, point SSL_CERT_FILE at a file with its certificate" in reply.text
+    assert tls_sink.received == []
 
 
 def test_next_envelope_goes_out_behind_a_message_and_is_used_once(sink, transport):
