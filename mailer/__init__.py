@@ -7,6 +7,7 @@ Nothing creates an app at import time.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,12 +38,20 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     logs.init_app(app)
+    _warn_of_passwords_in_clear(app)
     headers.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
     _register_admin(app)
     _register_cli(app)
     return app
+
+
+def _warn_of_passwords_in_clear(app: Flask) -> None:
+    from mailer.mail import passwords_in_clear
+
+    for warning in passwords_in_clear(app.config):
+        logging.getLogger("mailer").warning("%s", warning)
 
 
 def _init_extensions(app: Flask) -> None:

@@ -12,6 +12,7 @@ are read at each send, not once at start-up.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import smtplib
 import ssl
@@ -132,6 +133,35 @@ def certificate_hint(reason: str, server_setting: str) -> str:
     if "mismatch" in reason:
         return f" ({server_setting} must be a name the server's certificate is made for)"
     return " (to trust a private CA, point SSL_CERT_FILE at a file with its certificate)"
+
+
+def passwords_in_clear(config) -> list[str]:
+    """The logins the settings make without TLS to a server on another machine: their
+    password crosses the network as written (AUTH PLAIN, IMAP LOGIN). Said at start."""
+    said = []
+    for kind, prefix in (("SMTP", "MAIL"), ("IMAP", "INBOX")):
+        server = config[f"{prefix}_SERVER"]
+        encrypted = config[f"{prefix}_USE_SSL"] or config[f"{prefix}_USE_TLS"]
+        if (
+            server
+            and config[f"{prefix}_USERNAME"]
+            and not encrypted
+            and not _on_this_machine(server)
+        ):
+            said.append(
+                f"the {kind} password goes to {server} in clear: set {prefix}_USE_SSL or"
+                f" {prefix}_USE_TLS (only a server on this machine may do without)"
+            )
+    return said
+
+
+def _on_this_machine(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a name
+        return False
 
 
 def mask_email(email: str) -> str:

@@ -138,6 +138,30 @@ def test_starttls_on_a_server_of_ones_own_keeps_port_25_unless_told(instance):
         load_config({"SECRET_KEY": "x", "MAIL_USE_TLS": "1", "MAIL_USE_SSL": "1"}, instance)
 
 
+def test_a_login_without_tls_to_another_machine_is_warned_of_at_start(instance, caplog):
+    """AUTH PLAIN (or IMAP's LOGIN) over plain text: the password as written, on the wire."""
+    from mailer import create_app
+
+    alone = {"SECRET_KEY": "x", "DATABASE_URL": "sqlite://", "BASE_URL": "https://m.example"}
+    login = {**alone, "MAIL_USERNAME": "news@example.com", "MAIL_PASSWORD": "p"}
+    clear = {**login, "MAIL_SERVER": "smtp.example.com", "INBOX_SERVER": "imap.example.com"}
+    clear |= {"INBOX_USE_SSL": "0"}
+    create_app(environ=clear)
+    for kind in ("SMTP", "IMAP"):
+        assert f"the {kind} password goes to" in caplog.text
+    assert "set MAIL_USE_SSL or MAIL_USE_TLS" in caplog.text
+    caplog.clear()
+
+    for server in (
+        {"MAIL_SERVER": "127.0.0.1"},
+        {"MAIL_SERVER": "smtp.example.com", "MAIL_USE_TLS": "1"},
+    ):
+        create_app(environ={**login, **server})
+    create_app(environ={**alone, "MAIL_SERVER": "smtp.example.com"})  # no login
+
+    assert "in clear" not in caplog.text
+
+
 def test_production_sending_real_email_refuses_to_start_without_base_url(instance):
     """Without it every link in every email (confirm, reset, unsubscribe) would lead to
     http://127.0.0.1:5000, the address `make run` serves."""
