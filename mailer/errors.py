@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from mailer import outages
 from mailer.extensions import db
@@ -22,7 +22,6 @@ MESSAGES = {
     403: _l("You do not have access to this page."),
     404: _l("This page does not exist, or it is not yours."),
     405: _l("This action is not allowed here."),
-    413: _l("The upload is too large."),
     429: _l("Too many attempts. Please wait a few minutes and try again."),
     500: _l("Something went wrong on our side. It has been logged; please try again."),
 }
@@ -97,6 +96,17 @@ def init_app(app: Flask) -> None:
         message = _("The form expired (the page was open a long time, or you logged in again).")
         page = render_template("error.html", status=400, message=message, form_page=form_page)
         return page, 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        """Says how large a file may be, and leads back to the form it was sent from."""
+        limit = current_app.config["MAX_CONTENT_LENGTH"] // (1024 * 1024)
+        message = _("The file is too large: this server takes files up to %(size)d MB.", size=limit)
+        log.warning("refused an upload larger than %d MB on %s", limit, logged_path())
+        form_page = _own_page(request.referrer)
+        if form_page is None or _wants_json():
+            return render_error(413, message)
+        return render_template("error.html", status=413, message=message, form_page=form_page), 413
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -1,5 +1,6 @@
 """Error pages: a clear message and never a traceback."""
 
+import io
 import logging
 
 import pytest
@@ -21,6 +22,22 @@ def test_a_visitor_is_not_told_a_missing_page_may_not_be_theirs(client, login, u
         assert "This page does not exist." in response.text
         assert "not yours" not in response.text
     assert "or it is not yours" in login(user).get("/clients/999/edit").text
+
+
+def test_a_file_too_large_says_the_limit_and_leads_back_to_its_form(app, login, user, monkeypatch):
+    monkeypatch.setitem(app.config, "MAX_CONTENT_LENGTH", 1024 * 1024)
+    form = "http://localhost/clients/import"
+
+    refused = login(user).post(
+        "/clients/import",
+        data={"file": (io.BytesIO(b"x" * (1024 * 1024 + 1)), "clients.csv")},
+        content_type="multipart/form-data",
+        headers={"Referer": form},
+    )
+
+    assert refused.status_code == 413
+    assert "The file is too large: this server takes files up to 1 MB." in refused.text
+    assert f'href="{form}" id="back-to-form"' in refused.text
 
 
 def test_unexpected_error_shows_a_plain_message_and_logs_the_traceback(app, test_environ, caplog):
