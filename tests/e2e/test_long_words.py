@@ -686,3 +686,18 @@ def test_the_users_screen_keeps_an_everyday_address_whole_beside_a_block_reason(
     for address in ("olga.sokolova@example.com", manager.email):
         cell = page.get_by_role("row").filter(has_text=address).locator("td").first
         assert _lines_of(cell, address) == 1, f"{address} is split"
+
+
+def test_an_import_preview_on_a_phone_shows_why_a_row_is_marked(open_page, ui, tmp_path):
+    """Its Problem column lay beyond the screen: the row was marked, the reason not seen."""
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    csv_file = tmp_path / "clients.csv"
+    csv_file.write_text("email,name,comment\nnot-an-address,Вера Павлова,с выставки\n")
+    page = _opened(open_page, ui, owner.email, "/clients/import", viewport=PHONE)
+    page.get_by_label(ui.t("Spreadsheet or CSV file")).set_input_files(csv_file)
+    page.get_by_role("button", name=ui.t("Upload and preview")).click()
+
+    row = page.locator("#preview-rows + .table-responsive tr").filter(has_text="not-an-address")
+    _assert_on_screen(page, row.locator("[data-problem]"))
+    _assert_on_screen(page, row.get_by_text("Вера Павлова").locator("visible=true"))
+    _assert_no_sideways_scroll(page)
