@@ -105,8 +105,9 @@ def test_a_try_that_failed_for_a_passing_reason_is_said_until_one_goes_through(o
     )
     expect(state).to_have_text(
         ui.t(
-            "The last try, at %(failed)s, failed for a passing reason: %(reply)s."
-            " Sending goes on by itself; next try at %(next)s.",
+            "The last try, at %(failed)s, did not go through: %(reply)s. Mailer tries again by"
+            " itself, next at %(next)s; if this goes on, the mail server or mailer's mail"
+            " settings need a look.",
             failed=f"{failed_at:%Y-%m-%d %H:%M}",
             reply=ui.t("connection refused"),
             next=f"{next_try_at:%Y-%m-%d %H:%M}",

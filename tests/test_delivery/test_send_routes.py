@@ -239,8 +239,9 @@ def test_the_progress_says_when_the_mail_server_cannot_be_reached_and_when_it_tr
     assert retry["next_try_at_text"] == f"{next_try_at:%Y-%m-%d %H:%M}"
     page = browser.get(f"/mailings/{mailing.id}").text
     assert (
-        f"The last try, at {retry['failed_at_text']}, failed for a passing reason:"
-        f" connection refused. Sending goes on by itself; next try at {retry['next_try_at_text']}."
+        f"The last try, at {retry['failed_at_text']}, did not go through: connection refused."
+        f" Mailer tries again by itself, next at {retry['next_try_at_text']}; if this goes on,"
+        " the mail server or mailer's mail settings need a look."
     ) in page
     browser.post("/auth/language", data={"locale": "ru"})
     said = browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"]["reply_text"]
@@ -275,4 +276,4 @@ def test_a_permanent_refusal_is_no_passing_failure(login, user, via_sink, mailin
     run_jobs()
     progress = browser.get(f"/mailings/{mailing.id}/progress").get_json()
     assert (progress["failed"], progress["retry"]) == (1, None)
-    assert "failed for a passing reason" not in browser.get(f"/mailings/{mailing.id}").text
+    assert "did not go through" not in browser.get(f"/mailings/{mailing.id}").text
