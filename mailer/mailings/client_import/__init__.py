@@ -33,7 +33,7 @@ from itertools import islice
 from typing import NamedTuple
 
 from flask_babel import gettext as _
-from sqlalchemy import text
+from sqlalchemy import func, select, text
 
 from mailer.extensions import db
 from mailer.i18n import ngettext
@@ -114,12 +114,12 @@ class Rejected(NamedTuple):
 class ImportReport:
     imported: int = 0
     rejected: list[Rejected] = field(default_factory=list)
-    # Of the clients imported, those the file says unsubscribed or bounced.
+    # Of the clients imported, those the file says unsubscribed or bounced (on any line).
     unsubscribed: int = 0
     bounced: int = 0
-    # Clients already there (or imported from an earlier line) that a line
-    # not imported marked unsubscribed or bounced.
+    # Clients the owner had already that the file marked unsubscribed or bounced.
     marked: int = 0
+    opt_out_lines: int = 0  # lines with either date: the counts above are asked for then
 
     @property
     def total(self) -> int:
@@ -230,6 +230,8 @@ def import_rows(
         for chunk in chunks:
             _count_inserted(chunk, insert(chunk), report)
     report.rejected.sort(key=lambda rejected: rejected.line)
+    if report.imported and report.opt_out_lines:
+        report.unsubscribed, report.bounced = _opted_out_of_the_added(owner, now)
     if report.imported:
         join_mailings(owner, Client.created_at == now, mailing_ids)
     return report
@@ -254,11 +256,20 @@ def _count_inserted(
             continue  # rejected as a duplicate already
         if row.email not in inserted:
             report.rejected.append(Rejected(row.line, row.email, _("already a client")))
-        elif row.opted_out:
-            report.unsubscribed += row.unsubscribed_at is not None
-            report.bounced += row.bounced_at is not None
+    report.opt_out_lines += sum(row.opted_out for row in chunk)
     report.imported += len(inserted)
     report.marked += marked
+
+
+def _opted_out_of_the_added(owner: User, now) -> tuple[int, int]:
+    """How many of the clients the import added (all created at `now`) are unsubscribed, and
+    how many bounced: by their first line or a later one repeating them."""
+    counts = db.session.execute(
+        select(func.count(Client.unsubscribed_at), func.count(Client.bounced_at)).where(
+            Client.owner_id == owner.id, Client.created_at == now
+        )
+    ).one()
+    return counts[0], counts[1]
 
 
 def refresh_statistics(imported: int) -> None:

@@ -73,7 +73,10 @@ def write_chunk(connection, owner_id: int, now, rows: list[Checked]) -> tuple[se
     opted_out = [
         row for row in rows if row.opted_out and (row.repeated or row.email not in inserted)
     ]
-    return inserted, _mark_opted_out(connection, owner_id, opted_out)
+    changed = _mark_opted_out(connection, owner_id, opted_out)
+    # Those this import added (a later line repeating a new address) are no client it "marked"
+    # among those the owner had: the import's count of its own opted out says them.
+    return inserted, sum(created_at != now for created_at in changed)
 
 
 def _insert_ignoring_conflicts(connection, owner_id: int, now, rows: list[Checked]) -> set[str]:
@@ -87,15 +90,16 @@ def _insert_ignoring_conflicts(connection, owner_id: int, now, rows: list[Checke
     return set(result.scalars())
 
 
-def _mark_opted_out(connection, owner_id: int, rows: list[Checked]) -> int:
-    """Fill the dates still empty of the owner's clients these rows name; how many changed.
+def _mark_opted_out(connection, owner_id: int, rows: list[Checked]) -> list[datetime]:
+    """Fill the dates still empty of the owner's clients these rows name; when each client
+    changed was created.
 
     One UPDATE ... FROM a list of (email, unsubscribed_at, bounced_at): a date
     already set stays (never cleared, never moved). An email on several
     lines gets the earliest of their dates.
     """
     if not rows:
-        return 0
+        return []
     earliest: dict[str, tuple[datetime | None, datetime | None]] = {}
     for row in rows:
         unsubscribed, bounced = earliest.get(row.email, (None, None))
@@ -122,9 +126,9 @@ def _mark_opted_out(connection, owner_id: int, rows: list[Checked]) -> int:
             unsubscribed_at=func.coalesce(table.c.unsubscribed_at, source.c.unsubscribed_at),
             bounced_at=func.coalesce(table.c.bounced_at, source.c.bounced_at),
         )
-        .returning(table.c.id)
+        .returning(table.c.created_at)
     )
-    return len(connection.execute(statement).all())
+    return list(connection.execute(statement).scalars())
 
 
 def _earlier(first: datetime | None, second: datetime | None) -> datetime | None:
