@@ -166,20 +166,22 @@ def request_email_change(user: User, new_email: str) -> None:
     existing = User.by_email(new_email)
     if existing is not None:
         _send_already_registered(existing, moving=True)
-        return
-    link = _link("change_email", tokens.make_token(user, tokens.CHANGE_EMAIL, to=new_email))
+    else:
+        link = _link("change_email", tokens.make_token(user, tokens.CHANGE_EMAIL, to=new_email))
+        _send(
+            "auth/email/change_email",
+            user,
+            _l("Confirm your new email address"),
+            link=link,
+            to=new_email,
+        )
+    # Either way, or the current address's inbox would tell whether the new one has an
+    # account. After the answer, as the other emails that could tell by their time.
     _send(
-        "auth/email/change_email",
-        user,
-        _l("Confirm your new email address"),
-        link=link,
-        to=new_email,
-    )
-    _send(  # the link went out: the change can go on without this one
         "auth/email/email_changing",
         user,
         _l("Your Mailer address is changing"),
-        after_the_answer=True,  # a taken address gets one email, as the page, not two
+        after_the_answer=True,
         new_email=new_email,
     )
 
