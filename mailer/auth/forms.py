@@ -22,7 +22,7 @@ from wtforms.validators import (
     ValidationError,
 )
 
-from mailer.auth.passwords import MIN_LENGTH, check_password_hash, is_common
+from mailer.auth.passwords import MAX_LENGTH, MIN_LENGTH, check_password_hash, is_common
 from mailer.auth.throttle import login_throttle, minutes_to_wait
 from mailer.forms import EMAIL_INPUT, stripped
 from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext, ngettext
@@ -98,11 +98,18 @@ def _new_password_fields() -> tuple[PasswordField, PasswordField]:
             DataRequired(),
             Length(
                 min=MIN_LENGTH,
-                max=200,
                 message=lazy_ngettext(
                     "The password must be at least %(num)s character long.",
                     "The password must be at least %(num)s characters long.",
                     MIN_LENGTH,
+                ),
+            ),
+            Length(
+                max=MAX_LENGTH,
+                message=lazy_ngettext(
+                    "The password may be at most %(num)s character long.",
+                    "The password may be at most %(num)s characters long.",
+                    MAX_LENGTH,
                 ),
             ),
             strong_password,

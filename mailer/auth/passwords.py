@@ -8,9 +8,10 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 MIN_LENGTH = 10
+MAX_LENGTH = 200  # scrypt takes any length; a form field of megabytes is no password
 COMMON_PASSWORDS_FILE = Path(__file__).with_name("common-passwords.txt")
 
-__all__ = ["MIN_LENGTH", "check_password_hash", "generate_password_hash", "is_common"]
+__all__ = ["MAX_LENGTH", "MIN_LENGTH", "check_password_hash", "generate_password_hash", "is_common"]
 
 
 @cache

@@ -17,7 +17,7 @@ from flask import (
     session,
     url_for,
 )
-from flask_babel import get_locale
+from flask_babel import get_locale, refresh
 from flask_babel import gettext as _
 from flask_login import current_user, login_required, login_user, logout_user
 from markupsafe import Markup
@@ -343,6 +343,7 @@ def profile():
     if valid and not form.avatar_upload.errors:
         _save_profile(form, picture)
         db.session.commit()
+        refresh()  # said in the language just chosen, as the page it leads to
         flash(_("Your profile has been saved."), "success")
         return redirect(url_for("auth.profile"))
     return render_template("auth/profile.html", form=form)
@@ -428,11 +429,21 @@ def change_email(token: str):
             return _dead_change_link(token)
         db.session.commit()
         log.info("user %s changed their login address", user.id)
-        if current_user.is_authenticated:
+        if current_user.is_authenticated and current_user.id == user.id:
             flash(_("Your address is now %(email)s.", email=user.email), "success")
-        else:
-            flash(_("Your address is now %(email)s. Log in with it.", email=user.email), "success")
-        return redirect(_next_page())
+            return redirect(url_for("auth.profile"))
+        if current_user.is_authenticated:  # the link opened where another account is logged in
+            flash(
+                _(
+                    "The account's address is now %(email)s. To use it, log out and log in"
+                    " with it.",
+                    email=user.email,
+                ),
+                "success",
+            )
+            return redirect(url_for("main.index"))
+        flash(_("Your address is now %(email)s. Log in with it.", email=user.email), "success")
+        return redirect(url_for("auth.login"))
     found = services.email_change_link(token)
     if found is None:
         return _dead_change_link(token)

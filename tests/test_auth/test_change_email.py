@@ -93,6 +93,22 @@ def test_the_link_pressed_by_someone_logged_out_ends_on_the_login_page_with_the_
     assert "Please log in to open this page." not in used
 
 
+def test_the_link_pressed_where_another_account_is_logged_in_does_not_say_it_is_theirs(
+    app, client, login, user, other_user, outbox
+):
+    login(user)
+    _ask(client, email=NEW)
+    path = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    client.post("/auth/logout")
+    login(other_user)
+
+    changed = html.unescape(client.post(path, follow_redirects=True).text)
+
+    assert f"The account's address is now {NEW}. To use it, log out and log in with it." in changed
+    assert "Your address is now" not in changed
+    assert (_address(user.id), _address(other_user.id)) == (NEW, "other@example.com")
+
+
 def test_a_new_password_ends_a_pending_address_change(app, client, login, user, outbox):
     login(user)
     _ask(client)

@@ -37,7 +37,9 @@ def test_profile_saves_name_phone_time_zone_and_language(client, login, user):
         "Europe/Moscow",
         "ru",
     )
-    assert b'<html lang="ru">' in client.get("/auth/profile").data
+    page = client.get("/auth/profile").text
+    assert '<html lang="ru">' in page
+    assert "Профиль сохранён." in page  # in the language just chosen, as the page
 
 
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "localtime", "Factory"])

@@ -160,6 +160,15 @@ def test_short_password_is_refused_and_the_form_keeps_the_email(client):
     assert User.query.count() == 0
 
 
+def test_too_long_a_password_is_refused_saying_the_most_it_may_be(client):
+    """It was told it must be "at least 10 characters"."""
+    response = register(client, email="keep@example.com", password="Long-enough" * 19)
+
+    assert "The password may be at most 200 characters long." in response.text
+    assert "at least 10 characters" not in response.text.split('id="password-help"')[0]
+    assert User.query.count() == 0
+
+
 def test_a_screen_reader_hears_each_error_with_its_field(client):
     """aria-invalid, and aria-describedby naming the error before the help."""
     page = register(client, email="not-an-address", password="short-1").text
