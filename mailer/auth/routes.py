@@ -197,7 +197,7 @@ def login():
             minutes_to_wait(wait),
         )
         return render_template("auth/login.html", form=form, error=message), 429
-    user = services.authenticate(email, form.password.data)
+    user = services.authenticate(form.email.data, form.password.data)  # as typed: by_email
     if user is None:
         log.warning("failed login for %s from %s", mask_email(email), ip)
         return render_template("auth/login.html", form=form, error=_("Wrong email or password."))

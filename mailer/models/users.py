@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from contextlib import suppress
 from datetime import datetime
 
@@ -99,7 +100,11 @@ class User(UserMixin, db.Model):
 
     @classmethod
     def by_email(cls, email: str) -> User | None:
-        return db.session.scalar(select(cls).where(cls.email == normalize_email(email)))
+        # An account kept as typed before normalize_email mapped beyond ASCII is found too.
+        normal = normalize_email(email)
+        spellings = {normal, email.strip().lower()}
+        found = select(cls).where(cls.email.in_(spellings)).order_by((cls.email == normal).desc())
+        return db.session.scalar(found.limit(1))
 
 
 class UserRole(db.Model):
@@ -133,12 +138,17 @@ class UserSession(db.Model):
 
 
 def normalize_email(email: str) -> str:
-    """An address as it is kept and compared: without the spaces around it, in lower case,
-    an internationalised domain in its letters (`xn--mnchen-3ya.de` as `münchen.de`, as
-    people type it; emails go to its ASCII form): one mailbox, one address."""
+    """An address as it is kept and compared: one mailbox, one address. Without the spaces
+    around it and in lower case; beyond ASCII in one Unicode form (NFC: a "й" typed as "и"
+    and a breve is the one "й"), its domain as IDNA maps it (UTS 46: a full-width
+    `ｅxample.com` is `example.com`, where its email would go) and in letters
+    (`xn--mnchen-3ya.de` as `münchen.de`, as people type it; emails go to the ASCII form)."""
     address = email.strip().lower()
+    if address.isascii() and "xn--" not in address:
+        return address  # nearly every address: nothing more to map
+    address = unicodedata.normalize("NFC", address)
     local, at, domain = address.rpartition("@")
-    if at and "xn--" in domain:
-        with suppress(UnicodeError):  # one that does not decode is kept as written
-            return f"{local}@{idna.decode(domain)}"
+    if at:
+        with suppress(UnicodeError):  # a domain IDNA refuses is kept as written
+            return f"{local}@{idna.decode(idna.encode(domain, uts46=True))}"
     return address

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import timedelta
 
 import pytest
@@ -149,6 +150,40 @@ def test_registered_email_is_stored_lower_case(client):
     register(client, email="Mixed.Case@Example.com")
 
     assert User.query.one().email == "mixed.case@example.com"
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    ["Taken@ｅxample.com", "TAKEN@EXAMPLE.COM"],  # a full-width ｅ: the same mailbox
+)
+def test_an_address_written_another_way_is_the_same_account(client, outbox, look_alike):
+    register(client, email="taken@example.com")
+
+    register(client, email=look_alike)
+
+    assert [user.email for user in User.query.all()] == ["taken@example.com"]
+    assert len(outbox()) == 2  # the link, then the note that the address has an account
+
+
+def test_one_letter_written_as_two_is_the_same_address(client):
+    """ "й" typed as "и" and a combining breve (NFD), as some keyboards and files give it."""
+    register(client, email="dup@йод.рф")
+    register(client, email=unicodedata.normalize("NFD", "dup@йод.рф"))
+
+    assert [user.email for user in User.query.all()] == ["dup@йод.рф"]
+
+
+def test_an_account_kept_as_typed_before_addresses_were_mapped_still_logs_in(client):
+    legacy = factories.make_user("legacy@example.com")
+    db.session.execute(db.update(User).filter_by(id=legacy.id).values(email="legacy@ｅxample.com"))
+    db.session.commit()
+
+    response = client.post(
+        "/auth/login", data={"email": "legacy@ｅxample.com", "password": factories.PASSWORD}
+    )
+
+    assert response.status_code == 302
+    assert User.by_email("LEGACY@ｅxample.com").id == legacy.id
 
 
 def test_short_password_is_refused_and_the_form_keeps_the_email(client):
