@@ -52,7 +52,7 @@ class _Reader:
             return False
         raise ConfigError(f"{name} must be true or false (1/0, yes/no), got {raw!r}")
 
-    def int(self, name: str, default: int, *, minimum: int = 0) -> int:
+    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
         raw = self.str(name)
         if raw is None:
             return default
@@ -62,7 +62,12 @@ class _Reader:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
+
+    def port(self, name: str, default: int) -> int:
+        return self.int(name, default, minimum=1, maximum=65535)
 
     def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
         """One of `choices`, in any case (given upper-case)."""
@@ -149,7 +154,7 @@ def _mail(env: _Reader, instance_path: Path) -> dict:
     port = 465 if use_ssl else 587 if use_tls and yandex_user else 25
     return {
         "MAIL_SERVER": server,
-        "MAIL_PORT": env.int("MAIL_PORT", port),
+        "MAIL_PORT": env.port("MAIL_PORT", port),
         "MAIL_USE_SSL": use_ssl,
         "MAIL_USE_TLS": use_tls,
         "MAIL_USERNAME": username,
@@ -178,7 +183,7 @@ def _inbox(env: _Reader, mail: dict) -> dict:
         raise ConfigError("INBOX_PASSWORD (or MAIL_PASSWORD) must be set when INBOX_SERVER is")
     return {
         "INBOX_SERVER": server,
-        "INBOX_PORT": env.int("INBOX_PORT", 993 if use_ssl else 143, minimum=1),
+        "INBOX_PORT": env.port("INBOX_PORT", 993 if use_ssl else 143),
         "INBOX_USE_SSL": use_ssl,
         "INBOX_USE_TLS": use_tls,
         "INBOX_USERNAME": username,

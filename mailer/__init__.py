@@ -38,7 +38,7 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=proxies, x_proto=proxies)
 
     logs.init_app(app)
-    _warn_of_passwords_in_clear(app)
+    _warn_of_mail_settings(app)
     headers.init_app(app)
     _init_extensions(app)
     _register_blueprints(app)
@@ -47,10 +47,10 @@ def create_app(overrides: Mapping | None = None, environ: Mapping[str, str] | No
     return app
 
 
-def _warn_of_passwords_in_clear(app: Flask) -> None:
-    from mailer.mail import passwords_in_clear
+def _warn_of_mail_settings(app: Flask) -> None:
+    from mailer.mail import mail_settings_warnings
 
-    for warning in passwords_in_clear(app.config):
+    for warning in mail_settings_warnings(app.config):
         logging.getLogger("mailer").warning("%s", warning)
 
 

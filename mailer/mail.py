@@ -135,10 +135,17 @@ def certificate_hint(reason: str, server_setting: str) -> str:
     return " (to trust a private CA, point SSL_CERT_FILE at a file with its certificate)"
 
 
-def passwords_in_clear(config) -> list[str]:
-    """The logins the settings make without TLS to a server on another machine: their
-    password crosses the network as written (AUTH PLAIN, IMAP LOGIN). Said at start."""
+def mail_settings_warnings(config) -> list[str]:
+    """What the mail settings get wrong without being invalid, said at start: outside
+    debug mode, no mail server (every email only written to the outbox, which no page
+    shows); a login without TLS to a server on another machine, its password crossing
+    the network as written (AUTH PLAIN, IMAP LOGIN)."""
     said = []
+    if not config["DEBUG"] and not config["TESTING"] and config["MAIL_OUTBOX"]:
+        said.append(
+            f"no MAIL_SERVER is set: emails are only written to {config['MAIL_OUTBOX']},"
+            " none is sent (set MAIL_SERVER; README, Configuration)"
+        )
     for kind, prefix in (("SMTP", "MAIL"), ("IMAP", "INBOX")):
         server = config[f"{prefix}_SERVER"]
         encrypted = config[f"{prefix}_USE_SSL"] or config[f"{prefix}_USE_TLS"]

@@ -162,6 +162,22 @@ def test_a_login_without_tls_to_another_machine_is_warned_of_at_start(instance, 
     assert "in clear" not in caplog.text
 
 
+def test_production_without_a_mail_server_says_no_email_is_sent(caplog):
+    """A MAIL_SERVER misspelt in .env: every email was only written to the outbox, which
+    no page shows outside debug mode, while pages and commands said "sent"."""
+    from mailer import create_app
+
+    alone = {"SECRET_KEY": "x", "DATABASE_URL": "sqlite://", "BASE_URL": "https://m.example"}
+    create_app(environ={**alone, "MAIL_SERVR": "smtp.example.com"})
+    assert "no MAIL_SERVER is set: emails are only written to" in caplog.text
+    caplog.clear()
+
+    create_app(environ={**alone, "MAIL_SERVER": "smtp.example.com"})
+    create_app(environ={**alone, "FLASK_DEBUG": "1"})  # make run's outbox
+
+    assert "no MAIL_SERVER" not in caplog.text
+
+
 def test_production_sending_real_email_refuses_to_start_without_base_url(instance):
     """Without it every link in every email (confirm, reset, unsubscribe) would lead to
     http://127.0.0.1:5000, the address `make run` serves."""
@@ -241,6 +257,9 @@ def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance
         ({"DATABASE_URL": "mysql://x/y"}, "DATABASE_URL must be a URL starting with"),
         ({"REDIS_URL": "localhost:6379"}, "REDIS_URL must be a URL starting with"),
         ({"MAIL_PORT": "smtp"}, "MAIL_PORT must be a whole number, got 'smtp'"),
+        # It was taken, and every email then failed "connection refused", for retries.
+        ({"MAIL_PORT": "99999"}, "MAIL_PORT must be at most 65535, got 99999"),
+        ({"INBOX_PORT": "0"}, "INBOX_PORT must be at least 1, got 0"),
         ({"CACHE_ENABLED": "maybe"}, "CACHE_ENABLED must be true or false"),
         ({"DEFAULT_TIMEZONE": "Mars/Base"}, "DEFAULT_TIMEZONE must be an IANA time zone"),
         ({"MAIL_USE_SSL": "1", "MAIL_USE_TLS": "1"}, "cannot both be on"),
