@@ -417,14 +417,22 @@ def read_inbox_command() -> None:
 
 def _unreachable_in_one_line() -> None:
     """A command that cannot reach the database or Redis (`flask db upgrade` with a wrong
-    DATABASE_URL, a worker whose Redis is down) ends with one line naming the setting
-    and the driver's reason, as a malformed setting does; other errors keep their
-    traceback. An uncaught exception ends a `flask` command through sys.excepthook."""
+    DATABASE_URL, a worker whose Redis is down), or finds the database not migrated, ends
+    with one line naming the setting and the driver's reason, as a malformed setting
+    does; other errors keep their traceback. An uncaught exception ends a `flask` command
+    through sys.excepthook."""
     previous = sys.excepthook
     if getattr(previous, "mailer_outages", False):
         return
 
     def hook(kind, error, trace):
+        if outages.schema_behind(error):
+            print(
+                f"mailer: the database lacks migrations (DATABASE_URL): {outages.reason(error)};"
+                " run `flask --app wsgi db upgrade`",
+                file=sys.stderr,
+            )
+            return
         service = outages.unreachable(error)
         if service is None:
             previous(kind, error, trace)

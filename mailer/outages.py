@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import psycopg2
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import ResponseError as RedisResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.exc import DBAPIError
 
@@ -16,6 +17,7 @@ REDIS_DOWN = (RedisConnectionError, RedisTimeoutError)  # what redis-py raises w
 # backend terminated), but for a cancelled statement (57014), which is a statement's.
 _CONNECTION_LOST = ("08", "57")
 _QUERY_CANCELED = "57014"
+_UNDEFINED = ("42P01", "42703")  # SQLSTATE: undefined table, undefined column
 
 
 def unreachable(error: BaseException) -> str | None:
@@ -29,6 +31,8 @@ def unreachable(error: BaseException) -> str | None:
     """
     if isinstance(error, REDIS_DOWN):
         return "Redis"
+    if isinstance(error, RedisResponseError) and "DB index" in str(error):
+        return "Redis"  # REDIS_URL names a database the server does not have: none of it works
     if isinstance(error, DBAPIError) and (error.statement is None or error.connection_invalidated):
         return "database"
     if isinstance(error, psycopg2.InterfaceError):
@@ -40,6 +44,16 @@ def unreachable(error: BaseException) -> str | None:
         if code[:2] in _CONNECTION_LOST and code != _QUERY_CANCELED:
             return "database"
     return None
+
+
+def schema_behind(error: BaseException) -> bool:
+    """Whether `error` is a statement's on a table or column the database does not have: it
+    was not migrated to the code's schema (`flask db upgrade`)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    if getattr(error.orig, "pgcode", None) in _UNDEFINED:
+        return True
+    return str(error.orig).startswith(("no such table", "no such column"))  # SQLite's words
 
 
 def reason(error: BaseException) -> str:

@@ -345,6 +345,11 @@ def test_links_in_emails_lead_to_the_port_make_run_serves_unless_base_url_is_set
             {"REDIS_URL": "redis://127.0.0.1:1/0"},
             "mailer: cannot reach Redis (REDIS_URL): Error 111 connecting to 127.0.0.1:1.",
         ),
+        (  # a database the Redis server does not have (16 by default): none of it works
+            ["worker", "--burst"],
+            {"REDIS_URL": "redis://127.0.0.1:6379/99"},
+            "mailer: cannot reach Redis (REDIS_URL): DB index is out of range",
+        ),
         (  # once running it waits out an outage; it never starts into one
             ["start-scheduler"],
             {"REDIS_URL": "redis://127.0.0.1:1/0"},
@@ -369,6 +374,7 @@ def test_links_in_emails_lead_to_the_port_make_run_serves_unless_base_url_is_set
     ids=[
         "db upgrade",
         "worker, Redis",
+        "worker, Redis database",
         "scheduler, Redis",
         "scheduler, database",
         "worker, database",
@@ -383,6 +389,22 @@ def test_an_unreachable_database_or_redis_stops_a_command_with_one_line(
     assert "Traceback" not in result.stderr
     assert line in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_command_on_a_database_not_migrated_says_so_in_one_line(tmp_path):
+    """`flask db upgrade` forgotten: each command ended in a traceback of 90 lines."""
+    database = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = _started_with(
+        ["flask", "--app", "wsgi", "user", "grant", "ann@example.com", "manager"],
+        tmp_path,
+        DATABASE_URL=database,
+    )
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == (
+        "mailer: the database lacks migrations (DATABASE_URL): no such table: users;"
+        " run `flask --app wsgi db upgrade`"
+    )
 
 
 def test_gunicorn_stops_at_a_bad_setting_instead_of_restarting_its_worker_for_ever(tmp_path):

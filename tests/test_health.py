@@ -77,3 +77,27 @@ def test_healthz_answers_503_when_the_database_is_unreachable(test_environ, capl
         'health check database failed: connection to server at "127.0.0.1", port 1 failed:'
         " Connection refused"
     )  # one line: not SQLAlchemy's three, with its "Background on this error" link
+
+
+def test_healthz_answers_503_when_the_database_lacks_migrations(client, caplog):
+    """A deploy whose `flask db upgrade` was forgotten: pages that read a new column
+    answered 500 while the check said the database was fine."""
+    from sqlalchemy import text
+
+    from mailer.extensions import db
+
+    head = db.session.scalar(text("SELECT version_num FROM alembic_version"))
+    db.session.execute(text("UPDATE alembic_version SET version_num = '7e3f4a5b6c8d'"))
+    db.session.commit()
+    try:
+        response = client.get("/healthz")
+    finally:
+        db.session.execute(text("UPDATE alembic_version SET version_num = :head"), {"head": head})
+        db.session.commit()
+
+    assert response.status_code == 503
+    assert response.get_json()["database"] == (
+        f"migrations pending: the database is at 7e3f4a5b6c8d, the code wants {head};"
+        " run `flask --app wsgi db upgrade`"
+    )
+    assert "health check database failed: migrations pending" in caplog.text
