@@ -38,8 +38,10 @@ screenshots: $(STAMP)
 	$(BIN)/python scripts/screenshots.py
 
 ## Serve mailer on http://127.0.0.1:5000 with its scheduler (and worker with Redis).
+## In debug mode unless FLASK_DEBUG says otherwise, in the environment or in .env.
+DEBUG_IN_DOTENV := $(BIN)/python -c 'import dotenv; print(dotenv.dotenv_values(".env").get("FLASK_DEBUG") or 1)'
 run: $(STAMP)
-	FLASK_DEBUG=$${FLASK_DEBUG:-1} $(BIN)/flask --app wsgi up --host $(HOST) --port $(PORT)
+	FLASK_DEBUG=$${FLASK_DEBUG:-$$($(DEBUG_IN_DOTENV))} $(BIN)/flask --app wsgi up --host $(HOST) --port $(PORT)
 
 ## Linters, then the whole test suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: $(STAMP) lint

@@ -1,6 +1,7 @@
 """Configuration: every value from the environment, bad values stop start-up with one line."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -176,6 +177,37 @@ def test_production_without_a_mail_server_says_no_email_is_sent(caplog):
     create_app(environ={**alone, "FLASK_DEBUG": "1"})  # make run's outbox
 
     assert "no MAIL_SERVER" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("environment", "dotenv", "debug"),
+    [({}, None, "1"), ({}, "FLASK_DEBUG=0\n", "0"), ({"FLASK_DEBUG": "1"}, "FLASK_DEBUG=0\n", "1")],
+    ids=["by default", "off in .env", "the environment wins"],
+)
+def test_make_run_is_in_debug_mode_unless_told_otherwise_in_the_environment_or_dotenv(
+    tmp_path, environment, dotenv, debug
+):
+    """It set FLASK_DEBUG=1 before .env was read, so a server's `FLASK_DEBUG=0` there was
+    lost: debug mode, its Outbox page open to anyone, the demo logins on the login page."""
+    for name in ("Makefile", "requirements-dev.txt"):
+        shutil.copy(ROOT / name, tmp_path / name)
+    (tmp_path / ".venv").symlink_to(ROOT / ".venv")
+    if dotenv is not None:
+        (tmp_path / ".env").write_text(dotenv)
+    shown = ["make", "--silent", "-n", "-o", ".venv/.installed", "run"]
+    command = subprocess.run(shown, cwd=tmp_path, capture_output=True, text=True, check=True)
+    as_run = command.stdout.strip().splitlines()[-1].replace(".venv/bin/flask", "env #")
+
+    ran = subprocess.run(
+        ["bash", "-c", as_run],
+        cwd=tmp_path,
+        env={"PATH": os.environ["PATH"], **environment},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert f"FLASK_DEBUG={debug}" in ran.stdout.splitlines()
 
 
 def test_production_sending_real_email_refuses_to_start_without_base_url(instance):
