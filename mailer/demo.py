@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from flask import current_app
 from sqlalchemy import select
-from werkzeug.security import generate_password_hash
+from werkzeug.security import check_password_hash, generate_password_hash
 
 from mailer.extensions import db
 from mailer.models import CONTENT_MANAGER, MANAGER, User, UserRole, utcnow
@@ -60,11 +61,26 @@ def offered_logins() -> list[DemoLogin]:
 
 
 def present_logins() -> list[DemoLogin]:
-    """The demo logins whose users are there."""
+    """The demo logins whose users are there with the demo's password still: one changed
+    (`flask csu --password`, the profile) is no demo login any more."""
     logins = demo_logins()
     emails = [login.email for login in logins]
-    there = set(db.session.scalars(select(User.email).where(User.email.in_(emails))))
-    return [login for login in logins if login.email in there]
+    hashes = dict(
+        db.session.execute(
+            select(User.email, User.password_hash).where(User.email.in_(emails))
+        ).all()
+    )
+    return [
+        login
+        for login in logins
+        if login.email in hashes and _still_demo(hashes[login.email], login.password)
+    ]
+
+
+@functools.lru_cache(maxsize=16)
+def _still_demo(password_hash: str, password: str) -> bool:
+    """Checked once per hash: a check costs a hashing (some 50 ms), and the login page asks."""
+    return check_password_hash(password_hash, password)
 
 
 def loads_by_itself() -> bool:

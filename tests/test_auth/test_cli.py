@@ -144,6 +144,20 @@ def test_demo_data_in_debug_includes_the_superuser(debug_app):
     assert superuser_row().is_superuser
 
 
+def test_a_demo_login_whose_password_changed_is_offered_no_more(debug_app):
+    """`flask csu --password` (README's own step): the banner and the login page's button
+    still gave the seed's qwerty12, which then failed."""
+    with debug_app.app_context():
+        demo.seed_demo()
+        db.session.commit()
+        debug_app.test_cli_runner().invoke(args=["csu", "--password", "Str0ng-enough-pass!"])
+
+        offered = {login.email for login in demo.present_logins()}
+
+    assert "admin@mailing.com" not in offered
+    assert {"user@example.com", "manager@example.com", "writer@example.com"} <= offered
+
+
 def test_demo_data_outside_debug_has_no_superuser_with_a_known_password(app):
     demo.seed_demo()
     db.session.commit()
