@@ -70,6 +70,7 @@ def up_command(host: str, port: int) -> None:
                 " away."
             )
     children = _start_background(app)
+    stopping = _stop_when_one_ends(children)
     click.echo(f"\n  mailer is running on http://{host}:{port}/  (Ctrl-C stops everything)\n")
     if logins := demo.present_logins():
         _print_logins(logins)
@@ -79,6 +80,7 @@ def up_command(host: str, port: int) -> None:
 
         run_simple(host, port, app, threaded=True, use_reloader=False, use_debugger=False)
     finally:
+        stopping.set()
         for child in children:
             child.send_signal(signal.SIGTERM)
         for child in children:
@@ -136,6 +138,29 @@ def _start_background(app: Flask) -> list[subprocess.Popen]:
     )
     thread.start()
     return []
+
+
+def _stop_when_one_ends(children: list[subprocess.Popen]) -> threading.Event:
+    """A worker or scheduler that ends (a crash, a bad REDIS_URL, a kill) stops the server
+    too, saying so: serving on without it, nothing would be sent, and nothing said why.
+    Set the event returned before stopping them on purpose."""
+    stopping = threading.Event()
+
+    def watch() -> None:
+        while not stopping.wait(1):
+            for child in children:
+                if (code := child.poll()) is not None:
+                    click.echo(
+                        f"mailer: `flask {child.args[-1]}` ended (exit {code}), so mailer"
+                        " stops; its lines above say why",
+                        err=True,
+                    )
+                    os.kill(os.getpid(), signal.SIGTERM)
+                    return
+
+    if children:
+        threading.Thread(target=watch, name="children", daemon=True).start()
+    return stopping
 
 
 def _describe_mode(app: Flask) -> None:

@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -437,6 +438,25 @@ def test_a_command_on_a_database_not_migrated_says_so_in_one_line(tmp_path):
         "mailer: the database lacks migrations (DATABASE_URL): no such table: users;"
         " run `flask --app wsgi db upgrade`"
     )
+
+
+def test_make_run_stops_when_its_worker_ends_saying_so(tmp_path):
+    """It served on without its worker and scheduler (a bad REDIS_URL, a crash, a kill):
+    nothing was sent, and nothing said why."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = _started_with(
+        ["flask", "--app", "wsgi", "up", "--port", str(port)],
+        tmp_path,
+        FLASK_DEBUG="1",
+        DATABASE_URL=f"sqlite:///{tmp_path / 'mailer.db'}",
+        REDIS_URL="redis://127.0.0.1:6379/99",  # a database Redis does not have: both end
+    )
+
+    assert "mailer is running on" in result.stdout  # it had started
+    assert "ended (exit 1), so mailer stops; its lines above say why" in result.stderr
+    assert "cannot reach Redis (REDIS_URL): DB index is out of range" in result.stderr
 
 
 def test_gunicorn_stops_at_a_bad_setting_instead_of_restarting_its_worker_for_ever(tmp_path):
