@@ -20,10 +20,12 @@ email is built while the database writes it (`_Ahead`), and the message
 goes out once the answer says the delivery is this batch's.
 
 Every try is an Attempt row with the server's reply (invariant 2). A
-temporary failure (4xx, refused, dropped, timed out) waits as "retry" with
-exponential backoff and jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx)
-fails at once and counts a hard bounce; at HARD_BOUNCE_LIMIT the client is
-marked bounced (invariant 7). Before each batch, and before each chunk of
+temporary failure (4xx, dropped) waits as "retry" with exponential backoff and
+jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx) fails at once and counts
+a hard bounce, at HARD_BOUNCE_LIMIT marking the client bounced (invariant 7),
+unless it is the server's policy (5.7.x to RCPT TO), retried as a temporary one.
+A server that cannot be reached, or refuses mailer itself, fails no client: see
+`_record`. Before each batch, and before each chunk of
 deliveries within it (as many as it sends in about a second, at most
 CLAIM_CHUNK), the mailing must still be active and its owner not blocked,
 or the run's remaining deliveries are cancelled (invariant 6): a stop takes

@@ -35,6 +35,7 @@ from mailer.models import (
 # How the clients of a mailing are chosen. "keep" leaves them as they are
 # (editing a mailing whose list is too long to show as checkboxes).
 CLIENT_SCOPES = ("chosen", "all", "search", "keep")
+_INSTANT = timedelta(microseconds=1)  # a slot is the first one after the instant before it
 
 
 class MailingError(ValueError):
@@ -303,9 +304,6 @@ def _schedule(
         mailing.status = "completed"
     else:
         mailing.status = "started" if has_runs else "created"
-
-
-_INSTANT = timedelta(microseconds=1)  # a slot is the first one after the instant before it
 
 
 def _has_its_run(mailing_id: int, slot: datetime) -> bool:

@@ -59,9 +59,8 @@ def _migrations_head() -> str:
     if head is None:
         config = Config()
         config.set_main_option("script_location", current_app.extensions["migrate"].directory)
-        head = current_app.extensions[_HEAD] = ScriptDirectory.from_config(
-            config
-        ).get_current_head()
+        head = ScriptDirectory.from_config(config).get_current_head()
+        current_app.extensions[_HEAD] = head
     return head
 
 
