@@ -368,8 +368,10 @@ class _Reading:
         """Each record with anything in it, with the number of the line it starts on (a
         quoted cell may go on over several)."""
         reader = csv.reader(text_of(self.data, self.encoding), delimiter=self.delimiter)
+        ended = 0  # the line the record before ended on
         for cells in reader:
-            first, self.line = self.line + 1, reader.line_num
+            first, ended = ended + 1, reader.line_num
+            self.line = ended
             if any(cell.strip() for cell in cells):
                 yield first, cells
 
