@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import hmac
 import logging
-from contextlib import suppress
 from dataclasses import dataclass, fields
 from datetime import datetime
 
@@ -45,7 +44,16 @@ from mailer.delivery.imap import InboxError, connected, examine, fetch, uids_aft
 from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.extensions import db, insert_on_conflict
 from mailer.mail import mask_email
-from mailer.models import Attempt, Client, Delivery, InboxMark, Mailing, Run, utcnow
+from mailer.models import (
+    Attempt,
+    Client,
+    Delivery,
+    InboxMark,
+    Mailing,
+    Run,
+    normalize_email,
+    utcnow,
+)
 
 log = logging.getLogger(__name__)
 
@@ -327,12 +335,7 @@ class _ReportedDelivery:
 
 
 def _spellings(addresses: tuple[str, ...]) -> set[str]:
-    """The addresses as a client's may be stored: an internationalised domain is reported
-    in its ASCII form (xn--...), as mailer wrote it in RCPT TO."""
-    spellings = set(addresses)
-    for address in addresses:
-        local, _, domain = address.rpartition("@")
-        if "xn--" in domain:
-            with suppress(UnicodeError):  # one that does not decode is matched as written
-                spellings.add(f"{local}@{domain.encode('ascii').decode('idna')}")
-    return spellings
+    """The addresses as a client's may be stored: as normalize_email keeps them (an
+    internationalised domain, reported in the ASCII form mailer wrote in RCPT TO, in its
+    letters), or as reported (one kept so before)."""
+    return {*addresses, *map(normalize_email, addresses)}
