@@ -8,12 +8,13 @@ over IMAP and acts on both (reports.py says how each is recognised):
 
 - an unsubscribe request whose token is a client's unsubscribes them, as the
   link does; a forged or stale token does nothing;
-- a permanent failure of a delivery that was handed to the server records an
-  attempt (not successful, with the remote server's words) in the run's log
-  and tally, and counts a hard bounce as a 5xx reply does (ledger.hard_bounce),
-  if the report returns the Message-ID mailer signed for that delivery
-  (mime.py): anyone may mail a report naming a client's address and a run, so
-  a report without that signature bounces nobody.
+- a permanent failure of a delivery that was handed to the server, if the
+  report returns the Message-ID mailer signed for that delivery (mime.py),
+  records an attempt (not successful, with the remote server's words) in the
+  run's log and tally, and counts a hard bounce as a 5xx reply does
+  (ledger.hard_bounce) unless its Status is the server's policy (5.7.x,
+  transport.for_policy). Anyone may mail a report naming a client's address
+  and a run, so a report without that signature bounces nobody.
 
 The mailbox is only read (imap.py: EXAMINE and BODY.PEEK), so no flag changes
 (an email a person has not read stays unread) and nothing is deleted or moved.
@@ -42,6 +43,7 @@ from mailer import signing
 from mailer.delivery import ledger, reports, tallies, unsubscribe
 from mailer.delivery.imap import InboxError, connected, examine, fetch, uids_after
 from mailer.delivery.mime import message_id_key, message_id_signer
+from mailer.delivery.transport import for_policy
 from mailer.extensions import db, insert_on_conflict
 from mailer.mail import mask_email
 from mailer.models import (
@@ -66,6 +68,7 @@ HANDED_OVER = ("sending", "sent", "unknown")
 class Counts:
     unsubscribed: int = 0
     bounced: int = 0
+    refused_for_policy: int = 0  # failed later for the server's policy (5.7.x): no bounce
     left_alone: int = 0
     already: int = 0  # requests and reports dealt with before (read again, or sent twice)
     skipped: int = 0  # too large, or unreadable
@@ -79,6 +82,8 @@ class Counts:
 
     def __str__(self) -> str:
         said = f"{self.unsubscribed} unsubscribed, {self.bounced} bounced"
+        if self.refused_for_policy:
+            said += f", {self.refused_for_policy} refused for the server's policy"
         said += f", {self.left_alone} left alone"
         if self.already:
             said += f", {self.already} dealt with before"
@@ -215,7 +220,7 @@ def _act(uid: int, reading, now: datetime) -> Counts:
         for failure in reading.failures:
             done.add(_bounce(uid, failure, now))
         # One email: left alone once, however many of its recipients were not ours.
-        done.left_alone = 0 if done.bounced or done.already else 1
+        done.left_alone = 0 if done.bounced or done.refused_for_policy or done.already else 1
         return done
     return Counts(left_alone=1)
 
@@ -255,6 +260,14 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
     if recorded != 1:
         return Counts(already=1)
     tallies.add(failure.run_id, attempts=1)
+    if for_policy(failure.status):
+        log.info(
+            "inbox: run %s: %s refused later for the server's policy (%s), not a bounce",
+            failure.run_id,
+            mask_email(delivery.email),
+            failure.status,
+        )
+        return Counts(refused_for_policy=1)
     limit = current_app.config["HARD_BOUNCE_LIMIT"]
     db.session.execute(ledger.hard_bounce(delivery.client_id, delivery.email, now, limit))
     log.info(

@@ -23,7 +23,8 @@ Every try is an Attempt row with the server's reply (invariant 2). A
 temporary failure (4xx, dropped) waits as "retry" with exponential backoff and
 jitter until SEND_MAX_ATTEMPTS; a permanent one (5xx) fails at once and counts
 a hard bounce, at HARD_BOUNCE_LIMIT marking the client bounced (invariant 7),
-unless it is the server's policy (5.7.x to RCPT TO), retried as a temporary one.
+unless it is the server's policy (5.7.x): that bounces nobody, and to RCPT TO it
+is retried as a temporary one.
 A server that cannot be reached, or refuses mailer itself, fails no client: see
 `_record`. Before each batch, and before each chunk of
 deliveries within it (as many as it sends in about a second, at most
@@ -403,18 +404,19 @@ def _record(context: _Run, ledger, row, reply: Reply, now: datetime, result) -> 
     # reached, and the rest of the batch waits for that retry: however long it takes,
     # never failing the client, at most as long apart as the last of a client's tries.
     refuses_mailer = reply.stage == "connect" or (reply.permanent and reply.stage == "mail")
-    # A policy refusal of the recipient (5.7.x: "Relay access denied" from a relay that
-    # will not relay for mailer, "authentication required") says nothing of the address:
-    # retried as a temporary failure, and never a bounce.
-    policy = reply.permanent and reply.stage == "rcpt" and reply.text.startswith("5.7.")
-    refused_for_good = reply.permanent and not refuses_mailer and not policy
+    # A policy refusal (5.7.x) says nothing of the address, so it is never a bounce. Of
+    # the recipient ("Relay access denied" from a relay that will not relay for mailer,
+    # "authentication required"), it is retried as a temporary failure; of the message
+    # (judged spam, DMARC), it fails the delivery: the same message would fare no better.
+    refused_recipient_for_policy = reply.policy and reply.stage == "rcpt"
+    refused_for_good = reply.permanent and not refuses_mailer and not refused_recipient_for_policy
     if reply.ok:
         status, next_try_at = "sent", None
         result.sent += 1
     elif refused_for_good or (tries >= most and not refuses_mailer):
         status, next_try_at = "failed", None
         result.failed += 1
-        bounce = refused_for_good and reply.stage in ("rcpt", "data")
+        bounce = refused_for_good and not reply.policy and reply.stage in ("rcpt", "data")
     else:
         status, next_try_at = "retry", now + retry_delay(min(tries, most))
         result.retry += 1

@@ -19,6 +19,15 @@ _STAGES = ("mail", "rcpt", "data")
 _EXPECTED = {"mail": (250,), "rcpt": (250, 251), "data": (354,)}
 
 
+def for_policy(status: str) -> bool:
+    """A refusal for the server's policy (RFC 3463's 5.7.x: relaying, authentication, a
+    message judged spam, DMARC), which says nothing of the address: never a bounce.
+
+    `status` is a reply's text, or a bounce report's Status, from its enhanced code on.
+    """
+    return status.lstrip().startswith("5.7.")
+
+
 class Reply(NamedTuple):
     code: int | None  # None: no reply (refused, dropped, timed out)
     text: str
@@ -31,6 +40,10 @@ class Reply(NamedTuple):
     @property
     def permanent(self) -> bool:
         return self.code is not None and self.code >= 500
+
+    @property
+    def policy(self) -> bool:
+        return self.permanent and for_policy(self.text)
 
 
 class SmtpTransport:

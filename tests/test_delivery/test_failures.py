@@ -88,6 +88,27 @@ def test_a_relay_that_will_not_relay_for_mailer_bounces_nobody(
     assert db.session.scalars(db.select(Client.hard_bounces)).all() == [0, 0]
 
 
+def test_a_message_refused_for_the_servers_policy_fails_without_a_bounce(
+    via_sink, mailing_for, sending_config, run_jobs
+):
+    """554 5.7.1 after DATA: the server judged the message (spam, DMARC), not the address.
+    With every client of a run refused so, counting bounces would lose the whole list."""
+    sending_config(HARD_BOUNCE_LIMIT=1)
+    via_sink.data_replies["ann@example.com"] = ["554 5.7.1 Message rejected as spam"]
+    via_sink.data_replies["bob@example.com"] = ["550 5.1.1 No such user"]
+    mailing_for("ann@example.com", "bob@example.com")
+    _tick(run_jobs)
+
+    assert statuses() == {"failed": 2}
+    assert _tries("ann@example.com") == [(False, 554)]
+    ann, bob = (
+        db.session.scalar(db.select(Client).where(Client.email == address))
+        for address in ("ann@example.com", "bob@example.com")
+    )
+    assert (ann.hard_bounces, ann.bounced_at) == (0, None)
+    assert (bob.hard_bounces, bob.bounced_at is not None) == (1, True)
+
+
 def test_refused_then_server_back_delivers_on_retry(send_via, smtp_sink, mailing_for, run_jobs):
     send_via(free_port())
     mailing_for("ann@example.com")
@@ -214,7 +235,7 @@ def test_bounce_limit_counts_hard_bounces_before_marking(
     via_sink, mailing_for, sending_config, run_jobs
 ):
     sending_config(HARD_BOUNCE_LIMIT=2)
-    via_sink.data_replies["bad@example.com"] = ["554 5.7.1 Rejected"] * 2
+    via_sink.data_replies["bad@example.com"] = ["550 5.1.1 No such user"] * 2
     mailing = mailing_for("bad@example.com")
     _tick(run_jobs)
     bad = db.session.scalar(db.select(Client).where(Client.email == "bad@example.com"))

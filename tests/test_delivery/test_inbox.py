@@ -178,6 +178,25 @@ def test_a_reported_bounce_counts_towards_the_hard_bounce_limit_as_a_5xx_does(
     assert (ann.hard_bounces, ann.bounced_at) == (1, None)  # one of two
 
 
+def test_a_report_of_a_refusal_for_the_servers_policy_logs_an_attempt_and_bounces_nobody(
+    mailbox, via_sink, mailing_for, run_jobs, sending_config
+):
+    sending_config(HARD_BOUNCE_LIMIT=1)
+    _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    diagnostic = "smtp; 550 5.7.1 Message rejected as spam"
+    mailbox.append(_report(received["ann@example.com"], status="5.7.1", diagnostic=diagnostic))
+
+    counts = inbox.read_inbox()
+
+    assert (counts.bounced, counts.refused_for_policy, counts.left_alone) == (0, 1, 0)
+    [reported] = _reported_attempts()
+    assert reported.reply == "550 5.7.1 Message rejected as spam"
+    assert (_client("ann@example.com").hard_bounces, _client("ann@example.com").bounced_at) == (
+        0,
+        None,
+    )
+
+
 def test_a_report_without_a_diagnostic_logs_its_status(mailbox, via_sink, mailing_for, run_jobs):
     _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
     mailbox.append(_report(received["ann@example.com"], status="5.2.2", diagnostic=""))
