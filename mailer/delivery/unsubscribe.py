@@ -1,6 +1,7 @@
 """Unsubscribe links: a signed token per client, a confirmation page, RFC 8058 one-click.
 
-`/u/<token>` GET shows a confirmation page; POST unsubscribes. A mail
+`/u/<token>` GET shows a confirmation page; POST unsubscribes, then shows
+that it did (by a redirect, so a reload asks nothing). A mail
 program's one-click POST (body `List-Unsubscribe=One-Click`) unsubscribes
 without a page. No login: the token names the client and is signed (HMAC,
 with a key derived from SECRET_KEY) together with the client's address, so
@@ -143,6 +144,10 @@ def _set_unsubscribed(client: Client, when: datetime | None, **also: datetime) -
     return changed == 1
 
 
+# What the page says after its button: ?done=...
+UNSUBSCRIBED, SUBSCRIBED = "unsubscribed", "subscribed"
+
+
 def _broken_link():
     return render_template("delivery/unsubscribe.html", client=None, broken=True), 404
 
@@ -156,12 +161,21 @@ def unsubscribe_page(token: str):
             abort(404)
         return _broken_link()
     if request.method == "GET":
-        return render_template("delivery/unsubscribe.html", client=client, token=token)
+        # After the button (Post/Redirect/Get: a reload asks nothing), what the client did,
+        # if it still holds; otherwise the page as it stands.
+        said = request.args.get("done")
+        return render_template(
+            "delivery/unsubscribe.html",
+            client=client,
+            token=token,
+            done=said == UNSUBSCRIBED and client.unsubscribed_at is not None,
+            resubscribed=said == SUBSCRIBED and client.unsubscribed_at is None,
+        )
     unsubscribe(client)
     db.session.commit()
     if request.form.get("List-Unsubscribe") == "One-Click":
         return "", 204
-    return render_template("delivery/unsubscribe.html", client=client, token=token, done=True)
+    return _done(token, UNSUBSCRIBED)
 
 
 @bp.route("/u/<token>/resubscribe", methods=["GET", "POST"])
@@ -176,7 +190,11 @@ def resubscribe_page(token: str):
             "client %s (%s) subscribed again by their link", client.id, mask_email(client.email)
         )
     db.session.commit()
-    return render_template("delivery/unsubscribe.html", client=client, resubscribed=True)
+    return _done(token, SUBSCRIBED)
+
+
+def _done(token: str, what: str):
+    return redirect(url_for(".unsubscribe_page", token=token, done=what), code=303)
 
 
 @bp.route("/unsubscribe/preview")
