@@ -27,12 +27,10 @@ def _viewer() -> str:
 @bp.route("/")
 def index():
     page = page_number()
-    if set(request.args) - {"page"}:
-        # Other query arguments end up in the pager's links: never cache those for everyone.
-        listing = queries.render_listing(page, PER_PAGE)
-    else:
-        key = f"blog:{blog_generation()}:list:{page}:{_viewer()}"
-        listing = remember(key, lambda: queries.render_listing(page, PER_PAGE))
+    # The pager's links carry the page alone (_listing.html), so one cached copy of a page
+    # serves whatever else its address holds: `?x=1`, `?x=2`... build nothing anew.
+    key = f"blog:{blog_generation()}:list:{page}:{_viewer()}"
+    listing = remember(key, lambda: queries.render_listing(page, PER_PAGE))
     if listing is None:
         abort(404)
     return render_template("blog/index.html", listing=listing)
@@ -44,7 +42,9 @@ def article(article_id: int):
     shown = remember(key, lambda: queries.render_article(article_id) or {})
     if not shown:
         abort(404)
-    if shown["is_published"]:
+    if shown["is_published"] and request.method == "HEAD":  # a link preview or a check
+        views = services.current_views(article_id)
+    elif shown["is_published"]:
         views = services.count_view(article_id)
         db.session.commit()
         if views is None:  # unpublished or deleted since it was cached

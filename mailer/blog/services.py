@@ -9,6 +9,7 @@ import markdown
 import nh3
 from flask import current_app
 from flask_babel import gettext as _
+from markdown.extensions.toc import slugify_unicode
 from sqlalchemy import select, update
 from werkzeug.datastructures import FileStorage
 
@@ -37,9 +38,29 @@ def render_markdown(body: str) -> str:
     html = markdown.markdown(
         body or "",
         extensions=["extra", "sane_lists", "toc"],
-        extension_configs={"toc": {"baselevel": 2}},
+        extension_configs={"toc": {"baselevel": 2, "slugify": _heading_id}},
     )
-    return nh3.clean(html)
+    return nh3.clean(html, attributes=_ATTRIBUTES, attribute_filter=_only_heading_ids)
+
+
+# A heading keeps its id, for the links of a [TOC], when it is one the toc extension gave:
+# prefixed, so that no article can take an id the page's own elements have.
+HEADING_ID_PREFIX = "part-"
+_HEADINGS = {"h2", "h3", "h4", "h5", "h6"}
+_ATTRIBUTES = {
+    **nh3.ALLOWED_ATTRIBUTES,
+    **{tag: nh3.ALLOWED_ATTRIBUTES.get(tag, set()) | {"id"} for tag in _HEADINGS},
+}
+
+
+def _heading_id(value: str, separator: str) -> str:
+    return HEADING_ID_PREFIX + slugify_unicode(value, separator)
+
+
+def _only_heading_ids(tag: str, attribute: str, value: str) -> str | None:
+    if attribute == "id" and not value.startswith(HEADING_ID_PREFIX):
+        return None
+    return value
 
 
 def image_extension(head: bytes) -> str | None:
@@ -104,7 +125,8 @@ def count_view(article_id: int) -> int | None:
     return db.session.execute(
         update(Article)
         .where(Article.id == article_id, Article.is_published.is_(True))
-        .values(views=Article.views + 1)
+        # A view is no edit: updated_at stays what the last edit made it.
+        .values(views=Article.views + 1, updated_at=Article.updated_at)
         .returning(Article.views)
     ).scalar_one_or_none()
 

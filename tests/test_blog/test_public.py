@@ -45,8 +45,8 @@ def test_article_page_renders_markdown_under_the_title_as_its_one_h1(client):
     article = make_article("Formatted", body="# Heading\n\n## Part\n\nSome **bold** text.")
     html = client.get(f"/blog/{article.id}").get_data(as_text=True)
     assert re.findall(r"<h1[^>]*>(.*?)</h1>", html) == ["Formatted"]
-    assert "<h2>Heading</h2>" in html
-    assert "<h3>Part</h3>" in html
+    assert '<h2 id="part-heading">Heading</h2>' in html
+    assert '<h3 id="part-part">Part</h3>' in html
     assert "<strong>bold</strong>" in html
 
 
@@ -89,6 +89,50 @@ def test_a_markdown_table_in_an_article_is_a_table(client):
     assert "<td>tea</td>" in page
 
 
+def test_a_table_of_contents_links_to_its_headings_in_any_language(client):
+    article = make_article("Guide", body="[TOC]\n\n# Часть\n\n## Раздел\n\nText.")
+    page = client.get(f"/blog/{article.id}").text
+    links = re.findall(r'<a href="#([^"]+)"', page)
+    assert len(links) == 2
+    for target in links:
+        assert f'id="{target}"' in page
+
+
+def test_an_article_cannot_give_an_element_an_id_of_the_pages_own(client):
+    article = make_article("Clash", body='## Part {: #main }\n\n<h3 id="sender">x</h3>')
+    page = client.get(f"/blog/{article.id}").text
+    assert 'id="main"' not in page
+    assert 'id="sender"' not in page
+
+
+def test_the_list_shows_the_start_of_a_long_article_as_its_excerpt(client):
+    body = "The **first** words.\n\n" + "More words here. " * 5000 + "\n\nThe end."
+    make_article("Long", body=body)
+    page = client.get("/blog/").text
+    excerpt = re.search(r'<p class="card-text">([^<]*)</p>', page).group(1)
+    assert excerpt.startswith("The first words. More words here.")
+    assert excerpt.endswith("…")
+    assert len(excerpt) <= 301
+    assert "The end" not in page
+
+
+def test_the_list_is_cached_whatever_else_its_address_holds(client):
+    """`?x=1`, `?x=2`... each built the page anew: a way to load the server at will."""
+    now = utcnow()
+    for number in range(12):
+        make_article(f"Article {number:02d}", published_at=now - timedelta(hours=number))
+    client.get("/blog/")
+    db.session.execute(db.update(Article).values(title="Renamed"))
+    db.session.commit()  # directly in the database: the cached page stands
+
+    page = client.get("/blog/?utm_source=news&x=1").text
+
+    assert "Article 00" in page
+    assert "Renamed" not in page
+    assert 'href="/blog/?page=2"' in page  # the pager carries no visitor's arguments
+    assert 'href="/blog/?utm_source' not in page
+
+
 def test_missing_article_is_not_found(client):
     assert client.get("/blog/999").status_code == 404
 
@@ -99,6 +143,16 @@ def test_each_view_adds_one_even_when_the_page_is_cached(client):
         html = client.get(f"/blog/{article.id}").get_data(as_text=True)
         assert f"{expected} view" in html
     assert views_of(article.id) == 3
+
+
+def test_a_view_is_no_edit_and_a_head_request_no_view(client):
+    article = make_article("Counted")
+    edited = article.updated_at
+    assert client.head(f"/blog/{article.id}").status_code == 200
+    client.get(f"/blog/{article.id}")
+    db.session.expire_all()
+    article = db.session.get(Article, article.id)
+    assert (article.views, article.updated_at) == (1, edited)
 
 
 def test_concurrent_views_lose_no_count(app):
