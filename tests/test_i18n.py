@@ -285,6 +285,24 @@ def test_template_errors_are_russian_too(login, russian_user):
     assert english_left(page) == []
 
 
+def test_the_reasons_a_template_fails_for_a_client_are_russian_too(login, russian_user):
+    """What a user writes and meets on the preview: Jinja's English named Python types."""
+    response = login(russian_user).post(
+        "/messages/new",
+        data={
+            "subject": "{{ client.email.first }}",
+            "body_text": "{{ (client.email.split('x') + [])[5] }}\n{{ 1 / 0 }}",
+            "body_html": "{{ client.email.lower }}",
+        },
+        headers=ENGLISH_BROWSER,
+    )
+    page = html.unescape(response.get_data(as_text=True))
+    assert "строка 1: у текста нет «first»" in page
+    assert "строка 1: нет элемента 5" in page
+    assert "строка 1: метод не печатает текст" in page
+    assert english_left(page) == []
+
+
 def test_wtforms_own_messages_follow_the_language(client):
     response = client.post("/auth/login", data={}, headers=RUSSIAN_BROWSER)
     page = response.get_data(as_text=True)

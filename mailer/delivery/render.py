@@ -20,7 +20,7 @@ import traceback
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from jinja2 import StrictUndefined, TemplateSyntaxError, UndefinedError, nodes
+from jinja2 import StrictUndefined, TemplateSyntaxError, Undefined, UndefinedError, nodes
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import escape
@@ -48,6 +48,9 @@ class ClientContext(NamedTuple):
     full_name: str = ""
     comment: str = ""
 
+    def __str__(self) -> str:  # `client|string`, `'Dear ' ~ client`: as `{{ client }}`
+        raise SecurityError("'client' alone is not a text")
+
 
 class Rendered(NamedTuple):
     subject: str
@@ -74,10 +77,15 @@ class _Undefined(StrictUndefined):
 
 
 def _printed(value: Any) -> Any:
-    """What a `{{ … }}` prints: a client's field, not the client (`{{ client }}` would print
-    its Python form to every client)."""
+    """What a `{{ … }}` prints: a text or a number, not the client (`{{ client }}` would
+    print its Python form to every client), a method (`client.email.upper` without its
+    brackets prints its address in the worker's memory), a list or anything else."""
     if isinstance(value, ClientContext):
         raise SecurityError("'client' alone is not a text")
+    if value is not None and not isinstance(value, str | int | float | Undefined):
+        if callable(value):
+            raise SecurityError("a method prints no text: call it, with its ()")
+        raise SecurityError("only a text or a number can be printed")
     return value
 
 

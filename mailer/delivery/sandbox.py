@@ -7,8 +7,10 @@ workers every user shares: it must not loop, nor grow a text without bound.
   again and again), and no other templates: `refusal` names the line;
 - no globals (`range`, `lipsum`);
 - only filters whose text grows with their input's, each one's output at
-  most TEXT_MAX, and no str methods that pad or repeat, nor `encode` (bytes
-  pad and repeat as text does);
+  most TEXT_MAX, and only the methods that read or change the case of a
+  text or read a dict (`_METHODS`): a list of those that pad, repeat or
+  translate was one method short (`translate` built millions of characters
+  unseen), and other types have their own (`(1).to_bytes(10**9)`);
 - `*`, `**` and `%` only within bounds; only text and numbers repeat (a
   list of a list repeated a thousand times a thousand times costs little to
   build and a billion characters to print), and `%` formats numbers alone.
@@ -82,20 +84,47 @@ _FILTERS = [
     "upper",
     "wordcount",
 ]
-# str methods that pad or repeat a text to a length the template chooses, and the way to
-# bytes, whose methods do the same.
-_GROWING_METHODS = frozenset(
+# The methods a template may call: of a text, those whose result is no longer than the text
+# (or a list of its pieces), and of a dict, its readers. Any other (`center`, `translate`,
+# `format`, `encode`, int's `to_bytes`) could build what the template chooses, unbounded.
+_METHODS = frozenset(
     [
-        "center",
-        "encode",
-        "expandtabs",
-        "format",
-        "format_map",
-        "join",
-        "ljust",
-        "replace",
-        "rjust",
-        "zfill",
+        "capitalize",
+        "casefold",
+        "count",
+        "endswith",
+        "find",
+        "get",
+        "index",
+        "isalnum",
+        "isalpha",
+        "isdecimal",
+        "isdigit",
+        "islower",
+        "isnumeric",
+        "isspace",
+        "istitle",
+        "isupper",
+        "items",
+        "keys",
+        "lower",
+        "lstrip",
+        "partition",
+        "removeprefix",
+        "removesuffix",
+        "rfind",
+        "rindex",
+        "rpartition",
+        "rsplit",
+        "rstrip",
+        "split",
+        "splitlines",
+        "startswith",
+        "strip",
+        "swapcase",
+        "title",
+        "upper",
+        "values",
     ]
 )
 _NUMBERS = (int, float)
@@ -160,7 +189,7 @@ class BoundedSandbox(SandboxedEnvironment):
         self.filters["replace"] = _replace
 
     def is_safe_attribute(self, obj: Any, attr: str, value: Any) -> bool:
-        if isinstance(obj, str) and attr in _GROWING_METHODS:
+        if callable(value) and attr not in _METHODS:
             return False
         return super().is_safe_attribute(obj, attr, value)
 

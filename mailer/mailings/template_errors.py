@@ -38,6 +38,30 @@ def _unknown_tag(match: re.Match) -> str:
 # Each reason's pattern, and what to say instead, given the match.
 _REASONS = [
     (
+        re.compile(r"'(?:str|Markup) object' has no attribute '(?P<attribute>[^']+)'"),
+        lambda m: _("a text has no “%(attribute)s”", attribute=m["attribute"]),
+    ),
+    (
+        re.compile(r"\w+ object has no element (?P<index>\S+)"),
+        lambda m: _(
+            "there is no item %(index)s (an empty name has no first word): "
+            "ask with {%% if %%} first",
+            index=m["index"],
+        ),
+    ),
+    (
+        re.compile(r"ZeroDivisionError"),
+        lambda m: _("division by zero"),
+    ),
+    (
+        re.compile(r"a method prints no text"),
+        lambda m: _("a method prints no text: call it, with its (), as in client.email.lower()"),
+    ),
+    (
+        re.compile(r"only a text or a number can be printed"),
+        lambda m: _("only a text or a number can be printed (of a list, one item: [0])"),
+    ),
+    (
         re.compile(r"'(?P<name>[^']+)' has no attribute '(?P<attribute>[^']+)'"),
         lambda m: _(
             "“%(name)s” has no field “%(attribute)s”"

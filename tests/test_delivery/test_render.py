@@ -90,6 +90,13 @@ UNBOUNDED = {
         "line 1: access to attribute 'encode' of 'str' object is unsafe."
     ),
     "{{ 'x'|center(1000000000) }}": "line 1: No filter named 'center'.",
+    # A method that builds what the template chooses, unprinted ("|length"), of any type:
+    "{{ ('a' * 2000).translate({97: 'b' * 2000})|length }}": (
+        "line 1: access to attribute 'translate' of 'str' object is unsafe."
+    ),
+    "{{ (1).to_bytes(10 ** 9, 'big')|length }}": (
+        "line 1: access to attribute 'to_bytes' of 'int' object is unsafe."
+    ),
     "{{ (client.comment * 5)|replace('', client.comment) }}": (
         "line 1: the text would be longer than 20000 characters"
     ),
@@ -115,6 +122,22 @@ def test_the_client_alone_is_refused_on_save_not_printed_as_python():
     }
 
 
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("{{ client.email.upper }}", "a method prints no text: call it, with its ()"),
+        ("{{ client.email.split() }}", "only a text or a number can be printed"),
+        ("{{ self }}", "only a text or a number can be printed"),
+        ("{{ client|string }}", "'client' alone is not a text"),
+        ("Dear {{ 'x' ~ client }}", "'client' alone is not a text"),
+    ],
+)
+def test_what_is_no_text_is_refused_on_save_not_printed_as_python(source, reason):
+    """`client.email.upper` printed `<built-in method upper of str object at 0x7f3b…>`: an
+    address in the worker's memory, in every client's email."""
+    assert _valid(body_text=source) == {"body_text": f"line 1: {reason}"}
+
+
 def test_a_str_method_that_pads_is_refused_on_save():
     errors = _valid(body_text="{{ client.full_name.center(1000000000) }}")
     assert "access to attribute 'center' of 'str' object is unsafe" in errors["body_text"]
@@ -124,7 +147,9 @@ def test_what_a_message_may_use_still_works():
     errors = _valid(
         subject="{{ client.full_name|replace('Sample', 'Dear')|upper }}{{ '!' * 3 }}",
         body_text="{% if client.comment %}{{ client.comment|truncate(5) }}{% else %}-{% endif %}"
-        "{{ '=' * 40 }} {{ 2 ** 10 }} {{ client.full_name ~ ' <' ~ client.email ~ '>' }}",
+        "{{ '=' * 40 }} {{ 2 ** 10 }} {{ client.full_name ~ ' <' ~ client.email ~ '>' }}"
+        "{{ client.full_name.split()[0] }} {{ client.email.lower().endswith('.com') }}"
+        "{{ client.full_name.title().strip() }} {{ none }}",
     )
     assert errors == {}
 
