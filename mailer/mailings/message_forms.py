@@ -6,7 +6,7 @@ from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import DataRequired, Length
 
 from mailer.mailings.message_services import SUBJECT_MAX, MessageData
 
@@ -16,8 +16,9 @@ PLACEHOLDER_HELP = _l(
 )
 
 
-class RequiredToSave(InputRequired):
-    """Required to save the message; its draft may be previewed without it (the body
+class RequiredToSave(DataRequired):
+    """Required to save the message, spaces alone being none (an email with a blank
+    subject, listed as an empty link); its draft may be previewed without it (the body
     before a subject is thought of)."""
 
     def __call__(self, form, field) -> None:
@@ -43,5 +44,5 @@ class MessageForm(FlaskForm):
         return MessageData(
             subject=self.subject.data.strip(),
             body_text=self.body_text.data,
-            body_html=self.body_html.data or "",
+            body_html=self.body_html.data if (self.body_html.data or "").strip() else "",
         )

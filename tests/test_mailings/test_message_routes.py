@@ -141,6 +141,27 @@ def test_empty_subject_and_body_are_refused(login, user):
     assert response.text.count("is-invalid") == 2
 
 
+def test_a_subject_or_body_of_spaces_alone_is_refused_and_kept_as_typed(login, user):
+    response = login(user).post(
+        "/messages/new", data={"subject": "   ", "body_text": " \r\n ", "body_html": "<p>Hi</p>"}
+    )
+    assert response.status_code == 200
+    assert response.text.count("is-invalid") == 2
+    assert "&lt;p&gt;Hi&lt;/p&gt;</textarea>" in response.text
+    assert _messages(user) == []
+
+
+def test_an_html_body_of_spaces_alone_is_no_html_part(login, user):
+    browser = login(user)
+    browser.post(
+        "/messages/new", data={"subject": "Plain", "body_text": "Text", "body_html": "  \r\n  "}
+    )
+    assert _messages(user)[0].body_html == ""
+    listed = browser.get("/messages/").text
+    html_column = re.search(r'<td class="d-none d-md-table-cell">([^<]*)</td>', listed).group(1)
+    assert html_column == "—"
+
+
 @pytest.mark.parametrize("path", ["/messages/new", "/messages/{id}/edit"])
 def test_an_empty_subject_and_a_bad_template_are_both_said_on_one_submit(login, user, path):
     message = factories.make_message(user, "Old")
