@@ -11,9 +11,12 @@
   posts to another site: should a user's text ever slip past the escaping, it
   could not send a form (a password, say) away.
 
-A page may narrow it further: a manager's look at a user's mailing loads no
-image from another site (POLICY_WITHOUT_REMOTE_IMAGES), so that the preview's
-remote images cannot tell its owner when a manager opened it, and from where.
+A page may narrow it further: a manager's look at a user's mailing loads
+nothing from another site (POLICY_WITHOUT_REMOTE_CONTENT: no image, style
+sheet, font, video, sound or frame), so that the preview's remote content
+cannot tell its owner when a manager opened it, and from where. Scripts and
+styles written in the page itself stay allowed, as everywhere: the preview
+runs none (its frame is sandboxed), and they load nothing from elsewhere.
 """
 
 from __future__ import annotations
@@ -21,7 +24,10 @@ from __future__ import annotations
 from flask import Flask
 
 POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
-POLICY_WITHOUT_REMOTE_IMAGES = f"{POLICY}; img-src 'self' data:"
+POLICY_WITHOUT_REMOTE_CONTENT = (
+    f"{POLICY}; default-src 'self' data:; script-src 'self' 'unsafe-inline';"
+    " style-src 'self' 'unsafe-inline'"
+)
 HEADERS = {
     "Content-Security-Policy": POLICY,
     "X-Frame-Options": "SAMEORIGIN",  # browsers older than frame-ancestors
