@@ -25,6 +25,16 @@ MESSAGES = {
     429: _l("Too many attempts. Please wait a few minutes and try again."),
     500: _l("Something went wrong on our side. It has been logged; please try again."),
 }
+# What an error page is called, in its title and heading (its number says little).
+TITLES = {
+    400: _l("Request not understood"),
+    403: _l("No access"),
+    404: _l("Page not found"),
+    405: _l("Not allowed here"),
+    413: _l("File too large"),
+    429: _l("Too many attempts"),
+    503: _l("Unavailable for now"),
+}
 UNREACHABLE = {
     "database": _l("Mailer cannot reach its database just now. Please try again in a few minutes."),
     "Redis": _l(
@@ -60,7 +70,13 @@ def _own_page(url: str | None) -> str | None:
     return None
 
 
+def error_title(status: int) -> str:
+    return str(TITLES.get(status, _("Something went wrong")))
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_global(error_title)
+
     @app.before_request
     def refuse_nul_characters():
         """No text with a NUL character gets further: PostgreSQL cannot store or compare it

@@ -15,6 +15,16 @@ def test_unknown_page_answers_404_with_a_page_of_ours(client):
     assert b"This page does not exist" in response.data
 
 
+def test_an_error_page_is_called_by_what_happened_not_by_its_number(client, login, user):
+    """A screen reader's list of tabs, or a bookmark, said "404 · Mailer"."""
+    missing = client.get("/no/such/page").text
+    assert "<title>Page not found · Mailer</title>" in missing
+    assert '<h1 class="display-5">Page not found</h1>' in missing
+    assert "Error 404" in missing
+    russian = client.get("/no/such/page", headers={"Accept-Language": "ru"}).text
+    assert "<title>Страница не найдена · Mailer</title>" in russian
+
+
 def test_a_visitor_is_not_told_a_missing_page_may_not_be_theirs(client, login, user):
     for path in ("/no/such/page", "/blog/?page=99", "/blog/999"):
         response = client.get(path)

@@ -49,6 +49,13 @@ function showBusy(button) {
   button.replaceChildren(spinner, button.dataset.busy);
 }
 
+// A form sent back with errors: its first field with one takes the focus, so that the
+// keyboard, and a screen reader (which says the field's error with it: aria-describedby),
+// start where the problem is, not at the top of a page that looks as it did.
+document.addEventListener("DOMContentLoaded", () => {
+  document.querySelector("main [aria-invalid=true]")?.focus();
+});
+
 // A page the back button restores from memory can be sent again.
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;
