@@ -51,3 +51,30 @@ def test_a_choice_made_in_one_tab_changes_the_others(open_page):
 
     expect(other.locator("html")).to_have_attribute("data-bs-theme", "dark")
     assert _body_colour(other) == DARK_BODY
+
+
+def _contrast(foreground: str, background: str) -> float:
+    """WCAG's contrast ratio of two computed colours ("rgb(r, g, b)")."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(part) / 255 for part in colour[colour.index("(") + 1 : -1].split(",")[:3]]
+        linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+    lighter, darker = sorted((luminance(foreground), luminance(background)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_buttons_are_readable_on_the_dark_theme(open_page, ui):
+    """Bootstrap's outline buttons kept their light-theme colours: 3.3:1 on dark."""
+    owner = factories.make_user("olga@example.com", locale=ui.lang)
+    factories.make_client(owner, "anna@example.com")
+    page = open_page(ui.lang, color_scheme="dark")
+    log_in(page, ui, owner.email, factories.PASSWORD)
+    page.goto("/clients/")
+    assert _body_colour(page) == DARK_BODY
+    for selector in (".btn-outline-primary", ".btn-outline-secondary", ".btn-outline-danger"):
+        # WCAG exempts a disabled control ("Delete ticked clients" while none is ticked).
+        button = page.locator(f"{selector}:not(:disabled)").first
+        colour = button.evaluate("e => getComputedStyle(e).color")
+        assert _contrast(colour, DARK_BODY) >= 4.5, selector
