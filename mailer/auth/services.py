@@ -27,7 +27,7 @@ from mailer.auth.throttle import account_mail_throttle
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
 from mailer.mail import MailError, send_email
-from mailer.main.stats import blog_changed, counts_changed
+from mailer.main.stats import blog_changed, service_counts_changed
 from mailer.models import (
     Article,
     Attempt,
@@ -384,7 +384,7 @@ def delete_account(user: User) -> None:
     commit_retrying_deadlocks(lambda: db.session.delete(user), "a user's deletion")
     if avatar:
         (avatar_folder() / avatar).unlink(missing_ok=True)
-    counts_changed()  # their mailings and clients leave the home page's counts
+    service_counts_changed()  # their mailings and clients leave the home page's counts
     blog_changed()  # their articles' pages no longer name them
 
 

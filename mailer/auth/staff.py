@@ -58,7 +58,7 @@ def block_user(*, user: User, by: User, reason: str = "") -> User:
         user.block_reason = reason.strip()[: User.BLOCK_REASON_MAX]
         db.session.flush()
         stopping.stop_unfinished_runs(select(Mailing.id).where(Mailing.owner_id == user.id))
-        counts_changed()  # their mailings are active no more
+        counts_changed(user.id)  # their mailings are active no more
     return user
 
 
@@ -73,7 +73,7 @@ def unblock_user(*, user: User, by: User) -> User:
     db.session.flush()
     if was_blocked:
         mailing_services.resume_after_block(user)
-    counts_changed()
+    counts_changed(user.id)
     return user
 
 

@@ -96,6 +96,7 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
         db.session.rollback()
         return None
     mailing = db.session.get(Mailing, mailing_id)
+    owner_id = mailing.owner_id  # read before a commit expires it
     next_time = schedule.next_send_time(
         start_at=mailing.start_at,
         end_at=mailing.end_at,
@@ -117,7 +118,7 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
     if now > mailing.end_at + LATE_AT_THE_END:
         # Down past the end of the mailing: the window is over, nothing is sent late.
         db.session.commit()
-        stats.counts_changed()
+        stats.counts_changed(owner_id)
         log.warning(
             "mailing %s: the send due at %s is skipped: dispatch came after the mailing's end",
             mailing_id,
@@ -126,7 +127,7 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
         return None
     if (covering := _covering_run(mailing_id, due)) is not None:
         db.session.commit()
-        stats.counts_changed()
+        stats.counts_changed(owner_id)
         log.info(
             "mailing %s: the send due at %s is skipped: run %s is its send",
             mailing_id,
@@ -134,7 +135,7 @@ def claim_and_create_run(mailing_id: int, due: datetime, now: datetime) -> int |
             covering,
         )
         return None
-    return _create_run(mailing_id, scheduled_for=due, forced=False, now=now)
+    return _create_run(mailing, scheduled_for=due, forced=False, now=now)
 
 
 def _covering_run(mailing_id: int, due: datetime) -> int | None:
@@ -204,7 +205,7 @@ def start_forced_run(mailing_id: int, now: datetime | None = None) -> int | None
     if unfinished is not None:
         db.session.rollback()
         raise RunInProgress(unfinished)
-    run_id = _create_run(mailing_id, scheduled_for=now, forced=True, now=now)
+    run_id = _create_run(mailing, scheduled_for=now, forced=True, now=now)
     if run_id is None:  # the same moment's run, or another unfinished forced one
         raise RunInProgress(unfinished_run(mailing_id))
     return run_id
@@ -234,7 +235,8 @@ def unfinished_run(mailing_id: int) -> int | None:
     return db.session.scalar(Run.unfinished_ids().where(Run.mailing_id == mailing_id).limit(1))
 
 
-def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: datetime):
+def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now: datetime):
+    mailing_id, owner_id = mailing.id, mailing.owner_id  # read before the commit expires them
     run = Run(mailing_id=mailing_id, scheduled_for=scheduled_for, forced=forced, created_at=now)
     db.session.add(run)
     try:
@@ -248,7 +250,7 @@ def _create_run(mailing_id: int, *, scheduled_for: datetime, forced: bool, now: 
         run.finished_at = now
     run_id = run.id
     db.session.commit()
-    stats.counts_changed()
+    stats.counts_changed(owner_id)
     log.info("mailing %s: run %s created with %s deliveries", mailing_id, run_id, count)
     return run_id
 

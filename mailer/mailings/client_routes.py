@@ -148,7 +148,7 @@ def client_create():
             getattr(form, error.field).errors.append(error.message)
         else:
             db.session.commit()
-            counts_changed()
+            counts_changed(current_user.id)
             flash(_("Client added."), "success")
             if data.mailing_ids:
                 flash(
@@ -182,7 +182,7 @@ def client_edit(client_id: int):
             getattr(form, error.field).errors.append(error.message)
         else:
             db.session.commit()
-            counts_changed()
+            counts_changed(current_user.id)
             saved = _("Client saved.")
             if bounced and client.can_receive:
                 saved = _("Client saved. The old address bounced; mailings send to the new one.")
@@ -222,7 +222,7 @@ def _client_form(client: Client | None) -> tuple[ClientForm, list[Mailing]]:
 def client_delete(client_id: int):
     client = _own_client(client_id)
     commit_retrying_deadlocks(lambda: services.delete_client(client=client), "a client's deletion")
-    counts_changed()
+    counts_changed(current_user.id)
     flash(_("Client deleted."), "success")
     return _back_to_list()
 
@@ -278,7 +278,7 @@ def client_delete_many():
     deleted = commit_retrying_deadlocks(
         lambda: services.delete_clients(owner=current_user, ids=ids), "clients' deletion"
     )
-    counts_changed()
+    counts_changed(current_user.id)
     flash(ngettext("%(num)s client deleted.", "%(num)s clients deleted.", deleted), "success")
     return _back_to_list(view)
 

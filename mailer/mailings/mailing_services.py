@@ -95,7 +95,7 @@ def create_mailing(
     db.session.add(mailing)
     db.session.flush()
     _set_clients(mailing, data.clients)
-    counts_changed()
+    counts_changed(owner.id)
     return mailing
 
 
@@ -111,7 +111,7 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
     _set_clients(mailing, data.clients)
     if has_runs is not None and data.clients.scope != "keep":
         stopping.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
-    counts_changed()
+    counts_changed(mailing.owner_id)
     return mailing
 
 
@@ -146,7 +146,7 @@ def copy_mailing(*, mailing: Mailing, name: str, now: datetime | None = None) ->
     db.session.execute(
         insert(mailing_clients).from_select(["mailing_id", "client_id"], same_clients)
     )
-    counts_changed()
+    counts_changed(copy.owner_id)
     return copy
 
 
@@ -180,7 +180,7 @@ def delete_mailing(*, mailing: Mailing) -> None:
     its runs, their deliveries and attempts along."""
     db.session.delete(mailing)
     db.session.flush()
-    counts_changed()
+    counts_changed(mailing.owner_id)
 
 
 def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -> Mailing:
@@ -191,7 +191,7 @@ def disable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) 
         mailing.disabled_at = now or utcnow()
         db.session.flush()
         stopping.stop_unfinished_runs([mailing.id])
-        counts_changed()
+        counts_changed(mailing.owner_id)
     return mailing
 
 
@@ -214,7 +214,7 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
         mailing.disabled_at = None
         _schedule(mailing, now or utcnow(), has_runs=mailing.status != "created")
         db.session.flush()
-        counts_changed()
+        counts_changed(mailing.owner_id)
     return mailing
 
 

@@ -3,8 +3,14 @@
 Cached values live under keys that carry a generation number. A write that
 changes what they show bumps the generation, so the next read recomputes and
 the old entries simply expire (after CACHE_TTL). Writers call
-`counts_changed()` (mailings, clients) or `blog_changed()` (articles) after
-their commit.
+`counts_changed(owner_id)` (mailings, clients: that owner's generation) or
+`blog_changed()` (articles) after their commit.
+
+The service-wide counts a visitor sees follow no generation: any user's write
+would throw them away, and their count of distinct client addresses reads
+every client (seconds at a million). They are recounted once CACHE_TTL has
+passed, by one request at a time, the others answered the last count
+meanwhile (`service_counts`).
 
 The cache is a speed-up, never a dependency: if its backend (Redis) fails,
 every helper here logs one warning, answers "not cached", and the caller
@@ -28,7 +34,10 @@ from mailer.models import Article, Client, Mailing, User
 
 log = logging.getLogger(__name__)
 
-GENERATION_KEY = "home:counts:generation"
+GENERATION_KEY = "home:counts:generation:{owner_id}"
+SERVICE_COUNTS_KEY = "home:counts:service"
+RECOUNT_KEY = "home:counts:service:recounting"
+RECOUNT_SECONDS = 60  # a recount that has not ended by then is given up (its process died)
 BLOG_GENERATION_KEY = "blog:generation"
 # Mailing.status of a mailing that is sending now (the seed's "запущена").
 ACTIVE_STATUS = "started"
@@ -68,6 +77,12 @@ def cache_set(key: str, value: Any, timeout: int | None = None) -> None:
     _safely(lambda: cache.set(key, value, timeout=timeout), None)
 
 
+def cache_claim(key: str, seconds: int) -> bool:
+    """Whether this request is the first to claim `key` (for `seconds` at most); True when
+    the cache cannot say, so that the caller does the work rather than nobody."""
+    return bool(_safely(lambda: cache.add(key, 1, timeout=seconds), True))
+
+
 def remember(key: str, compute: Callable[[], T]) -> T:
     """The cached value under `key`, or `compute()` stored there for CACHE_TTL."""
     value = cache_get(key)
@@ -90,18 +105,19 @@ def _bump(key: str) -> None:
 # --- generations ---------------------------------------------------------------------------
 
 
-def counts_generation() -> int:
-    return _generation(GENERATION_KEY)
+def counts_generation(owner_id: int) -> int:
+    return _generation(GENERATION_KEY.format(owner_id=owner_id))
 
 
-def counts_changed() -> None:
-    """Mailings, active mailings or clients changed: recount on the next home page.
+def counts_changed(owner_id: int) -> None:
+    """The owner's mailings, active mailings or clients changed: their home page recounts
+    on its next load (the service's counts, within CACHE_TTL).
 
     Safe to call before or after the commit: the generation is bumped now and
     again when the session's transaction commits, so a request that recounted
     in between (seeing the old rows) cannot leave stale counts cached.
     """
-    _bump_now_and_after_commit(GENERATION_KEY)
+    _bump_now_and_after_commit(GENERATION_KEY.format(owner_id=owner_id))
 
 
 def blog_generation() -> int:
@@ -137,9 +153,32 @@ def _forget_rolled_back(session: Session) -> None:
 
 def home_counts(user: User | None) -> dict[str, int]:
     """Mailings, active mailings and unique clients: the user's own, or the service's."""
-    scope = f"user:{user.id}" if user is not None else "all"
-    key = f"home:counts:{counts_generation()}:{scope}"
-    return remember(key, lambda: count_now(user.id if user is not None else None))
+    if user is None:
+        return service_counts()
+    key = f"home:counts:{counts_generation(user.id)}:user:{user.id}"
+    return remember(key, lambda: count_now(user.id))
+
+
+def service_counts_changed() -> None:
+    """Something rare and large changed the service's counts (a user deleted with all that
+    was theirs): the next visitor's page recounts them (after the writer's commit)."""
+    _safely(lambda: cache.delete(SERVICE_COUNTS_KEY), None)
+
+
+def service_counts() -> dict[str, int]:
+    """The service's counts, at most CACHE_TTL old (and the time one recount takes): the
+    first request after that recounts, the others are answered the last count meanwhile."""
+    cached = cache_get(SERVICE_COUNTS_KEY)
+    if cached is not None and (
+        time.time() < cached["fresh_until"] or not cache_claim(RECOUNT_KEY, RECOUNT_SECONDS)
+    ):
+        return cached["counts"]
+    counts = count_now(None)
+    fresh_for = current_app.config.get("CACHE_DEFAULT_TIMEOUT", 0)  # none: the cache is off
+    # Kept past its freshness (never expiring), to answer with while the next recount runs.
+    cache_set(SERVICE_COUNTS_KEY, {"fresh_until": time.time() + fresh_for, "counts": counts}, 0)
+    _safely(lambda: cache.delete(RECOUNT_KEY), None)
+    return counts
 
 
 def count_now(owner_id: int | None) -> dict[str, int]:

@@ -238,6 +238,7 @@ def _run_claimed(task: ClientImport, heartbeat: Heartbeat) -> None:
         log.exception("client import %s failed", task.id)
         _fail(task, _("Something went wrong on our side; it is logged."))
         return
+    owner_id = task.owner_id  # read before _finish's commit expires it
     if not _finish(task, report, joined):
         db.session.rollback()  # claimed again meanwhile: that claim imports
         log.warning("client import %s: claimed again while it ran; rolled back", task.id)
@@ -250,7 +251,7 @@ def _run_claimed(task: ClientImport, heartbeat: Heartbeat) -> None:
         len(report.rejected),
     )
     refresh_statistics(report.imported)
-    counts_changed()
+    counts_changed(owner_id)
 
 
 def _import(task: ClientImport, heartbeat: Heartbeat) -> tuple[ImportReport, int]:
