@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from mailer.delivery.sender import RENDER_FAILURE, UNKNOWN_REPLY
+from mailer.mail import certificate_hint
 from mailer.mailings import bp
 
 # Where in the SMTP conversation it happened (transport.py's stages).
@@ -32,6 +33,17 @@ TIMED_OUT = re.compile(r"timed out during (\w+)")
 WRITTEN = re.compile(r"written to (\S+)")  # the embedded default's outbox (transport.py)
 UNWRITTEN = re.compile(r"could not write to the outbox: (.*)", re.S)
 DROPPED = re.compile(r"connection dropped during (\w+)")
+# Any other failure to talk to the server (TLS, a name that does not resolve...): Python's
+# own words, after the error's name and the stage, then perhaps a hint of mailer's.
+FAILED = re.compile(r"(\w+) during (\w+): (.*)", re.S)
+HINTS = {
+    certificate_hint("CERTIFICATE_VERIFY_FAILED mismatch", "MAIL_SERVER"): _l(
+        "MAIL_SERVER must be a name the server's certificate is made for"
+    ),
+    certificate_hint("CERTIFICATE_VERIFY_FAILED", "MAIL_SERVER"): _l(
+        "to trust a private CA, point SSL_CERT_FILE at a file with its certificate"
+    ),
+}
 
 
 @bp.app_template_filter()
@@ -47,7 +59,17 @@ def shown_reply(reply: str) -> str:
         return _("written to %(file)s", file=match[1])
     if match := UNWRITTEN.fullmatch(reply):
         return _("could not write to the outbox: %(error)s", error=match[1])
+    if (match := FAILED.fullmatch(reply)) and match[2] in STAGES:
+        return _failed(match[1], STAGES[match[2]], match[3])
     if reply.startswith(RENDER_FAILURE):
         error = reply.removeprefix(RENDER_FAILURE)
         return _("not sent: the message failed for this client: %(error)s", error=error)
     return reply
+
+
+def _failed(error: str, stage: str, detail: str) -> str:
+    for written, hint in HINTS.items():
+        if detail.endswith(written):
+            detail = f"{detail.removesuffix(written)} ({hint})"
+            break
+    return _("%(error)s (%(stage)s): %(detail)s", error=error, stage=stage, detail=detail)

@@ -42,7 +42,8 @@ def _for_viewer(shown: dict | None) -> dict | None:
     _add_texts(shown, "paused_until", "finished_at")
     if retry := shown["retry"]:
         _add_texts(retry, "failed_at", "next_try_at")
-        reply = f"{retry['reply_code'] or ''} {shown_reply(retry['reply'])}".strip()
+        # The page's sentence puts its own full stop after the reply.
+        reply = f"{retry['reply_code'] or ''} {shown_reply(retry['reply'])}".strip().rstrip(".")
         retry["reply_text"] = shorten(reply, REPLY_SHOWN_MAX, placeholder=" …")
     return shown
 

@@ -224,6 +224,21 @@ def test_send_now_button_is_a_csrf_protected_post(app, login, user, mailing_for,
     assert factories  # the factories module stays the one source of rows
 
 
+def test_a_reply_that_ends_a_sentence_gets_no_second_full_stop_in_the_progress(
+    login, user, via_sink, mailing_for, run_jobs
+):
+    via_sink.rcpt_replies["ann@example.com"] = ["451 4.3.0 Try again later."]
+    mailing = mailing_for("ann@example.com")
+    browser = login(user)
+    browser.post(f"/mailings/{mailing.id}/send-now")
+    run_jobs()
+
+    retry = browser.get(f"/mailings/{mailing.id}/progress").get_json()["retry"]
+    assert retry["reply_text"] == "451 4.3.0 Try again later"
+    page = browser.get(f"/mailings/{mailing.id}").text
+    assert "did not go through: 451 4.3.0 Try again later. Mailer tries again" in page
+
+
 def test_the_progress_says_when_the_mail_server_cannot_be_reached_and_when_it_tries_again(
     login, user, send_via, smtp_sink, mailing_for, run_jobs
 ):

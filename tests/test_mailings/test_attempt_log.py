@@ -75,6 +75,15 @@ def test_owner_sees_their_attempts_with_reply_client_mailing_and_run(login, user
             "could not write to the outbox: [Errno 28] No space left on device",
             "не удалось записать в папку исходящих: [Errno 28] No space left on device",
         ),
+        (
+            "SMTPNotSupportedError during connect: STARTTLS extension not supported by server.",
+            "SMTPNotSupportedError (этап: соединение): STARTTLS extension not supported",
+        ),
+        (
+            "SSLCertVerificationError during connect: [SSL: CERTIFICATE_VERIFY_FAILED] "
+            "Hostname mismatch (MAIL_SERVER must be a name the server's certificate is made for)",
+            "[SSL: CERTIFICATE_VERIFY_FAILED] Hostname mismatch (MAIL_SERVER должен быть именем",
+        ),
         ("4.7.1 connection refused by policy", "4.7.1 connection refused by policy"),
     ],
 )
