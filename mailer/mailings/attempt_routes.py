@@ -11,10 +11,10 @@ from wtforms.fields.choices import SelectChoice
 from mailer.i18n import select_timezone
 from mailer.ids import an_id
 from mailer.mailings import attempt_queries, bp, outbox
-from mailer.mailings.csv_export import csv_response
+from mailer.mailings.csv_export import csv_response, stamped
 from mailer.mailings.pagination import list_args, page_number
 from mailer.mailings.periods import DateRangeForm
-from mailer.models import Attempt, Mailing, Message, User, utcnow
+from mailer.models import Attempt, Mailing, Message, User
 
 # The mailing filter lists the newest mailings; an older one is still
 # reachable through its page's "Attempts" link (the id is kept).
@@ -43,23 +43,27 @@ class AttemptFilterForm(DateRangeForm):
         return list_args(*self._fields)
 
     def filters(self) -> attempt_queries.AttemptFilters:
-        self.validate()  # a bad date is shown as an error and left out of the filter
+        date_from, date_to = self.valid_dates()  # a bad date is shown as an error, left out
         return attempt_queries.AttemptFilters(
-            mailing_id=_int_or_none(self.mailing.data),
-            run_id=_int_or_none(self.run.data),
-            client_id=_int_or_none(self.client.data),
+            mailing_id=_filtering_id(self.mailing.data),
+            run_id=_filtering_id(self.run.data),
+            client_id=_filtering_id(self.client.data),
             status=self.status.data or "",
-            date_from=self.date_from.data,
-            date_to=self.date_to.data,
+            date_from=date_from,
+            date_to=date_to,
             owner_email=self.owner.data or "",
         )
 
 
-def _int_or_none(value) -> int | None:
+def _filtering_id(value) -> int | None:
+    """The id a filter names; None when none is given. One that is no id (a link cut
+    short) is no page: left out, the filter would list, and export, every attempt."""
+    if not value:
+        return None
     try:
         return an_id(value)
     except ValueError:
-        return None
+        abort(404)
 
 
 def filter_form(owner=None) -> AttemptFilterForm:
@@ -111,7 +115,7 @@ def attempt_csv(*, owner: User | None) -> Response:
     """What the log shows under the same filters, as CSV."""
     rows = attempt_queries.csv_rows(filter_form(owner).filters(), tz=select_timezone(), owner=owner)
     who = "all" if owner is None else "mine"
-    return csv_response(rows, f"attempts-{who}-{utcnow():%Y%m%d-%H%M}.csv")
+    return csv_response(rows, stamped(f"attempts-{who}"))
 
 
 @bp.route("/attempts/")

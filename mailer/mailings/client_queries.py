@@ -6,6 +6,8 @@ import csv
 import io
 import re
 from collections.abc import Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
@@ -172,8 +174,11 @@ class SearchPagination(CappedPagination):
         )
 
 
-def export_rows(owner: User) -> Iterator[str]:
-    """The owner's clients as CSV text, a batch of rows at a time (UTF-8 BOM first, for Excel)."""
+def export_rows(owner: User, tz: str) -> Iterator[str]:
+    """The owner's clients as CSV text, a batch of rows at a time (UTF-8 BOM first, for Excel),
+    times in the zone `tz` (the viewer's, as the list shows them; with its offset, which
+    the import reads back)."""
+    zone = ZoneInfo(tz)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=csv_delimiter())
     writer.writerow(EXPORT_COLUMNS)
@@ -187,15 +192,15 @@ def export_rows(owner: User) -> Iterator[str]:
     )
     for batch in result.partitions():
         for row in batch:
-            writer.writerow(_cell(value) for value in row)
+            writer.writerow(_cell(value, zone) for value in row)
         yield _drain(buffer)
 
 
-def _cell(value) -> str:
+def _cell(value, zone: ZoneInfo) -> str:
     if value is None:
         return ""
-    if hasattr(value, "isoformat"):
-        return value.isoformat(timespec="seconds")
+    if isinstance(value, datetime):
+        return value.astimezone(zone).isoformat(timespec="seconds")
     return protect_formula(str(value))
 
 

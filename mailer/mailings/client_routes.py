@@ -23,7 +23,7 @@ from flask_login import current_user, login_required
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
-from mailer.i18n import ngettext
+from mailer.i18n import ngettext, select_timezone
 from mailer.ids import an_id
 from mailer.mailings import (
     attempt_queries,
@@ -36,6 +36,7 @@ from mailer.mailings import (
 from mailer.mailings import client_services as services
 from mailer.mailings.client_forms import ClientForm
 from mailer.mailings.client_import import background
+from mailer.mailings.csv_export import stamped
 from mailer.mailings.pagination import COUNT_LIMIT, list_args, page_number, page_or_404
 from mailer.main.stats import counts_changed
 from mailer.models import Client, Mailing
@@ -381,9 +382,9 @@ def _found_by(view: ListView) -> str:
 @bp.route("/clients/export.csv")
 @login_required
 def client_export():
-    rows = client_queries.export_rows(current_user)
+    rows = client_queries.export_rows(current_user, select_timezone())
     return Response(
         stream_with_context(line.encode("utf-8") for line in rows),
         content_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="clients.csv"'},
+        headers={"Content-Disposition": f'attachment; filename="{stamped("clients")}"'},
     )

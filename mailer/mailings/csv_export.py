@@ -6,10 +6,18 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Iterator
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from flask import Response, stream_with_context
 
-from mailer.i18n import csv_delimiter
+from mailer.i18n import csv_delimiter, select_timezone
+
+
+def stamped(name: str) -> str:
+    """A download's file name: `name` and the moment, in the viewer's time zone (as the
+    times in the file), e.g. "report-20261207-1717.csv"."""
+    return f"{name}-{datetime.now(ZoneInfo(select_timezone())):%Y%m%d-%H%M}.csv"
 
 
 def csv_response(rows: Iterable[list], filename: str) -> Response:

@@ -60,3 +60,11 @@ class DateRangeForm(FlaskForm):
     def validate_date_to(self, field) -> None:
         if field.data and self.date_from.data and field.data < self.date_from.data:
             raise ValidationError(_l("This is before the “From” date."))
+
+    def valid_dates(self) -> tuple[date | None, date | None]:
+        """From and To, each None when not given or refused (a To before the From is left
+        out, not applied: it would match nothing, and the page would say nothing happened)."""
+        self.validate()
+        start = None if self.date_from.errors else self.date_from.data
+        end = None if self.date_to.errors else self.date_to.data
+        return start, end

@@ -10,10 +10,9 @@ from flask_login import current_user, login_required
 
 from mailer.i18n import select_timezone
 from mailer.mailings import bp, report_queries
-from mailer.mailings.csv_export import csv_response
+from mailer.mailings.csv_export import csv_response, stamped
 from mailer.mailings.pagination import list_args, page_number
 from mailer.mailings.periods import DateRangeForm, Period
-from mailer.models import utcnow
 
 CSV_HEADER = [
     "mailing_id",
@@ -25,8 +24,7 @@ CSV_HEADER = [
 
 
 def _period(form: DateRangeForm) -> Period:
-    form.validate()  # a bad date is shown as an error and left out of the period
-    return Period.of_days(form.date_from.data, form.date_to.data, select_timezone())
+    return Period.of_days(*form.valid_dates(), select_timezone())
 
 
 @bp.route("/reports/")
@@ -65,4 +63,4 @@ def report_export():
         ]
         for row in rows
     ]
-    return csv_response([CSV_HEADER, *lines], f"report-{utcnow():%Y%m%d-%H%M}.csv")
+    return csv_response([CSV_HEADER, *lines], stamped("report"))

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import time_machine
 
 from mailer.delivery import dispatch, sender
 from mailer.extensions import db
@@ -238,10 +239,33 @@ def test_dates_at_the_ends_of_the_calendar_bound_nothing(login, user, log, path,
     assert "boris@example.com" in body
 
 
-def test_a_to_date_before_the_from_date_says_so(login, user, log):
+def test_a_to_date_before_the_from_date_says_so_and_is_left_out(login, user, log):
+    """Applied, it matched nothing, and the page said no attempt matched."""
     page = login(user).get("/attempts/?date_from=2030-02-01&date_to=2030-01-01").text
 
     assert "This is before the “From” date." in page
+    assert "boris@example.com" in page  # on 2030-02-10: after the From, the To left out
+    assert "anna@example.com" not in page  # on 2030-01-10: before the From
+
+
+@pytest.mark.parametrize("path", ["/attempts/", "/attempts.csv"])
+@pytest.mark.parametrize("filter_", ["client", "run", "mailing"])
+def test_a_filter_naming_no_id_is_no_page_not_the_whole_log(login, user, log, path, filter_):
+    """A link cut short (`?client=12` copied as `?client=1%`) listed, and exported, every
+    attempt, as though of that client."""
+    browser = login(user)
+    for value in ("abc", "99999999999999999999"):
+        assert browser.get(f"{path}?{filter_}={value}").status_code == 404
+    assert browser.get(f"{path}?{filter_}=").status_code == 200  # none given: no filter
+
+
+def test_times_and_the_file_name_of_the_export_are_in_the_users_zone(login, user, log):
+    user.timezone = "Pacific/Kiritimati"  # UTC+14: a day ahead
+    factories.db.session.commit()
+    with time_machine.travel(datetime(2030, 3, 1, 12, 30, tzinfo=UTC), tick=False):
+        export = login(user).get("/attempts.csv")
+    assert 'filename="attempts-mine-20300302-0230.csv"' in export.headers["Content-Disposition"]
+    assert "2030-01-10T23:01:00+14:00" in export.data.decode("utf-8-sig")
 
 
 def test_the_export_link_carries_the_filters_and_nothing_else(login, user, log):
@@ -298,13 +322,6 @@ def test_a_strangers_client_is_neither_named_nor_shown(login, user, log):
     assert "Showing the emails to" not in page
     assert "secret@example.com" not in page
     assert "No attempts match these filters." in page
-
-
-def test_a_run_filter_that_is_not_a_number_is_not_claimed(login, user, log):
-    page = login(user).get("/attempts/?run=abc").text
-
-    assert "Showing run" not in page
-    assert "anna@example.com" in page
 
 
 @pytest.mark.parametrize("path", ["/attempts.csv", "/clients/export.csv"])

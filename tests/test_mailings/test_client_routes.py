@@ -7,8 +7,10 @@ import csv
 import html
 import io
 import re
+from datetime import UTC, datetime
 
 import pytest
+import time_machine
 from sqlalchemy import select, text
 
 from mailer.delivery import dispatch
@@ -590,6 +592,21 @@ def test_export_is_utf8_with_bom_and_round_trips_through_import(
         ("anna@example.com", "Анна Иванова", "a, b"),
         ("eq@example.com", "=SUM(A1)", ""),
     ]
+
+
+def test_export_writes_times_in_the_users_zone_as_the_list_shows_them(login, user):
+    user.timezone = "Pacific/Kiritimati"  # UTC+14: "Added" is the next day there
+    db.session.commit()
+    factories.make_client(
+        user, "anna@example.com", created_at=datetime(2030, 1, 10, 16, tzinfo=UTC)
+    )
+
+    with time_machine.travel(datetime(2030, 3, 1, 12, 30, tzinfo=UTC), tick=False):
+        export = login(user).get("/clients/export.csv")
+
+    assert 'filename="clients-20300302-0230.csv"' in export.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(export.data.decode("utf-8-sig"))))
+    assert rows[0]["created_at"] == "2030-01-11T06:00:00+14:00"
 
 
 def _many_clients(owner, count: int, *, start: int = 0) -> None:
