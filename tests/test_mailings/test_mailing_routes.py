@@ -588,13 +588,14 @@ def test_list_shows_status_next_send_and_last_result(login, user, message, clien
     run = factories.make_run(mailing)
     factories.make_delivery(run, clients[0], status="sent")
     factories.make_delivery(run, clients[1], status="failed")
+    factories.make_delivery(run, factories.make_client(user, "gone@example.com"), status="unknown")
 
     page = login(user).get("/mailings/").get_data(as_text=True)
 
     assert "Spring news" in page
     assert "started" in page
     assert "1 sent" in page
-    assert "1 failed" in page
+    assert "2 failed or unknown" in page  # not "2 failed": the report tells them apart
 
 
 def test_list_finds_mailings_by_name_or_subject_in_any_case_and_by_status(
