@@ -56,6 +56,20 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelector("main [aria-invalid=true]")?.focus();
 });
 
+// A table wider than its box scrolls sideways in it: a keyboard reaches the box (Tab) to
+// scroll it with the arrow keys, and a screen reader names it, after the page's heading.
+// A box that holds links or buttons is reached through them already.
+function reachScrollingTables() {
+  for (const box of document.querySelectorAll(".table-responsive:not([tabindex])")) {
+    if (box.scrollWidth <= box.clientWidth || box.querySelector("a, button, input, select")) continue;
+    box.tabIndex = 0;
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", document.querySelector("h1")?.textContent.trim() || document.title);
+  }
+}
+document.addEventListener("DOMContentLoaded", reachScrollingTables);
+window.addEventListener("resize", reachScrollingTables);
+
 // A page the back button restores from memory can be sent again.
 window.addEventListener("pageshow", () => {
   for (const form of document.querySelectorAll("form[data-sent]")) delete form.dataset.sent;

@@ -701,3 +701,30 @@ def test_an_import_preview_on_a_phone_shows_why_a_row_is_marked(open_page, ui, t
     _assert_on_screen(page, row.locator("[data-problem]"))
     _assert_on_screen(page, row.get_by_text("Вера Павлова").locator("visible=true"))
     _assert_no_sideways_scroll(page)
+
+
+NARROWEST = {"width": 320, "height": 640}  # WCAG's reflow width (1280 px at 400% zoom)
+
+
+def test_a_table_wider_than_a_narrow_screen_scrolls_in_a_box_the_keyboard_reaches(
+    open_page, ui, everyday_attempt
+):
+    """The managers' log at 320 px scrolls in its box, which held nothing to Tab to."""
+    _owner, _client, manager = everyday_attempt
+    page = _opened(open_page, ui, manager.email, "/manager/attempts", viewport=NARROWEST)
+    box = page.locator(".table-responsive")
+    expect(box).to_have_attribute("tabindex", "0")
+    expect(box).to_have_attribute("role", "region")
+    box.focus()
+    page.keyboard.press("ArrowRight")
+    page.wait_for_function("box => box.scrollLeft > 0", arg=box.element_handle())
+    _assert_no_sideways_scroll(page)
+
+
+def test_a_clients_attempts_and_the_logins_fit_a_narrow_screen(open_page, ui, everyday_attempt):
+    owner, client, _manager = everyday_attempt
+    page = _opened(open_page, ui, owner.email, f"/clients/{client.id}/edit", viewport=NARROWEST)
+    expect(page.locator("#client-attempts")).to_be_visible()
+    _assert_no_sideways_scroll(page)
+    page.goto("/auth/logins")
+    _assert_no_sideways_scroll(page)
