@@ -125,3 +125,13 @@ def test_the_import_preview_table_can_be_scrolled_from_the_keyboard(login, user)
     page = elements(response.text)
     [box] = [element for element in page if "table-responsive" in (element["class"] or "")]
     assert _reachable_and_named(box, page)
+
+
+def test_each_rows_button_says_what_it_acts_on(login, user):
+    """Fifty buttons all named "Delete" (or "Log out") in a screen reader's list of them."""
+    for email in ("anna@example.com", "boris@example.com"):
+        factories.make_client(user, email)
+    page = elements(login(user).get("/clients/").text)
+    names = [" ".join(e.text.split()) for e in page if e.tag == "button" and "Delete" in e.text]
+    assert "Delete anna@example.com" in names
+    assert "Delete boris@example.com" in names
