@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from mailer.headers import HEADERS
+from mailer.headers import HEADERS, STATIC_MAX_AGE
 
 
 @pytest.mark.parametrize(
@@ -28,3 +30,18 @@ def test_a_response_carries_the_security_headers(client, path, status):
         "X-Content-Type-Options": "nosniff",
         "Referrer-Policy": "same-origin",
     }
+
+
+def test_pages_link_static_files_by_version_and_a_versioned_one_is_cached_for_a_year(client):
+    """Each page load revalidated five files; the version changes with the file."""
+    page = client.get("/auth/login").text
+    link = re.search(r'href="(/static/mailer\.css\?v=\w+)"', page)
+    assert link is not None
+
+    versioned = client.get(link[1])
+    plain = client.get("/static/mailer.css")
+
+    assert versioned.status_code == 200
+    assert versioned.cache_control.max_age == STATIC_MAX_AGE
+    assert versioned.cache_control.immutable
+    assert plain.cache_control.max_age != STATIC_MAX_AGE
