@@ -135,3 +135,31 @@ def test_each_rows_button_says_what_it_acts_on(login, user):
     names = [" ".join(e.text.split()) for e in page if e.tag == "button" and "Delete" in e.text]
     assert "Delete anna@example.com" in names
     assert "Delete boris@example.com" in names
+
+
+@pytest.mark.parametrize(
+    ("path", "title"),
+    [
+        ("/admin/articles/", "Articles · Mailer admin"),
+        ("/admin/articles/new/", "New record · Articles · Mailer admin"),
+        ("/admin/articles/edit/?id={id}", "Edit · Articles · Mailer admin"),
+        ("/admin/articles/details/?id={id}", "Details · Articles · Mailer admin"),
+    ],
+)
+def test_admin_pages_have_a_main_a_heading_a_skip_link_and_a_title_of_their_own(
+    client, login, superuser, path, title
+):
+    article = factories.make_article("Spring")
+    page = elements(login(superuser).get(path.format(id=article.id)).text)
+    [title_element] = [e for e in page if e.tag == "title"]
+    assert title_element.text.strip() == title
+    [main] = [e for e in page if e.tag == "main"]
+    assert main["id"] == "content"
+    assert [e.text.strip() for e in page if e.tag == "h1"] == ["Articles"]
+    first_link = next(e for e in page if e.tag == "a")
+    assert (first_link["href"], first_link.text) == ("#content", "Skip to content")
+
+
+def test_the_admin_panels_first_page_has_one_heading(client, login, superuser):
+    page = elements(login(superuser).get("/admin/").text)
+    assert [e.text.strip() for e in page if e.tag == "h1"] == ["Admin panel"]

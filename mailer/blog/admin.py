@@ -516,7 +516,7 @@ def init_app(app: Flask) -> None:
         app,
         name=_l("Mailer admin"),
         index_view=IndexView(name=_l("Overview")),
-        theme=Bootstrap4Theme(),
+        theme=Bootstrap4Theme(base_template="admin/mailer_base.html"),
         # Our admin.po: Flask-Admin's strings that its own Russian catalogue lacks.
         translations_path=str(TRANSLATIONS),
     )
