@@ -237,7 +237,16 @@ def unfinished_run(mailing_id: int) -> int | None:
 
 def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now: datetime):
     mailing_id, owner_id = mailing.id, mailing.owner_id  # read before the commit expires them
-    run = Run(mailing_id=mailing_id, scheduled_for=scheduled_for, forced=forced, created_at=now)
+    message = mailing.message
+    run = Run(
+        mailing_id=mailing_id,
+        scheduled_for=scheduled_for,
+        forced=forced,
+        created_at=now,
+        subject=message.subject,
+        body_text=message.body_text,
+        body_html=message.body_html or "",
+    )
     db.session.add(run)
     try:
         db.session.flush()
@@ -248,6 +257,7 @@ def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now:
     run.total = count
     if count == 0:
         run.finished_at = now
+        run.subject = run.body_text = run.body_html = None  # as finish_if_done leaves it
     run_id = run.id
     db.session.commit()
     stats.counts_changed(owner_id)

@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from mailer.delivery.ledger import CLAIM_CHUNK, SessionLedger, ledger_for_engine
 from mailer.delivery.mime import MessageBuilder, message_id_key
@@ -179,7 +179,8 @@ def send_batch(
 
 
 def _load_run(run_id: int):
-    """The run, whether it may send (invariant 6), and its message: one query per batch."""
+    """The run, whether it may send (invariant 6), and its message as the run began: one
+    query per batch."""
     return db.session.execute(
         select(
             Run.finished_at,
@@ -189,9 +190,10 @@ def _load_run(run_id: int):
             User.is_blocked.label("owner_blocked"),
             User.sender_name,
             User.reply_to,
-            Message.subject,
-            Message.body_text,
-            Message.body_html,
+            # The run's copy of its message, taken when it began (Run.subject).
+            func.coalesce(Run.subject, Message.subject).label("subject"),
+            func.coalesce(Run.body_text, Message.body_text).label("body_text"),
+            func.coalesce(Run.body_html, Message.body_html).label("body_html"),
         )
         .join(Mailing, Mailing.id == Run.mailing_id)
         .join(User, User.id == Mailing.owner_id)

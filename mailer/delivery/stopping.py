@@ -85,6 +85,9 @@ def _cancel(deliveries) -> Counter:
     return cancelled
 
 
+NO_MESSAGE = {"subject": None, "body_text": None, "body_html": None}
+
+
 def finish_if_done(run_id: int) -> bool:
     """Mark the run finished when none of its deliveries remains to be sent.
 
@@ -103,7 +106,8 @@ def finish_if_done(run_id: int) -> bool:
         db.session.execute(
             update(Run)
             .where(Run.id == run_id, Run.finished_at.is_(None), last_remaining.is_(None))
-            .values(finished_at=utcnow(), paused_until=None)
+            # Its copy of the message is needed no more (models: Run.subject).
+            .values(finished_at=utcnow(), paused_until=None, **NO_MESSAGE)
         ).rowcount
         == 1
     )

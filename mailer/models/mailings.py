@@ -304,6 +304,12 @@ class Run(db.Model):
     paused_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # How many deliveries dispatch created; what became of them is in RunTally.
     total: Mapped[int] = mapped_column(default=0, server_default="0")
+    # The message as it was when the run began, kept while it sends: every client of the
+    # run gets the same email, whatever edit is saved meanwhile (the next run sends that).
+    # None once it finished, and on runs from before: the sender reads the message then.
+    subject: Mapped[str | None] = mapped_column(String(255))
+    body_text: Mapped[str | None] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
 
     mailing: Mapped[Mailing] = relationship()
 

@@ -6,9 +6,14 @@ from mailer.delivery import dispatch
 from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import client_for_token
 from mailer.extensions import db
-from mailer.models import Attempt, Client, Mailing, Run
+from mailer.models import Attempt, Client, Mailing, Message, Run
 from tests import factories
-from tests.test_delivery.conftest import add_clients, logged_links, statuses
+from tests.test_delivery.conftest import (
+    add_clients,
+    logged_links,
+    statuses,
+    while_the_sink_holds_one,
+)
 
 
 def test_each_client_receives_one_email_addressed_to_them_alone(via_sink, mailing_for, run_jobs):
@@ -34,6 +39,44 @@ def test_each_client_receives_one_email_addressed_to_them_alone(via_sink, mailin
     assert statuses() == {"sent": 3}
     run = db.session.scalar(db.select(Run).where(Run.mailing_id == mailing.id))
     assert run.finished_at is not None
+
+
+def test_a_run_sends_the_message_as_it_began_and_the_next_run_sends_the_edit(
+    app, via_sink, mailing_for, sending_config, user, run_jobs
+):
+    """A run is sent in batches, each of which read the message anew: an edit saved during
+    a send reached the clients of the later batches, and one run sent two emails."""
+    sending_config(SEND_BATCH_SIZE=3)
+    mailing = mailing_for()
+    add_clients(user, mailing, 6)
+    via_sink.stall_at.add("client-1@example.com")  # the second email of the first batch
+    run_id = dispatch.start_forced_run(mailing.id)
+    first, *_rest = dispatch.run_batches(run_id)
+
+    def edit() -> None:
+        db.session.execute(
+            db.update(Message)
+            .where(Message.id == mailing.message_id)
+            .values(subject="Edited during the send")
+        )
+        db.session.commit()
+
+    while_the_sink_holds_one(app, via_sink, run_id, first, edit)
+    dispatch.enqueue_run(run_id)  # the later batches reach a worker
+    run_jobs()
+
+    subjects = {item.message["Subject"] for item in via_sink.by_recipient().values()}
+    assert len(via_sink.received) == 6
+    assert subjects == {f"News for Name {n}" for n in range(6)}
+    run = db.session.get(Run, run_id)
+    db.session.refresh(run)
+    assert (run.finished_at is not None, run.subject, run.body_text) == (True, None, None)
+    via_sink.received.clear()
+    dispatch.enqueue_run(dispatch.start_forced_run(mailing.id))
+    run_jobs()
+    assert {item.message["Subject"] for item in via_sink.by_recipient().values()} == {
+        "Edited during the send"
+    }
 
 
 def test_emails_come_from_the_owners_sender_name_and_replies_go_to_their_address(
