@@ -21,6 +21,17 @@ from mailer.extensions import babel
 log = logging.getLogger(__name__)
 
 LANGUAGES = {"en": "English", "ru": "Русский"}
+
+
+def written_in(text: str) -> str:
+    """The language of LANGUAGES a text is written in, by its letters: Russian when most
+    of them are Cyrillic, else English (the demo's articles; those from before articles
+    said their language)."""
+    letters = [letter for letter in text if letter.isalpha()]
+    cyrillic = sum("\u0400" <= letter <= "\u04ff" for letter in letters)
+    return "ru" if letters and cyrillic * 2 > len(letters) else "en"
+
+
 # <language>/LC_MESSAGES/messages.po here; the .mo next to each is built, not committed.
 TRANSLATIONS = Path(__file__).parent / "translations"
 

@@ -210,6 +210,13 @@ def _thumbnail(article: Article) -> Markup:
     )
 
 
+def _language_name(view, context, model, name: str) -> str:
+    """ "Русский", not "ru": as the profile and the language switcher name it (a user's
+    language, an article's)."""
+    code = getattr(model, name)
+    return LANGUAGES.get(code, code)
+
+
 class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMixin, ModelView):
     permission = blog_permission
 
@@ -227,6 +234,8 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
         "author": _l("Author"),
         "image": _l("Image"),
         "image_file": _l("Image"),
+        "image_alt": _l("What the image shows"),
+        "language": _l("Language"),
     }
     column_formatters = {
         "title": _title_with_preview,
@@ -238,17 +247,39 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
         "published_at",
         "views",
         "author",
+        "language",
         "image",
+        "image_alt",
         "body",
     )
     column_formatters_detail = {
+        "language": _language_name,
         "body": _rendered_body,
         "author": lambda v, c, article, n: article.author.email if article.author else "",
         "image": lambda v, c, article, n: _thumbnail(article) if article.image else "",
     }
-    form_columns = ("title", "body", "image_file", "remove_image", "is_published")
+    form_columns = (
+        "title",
+        "language",
+        "body",
+        "image_file",
+        "image_alt",
+        "remove_image",
+        "is_published",
+    )
+    form_overrides = {"language": SelectField}
     # A title of spaces alone would leave the article's link in every list with no text.
-    form_args = {"title": {"filters": [stripped], "validators": [DataRequired()]}}
+    form_args = {
+        "title": {"filters": [stripped], "validators": [DataRequired()]},
+        "language": {"choices": language_choices, "default": "en"},
+        "image_alt": {
+            "filters": [stripped],
+            "description": _l(
+                "For those who cannot see it (a chart: what it shows). Leave it empty when"
+                " the image only adorns the article."
+            ),
+        },
+    }
     form_extra_fields = {
         "image_file": FileField(
             _l("Image"),
@@ -262,6 +293,8 @@ class ArticleView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimes
     def create_form(self, obj=None):
         form = super().create_form(obj)
         del form.remove_image  # nothing to remove yet
+        if request.method == "GET":  # a new article: in the writer's language, to begin with
+            form.language.data = str(get_locale() or "en")
         return form
 
     def edit_form(self, obj=None):
@@ -334,11 +367,6 @@ ROLE_LABELS = {MANAGER: _l("Manager"), CONTENT_MANAGER: _l("Content manager")}
 
 def _role_label(role: str) -> str:
     return str(ROLE_LABELS.get(role, role))
-
-
-def _language_name(view, context, user: User, name: str) -> str:
-    """ "Русский", not "ru": as the profile and the language switcher name it."""
-    return LANGUAGES.get(user.locale, user.locale)
 
 
 def _role_names(view, context, user: User, name: str) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from mailer.extensions import db
+from mailer.i18n import written_in
 from mailer.main.stats import blog_changed
 from mailer.models import Article, User, utcnow
 
@@ -30,6 +31,7 @@ def load_demo_articles(author: User | None) -> int:
             Article(
                 title=entry["title"],
                 body=entry["body"],
+                language=written_in(entry["title"] + " " + entry["body"]),
                 author=author,
                 is_published=True,
                 published_at=now - timedelta(days=entry.get("days_ago", 0)),

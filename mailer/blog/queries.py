@@ -64,6 +64,7 @@ def card(article: Article) -> dict:
         "id": article.id,
         "title": article.title,
         "image": article.image,
+        "language": article.language,
         "excerpt": excerpt(article.body),
         "published_at": article.published_at,
     }

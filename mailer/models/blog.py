@@ -19,6 +19,11 @@ class Article(db.Model):
     title: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text, default="")
     image: Mapped[str | None] = mapped_column(String(255))
+    # What the image shows, for who cannot see it; empty: it only adorns the article.
+    image_alt: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    # The language it is written in (i18n.LANGUAGES): its pages mark it, so that a screen
+    # reader reads a Russian article in a Russian voice on an English page.
+    language: Mapped[str] = mapped_column(String(8), default="en", server_default="en")
     views: Mapped[int] = mapped_column(default=0)
     is_published: Mapped[bool] = mapped_column(default=False, index=True)
     published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

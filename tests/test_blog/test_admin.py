@@ -227,6 +227,40 @@ def save_pictured(client, path: str = "/admin/articles/new/", image: str = "phot
     )
 
 
+def test_an_article_says_its_language_and_what_its_image_shows(client, login, content_manager):
+    """A Russian article on an English page was read in an English voice, and its image
+    had no words for who cannot see it."""
+    content_manager.locale = "ru"
+    db.session.commit()
+    login(content_manager)
+    form = client.get("/admin/articles/new/").text
+    assert re.search(r'<option selected value="ru">Русский</option>', form)
+    client.post(
+        "/admin/articles/new/",
+        data={
+            "title": "Время рассылки",
+            "language": "ru",
+            "body": "Текст.",
+            "image_file": upload(PNG, "chart.png"),
+            "image_alt": "  Open rates by hour: highest at 10 am  ",
+            "is_published": "y",
+        },
+        content_type="multipart/form-data",
+    )
+    [article] = articles()
+    assert (article.language, article.image_alt) == ("ru", "Open rates by hour: highest at 10 am")
+
+    content_manager.locale = "en"  # an English page: the article's words are marked Russian
+    db.session.commit()
+    page = client.get(f"/blog/{article.id}").text
+    assert '<html lang="en">' in page
+    assert '<h1 lang="ru">Время рассылки</h1>' in page
+    assert 'alt="Open rates by hour: highest at 10 am"' in page
+    assert '<div class="article-body" lang="ru">' in page
+    listed = client.get("/blog/").text
+    assert '<h2 class="h4 card-title" lang="ru">' in listed
+
+
 def test_image_upload_is_stored_and_served(app, client, login, content_manager):
     login(content_manager)
     save_pictured(client)

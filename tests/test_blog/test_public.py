@@ -109,7 +109,7 @@ def test_the_list_shows_the_start_of_a_long_article_as_its_excerpt(client):
     body = "The **first** words.\n\n" + "More words here. " * 5000 + "\n\nThe end."
     make_article("Long", body=body)
     page = client.get("/blog/").text
-    excerpt = re.search(r'<p class="card-text">([^<]*)</p>', page).group(1)
+    excerpt = re.search(r'<p class="card-text" lang="en">([^<]*)</p>', page).group(1)
     assert excerpt.startswith("The first words. More words here.")
     assert excerpt.endswith("…")
     assert len(excerpt) <= 301
