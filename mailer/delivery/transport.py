@@ -80,10 +80,10 @@ class SmtpTransport:
         else:
             smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
         try:
-            smtp.ehlo()
+            _greet(smtp)
             if self.use_tls:
                 smtp.starttls(context=context)
-                smtp.ehlo()
+                _greet(smtp)
             if self.username:
                 smtp.login(self.username, self.password or "")
         except BaseException:
@@ -268,6 +268,23 @@ class OutboxTransport:
 
     def close(self) -> None:
         pass
+
+
+def _greet(smtp: smtplib.SMTP) -> None:
+    """EHLO, or HELO to a server that knows no EHLO (a 5xx: RFC 5321's fallback).
+
+    smtplib's ehlo() returns a refusal ("421 4.7.0 Too busy") without raising: the next
+    command then found the connection closed, and each client of the batch spent a try
+    on it. The refusal is raised here, on connecting: a refusal of mailer's (SMTPHeloError).
+    """
+    code, reply = smtp.ehlo()
+    if code == 250:
+        return
+    if 500 <= code < 600:
+        code, reply = smtp.helo()
+        if code == 250:
+            return
+    raise smtplib.SMTPHeloError(code, reply)
 
 
 def transport_from_config(config) -> SmtpTransport | OutboxTransport:

@@ -310,6 +310,102 @@ def refusing_login():
     listener.close()
 
 
+@pytest.fixture
+def greeting_server():
+    """`greeting_server(ehlo_reply)`: an SMTP server answering EHLO with `ehlo_reply` (and
+    closing the connection after a 421), HELO with 250, and taking the mail of a client
+    that greeted it so (refusing MAIL before); the port, and the recipients it took."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(0.2)
+    stop = threading.Event()
+    took: list[str] = []
+    said = {}
+
+    def converse(connection: socket.socket) -> None:
+        greeted = False
+        with connection, connection.makefile("rwb") as stream:
+            stream.write(b"220 mail.example ESMTP\r\n")
+            stream.flush()
+            for line in stream:
+                verb = line.split(b" ", 1)[0].strip().upper()
+                if verb == b"EHLO":
+                    stream.write(said["ehlo"] + b"\r\n")
+                    if said["ehlo"].startswith(b"421"):
+                        stream.flush()
+                        return
+                elif verb == b"HELO":
+                    greeted = True
+                    stream.write(b"250 mail.example\r\n")
+                elif verb == b"MAIL" and not greeted:
+                    stream.write(b"503 5.5.1 Say HELO first\r\n")
+                elif verb == b"DATA":
+                    stream.write(b"354 go on\r\n")
+                    stream.flush()
+                    for data_line in stream:
+                        if data_line == b".\r\n":
+                            break
+                    stream.write(b"250 2.0.0 Ok: queued\r\n")
+                elif verb == b"RCPT":
+                    took.append(line.split(b"<", 1)[1].split(b">", 1)[0].decode())
+                    stream.write(b"250 2.1.5 Ok\r\n")
+                elif verb == b"QUIT":
+                    stream.write(b"221 bye\r\n")
+                    stream.flush()
+                    return
+                else:  # MAIL, RSET, NOOP
+                    stream.write(b"250 Ok\r\n")
+                stream.flush()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            converse(connection)
+
+    def start(ehlo_reply: bytes) -> tuple[int, list[str]]:
+        said["ehlo"] = ehlo_reply
+        return listener.getsockname()[1], took
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    yield start
+    stop.set()
+    server.join(5)
+    listener.close()
+
+
+def test_a_server_that_refuses_the_greeting_fails_no_client_and_costs_one_try(
+    send_via, greeting_server, smtp_sink, mailing_for, run_jobs
+):
+    """A 421 to EHLO closed the connection unseen: every client of the batch spent a try on
+    "connection dropped during mail", and SEND_MAX_ATTEMPTS later the whole run failed."""
+    port, _ = greeting_server(b"421 4.7.0 Too many connections, try later")
+    send_via(port)
+    mailing_for("ann@example.com", "bob@example.com", "cat@example.com")
+    _tick(run_jobs)
+
+    assert statuses() == {"retry": 3}
+    assert _tries("ann@example.com") == [(False, 421)]
+    assert "Too many connections" in attempts_for("ann@example.com")[0].reply
+    assert attempts_for("bob@example.com") == []  # waits, untried, for ann's retry
+    send_via(smtp_sink.port)
+    _tick(run_jobs)
+    assert statuses() == {"sent": 3}
+
+
+def test_a_server_that_knows_no_ehlo_is_greeted_with_helo(
+    send_via, greeting_server, mailing_for, run_jobs
+):
+    port, took = greeting_server(b"502 5.5.2 Command not recognised")
+    send_via(port)
+    mailing_for("ann@example.com")
+    _tick(run_jobs)
+    assert statuses() == {"sent": 1}
+    assert took == ["ann@example.com"]
+
+
 def test_a_refused_login_fails_no_client_and_delivers_once_the_password_is_right(
     send_via, refusing_login, smtp_sink, mailing_for, run_jobs
 ):
