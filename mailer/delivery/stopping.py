@@ -1,9 +1,10 @@
 """Ending what a run waits to send before it is sent, and ending the run.
 
-A disabled mailing or a blocked owner (invariant 6), or a client taken out of the
-mailing, cancels the deliveries still waiting; what a worker has claimed or is
-sending goes out. The rows are locked in id order, the order workers claim them in,
-so the two never deadlock. A run with nothing left to send is finished.
+A disabled mailing or a blocked owner (invariant 6), a client taken out of the
+mailing, or one who unsubscribed, cancels the deliveries still waiting; what a
+worker has claimed or is sending goes out. The rows are locked in id order, the
+order workers claim them in, so the two never deadlock. A run with nothing left to
+send is finished.
 """
 
 from __future__ import annotations
@@ -52,6 +53,20 @@ def cancel_client(client_id: int, mailing_ids) -> int:
     runs = Run.unfinished_ids().where(Run.mailing_id.in_(mailing_ids))
     return _cancel_and_finish(
         select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id == client_id)
+    )
+
+
+def cancel_everything_for(client_id: int) -> int:
+    """Cancel what every unfinished run still waits to send to one client, who is to get
+    nothing more (unsubscribed); returns how many. Flushes.
+
+    A batch checks its clients when it starts, and a batch can last many minutes under a
+    rate limit: without this, the emails of the batch under way still went out.
+    """
+    return _cancel_and_finish(
+        select(Delivery.id).where(
+            Delivery.run_id.in_(Run.unfinished_ids()), Delivery.client_id == client_id
+        )
     )
 
 

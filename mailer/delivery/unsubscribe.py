@@ -35,6 +35,7 @@ from itsdangerous.encoding import base64_decode, base64_encode
 from sqlalchemy import update
 
 from mailer import signing
+from mailer.delivery import stopping
 from mailer.extensions import csrf, db
 from mailer.mail import ascii_domain, mask_email
 from mailer.models import Client, utcnow
@@ -122,8 +123,12 @@ def _legacy_client(token: str) -> Client | None:
 
 
 def unsubscribe(client: Client) -> bool:
-    """Mark the client unsubscribed (for its owner); False when it already was."""
-    return _set_unsubscribed(client, utcnow())
+    """Mark the client unsubscribed (for its owner), and cancel what runs under way still
+    wait to send them; False when it already was. Flushes; the caller commits."""
+    if not _set_unsubscribed(client, utcnow()):
+        return False
+    stopping.cancel_everything_for(client.id)
+    return True
 
 
 def resubscribe(client: Client) -> bool:

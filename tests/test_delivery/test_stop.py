@@ -7,9 +7,10 @@ import pytest
 
 from mailer.auth.staff import block_user
 from mailer.delivery import dispatch, sender, stopping, tallies
+from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
 from mailer.mailings import mailing_services as services
-from mailer.models import Delivery, Mailing, Run, User, mailing_clients
+from mailer.models import Client, Delivery, Mailing, Run, User, mailing_clients
 from tests.test_delivery.conftest import add_clients, statuses, while_the_sink_holds_one
 
 
@@ -58,6 +59,34 @@ def test_stop_during_a_big_batch_takes_effect_after_the_chunk_in_flight(
     while_the_sink_holds_one(app, via_sink, run_id, batch, lambda: stop(mailing.id))
     assert sorted(via_sink.to_counts()) == [f"client-{n}@example.com" for n in range(3)]
     assert statuses(run_id) == {"sent": 3, "cancelled": 6}
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+def test_a_client_who_unsubscribes_during_a_batch_gets_nothing_more_from_it(
+    app, via_sink, mailing_for, sending_config, user, monkeypatch
+):
+    """The batch read who may receive when it began: a client who unsubscribed while it
+    sent (for minutes, under a rate limit) still got its email."""
+    sending_config(SEND_BATCH_SIZE=9)
+    monkeypatch.setattr(sender, "CLAIM_CHUNK", 3)
+    mailing = mailing_for()
+    add_clients(user, mailing, 9)
+    leaving = db.session.scalar(db.select(Client).where(Client.email == "client-5@example.com"))
+    link = f"/u/{unsubscribe_token(leaving.id, leaving.email)}"
+    via_sink.stall_at.add("client-1@example.com")
+    run_id = dispatch.start_forced_run(mailing.id)
+    (batch,) = dispatch.run_batches(run_id)
+
+    def unsubscribe() -> None:
+        assert app.test_client().post(link).status_code == 303
+
+    while_the_sink_holds_one(app, via_sink, run_id, batch, unsubscribe)
+
+    assert "client-5@example.com" not in via_sink.to_counts()
+    assert len(via_sink.to_counts()) == 8
+    assert statuses(run_id) == {"sent": 8, "cancelled": 1}
+    assert tallies.counts(run_id).cancelled == 1
     db.session.expire_all()
     assert db.session.get(Run, run_id).finished_at is not None
 
