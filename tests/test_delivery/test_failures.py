@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from contextlib import contextmanager
 from datetime import timedelta
 
 import pytest
@@ -269,12 +270,35 @@ def test_connection_dropped_mid_batch_reconnects_and_retries_only_the_dropped_on
     assert statuses() == {"sent": 3}
 
 
-@pytest.fixture
-def refusing_login():
-    """An SMTP server that refuses every login (535), as one does to a wrong MAIL_PASSWORD."""
+@contextmanager
+def _scripted_server(converse):
+    """A server on a port of 127.0.0.1 that holds each connection's conversation with
+    `converse(connection)`, one connection at a time; its port."""
     listener = socket.create_server(("127.0.0.1", 0))
     listener.settimeout(0.2)
     stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            converse(connection)
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    try:
+        yield listener.getsockname()[1]
+    finally:
+        stop.set()
+        server.join(5)
+        listener.close()
+
+
+@pytest.fixture
+def refusing_login():
+    """An SMTP server that refuses every login (535), as one does to a wrong MAIL_PASSWORD."""
 
     def converse(connection: socket.socket) -> None:
         with connection, connection.makefile("rwb") as stream:
@@ -294,20 +318,8 @@ def refusing_login():
                     stream.write(b"503 5.5.1 Authenticate first\r\n")
                 stream.flush()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            converse(connection)
-
-    server = threading.Thread(target=serve, daemon=True)
-    server.start()
-    yield listener.getsockname()[1]
-    stop.set()
-    server.join(5)
-    listener.close()
+    with _scripted_server(converse) as port:
+        yield port
 
 
 @pytest.fixture
@@ -315,9 +327,6 @@ def greeting_server():
     """`greeting_server(ehlo_reply)`: an SMTP server answering EHLO with `ehlo_reply` (and
     closing the connection after a 421), HELO with 250, and taking the mail of a client
     that greeted it so (refusing MAIL before); the port, and the recipients it took."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    listener.settimeout(0.2)
-    stop = threading.Event()
     took: list[str] = []
     said = {}
 
@@ -356,24 +365,13 @@ def greeting_server():
                     stream.write(b"250 Ok\r\n")
                 stream.flush()
 
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                connection, _ = listener.accept()
-            except TimeoutError:
-                continue
-            converse(connection)
+    with _scripted_server(converse) as port:
 
-    def start(ehlo_reply: bytes) -> tuple[int, list[str]]:
-        said["ehlo"] = ehlo_reply
-        return listener.getsockname()[1], took
+        def start(ehlo_reply: bytes) -> tuple[int, list[str]]:
+            said["ehlo"] = ehlo_reply
+            return port, took
 
-    server = threading.Thread(target=serve, daemon=True)
-    server.start()
-    yield start
-    stop.set()
-    server.join(5)
-    listener.close()
+        yield start
 
 
 def test_a_server_that_refuses_the_greeting_fails_no_client_and_costs_one_try(
