@@ -40,7 +40,7 @@ from flask import current_app
 from sqlalchemy import select, text, update
 
 from mailer import signing
-from mailer.delivery import ledger, reports, tallies, unsubscribe
+from mailer.delivery import ledger, reports, stopping, tallies, unsubscribe
 from mailer.delivery.imap import InboxError, connected, examine, fetch, uids_after
 from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.transport import for_policy
@@ -269,7 +269,13 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
         )
         return Counts(refused_for_policy=1)
     limit = current_app.config["HARD_BOUNCE_LIMIT"]
-    db.session.execute(ledger.hard_bounce(delivery.client_id, delivery.email, now, limit))
+    marked = db.session.execute(
+        ledger.hard_bounce(delivery.client_id, delivery.email, now, limit).returning(
+            Client.bounced_at
+        )
+    ).scalar_one_or_none()
+    if marked is not None:  # bounced (by this report, or before): runs under way stop too
+        stopping.cancel_everything_for(delivery.client_id)
     log.info(
         "inbox: run %s: %s bounced later (%s)",
         failure.run_id,

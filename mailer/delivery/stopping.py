@@ -58,7 +58,8 @@ def cancel_client(client_id: int, mailing_ids) -> int:
 
 def cancel_everything_for(client_id: int) -> int:
     """Cancel what every unfinished run still waits to send to one client, who is to get
-    nothing more (unsubscribed); returns how many. Flushes.
+    nothing more (unsubscribed, or bounced by a report read later); returns how many.
+    Flushes.
 
     A batch checks its clients when it starts, and a batch can last many minutes under a
     rate limit: without this, the emails of the batch under way still went out.

@@ -16,6 +16,7 @@ from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import unsubscribe_token
 from mailer.extensions import db
 from mailer.models import Attempt, Client, Run
+from tests import factories
 from tests.test_delivery.conftest import attempts_for, statuses
 
 
@@ -149,6 +150,24 @@ def test_a_permanent_failure_reported_later_logs_an_attempt_and_bounces_the_clie
     assert (ann.hard_bounces, ann.bounced_at is not None) == (1, True)
     assert _client("bob@example.com").bounced_at is None
     assert tallies.counts(run_id).attempts == 3  # two emails sent, one bounced later
+
+
+def test_a_client_bounced_by_a_report_gets_nothing_from_a_run_under_way(
+    mailbox, via_sink, mailing_for, run_jobs, user
+):
+    """Another mailing's run, created before the report was read, sent to them all the same."""
+    _, _, received = _send(via_sink, mailing_for, run_jobs, "ann@example.com")
+    ann = _client("ann@example.com")
+    other = factories.make_mailing(user, clients=[ann])
+    waiting_run = dispatch.start_forced_run(other.id)
+    mailbox.append(_report(received["ann@example.com"]))
+
+    assert inbox.read_inbox().bounced == 1
+    assert statuses(waiting_run) == {"cancelled": 1}
+    via_sink.received.clear()
+    dispatch.enqueue_run(waiting_run)
+    run_jobs()
+    assert via_sink.received == []
 
 
 def test_a_report_on_an_email_sent_under_the_old_secret_key_counts_while_it_is_kept(
