@@ -39,10 +39,10 @@ def test_import_preview_confirm_and_delete_with_confirmation(page, user, tmp_pat
     page.get_by_role("link", name="Go to clients").click()
     expect(page.get_by_text("anna@example.com")).to_be_visible()
     page.once("dialog", lambda dialog: dialog.dismiss())
-    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete anna@example.com", exact=True).click()
     expect(page.get_by_text("anna@example.com")).to_be_visible()  # dismissed: still there
     page.once("dialog", lambda dialog: dialog.accept())
-    page.get_by_role("button", name="Delete", exact=True).click()
+    page.get_by_role("button", name="Delete anna@example.com", exact=True).click()
     expect(page.get_by_text("Client deleted.")).to_be_visible()
     expect(page.get_by_text("No clients yet.")).to_be_visible()
 
