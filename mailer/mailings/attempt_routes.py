@@ -55,15 +55,19 @@ class AttemptFilterForm(DateRangeForm):
         )
 
 
+NO_ROW = 0  # an id no row has: ids start at 1
+
+
 def _filtering_id(value) -> int | None:
     """The id a filter names; None when none is given. One that is no id (a link cut
-    short) is no page: left out, the filter would list, and export, every attempt."""
+    short, a number past any id) filters by an id no row has, so nothing matches: left
+    out, the filter would list, and export, every attempt."""
     if not value:
         return None
     try:
         return an_id(value)
     except ValueError:
-        abort(404)
+        return NO_ROW
 
 
 def filter_form(owner=None) -> AttemptFilterForm:
