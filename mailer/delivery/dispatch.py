@@ -257,7 +257,8 @@ def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now:
     run.total = count
     if count == 0:
         run.finished_at = now
-        run.subject = run.body_text = run.body_html = None  # as finish_if_done leaves it
+        for name, value in stopping.NO_MESSAGE.items():  # as finish_if_done leaves it
+            setattr(run, name, value)
     run_id = run.id
     db.session.commit()
     stats.counts_changed(owner_id)

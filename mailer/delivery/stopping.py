@@ -19,6 +19,8 @@ from mailer.models import Delivery, Run, clients_of, utcnow
 
 WAITING = ("pending", "retry")
 UNFINISHED = ("pending", "retry", "claimed", "sending")
+# A finished run's copy of its message, needed no more (models: Run.subject).
+NO_MESSAGE = {"subject": None, "body_text": None, "body_html": None}
 
 
 def cancel_remaining(run_id: int) -> int:
@@ -101,9 +103,6 @@ def _cancel(deliveries) -> Counter:
     return cancelled
 
 
-NO_MESSAGE = {"subject": None, "body_text": None, "body_html": None}
-
-
 def finish_if_done(run_id: int) -> bool:
     """Mark the run finished when none of its deliveries remains to be sent.
 
@@ -122,7 +121,6 @@ def finish_if_done(run_id: int) -> bool:
         db.session.execute(
             update(Run)
             .where(Run.id == run_id, Run.finished_at.is_(None), last_remaining.is_(None))
-            # Its copy of the message is needed no more (models: Run.subject).
             .values(finished_at=utcnow(), paused_until=None, **NO_MESSAGE)
         ).rowcount
         == 1

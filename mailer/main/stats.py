@@ -161,7 +161,7 @@ def home_counts(user: User | None) -> dict[str, int]:
 
 def service_counts_changed() -> None:
     """Something rare and large changed the service's counts (a user deleted with all that
-    was theirs): the next visitor's page recounts them (after the writer's commit)."""
+    was theirs): the next visitor's page recounts them. Call it after the commit."""
     _safely(lambda: cache.delete(SERVICE_COUNTS_KEY), None)
 
 
