@@ -275,7 +275,7 @@ def _bounce(uid: int, failure: reports.Failure, now: datetime) -> Counts:
         )
     ).scalar_one_or_none()
     if marked is not None:  # bounced (by this report, or before): runs under way stop too
-        stopping.cancel_everything_for(delivery.client_id)
+        stopping.cancel_client(delivery.client_id)
     log.info(
         "inbox: run %s: %s bounced later (%s)",
         failure.run_id,

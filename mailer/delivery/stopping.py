@@ -49,27 +49,20 @@ def cancel_dropped_clients(mailing_id: int) -> int:
     )
 
 
-def cancel_client(client_id: int, mailing_ids) -> int:
+def cancel_client(client_id: int, mailing_ids=None) -> int:
     """Cancel what the mailings' unfinished runs still wait to send to one client, taken out
-    of them; returns how many. Flushes."""
-    runs = Run.unfinished_ids().where(Run.mailing_id.in_(mailing_ids))
-    return _cancel_and_finish(
-        select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id == client_id)
-    )
-
-
-def cancel_everything_for(client_id: int) -> int:
-    """Cancel what every unfinished run still waits to send to one client, who is to get
-    nothing more (unsubscribed, or bounced by a report read later); returns how many.
-    Flushes.
+    of them; with no mailings given, what every unfinished run does, the client being to get
+    nothing more (unsubscribed, or bounced by a report read later). Returns how many;
+    flushes.
 
     A batch checks its clients when it starts, and a batch can last many minutes under a
     rate limit: without this, the emails of the batch under way still went out.
     """
+    runs = Run.unfinished_ids()
+    if mailing_ids is not None:
+        runs = runs.where(Run.mailing_id.in_(mailing_ids))
     return _cancel_and_finish(
-        select(Delivery.id).where(
-            Delivery.run_id.in_(Run.unfinished_ids()), Delivery.client_id == client_id
-        )
+        select(Delivery.id).where(Delivery.run_id.in_(runs), Delivery.client_id == client_id)
     )
 
 

@@ -127,7 +127,7 @@ def unsubscribe(client: Client) -> bool:
     wait to send them; False when it already was. Flushes; the caller commits."""
     if not _set_unsubscribed(client, utcnow()):
         return False
-    stopping.cancel_everything_for(client.id)
+    stopping.cancel_client(client.id)
     return True
 
 
