@@ -237,16 +237,7 @@ def unfinished_run(mailing_id: int) -> int | None:
 
 def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now: datetime):
     mailing_id, owner_id = mailing.id, mailing.owner_id  # read before the commit expires them
-    message = mailing.message
-    run = Run(
-        mailing_id=mailing_id,
-        scheduled_for=scheduled_for,
-        forced=forced,
-        created_at=now,
-        subject=message.subject,
-        body_text=message.body_text,
-        body_html=message.body_html or "",
-    )
+    run = Run(mailing_id=mailing_id, scheduled_for=scheduled_for, forced=forced, created_at=now)
     db.session.add(run)
     try:
         db.session.flush()
@@ -257,8 +248,10 @@ def _create_run(mailing: Mailing, *, scheduled_for: datetime, forced: bool, now:
     run.total = count
     if count == 0:
         run.finished_at = now
-        for name, value in stopping.NO_MESSAGE.items():  # as finish_if_done leaves it
-            setattr(run, name, value)
+    else:  # the message as the run begins, for each of its batches (Run.subject)
+        message = mailing.message
+        run.subject, run.body_text = message.subject, message.body_text
+        run.body_html = message.body_html or ""
     run_id = run.id
     db.session.commit()
     stats.counts_changed(owner_id)
