@@ -34,12 +34,13 @@ def mailing_progress(mailing_id: int) -> dict | None:
 
 def _for_viewer(shown: dict | None) -> dict | None:
     """Adds a `<moment>_text` for each moment the page writes (the pause's end, the run's,
-    a failed try's and its next), in the viewer's time zone and language, a `<count>_text`
-    for each count, and the failed try's reply in their language (`reply_text`)."""
+    its last try when that is long ago, a failed try's and its next), in the viewer's time
+    zone and language, a `<count>_text` for each count, and the failed try's reply in their
+    language (`reply_text`)."""
     if not shown:
         return shown
     add_number_texts(shown, *progress.COUNTS)
-    _add_texts(shown, "paused_until", "finished_at")
+    _add_texts(shown, "paused_until", "finished_at", "quiet_since")
     if retry := shown["retry"]:
         _add_texts(retry, "failed_at", "next_try_at")
         # The page's sentence puts its own full stop after the reply.

@@ -292,3 +292,55 @@ def test_a_permanent_refusal_is_no_passing_failure(login, user, via_sink, mailin
     progress = browser.get(f"/mailings/{mailing.id}/progress").get_json()
     assert (progress["failed"], progress["retry"]) == (1, None)
     assert "did not go through" not in browser.get(f"/mailings/{mailing.id}").text
+
+
+def _run_of(mailing, *, began_ago: timedelta) -> Run:
+    """A send of `mailing` that began `began_ago`, none of it taken up by a worker."""
+    run = db.session.get(Run, dispatch.start_forced_run(mailing.id))
+    run.created_at = utcnow() - began_ago
+    db.session.commit()
+    return run
+
+
+def test_a_send_nothing_of_which_went_out_for_minutes_says_since_when_and_what_to_check(
+    login, user, mailing_for
+):
+    """A worker killed mid-send, or none running: the page said "Sending…" for as long as
+    it lasted. Now it says since when nothing went out, why a send may wait, and what to
+    check."""
+    run = _run_of(mailing_for("ann@example.com"), began_ago=timedelta(minutes=5))
+    browser = login(user)
+
+    progress = browser.get(f"/mailings/{run.mailing_id}/progress").get_json()
+    page = browser.get(f"/mailings/{run.mailing_id}").text
+
+    assert progress["quiet_since_text"] == f"{run.created_at:%Y-%m-%d %H:%M}"
+    assert (
+        f"Nothing of this send has gone out since {progress['quiet_since_text']}. It goes on"
+        " by itself: it may be waiting for sends that began before it, and what a worker that"
+        " stopped was sending is taken up again within 10 minutes. If it stays so longer,"
+        " check that mailer's worker is running."
+    ) in page
+    assert "Sending…" not in page.split('id="send-progress"')[1].split("</section>")[0]
+    browser.post("/auth/language", data={"locale": "ru"})
+    assert "Из этой рассылки ничего не уходит с " in browser.get(f"/mailings/{run.mailing_id}").text
+
+
+def test_a_send_that_tried_an_email_lately_is_not_said_to_be_quiet(login, user, mailing_for):
+    run = _run_of(mailing_for("ann@example.com", "bob@example.com"), began_ago=timedelta(hours=1))
+    [delivery, _] = db.session.scalars(db.select(Delivery).order_by(Delivery.id))
+    factories.make_attempt(
+        run, delivery.client, delivery_id=delivery.id, attempted_at=utcnow() - timedelta(seconds=30)
+    )
+    browser = login(user)
+
+    assert browser.get(f"/mailings/{run.mailing_id}/progress").get_json()["quiet_since"] is None
+    assert "Sending…" in browser.get(f"/mailings/{run.mailing_id}").text
+
+
+def test_a_send_that_just_began_is_not_said_to_be_quiet(login, user, mailing_for):
+    run = _run_of(mailing_for("ann@example.com"), began_ago=timedelta(seconds=5))
+
+    progress = login(user).get(f"/mailings/{run.mailing_id}/progress").get_json()
+
+    assert (progress["finished_at"], progress["quiet_since"]) == (None, None)
