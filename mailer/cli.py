@@ -302,9 +302,14 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
         click.confirm(_send_now_question(mailings, again_at), abort=True)
     unqueued = 0
     # Read up front: each run's commit below expires the mailings loaded here.
-    for one_id, has_clients in [(mailing.id, mailing.has_clients()) for mailing in mailings]:
+    readiness = [(m.id, m.has_clients(), m.has_receiving_clients()) for m in mailings]
+    for one_id, has_clients, has_receiving in readiness:
         if not has_clients:
             click.echo(f"Mailing {one_id}: not sent (it has no clients).")
+            continue
+        if not has_receiving:
+            # As Send now says: a run would send nobody, and mark a new mailing started.
+            click.echo(f"Mailing {one_id}: not sent (all its clients unsubscribed or bounced).")
             continue
         if again_at[one_id] is not None:
             click.echo(

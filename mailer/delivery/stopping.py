@@ -66,6 +66,23 @@ def cancel_client(client_id: int, mailing_ids=None) -> int:
     )
 
 
+def runs_sending_to(clients) -> list[int]:
+    """The unfinished runs with a delivery to one of `clients` (ids, or a select of them).
+
+    Read before the clients are deleted: their deliveries go with them, and a run that
+    waited only for those (paused by the daily limit, or for a retry) has no worker to
+    finish it. `finish_if_done` each of them after the deletion, or the run stays
+    unfinished, and its mailing sends nothing more.
+    """
+    return list(
+        db.session.scalars(
+            select(Delivery.run_id)
+            .distinct()
+            .where(Delivery.client_id.in_(clients), Delivery.run_id.in_(Run.unfinished_ids()))
+        )
+    )
+
+
 def _cancel_and_finish(deliveries) -> int:
     """`_cancel`, then finish each run it leaves with nothing to send; flushes."""
     cancelled = _cancel(deliveries)

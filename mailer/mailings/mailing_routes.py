@@ -229,6 +229,7 @@ def mailing_enable(mailing_id: int):
     try:
         services.enable_mailing(mailing=_own_mailing(mailing_id), by=current_user)
     except services.MailingError as error:
+        db.session.rollback()
         flash(str(error.message), "danger")
     else:
         db.session.commit()

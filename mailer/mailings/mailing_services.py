@@ -102,14 +102,17 @@ def create_mailing(
 def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None = None) -> Mailing:
     """Save an edit; a mailing that has never sent must keep a send ahead, as a new one
     must (a typo in the year would end it unsent). One that has sent may be ended early."""
-    has_runs = db.session.scalar(select(Run.id).where(Run.mailing_id == mailing.id).limit(1))
+    has_runs = _has_runs(mailing.id)
     now = now or utcnow()
-    _apply(mailing, data, now, has_runs=has_runs is not None)
-    if has_runs is None:
+    was_active = mailing.is_active
+    _apply(mailing, data, now, has_runs=has_runs)
+    if not has_runs:
         _check_sends(mailing, now)
     db.session.flush()
+    if was_active and not mailing.is_active:
+        stopping.stop_unfinished_runs([mailing.id])  # as Disable does
     _set_clients(mailing, data.clients)
-    if has_runs is not None and data.clients.scope != "keep":
+    if has_runs and data.clients.scope != "keep":
         stopping.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
     counts_changed(mailing.owner_id)
     return mailing
@@ -201,6 +204,8 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
     A mailing a manager disabled stays disabled for its owner: the manager's
     decision is not theirs to undo. Nor is the owner's a manager's: a mailing its
     owner turned off is theirs to turn on (a manager's screen only stops mail).
+    A mailing that never sent (a copy, say) must keep a send ahead, as when its
+    form is saved: MailingError otherwise, with the mailing changed (roll back).
     """
     if by.id == mailing.owner_id:
         _check_not_disabled_by_manager(mailing)
@@ -209,10 +214,14 @@ def enable_mailing(*, mailing: Mailing, by: User, now: datetime | None = None) -
             "is_active", _l("Its owner disabled this mailing; only they can enable it again.")
         )
     if not mailing.is_active:
+        now = now or utcnow()
+        has_runs = _has_runs(mailing.id)
         mailing.is_active = True
         mailing.disabled_by = None
         mailing.disabled_at = None
-        _schedule(mailing, now or utcnow(), has_runs=mailing.status != "created")
+        _schedule(mailing, now, has_runs=has_runs)
+        if not has_runs:
+            _check_sends(mailing, now)
         db.session.flush()
         counts_changed(mailing.owner_id)
     return mailing
@@ -304,6 +313,11 @@ def _schedule(
         mailing.status = "completed"
     else:
         mailing.status = "started" if has_runs else "created"
+
+
+def _has_runs(mailing_id: int) -> bool:
+    first = db.session.scalar(select(Run.id).where(Run.mailing_id == mailing_id).limit(1))
+    return first is not None
 
 
 def _has_its_run(mailing_id: int, slot: datetime) -> bool:

@@ -234,8 +234,11 @@ class Mailing(OwnedMixin, db.Model):
 
     @property
     def disabled_by_manager(self) -> bool:
-        """Disabled by someone other than its owner: only a manager may enable it again."""
-        return not self.is_active and self.disabled_by_id not in (None, self.owner_id)
+        """Disabled by someone other than its owner: only a manager may enable it again.
+        Also when that manager's account is gone since (disabled_by_id is then NULL): the
+        stop stays theirs, and it was never the owner's, whose mailings go with them.
+        (A mailing not saved yet has is_active None: disabled by nobody.)"""
+        return self.is_active is False and self.disabled_by_id != self.owner_id
 
     @property
     def disabled_by_owner(self) -> bool:

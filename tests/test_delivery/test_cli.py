@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from mailer.delivery import dispatch
 from mailer.extensions import db
-from mailer.models import Run, utcnow
+from mailer.models import Client, Mailing, Run, utcnow
 from tests.test_delivery.conftest import statuses
 
 
@@ -88,6 +88,27 @@ def test_mailing_start_now_skips_a_mailing_without_clients_and_says_so(
     assert via_sink.to_counts() == {"ann@example.com": 1}
     runs = db.session.scalars(db.select(Run)).all()
     assert [run.mailing_id for run in runs] == [full.id]  # no empty run for the other
+
+
+def test_mailing_start_now_skips_a_mailing_whose_clients_all_left_and_says_so(
+    app, via_sink, mailing_for, run_jobs
+):
+    """As Send now refuses it: a run would send nobody, and a mailing not sent yet would
+    count as started."""
+    later = utcnow() + timedelta(days=2)
+    gone = mailing_for("ann@example.com", start_at=later, next_send_at=later)
+    db.session.execute(db.update(Client).values(unsubscribed_at=utcnow()))
+    db.session.commit()
+
+    result = app.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
+
+    assert result.exit_code == 0, result.output
+    assert (
+        f"Mailing {gone.id}: not sent (all its clients unsubscribed or bounced)." in result.output
+    )
+    assert db.session.scalars(db.select(Run)).all() == []
+    db.session.expire_all()
+    assert db.session.get(Mailing, gone.id).status == "created"
 
 
 def test_mailing_start_now_skips_a_mailing_still_sending_and_says_so(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from mailer.delivery import dispatch
 from mailer.delivery.mime import message_id_key, message_id_signer
 from mailer.delivery.unsubscribe import client_for_token
@@ -235,6 +237,45 @@ def test_client_deleted_after_dispatch_is_not_sent_to_and_the_run_finishes(
     # The first run's email to her stays in the log, without the client.
     logged = db.session.scalars(db.select(Attempt).where(Attempt.recipient == "ann@example.com"))
     assert [(a.client_id, a.delivery_id, a.success) for a in logged] == [(None, None, True)]
+
+
+def test_a_run_left_waiting_only_for_deleted_clients_finishes_and_its_mailing_sends_again(
+    via_sink, mailing_for, run_jobs
+):
+    """A run waiting for a retry (or for the next day's quota) has no worker on it: when
+    the clients it waited for were deleted, nothing finished it, and its mailing skipped
+    every later send ("run N is its send"), Send now greyed out for good."""
+    import time_machine
+
+    from mailer.mailings.client_services import delete_client, delete_clients
+    from mailer.mailings.mailing_services import add_clients as add_to_mailing
+    from mailer.models import Delivery, utcnow
+
+    mailing = mailing_for(
+        "ann@example.com", "bob@example.com", frequency="daily", start_at=utcnow()
+    )
+    run_id = dispatch.claim_and_create_run(mailing.id, mailing.next_send_at, utcnow())
+    # As a "451 try again later" leaves them.
+    db.session.execute(
+        db.update(Delivery).values(status="retry", next_try_at=utcnow() + timedelta(minutes=30))
+    )
+    ann, bob = sorted(mailing.clients, key=lambda client: client.email)
+    cat = factories.make_client(mailing.owner, "cat@example.com")
+    add_to_mailing(mailing=mailing, client_ids=[cat.id])
+    db.session.commit()
+
+    delete_client(client=ann)
+    db.session.commit()
+    assert db.session.get(Run, run_id).finished_at is None  # bob's email still waits
+    delete_clients(owner=mailing.owner, ids=[bob.id])
+    db.session.commit()
+
+    db.session.expire_all()
+    assert db.session.get(Run, run_id).finished_at is not None
+    with time_machine.travel(utcnow() + timedelta(days=1, minutes=1), tick=False):
+        assert dispatch.dispatch_due() == 1
+        run_jobs()
+    assert via_sink.to_counts() == {"cat@example.com": 1}
 
 
 def test_client_deleted_while_their_email_is_in_flight_is_logged_and_the_rest_is_sent(

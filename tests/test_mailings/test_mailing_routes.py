@@ -703,7 +703,7 @@ def test_a_finished_send_with_cancelled_emails_says_why_they_were_not_sent(
 
 def test_owner_disables_and_enables_their_mailing(login, user, message, clients):
     mailing = factories.make_mailing(
-        user, message=message, clients=clients, start_at=utcnow() - timedelta(days=10)
+        user, message=message, clients=clients, start_at=utcnow() + timedelta(days=10)
     )
     login(user).post(f"/mailings/{mailing.id}/disable")
 
@@ -843,6 +843,69 @@ def test_saving_as_active_does_not_undo_a_managers_disable(login, user, manager,
     db.session.expire_all()
     stored = db.session.get(Mailing, mailing.id)
     assert (stored.is_active, stored.frequency) == (False, "once")
+
+
+def test_unticking_active_on_the_form_cancels_what_its_send_waits_to_send_as_disable_does(
+    login, user, message, clients
+):
+    """Else a send waiting for a retry or the next day's quota went on once the mailing
+    was enabled again, and its page said "Sending…" while it was off."""
+    from mailer.delivery import dispatch
+    from mailer.models import Delivery, Run
+
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    run_id = dispatch.start_forced_run(mailing.id)  # its emails wait for a worker
+
+    login(user).post(
+        f"/mailings/{mailing.id}/edit",
+        data=form_data(message, clients, client_scope="keep", is_active=None),
+    )
+
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
+    waiting = db.select(Delivery.status).where(Delivery.run_id == run_id)
+    assert set(db.session.scalars(waiting)) == {"cancelled"}
+    assert db.session.get(Run, run_id).finished_at is not None
+
+
+def test_a_managers_stop_outlives_the_managers_account(login, user, manager, message, clients):
+    from mailer.auth.services import delete_account
+
+    mailing = factories.make_mailing(user, message=message, clients=clients)
+    login(manager).post(f"/manager/mailings/{mailing.id}/disable")
+    delete_account(manager)
+    db.session.commit()
+    browser = login(user)
+
+    page = browser.get(f"/mailings/{mailing.id}").get_data(as_text=True)
+    response = browser.post(f"/mailings/{mailing.id}/enable", follow_redirects=True)
+
+    assert "Disabled by a deleted user" in page
+    assert f'action="/mailings/{mailing.id}/enable"' not in page
+    assert "only a manager can enable it again" in response.get_data(as_text=True)
+    db.session.expire_all()
+    assert db.session.get(Mailing, mailing.id).is_active is False
+
+
+def test_enable_of_a_copy_whose_start_has_passed_is_refused_as_its_form_would(
+    login, user, message, clients
+):
+    """A copy sends nothing until its times are checked: Enable skipped the check, and
+    the copy became a completed mailing that never sent."""
+    start = utcnow() - timedelta(days=3)
+    mailing = factories.make_mailing(
+        user, message=message, clients=clients, start_at=start, end_at=start + timedelta(days=1)
+    )
+    browser = login(user)
+    copy_id = int(browser.post(f"/mailings/{mailing.id}/copy").headers["Location"].split("/")[-2])
+
+    page = browser.post(f"/mailings/{copy_id}/enable", follow_redirects=True).get_data(as_text=True)
+
+    assert "The start has passed: this mailing would never send. Choose a later start." in page
+    assert "Mailing enabled." not in page
+    db.session.expire_all()
+    copy = db.session.get(Mailing, copy_id)
+    assert (copy.is_active, copy.disabled_by_id) == (False, user.id)
 
 
 @pytest.mark.parametrize(
