@@ -402,8 +402,10 @@ def change_email_request():
         try:
             services.request_email_change(current_user, form.email.data)
         except services.AccountError as error:  # their own address; not sent
+            db.session.rollback()
             form.email.errors.append(str(error))
         else:
+            db.session.commit()  # the time of this ask: the links of earlier ones die
             flash(
                 _(
                     "We sent a link to %(email)s. Your address changes once you open it.",

@@ -163,6 +163,7 @@ def request_email_change(user: User, new_email: str) -> None:
     new_email = normalize_email(new_email)
     if new_email == user.email:
         raise AccountError(_l("This is already your address."))
+    user.email_change_asked_at = utcnow()  # the links of earlier asks die (tokens.py)
     existing = User.by_email(new_email)
     if existing is not None:
         _send_already_registered(existing, moving=True)

@@ -3,9 +3,11 @@ change the address).
 
 Each purpose has its own salt, so a token made for one cannot be used for another.
 A token carries a fingerprint of what it acts on (the address; but for a confirmation,
-the password hash too), so it stops working once it has been used, or once the
-account moved on: a reset link mailed to an old address dies with the address, a
-pending address change with a new password. One made under an
+the password hash too; for a change of address, when the latest was asked), so it
+stops working once it has been used, or once the account moved on: a reset link
+mailed to an old address dies with the address, a pending address change with a new
+password or a newer ask (a typo in the first must not hand the login to the
+mistyped address's owner). One made under an
 earlier SECRET_KEY works while that key is in SECRET_KEY_FALLBACKS (mailer/signing.py).
 """
 
@@ -31,6 +33,8 @@ def _serializer(purpose: str) -> URLSafeTimedSerializer:
 
 def _fingerprint(user: User, purpose: str) -> str:
     state = user.email if purpose == CONFIRM else f"{user.email}\n{user.password_hash}"
+    if purpose == CHANGE_EMAIL and user.email_change_asked_at is not None:
+        state += f"\n{user.email_change_asked_at.isoformat()}"  # a newer ask kills this link
     return hashlib.sha256(state.encode()).hexdigest()[:16]
 
 

@@ -51,6 +51,9 @@ class User(UserMixin, db.Model):
     # The login before the last one: the profile shows it, so a login the user did not
     # make can be noticed (the last one is the user's own, just made).
     previous_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the user last asked to change their address: in each change link's fingerprint
+    # (auth/tokens.py), so a new ask kills the links sent before (a typo's among them).
+    email_change_asked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     roles: Mapped[list[UserRole]] = relationship(
         back_populates="user", cascade="all, delete-orphan", lazy="selectin"

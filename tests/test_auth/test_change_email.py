@@ -121,6 +121,40 @@ def test_a_new_password_ends_a_pending_address_change(app, client, login, user, 
     assert _address(user.id) == "user@example.com"
 
 
+def test_a_newer_ask_kills_the_link_of_an_earlier_one(app, client, login, user, outbox):
+    """A typo in the first ask, corrected by a second: whoever owns the mistyped address
+    could still press the first link for its day, take the login, then the account."""
+    login(user)
+    _ask(client, email="typo.stranger@example.net")
+    first = link_in(_to(outbox, "typo.stranger@example.net")[0], app.config["BASE_URL"])
+    _ask(client, email=NEW)
+    second = link_in(_to(outbox, NEW)[0], app.config["BASE_URL"])
+    client.post("/auth/logout")
+
+    pressed = html.unescape(client.post(first, follow_redirects=True).text)
+
+    assert "This link no longer works" in pressed
+    assert _address(user.id) == "user@example.com"
+    client.post(second)
+    assert _address(user.id) == NEW
+
+
+def test_the_link_names_nobody_the_new_address_has_not_met(app, client, login, user, outbox):
+    """The name is the account's to type: in mail to an address nobody proved, it would be a
+    stranger's words sent by mailer ("Your account is suspended, verify at …")."""
+    user.full_name = "Your account is suspended: verify your card at http://evil.example"
+    db.session.commit()
+    login(user)
+
+    _ask(client, email=NEW)
+
+    [link_email] = _to(outbox, NEW)
+    assert link_email.get_content().startswith("Hello,\r\n")
+    assert "evil.example" not in link_email.get_content()
+    [note] = _to(outbox, "user@example.com")  # the account's own, proved address
+    assert note.get_content().startswith(f"Hello {user.full_name},")
+
+
 def test_a_wrong_password_or_the_same_address_sends_nothing(client, login, user, outbox):
     login(user)
 

@@ -36,6 +36,20 @@ def test_registration_sends_a_confirmation_link_built_from_base_url(app, client,
     assert f"{app.config['BASE_URL']}/auth/confirm/" in text
 
 
+def test_the_confirmation_and_a_second_registrations_note_name_nobody(client, outbox):
+    """Whoever registers types the name, and the address may be anyone's: the emails that
+    go there before it is proved must not carry the registrant's words."""
+    bait = "Your account is suspended: verify your card at http://evil.example"
+    register(client, email="victim@example.org", full_name=bait)
+    register(client, email="victim@example.org", full_name=bait)  # the note of a taken one
+
+    texts = [m.get_body(preferencelist=("plain",)).get_content() for m in outbox()]
+
+    assert len(texts) == 2
+    assert all(text.startswith("Hello,\r\n") for text in texts)
+    assert not any("evil.example" in text for text in texts)
+
+
 def test_confirmation_link_confirms_the_address_by_its_button(app, client, outbox):
     register(client)
     path = link_in(outbox()[0], app.config["BASE_URL"])
