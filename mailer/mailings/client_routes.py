@@ -20,6 +20,7 @@ from flask_babel import format_decimal
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required
+from sqlalchemy import func, select
 
 from mailer.deadlocks import commit_retrying_deadlocks
 from mailer.extensions import db
@@ -323,13 +324,28 @@ def client_add_to_mailing():
     elif not ids:
         flash(_("Tick the clients to add first."), "warning")
     else:
+        # Ticked ids that are no client of theirs: deleted in another tab since the list
+        # was shown (or never theirs). Counted apart, not as "in the mailing already".
+        found = db.session.scalar(
+            select(func.count()).where(Client.owner_id == current_user.id, Client.id.in_(ids))
+        )
         added = mailing_services.add_clients(mailing=mailing, client_ids=ids)
         db.session.commit()
-        flash(_added_said(mailing, added, already=len(ids) - added), "success")
+        said = _added_said(mailing, added, already=found - added)
+        if gone := len(ids) - found:
+            said += " " + ngettext(
+                "%(num)s ticked client is deleted already.",
+                "%(num)s ticked clients are deleted already.",
+                gone,
+            )
+        flash(said.strip(), "success" if added else "info")
     return _back_to_list(view)
 
 
 def _added_said(mailing: Mailing, added: int, *, already: int) -> str:
+    """What the adding did; "" when it found none of the ticked clients."""
+    if not added and not already:
+        return ""
     if not added and already == 1:
         return _("The ticked client was in “%(mailing)s” already.", mailing=mailing.title)
     if not added:

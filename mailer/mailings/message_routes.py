@@ -148,7 +148,9 @@ def message_send_test(message_id: int):
     chosen = _own_client(client_id) if client_id is not None else None
     back = redirect(url_for("mailings.message_preview", message_id=message.id, client_id=client_id))
     throttle, keys = test_email_throttle(), [f"user:{current_user.id}"]
-    wait = throttle.retry_after(keys)
+    # Counted before sending, in one step with the check: tests sent at once cannot all
+    # pass it before one is counted. Given back below when nothing was sent.
+    wait = throttle.take(keys)
     if wait:
         flash(
             ngettext(
@@ -167,9 +169,11 @@ def message_send_test(message_id: int):
             subject_prefix=_("[Test]"),
         )
     except proof.NotRendered as error:
+        throttle.give_back(keys)
         flash(_("The message cannot be made for this client: %(error)s", error=error), "danger")
         return back
     except DayQuotaUsed as quota:
+        throttle.give_back(keys)
         flash(
             _(
                 "Today's sending limit is used up, and a test email counts against it. "
@@ -180,7 +184,6 @@ def message_send_test(message_id: int):
         )
         return back
     db.session.commit()  # the day's sending count
-    throttle.record(keys)
     answer = f"{reply.code or ''} {shown_reply(reply.text)}".strip()
     written = outbox.written_file(reply.text) if reply.ok else None
     if written is not None:

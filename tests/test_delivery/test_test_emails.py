@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import re
+import threading
 from pathlib import Path
 
 import pytest
@@ -141,6 +142,45 @@ def test_an_owner_sends_at_most_test_emails_per_hour(
     assert "You sent as many test emails as an hour allows. Try again in 60 minutes." in (
         _flashed(client, refused)
     )
+
+
+def test_test_emails_asked_at_once_cannot_all_pass_the_hourly_limit(
+    client, login, user, message, via_sink, monkeypatch, app
+):
+    """The limit was checked before the send and counted after it: 25 asks at once sent 19
+    against a limit of 10. A second ask while the first is under way is refused now."""
+    monkeypatch.setitem(app.config, "TEST_EMAILS_PER_HOUR", 1)
+    login(user)
+    second_tab = app.test_client()
+    with second_tab.session_transaction() as session:
+        session["_user_id"] = factories.login_key(user)
+    via_sink.stall_at.add(user.email)
+    url = f"/messages/{message.id}/test"
+    first = threading.Thread(target=lambda: client.post(url))
+    first.start()
+    assert via_sink.stalled.wait(30)  # the first test email is under way
+
+    refused = _send_test(second_tab, message)
+    via_sink.released.set()
+    first.join(30)
+
+    assert "You sent as many test emails as an hour allows." in _flashed(second_tab, refused)
+    assert len(via_sink.received) == 1
+
+
+def test_a_test_email_that_sent_nothing_does_not_count_against_the_hour(
+    client, login, user, via_sink, monkeypatch, app
+):
+    monkeypatch.setitem(app.config, "TEST_EMAILS_PER_HOUR", 1)
+    broken = factories.make_message(user, body_text="Dear {{ client.nickname }}")
+    sound = factories.make_message(user, body_text="Dear {{ client.full_name }}")
+    login(user)
+
+    _send_test(client, broken)
+    response = _send_test(client, sound)
+
+    assert "A test email is on its way" in _flashed(client, response)
+    assert len(via_sink.received) == 1
 
 
 def test_a_test_email_counts_against_the_daily_sending_limit(

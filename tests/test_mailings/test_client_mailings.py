@@ -348,6 +348,35 @@ def test_adding_to_a_mailing_takes_only_the_owners_mailing_and_clients(login, us
     assert [client.email for client in spring.clients] == ["anna@example.com"]
 
 
+def test_adding_clients_deleted_meanwhile_says_so_not_that_they_were_in_it(login, user):
+    """Ticked on a list shown before another tab deleted them: they were counted as "in
+    the mailing already"."""
+    anna = factories.make_client(user, "anna@example.com")
+    gone = [factories.make_client(user, f"gone{n}@example.com").id for n in range(2)]
+    spring = factories.make_mailing(user, name="Spring", clients=[anna])
+    browser = login(user)
+    for client_id in gone:
+        browser.post(f"/clients/{client_id}/delete")
+
+    only_gone = browser.post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(spring.id), "client_ids": [str(i) for i in gone]},
+        follow_redirects=True,
+    )
+    with_anna = browser.post(
+        "/clients/add-to-mailing",
+        data={"target_mailing": str(spring.id), "client_ids": [str(anna.id), str(gone[0])]},
+        follow_redirects=True,
+    )
+
+    assert "2 ticked clients are deleted already." in only_gone.text
+    assert "were in “Spring” already" not in only_gone.text
+    assert (
+        "The ticked client was in “Spring” already. 1 ticked client is deleted already."
+        in with_anna.text
+    )
+
+
 def test_adding_to_a_mailing_asks_for_a_mailing_and_a_tick(login, user):
     anna = factories.make_client(user, "anna@example.com")
     spring = factories.make_mailing(user, name="Spring")
