@@ -11,12 +11,18 @@
   posts to another site: should a user's text ever slip past the escaping, it
   could not send a form (a password, say) away.
 
+- a script runs only from mailer's own files, or written in the page with
+  this response's nonce (`<script nonce="{{ csp_nonce() }}">`): should a
+  user's text ever slip past the escaping, no script of it would run. The
+  admin panel's pages are spared this (admin.py): Flask-Admin's own
+  buttons run `onclick` handlers, which no nonce covers.
+
 A page may narrow it further: a manager's look at a user's mailing loads
-nothing from another site (POLICY_WITHOUT_REMOTE_CONTENT: no image, style
+nothing from another site (`policy(remote_content=False)`: no image, style
 sheet, font, video, sound or frame), so that the preview's remote content
-cannot tell its owner when a manager opened it, and from where. Scripts and
-styles written in the page itself stay allowed, as everywhere: the preview
-runs none (its frame is sandboxed), and they load nothing from elsewhere.
+cannot tell its owner when a manager opened it, and from where. Styles
+written in the page itself stay allowed, as everywhere: they load nothing
+from elsewhere, and the preview runs no script (its frame is sandboxed).
 
 Static files (`/static/...`) are linked with their version (`?v=`, from the file's
 modification time and size), and a versioned address is cached for a year: a page
@@ -27,16 +33,12 @@ address. An address without it is checked again each time, as Flask does.
 from __future__ import annotations
 
 import os
+import secrets
 
-from flask import Flask, request
+from flask import Flask, g, request
 
 POLICY = "frame-ancestors 'self'; object-src 'none'; base-uri 'self'; form-action 'self'"
-POLICY_WITHOUT_REMOTE_CONTENT = (
-    f"{POLICY}; default-src 'self' data:; script-src 'self' 'unsafe-inline';"
-    " style-src 'self' 'unsafe-inline'"
-)
 HEADERS = {
-    "Content-Security-Policy": POLICY,
     "X-Frame-Options": "SAMEORIGIN",  # browsers older than frame-ancestors
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -46,9 +48,27 @@ HEADERS = {
 STATIC_MAX_AGE = 365 * 24 * 3600  # a versioned address never changes what it serves
 
 
+def csp_nonce() -> str:
+    """This response's nonce: an inline script carrying it runs, any other does not."""
+    if "csp_nonce" not in g:
+        g.csp_nonce = secrets.token_urlsafe(16)
+    return g.csp_nonce
+
+
+def policy(*, remote_content: bool = True) -> str:
+    """The Content-Security-Policy of a page of mailer's (the module's docstring)."""
+    scripts = f"script-src 'self' 'nonce-{csp_nonce()}'"
+    if remote_content:
+        return f"{POLICY}; {scripts}"
+    return f"{POLICY}; default-src 'self' data:; {scripts}; style-src 'self' 'unsafe-inline'"
+
+
 def init_app(app: Flask) -> None:
+    app.add_template_global(csp_nonce)
+
     @app.after_request
     def add_security_headers(response):
+        response.headers.setdefault("Content-Security-Policy", policy())
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
         if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:

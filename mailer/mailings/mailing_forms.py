@@ -56,6 +56,8 @@ class MailingForm(FlaskForm):
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
     client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
     client_ids = SelectMultipleField(_l("Chosen clients"), coerce=an_id, validate_choice=False)
+    # The clients the edit form showed as boxes (hidden inputs): only these change.
+    client_shown = SelectMultipleField(coerce=an_id, validate_choice=False)
     takes_new_clients = BooleanField(
         _l("Clients I add later join it too"),
         description=_l(
@@ -127,6 +129,7 @@ class MailingForm(FlaskForm):
             scope=self.client_scope.data,
             ids=list(self.client_ids.data or []),
             search=self.client_search.data or "",
+            shown=list(self.client_shown.data) if self.client_shown.raw_data else None,
         )
 
     def data_for_model(self) -> MailingData:

@@ -279,6 +279,7 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
     clients, chosen, owner_total, mailing_total = mailing_queries.client_choices(
         current_user, mailing
     )
+    others_kept = mailing_total - len(chosen)  # the mailing's clients with no box shown
     if request.method == "POST":
         chosen = set(form.client_ids.data or [])
     # "Now" in the zone the form's times are read in: the mailing's, or the viewer's.
@@ -292,6 +293,7 @@ def _render_form(form: MailingForm, *, mailing: Mailing | None):
         chosen=chosen,
         owner_total=owner_total,
         mailing_total=mailing_total,
+        others_kept=others_kept,
         limit=mailing_queries.CLIENT_CHECKBOX_LIMIT,
         now_local=services.utc_to_local(utcnow(), zone),
         now_zone=zone,

@@ -52,6 +52,10 @@ class ClientSelection:
     scope: str = "chosen"
     ids: list[int] = field(default_factory=list)
     search: str = ""
+    # On an edit, the clients the form showed as boxes (the first few hundred of the
+    # owner's): "chosen" then changes only these, ticked in and unticked out, and the
+    # mailing's clients not shown stay in it. None: the mailing gets exactly `ids`.
+    shown: list[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +116,8 @@ def update_mailing(*, mailing: Mailing, data: MailingData, now: datetime | None 
     if was_active and not mailing.is_active:
         stopping.stop_unfinished_runs([mailing.id])  # as Disable does
     _set_clients(mailing, data.clients)
+    if data.clients.shown is not None and not mailing.has_clients():
+        raise MailingError("client_ids", _l("Choose at least one client."))
     if has_runs and data.clients.scope != "keep":
         stopping.cancel_dropped_clients(mailing.id)  # a send in progress skips them too
     counts_changed(mailing.owner_id)
@@ -348,7 +354,8 @@ def check_clients(owner: User, selection: ClientSelection) -> None:
     if selection.scope not in CLIENT_SCOPES:
         raise MailingError("client_scope", _l("Choose which clients receive the mailing."))
     if selection.scope == "chosen":
-        _check_client_ids(owner, selection.ids)
+        # With `shown`, unticking every box shown may leave others: checked once saved.
+        _check_client_ids(owner, selection.ids, some=selection.shown is None)
     if selection.scope == "search":
         if not selection.search.strip():
             raise MailingError("client_search", _l("Type a search to choose clients by."))
@@ -365,9 +372,9 @@ def _exists(query) -> bool:
     return db.session.query(query.order_by(None).exists()).scalar()
 
 
-def _check_client_ids(owner: User, ids: list[int]) -> None:
+def _check_client_ids(owner: User, ids: list[int], *, some: bool) -> None:
     unique = set(ids)
-    if not unique:
+    if some and not unique:
         raise MailingError("client_ids", _l("Choose at least one client."))
     found = (
         db.session.scalar(
@@ -391,6 +398,11 @@ def _set_clients(mailing: Mailing, selection: ClientSelection) -> None:
     if selection.scope == "chosen":
         owned = owned.filter(Client.id.in_(set(selection.ids)))
     chosen = owned.with_entities(literal(mailing.id), Client.id).statement
-    db.session.execute(delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id))
+    dropped = delete(mailing_clients).where(mailing_clients.c.mailing_id == mailing.id)
+    if selection.scope == "chosen" and selection.shown is not None:
+        # Only the boxes the form showed: the unticked ones out, the ticked ones in.
+        unticked = set(selection.shown) - set(selection.ids)
+        dropped = dropped.where(mailing_clients.c.client_id.in_(unticked))
+    db.session.execute(dropped)
     db.session.execute(link_clients().from_select(["mailing_id", "client_id"], chosen))
     db.session.expire(mailing, ["clients"])

@@ -51,7 +51,7 @@ def mailing_detail(mailing_id: int):
         **message_services.shown_to(mailing.message, message_services.sample_client()),
     )
     # Its message's remote images would tell the owner when a manager looked, and from where.
-    return page, {"Content-Security-Policy": headers.POLICY_WITHOUT_REMOTE_CONTENT}
+    return page, {"Content-Security-Policy": headers.policy(remote_content=False)}
 
 
 @bp.route("/mailings/<int:mailing_id>/disable", methods=["POST"])

@@ -868,6 +868,59 @@ def test_unticking_active_on_the_form_cancels_what_its_send_waits_to_send_as_dis
     assert db.session.get(Run, run_id).finished_at is not None
 
 
+def test_ticking_a_box_on_a_big_mailings_form_changes_that_client_only(
+    login, user, message, monkeypatch
+):
+    """The form shows the owner's first clients as boxes. Ticking one on a mailing of
+    12,500 clients used to save the ticked ones alone: 1 client, the rest gone unasked."""
+    from mailer.mailings import mailing_queries
+
+    monkeypatch.setattr(mailing_queries, "CLIENT_CHECKBOX_LIMIT", 2)
+    anna, boris, cat, dan, eve = (
+        factories.make_client(user, f"{name}@example.com", full_name=name.title())
+        for name in ("anna", "boris", "cat", "dan", "eve")
+    )
+    mailing = factories.make_mailing(user, message=message, clients=[anna, cat, dan, eve])
+    browser = login(user)
+
+    page = browser.get(f"/mailings/{mailing.id}/edit").text
+    browser.post(
+        f"/mailings/{mailing.id}/edit",
+        data=form_data(
+            message,
+            [boris],  # Boris ticked, Anna unticked: the two boxes shown
+            client_shown=[str(anna.id), str(boris.id)],
+            start_at="2031-03-01T09:00",
+        ),
+    )
+
+    assert "changes only the clients shown: 3 other clients of this mailing stay in it." in page
+    assert client_ids_of(mailing.id) == {boris.id, cat.id, dan.id, eve.id}
+
+
+def test_unticking_every_box_shown_is_refused_only_when_no_client_would_be_left(
+    login, user, message, monkeypatch
+):
+    from mailer.mailings import mailing_queries
+
+    monkeypatch.setattr(mailing_queries, "CLIENT_CHECKBOX_LIMIT", 1)
+    anna, boris = (factories.make_client(user, f"{n}@example.com") for n in ("anna", "boris"))
+    both = factories.make_mailing(user, message=message, clients=[anna, boris])
+    only_anna = factories.make_mailing(user, message=message, clients=[anna])
+    browser = login(user)
+    unticked = {"client_ids": [], "client_shown": [str(anna.id)], "start_at": "2031-03-01T09:00"}
+
+    kept = browser.post(f"/mailings/{both.id}/edit", data=form_data(message, [], **unticked))
+    refused = browser.post(
+        f"/mailings/{only_anna.id}/edit", data=form_data(message, [], **unticked)
+    )
+
+    assert kept.status_code == 302
+    assert client_ids_of(both.id) == {boris.id}
+    assert "Choose at least one client." in refused.text
+    assert client_ids_of(only_anna.id) == {anna.id}
+
+
 def test_a_managers_stop_outlives_the_managers_account(login, user, manager, message, clients):
     from mailer.auth.services import delete_account
 

@@ -226,10 +226,18 @@ def test_enabling_after_a_pause_sends_from_now_on(user, message, anna):
 
 def test_enabling_after_the_end_leaves_it_completed(user, message, anna):
     mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
+    factories.make_run(mailing)  # it sent
     services.disable_mailing(mailing=mailing, by=user, now=NOW)
     services.enable_mailing(mailing=mailing, by=user, now=NOW + timedelta(days=90))
     assert mailing.status == "completed"
     assert mailing.next_send_at is None
+
+
+def test_enabling_a_mailing_that_never_sent_after_its_end_is_refused(user, message, anna):
+    mailing = services.create_mailing(owner=user, data=data(message, [anna]), now=NOW)
+    services.disable_mailing(mailing=mailing, by=user, now=NOW)
+    with pytest.raises(services.MailingError, match="would never send"):
+        services.enable_mailing(mailing=mailing, by=user, now=NOW + timedelta(days=90))
 
 
 def shown_mailings(response) -> int:
