@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import re
 from functools import cache
 
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel.speaklater import LazyString
 from flask_login import current_user
@@ -18,7 +20,6 @@ from wtforms.validators import (
     EqualTo,
     Length,
     Optional,
-    Regexp,
     ValidationError,
 )
 
@@ -170,17 +171,23 @@ class ChangePasswordForm(FlaskForm):
     password, password_confirm = _new_password_fields()
 
 
+# The profile's and the admin panel's: a phone the panel saved and the profile refused
+# would stop its user saving anything on the profile, their language included.
+_PHONE = re.compile(r"\+?[0-9 ()\-]{5,31}")
+
+
+def _phone_shape(form, field) -> None:
+    # Said with gettext, not lazily: Flask-Admin's templates show only errors that are str.
+    if field.data and not _PHONE.fullmatch(field.data):
+        raise ValidationError(_("Digits, spaces, +, - and brackets only."))
+
+
+PHONE_VALIDATORS = [Optional(), Length(max=32), _phone_shape]
+
+
 class ProfileForm(FlaskForm):
     full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
-    phone = StringField(
-        _l("Phone"),
-        validators=[
-            Optional(),
-            Length(max=32),
-            Regexp(r"^\+?[0-9 ()\-]{5,31}$", message=_l("Digits, spaces, +, - and brackets only.")),
-        ],
-        render_kw={"autocomplete": "tel"},
-    )
+    phone = StringField(_l("Phone"), validators=PHONE_VALIDATORS, render_kw={"autocomplete": "tel"})
     # Not named "avatar": the form is filled from the user, whose avatar is a file name.
     avatar_upload = FileField(_l("Avatar"), description=_l("PNG, JPEG or GIF, at most 2 MB."))
     remove_avatar = BooleanField(_l("Remove the current avatar"))

@@ -39,7 +39,7 @@ from wtforms.validators import DataRequired
 from mailer import headers
 from mailer.auth import services as account_services
 from mailer.auth import staff
-from mailer.auth.forms import language_choices, timezone_choices
+from mailer.auth.forms import PHONE_VALIDATORS, language_choices, timezone_choices
 from mailer.auth.routes import is_on_this_site
 from mailer.blog import services
 from mailer.extensions import db
@@ -417,6 +417,7 @@ class UserView(GatedMixin, SoundArgumentsMixin, ChangeErrorsMixin, LocalTimesMix
     form_args = {
         "timezone": {"choices": timezone_choices},
         "locale": {"choices": language_choices},
+        "phone": {"filters": [stripped], "validators": list(PHONE_VALIDATORS)},
     }
 
     def on_model_change(self, form, user: User, is_created: bool) -> None:

@@ -387,7 +387,7 @@ def _fingerprint(ids: list[int]) -> str:
 def _found_by(view: ListView) -> str:
     """The list's search and filters, as the deletion's page names them: “anna”, bounced,
     clients of “News”."""
-    parts = [f"“{view.search}”"] if view.search else []
+    parts = [_("“%(name)s”", name=view.search)] if view.search else []
     if view.state:
         parts.append(str(STATE_LABELS[view.state]))
     if view.mailing:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import unicodedata
 from collections.abc import Collection
@@ -9,6 +10,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy import ColumnElement, and_, delete, select
@@ -19,6 +21,8 @@ from mailer.extensions import db
 from mailer.i18n import ngettext
 from mailer.mailings.mailing_queries import mailing_ids_of, owned_mailing_ids
 from mailer.models import Client, Mailing, User, link_clients, mailing_clients, normalize_email
+
+log = logging.getLogger(__name__)
 
 EMAIL_MAX = 254
 LOCAL_MAX = 64  # before the @ (RFC 5321): many servers refuse a longer one
@@ -53,8 +57,8 @@ class ClientData:
     offered_mailing_ids: frozenset[int] = frozenset()
 
 
-# email-validator answers in English: its common answers, in the user's language.
-# The rest (rare: IDNA, quoting, IP literals) are shown as the library words them.
+# email-validator answers in English: its answers, in the user's language (those not
+# listed, rare, as a plain "not valid" in any other language: `_localised`).
 _EMAIL_PROBLEMS = {
     "An email address must have an @-sign.": _l("An email address must have an @-sign."),
     "There must be something before the @-sign.": _l("There must be something before the @-sign."),
@@ -88,6 +92,23 @@ _EMAIL_PROBLEMS = {
     "An email address cannot have a period and a hyphen next to each other.": _l(
         "An email address cannot have a period and a hyphen next to each other."
     ),
+    "A bracketed IP address after the @-sign is not allowed here.": _l(
+        "An IP address in brackets after the @ cannot be used: write a domain name."
+    ),
+    "Quoting the part before the @-sign is not allowed here.": _l(
+        "The part before the @ cannot be in quotes."
+    ),
+    "An email address cannot have two letters followed by two dashes immediately after the"
+    " @-sign or after a period, except Punycode.": _l(
+        "After the @, a part cannot start with two letters and two hyphens (as “ab--”)."
+    ),
+    'The email address has the "small commercial at" character instead of a regular at-sign.': (
+        _l("The address has another kind of at-sign instead of the usual @.")
+    ),
+    'The email address has the "full-width" at-sign (@) character instead of a regular at-sign.': (
+        _l("The address has another kind of at-sign instead of the usual @.")
+    ),
+    "The email address is not valid ASCII.": _l("The address has characters that cannot be used."),
 }
 # The invisible characters people type into an address, as email-validator names them.
 _CHARACTER_NAMES = {
@@ -111,6 +132,19 @@ _EMAIL_PROBLEM_PREFIXES = (
     (  # "Ольга Петрова <olga@…>" where the name cannot be told from the address
         "The display name contains invalid characters when not quoted: ",
         _l("Write the address alone, without a name before it."),
+    ),
+    (
+        "The part after the @-sign is not valid IDNA",
+        _l("The part after the @ is not a valid international domain name."),
+    ),
+    (
+        "After the @-sign, periods cannot be separated by so many characters",
+        _l("After the @, a part between periods is too long (at most 63 characters)."),
+    ),
+    ("The email address is too long after the @-sign", _l("The part after the @ is too long.")),
+    (
+        "Internationalized characters before the @-sign are not supported",
+        _l("Letters other than Latin cannot be used before the @ here."),
     ),
 )
 
@@ -147,7 +181,10 @@ def _localised(problem: str | None) -> str | None:
     for prefix, translated in _EMAIL_PROBLEM_PREFIXES:
         if problem.startswith(prefix):
             return str(translated) % {"chars": _characters(problem.removeprefix(prefix))}
-    return problem
+    if str(get_locale()) == "en":
+        return problem
+    log.info("email-validator's answer not translated: %s", problem)
+    return _("This address is not valid.")
 
 
 def _characters(listed: str) -> str:
@@ -157,7 +194,7 @@ def _characters(listed: str) -> str:
     shown = []
     for item in listed.removesuffix(".").split(", "):
         if len(item) == 3 and item[0] == item[-1] and item[0] in "'\"":  # Python's repr
-            shown.append(f"“{item[1]}”")
+            shown.append(_("“%(name)s”", name=item[1]))
         elif item in _CHARACTER_NAMES:
             shown.append(str(_CHARACTER_NAMES[item]))
         else:

@@ -222,6 +222,20 @@ def test_the_panel_offers_only_the_zones_and_languages_the_profile_does(
     assert (saved.timezone, saved.locale) == ("UTC", "en")
 
 
+def test_the_panel_refuses_a_phone_the_profile_would_refuse(client, login, superuser, user):
+    """Saved by the panel, "abc" then stopped its user saving their own profile, their
+    language included, on an error under a field they never touched."""
+    login(superuser)
+    data = {"full_name": "Typed name", "timezone": "UTC", "locale": "en"}
+
+    refused = client.post(f"/admin/users/edit/?id={user.id}", data={**data, "phone": "abc"})
+    client.post(f"/admin/users/edit/?id={user.id}", data={**data, "phone": " +7 (900) 123-45-67 "})
+
+    assert "Digits, spaces, +, - and brackets only." in refused.text
+    db.session.expire_all()
+    assert db.session.get(User, user.id).phone == "+7 (900) 123-45-67"
+
+
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "localtime"])
 def test_a_user_whose_saved_zone_is_unknown_sees_times_in_the_default_zone(
     client, login, user, caplog, zone

@@ -226,6 +226,31 @@ def test_an_address_longer_than_64_characters_before_the_at_is_refused(login, us
     assert [client.email for client in _clients(user)] == [f"{'l' * 64}@example.com"]
 
 
+@pytest.mark.parametrize(
+    ("typed", "said"),
+    [
+        ("user@[1.2.3.4]", "IP-адрес в скобках после @ использовать нельзя"),
+        ('"john doe"@example.com', "Часть до @ не может быть в кавычках."),
+        ("a@ab--cd.com", "не может начинаться с двух букв и двух дефисов (как «ab--»)"),
+        ("a\ufe6bexample.com", "В адресе стоит другой знак «собака» вместо обычного @."),
+        ("a@xn--zz.com", "Часть после @ — недопустимое международное доменное имя."),
+        (f"a@{'x' * 64}.com", "После @ часть между точками слишком длинная"),
+        ("ivan,x@example.com", "недопустимые символы: «,»"),
+    ],
+)
+def test_a_refused_address_says_why_in_russian_with_russian_quotes(login, user, typed, said):
+    """email-validator answers in English: these of its answers were shown as it worded
+    them on a Russian page, and the quotes of the characters were English ones."""
+    browser = login(user)
+    browser.post("/auth/language", data={"locale": "ru"})
+
+    refused = html.unescape(browser.post("/clients/new", data={"email": typed}).text)
+
+    assert said in refused
+    assert "@-sign" not in refused
+    assert _clients(user) == []
+
+
 def test_too_long_full_name_is_refused(login, user):
     response = login(user).post(
         "/clients/new", data={"email": "a@example.com", "full_name": "x" * 201}
