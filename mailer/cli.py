@@ -20,9 +20,21 @@ from mailer.extensions import db
 
 
 @click.command("seed-demo")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @with_appcontext
-def seed_demo_command() -> None:
+def seed_demo_command(yes: bool) -> None:
     """Load the demo data (users of each role, clients, messages, mailings, articles)."""
+    mail_server = current_app.config["MAIL_SERVER"]
+    if not yes and (mail_server or not current_app.debug):
+        # A server's database, or one whose mail goes out: its logins would have the
+        # passwords the README publishes, a manager's among them.
+        sent = " through MAIL_SERVER" if mail_server else ""
+        click.confirm(
+            "Load the demo data into this database? Its logins have the passwords the"
+            " README publishes (a manager's among them), and two of its mailings go out at"
+            f" the next tick{sent}: only on a database you will throw away",
+            abort=True,
+        )
     seeded = _load_demo_data()
     if not seeded:
         click.echo("The demo data is there already: nothing added.")
@@ -182,7 +194,7 @@ def _print_logins(logins: list[demo.DemoLogin]) -> None:
 def csu_command(password: str | None) -> None:
     """Create the superuser admin@mailing.com, or set its password (the seed's `csu`)."""
     from mailer.auth import staff
-    from mailer.auth.passwords import MIN_LENGTH, is_common
+    from mailer.auth.passwords import MAX_LENGTH, MIN_LENGTH, is_common
     from mailer.models import User
 
     if password is None and current_app.debug:
@@ -199,8 +211,13 @@ def csu_command(password: str | None) -> None:
             password = click.prompt(
                 f"Password for {staff.SUPERUSER_EMAIL}", hide_input=True, confirmation_prompt=True
             )
+        # As registration checks it, or the login form would refuse what was set here.
+        if not password.strip():
+            raise click.ClickException("The password cannot be spaces alone.")
         if len(password) < MIN_LENGTH:
             raise click.ClickException(f"The password must be at least {MIN_LENGTH} characters.")
+        if len(password) > MAX_LENGTH:
+            raise click.ClickException(f"The password must be at most {MAX_LENGTH} characters.")
         if is_common(password):  # as registration refuses it
             raise click.ClickException("That password is too common: choose another.")
     user, created = staff.ensure_superuser(password=password)

@@ -93,6 +93,19 @@ def test_csu_refuses_a_common_password_outside_debug(app):
     assert superuser_row() is None
 
 
+@pytest.mark.parametrize(
+    ("password", "said"),
+    [(" " * 12, "cannot be spaces alone"), ("x" * 201, "at most 200 characters")],
+)
+def test_csu_refuses_a_password_the_login_form_would_not_take(app, password, said):
+    """Set here, it locked the superuser out: the login form refuses it."""
+    result = app.test_cli_runner().invoke(args=["csu", "--password", password])
+
+    assert result.exit_code != 0
+    assert said in result.output
+    assert superuser_row() is None
+
+
 def test_user_grant_and_revoke_roles(app, user):
     runner = app.test_cli_runner()
 
@@ -170,8 +183,8 @@ def test_demo_data_outside_debug_has_no_superuser_with_a_known_password(app):
 def test_seed_demo_says_what_it_added_and_that_a_second_run_adds_nothing(app):
     runner = app.test_cli_runner()
 
-    first = runner.invoke(args=["seed-demo"])
-    again = runner.invoke(args=["seed-demo"])
+    first = runner.invoke(args=["seed-demo", "--yes"])
+    again = runner.invoke(args=["seed-demo", "--yes"])
 
     assert first.exit_code == again.exit_code == 0
     assert "Loaded the demo data: 3 users, " in first.output
@@ -202,12 +215,28 @@ def test_make_run_loads_the_demo_data_by_itself_only_when_mailer_is_tried_at_hom
 def test_seed_demo_with_a_mail_server_says_its_due_mailings_go_out_through_it(app, monkeypatch):
     monkeypatch.setitem(app.config, "MAIL_SERVER", "smtp.example.com")
 
-    result = app.test_cli_runner().invoke(args=["seed-demo"])
+    result = app.test_cli_runner().invoke(args=["seed-demo", "--yes"])
 
     assert result.exit_code == 0, result.output
     assert "Two of its mailings are due now: the scheduler sends them through MAIL_SERVER" in (
         result.output
     )
+
+
+@pytest.mark.parametrize(("debug", "mail_server"), [(False, None), (True, "smtp.example.com")])
+def test_seed_demo_on_a_server_or_with_real_mail_asks_first(app, monkeypatch, debug, mail_server):
+    """Its manager's password is in the README: loaded into a server's database unasked,
+    it was a login anyone could use."""
+    monkeypatch.setattr(app, "debug", debug)
+    monkeypatch.setitem(app.config, "MAIL_SERVER", mail_server)
+
+    declined = app.test_cli_runner().invoke(args=["seed-demo"], input="n\n")
+
+    assert declined.exit_code == 1
+    assert "only on a database you will throw away" in declined.output
+    assert db.session.scalar(db.select(db.func.count(User.id))) == 0
+    accepted = app.test_cli_runner().invoke(args=["seed-demo"], input="y\n")
+    assert "Loaded the demo data: " in accepted.output
 
 
 def test_make_run_on_a_port_in_use_stops_at_once_saying_how_to_choose_another(app):
