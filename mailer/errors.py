@@ -41,6 +41,7 @@ UNREACHABLE = {
         "Mailer cannot reach its Redis server just now. Please try again in a few minutes."
     ),
 }
+SCHEMA_BEHIND = _l("Mailer is being upgraded just now. Please try again in a few minutes.")
 
 
 def _wants_json() -> bool:
@@ -133,6 +134,17 @@ def init_app(app: Flask) -> None:
         if isinstance(error, HTTPException):
             return http_error(error)
         service = outages.unreachable(error)
+        if outages.schema_behind(error):
+            # The code is newer than the database: one line, not a traceback per page.
+            log.error(
+                "the database is not migrated to this code's schema (flask db upgrade)"
+                " on %s %s: %s",
+                request.method,
+                logged_path(),
+                outages.reason(error),
+            )
+            db.session.rollback()
+            return render_error(503, SCHEMA_BEHIND)
         if service is None:
             log.exception("Unhandled error on %s %s", request.method, logged_path())
         else:  # not mailer's bug: one line for the operator, and a page that says what is down

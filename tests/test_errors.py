@@ -169,6 +169,34 @@ def test_a_page_says_redis_is_unreachable_with_one_log_line(app_with_no_redis, c
     _one_line_logged(caplog, "Redis unreachable on POST /auth/login")
 
 
+def test_a_database_not_migrated_yet_says_mailer_is_being_upgraded_with_one_log_line(
+    login, user, monkeypatch, caplog
+):
+    """New code on a database `flask db upgrade` has not reached yet (a deploy in
+    progress): every page was a 500 and a traceback. The error is the driver's own."""
+    import sqlite3
+
+    from sqlalchemy.exc import OperationalError
+
+    from mailer.mailings import mailing_queries
+
+    def query_of_a_column_not_there_yet(owner):
+        behind = sqlite3.OperationalError("no such column: mailings.name")
+        raise OperationalError("SELECT mailings.name FROM mailings", {}, behind)
+
+    monkeypatch.setattr(mailing_queries, "mailings_query", query_of_a_column_not_there_yet)
+    caplog.set_level(logging.INFO)
+
+    response = login(user).get("/mailings/")
+
+    assert response.status_code == 503
+    assert "Mailer is being upgraded just now. Please try again in a few minutes." in response.text
+    _one_line_logged(
+        caplog,
+        "the database is not migrated to this code's schema (flask db upgrade) on GET /mailings/",
+    )
+
+
 def test_an_error_on_a_page_with_a_token_logs_the_path_with_the_token_redacted(
     test_environ, caplog
 ):
