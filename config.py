@@ -10,11 +10,13 @@ variable and what it expects; `create_app` turns that into a clean exit.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Mapping
 from datetime import timedelta
+from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
@@ -76,7 +78,9 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def url(self, name: str, schemes: tuple[str, ...]) -> str | None:
+    def url(self, name: str, schemes: tuple[str, ...], *, host: bool = False) -> str | None:
+        """`host`: the URL must name a host (PostgreSQL's may name a socket in its query
+        instead, SQLite's and a Unix socket's none)."""
         raw = self.str(name)
         if raw is None:
             return None
@@ -86,6 +90,16 @@ class _Reader:
             got = f"{scheme}://..." if scheme else "no scheme"
             expected = ", ".join(f"{s}://" for s in schemes)
             raise ConfigError(f"{name} must be a URL starting with {expected}, got {got}")
+        parts = urlsplit(raw)
+        try:
+            parts.port  # noqa: B018 - urlsplit reads the port only when asked
+        except ValueError:
+            # The driver's own words would come with a traceback, and may quote the URL.
+            raise ConfigError(f"{name} has a port that is not a number from 1 to 65535") from None
+        if host and not parts.hostname:
+            raise ConfigError(f"{name} must name a host ({scheme}://HOST...)")
+        if host and any(character.isspace() for character in raw):
+            raise ConfigError(f"{name} must not hold spaces")
         return raw
 
     def timezone(self, name: str, default: str) -> str:
@@ -159,11 +173,35 @@ def _mail(env: _Reader, instance_path: Path) -> dict:
         "MAIL_USE_TLS": use_tls,
         "MAIL_USERNAME": username,
         "MAIL_PASSWORD": env.str("MAIL_PASSWORD", env.str("EMAIL_HOST_PASSWORD")),
-        "MAIL_DEFAULT_SENDER": env.str("MAIL_DEFAULT_SENDER", username or "mailer@localhost"),
+        "MAIL_DEFAULT_SENDER": _sender(
+            env.str("MAIL_DEFAULT_SENDER", username or "mailer@localhost")
+        ),
         "MAIL_TIMEOUT": env.int("MAIL_TIMEOUT", 30, minimum=1),
         # No SMTP server configured: every email is written here as an .eml file.
         "MAIL_OUTBOX": None if server else str(instance_path / "outbox"),
     }
+
+
+def _redis_database(url: str) -> bool:
+    """Whether REDIS_URL's database is a number, or left out (0); redis-py reads any other
+    as database 0, maybe another application's."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        databases = [value for key, value in parse_qsl(parts.query) if key == "db"]
+        return all(value.isdigit() for value in databases)
+    return re.fullmatch(r"/?\d*", parts.path) is not None
+
+
+def _sender(value: str) -> str:
+    """MAIL_DEFAULT_SENDER: an address, or "Name <address>"; else every email would go out
+    From a broken address, with a broken mailto unsubscribe."""
+    _, address = parseaddr(value)
+    local, at, domain = address.rpartition("@")
+    if not (local and at and domain) or any(character.isspace() for character in address):
+        raise ConfigError(
+            f"MAIL_DEFAULT_SENDER must be an email address (or Name <address>), got {value!r}"
+        )
+    return value
 
 
 def _inbox(env: _Reader, mail: dict) -> dict:
@@ -236,7 +274,12 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
     env = _Reader(environ)
     debug = env.bool("FLASK_DEBUG", False)
     redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"))
-    base_url = env.url("BASE_URL", ("http", "https"))
+    if redis_url and not redis_url.startswith("unix:"):
+        env.url("REDIS_URL", ("redis", "rediss"), host=True)
+    if redis_url and not _redis_database(redis_url):
+        # redis-py would take a path it cannot read for database 0, another app's maybe.
+        raise ConfigError("REDIS_URL must end with a database number (redis://HOST:6379/0)")
+    base_url = env.url("BASE_URL", ("http", "https"), host=True)
     config = {
         "DEBUG": debug,
         # Our error pages, not Werkzeug's, even in debug.

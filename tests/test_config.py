@@ -298,6 +298,15 @@ def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance
         ({"MAIL_USE_SSL": "1", "MAIL_USE_TLS": "1"}, "cannot both be on"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, got 'LOUD'"),
         ({"BASE_URL": "notaurl"}, "BASE_URL must be a URL starting with http://, https://, got no"),
+        # Each of these was a traceback from the driver, or a setting silently misread.
+        ({"DATABASE_URL": "postgresql://me:pw@db:54x2/m"}, "DATABASE_URL has a port that is not"),
+        ({"REDIS_URL": "redis://127.0.0.1:abc/9"}, "REDIS_URL has a port that is not a number"),
+        ({"REDIS_URL": "redis://127.0.0.1:6379/9x"}, "REDIS_URL must end with a database number"),
+        ({"REDIS_URL": "unix:///run/redis.sock?db=x"}, "REDIS_URL must end with a database"),
+        ({"BASE_URL": "http://"}, r"BASE_URL must name a host \(http://HOST\.\.\.\)"),
+        ({"BASE_URL": "http://exa mple.com"}, "BASE_URL must not hold spaces"),
+        ({"MAIL_DEFAULT_SENDER": "not an email"}, "MAIL_DEFAULT_SENDER must be an email address"),
+        ({"MAIL_DEFAULT_SENDER": "News <news@>"}, "MAIL_DEFAULT_SENDER must be an email address"),
         # Never the rest of a database URL: it may hold the password.
         ({"DATABASE_URL": "mysql://me:secret@db/x"}, r"got mysql://\.\.\.$"),
         ({"INBOX_PORT": "imap"}, "INBOX_PORT must be a whole number, got 'imap'"),
@@ -318,6 +327,20 @@ def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance
 def test_malformed_setting_names_the_variable_and_what_it_expects(instance, environ, message):
     with pytest.raises(ConfigError, match=message):
         load_config({"SECRET_KEY": "x", **environ}, instance)
+
+
+@pytest.mark.parametrize(
+    "environ",
+    [
+        {"DATABASE_URL": "postgresql://me@/mailer?host=/var/run/postgresql"},  # README's socket
+        {"DATABASE_URL": "sqlite:////srv/My Data/mailer.db"},
+        {"REDIS_URL": "redis://127.0.0.1:6379"},
+        {"REDIS_URL": "unix:///run/redis.sock?db=3"},
+        {"MAIL_DEFAULT_SENDER": "Mailer News <news@example.com>"},
+    ],
+)
+def test_sound_settings_of_every_shape_are_taken(instance, environ):
+    assert load_config({"SECRET_KEY": "x", **environ}, instance)
 
 
 def _started_with(arguments: list[str], home, **environ: str) -> subprocess.CompletedProcess:
