@@ -61,7 +61,7 @@ def _load_demo_data() -> demo.Seeded:
 
 @click.command("up")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 @with_appcontext
 def up_command(host: str, port: int) -> None:
     """Migrate, load the demo data once (on the embedded default), and serve mailer with
@@ -76,14 +76,15 @@ def up_command(host: str, port: int) -> None:
             _load_demo_data()
         else:
             click.echo(
-                "The database is empty. Demo data is loaded by itself only on the embedded"
-                " default (its logins have known passwords, and two of its mailings send at"
-                " once); `flask --app wsgi seed-demo` loads it into a database you will throw"
-                " away."
+                "The database is empty. Demo data is loaded by itself only in debug mode on"
+                " the embedded default with no mail server (its logins have known passwords,"
+                " and two of its mailings send at once); `flask --app wsgi seed-demo` loads it"
+                " into a database you will throw away, and `flask --app wsgi csu` creates the"
+                " superuser."
             )
     children = _start_background(app)
     stopping = _stop_when_one_ends(children)
-    click.echo(f"\n  mailer is running on http://{host}:{port}/  (Ctrl-C stops everything)\n")
+    click.echo(f"\n  mailer is running on {_address(host, port)}/  (Ctrl-C stops everything)\n")
     if logins := demo.present_logins():
         _print_logins(logins)
     _describe_mode(app)
@@ -119,8 +120,14 @@ def _links_lead_here(app: Flask, host: str, port: int) -> None:
     """Without BASE_URL, links in emails (the worker's too: it reads the environment)
     lead to the address this server listens on."""
     if not app.config["BASE_URL_GIVEN"]:
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host  # noqa: S104
-        app.config["BASE_URL"] = os.environ["BASE_URL"] = f"http://{shown_host}:{port}"
+        app.config["BASE_URL"] = os.environ["BASE_URL"] = _address(host, port)
+
+
+def _address(host: str, port: int) -> str:
+    """The URL a browser opens to reach the server on `host`:`port`."""
+    if host in ("0.0.0.0", "::"):  # noqa: S104 - every interface: this machine's is one
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _stop_on_signals() -> None:
@@ -130,7 +137,11 @@ def _stop_on_signals() -> None:
     (or `kill -INT`) always reaches us.
     """
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Exit 1 when a worker or scheduler ended on its own: a script or CI must see it.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1 if _A_CHILD_ENDED.is_set() else 0))
+
+
+_A_CHILD_ENDED = threading.Event()  # set by `_stop_when_one_ends`
 
 
 def _start_background(app: Flask) -> list[subprocess.Popen]:
@@ -167,6 +178,7 @@ def _stop_when_one_ends(children: list[subprocess.Popen]) -> threading.Event:
                         " stops; its lines above say why",
                         err=True,
                     )
+                    _A_CHILD_ENDED.set()
                     os.kill(os.getpid(), signal.SIGTERM)
                     return
 
@@ -317,7 +329,7 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
     again_at = {mailing.id: dispatch.sent_again_after_send_now(mailing) for mailing in mailings}
     if not yes:
         click.confirm(_send_now_question(mailings, again_at), abort=True)
-    unqueued = 0
+    unqueued = started = 0
     # Read up front: each run's commit below expires the mailings loaded here.
     readiness = [(m.id, m.has_clients(), m.has_receiving_clients()) for m in mailings]
     for one_id, has_clients, has_receiving in readiness:
@@ -340,7 +352,9 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
             continue
         if run_id is None:
             click.echo(f"Mailing {one_id}: not sent (disabled, or its owner is blocked).")
-        elif current_app.config["REDIS_URL"]:
+            continue
+        started += 1
+        if current_app.config["REDIS_URL"]:
             try:
                 batches = dispatch.enqueue_run(run_id)
             except outages.REDIS_DOWN as error:
@@ -358,6 +372,8 @@ def mailing_start_now_command(mailing_id: int | None, yes: bool) -> None:
             f"{unqueued} run(s) not queued; the scheduler queues them within a few"
             " minutes of Redis being back: do not start them again."
         )
+    if not started:  # a script must see it: every mailing was skipped, said why above
+        raise click.ClickException("Nothing was sent.")
 
 
 def _send_now_question(mailings: list, again_at: dict) -> str:
@@ -383,6 +399,14 @@ def _check_sendable(mailing_id: int) -> None:
         raise click.ClickException(f"Mailing {mailing_id}'s owner is blocked: it sends nothing.")
 
 
+def _stop_after_the_email_in_flight(signum, frame) -> None:
+    from mailer.delivery import sender
+
+    sender.HAND_BACK.set()
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    click.echo("\nStopping after the email in flight (Ctrl-C again stops at once)...", err=True)
+
+
 def _send_in_process(mailing_id: int, run_id: int) -> None:
     """No worker in the embedded default: send here, with a progress bar."""
     from mailer.delivery import dispatch, progress, sender
@@ -390,10 +414,27 @@ def _send_in_process(mailing_id: int, run_id: int) -> None:
     batches = dispatch.run_batches(run_id)
     total = sum(len(batch) for batch in batches)
     label = f"Mailing {mailing_id}: sending {total} email(s)"  # printed once without a terminal
-    with click.progressbar(length=total, label=label) as bar:
-        for batch in batches:
-            sender.send_batch(run_id, batch, on_progress=bar.update)
+    # Ctrl-C stops after the email in flight, as a worker asked to stop does: interrupted
+    # anywhere else, the send would leave that email "sending", its run unfinished for
+    # SEND_STALL_SECONDS and then the email "unknown". A second Ctrl-C stops at once.
+    interrupt = signal.signal(signal.SIGINT, _stop_after_the_email_in_flight)
+    try:
+        with click.progressbar(length=total, label=label) as bar:
+            for batch in batches:
+                if sender.HAND_BACK.is_set():
+                    break
+                sender.send_batch(run_id, batch, on_progress=bar.update)
+    finally:
+        signal.signal(signal.SIGINT, interrupt)
     counts = progress.run_progress(run_id)
+    if sender.HAND_BACK.is_set():
+        sender.HAND_BACK.clear()
+        minutes = -(-current_app.config["SEND_STALL_SECONDS"] // 60)
+        raise click.ClickException(
+            f"Mailing {mailing_id}: stopped; {counts['sent']} sent, and the other"
+            f" {counts['pending']} wait in run {run_id}: the scheduler (make run, or"
+            f" flask start-scheduler) sends them within {minutes} minutes."
+        )
     click.echo(
         f"Mailing {mailing_id}: {counts['sent']} sent, {counts['failed']} failed, "
         f"{counts['pending']} waiting for a retry."

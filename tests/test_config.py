@@ -367,6 +367,7 @@ def test_bad_setting_stops_start_up_with_one_line_and_no_traceback(tmp_path):
     [
         (None, "127.0.0.1", "http://127.0.0.1:5077"),
         (None, "0.0.0.0", "http://127.0.0.1:5077"),  # listening everywhere: this machine's
+        (None, "::1", "http://[::1]:5077"),  # an IPv6 address is bracketed in a URL
         ("https://mail.example.com/", "127.0.0.1", "https://mail.example.com"),
     ],
 )
@@ -479,6 +480,7 @@ def test_make_run_stops_when_its_worker_ends_saying_so(tmp_path):
 
     assert "mailer is running on" in result.stdout  # it had started
     assert "ended (exit 1), so mailer stops; its lines above say why" in result.stderr
+    assert result.returncode == 1  # a script, or CI's smoke test, sees it failed
     assert "cannot reach Redis (REDIS_URL): DB index is out of range" in result.stderr
 
 

@@ -239,6 +239,17 @@ def test_seed_demo_on_a_server_or_with_real_mail_asks_first(app, monkeypatch, de
     assert "Loaded the demo data: " in accepted.output
 
 
+@pytest.mark.parametrize("port", ["0", "70000", "-5"])
+def test_make_run_on_a_port_no_server_can_have_says_so_before_anything_starts(app, port):
+    """70000 was a traceback; 0 served on a port nobody knew, with links in emails to ":0"."""
+    result = app.test_cli_runner().invoke(args=["up", "--port", port])
+
+    assert result.exit_code == 2
+    assert "is not in the range 1<=x<=65535" in result.output
+    assert "Traceback" not in result.output
+    assert User.query.count() == 0
+
+
 def test_make_run_on_a_port_in_use_stops_at_once_saying_how_to_choose_another(app):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))

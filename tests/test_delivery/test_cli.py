@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
+import time
 from datetime import timedelta
 
 from mailer.delivery import dispatch
 from mailer.extensions import db
 from mailer.models import Client, Mailing, Run, utcnow
-from tests.test_delivery.conftest import statuses
+from tests.test_delivery.conftest import add_clients, statuses
 
 
 def test_mailing_start_dispatches_what_is_due(app, via_sink, mailing_for, run_jobs):
@@ -102,13 +106,48 @@ def test_mailing_start_now_skips_a_mailing_whose_clients_all_left_and_says_so(
 
     result = app.test_cli_runner().invoke(args=["mailing-start-now", "--yes"])
 
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == 1, result.output  # a script sees that nothing was sent
     assert (
         f"Mailing {gone.id}: not sent (all its clients unsubscribed or bounced)." in result.output
     )
+    assert result.output.endswith("Error: Nothing was sent.\n")
     assert db.session.scalars(db.select(Run)).all() == []
     db.session.expire_all()
     assert db.session.get(Mailing, gone.id).status == "created"
+
+
+def test_ctrl_c_during_an_in_process_send_stops_after_the_email_in_flight(
+    app, user, via_sink, mailing_for, monkeypatch
+):
+    """Interrupted anywhere, the send left its email in flight "sending": the run stayed
+    unfinished for SEND_STALL_SECONDS, Send now greyed out, then that email "unknown"."""
+    from mailer.delivery import sender
+
+    monkeypatch.setitem(app.config, "REDIS_URL", None)  # no worker: it sends in-process
+    mailing = mailing_for()
+    add_clients(user, mailing, 30)
+    # The first email, whichever it is, is held until released (in the first chunk of ten).
+    via_sink.stall_at.update(f"client-{n}@example.com" for n in range(30))
+
+    def ctrl_c_while_the_first_email_is_on_its_way():
+        assert via_sink.stalled.wait(30)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.2)  # the signal reaches the send before the reply does
+        via_sink.released.set()
+
+    pressing = threading.Thread(target=ctrl_c_while_the_first_email_is_on_its_way)
+    pressing.start()
+    result = app.test_cli_runner().invoke(
+        args=["mailing-start-now", "--mailing", str(mailing.id), "--yes"]
+    )
+    pressing.join(30)
+
+    assert result.exit_code == 1, result.output
+    assert "Stopping after the email in flight" in result.output
+    assert "stopped; 10 sent, and the other 20 wait in run" in result.output
+    assert statuses() == {"sent": 10, "pending": 20}  # none left "sending"
+    assert len(via_sink.received) == 10
+    assert not sender.HAND_BACK.is_set()  # the next send in this process goes on
 
 
 def test_mailing_start_now_skips_a_mailing_still_sending_and_says_so(
