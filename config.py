@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+DAY = 24 * 3600
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -54,7 +55,8 @@ class _Reader:
             return False
         raise ConfigError(f"{name} must be true or false (1/0, yes/no), got {raw!r}")
 
-    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int | None = None) -> int:
+    def int(self, name: str, default: int, *, minimum: int = 0, maximum: int = 10**9) -> int:
+        """`maximum`: beyond it a number breaks what it counts (a date past year 9999)."""
         raw = self.str(name)
         if raw is None:
             return default
@@ -64,7 +66,7 @@ class _Reader:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
         if value < minimum:
             raise ConfigError(f"{name} must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
+        if value > maximum:
             raise ConfigError(f"{name} must be at most {maximum}, got {value}")
         return value
 
@@ -253,9 +255,9 @@ def _sending(env: _Reader) -> dict:
     """How mailings are sent: batches, retries, bounces, the SMTP account's rate limit."""
     return {
         "SEND_BATCH_SIZE": env.int("SEND_BATCH_SIZE", 1000, minimum=1),
-        "SEND_MAX_ATTEMPTS": env.int("SEND_MAX_ATTEMPTS", 5, minimum=1),
-        "SEND_RETRY_BASE_SECONDS": env.int("SEND_RETRY_BASE_SECONDS", 60),
-        "SEND_STALL_SECONDS": env.int("SEND_STALL_SECONDS", 600),
+        "SEND_MAX_ATTEMPTS": env.int("SEND_MAX_ATTEMPTS", 5, minimum=1, maximum=20),
+        "SEND_RETRY_BASE_SECONDS": env.int("SEND_RETRY_BASE_SECONDS", 60, maximum=DAY),
+        "SEND_STALL_SECONDS": env.int("SEND_STALL_SECONDS", 600, maximum=7 * DAY),
         "HARD_BOUNCE_LIMIT": env.int("HARD_BOUNCE_LIMIT", 1, minimum=1),
         # The attempt log keeps this many days (delivery/retention.py); 0: all of it.
         "ATTEMPT_RETENTION_DAYS": env.int("ATTEMPT_RETENTION_DAYS", 0),
@@ -319,7 +321,9 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
         "ACCOUNT_MAIL_REQUESTS_PER_IP": env.int("ACCOUNT_MAIL_REQUESTS_PER_IP", 20, minimum=1),
         # Reverse proxies in front of the app whose X-Forwarded-For/-Proto are believed.
         "TRUSTED_PROXIES": env.int("TRUSTED_PROXIES", 0),
-        "SCHEDULER_INTERVAL_SECONDS": env.int("SCHEDULER_INTERVAL_SECONDS", 60, minimum=1),
+        "SCHEDULER_INTERVAL_SECONDS": env.int(
+            "SCHEDULER_INTERVAL_SECONDS", 60, minimum=1, maximum=3600
+        ),
         **_sending(env),
         "LOG_LEVEL": env.choice("LOG_LEVEL", "INFO", LOG_LEVELS),
         **_cache(env, redis_url),

@@ -306,6 +306,11 @@ def test_starttls_for_the_inbox_is_one_setting_and_takes_the_plain_port(instance
         ({"BASE_URL": "http://"}, r"BASE_URL must name a host \(http://HOST\.\.\.\)"),
         ({"BASE_URL": "http://exa mple.com"}, "BASE_URL must not hold spaces"),
         ({"MAIL_DEFAULT_SENDER": "not an email"}, "MAIL_DEFAULT_SENDER must be an email address"),
+        # Larger, they broke every dispatch tick (a date past year 9999) or the health check.
+        ({"SEND_STALL_SECONDS": "99999999999"}, "SEND_STALL_SECONDS must be at most 604800"),
+        ({"SEND_MAX_ATTEMPTS": "100"}, "SEND_MAX_ATTEMPTS must be at most 20, got 100"),
+        ({"SCHEDULER_INTERVAL_SECONDS": "99999999999999"}, "must be at most 3600"),
+        ({"CACHE_TTL": "10000000000"}, "CACHE_TTL must be at most 1000000000"),
         ({"MAIL_DEFAULT_SENDER": "News <news@>"}, "MAIL_DEFAULT_SENDER must be an email address"),
         # Never the rest of a database URL: it may hold the password.
         ({"DATABASE_URL": "mysql://me:secret@db/x"}, r"got mysql://\.\.\.$"),
