@@ -5,6 +5,8 @@
   does;
 - a browser takes a file for the type it is served as, never guesses (an
   uploaded avatar or article image is never run as a script or page);
+- a browser that reached mailer over HTTPS goes on using HTTPS for a year
+  (Strict-Transport-Security), so nobody on the way can serve it a plain page;
 - a link to another site does not tell it the page it came from: the paths of
   confirmation, reset and unsubscribe links hold their tokens;
 - no plugin runs, no `<base>` moves the page's links elsewhere, and no form
@@ -46,6 +48,7 @@ HEADERS = {
 
 
 STATIC_MAX_AGE = 365 * 24 * 3600  # a versioned address never changes what it serves
+HSTS_MAX_AGE = 365 * 24 * 3600  # a browser that came over HTTPS never tries plain HTTP
 
 
 def csp_nonce() -> str:
@@ -71,6 +74,8 @@ def init_app(app: Flask) -> None:
         response.headers.setdefault("Content-Security-Policy", policy())
         for name, value in HEADERS.items():
             response.headers.setdefault(name, value)
+        if request.is_secure:  # over HTTPS (behind a proxy: TRUSTED_PROXIES), stay on it
+            response.headers.setdefault("Strict-Transport-Security", f"max-age={HSTS_MAX_AGE}")
         if request.endpoint == "static" and request.args.get("v") and response.status_code == 200:
             response.cache_control.no_cache = None
             response.cache_control.public = True

@@ -61,6 +61,14 @@ def test_the_admin_panel_keeps_inline_handlers_flask_admin_needs(login, superuse
     assert response.headers["Content-Security-Policy"] == BASE_POLICY
 
 
+def test_https_asks_the_browser_to_stay_on_https_and_plain_http_asks_nothing(client):
+    secure = client.get("/auth/login", base_url="https://mailer.example")
+    plain = client.get("/auth/login")
+
+    assert secure.headers["Strict-Transport-Security"] == "max-age=31536000"
+    assert "Strict-Transport-Security" not in plain.headers
+
+
 def test_pages_link_static_files_by_version_and_a_versioned_one_is_cached_for_a_year(client):
     """Each page load revalidated five files; the version changes with the file."""
     page = client.get("/auth/login").text
