@@ -263,7 +263,7 @@ def test_mailing_list_on_a_phone_keeps_the_status_next_send_and_last_result(open
         ui.t("Weekly"),
         "2030-01-09 09:00",
         ui.tn("%(num)s sent", "%(num)s sent", 1),
-        f"2 {ui.t('failed or unknown')}",
+        ui.tn("%(num)s failed or unknown", "%(num)s failed or unknown", 2),
     ):
         _assert_on_screen(page, row.get_by_text(shown).locator("visible=true"))
     disabled = page.get_by_role("row").filter(has_text=ui.t("disabled"))
