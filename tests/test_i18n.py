@@ -247,7 +247,7 @@ def test_form_errors_are_russian_too(login, russian_user):
         ),
         (
             "anna,ivanova@example.com",
-            "В адресе электронной почты перед знаком @ есть недопустимые символы: “,”.",
+            "В адресе электронной почты перед знаком @ есть недопустимые символы: «,».",
         ),
         (
             "anna\u200bivanova@example.com",
@@ -419,7 +419,7 @@ def test_registering_from_a_russian_browser_confirms_in_russian(app, client):
     [message] = read_outbox(app)
     assert message["Subject"] == "Подтвердите адрес электронной почты"
     text = body_of(message)
-    assert "Здравствуйте, Нина!" in text
+    assert text.startswith("Здравствуйте!")  # no name: the address is not proved yet
     assert "Ссылка действует три дня." in text
     assert "Please confirm" not in text
 

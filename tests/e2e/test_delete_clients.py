@@ -65,7 +65,7 @@ def test_a_user_deletes_every_client_a_search_finds(open_page, ui):
     expect(page.locator("#matching")).to_have_text(
         ui.t(
             "All the clients the list found with its search and filter: %(filter)s.",
-            filter="“@old.”",
+            filter=ui.t("“%(name)s”", name="@old."),
         )
     )
     ui.look(page)
