@@ -80,9 +80,11 @@ class _Reader:
             raise ConfigError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
         return value
 
-    def url(self, name: str, schemes: tuple[str, ...], *, host: bool = False) -> str | None:
-        """`host`: the URL must name a host (PostgreSQL's may name a socket in its query
-        instead, SQLite's and a Unix socket's none)."""
+    def url(
+        self, name: str, schemes: tuple[str, ...], *, hosted: tuple[str, ...] = ()
+    ) -> str | None:
+        """`hosted`: the schemes whose URL must name a host (PostgreSQL's may name a socket
+        in its query instead, SQLite's and a Unix socket's none)."""
         raw = self.str(name)
         if raw is None:
             return None
@@ -98,9 +100,9 @@ class _Reader:
         except ValueError:
             # The driver's own words would come with a traceback, and may quote the URL.
             raise ConfigError(f"{name} has a port that is not a number from 1 to 65535") from None
-        if host and not parts.hostname:
+        if scheme in hosted and not parts.hostname:
             raise ConfigError(f"{name} must name a host ({scheme}://HOST...)")
-        if host and any(character.isspace() for character in raw):
+        if scheme in hosted and any(character.isspace() for character in raw):
             raise ConfigError(f"{name} must not hold spaces")
         return raw
 
@@ -275,13 +277,11 @@ def load_config(environ: Mapping[str, str], instance_path: Path) -> dict:
     """Build the Flask config mapping from an environment mapping."""
     env = _Reader(environ)
     debug = env.bool("FLASK_DEBUG", False)
-    redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"))
-    if redis_url and not redis_url.startswith("unix:"):
-        env.url("REDIS_URL", ("redis", "rediss"), host=True)
+    redis_url = env.url("REDIS_URL", ("redis", "rediss", "unix"), hosted=("redis", "rediss"))
     if redis_url and not _redis_database(redis_url):
         # redis-py would take a path it cannot read for database 0, another app's maybe.
         raise ConfigError("REDIS_URL must end with a database number (redis://HOST:6379/0)")
-    base_url = env.url("BASE_URL", ("http", "https"), host=True)
+    base_url = env.url("BASE_URL", ("http", "https"), hosted=("http", "https"))
     config = {
         "DEBUG": debug,
         # Our error pages, not Werkzeug's, even in debug.

@@ -556,12 +556,11 @@ def init_app(app: Flask) -> None:
         RoleView(UserRole, db, name=_l("Roles"), endpoint="roles", category=_l("People"))
     )
     admin.add_link(MenuLink(name=_l("Back to the site"), endpoint="main.index"))
-    panel = {view.blueprint.name for view in admin._views}
 
     @app.after_request
     def without_the_nonce_policy(response):
         """The admin panel's pages keep the policy without its scripts' part (headers.py):
         Flask-Admin's buttons run `onclick` handlers, which no nonce covers."""
-        if request.blueprint in panel:
+        if request.path == admin.url or request.path.startswith(f"{admin.url}/"):
             response.headers.setdefault("Content-Security-Policy", headers.POLICY)
         return response
