@@ -11,8 +11,7 @@
   confirmation, reset and unsubscribe links hold their tokens;
 - no plugin runs, no `<base>` moves the page's links elsewhere, and no form
   posts to another site: should a user's text ever slip past the escaping, it
-  could not send a form (a password, say) away.
-
+  could not send a form (a password, say) away;
 - a script runs only from mailer's own files, or written in the page with
   this response's nonce (`<script nonce="{{ csp_nonce() }}">`): should a
   user's text ever slip past the escaping, no script of it would run. The
