@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import format_datetime
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from wtforms.fields.choices import SelectChoice
@@ -73,9 +74,21 @@ def mailing_create():
             _field_error(form, error)
         else:
             db.session.commit()
-            flash(_("Mailing created."), "success")
+            flash(_created_said(mailing), "success")
             return redirect(url_for("mailings.mailing_detail", mailing_id=mailing.id))
     return _render_form(form, mailing=None)
+
+
+def _created_said(mailing: Mailing) -> str:
+    """ "Mailing created.", and when it first sends if its start has passed: a weekly or
+    monthly one then starts a week or a month later, which nobody should learn by surprise."""
+    first = mailing.next_send_at
+    if first is None or first <= mailing.start_at:
+        return _("Mailing created.")
+    return _(
+        "Mailing created. Its start has passed, so it first sends at %(when)s.",
+        when=format_datetime(first, "yyyy-MM-dd HH:mm"),
+    )
 
 
 @bp.route("/mailings/<int:mailing_id>/edit", methods=["GET", "POST"])

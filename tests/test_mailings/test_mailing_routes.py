@@ -868,6 +868,31 @@ def test_unticking_active_on_the_form_cancels_what_its_send_waits_to_send_as_dis
     assert db.session.get(Run, run_id).finished_at is not None
 
 
+def test_a_weekly_mailing_whose_start_has_passed_says_when_it_first_sends(
+    login, user, message, clients
+):
+    """Its first send is a week after the start typed: it was said nowhere but the
+    mailing's page, and "Mailing created." read as if it would send at once."""
+    from zoneinfo import ZoneInfo
+
+    typed = (utcnow() - timedelta(minutes=3)).astimezone(ZoneInfo("Europe/Moscow"))
+    browser = login(user)
+
+    created = browser.post(
+        "/mailings/new",
+        data=form_data(message, clients, start_at=f"{typed:%Y-%m-%dT%H:%M}"),
+        follow_redirects=True,
+    )
+
+    first = db.session.scalar(db.select(Mailing.next_send_at))
+    assert first > utcnow() + timedelta(days=6)
+    assert user.timezone == "UTC"  # the flash says it in the viewer's zone
+    assert (
+        f"Mailing created. Its start has passed, so it first sends at {first:%Y-%m-%d %H:%M}."
+        in html.unescape(created.text)
+    )
+
+
 def test_ticking_a_box_on_a_big_mailings_form_changes_that_client_only(
     login, user, message, monkeypatch
 ):
