@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from flask import Flask
 from wtforms import Field
+from wtforms.validators import Length
+
+from mailer.i18n import lazy_ngettext
 
 # An address field is text, not `type="email"`: Chromium sends such a field's international
 # domain as punycode, so `nina@пример.рф` was kept, and shown to its owner, as
@@ -15,6 +18,13 @@ EMAIL_INPUT = {
     "autocapitalize": "none",
     "spellcheck": "false",
 }
+
+
+def at_most(characters: int) -> Length:
+    """Length(max=...), saying the limit as the viewer writes numbers ("2 000" in Russian)
+    and in its plural; WTForms' own message writes "2000" in every language."""
+    message = lazy_ngettext("At most %(num)s character.", "At most %(num)s characters.", characters)
+    return Length(max=characters, message=message)
 
 
 def stripped(value):

@@ -25,7 +25,7 @@ from wtforms.validators import (
 
 from mailer.auth.passwords import MAX_LENGTH, MIN_LENGTH, check_password_hash, is_common
 from mailer.auth.throttle import login_throttle, minutes_to_wait
-from mailer.forms import EMAIL_INPUT, stripped
+from mailer.forms import EMAIL_INPUT, at_most, stripped
 from mailer.i18n import LANGUAGES, known_timezones, lazy_ngettext, ngettext
 from mailer.models import User
 
@@ -86,7 +86,7 @@ def _current_password_field(label: LazyString) -> PasswordField:
 def _email_field(label: LazyString | None = None) -> StringField:
     return StringField(
         label or _l("Email"),
-        validators=[DataRequired(), Email(check_deliverability=False), Length(max=254)],
+        validators=[DataRequired(), Email(check_deliverability=False), at_most(254)],
         filters=[stripped],
         render_kw=EMAIL_INPUT,
     )
@@ -132,7 +132,7 @@ def _new_password_fields() -> tuple[PasswordField, PasswordField]:
 
 class RegisterForm(FlaskForm):
     email = _email_field()
-    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    full_name = StringField(_l("Full name"), validators=[Optional(), at_most(200)])
     password, password_confirm = _new_password_fields()
     # The browser's time zone, filled in by mailer.js: the account starts in it.
     timezone = HiddenField(render_kw={"data-browser-zone": ""})
@@ -182,11 +182,11 @@ def _phone_shape(form, field) -> None:
         raise ValidationError(_("Digits, spaces, +, - and brackets only."))
 
 
-PHONE_VALIDATORS = [Optional(), Length(max=32), _phone_shape]
+PHONE_VALIDATORS = [Optional(), at_most(32), _phone_shape]
 
 
 class ProfileForm(FlaskForm):
-    full_name = StringField(_l("Full name"), validators=[Optional(), Length(max=200)])
+    full_name = StringField(_l("Full name"), validators=[Optional(), at_most(200)])
     phone = StringField(_l("Phone"), validators=PHONE_VALIDATORS, render_kw={"autocomplete": "tel"})
     # Not named "avatar": the form is filled from the user, whose avatar is a file name.
     avatar_upload = FileField(_l("Avatar"), description=_l("PNG, JPEG or GIF, at most 2 MB."))
@@ -203,7 +203,7 @@ class ProfileForm(FlaskForm):
     # Their descriptions name the sending account's address: the route sets them.
     sender_name = StringField(
         _l("Sender name of your mailings"),
-        validators=[Optional(), Length(max=User.SENDER_NAME_MAX), no_address],
+        validators=[Optional(), at_most(User.SENDER_NAME_MAX), no_address],
         filters=[stripped],
     )
     reply_to = StringField(
@@ -217,7 +217,7 @@ class ProfileForm(FlaskForm):
                 allow_smtputf8=False,
                 message=_l("Enter an address such as anna@example.com, Latin letters before @."),
             ),
-            Length(max=254),
+            at_most(254),
         ],
         filters=[stripped],
         render_kw=EMAIL_INPUT,

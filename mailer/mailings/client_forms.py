@@ -6,9 +6,9 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectMultipleField, StringField, TextAreaField
-from wtforms.validators import InputRequired, Length, ValidationError
+from wtforms.validators import InputRequired, ValidationError
 
-from mailer.forms import EMAIL_INPUT
+from mailer.forms import EMAIL_INPUT, at_most
 from mailer.ids import an_id
 from mailer.mailings.client_services import (
     COMMENT_MAX,
@@ -38,11 +38,11 @@ _MAILING_GONE = _l(
 class ClientForm(FlaskForm):
     email = StringField(
         _l("Email"),
-        validators=[InputRequired(), Length(max=EMAIL_MAX), _valid_email],
+        validators=[InputRequired(), at_most(EMAIL_MAX), _valid_email],
         render_kw={**EMAIL_INPUT, "autocomplete": "off"},  # a client's, not the user's
     )
-    full_name = StringField(_l("Full name"), validators=[Length(max=FULL_NAME_MAX)])
-    comment = TextAreaField(_l("Comment"), validators=[Length(max=COMMENT_MAX)])
+    full_name = StringField(_l("Full name"), validators=[at_most(FULL_NAME_MAX)])
+    comment = TextAreaField(_l("Comment"), validators=[at_most(COMMENT_MAX)])
     # Checkboxes of the owner's mailings (the route sets the choices): those ticked send to
     # this client. An id that is not a choice (deleted meanwhile, or forged) is refused.
     mailing_ids = SelectMultipleField(

@@ -15,8 +15,9 @@ from wtforms import (
     StringField,
 )
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.validators import InputRequired, Optional, ValidationError
 
+from mailer.forms import at_most
 from mailer.i18n import is_known_timezone, timezone_named
 from mailer.ids import an_id
 from mailer.mailings.mailing_services import (
@@ -47,14 +48,14 @@ YEARS = range(2000, 3000)  # of a start or an end
 class MailingForm(FlaskForm):
     name = StringField(
         _l("Mailing name"),
-        validators=[Length(max=NAME_MAX)],
+        validators=[at_most(NAME_MAX)],
         description=_l("How your lists show it. Empty: the message's subject."),
     )
     # Choices are the owner's messages, set by the route; the service checks
     # ownership again, so a forged id is refused with a message on this field.
     message_id = SelectField(_l("Message"), coerce=an_id, validate_choice=False)
     client_scope = RadioField(_l("Clients"), choices=SCOPE_CHOICES, default="chosen")
-    client_search = StringField(_l("Search clients"), validators=[Length(max=200)])
+    client_search = StringField(_l("Search clients"), validators=[at_most(200)])
     client_ids = SelectMultipleField(_l("Chosen clients"), coerce=an_id, validate_choice=False)
     # The clients the edit form showed as boxes (hidden inputs): only these change.
     client_shown = SelectMultipleField(coerce=an_id, validate_choice=False)
@@ -80,7 +81,7 @@ class MailingForm(FlaskForm):
     frequency = SelectField(_l("Frequency"), choices=FREQUENCY_CHOICES, default="once")
     timezone = StringField(
         _l("Time zone"),
-        validators=[InputRequired(_l("Enter a time zone.")), Length(max=64)],
+        validators=[InputRequired(_l("Enter a time zone.")), at_most(64)],
         # Typed in any case, kept as the zone spells it: "europe/moscow" is Europe/Moscow.
         filters=[lambda typed: timezone_named(typed) or typed if typed else typed],
         description=_l("The start and end are read in this zone, e.g. Europe/Moscow."),

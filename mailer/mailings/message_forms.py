@@ -6,8 +6,9 @@ from flask import request
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import StringField, TextAreaField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired
 
+from mailer.forms import at_most
 from mailer.mailings.message_services import SUBJECT_MAX, MessageData
 
 PLACEHOLDER_HELP = _l(
@@ -27,7 +28,7 @@ class RequiredToSave(DataRequired):
 
 
 class MessageForm(FlaskForm):
-    subject = StringField(_l("Subject"), validators=[RequiredToSave(), Length(max=SUBJECT_MAX)])
+    subject = StringField(_l("Subject"), validators=[RequiredToSave(), at_most(SUBJECT_MAX)])
     body_text = TextAreaField(
         _l("Text body"),
         validators=[RequiredToSave()],

@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import TextAreaField
-from wtforms.validators import Length
 
+from mailer.forms import at_most
 from mailer.models import User
 
 
@@ -15,6 +15,6 @@ class BlockForm(FlaskForm):
 
     reason = TextAreaField(
         _l("Reason"),
-        validators=[Length(max=User.BLOCK_REASON_MAX)],
+        validators=[at_most(User.BLOCK_REASON_MAX)],
         description=_l("Optional. The user is told it when they try to log in."),
     )

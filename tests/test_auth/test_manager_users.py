@@ -172,7 +172,7 @@ def test_a_block_reason_too_long_is_refused_with_the_text_kept(client, login, ma
     refused = client.post(f"/manager/users/{user.id}/block", data={"reason": reason})
 
     assert refused.status_code == 200
-    assert "Field cannot be longer than 500 characters." in refused.text
+    assert "At most 500 characters." in refused.text
     assert reason in refused.text
     db.session.expire_all()
     assert not db.session.get(User, user.id).is_blocked

@@ -83,7 +83,7 @@ def test_profile_saves_the_sender_name_and_where_replies_go_and_says_the_default
     ("field", "value", "error"),
     [
         ("sender_name", "Bank <security@bank.example>", "cannot contain an address"),
-        ("sender_name", "x" * 101, "cannot be longer than 100 characters"),
+        ("sender_name", "x" * 101, "At most 100 characters"),
         ("reply_to", "anna@", "such as anna@example.com, Latin letters before @"),
         ("reply_to", "анна@bakery.example", "such as anna@example.com, Latin letters before @"),
     ],

@@ -251,6 +251,20 @@ def test_a_refused_address_says_why_in_russian_with_russian_quotes(login, user, 
     assert _clients(user) == []
 
 
+def test_a_too_long_comment_says_its_limit_as_the_viewer_writes_numbers(login, user):
+    """WTForms' own message wrote "2000" on a Russian page, where numbers read "2 000"."""
+    browser = login(user)
+    typed = {"email": "anna@example.com", "comment": "x" * 2001}
+
+    english = html.unescape(browser.post("/clients/new", data=typed).text)
+    browser.post("/auth/language", data={"locale": "ru"})
+    russian = html.unescape(browser.post("/clients/new", data=typed).text)
+
+    assert "At most 2,000 characters." in english
+    assert "Не более 2\xa0000 символов." in russian
+    assert _clients(user) == []
+
+
 def test_too_long_full_name_is_refused(login, user):
     response = login(user).post(
         "/clients/new", data={"email": "a@example.com", "full_name": "x" * 201}
@@ -761,7 +775,7 @@ def test_a_too_long_email_gets_one_error(login, user, page):
 
     assert response.status_code == 200
     shown = re.search(r'id="email-error">(.*?)</div></div>', response.text).group(1)
-    assert re.findall(r"<div>([^<]*)", shown) == ["Field cannot be longer than 254 characters."]
+    assert re.findall(r"<div>([^<]*)", shown) == ["At most 254 characters."]
     assert 'maxlength="254"' in response.text  # the browser still stops at the limit
     assert [c.email for c in _clients(user)] == ["old@example.com"]
 

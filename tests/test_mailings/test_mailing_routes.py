@@ -1041,7 +1041,7 @@ def test_a_named_mailing_is_called_by_its_name_and_one_without_by_its_subject(
 
 def test_a_name_too_long_is_refused_with_the_input_kept(login, user, message, clients):
     page = refused(login(user), form_data(message, clients, name="N" * 201))
-    assert "Field cannot be longer than 200 characters." in page
+    assert "At most 200 characters." in page
     assert 'value="' + "N" * 201 + '"' in page
 
 
