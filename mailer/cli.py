@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import socket
@@ -109,7 +110,17 @@ def _check_port_free(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             probe.bind((host, port))
+        except socket.gaierror as error:  # a name that resolves to nothing
+            raise click.ClickException(
+                f"{host} is no address of this machine ({error.strerror}): choose another"
+                " host, such as HOST=127.0.0.1 make run"
+            ) from None
         except OSError as error:
+            if error.errno == errno.EADDRNOTAVAIL:
+                raise click.ClickException(
+                    f"{host} is no address of this machine: choose another host, such as"
+                    " HOST=127.0.0.1 make run"
+                ) from None
             raise click.ClickException(
                 f"Port {port} on {host} cannot be used ({error.strerror}): another program"
                 " may hold it. Stop it, or choose another port: PORT=5077 make run"

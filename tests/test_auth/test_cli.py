@@ -250,6 +250,16 @@ def test_make_run_on_a_port_no_server_can_have_says_so_before_anything_starts(ap
     assert User.query.count() == 0
 
 
+@pytest.mark.parametrize("host", ["nohost.invalid", "192.0.2.1"])
+def test_make_run_on_a_host_this_machine_is_not_says_so(app, host):
+    """It said another program might hold the port."""
+    result = app.test_cli_runner().invoke(args=["up", "--host", host, "--port", "5099"])
+
+    assert result.exit_code == 1
+    assert f"{host} is no address of this machine" in result.output
+    assert "another program" not in result.output
+
+
 def test_make_run_on_a_port_in_use_stops_at_once_saying_how_to_choose_another(app):
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
