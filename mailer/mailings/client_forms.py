@@ -26,7 +26,7 @@ def _valid_email(form, field) -> None:
         return
     problem = email_error(field.data.strip())
     if problem:
-        raise ValidationError(problem)
+        raise ValidationError(problem[:1].upper() + problem[1:])  # a sentence of its own
 
 
 _MAILING_GONE = _l(

@@ -221,7 +221,7 @@ def test_an_address_longer_than_64_characters_before_the_at_is_refused(login, us
     refused = browser.post("/clients/new", data={"email": f"{'l' * 65}@example.com"})
     taken = browser.post("/clients/new", data={"email": f"{'l' * 64}@example.com"})
 
-    assert "too long before the @ (at most 64 characters)" in refused.text
+    assert "Too long before the @ (at most 64 characters)" in refused.text
     assert taken.status_code == 302
     assert [client.email for client in _clients(user)] == [f"{'l' * 64}@example.com"]
 
@@ -249,6 +249,15 @@ def test_a_refused_address_says_why_in_russian_with_russian_quotes(login, user, 
     assert said in refused
     assert "@-sign" not in refused
     assert _clients(user) == []
+
+
+def test_a_reason_reads_as_a_sentence_on_the_form_and_after_a_colon_in_the_report(app):
+    from mailer.mailings.client_import import _after_a_colon
+
+    assert _after_a_colon("В адресе нет знака @.") == "в адресе нет знака @."
+    assert _after_a_colon("IP-адрес в скобках после @ использовать нельзя.") == (
+        "IP-адрес в скобках после @ использовать нельзя."
+    )
 
 
 def test_a_too_long_comment_says_its_limit_as_the_viewer_writes_numbers(login, user):

@@ -581,7 +581,8 @@ def test_a_name_with_a_comma_before_an_address_is_reported_as_written(login, use
     report = _import(browser, "Петров, Иван <pi@example.ru>;\nanna@example.com;\n".encode())
     assert "Imported 1 client." in report
     assert "Петров, Иван &lt;pi@example.ru&gt;" in report
-    assert "Write the address alone, without a name before it." in report
+    # The reason goes on after "invalid email:", as a sentence's second half does.
+    assert "invalid email: write the address alone, without a name before it." in report
 
 
 def test_excels_unicode_text_is_read(login, user):

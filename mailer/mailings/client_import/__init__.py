@@ -130,13 +130,22 @@ def _shown(text: str) -> str:
     return text if len(text) <= SHOWN_CELL_MAX else text[: SHOWN_CELL_MAX - 1] + "…"
 
 
+def _after_a_colon(sentence: str) -> str:
+    """A sentence as it goes on after "invalid email:": its first letter lower-cased,
+    unless its first word is written in capitals ("IP-адрес", "IDNA")."""
+    first_word = sentence.split(maxsplit=1)[0] if sentence else ""
+    if first_word[1:2].isupper():
+        return sentence
+    return sentence[:1].lower() + sentence[1:]
+
+
 def row_error(row: Row) -> str | None:
     """Why a row cannot become a client, by itself (no database), or None."""
     if not row.email:
         return _("invalid email: empty")
     problem = email_error(row.email)
     if problem:
-        return _("invalid email: %(reason)s", reason=problem)
+        return _("invalid email: %(reason)s", reason=_after_a_colon(problem))
     if len(row.full_name) > FULL_NAME_MAX:
         return ngettext(
             "too long: full name (at most %(num)s character)",
