@@ -110,13 +110,9 @@ def _check_port_free(host: str, port: int) -> None:
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the server will
         try:
             probe.bind((host, port))
-        except socket.gaierror as error:  # a name that resolves to nothing
-            raise click.ClickException(
-                f"{host} is no address of this machine ({error.strerror}): choose another"
-                " host, such as HOST=127.0.0.1 make run"
-            ) from None
         except OSError as error:
-            if error.errno == errno.EADDRNOTAVAIL:
+            # A name that resolves to nothing, or an address of another machine.
+            if isinstance(error, socket.gaierror) or error.errno == errno.EADDRNOTAVAIL:
                 raise click.ClickException(
                     f"{host} is no address of this machine: choose another host, such as"
                     " HOST=127.0.0.1 make run"
