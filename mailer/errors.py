@@ -133,7 +133,6 @@ def init_app(app: Flask) -> None:
     def unexpected_error(error: Exception):
         if isinstance(error, HTTPException):
             return http_error(error)
-        service = outages.unreachable(error)
         if outages.schema_behind(error):
             # The code is newer than the database: one line, not a traceback per page.
             log.error(
@@ -145,6 +144,7 @@ def init_app(app: Flask) -> None:
             )
             db.session.rollback()
             return render_error(503, SCHEMA_BEHIND)
+        service = outages.unreachable(error)
         if service is None:
             log.exception("Unhandled error on %s %s", request.method, logged_path())
         else:  # not mailer's bug: one line for the operator, and a page that says what is down

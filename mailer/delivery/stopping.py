@@ -10,6 +10,7 @@ send is finished.
 from __future__ import annotations
 
 from collections import Counter
+from contextlib import contextmanager
 
 from sqlalchemy import select, update
 
@@ -66,21 +67,21 @@ def cancel_client(client_id: int, mailing_ids=None) -> int:
     )
 
 
-def runs_sending_to(clients) -> list[int]:
-    """The unfinished runs with a delivery to one of `clients` (ids, or a select of them).
-
-    Read before the clients are deleted: their deliveries go with them, and a run that
-    waited only for those (paused by the daily limit, or for a retry) has no worker to
-    finish it. `finish_if_done` each of them after the deletion, or the run stays
-    unfinished, and its mailing sends nothing more.
-    """
-    return list(
-        db.session.scalars(
-            select(Delivery.run_id)
-            .distinct()
-            .where(Delivery.client_id.in_(clients), Delivery.run_id.in_(Run.unfinished_ids()))
-        )
-    )
+@contextmanager
+def finishing_runs_of(clients):
+    """Around the deletion of `clients` (ids, or a select of them): the unfinished runs
+    with a delivery to one of them are finished after it, if it leaves them nothing to
+    send. Their deliveries go with the clients, and a run that waited only for those
+    (paused by the daily limit, or for a retry) has no worker to finish it: it stayed
+    unfinished, and its mailing sent nothing more."""
+    waiting = db.session.scalars(
+        select(Delivery.run_id)
+        .distinct()
+        .where(Delivery.client_id.in_(clients), Delivery.run_id.in_(Run.unfinished_ids()))
+    ).all()
+    yield
+    for run_id in waiting:
+        finish_if_done(run_id)
 
 
 def _cancel_and_finish(deliveries) -> int:

@@ -311,25 +311,16 @@ def delete_clients(*, owner: User, ids: list[int]) -> int:
     """Delete those of `ids` that are `owner`'s clients, as `delete_client` does, in one
     statement; returns how many went."""
     owned = and_(Client.owner_id == owner.id, Client.id.in_(set(ids)))
-    waiting = stopping.runs_sending_to(select(Client.id).where(owned))
-    deleted = db.session.execute(
-        delete(Client).where(owned).execution_options(synchronize_session=False)
-    ).rowcount
-    _finish_if_done(waiting)
-    return deleted
+    with stopping.finishing_runs_of(select(Client.id).where(owned)):
+        return db.session.execute(
+            delete(Client).where(owned).execution_options(synchronize_session=False)
+        ).rowcount
 
 
 def delete_client(*, client: Client) -> None:
     """Delete a client. The foreign keys' ON DELETE rules take them out of every mailing
     and of any run still waiting to send to them, which then finishes without them; the
     attempts log keeps the emails they were sent, without the client."""
-    waiting = stopping.runs_sending_to([client.id])
-    db.session.delete(client)
-    db.session.flush()
-    _finish_if_done(waiting)
-
-
-def _finish_if_done(run_ids: list[int]) -> None:
-    """The runs that waited for deleted clients, finished if they wait for nobody else."""
-    for run_id in run_ids:
-        stopping.finish_if_done(run_id)
+    with stopping.finishing_runs_of([client.id]):
+        db.session.delete(client)
+        db.session.flush()
